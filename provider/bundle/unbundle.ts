@@ -1,0 +1,253 @@
+/**
+ * Reading a bundle: `verifyBundle` runs every check without writing anything; `unbundleImage`
+ * also restores the image, atomically. The checks, in order: manifest (strict XML, no DTD),
+ * signature, key and IV, part count, sizes and SHA-1s, then decrypt → gunzip → untar (sparse aware)
+ * with the tar stream's SHA-1 compared to the manifest digest.
+ */
+import { createDecipheriv } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { Readable } from 'stream';
+import { pipeline } from 'stream/promises';
+import { createGunzip } from 'zlib';
+import { createHash } from 'crypto';
+import { AES_ALGORITHM } from './constants';
+import { DigestPassThrough } from './digestStream';
+import { BundleInputError, BundleIntegrityError, isErrnoException } from './errors';
+import { AtomicFileSink, NullSink } from './imageSink';
+import { readCertificate, readPrivateKey, unseal, verifySignature } from './keys';
+import { extractSignedText, Manifest } from './manifest';
+import { MAX_MANIFEST_BYTES, parseManifest } from './manifestParse';
+import { ImageSink, MemberInfo, TarMemberReader } from './tarReader';
+import { validateMemberName } from './tarHeader';
+
+export interface ReadBundleOptions {
+  manifestPath: string;
+  /** PEM text of the user's private key (opens the key and IV). */
+  privateKey: string;
+  privateKeyPassphrase?: string;
+  /** PEM text of the user's certificate; without it the signature is checked with the private key's public half. */
+  userCertificate?: string;
+  /** Folder holding the parts; defaults to the manifest's folder. */
+  sourceDirectory?: string;
+  onProgress?: (progress: { bytes: number; totalBytes: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface UnbundleOptions extends ReadBundleOptions {
+  /** Folder to write the image into. */
+  destination: string;
+}
+
+export interface BundleReport {
+  manifestPath: string;
+  name: string;
+  digest: string;
+  imageSize: number;
+  bundledSize: number;
+  partCount: number;
+  sparse: boolean;
+  storedImageBytes: number;
+  /** True when the manifest is byte-for-byte the canonical serialization Amazon's tools verify. */
+  canonical: boolean;
+  bundler?: Manifest['bundler'];
+  architecture?: string;
+}
+
+export interface UnbundleResult extends BundleReport {
+  imagePath: string;
+}
+
+async function readManifestText(manifestPath: string): Promise<string> {
+  let stats;
+  try {
+    stats = await fs.stat(manifestPath);
+  } catch (error) {
+    if (isErrnoException(error) && error.code === 'ENOENT') {
+      throw new BundleInputError('manifest', `${manifestPath} does not exist; give the NAME.manifest.xml of the bundle`);
+    }
+    throw error;
+  }
+  if (!stats.isFile()) throw new BundleInputError('manifest', `${manifestPath} is not a file; give the NAME.manifest.xml of the bundle`);
+  if (stats.size > MAX_MANIFEST_BYTES) {
+    throw new BundleIntegrityError('manifest-size', `${manifestPath} is ${stats.size} bytes; bundle manifests are far smaller, so this is not one`);
+  }
+  return fs.readFile(manifestPath, 'utf8');
+}
+
+interface PartFile {
+  path: string;
+  size: number;
+  digest: string;
+  filename: string;
+}
+
+async function locateParts(manifest: Manifest, sourceDirectory: string): Promise<PartFile[]> {
+  const parts: PartFile[] = [];
+  for (const part of manifest.image.parts) {
+    const problem = validateMemberName(part.filename);
+    if (problem) {
+      throw new BundleIntegrityError('part-name', `the manifest names a part ${JSON.stringify(part.filename)} that ${problem}; refusing to read outside the bundle folder`);
+    }
+    const partPath = path.join(sourceDirectory, part.filename);
+    let size: number;
+    try {
+      size = (await fs.stat(partPath)).size;
+    } catch (error) {
+      if (isErrnoException(error) && error.code === 'ENOENT') {
+        throw new BundleIntegrityError('part-missing', `part ${part.filename} is missing from ${sourceDirectory}; copy every part next to the manifest or give -s`);
+      }
+      throw error;
+    }
+    parts.push({ path: partPath, size, digest: part.digest, filename: part.filename });
+  }
+  const total = parts.reduce((sum, part) => sum + part.size, 0);
+  if (total !== manifest.image.bundledSize) {
+    throw new BundleIntegrityError('bundled-size', `the parts add up to ${total} bytes but the manifest's bundled_size is ${manifest.image.bundledSize}`);
+  }
+  if (total % 16 !== 0) {
+    throw new BundleIntegrityError('bundled-size', `the parts add up to ${total} bytes, not a multiple of the AES block size: a part is truncated`);
+  }
+  return parts;
+}
+
+/** Streams the parts in order, checking each one's size and SHA-1 as it ends. */
+async function* readParts(parts: PartFile[], onBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
+  for (const part of parts) {
+    const hash = createHash('sha1');
+    let size = 0;
+    const handle = await fs.open(part.path, 'r');
+    try {
+      for await (const chunk of handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) {
+        const buffer = chunk as Buffer;
+        hash.update(buffer);
+        size += buffer.length;
+        onBytes(buffer.length);
+        yield buffer;
+      }
+    } finally {
+      await handle.close();
+    }
+    const digest = hash.digest('hex');
+    if (size !== part.size || digest !== part.digest) {
+      throw new BundleIntegrityError('part-digest', `part ${part.filename} does not match its SHA-1 in the manifest: it is corrupt or was altered`);
+    }
+  }
+}
+
+function describePipelineFailure(error: unknown): unknown {
+  if (error instanceof BundleIntegrityError || error instanceof BundleInputError) return error;
+  const code = isErrnoException(error) ? error.code : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/bad decrypt|wrong final block length/i.test(message) || code === 'ERR_OSSL_BAD_DECRYPT') {
+    return new BundleIntegrityError('decrypt', 'the bundle does not decrypt (bad padding): a part was altered or the key and IV are wrong');
+  }
+  if (code?.startsWith('Z_')) {
+    return new BundleIntegrityError('gunzip', `the decrypted bundle is not valid gzip (${message}): the bundle is corrupt`);
+  }
+  return error;
+}
+
+interface ReadOutcome {
+  report: BundleReport;
+  member: MemberInfo;
+}
+
+async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manifest) => Promise<ImageSink>): Promise<ReadOutcome> {
+  const xml = await readManifestText(options.manifestPath);
+  const { manifest, canonical } = parseManifest(xml);
+  const privateKey = readPrivateKey(options.privateKey, 'privateKey', options.privateKeyPassphrase);
+  const verifier = options.userCertificate ? readCertificate(options.userCertificate, 'userCertificate').publicKey : privateKey.publicKey;
+  if (!verifySignature(verifier, extractSignedText(xml), manifest.signature)) {
+    throw new BundleIntegrityError(
+      'signature',
+      `the manifest signature does not verify with the ${options.userCertificate ? 'user certificate' : "private key's public key"}: the manifest was altered or signed by another key`,
+    );
+  }
+  const nameProblem = validateMemberName(manifest.image.name);
+  if (nameProblem) {
+    throw new BundleIntegrityError('manifest-field', `the manifest's image name ${JSON.stringify(manifest.image.name)} ${nameProblem}`);
+  }
+  const keyHex = unseal(privateKey, manifest.image.userEncryptedKey, 'user_encrypted_key');
+  const ivHex = unseal(privateKey, manifest.image.userEncryptedIv, 'user_encrypted_iv');
+  const parts = await locateParts(manifest, options.sourceDirectory ?? path.dirname(options.manifestPath));
+
+  const sink = await sinkFor(manifest);
+  const tar = new DigestPassThrough();
+  const reader = new TarMemberReader(sink, { name: manifest.image.name, size: manifest.image.size });
+  let read = 0;
+  const onBytes = (bytes: number) => options.onProgress?.({ bytes: (read += bytes), totalBytes: manifest.image.bundledSize });
+  try {
+    await pipeline(
+      Readable.from(readParts(parts, onBytes), { objectMode: false }),
+      createDecipheriv(AES_ALGORITHM, Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
+      createGunzip(),
+      tar,
+      reader,
+      { signal: options.signal },
+    );
+  } catch (error) {
+    throw describePipelineFailure(error);
+  }
+  const digest = tar.digest();
+  if (digest !== manifest.image.digest) {
+    throw new BundleIntegrityError('digest', `invalid digest, expected ${manifest.image.digest} received ${digest}: the image inside the bundle is not the one the manifest describes`);
+  }
+  const member = reader.member as MemberInfo;
+  return {
+    member,
+    report: {
+      manifestPath: options.manifestPath,
+      name: manifest.image.name,
+      digest,
+      imageSize: manifest.image.size,
+      bundledSize: manifest.image.bundledSize,
+      partCount: parts.length,
+      sparse: member.sparse,
+      storedImageBytes: member.storedBytes,
+      canonical,
+      bundler: manifest.bundler,
+      architecture: manifest.machineConfiguration.architecture,
+    },
+  };
+}
+
+export async function verifyBundle(options: ReadBundleOptions): Promise<BundleReport> {
+  return (await readBundle(options, async () => new NullSink())).report;
+}
+
+export async function unbundleImage(options: UnbundleOptions): Promise<UnbundleResult> {
+  let sink: AtomicFileSink | undefined;
+  let imagePath = '';
+  try {
+    const { report, member } = await readBundle(options, async (manifest) => {
+      imagePath = path.join(options.destination, manifest.image.name);
+      await checkUnbundleDestination(options.destination, imagePath);
+      sink = new AtomicFileSink(imagePath);
+      await sink.open();
+      return sink;
+    });
+    await (sink as AtomicFileSink).commit(member.mode, member.mtime);
+    return { ...report, imagePath };
+  } catch (error) {
+    await sink?.discard();
+    throw error;
+  }
+}
+
+async function checkUnbundleDestination(destination: string, imagePath: string): Promise<void> {
+  try {
+    if (!(await fs.stat(destination)).isDirectory()) {
+      throw new BundleInputError('destination', `${destination} is not a directory; give the folder to write the image into`);
+    }
+  } catch (error) {
+    if (isErrnoException(error) && error.code === 'ENOENT') {
+      throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
+    }
+    throw error;
+  }
+  const exists = await fs.stat(imagePath).then(() => true, () => false);
+  if (exists) {
+    throw new BundleInputError('destination', `${imagePath} already exists; move it away or unbundle into another folder`);
+  }
+}

@@ -1,0 +1,178 @@
+/** The actions behind each subcommand: read option files, call the core, report. */
+import * as path from 'path';
+import { bundleImage, BundleProgress } from '../bundle/bundle';
+import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
+import { describeFailure, readOptionFile, readPassphrase } from './inputs';
+import { Output } from './output';
+import { formatBytes } from './progress';
+
+interface CommonOptions {
+  json?: boolean;
+  logFile?: string;
+  passphraseFile?: string;
+}
+
+export interface BundleCommandOptions extends CommonOptions {
+  image: string;
+  privatekey: string;
+  cert: string;
+  user: string;
+  ec2cert: string;
+  arch?: string;
+  destination: string;
+  prefix?: string;
+  kernel?: string;
+  ramdisk?: string;
+  blockDeviceMapping?: string;
+  productcodes?: string;
+  sparse: boolean;
+}
+
+export interface ReaderCommandOptions extends CommonOptions {
+  manifest: string;
+  privatekey: string;
+  cert?: string;
+  source?: string;
+  destination?: string;
+}
+
+/** Runs one command with Ctrl-C wired to cancellation, and turns any failure into one line and exit 1. */
+async function run(command: string, options: CommonOptions, files: Record<string, string | undefined>, body: (output: Output, signal: AbortSignal) => Promise<void>) {
+  const output = new Output(options);
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    output.log(`unikernel-ami ${command} started`);
+    await body(output, controller.signal);
+  } catch (error) {
+    output.error(`unikernel-ami ${command}: ${describeFailure(error, files)}`);
+    process.exitCode = controller.signal.aborted ? 130 : 1;
+  } finally {
+    output.progress.done();
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+}
+
+function milestoneLogger(output: Output, label: string) {
+  let nextTenth = 0;
+  return (done: number, total: number) => {
+    output.progress.update(label, done, total);
+    const tenth = total > 0 ? Math.floor((done / total) * 10) : 10;
+    if (tenth >= nextTenth) {
+      output.log(`${label} ${done}/${total} bytes`);
+      nextTenth = tenth + 1;
+    }
+  };
+}
+
+export async function runBundle(options: BundleCommandOptions): Promise<void> {
+  const files = {
+    image: options.image,
+    privateKey: options.privatekey,
+    userCertificate: options.cert,
+    ec2Certificate: options.ec2cert,
+    destination: options.destination,
+  };
+  await run('bundle', options, files, async (output, signal) => {
+    const progress = { scan: milestoneLogger(output, 'scanning'), bundle: milestoneLogger(output, 'bundling') };
+    const result = await bundleImage({
+      imagePath: options.image,
+      destination: options.destination,
+      name: options.prefix,
+      privateKey: readOptionFile('privateKey', options.privatekey),
+      privateKeyPassphrase: readPassphrase(options.passphraseFile),
+      userCertificate: readOptionFile('userCertificate', options.cert),
+      ec2Certificate: readOptionFile('ec2Certificate', options.ec2cert),
+      accountId: options.user,
+      architecture: options.arch ?? '',
+      kernelId: options.kernel,
+      ramdiskId: options.ramdisk,
+      blockDeviceMappings: options.blockDeviceMapping,
+      productCodes: options.productcodes,
+      sparse: options.sparse,
+      signal,
+      onProgress: (event: BundleProgress) => progress[event.phase](event.bytes, event.totalBytes),
+    });
+    output.progress.done();
+    output.info(
+      `Bundled ${options.image} (${formatBytes(result.imageSize)}${result.sparse ? `, ${formatBytes(result.storedImageBytes)} of data` : ''}) ` +
+        `into ${result.parts.length} part${result.parts.length === 1 ? '' : 's'} (${formatBytes(result.bundledSize)}) in ${path.dirname(result.manifestPath)}`,
+    );
+    output.info(`Manifest: ${result.manifestPath}`);
+    output.result({
+      command: 'bundle',
+      manifest: result.manifestPath,
+      name: result.name,
+      digest: result.digest,
+      imageSize: result.imageSize,
+      storedImageBytes: result.storedImageBytes,
+      sparse: result.sparse,
+      tarSize: result.tarSize,
+      bundledSize: result.bundledSize,
+      parts: result.parts.map((part) => ({ file: path.join(path.dirname(result.manifestPath), part.filename), size: part.size, sha1: part.digest })),
+    });
+  });
+}
+
+function readerInputs(options: ReaderCommandOptions, signal: AbortSignal, output: Output) {
+  const progress = milestoneLogger(output, 'reading');
+  return {
+    manifestPath: options.manifest,
+    privateKey: readOptionFile('privateKey', options.privatekey),
+    privateKeyPassphrase: readPassphrase(options.passphraseFile),
+    userCertificate: options.cert ? readOptionFile('userCertificate', options.cert) : undefined,
+    sourceDirectory: options.source,
+    signal,
+    onProgress: ({ bytes, totalBytes }: { bytes: number; totalBytes: number }) => progress(bytes, totalBytes),
+  };
+}
+
+function reportSummary(command: string, report: BundleReport) {
+  return {
+    command,
+    manifest: report.manifestPath,
+    name: report.name,
+    digest: report.digest,
+    imageSize: report.imageSize,
+    storedImageBytes: report.storedImageBytes,
+    sparse: report.sparse,
+    bundledSize: report.bundledSize,
+    parts: report.partCount,
+    canonicalManifest: report.canonical,
+    bundler: report.bundler,
+  };
+}
+
+function warnIfNotCanonical(output: Output, report: BundleReport): void {
+  if (!report.canonical) {
+    output.info('Warning: the manifest is not in the canonical form Amazon\'s AMI tools re-serialize; their signature check (ec2-migrate-manifest) would fail');
+  }
+}
+
+export async function runUnbundle(options: ReaderCommandOptions): Promise<void> {
+  const files = { privateKey: options.privatekey, userCertificate: options.cert, manifest: options.manifest, destination: options.destination };
+  await run('unbundle', options, files, async (output, signal) => {
+    const result = await unbundleImage({ ...readerInputs(options, signal, output), destination: options.destination ?? '.' });
+    output.progress.done();
+    warnIfNotCanonical(output, result);
+    output.info(`Unbundled ${result.name} (${formatBytes(result.imageSize)}) to ${result.imagePath}; digest ${result.digest} verified`);
+    output.result({ ...reportSummary('unbundle', result), image: result.imagePath });
+  });
+}
+
+export async function runVerify(options: ReaderCommandOptions): Promise<void> {
+  const files = { privateKey: options.privatekey, userCertificate: options.cert, manifest: options.manifest };
+  await run('verify', options, files, async (output, signal) => {
+    const report = await verifyBundle(readerInputs(options, signal, output));
+    output.progress.done();
+    warnIfNotCanonical(output, report);
+    output.info(
+      `Verified ${report.name}: signature, ${report.partCount} part digest${report.partCount === 1 ? '' : 's'}, ` +
+        `${formatBytes(report.bundledSize)} decrypted and image digest ${report.digest} all check out`,
+    );
+    output.result(reportSummary('verify', report));
+  });
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/** `unikernel-ami`: the bundler without Pulumi, with ec2-bundle-image's and ec2-unbundle's option names. */
+import { Command, Option } from 'commander';
+import { ARCHITECTURES } from '../bundle/constants';
+import packageJson from '../../package.json';
+import { runBundle, runUnbundle, runVerify } from './commands';
+
+function defaultArchitecture(): string | undefined {
+  return process.arch === 'x64' ? 'x86_64' : process.arch === 'ia32' ? 'i386' : undefined;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('unikernel-ami')
+    .description('Bundle disk images into EC2 instance-store bundles, and read them back.')
+    .version(packageJson.version)
+    .showHelpAfterError();
+
+  const common = (command: Command) =>
+    command
+      .option('--json', 'print a machine-readable summary on stdout')
+      .option('--log-file <path>', 'also write every message to this file')
+      .option('--passphrase-file <path>', 'file holding the passphrase of an encrypted private key (or set UNIKERNEL_AMI_KEY_PASSPHRASE)');
+
+  common(
+    program
+      .command('bundle')
+      .description('bundle a disk image: tar, SHA-1, gzip -9, AES-128-CBC, 10 MiB parts and a signed manifest')
+      .requiredOption('-i, --image <path>', 'the disk image to bundle')
+      .requiredOption('-k, --privatekey <path>', "the user's PEM RSA private key (signs the manifest)")
+      .requiredOption('-c, --cert <path>', "the user's PEM X.509 certificate")
+      .requiredOption('-u, --user <account>', 'the AWS account id (12 digits, hyphens allowed)')
+      .requiredOption('--ec2cert <path>', "EC2's bundling certificate for the region (cert-ec2.pem from ec2-ami-tools)")
+      .addOption(new Option('-r, --arch <arch>', 'image architecture').choices([...ARCHITECTURES]).default(defaultArchitecture()))
+      .option('-d, --destination <dir>', 'folder to write the parts and manifest into', '/tmp')
+      .option('-p, --prefix <name>', 'bundle name (default: the image file name)')
+      .option('--kernel <aki-id>', 'kernel id to record in the manifest')
+      .option('--ramdisk <ari-id>', 'ramdisk id to record in the manifest')
+      .option('-B, --block-device-mapping <map>', 'virtual=device pairs, e.g. ami=sda1,root=/dev/sda1,ephemeral0=sdb')
+      .option('--productcodes <codes>', 'comma-separated product codes')
+      .option('--no-sparse', 'store zero blocks as data instead of holes of a GNU sparse member'),
+  ).action(runBundle);
+
+  const reader = (command: Command) =>
+    common(
+      command
+        .requiredOption('-m, --manifest <path>', "the bundle's NAME.manifest.xml")
+        .requiredOption('-k, --privatekey <path>', "the user's PEM RSA private key (opens the AES key and IV)")
+        .option('-c, --cert <path>', "the user's certificate to check the signature with (default: the private key's public half)")
+        .option('-s, --source <dir>', 'folder holding the parts (default: the manifest folder)'),
+    );
+
+  reader(program.command('unbundle').description('check a bundle and restore its image'))
+    .option('-d, --destination <dir>', 'folder to write the image into', '.')
+    .action(runUnbundle);
+  reader(program.command('verify').description('run every check of unbundle without writing the image')).action(runVerify);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      process.stderr.write(`unikernel-ami: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    });
+}

@@ -1,0 +1,83 @@
+/** Small helpers shared by the tests: temporary folders, real tools, fixtures. */
+import { execFileSync, spawnSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, openSync, writeSync, closeSync, ftruncateSync } from 'fs';
+import { tmpdir } from 'os';
+import * as path from 'path';
+import { randomBytes } from 'crypto';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export const SHARED_DATA = path.resolve(REPO_ROOT, '..', 'shared', 'data');
+export const REFERENCE_BUNDLES = path.join(SHARED_DATA, 'reference-bundles');
+export const EC2_CERTS = path.join(SHARED_DATA, 'ec2-certs');
+export const CLI = path.join(REPO_ROOT, 'dist', 'provider', 'cli', 'main.js');
+
+/** A fresh temporary folder, removed by the returned cleanup. */
+export function temporaryFolder(label = 'unikernel-test'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `${label}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs a command and returns stdout as a Buffer; throws with stderr on failure. */
+export function run(command: string, args: string[], options: { cwd?: string; input?: Buffer | string } = {}): Buffer {
+  return execFileSync(command, args, { cwd: options.cwd, input: options.input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Runs a shell pipeline with bash (for oracle pipelines such as openssl | gzip | sha1sum). */
+export function shell(script: string, cwd?: string): string {
+  return execFileSync('bash', ['-o', 'pipefail', '-c', script], { cwd, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface ImageSegment {
+  /** `random` data, written `zeros`, or a `hole` left unwritten (a real hole on file systems that have them). */
+  kind: 'random' | 'zeros' | 'hole';
+  bytes: number;
+}
+
+/** Writes an image from segments without holding it in memory. */
+export function writeImage(file: string, segments: ImageSegment[], mtime = 1_700_000_000): number {
+  const fd = openSync(file, 'w', 0o644);
+  let position = 0;
+  try {
+    for (const segment of segments) {
+      if (segment.kind === 'hole') {
+        position += segment.bytes;
+        continue;
+      }
+      let left = segment.bytes;
+      while (left > 0) {
+        const length = Math.min(left, 1 << 20);
+        const chunk = segment.kind === 'random' ? randomBytes(length) : Buffer.alloc(length);
+        writeSync(fd, chunk, 0, length, position);
+        position += length;
+        left -= length;
+      }
+    }
+    ftruncateSync(fd, position);
+  } finally {
+    closeSync(fd);
+  }
+  run('touch', ['-d', `@${mtime}`, file]);
+  return position;
+}
+
+export function writeText(file: string, text: string): string {
+  writeFileSync(file, text);
+  return file;
+}
+
+export function hasReferenceBundles(): boolean {
+  return existsSync(path.join(REFERENCE_BUNDLES, 'README.md'));
+}
+
+export const MiB = 1024 * 1024;
