@@ -10,3 +10,5 @@ export { parseManifest } from './manifestParse';
 export type { ParsedManifest } from './manifestParse';
 export * from './parameters';
 export { partFileName, manifestFileName, encryptedLength, partCount } from './parts';
+export { createSigningIdentity } from './identity';
+export type { SigningIdentity } from './identity';

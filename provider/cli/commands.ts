@@ -1,5 +1,8 @@
 /** The actions behind each subcommand: read option files, call the core, report. */
+import { promises as fs } from 'fs';
 import * as path from 'path';
+import { createSigningIdentity } from '../bundle/identity';
+import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleProgress } from '../bundle/bundle';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
 import { describeFailure, readOptionFile, readPassphrase } from './inputs';
@@ -174,5 +177,26 @@ export async function runVerify(options: ReaderCommandOptions): Promise<void> {
         `${formatBytes(report.bundledSize)} decrypted and image digest ${report.digest} all check out`,
     );
     output.result(reportSummary('verify', report));
+  });
+}
+
+export interface KeygenCommandOptions extends CommonOptions {
+  key: string;
+  cert: string;
+  subject: string;
+}
+
+export async function runKeygen(options: KeygenCommandOptions): Promise<void> {
+  await run('keygen', options, {}, async (output) => {
+    const identity = createSigningIdentity(options.subject);
+    await writeNewFile('--key', options.key, identity.privateKeyPem, 0o600);
+    try {
+      await writeNewFile('--cert', options.cert, identity.certificatePem, 0o644);
+    } catch (error) {
+      await fs.rm(options.key, { force: true });
+      throw error;
+    }
+    output.info(`Wrote a new RSA private key to ${options.key} (mode 600) and its self-signed certificate to ${options.cert}`);
+    output.result({ command: 'keygen', privateKey: options.key, certificate: options.cert });
   });
 }

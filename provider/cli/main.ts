@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { ARCHITECTURES } from '../bundle/constants';
 import packageJson from '../../package.json';
-import { runBundle, runUnbundle, runVerify } from './commands';
+import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
 
 function defaultArchitecture(): string | undefined {
   return process.arch === 'x64' ? 'x86_64' : process.arch === 'ia32' ? 'i386' : undefined;
@@ -53,6 +53,15 @@ export function buildProgram(): Command {
     .option('-d, --destination <dir>', 'folder to write the image into', '.')
     .action(runUnbundle);
   reader(program.command('verify').description('run every check of unbundle without writing the image')).action(runVerify);
+
+  common(
+    program
+      .command('keygen')
+      .description('make a new RSA key and self-signed certificate for signing bundles (-k and -c of bundle)')
+      .requiredOption('--key <path>', 'where to write the private key (must not exist)')
+      .requiredOption('--cert <path>', 'where to write the certificate (must not exist)')
+      .option('--subject <cn>', 'common name of the certificate', 'unikernel-ami bundle signer'),
+  ).action(runKeygen);
   return program;
 }
 

@@ -1,0 +1,28 @@
+/**
+ * A fresh RSA key and self-signed X.509 certificate for signing bundles. EC2 never checks the user
+ * certificate against the account (only its public key is used, to seal a copy of the AES key), so a
+ * self-signed one is what ec2-bundle-image users have always made with openssl.
+ */
+import { generateKeyPairSync, randomBytes } from 'crypto';
+import forge from 'node-forge';
+
+export interface SigningIdentity {
+  privateKeyPem: string;
+  certificatePem: string;
+}
+
+export function createSigningIdentity(commonName = 'unikernel-ami bundle signer', validDays = 3650, bits = 2048): SigningIdentity {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+  const privateKeyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs1' }).toString());
+  const certificate = forge.pki.createCertificate();
+  certificate.publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
+  certificate.serialNumber = `01${randomBytes(8).toString('hex')}`;
+  certificate.validity.notBefore = new Date();
+  certificate.validity.notAfter = new Date(Date.now() + validDays * 24 * 3600 * 1000);
+  const subject = [{ name: 'commonName', value: commonName }];
+  certificate.setSubject(subject);
+  certificate.setIssuer(subject);
+  certificate.sign(forgeKey, forge.md.sha256.create());
+  return { privateKeyPem, certificatePem: forge.pki.certificateToPem(certificate) };
+}

@@ -1,0 +1,18 @@
+import { promises as fs } from 'fs';
+import { CliInputError } from './inputs';
+import { isErrnoException } from '../bundle/errors';
+
+/** Creates a file that must not exist yet (never overwrites a key), with the given mode. */
+export async function writeNewFile(option: string, filePath: string, content: string, mode: number): Promise<void> {
+  try {
+    await fs.writeFile(filePath, content, { flag: 'wx', mode });
+  } catch (error) {
+    if (isErrnoException(error) && error.code === 'EEXIST') {
+      throw new CliInputError(`${option} ${filePath}: already exists; it was left untouched: choose another path or remove it`);
+    }
+    if (isErrnoException(error) && error.code === 'ENOENT') {
+      throw new CliInputError(`${option} ${filePath}: its folder does not exist; create it first`);
+    }
+    throw error;
+  }
+}
