@@ -99,10 +99,11 @@ export async function checkDestination(destination: string, name: string): Promi
     }
     entries = await fs.readdir(destination);
   } catch (error) {
-    if (isErrnoException(error) && error.code === 'ENOENT') {
+    if (error instanceof BundleInputError) throw error;
+    if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
     }
-    throw error;
+    throw new BundleInputError('destination', `${destination} cannot be read (${isErrnoException(error) ? error.code : String(error)}); choose a folder you can write to`);
   }
   const earlier = entries.filter((entry) => isBundleFileOf(name, entry)).sort();
   if (earlier.length > 0) {

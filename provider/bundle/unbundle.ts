@@ -4,19 +4,19 @@
  * signature, key and IV, part count, sizes and SHA-1s, then decrypt → gunzip → untar (sparse aware)
  * with the tar stream's SHA-1 compared to the manifest digest.
  */
-import { createDecipheriv } from 'crypto';
-import { promises as fs } from 'fs';
+import { createDecipheriv, createHash } from 'crypto';
+import { createReadStream, promises as fs } from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 import { createGunzip } from 'zlib';
-import { createHash } from 'crypto';
 import { AES_ALGORITHM } from './constants';
 import { DigestPassThrough } from './digestStream';
+import { GzipTail } from './gzipTail';
 import { BundleInputError, BundleIntegrityError, isErrnoException } from './errors';
 import { AtomicFileSink, NullSink } from './imageSink';
 import { readCertificate, readPrivateKey, unseal, verifySignature } from './keys';
-import { extractSignedText, Manifest } from './manifest';
+import { Manifest, signedTextOf } from './manifest';
 import { MAX_MANIFEST_BYTES, parseManifest } from './manifestParse';
 import { ImageSink, MemberInfo, TarMemberReader } from './tarReader';
 import { validateMemberName } from './tarHeader';
@@ -30,7 +30,8 @@ export interface ReadBundleOptions {
   userCertificate?: string;
   /** Folder holding the parts; defaults to the manifest's folder. */
   sourceDirectory?: string;
-  onProgress?: (progress: { bytes: number; totalBytes: number }) => void;
+  /** `parts`: checking part digests; `image`: decrypting and unpacking. */
+  onProgress?: (progress: { phase: 'parts' | 'image'; bytes: number; totalBytes: number }) => void;
   signal?: AbortSignal;
 }
 
@@ -111,27 +112,41 @@ async function locateParts(manifest: Manifest, sourceDirectory: string): Promise
   return parts;
 }
 
-/** Streams the parts in order, checking each one's size and SHA-1 as it ends. */
+async function sha1OfFile(file: string, onBytes: (bytes: number) => void, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
+  const hash = createHash('sha1');
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024, signal })) {
+    const buffer = chunk as Buffer;
+    hash.update(buffer);
+    size += buffer.length;
+    onBytes(buffer.length);
+  }
+  return { digest: hash.digest('hex'), size };
+}
+
+function partCorrupt(part: PartFile): BundleIntegrityError {
+  return new BundleIntegrityError('part-digest', `part ${part.filename} does not match its SHA-1 in the manifest: it is corrupt or was altered`);
+}
+
+/** Checks every part's size and SHA-1 before anything is decrypted. */
+async function checkPartDigests(parts: PartFile[], onBytes: (bytes: number) => void, signal?: AbortSignal): Promise<void> {
+  for (const part of parts) {
+    const { digest, size } = await sha1OfFile(part.path, onBytes, signal);
+    if (size !== part.size || digest !== part.digest) throw partCorrupt(part);
+  }
+}
+
+/** Streams the parts in order, checking each one's SHA-1 again as it ends (in case it changed since). */
 async function* readParts(parts: PartFile[], onBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
   for (const part of parts) {
     const hash = createHash('sha1');
-    let size = 0;
-    const handle = await fs.open(part.path, 'r');
-    try {
-      for await (const chunk of handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) {
-        const buffer = chunk as Buffer;
-        hash.update(buffer);
-        size += buffer.length;
-        onBytes(buffer.length);
-        yield buffer;
-      }
-    } finally {
-      await handle.close();
+    for await (const chunk of createReadStream(part.path, { highWaterMark: 1024 * 1024 })) {
+      const buffer = chunk as Buffer;
+      hash.update(buffer);
+      onBytes(buffer.length);
+      yield buffer;
     }
-    const digest = hash.digest('hex');
-    if (size !== part.size || digest !== part.digest) {
-      throw new BundleIntegrityError('part-digest', `part ${part.filename} does not match its SHA-1 in the manifest: it is corrupt or was altered`);
-    }
+    if (hash.digest('hex') !== part.digest) throw partCorrupt(part);
   }
 }
 
@@ -158,7 +173,10 @@ async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manife
   const { manifest, canonical } = parseManifest(xml);
   const privateKey = readPrivateKey(options.privateKey, 'privateKey', options.privateKeyPassphrase);
   const verifier = options.userCertificate ? readCertificate(options.userCertificate, 'userCertificate').publicKey : privateKey.publicKey;
-  if (!verifySignature(verifier, extractSignedText(xml), manifest.signature)) {
+  // Like Amazon's AMI tools, verify the re-serialization of what was parsed, not a text search of
+  // the raw file: then every value used below is covered by the signature, and text hidden in
+  // comments, CDATA or unknown elements cannot stand in for the real fields.
+  if (!verifySignature(verifier, signedTextOf(manifest), manifest.signature)) {
     throw new BundleIntegrityError(
       'signature',
       `the manifest signature does not verify with the ${options.userCertificate ? 'user certificate' : "private key's public key"}: the manifest was altered or signed by another key`,
@@ -172,16 +190,23 @@ async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manife
   const ivHex = unseal(privateKey, manifest.image.userEncryptedIv, 'user_encrypted_iv');
   const parts = await locateParts(manifest, options.sourceDirectory ?? path.dirname(options.manifestPath));
 
+  const progress = (phase: 'parts' | 'image') => {
+    let bytes = 0;
+    return (more: number) => options.onProgress?.({ phase, bytes: (bytes += more), totalBytes: manifest.image.bundledSize });
+  };
+  await checkPartDigests(parts, progress('parts'), options.signal);
+
   const sink = await sinkFor(manifest);
+  const compressed = new GzipTail();
+  const gunzip = createGunzip();
   const tar = new DigestPassThrough();
   const reader = new TarMemberReader(sink, { name: manifest.image.name, size: manifest.image.size });
-  let read = 0;
-  const onBytes = (bytes: number) => options.onProgress?.({ bytes: (read += bytes), totalBytes: manifest.image.bundledSize });
   try {
     await pipeline(
-      Readable.from(readParts(parts, onBytes), { objectMode: false }),
+      Readable.from(readParts(parts, progress('image')), { objectMode: false }),
       createDecipheriv(AES_ALGORITHM, Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
-      createGunzip(),
+      compressed,
+      gunzip,
       tar,
       reader,
       { signal: options.signal },
@@ -189,6 +214,7 @@ async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manife
   } catch (error) {
     throw describePipelineFailure(error);
   }
+  compressed.checkNothingAfter(gunzip.bytesWritten);
   const digest = tar.digest();
   if (digest !== manifest.image.digest) {
     throw new BundleIntegrityError('digest', `invalid digest, expected ${manifest.image.digest} received ${digest}: the image inside the bundle is not the one the manifest describes`);
@@ -241,10 +267,11 @@ async function checkUnbundleDestination(destination: string, imagePath: string):
       throw new BundleInputError('destination', `${destination} is not a directory; give the folder to write the image into`);
     }
   } catch (error) {
-    if (isErrnoException(error) && error.code === 'ENOENT') {
+    if (error instanceof BundleInputError) throw error;
+    if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
     }
-    throw error;
+    throw new BundleInputError('destination', `${destination} cannot be used (${isErrnoException(error) ? error.code : String(error)})`);
   }
   const exists = await fs.stat(imagePath).then(() => true, () => false);
   if (exists) {

@@ -121,7 +121,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
 }
 
 function readerInputs(options: ReaderCommandOptions, signal: AbortSignal, output: Output) {
-  const progress = milestoneLogger(output, 'reading');
+  const progress = { parts: milestoneLogger(output, 'checking'), image: milestoneLogger(output, 'reading') };
   return {
     manifestPath: options.manifest,
     privateKey: readOptionFile('privateKey', options.privatekey),
@@ -129,7 +129,7 @@ function readerInputs(options: ReaderCommandOptions, signal: AbortSignal, output
     userCertificate: options.cert ? readOptionFile('userCertificate', options.cert) : undefined,
     sourceDirectory: options.source,
     signal,
-    onProgress: ({ bytes, totalBytes }: { bytes: number; totalBytes: number }) => progress(bytes, totalBytes),
+    onProgress: ({ phase, bytes, totalBytes }: { phase: 'parts' | 'image'; bytes: number; totalBytes: number }) => progress[phase](bytes, totalBytes),
   };
 }
 

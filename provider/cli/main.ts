@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /** `unikernel-ami`: the bundler without Pulumi, with ec2-bundle-image's and ec2-unbundle's option names. */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ARCHITECTURES } from '../bundle/constants';
 import packageJson from '../../package.json';
 import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
+import { registerAwsCommands } from './awsCommands';
+import { registerImageCommand } from './imageCommand';
 
 function defaultArchitecture(): string | undefined {
   return process.arch === 'x64' ? 'x86_64' : process.arch === 'ia32' ? 'i386' : undefined;
@@ -13,7 +15,8 @@ export function buildProgram(): Command {
   const program = new Command('unikernel-ami')
     .description('Bundle disk images into EC2 instance-store bundles, and read them back.')
     .version(packageJson.version)
-    .showHelpAfterError();
+    // One line for option errors too; `--help` shows the usage.
+    .configureOutput({ outputError: (text, write) => write(`unikernel-ami: ${text.replace(/^error: /, '').trim()} (see --help)\n`) });
 
   const common = (command: Command) =>
     command
@@ -30,7 +33,7 @@ export function buildProgram(): Command {
       .requiredOption('-c, --cert <path>', "the user's PEM X.509 certificate")
       .requiredOption('-u, --user <account>', 'the AWS account id (12 digits, hyphens allowed)')
       .requiredOption('--ec2cert <path>', "EC2's bundling certificate for the region (cert-ec2.pem from ec2-ami-tools)")
-      .addOption(new Option('-r, --arch <arch>', 'image architecture').choices([...ARCHITECTURES]).default(defaultArchitecture()))
+      .option('-r, --arch <arch>', `image architecture: ${ARCHITECTURES.join(' or ')}`, defaultArchitecture())
       .option('-d, --destination <dir>', 'folder to write the parts and manifest into', '/tmp')
       .option('-p, --prefix <name>', 'bundle name (default: the image file name)')
       .option('--kernel <aki-id>', 'kernel id to record in the manifest')
@@ -62,6 +65,9 @@ export function buildProgram(): Command {
       .requiredOption('--cert <path>', 'where to write the certificate (must not exist)')
       .option('--subject <cn>', 'common name of the certificate', 'unikernel-ami bundle signer'),
   ).action(runKeygen);
+
+  registerAwsCommands(program);
+  registerImageCommand(program);
   return program;
 }
 
