@@ -1,0 +1,75 @@
+/**
+ * S3 and EC2 clients configured the same way everywhere: the SDK's default credential chain and
+ * region, endpoints from AWS_ENDPOINT_URL(_S3/_EC2) or explicit settings, path-style S3 for any
+ * custom endpoint, the SDK's standard retry strategy, per-request timeouts, and request checksums
+ * only when required (so streamed bodies are never sent as aws-chunked to S3-compatible servers).
+ */
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+
+export interface AwsSettings {
+  region?: string;
+  /** Endpoint for every service (like AWS_ENDPOINT_URL). */
+  endpoint?: string;
+  s3Endpoint?: string;
+  ec2Endpoint?: string;
+  /** Explicit credentials; by default the SDK's chain (environment, profile, SSO, instance role). */
+  credentials?: AwsCredentialIdentity;
+  /** Attempts per request, the first included (SDK standard retry strategy). Default 5. */
+  maxAttempts?: number;
+  /** Time allowed for one request without a response, in ms. Default 60,000. */
+  requestTimeoutMs?: number;
+  /** Time allowed to connect, in ms. Default 10,000. */
+  connectionTimeoutMs?: number;
+  /** Path-style S3 addressing; default: on for custom endpoints, off for AWS. */
+  forcePathStyle?: boolean;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+function environmentEndpoint(service: 'S3' | 'EC2'): string | undefined {
+  return process.env[`AWS_ENDPOINT_URL_${service}`] || process.env.AWS_ENDPOINT_URL || undefined;
+}
+
+function common(settings: AwsSettings) {
+  return {
+    region: settings.region,
+    credentials: settings.credentials,
+    maxAttempts: settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    retryMode: 'standard',
+    requestHandler: {
+      requestTimeout: settings.requestTimeoutMs ?? 60_000,
+      connectionTimeout: settings.connectionTimeoutMs ?? 10_000,
+    },
+  } as const;
+}
+
+export function createS3Client(settings: AwsSettings = {}): S3Client {
+  const endpoint = settings.s3Endpoint ?? settings.endpoint ?? environmentEndpoint('S3');
+  return new S3Client({
+    ...common(settings),
+    endpoint,
+    forcePathStyle: settings.forcePathStyle ?? endpoint !== undefined,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export function createEc2Client(settings: AwsSettings = {}): EC2Client {
+  return new EC2Client({ ...common(settings), endpoint: settings.ec2Endpoint ?? settings.endpoint ?? environmentEndpoint('EC2') });
+}
+
+export interface AwsClients {
+  s3: S3Client;
+  ec2: EC2Client;
+}
+
+export function createClients(settings: AwsSettings = {}): AwsClients {
+  return { s3: createS3Client(settings), ec2: createEc2Client(settings) };
+}
+
+/** The region a client resolved (from settings, the environment or the profile). */
+export async function resolvedRegion(client: S3Client | EC2Client): Promise<string> {
+  return client.config.region();
+}

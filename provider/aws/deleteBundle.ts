@@ -1,0 +1,73 @@
+/**
+ * Deleting a bundle from S3: the manifest first (so nothing can register a half-deleted bundle),
+ * then every part the manifest lists, then any other object of the same bundle name found by a
+ * paginated listing (parts of an earlier, larger bundle).
+ */
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { parseManifest } from '../bundle/manifestParse';
+import { manifestFileName } from '../bundle/parts';
+import { listBundleObjects } from './bundleObjects';
+import { forEachLimited, withDeadline } from './concurrency';
+import { awsCall, errorCode } from './errors';
+import { BundleLocation, objectKey } from './location';
+
+export interface DeleteBundleOptions {
+  s3: S3Client;
+  location: BundleLocation;
+  /** The bundle name (NAME of NAME.manifest.xml); or give manifestPath. */
+  name?: string;
+  /** A local copy of the manifest; otherwise the one in S3 is read. */
+  manifestPath?: string;
+  concurrency?: number;
+  deadlineMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface DeleteBundleResult {
+  deleted: string[];
+}
+
+async function remoteManifestParts(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<string[] | undefined> {
+  try {
+    const output = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    const xml = (await output.Body?.transformToString('utf8')) ?? '';
+    return parseManifest(xml).manifest.image.parts.map((part) => part.filename);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'NoSuchKey' || code === 'NotFound') return undefined;
+    // An unreadable manifest still gets deleted; its parts are found by listing.
+    if (error instanceof Error && error.name === 'BundleIntegrityError') return undefined;
+    throw error;
+  }
+}
+
+export async function deleteBundle(options: DeleteBundleOptions): Promise<DeleteBundleResult> {
+  const { s3, location } = options;
+  const signal = withDeadline(options.signal, options.deadlineMs);
+  let name = options.name;
+  let listedParts: string[] | undefined;
+  let manifestKey: string;
+  if (options.manifestPath) {
+    const { manifest } = parseManifest(await fs.readFile(options.manifestPath, 'utf8'));
+    name = manifest.image.name;
+    listedParts = manifest.image.parts.map((part) => part.filename);
+    manifestKey = objectKey(location, path.basename(options.manifestPath));
+  } else {
+    if (!name) throw new Error('deleteBundle needs a bundle name or a manifest path');
+    manifestKey = objectKey(location, manifestFileName(name));
+    listedParts = await awsCall('GetObject', `s3://${location.bucket}/${manifestKey}`, () => remoteManifestParts(s3, location.bucket, manifestKey, signal));
+  }
+  const bundleName = name as string;
+  const remove = (key: string) =>
+    awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key }), { abortSignal: signal }));
+
+  await remove(manifestKey);
+  const keys = new Set((listedParts ?? []).map((file) => objectKey(location, file)));
+  for (const object of await listBundleObjects(s3, location, bundleName, signal)) keys.add(object.key);
+  keys.delete(manifestKey);
+  const parts = [...keys].sort();
+  await forEachLimited(parts, options.concurrency ?? 8, (key) => remove(key).then(() => undefined), signal);
+  return { deleted: [manifestKey, ...parts] };
+}

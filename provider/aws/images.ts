@@ -1,0 +1,173 @@
+/**
+ * Registering an instance-store AMI from a bundle in S3, waiting until it is available, describing
+ * it and deregistering it.
+ */
+import {
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  EC2Client,
+  Image,
+  ModifyImageAttributeCommand,
+  RegisterImageCommand,
+  waitUntilImageAvailable,
+} from '@aws-sdk/client-ec2';
+import { AwsInputError, AwsOperationError, awsCall, describeAwsError, errorCode } from './errors';
+import { imageId, ImageId, KernelId, RamdiskId } from './ids';
+import { findPvGrubKernel } from './kernels';
+import { fromTagList, Tags, toTagList } from './tags';
+import { waiterParameters, WaitOptions } from './waiting';
+
+export type VirtualizationType = 'paravirtual' | 'hvm';
+
+export interface InstanceStoreMapping {
+  /** e.g. /dev/sdb */
+  deviceName: string;
+  /** e.g. ephemeral0 */
+  virtualName: string;
+}
+
+export interface RegisterImageOptions {
+  ec2: EC2Client;
+  /** bucket/prefix/NAME.manifest.xml */
+  imageLocation: string;
+  name: string;
+  description?: string;
+  architecture: 'i386' | 'x86_64';
+  virtualizationType?: VirtualizationType;
+  /** Default for paravirtual images: Amazon's PV-GRUB hd0 kernel for the region and architecture. */
+  kernelId?: KernelId;
+  ramdiskId?: RamdiskId;
+  rootDeviceName?: string;
+  blockDeviceMappings?: InstanceStoreMapping[];
+  tags?: Tags;
+  wait?: WaitOptions;
+  signal?: AbortSignal;
+}
+
+export interface ImageSummary {
+  imageId: ImageId;
+  state: string;
+  stateReason?: string;
+  name?: string;
+  description?: string;
+  imageLocation?: string;
+  architecture?: string;
+  virtualizationType?: string;
+  rootDeviceType?: string;
+  kernelId?: string;
+  ramdiskId?: string;
+  tags: Tags;
+}
+
+/** Thrown when an AMI was registered but did not become available: it exists, and has this id. */
+export class ImageNotAvailableError extends AwsOperationError {
+  constructor(
+    readonly imageId: ImageId,
+    readonly state: string,
+    reason: string,
+  ) {
+    super('RegisterImage', imageId, 'ImageNotAvailable', `AMI ${imageId} was registered but is ${state}, not available: ${reason}`, false);
+    this.name = 'ImageNotAvailableError';
+  }
+}
+
+export function nameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 128) return 'must be 3 to 128 characters long';
+  if (!/^[A-Za-z0-9()[\] ./\-'@_]+$/.test(name)) return "may contain only letters, digits, spaces and ( ) [ ] . / - ' @ _";
+  return undefined;
+}
+
+function summarize(image: Image): ImageSummary {
+  return {
+    imageId: image.ImageId as ImageId,
+    state: image.State ?? 'unknown',
+    stateReason: image.StateReason?.Message,
+    name: image.Name,
+    description: image.Description,
+    imageLocation: image.ImageLocation,
+    architecture: image.Architecture,
+    virtualizationType: image.VirtualizationType,
+    rootDeviceType: image.RootDeviceType,
+    kernelId: image.KernelId,
+    ramdiskId: image.RamdiskId,
+    tags: fromTagList(image.Tags),
+  };
+}
+
+/** The image, or undefined when AWS says it does not exist (deregistered, or never was). */
+export async function describeImage(ec2: EC2Client, id: ImageId, signal?: AbortSignal): Promise<ImageSummary | undefined> {
+  try {
+    const output = await ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal });
+    const image = output.Images?.[0];
+    return image && image.State !== 'deregistered' ? summarize(image) : undefined;
+  } catch (error) {
+    if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable') return undefined;
+    throw describeAwsError(error, 'DescribeImages', id);
+  }
+}
+
+export async function waitForImageAvailable(ec2: EC2Client, id: ImageId, wait?: WaitOptions, signal?: AbortSignal): Promise<ImageSummary> {
+  try {
+    await waitUntilImageAvailable(waiterParameters(ec2, wait, { maxWaitSeconds: 1800, minDelaySeconds: 5, maxDelaySeconds: 30 }, signal), { ImageIds: [id] });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    const image = await describeImage(ec2, id, signal).catch(() => undefined);
+    const reason = image?.stateReason ?? (image ? 'it did not become available in time' : 'AWS does not find it');
+    throw new ImageNotAvailableError(id, image?.state ?? 'unknown', reason);
+  }
+  const image = await describeImage(ec2, id, signal);
+  if (!image) throw new ImageNotAvailableError(id, 'unknown', 'it vanished after becoming available');
+  return image;
+}
+
+export interface RegisteredImage {
+  imageId: ImageId;
+  kernelId?: KernelId;
+}
+
+/** RegisterImage only; `registerAndWait` also waits for `available`. */
+export async function registerImage(options: RegisterImageOptions): Promise<RegisteredImage> {
+  const problem = nameProblem(options.name);
+  if (problem) throw new AwsInputError('name', `AMI name "${options.name}" ${problem}`);
+  const virtualizationType = options.virtualizationType ?? 'paravirtual';
+  const kernel = options.kernelId ?? (virtualizationType === 'paravirtual' ? await findPvGrubKernel(options.ec2, options.architecture, options.signal) : undefined);
+  const output = await awsCall('RegisterImage', options.imageLocation, () =>
+    options.ec2.send(
+      new RegisterImageCommand({
+        ImageLocation: options.imageLocation,
+        Name: options.name,
+        Description: options.description,
+        Architecture: options.architecture,
+        VirtualizationType: virtualizationType,
+        KernelId: kernel,
+        RamdiskId: options.ramdiskId,
+        RootDeviceName: options.rootDeviceName ?? '/dev/sda1',
+        BlockDeviceMappings: options.blockDeviceMappings?.map((mapping) => ({ DeviceName: mapping.deviceName, VirtualName: mapping.virtualName })),
+        TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }] : undefined,
+      }),
+      { abortSignal: options.signal },
+    ),
+  );
+  if (!output.ImageId) throw new AwsOperationError('RegisterImage', options.imageLocation, 'NoImageId', 'RegisterImage returned no image id', true);
+  return { imageId: imageId(output.ImageId), kernelId: kernel };
+}
+
+export async function registerAndWait(options: RegisterImageOptions): Promise<ImageSummary> {
+  const registered = await registerImage(options);
+  return waitForImageAvailable(options.ec2, registered.imageId, options.wait, options.signal);
+}
+
+/** Deregisters; returns false when the image was already gone. */
+export async function deregisterImage(ec2: EC2Client, id: ImageId, signal?: AbortSignal): Promise<boolean> {
+  try {
+    await ec2.send(new DeregisterImageCommand({ ImageId: id }), { abortSignal: signal });
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable') return false;
+    throw describeAwsError(error, 'DeregisterImage', id);
+  }
+}
+
+export async function setImageDescription(ec2: EC2Client, id: ImageId, description: string, signal?: AbortSignal): Promise<void> {
+  await awsCall('ModifyImageAttribute', id, () => ec2.send(new ModifyImageAttributeCommand({ ImageId: id, Description: { Value: description } }), { abortSignal: signal }));
+}

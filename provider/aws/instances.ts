@@ -1,0 +1,210 @@
+/**
+ * Instances: launch (checked against the image first, idempotent through a client token), wait
+ * for running, describe, retag in place, terminate and wait for terminated.
+ */
+import {
+  DescribeInstancesCommand,
+  DescribeInstanceTypesCommand,
+  EC2Client,
+  Instance,
+  InstanceTypeInfo,
+  paginateDescribeInstanceTypes,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  waitUntilInstanceRunning,
+  waitUntilInstanceTerminated,
+  _InstanceType,
+} from '@aws-sdk/client-ec2';
+import { AwsInputError, AwsOperationError, awsCall, describeAwsError, errorCode } from './errors';
+import { ImageId, instanceId, InstanceId } from './ids';
+import { describeImage } from './images';
+import { bootProblem, BootRequirements } from './instanceTypes';
+import { fromTagList, Tags, toTagList } from './tags';
+import { waiterParameters, WaitOptions } from './waiting';
+
+export interface LaunchOptions {
+  ec2: EC2Client;
+  imageId: ImageId;
+  instanceType: string;
+  /** Makes a retried launch return the first instance instead of starting a second one. */
+  clientToken: string;
+  keyName?: string;
+  securityGroupIds?: string[];
+  subnetId?: string;
+  /** Plain text; base64-encoded on the wire. */
+  userData?: string;
+  tags?: Tags;
+  /** IMDSv2 (`required`) unless told otherwise. */
+  httpTokens?: 'required' | 'optional';
+  wait?: WaitOptions;
+  signal?: AbortSignal;
+}
+
+export interface InstanceSummary {
+  instanceId: InstanceId;
+  state: string;
+  stateReason?: string;
+  instanceType?: string;
+  imageId?: string;
+  subnetId?: string;
+  privateIpAddress?: string;
+  publicIpAddress?: string;
+  keyName?: string;
+  securityGroupIds: string[];
+  httpTokens?: string;
+  tags: Tags;
+}
+
+/** The instance was launched but did not reach running: it exists, and has this id. */
+export class InstanceNotRunningError extends AwsOperationError {
+  constructor(
+    readonly instanceId: InstanceId,
+    readonly state: string,
+    reason: string,
+  ) {
+    super('RunInstances', instanceId, 'InstanceNotRunning', `instance ${instanceId} was launched but is ${state}, not running: ${reason}`, false);
+    this.name = 'InstanceNotRunningError';
+  }
+}
+
+function summarize(instance: Instance): InstanceSummary {
+  return {
+    instanceId: instance.InstanceId as InstanceId,
+    state: instance.State?.Name ?? 'unknown',
+    stateReason: instance.StateReason?.Message,
+    instanceType: instance.InstanceType,
+    imageId: instance.ImageId,
+    subnetId: instance.SubnetId,
+    privateIpAddress: instance.PrivateIpAddress,
+    publicIpAddress: instance.PublicIpAddress,
+    keyName: instance.KeyName,
+    securityGroupIds: (instance.SecurityGroups ?? []).map((group) => group.GroupId ?? '').filter(Boolean),
+    httpTokens: instance.MetadataOptions?.HttpTokens,
+    tags: fromTagList(instance.Tags),
+  };
+}
+
+async function instanceTypeInfo(ec2: EC2Client, type: string, signal?: AbortSignal): Promise<InstanceTypeInfo> {
+  try {
+    const output = await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: [type as _InstanceType] }), { abortSignal: signal });
+    const info = output.InstanceTypes?.[0];
+    if (info) return info;
+  } catch (error) {
+    if (errorCode(error) !== 'InvalidInstanceType') throw describeAwsError(error, 'DescribeInstanceTypes', type);
+  }
+  throw new AwsInputError('instanceType', `"${type}" is not an instance type offered in this region`);
+}
+
+/** Instance types of the region that can boot an image with these requirements (sorted). */
+export async function typesThatCanBoot(ec2: EC2Client, image: BootRequirements, signal?: AbortSignal): Promise<string[]> {
+  const names: string[] = [];
+  const pages = paginateDescribeInstanceTypes(
+    { client: ec2 },
+    {
+      Filters: [
+        { Name: 'supported-root-device-type', Values: [image.rootDeviceType] },
+        { Name: 'supported-virtualization-type', Values: [image.virtualizationType] },
+      ],
+    },
+  );
+  for await (const page of pages) {
+    signal?.throwIfAborted();
+    for (const info of page.InstanceTypes ?? []) if (info.InstanceType && !bootProblem(info, image)) names.push(info.InstanceType);
+  }
+  return names.sort();
+}
+
+/** Refuses, before launching, an instance type that cannot boot the image, naming types that can. */
+export async function checkInstanceTypeCanBoot(ec2: EC2Client, id: ImageId, type: string, signal?: AbortSignal): Promise<void> {
+  const image = await describeImage(ec2, id, signal);
+  if (!image) throw new AwsInputError('imageId', `AMI ${id} does not exist in this region; register it first or check the id`);
+  if (image.state !== 'available') throw new AwsInputError('imageId', `AMI ${id} is ${image.state}, not available`);
+  const requirements: BootRequirements = {
+    rootDeviceType: image.rootDeviceType ?? 'ebs',
+    virtualizationType: image.virtualizationType ?? 'hvm',
+    architecture: image.architecture ?? 'x86_64',
+  };
+  const problem = bootProblem(await instanceTypeInfo(ec2, type, signal), requirements);
+  if (!problem) return;
+  const candidates = await awsCall('DescribeInstanceTypes', 'instance types', () => typesThatCanBoot(ec2, requirements, signal));
+  const shown = candidates.length > 12 ? `${candidates.slice(0, 12).join(', ')}, …` : candidates.join(', ');
+  throw new AwsInputError(
+    'instanceType',
+    `${type} cannot boot ${id} (${requirements.rootDeviceType} root, ${requirements.virtualizationType}, ${requirements.architecture}): ${problem}; ` +
+      (candidates.length > 0 ? `types that can: ${shown}` : 'no instance type in this region can'),
+  );
+}
+
+export async function describeInstance(ec2: EC2Client, id: InstanceId, signal?: AbortSignal): Promise<InstanceSummary | undefined> {
+  try {
+    const output = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
+    const instance = output.Reservations?.flatMap((reservation) => reservation.Instances ?? [])[0];
+    return instance ? summarize(instance) : undefined;
+  } catch (error) {
+    if (errorCode(error) === 'InvalidInstanceID.NotFound') return undefined;
+    throw describeAwsError(error, 'DescribeInstances', id);
+  }
+}
+
+export async function waitForInstanceRunning(ec2: EC2Client, id: InstanceId, wait?: WaitOptions, signal?: AbortSignal): Promise<InstanceSummary> {
+  try {
+    await waitUntilInstanceRunning(waiterParameters(ec2, wait, { maxWaitSeconds: 900, minDelaySeconds: 5, maxDelaySeconds: 15 }, signal), { InstanceIds: [id] });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    const instance = await describeInstance(ec2, id, signal).catch(() => undefined);
+    throw new InstanceNotRunningError(id, instance?.state ?? 'unknown', instance?.stateReason ?? 'it did not reach running in time');
+  }
+  const instance = await describeInstance(ec2, id, signal);
+  if (!instance) throw new InstanceNotRunningError(id, 'unknown', 'it vanished after reaching running');
+  return instance;
+}
+
+/** RunInstances only (after the boot check); `launchAndWait` also waits for running. */
+export async function launchInstance(options: LaunchOptions): Promise<InstanceId> {
+  const { ec2, signal } = options;
+  await checkInstanceTypeCanBoot(ec2, options.imageId, options.instanceType, signal);
+  const output = await awsCall('RunInstances', options.imageId, () =>
+    ec2.send(
+      new RunInstancesCommand({
+        ImageId: options.imageId,
+        InstanceType: options.instanceType as _InstanceType,
+        MinCount: 1,
+        MaxCount: 1,
+        ClientToken: options.clientToken,
+        KeyName: options.keyName,
+        SecurityGroupIds: options.securityGroupIds,
+        SubnetId: options.subnetId,
+        UserData: options.userData === undefined ? undefined : Buffer.from(options.userData, 'utf8').toString('base64'),
+        MetadataOptions: { HttpTokens: options.httpTokens ?? 'required', HttpEndpoint: 'enabled' },
+        TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'instance', Tags: toTagList(options.tags) }] : undefined,
+      }),
+      { abortSignal: signal },
+    ),
+  );
+  const launched = output.Instances?.[0]?.InstanceId;
+  if (!launched) throw new AwsOperationError('RunInstances', options.imageId, 'NoInstanceId', 'RunInstances returned no instance id', true);
+  return instanceId(launched);
+}
+
+export async function launchAndWait(options: LaunchOptions): Promise<InstanceSummary> {
+  const id = await launchInstance(options);
+  return waitForInstanceRunning(options.ec2, id, options.wait, options.signal);
+}
+
+/** Terminates and waits for terminated; an instance already gone counts as terminated. */
+export async function terminateInstance(ec2: EC2Client, id: InstanceId, wait?: WaitOptions, signal?: AbortSignal): Promise<void> {
+  try {
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
+  } catch (error) {
+    if (errorCode(error) === 'InvalidInstanceID.NotFound') return;
+    throw describeAwsError(error, 'TerminateInstances', id);
+  }
+  try {
+    await waitUntilInstanceTerminated(waiterParameters(ec2, wait, { maxWaitSeconds: 900, minDelaySeconds: 5, maxDelaySeconds: 15 }, signal), { InstanceIds: [id] });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    const instance = await describeInstance(ec2, id, signal).catch(() => undefined);
+    if (!instance || instance.state === 'terminated') return;
+    throw new AwsOperationError('TerminateInstances', id, 'NotTerminated', `instance ${id} is ${instance.state}, not terminated, after waiting; terminate it again later`, true);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Uploading a bundle: preflight the bucket, skip parts S3 already has, PUT the rest in parallel
+ * (bounded concurrency, Content-MD5 on each), then the manifest, then remove stale objects of an
+ * earlier bundle of the same name. A failure leaves a bundle that the next run resumes.
+ */
+import { DeleteObjectCommand, ObjectCannedACL, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { promises as fs } from 'fs';
+import { BundleAcl, preflightBucket } from './bucket';
+import { listBundleObjects } from './bundleObjects';
+import { forEachLimited, withDeadline } from './concurrency';
+import { awsCall } from './errors';
+import { readLocalBundle } from './localBundle';
+import { BundleLocation } from './location';
+import { LocalFile, planUpload } from './uploadPlan';
+
+export const DEFAULT_UPLOAD_CONCURRENCY = 8;
+
+export interface UploadProgress {
+  bytes: number;
+  totalBytes: number;
+  /** The object just stored, or skipped because S3 already had it. */
+  key: string;
+  skipped: boolean;
+}
+
+export interface UploadBundleOptions {
+  s3: S3Client;
+  manifestPath: string;
+  location: BundleLocation;
+  acl?: BundleAcl;
+  createBucket?: boolean;
+  /** Folder of the parts; default the manifest's folder. */
+  partDirectory?: string;
+  concurrency?: number;
+  /** Overall deadline for the whole upload, in ms. */
+  deadlineMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: UploadProgress) => void;
+}
+
+export interface UploadResult {
+  /** RegisterImage's ImageLocation: bucket/prefix/NAME.manifest.xml. */
+  imageLocation: string;
+  manifestKey: string;
+  name: string;
+  uploaded: string[];
+  skipped: string[];
+  removedStale: string[];
+  bytesUploaded: number;
+  bucketCreated: boolean;
+}
+
+async function putFile(s3: S3Client, location: BundleLocation, file: LocalFile, acl: BundleAcl, contentType: string, signal?: AbortSignal): Promise<void> {
+  const body = await fs.readFile(file.path);
+  await awsCall('PutObject', `s3://${location.bucket}/${file.key}`, () =>
+    s3.send(
+      new PutObjectCommand({
+        Bucket: location.bucket,
+        Key: file.key,
+        Body: body,
+        ContentLength: body.length,
+        ContentMD5: Buffer.from(file.md5, 'hex').toString('base64'),
+        ContentType: contentType,
+        ACL: acl === 'none' ? undefined : (acl as ObjectCannedACL),
+      }),
+      { abortSignal: signal },
+    ),
+  );
+}
+
+export async function uploadBundle(options: UploadBundleOptions): Promise<UploadResult> {
+  const { s3, location } = options;
+  const acl = options.acl ?? 'aws-exec-read';
+  const signal = withDeadline(options.signal, options.deadlineMs);
+  const local = await readLocalBundle(options.manifestPath, location, options.partDirectory);
+  const name = local.manifest.image.name;
+  const bucket = await preflightBucket({ s3, bucket: location.bucket, acl, createBucket: options.createBucket, signal });
+  const remote = await listBundleObjects(s3, location, name, signal);
+  const plan = planUpload(local.parts, local.manifestFile, remote);
+
+  const totalBytes = local.parts.reduce((sum, part) => sum + part.size, 0) + local.manifestFile.size;
+  let bytes = 0;
+  const report = (file: LocalFile, skipped: boolean) => {
+    bytes += file.size;
+    options.onProgress?.({ bytes, totalBytes, key: file.key, skipped });
+  };
+  plan.skip.forEach((file) => report(file, true));
+  await forEachLimited(
+    plan.upload,
+    options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
+    async (part) => {
+      await putFile(s3, location, part, acl, 'application/octet-stream', signal);
+      report(part, false);
+    },
+    signal,
+  );
+  if (plan.manifest) {
+    await putFile(s3, location, plan.manifest, acl, 'application/xml', signal);
+    report(plan.manifest, false);
+  } else {
+    report(local.manifestFile, true);
+  }
+  await forEachLimited(plan.stale, 4, (key) => awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key }), { abortSignal: signal })).then(() => undefined), signal);
+  return {
+    imageLocation: `${location.bucket}/${local.manifestFile.key}`,
+    manifestKey: local.manifestFile.key,
+    name,
+    uploaded: [...plan.upload.map((file) => file.key), ...(plan.manifest ? [plan.manifest.key] : [])],
+    skipped: plan.skip.map((file) => file.key),
+    removedStale: plan.stale,
+    bytesUploaded: plan.upload.reduce((sum, file) => sum + file.size, 0) + (plan.manifest?.size ?? 0),
+    bucketCreated: bucket.created,
+  };
+}
+
