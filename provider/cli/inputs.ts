@@ -20,6 +20,10 @@ export const OPTION_NAMES: Record<string, string> = {
   source: '-s/--source',
   passphraseFile: '--passphrase-file',
   logFile: '--log-file',
+  kernel: '--kernel',
+  out: '-o/--out',
+  size: '--size',
+  cmdline: '--cmdline',
 };
 
 export class CliInputError extends Error {}
