@@ -4,12 +4,12 @@ import { createInterface } from 'readline/promises';
 import { BUNDLE_ACLS, BundleAcl } from '../aws/bucket';
 import { createS3Client } from '../aws/clients';
 import { deleteBundle } from '../aws/deleteBundle';
-import { AwsInputError } from '../aws/errors';
 import { parseBucketArgument } from '../aws/location';
 import { uploadBundle } from '../aws/upload';
-import { describeFailure, CliInputError } from './inputs';
+import { CliInputError } from './inputs';
 import { Output } from './output';
 import { formatBytes } from './progress';
+import { runCommand } from './runCommand';
 
 interface AwsCommandOptions {
   bucket: string;
@@ -45,22 +45,8 @@ function s3For(options: AwsCommandOptions) {
   return createS3Client({ region: options.region, maxAttempts: positiveInteger('--retry', options.retry, 5) });
 }
 
-async function runAws(command: string, options: AwsCommandOptions, body: (output: Output, signal: AbortSignal) => Promise<void>): Promise<void> {
-  const output = new Output(options);
-  const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  process.once('SIGINT', interrupt);
-  try {
-    output.log(`unikernel-ami ${command} started`);
-    await body(output, controller.signal);
-  } catch (error) {
-    const message = error instanceof AwsInputError ? `--${error.input === 'bucket' ? 'bucket' : error.input}: ${error.message}` : describeFailure(error);
-    output.error(`unikernel-ami ${command}: ${message}`);
-    process.exitCode = controller.signal.aborted ? 130 : 1;
-  } finally {
-    output.progress.done();
-    process.off('SIGINT', interrupt);
-  }
+function runAws(command: string, options: AwsCommandOptions, body: (output: Output, signal: AbortSignal) => Promise<void>): Promise<void> {
+  return runCommand(command, options, {}, body);
 }
 
 async function confirm(question: string): Promise<boolean> {

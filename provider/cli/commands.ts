@@ -5,7 +5,8 @@ import { createSigningIdentity } from '../bundle/identity';
 import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleProgress } from '../bundle/bundle';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
-import { describeFailure, readOptionFile, readPassphrase } from './inputs';
+import { readOptionFile, readPassphrase } from './inputs';
+import { runCommand } from './runCommand';
 import { Output } from './output';
 import { formatBytes } from './progress';
 
@@ -39,26 +40,6 @@ export interface ReaderCommandOptions extends CommonOptions {
   destination?: string;
 }
 
-/** Runs one command with Ctrl-C wired to cancellation, and turns any failure into one line and exit 1. */
-async function run(command: string, options: CommonOptions, files: Record<string, string | undefined>, body: (output: Output, signal: AbortSignal) => Promise<void>) {
-  const output = new Output(options);
-  const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
-  try {
-    output.log(`unikernel-ami ${command} started`);
-    await body(output, controller.signal);
-  } catch (error) {
-    output.error(`unikernel-ami ${command}: ${describeFailure(error, files)}`);
-    process.exitCode = controller.signal.aborted ? 130 : 1;
-  } finally {
-    output.progress.done();
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
-  }
-}
-
 function milestoneLogger(output: Output, label: string) {
   let nextTenth = 0;
   return (done: number, total: number) => {
@@ -79,7 +60,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
     ec2Certificate: options.ec2cert,
     destination: options.destination,
   };
-  await run('bundle', options, files, async (output, signal) => {
+  await runCommand('bundle', options, files, async (output, signal) => {
     const progress = { scan: milestoneLogger(output, 'scanning'), bundle: milestoneLogger(output, 'bundling') };
     const result = await bundleImage({
       imagePath: options.image,
@@ -157,7 +138,7 @@ function warnIfNotCanonical(output: Output, report: BundleReport): void {
 
 export async function runUnbundle(options: ReaderCommandOptions): Promise<void> {
   const files = { privateKey: options.privatekey, userCertificate: options.cert, manifest: options.manifest, destination: options.destination };
-  await run('unbundle', options, files, async (output, signal) => {
+  await runCommand('unbundle', options, files, async (output, signal) => {
     const result = await unbundleImage({ ...readerInputs(options, signal, output), destination: options.destination ?? '.' });
     output.progress.done();
     warnIfNotCanonical(output, result);
@@ -168,7 +149,7 @@ export async function runUnbundle(options: ReaderCommandOptions): Promise<void> 
 
 export async function runVerify(options: ReaderCommandOptions): Promise<void> {
   const files = { privateKey: options.privatekey, userCertificate: options.cert, manifest: options.manifest };
-  await run('verify', options, files, async (output, signal) => {
+  await runCommand('verify', options, files, async (output, signal) => {
     const report = await verifyBundle(readerInputs(options, signal, output));
     output.progress.done();
     warnIfNotCanonical(output, report);
@@ -187,7 +168,7 @@ export interface KeygenCommandOptions extends CommonOptions {
 }
 
 export async function runKeygen(options: KeygenCommandOptions): Promise<void> {
-  await run('keygen', options, {}, async (output) => {
+  await runCommand('keygen', options, {}, async (output) => {
     const identity = createSigningIdentity(options.subject);
     await writeNewFile('--key', options.key, identity.privateKeyPem, 0o600);
     try {

@@ -4,8 +4,7 @@ import * as path from 'path';
 import { buildKernelImage, KernelImageProgress, KernelImageResult } from '../image/build';
 import { MENU_LST } from '../image/layout';
 import { hex } from '../image/xenKernel';
-import { describeFailure } from './inputs';
-import { Output } from './output';
+import { runCommand } from './runCommand';
 import { formatBytes } from './progress';
 
 export interface ImageCommandOptions {
@@ -60,20 +59,15 @@ export function imageSummary(result: KernelImageResult): object {
 }
 
 export async function runImage(options: ImageCommandOptions): Promise<void> {
-  const output = new Output(options);
-  const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
-  const logged = new Set<string>();
-  try {
-    output.log('unikernel-ami image started');
+  const files = { kernel: options.kernel, out: path.resolve(options.out) };
+  await runCommand('image', options, files, async (output, signal) => {
+    const logged = new Set<string>();
     const result = await buildKernelImage({
       kernelPath: options.kernel,
       outPath: options.out,
       size: options.size,
       cmdline: options.cmdline,
-      signal: controller.signal,
+      signal,
       onProgress: ({ phase, bytes, totalBytes }) => {
         const label = PHASE_LABELS[phase];
         output.progress.update(label, bytes, totalBytes);
@@ -91,14 +85,7 @@ export async function runImage(options: ImageCommandOptions): Promise<void> {
     );
     output.info(`PV-GRUB (hd0) boots ${result.bootFile} through /${MENU_LST}${result.cmdline ? ` with "${result.cmdline}"` : ''}; image SHA-256 ${result.sha256}`);
     output.result(imageSummary(result));
-  } catch (error) {
-    output.error(`unikernel-ami image: ${describeFailure(error, { kernel: options.kernel, out: path.resolve(options.out) })}`);
-    process.exitCode = controller.signal.aborted ? 130 : 1;
-  } finally {
-    output.progress.done();
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
-  }
+  });
 }
 
 /** Adds the `image` subcommand to the program. */

@@ -1,5 +1,6 @@
 /** Turns CLI file options into the core's inputs, and core errors into one line naming the option. */
 import { readFileSync } from 'fs';
+import { AwsInputError } from '../aws/errors';
 import { BundleInputError, BundleIntegrityError, isErrnoException } from '../bundle/errors';
 
 /** Option names as ec2-bundle-image and ec2-unbundle spell them, keyed by the core's field names. */
@@ -17,6 +18,9 @@ export const OPTION_NAMES: Record<string, string> = {
   blockDeviceMappings: '-B/--block-device-mapping',
   productCodes: '--productcodes',
   manifest: '-m/--manifest',
+  bucket: '-b/--bucket',
+  acl: '--acl',
+  region: '--region',
   source: '-s/--source',
   passphraseFile: '--passphrase-file',
   logFile: '--log-file',
@@ -59,6 +63,7 @@ export function describeFailure(error: unknown, files: Record<string, string | u
     const subject = file && !error.message.startsWith(file) ? `${option} ${file}` : option;
     return `${subject}: ${error.message}`;
   }
+  if (error instanceof AwsInputError) return `${OPTION_NAMES[error.input] ?? `--${error.input}`}: ${error.message}`;
   if (error instanceof BundleIntegrityError) return `bundle check failed (${error.check}): ${error.message}`;
   if (error instanceof Error && error.name === 'AbortError') return 'interrupted; every file this run had written was removed';
   if (error instanceof Error) return error.message;
