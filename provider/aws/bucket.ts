@@ -11,18 +11,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { BucketName } from './ids';
+import { BundleAcl, needsAclsEnabled } from './acl';
 
-/**
- * The canned ACL of uploaded bundle objects. EC2 reads instance-store bundles as the
- * `aws-exec-read` grantee, which is why ec2-upload-bundle uses it; `none` sends no ACL (for buckets
- * whose policy grants access some other way).
- */
-export type BundleAcl = 'aws-exec-read' | 'public-read' | 'bucket-owner-full-control' | 'none';
-export const BUNDLE_ACLS: readonly BundleAcl[] = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'none'];
-
-export function needsAclsEnabled(acl: BundleAcl): boolean {
-  return acl === 'aws-exec-read' || acl === 'public-read';
-}
+export type { BundleAcl };
 
 export interface BucketPreflight {
   s3: S3Client;

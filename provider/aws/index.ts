@@ -4,6 +4,7 @@ export * from './errors';
 export * from './clients';
 export * from './location';
 export * from './bucket';
+export { BUNDLE_ACLS, needsAclsEnabled } from './acl';
 export { uploadBundle, DEFAULT_UPLOAD_CONCURRENCY } from './upload';
 export type { UploadBundleOptions, UploadProgress, UploadResult } from './upload';
 export { deleteBundle } from './deleteBundle';
