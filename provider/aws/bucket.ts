@@ -52,7 +52,8 @@ async function headBucket(s3: S3Client, bucket: BucketName, signal?: AbortSignal
         'HeadBucket',
         `s3://${bucket}`,
         'AccessDenied',
-        `bucket ${bucket} exists but these credentials cannot use it (it may belong to another account): choose another bucket or grant s3:ListBucket and s3:PutObject`,
+        // HEAD answers carry no error body, so a wrong secret key looks the same as a foreign bucket.
+        `S3 refused access to bucket ${bucket} (HTTP 403): check the credentials (a wrong secret access key gives this too), or the bucket belongs to another account or the credentials lack s3:ListBucket and s3:PutObject`,
         false,
       );
     }
