@@ -1,0 +1,361 @@
+/** RunInstances (with ClientToken idempotency), DescribeInstances and TerminateInstances. */
+import { createHash } from 'crypto';
+import { findInstanceType } from './catalog';
+import { sha1Hex } from './checksums';
+import { AwsError } from './errors';
+import { checkInstanceId, Ec2Action, Ec2Context, imagesNotFound, instancesNotFound, lookUpImage, lookUpInstance, paginate } from './ec2Context';
+import { readableByEc2, tagSet } from './ec2Images';
+import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
+import { FakeState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
+import { InstanceStateName, StateReason } from './types';
+import { el, items, opt, XmlContent } from './xml';
+
+const STATE_CODES: Record<InstanceStateName, number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+const USER_SHUTDOWN: StateReason = { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' };
+const LAUNCH_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Server.InternalError: Internal error on launch' };
+const MAX_USER_DATA = 16 * 1024;
+
+const INSTANCE_FILTERS = [
+  'architecture',
+  'availability-zone',
+  'client-token',
+  'image-id',
+  'instance-id',
+  'instance-state-code',
+  'instance-state-name',
+  'instance-type',
+  'key-name',
+  'reservation-id',
+  'subnet-id',
+];
+
+function derivedId(prefix: string, seed: string): string {
+  return `${prefix}-${createHash('sha256').update(seed).digest('hex').slice(0, 17)}`;
+}
+
+function defaultSubnet(state: FakeState): string {
+  return derivedId('subnet', `${state.config.accountId}/${state.config.region}/default-subnet`);
+}
+
+function vpcOf(state: FakeState, subnetId: string): string {
+  return derivedId('vpc', `${state.config.accountId}/${state.config.region}/${subnetId}`);
+}
+
+function defaultSecurityGroup(state: FakeState): string {
+  return derivedId('sg', `${state.config.accountId}/${state.config.region}/default-sg`);
+}
+
+function stateXml(name: string, state: InstanceStateName): XmlContent {
+  return el(name, el('code', STATE_CODES[state]), el('name', state));
+}
+
+function gmt(time: number): string {
+  return new Date(time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT');
+}
+
+function renderInstance(state: FakeState, instance: InstanceRecord): XmlContent {
+  const current = state.instanceState(instance);
+  const privateIp = `172.31.${(instance.addressIndex >> 8) & 255}.${instance.addressIndex & 255}`;
+  const publicIp = `54.${160 + ((instance.addressIndex >> 16) & 63)}.${(instance.addressIndex >> 8) & 255}.${instance.addressIndex & 255}`;
+  const region = state.config.region;
+  const internalDomain = region === 'us-east-1' ? 'ec2.internal' : `${region}.compute.internal`;
+  const publicDomain = region === 'us-east-1' ? 'compute-1.amazonaws.com' : `${region}.compute.amazonaws.com`;
+  const live = current.state === 'pending' || current.state === 'running';
+  const running = current.state === 'running';
+  return [
+    el('instanceId', instance.instanceId),
+    el('imageId', instance.imageId),
+    stateXml('instanceState', current.state),
+    el('privateDnsName', live ? `ip-${privateIp.replace(/\./g, '-')}.${internalDomain}` : ''),
+    el('dnsName', running ? `ec2-${publicIp.replace(/\./g, '-')}.${publicDomain}` : ''),
+    el('reason', current.reason?.code === USER_SHUTDOWN.code ? `User initiated (${gmt(current.at)})` : ''),
+    opt('keyName', instance.keyName),
+    el('amiLaunchIndex', instance.amiLaunchIndex),
+    el('productCodes'),
+    el('instanceType', instance.instanceType),
+    el('launchTime', instance.launchTime.toISOString()),
+    el('placement', el('availabilityZone', `${region}a`), el('groupName'), el('tenancy', 'default')),
+    opt('kernelId', instance.kernelId),
+    opt('ramdiskId', instance.ramdiskId),
+    el('monitoring', el('state', 'disabled')),
+    el('subnetId', instance.subnetId),
+    el('vpcId', vpcOf(state, instance.subnetId)),
+    live ? el('privateIpAddress', privateIp) : undefined,
+    running ? el('ipAddress', publicIp) : undefined,
+    el('sourceDestCheck', true),
+    items('groupSet', instance.securityGroupIds, (groupId) => [el('groupId', groupId), el('groupName', groupId === defaultSecurityGroup(state) ? 'default' : groupId)]),
+    current.reason ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message)) : undefined,
+    el('architecture', instance.architecture),
+    el('rootDeviceType', 'instance-store'),
+    el('rootDeviceName', instance.rootDeviceName),
+    el('blockDeviceMapping'),
+    el('virtualizationType', instance.virtualizationType),
+    el('clientToken', instance.clientToken),
+    tagSet(instance.tags),
+    el('hypervisor', 'xen'),
+    el('networkInterfaceSet'),
+    el('ebsOptimized', false),
+    el(
+      'metadataOptions',
+      el('state', current.state === 'pending' ? 'pending' : 'applied'),
+      el('httpTokens', instance.httpTokens),
+      el('httpPutResponseHopLimit', 1),
+      el('httpEndpoint', 'enabled'),
+      el('httpProtocolIpv6', 'disabled'),
+      el('instanceMetadataTags', 'disabled'),
+    ),
+    el('platformDetails', 'Linux/UNIX'),
+    el('usageOperation', 'RunInstances'),
+    el('currentInstanceBootMode', 'legacy-bios'),
+  ];
+}
+
+function renderReservation(state: FakeState, reservation: Reservation, instances: readonly InstanceRecord[]): XmlContent {
+  return [
+    el('reservationId', reservation.reservationId),
+    el('ownerId', reservation.ownerId),
+    el('groupSet'),
+    items('instancesSet', instances, (instance) => renderInstance(state, instance)),
+  ];
+}
+
+/** The image a launch uses, or the error EC2 gives for it. */
+function launchableImage(state: FakeState, imageId: string): ImageRecord {
+  const image = lookUpImage(state, imageId);
+  if (!image) throw imagesNotFound([imageId]);
+  const current = state.imageState(image).state;
+  if (current === 'deregistered') throw new AwsError(400, 'InvalidAMIID.Unavailable', `AMI '${imageId}' has been deregistered and is no longer available`);
+  if (current !== 'available') throw new AwsError(400, 'InvalidAMIID.Unavailable', `AMI '${imageId}' is ${current}, and cannot be run`);
+  if (image.imageType !== 'machine') throw invalidValue('ImageId', imageId, `The image '${imageId}' is a ${image.imageType} image and cannot be run`);
+  return image;
+}
+
+function checkCompatibility(image: ImageRecord, instanceType: string): void {
+  const info = findInstanceType(instanceType);
+  if (!info) throw invalidValue('InstanceType', instanceType);
+  if (!info.rootDeviceTypes.includes('instance-store')) {
+    throw new AwsError(400, 'UnsupportedOperation', `AMI '${image.imageId}' with an instance-store root device is not supported for the instance type '${instanceType}'.`);
+  }
+  if (!info.virtualizationTypes.includes(image.virtualizationType)) {
+    throw new AwsError(400, 'InvalidParameterCombination', `Virtualization type '${info.virtualizationTypes[0]}' is required for instances of type '${instanceType}'.`);
+  }
+  if (!info.architectures.includes(image.architecture)) {
+    throw new AwsError(
+      400,
+      'InvalidParameterValue',
+      `The architecture '${info.architectures.join(', ')}' of the specified instance type does not match the architecture '${image.architecture}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.`,
+    );
+  }
+}
+
+/** Whether the bundle an image was registered from is still in S3, unchanged and readable. */
+function bundleIntact(state: FakeState, image: ImageRecord): boolean {
+  const bundle = image.bundle;
+  if (!bundle) return true;
+  const bucket = state.buckets.get(bundle.bucket);
+  const manifest = bucket?.objects.get(bundle.manifestKey);
+  if (!bucket || !manifest || manifest.md5 !== bundle.manifestMd5) return false;
+  return bundle.parts.every((part) => {
+    const object = bucket.objects.get(part.key);
+    return object !== undefined && readableByEc2(bucket, object) && sha1Hex(object.body) === part.sha1;
+  });
+}
+
+function decodeUserData(value: string | undefined): Buffer | undefined {
+  if (value === undefined) return undefined;
+  const decoded = Buffer.from(value, 'base64');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || decoded.toString('base64').replace(/=+$/, '') !== value.replace(/=+$/, '')) {
+    throw new AwsError(400, 'InvalidParameterValue', 'Invalid BASE64 encoding of user data.');
+  }
+  if (decoded.length > MAX_USER_DATA) throw new AwsError(400, 'InvalidParameterValue', `User data is limited to ${MAX_USER_DATA} bytes`);
+  return decoded;
+}
+
+/** Everything that defines a launch, to recognise a retried request by its ClientToken. */
+function fingerprint(params: Readonly<Record<string, string>>): string {
+  const relevant = Object.entries(params)
+    .filter(([name]) => !['Action', 'Version', 'ClientToken', 'DryRun'].includes(name))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(relevant);
+}
+
+function launchTimeline(context: Ec2Context, intact: boolean, now: number): TimelineEntry<InstanceStateName>[] {
+  const { state, faults, request } = context;
+  const timeline: TimelineEntry<InstanceStateName>[] = [{ at: now, state: 'pending', reason: { code: 'pending', message: 'pending' } }];
+  if (faults.takeResourceFault(request, 'stuckPending')) return timeline;
+  const ready = now + state.config.instancePendingMs;
+  if (intact) return [...timeline, { at: ready, state: 'running' }];
+  return [
+    ...timeline,
+    { at: ready, state: 'shutting-down', reason: LAUNCH_FAILURE },
+    { at: ready + state.config.instanceShuttingDownMs, state: 'terminated', reason: LAUNCH_FAILURE },
+  ];
+}
+
+export const runInstances: Ec2Action = (context) => {
+  const { state, params } = context;
+  const imageId = required(params, 'ImageId');
+  const minCount = integer(params, 'MinCount');
+  const maxCount = integer(params, 'MaxCount');
+  if (minCount === undefined) required(params, 'MinCount');
+  if (maxCount === undefined) required(params, 'MaxCount');
+  const clientToken = params.ClientToken ?? '';
+  if (clientToken.length > 64) throw invalidValue('ClientToken', clientToken, 'The client token must be at most 64 ASCII characters long');
+  const earlier = clientToken === '' ? undefined : state.clientTokens.get(clientToken);
+  if (earlier) {
+    if (earlier.fingerprint !== fingerprint(params)) {
+      throw new AwsError(400, 'IdempotentParameterMismatch', 'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+    }
+    const reservation = state.reservations.get(earlier.reservationId);
+    if (reservation) {
+      const instances = reservation.instanceIds.map((id) => state.instances.get(id)).filter((instance): instance is InstanceRecord => instance !== undefined);
+      return renderReservation(state, reservation, instances);
+    }
+  }
+  if (minCount === undefined || maxCount === undefined) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameters MinCount and MaxCount');
+  if (minCount < 1) throw invalidValue('MinCount', String(minCount), `Value (${minCount}) for parameter minCount is invalid. Expected a positive integer.`);
+  if (maxCount < minCount) throw invalidValue('MaxCount', String(maxCount), 'MaxCount must be greater than or equal to MinCount');
+  if (minCount > 20) {
+    throw new AwsError(400, 'InstanceLimitExceeded', `You have requested more instances (${minCount}) than your current instance limit of 20 allows for the specified instance type.`);
+  }
+  const count = Math.min(maxCount, 20);
+
+  const image = launchableImage(state, imageId);
+  const instanceType = params.InstanceType ?? 'm1.small';
+  checkCompatibility(image, instanceType);
+  const kernelId = params.KernelId ?? image.kernelId;
+  if (kernelId !== undefined) {
+    const kernel = lookUpImage(state, kernelId);
+    if (!kernel || kernel.imageType !== 'kernel') throw imagesNotFound([kernelId]);
+  }
+  const userData = decodeUserData(params.UserData);
+  const httpTokens = params['MetadataOptions.HttpTokens'] ?? 'optional';
+  if (httpTokens !== 'optional' && httpTokens !== 'required') throw invalidValue('MetadataOptions.HttpTokens', httpTokens);
+  const groupIds = scalarList(params, 'SecurityGroupId');
+  for (const groupId of groupIds) {
+    if (!/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/.test(groupId)) throw new AwsError(400, 'InvalidGroupId.Malformed', `Invalid id: "${groupId}" (expecting "sg-...")`);
+  }
+  const subnetId = params.SubnetId ?? defaultSubnet(state);
+  if (!/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/.test(subnetId)) throw new AwsError(400, 'InvalidSubnetID.Malformed', `Invalid id: "${subnetId}"`);
+  const tags = tagSpecifications(params, 'instance', ['volume', 'network-interface']);
+
+  const now = state.now();
+  const timeline = launchTimeline(context, bundleIntact(state, image), now);
+  const hiding = context.faults.takeResourceFault(context.request, 'notFoundAfterCreate');
+  const reservation: Reservation = { reservationId: state.newId('r'), ownerId: state.config.accountId, instanceIds: [] };
+  const instances: InstanceRecord[] = [];
+  for (let index = 0; index < count; index++) {
+    const instance: InstanceRecord = {
+      instanceId: state.newId('i'),
+      reservationId: reservation.reservationId,
+      imageId,
+      instanceType,
+      architecture: image.architecture,
+      virtualizationType: image.virtualizationType,
+      kernelId,
+      ramdiskId: params.RamdiskId ?? image.ramdiskId,
+      rootDeviceName: image.rootDeviceName,
+      keyName: params.KeyName,
+      securityGroupIds: groupIds.length > 0 ? groupIds : [defaultSecurityGroup(state)],
+      subnetId,
+      userData,
+      httpTokens,
+      tags: new Map(tags),
+      clientToken,
+      launchTime: new Date(Math.floor(now / 1000) * 1000),
+      amiLaunchIndex: index,
+      addressIndex: state.nextAddressIndex(),
+      timeline: timeline.map((entry) => ({ ...entry })),
+    };
+    state.instances.set(instance.instanceId, instance);
+    reservation.instanceIds.push(instance.instanceId);
+    instances.push(instance);
+    if (hiding) state.hide(instance.instanceId, hiding.forMs, hiding.forCalls);
+  }
+  state.reservations.set(reservation.reservationId, reservation);
+  if (clientToken !== '') state.clientTokens.set(clientToken, { reservationId: reservation.reservationId, fingerprint: fingerprint(params) });
+  return renderReservation(state, reservation, instances);
+};
+
+/** The instances an explicit id list names, all of them or an error naming the unknown ones. */
+function namedInstances(state: FakeState, ids: readonly string[]): InstanceRecord[] {
+  ids.forEach(checkInstanceId);
+  const missing: string[] = [];
+  const found: InstanceRecord[] = [];
+  for (const id of ids) {
+    const instance = lookUpInstance(state, id);
+    if (instance) found.push(instance);
+    else missing.push(id);
+  }
+  if (missing.length > 0) throw instancesNotFound(missing);
+  return found;
+}
+
+export const describeInstances: Ec2Action = (context) => {
+  const { state, params } = context;
+  const ids = scalarList(params, 'InstanceId');
+  const filterList = filters(params);
+  const candidates =
+    ids.length > 0
+      ? namedInstances(state, ids)
+      : [...state.instances.values()].filter((instance) => !state.instanceGone(instance) && !state.isHidden(instance.instanceId, false));
+  const selected = new Set(
+    candidates.filter((instance) => {
+      const current = state.instanceState(instance).state;
+      const fields: Record<string, string[]> = {
+        architecture: [instance.architecture],
+        'availability-zone': [`${state.config.region}a`],
+        'client-token': [instance.clientToken],
+        'image-id': [instance.imageId],
+        'instance-id': [instance.instanceId],
+        'instance-state-code': [String(STATE_CODES[current])],
+        'instance-state-name': [current],
+        'instance-type': [instance.instanceType],
+        'key-name': instance.keyName === undefined ? [] : [instance.keyName],
+        'reservation-id': [instance.reservationId],
+        'subnet-id': [instance.subnetId],
+      };
+      return passesFilters(filterList, fields, instance.tags, INSTANCE_FILTERS);
+    }),
+  );
+  const reservations = [...state.reservations.values()]
+    .map((reservation) => ({
+      reservation,
+      instances: reservation.instanceIds.map((id) => state.instances.get(id)).filter((instance): instance is InstanceRecord => instance !== undefined && selected.has(instance)),
+    }))
+    .filter((entry) => entry.instances.length > 0);
+  const { page, nextToken } = paginate(context, reservations, ids.length > 0);
+  return [items('reservationSet', page, (entry) => renderReservation(state, entry.reservation, entry.instances)), opt('nextToken', nextToken)];
+};
+
+export const terminateInstances: Ec2Action = (context) => {
+  const { state, params } = context;
+  const ids = scalarList(params, 'InstanceId');
+  if (ids.length === 0) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter InstanceId');
+  const instances = namedInstances(state, ids);
+  const now = state.now();
+  const changes = instances.map((instance) => {
+    const previous = state.instanceState(instance).state;
+    if (previous !== 'shutting-down' && previous !== 'terminated') {
+      instance.timeline = [
+        ...instance.timeline.filter((entry) => entry.at <= now),
+        { at: now, state: 'shutting-down', reason: USER_SHUTDOWN },
+        { at: now + state.config.instanceShuttingDownMs, state: 'terminated', reason: USER_SHUTDOWN },
+      ];
+    }
+    return { instance, previous, current: state.instanceState(instance).state };
+  });
+  return items('instancesSet', changes, (change) => [
+    el('instanceId', change.instance.instanceId),
+    stateXml('currentState', change.current),
+    stateXml('previousState', change.previous),
+  ]);
+};

@@ -1,0 +1,207 @@
+/**
+ * A fake AWS for tests: S3 (path-style) and EC2 (Query API) on one HTTP server on 127.0.0.1,
+ * spoken to by the real SDK clients. It checks SigV4 on every request, keeps state in memory,
+ * records every request and can inject failures.
+ */
+import { FaultInjector } from './faults';
+import { FakeAwsServer } from './server';
+import { FakeState, ImageRecord, InstanceRecord, TimelineEntry } from './state';
+import {
+  BucketOptions,
+  FakeAwsOptions,
+  FakeImage,
+  FakeInstance,
+  FakeObjectSummary,
+  InstanceStateName,
+  RecordedRequest,
+} from './types';
+
+export * from './types';
+export { FaultInjector } from './faults';
+/** Lower-case hex MD5, the form `objects()` reports. */
+export { md5Hex } from './checksums';
+
+/** What an SDK client needs to talk to the fake (spread it into the client configuration). */
+export interface FakeClientConfig {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  forcePathStyle: true;
+}
+
+export class FakeAws {
+  readonly requests: RecordedRequest[] = [];
+  readonly faults = new FaultInjector();
+  readonly region: string;
+  readonly accountId: string;
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  private readonly state: FakeState;
+  private readonly server: FakeAwsServer;
+  private port = 0;
+
+  private constructor(options: FakeAwsOptions) {
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '123456789012';
+    this.credentials = { accessKeyId: options.accessKeyId ?? 'AKIDFAKE', secretAccessKey: options.secretAccessKey ?? 'fake-secret' };
+    this.state = new FakeState({
+      region: this.region,
+      accountId: this.accountId,
+      instancePendingMs: options.instancePendingMs ?? 50,
+      instanceShuttingDownMs: options.instanceShuttingDownMs ?? 50,
+      imagePendingMs: options.imagePendingMs ?? 20,
+      terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
+    });
+    this.server = new FakeAwsServer({
+      state: this.state,
+      faults: this.faults,
+      requests: this.requests,
+      secrets: new Map([[this.credentials.accessKeyId, this.credentials.secretAccessKey]]),
+    });
+  }
+
+  static async start(options: FakeAwsOptions = {}): Promise<FakeAws> {
+    const fake = new FakeAws(options);
+    fake.port = await fake.server.listen(options.port ?? 0);
+    return fake;
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  clientConfig(): FakeClientConfig {
+    return { endpoint: this.endpoint, region: this.region, credentials: { ...this.credentials }, forcePathStyle: true };
+  }
+
+  clearRequests(): void {
+    this.requests.length = 0;
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close();
+  }
+
+  // S3 state
+
+  createBucket(name: string, options: BucketOptions = {}): void {
+    if (this.state.buckets.has(name)) throw new Error(`bucket ${name} already exists`);
+    this.state.createBucket(name, options.region ?? this.region, options.objectOwnership);
+  }
+
+  private bucket(name: string) {
+    const bucket = this.state.buckets.get(name);
+    if (!bucket) throw new Error(`no bucket ${name}`);
+    return bucket;
+  }
+
+  /** The bucket's objects in key order. */
+  objects(bucket: string): FakeObjectSummary[] {
+    return [...this.bucket(bucket).objects.values()]
+      .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)))
+      .map((object) => ({ key: object.key, size: object.body.length, md5: object.md5, acl: object.acl }));
+  }
+
+  getObject(bucket: string, key: string): Buffer | undefined {
+    const object = this.state.buckets.get(bucket)?.objects.get(key);
+    return object ? Buffer.from(object.body) : undefined;
+  }
+
+  /** Writes an object behind the client's back; an existing object keeps its ACL unless one is given. */
+  putObjectDirect(bucket: string, key: string, body: Buffer, options: { acl?: string } = {}): void {
+    const target = this.bucket(bucket);
+    const previous = target.objects.get(key);
+    this.state.storeObject(target, {
+      key,
+      body: Buffer.from(body),
+      contentType: previous?.contentType ?? 'binary/octet-stream',
+      acl: options.acl ?? previous?.acl,
+      metadata: {},
+    });
+  }
+
+  deleteObjectDirect(bucket: string, key: string): void {
+    this.bucket(bucket).objects.delete(key);
+  }
+
+  // EC2 state
+
+  /** Registered images (not Amazon's seeded kernels), deregistered ones included. */
+  images(): FakeImage[] {
+    return [...this.state.images.values()].filter((image) => !image.seeded).map((image) => this.imageSnapshot(image));
+  }
+
+  instances(): FakeInstance[] {
+    return [...this.state.instances.values()].map((instance) => this.instanceSnapshot(instance));
+  }
+
+  /**
+   * Moves an instance to a state as if it happened outside the client; shutting-down, pending and
+   * stopping continue on to terminated, running and stopped after the usual delays.
+   */
+  setInstanceStateDirect(instanceId: string, state: InstanceStateName): void {
+    const instance = this.state.instances.get(instanceId);
+    if (!instance) throw new Error(`no instance ${instanceId}`);
+    const now = this.state.now();
+    const reason = { code: 'Client.FakeAwsDirect', message: `Client.FakeAwsDirect: set to ${state} by the test` };
+    const timeline: TimelineEntry<InstanceStateName>[] = [{ at: now, state, reason }];
+    const { instancePendingMs, instanceShuttingDownMs } = this.state.config;
+    if (state === 'pending') timeline.push({ at: now + instancePendingMs, state: 'running' });
+    if (state === 'shutting-down') timeline.push({ at: now + instanceShuttingDownMs, state: 'terminated', reason });
+    if (state === 'stopping') timeline.push({ at: now + instanceShuttingDownMs, state: 'stopped', reason });
+    instance.timeline = timeline;
+  }
+
+  deregisterImageDirect(imageId: string): void {
+    const image = this.state.images.get(imageId);
+    if (!image || image.seeded) throw new Error(`no registered image ${imageId}`);
+    image.timeline = [{ at: this.state.now(), state: 'deregistered' }];
+  }
+
+  private imageSnapshot(image: ImageRecord): FakeImage {
+    const current = this.state.imageState(image);
+    return {
+      imageId: image.imageId,
+      name: image.name,
+      description: image.description,
+      location: image.location,
+      state: current.state,
+      stateReason: current.reason,
+      ownerId: image.ownerId,
+      imageType: image.imageType,
+      architecture: image.architecture,
+      virtualizationType: image.virtualizationType,
+      kernelId: image.kernelId,
+      ramdiskId: image.ramdiskId,
+      rootDeviceName: image.rootDeviceName,
+      rootDeviceType: 'instance-store',
+      blockDeviceMappings: image.blockDeviceMappings.map((mapping) => ({ ...mapping })),
+      tags: Object.fromEntries(image.tags),
+      creationDate: image.creationDate,
+    };
+  }
+
+  private instanceSnapshot(instance: InstanceRecord): FakeInstance {
+    const current = this.state.instanceState(instance);
+    return {
+      instanceId: instance.instanceId,
+      reservationId: instance.reservationId,
+      imageId: instance.imageId,
+      instanceType: instance.instanceType,
+      state: current.state,
+      stateReason: current.reason,
+      architecture: instance.architecture,
+      virtualizationType: instance.virtualizationType,
+      kernelId: instance.kernelId,
+      ramdiskId: instance.ramdiskId,
+      keyName: instance.keyName,
+      securityGroupIds: [...instance.securityGroupIds],
+      subnetId: instance.subnetId,
+      userData: instance.userData ? Buffer.from(instance.userData) : undefined,
+      httpTokens: instance.httpTokens,
+      tags: Object.fromEntries(instance.tags),
+      clientToken: instance.clientToken,
+      launchTime: instance.launchTime.toISOString(),
+      amiLaunchIndex: instance.amiLaunchIndex,
+    };
+  }
+}

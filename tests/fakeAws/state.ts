@@ -1,0 +1,226 @@
+/**
+ * Everything the fake remembers: buckets and objects, images, instances and reservations.
+ * Lifecycle states are timelines evaluated against the clock when read, so no timer is ever left
+ * running.
+ */
+import { randomBytes } from 'crypto';
+import { ChecksumAlgorithm, md5Hex } from './checksums';
+import { AMAZON_AKI_OWNER, pvGrubKernels } from './catalog';
+import {
+  FakeBlockDeviceMapping,
+  ImageState,
+  InstanceStateName,
+  ObjectOwnership,
+  StateReason,
+} from './types';
+
+export interface StateConfig {
+  region: string;
+  accountId: string;
+  instancePendingMs: number;
+  instanceShuttingDownMs: number;
+  imagePendingMs: number;
+  terminatedVisibleMs: number;
+}
+
+export interface StoredObject {
+  key: string;
+  body: Buffer;
+  md5: string;
+  lastModified: Date;
+  contentType: string;
+  contentEncoding?: string;
+  acl?: string;
+  metadata: Record<string, string>;
+  checksum?: { algorithm: ChecksumAlgorithm; value: string };
+}
+
+export interface Bucket {
+  name: string;
+  region: string;
+  creationDate: Date;
+  /** Undefined: ownership controls were never set (a bucket from before April 2023). */
+  ownership?: ObjectOwnership;
+  objects: Map<string, StoredObject>;
+}
+
+export interface TimelineEntry<S> {
+  at: number;
+  state: S;
+  reason?: StateReason;
+}
+
+/** What the image was registered from, to notice later changes to the bundle. */
+export interface BundleSnapshot {
+  bucket: string;
+  manifestKey: string;
+  manifestMd5: string;
+  /** Part keys with the SHA-1 the manifest gives for each. */
+  parts: Array<{ key: string; sha1: string }>;
+}
+
+export interface ImageRecord {
+  imageId: string;
+  name: string;
+  description?: string;
+  location: string;
+  ownerId: string;
+  ownerAlias?: string;
+  isPublic: boolean;
+  imageType: 'machine' | 'kernel' | 'ramdisk';
+  architecture: string;
+  virtualizationType: 'paravirtual' | 'hvm';
+  kernelId?: string;
+  ramdiskId?: string;
+  rootDeviceName: string;
+  blockDeviceMappings: FakeBlockDeviceMapping[];
+  tags: Map<string, string>;
+  creationDate: string;
+  timeline: TimelineEntry<ImageState>[];
+  /** Amazon's kernel images, present from the start. */
+  seeded: boolean;
+  bundle?: BundleSnapshot;
+}
+
+export interface InstanceRecord {
+  instanceId: string;
+  reservationId: string;
+  imageId: string;
+  instanceType: string;
+  architecture: string;
+  virtualizationType: 'paravirtual' | 'hvm';
+  kernelId?: string;
+  ramdiskId?: string;
+  rootDeviceName: string;
+  keyName?: string;
+  securityGroupIds: string[];
+  subnetId: string;
+  userData?: Buffer;
+  httpTokens: 'optional' | 'required';
+  tags: Map<string, string>;
+  clientToken: string;
+  launchTime: Date;
+  amiLaunchIndex: number;
+  /** Last octets of the private address, fixed at launch. */
+  addressIndex: number;
+  timeline: TimelineEntry<InstanceStateName>[];
+}
+
+export interface Reservation {
+  reservationId: string;
+  ownerId: string;
+  instanceIds: string[];
+}
+
+export interface IdempotencyRecord {
+  reservationId: string;
+  fingerprint: string;
+}
+
+interface Hiding {
+  until: number;
+  callsLeft: number;
+}
+
+export function stateAt<S>(timeline: readonly TimelineEntry<S>[], now: number): TimelineEntry<S> {
+  let current = timeline[0];
+  for (const entry of timeline) if (entry.at <= now) current = entry;
+  return current;
+}
+
+export class FakeState {
+  readonly buckets = new Map<string, Bucket>();
+  readonly images = new Map<string, ImageRecord>();
+  readonly instances = new Map<string, InstanceRecord>();
+  readonly reservations = new Map<string, Reservation>();
+  readonly clientTokens = new Map<string, IdempotencyRecord>();
+  private readonly hidden = new Map<string, Hiding>();
+  private addresses = 0;
+
+  constructor(readonly config: StateConfig) {
+    for (const kernel of pvGrubKernels(config.region)) {
+      this.images.set(kernel.imageId, {
+        imageId: kernel.imageId,
+        name: kernel.name,
+        description: `PV-GRUB release ${kernel.name.replace(/^.*_(\d\.\d\d)-.*$/, '$1')}, ${kernel.architecture === 'x86_64' ? '64' : '32'}-bit`,
+        location: `pv-grub/${kernel.name}.manifest.xml`,
+        ownerId: AMAZON_AKI_OWNER,
+        ownerAlias: 'amazon',
+        isPublic: true,
+        imageType: 'kernel',
+        architecture: kernel.architecture,
+        virtualizationType: 'paravirtual',
+        rootDeviceName: '/dev/sda1',
+        blockDeviceMappings: [],
+        tags: new Map(),
+        creationDate: kernel.creationDate,
+        timeline: [{ at: 0, state: 'available' }],
+        seeded: true,
+      });
+    }
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  /** `prefix-` followed by 17 lower-case hex digits, the long EC2 id format. */
+  newId(prefix: string): string {
+    return `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;
+  }
+
+  nextAddressIndex(): number {
+    return ++this.addresses;
+  }
+
+  // S3
+
+  createBucket(name: string, region: string, ownership: ObjectOwnership | undefined): Bucket {
+    const bucket: Bucket = { name, region, creationDate: new Date(Math.floor(this.now() / 1000) * 1000), ownership, objects: new Map() };
+    this.buckets.set(name, bucket);
+    return bucket;
+  }
+
+  storeObject(bucket: Bucket, object: Omit<StoredObject, 'md5' | 'lastModified'>): StoredObject {
+    const stored: StoredObject = { ...object, md5: md5Hex(object.body), lastModified: new Date(Math.floor(this.now() / 1000) * 1000) };
+    bucket.objects.set(object.key, stored);
+    return stored;
+  }
+
+  // EC2 lifecycle
+
+  imageState(image: ImageRecord): TimelineEntry<ImageState> {
+    return stateAt(image.timeline, this.now());
+  }
+
+  instanceState(instance: InstanceRecord): TimelineEntry<InstanceStateName> {
+    return stateAt(instance.timeline, this.now());
+  }
+
+  /** Terminated instances disappear from every answer some time after they terminate. */
+  instanceGone(instance: InstanceRecord): boolean {
+    const current = this.instanceState(instance);
+    return current.state === 'terminated' && this.now() - current.at > this.config.terminatedVisibleMs;
+  }
+
+  hide(id: string, forMs: number | undefined, forCalls: number | undefined): void {
+    const calls = forMs === undefined && forCalls === undefined ? 1 : (forCalls ?? 0);
+    this.hidden.set(id, { until: this.now() + (forMs ?? 0), callsLeft: calls });
+  }
+
+  /**
+   * Whether an id is still unknown to the API (eventual consistency after creation). A lookup that
+   * names the id uses up one of its hidden calls; a listing does not.
+   */
+  isHidden(id: string, namedLookup: boolean): boolean {
+    const hiding = this.hidden.get(id);
+    if (!hiding) return false;
+    const hidden = hiding.callsLeft > 0 || this.now() < hiding.until;
+    if (!hidden) {
+      this.hidden.delete(id);
+      return false;
+    }
+    if (namedLookup && hiding.callsLeft > 0) hiding.callsLeft--;
+    return true;
+  }
+}

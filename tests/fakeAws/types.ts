@@ -1,0 +1,164 @@
+/** Public shapes of the fake AWS: options, recorded requests, state snapshots and fault rules. */
+
+export type ServiceName = 's3' | 'ec2';
+
+export interface FakeAwsOptions {
+  /** The EC2 region the fake serves, and the default S3 region. Default 'us-east-1'. */
+  region?: string;
+  /** The account every credential belongs to. Default '123456789012'. */
+  accountId?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Delay from pending to running. Default 50 ms. */
+  instancePendingMs?: number;
+  /** Delay from shutting-down to terminated. Default 50 ms. */
+  instanceShuttingDownMs?: number;
+  /** Delay from pending to available for a registered image. Default 20 ms. */
+  imagePendingMs?: number;
+  /** How long a terminated instance stays visible to DescribeInstances. Default one hour, as on AWS. */
+  terminatedVisibleMs?: number;
+  /** Port to listen on (127.0.0.1). Default 0: any free port. */
+  port?: number;
+}
+
+export interface RecordedRequest {
+  service: ServiceName;
+  /** The SDK command name without "Command": 'PutObject', 'RunInstances', … */
+  operation: string;
+  method: string;
+  /** The path exactly as received, still percent-encoded. */
+  path: string;
+  query: Record<string, string>;
+  /** EC2: every form field of the body. S3: empty. */
+  params: Record<string, string>;
+  /** S3 only. */
+  bucket?: string;
+  /** S3 only, decoded. */
+  key?: string;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** Bytes of body received, as sent on the wire (aws-chunked framing included). */
+  bodyBytes: number;
+  /** HTTP status answered; 0 while in flight, and for a connection reset by a fault. */
+  status: number;
+  errorCode?: string;
+  requestId: string;
+  time: Date;
+  /** The injected fault that decided the answer, if any. */
+  fault?: FaultKind;
+}
+
+export type ObjectOwnership = 'BucketOwnerEnforced' | 'ObjectWriter' | 'BucketOwnerPreferred';
+
+export interface BucketOptions {
+  region?: string;
+  /** When absent, the bucket behaves like a bucket created before 2023 that never had ownership controls set. */
+  objectOwnership?: ObjectOwnership;
+}
+
+export interface FakeObjectSummary {
+  key: string;
+  size: number;
+  /** Lower-case hex MD5 of the stored (decoded) data. */
+  md5: string;
+  acl?: string;
+}
+
+export type ImageState = 'pending' | 'available' | 'failed' | 'deregistered';
+
+export interface StateReason {
+  code: string;
+  message: string;
+}
+
+export interface FakeBlockDeviceMapping {
+  deviceName: string;
+  virtualName?: string;
+  noDevice?: boolean;
+  ebs?: Record<string, string>;
+}
+
+export interface FakeImage {
+  imageId: string;
+  name: string;
+  description?: string;
+  /** ImageLocation as given to RegisterImage: `bucket/key`. */
+  location: string;
+  state: ImageState;
+  stateReason?: StateReason;
+  ownerId: string;
+  imageType: 'machine' | 'kernel' | 'ramdisk';
+  architecture: string;
+  virtualizationType: 'paravirtual' | 'hvm';
+  kernelId?: string;
+  ramdiskId?: string;
+  rootDeviceName: string;
+  rootDeviceType: 'instance-store';
+  blockDeviceMappings: FakeBlockDeviceMapping[];
+  tags: Record<string, string>;
+  creationDate: string;
+}
+
+export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+
+export interface FakeInstance {
+  instanceId: string;
+  reservationId: string;
+  imageId: string;
+  instanceType: string;
+  state: InstanceStateName;
+  stateReason?: StateReason;
+  architecture: string;
+  virtualizationType: 'paravirtual' | 'hvm';
+  kernelId?: string;
+  ramdiskId?: string;
+  keyName?: string;
+  securityGroupIds: string[];
+  subnetId: string;
+  /** User data decoded from base64, when some was given. */
+  userData?: Buffer;
+  httpTokens: 'optional' | 'required';
+  tags: Record<string, string>;
+  clientToken: string;
+  launchTime: string;
+  amiLaunchIndex: number;
+}
+
+export type FaultKind = FaultRule['kind'];
+
+export interface FaultScope {
+  service?: ServiceName;
+  /** Operation name as recorded ('PutObject', 'RunInstances'), or '*' for any. */
+  operation: string;
+  /** How many matching requests (or, for the state faults, created resources) it affects. Default: unlimited. */
+  times?: number;
+  /** Extra condition on the recorded request. S3 reset rules test it before the body is read (bodyBytes still 0). */
+  match?: (request: RecordedRequest) => boolean;
+}
+
+export type FaultRule = FaultScope &
+  (
+    | { kind: 'status'; status: number; code: string; message?: string }
+    /** EC2: 400 RequestLimitExceeded. S3: 503 SlowDown. */
+    | { kind: 'throttle' }
+    /** Destroys the socket without answering, after reading `afterBytes` of the body (default: half of it). */
+    | { kind: 'reset'; afterBytes?: number }
+    | { kind: 'latency'; ms: number }
+    /**
+     * On RegisterImage or RunInstances: the new ids stay unknown (InvalidAMIID.NotFound /
+     * InvalidInstanceID.NotFound) for `forMs` milliseconds and/or the next `forCalls` calls naming
+     * them. Default: one call.
+     */
+    | { kind: 'notFoundAfterCreate'; forMs?: number; forCalls?: number }
+    /** On RegisterImage or RunInstances: new images or instances never leave pending. */
+    | { kind: 'stuckPending' }
+    /** On RegisterImage: the image goes from pending to failed, with this state reason. */
+    | { kind: 'imageFails'; code?: string; message?: string }
+  );
+
+export interface InjectedFault {
+  readonly rule: FaultRule;
+  /** Requests (or resources) affected so far. */
+  readonly hits: number;
+  remove(): void;
+}
