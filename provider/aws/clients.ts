@@ -46,6 +46,8 @@ function common(settings: AwsSettings) {
     requestHandler: {
       requestTimeout: settings.requestTimeoutMs ?? 60_000,
       connectionTimeout: settings.connectionTimeoutMs ?? 10_000,
+      // Without this the handler only logs a warning when requestTimeout passes, and waits on.
+      throwOnRequestTimeout: true,
     },
   } as const;
 }
