@@ -1,0 +1,86 @@
+/** `unikernel-ami upload` and `delete-bundle` against the fake AWS, configured only through the SDK's environment. */
+import { strict as assert } from 'assert';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { FakeAws } from '../fakeAws';
+import { bundleWithTestKeys } from '../helpers/bundles';
+import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
+
+describe('unikernel-ami upload and delete-bundle', function () {
+  this.timeout(60_000);
+  let fake: FakeAws;
+  let folder: ReturnType<typeof temporaryFolder>;
+  let manifestPath: string;
+  let partCount: number;
+  let environment: NodeJS.ProcessEnv;
+
+  before(async () => {
+    fake = await FakeAws.start();
+    folder = temporaryFolder('aws-cli');
+    const image = path.join(folder.dir, 'app.img');
+    writeImage(image, [{ kind: 'random', bytes: MiB }]);
+    const out = path.join(folder.dir, 'out');
+    await fs.mkdir(out);
+    const bundle = await bundleWithTestKeys(image, out, {}, { partSize: 256 * 1024 });
+    manifestPath = bundle.manifestPath;
+    partCount = bundle.parts.length;
+    environment = {
+      AWS_ENDPOINT_URL: fake.endpoint,
+      AWS_REGION: fake.region,
+      AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+      AWS_PROFILE: '',
+    };
+  });
+  after(async () => {
+    await fake.stop();
+    folder.cleanup();
+  });
+
+  it('uploads with ec2-upload-bundle option names, then deletes with ec2-delete-bundle option names', async () => {
+    fake.createBucket('cli-bucket', { objectOwnership: 'ObjectWriter' });
+    const logFile = path.join(folder.dir, 'upload.log');
+    const upload = await runCliAsync(['upload', '-b', 'cli-bucket/images', '-m', manifestPath, '--json', '--log-file', logFile], environment);
+    assert.equal(upload.status, 0, upload.stderr);
+    const summary = JSON.parse(upload.stdout);
+    assert.equal(summary.imageLocation, 'cli-bucket/images/app.img.manifest.xml');
+    assert.equal(summary.uploaded.length, partCount + 1);
+    assert.equal(fake.objects('cli-bucket').length, partCount + 1);
+    const log = await fs.readFile(logFile, 'utf8');
+    assert.match(log, /uploaded images\/app\.img\.part\.0/);
+    assert.ok(!log.includes(fake.credentials.secretAccessKey), 'no secret in the log');
+
+    const again = await runCliAsync(['upload', '-b', 'cli-bucket/images', '-m', manifestPath], environment);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /Uploaded 0 object\(s\).*already in S3/);
+
+    const refused = await runCliAsync(['delete-bundle', '-b', 'cli-bucket/images', '-p', 'app.img'], environment);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /-y\/--yes is needed/);
+    assert.equal(fake.objects('cli-bucket').length, partCount + 1, 'nothing deleted without confirmation');
+
+    const removed = await runCliAsync(['delete-bundle', '-b', 'cli-bucket/images', '-p', 'app.img', '-y', '--json'], environment);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.equal(JSON.parse(removed.stdout).deleted[0], 'images/app.img.manifest.xml');
+    assert.deepEqual(fake.objects('cli-bucket'), []);
+  });
+
+  it('fails in one line, before uploading, on a bucket with ACLs disabled', async () => {
+    fake.createBucket('enforced', { objectOwnership: 'BucketOwnerEnforced' });
+    fake.clearRequests();
+    const result = await runCliAsync(['upload', '-b', 'enforced', '-m', manifestPath], environment);
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(result.stderr, /^unikernel-ami upload: --acl: bucket enforced has ACLs disabled/);
+    assert.equal(fake.requests.filter((request) => request.operation === 'PutObject').length, 0);
+  });
+
+  it('refuses a wrong secret key with one line that names no secret', async () => {
+    fake.createBucket('secret-test', { objectOwnership: 'ObjectWriter' });
+    const result = await runCliAsync(['upload', '-b', 'secret-test', '-m', manifestPath, '--retry', '1'], { ...environment, AWS_SECRET_ACCESS_KEY: 'wrong-secret-value' });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /check the credentials/);
+    assert.ok(!result.stderr.includes('wrong-secret-value'));
+    assert.deepEqual(fake.objects('secret-test'), []);
+  });
+});
