@@ -2,7 +2,8 @@
  * `npm run demo`: the main job end to end on this machine, with nothing to set up.
  * It makes a sample unikernel disk image, a throwaway signing key, bundles the image exactly as
  * ec2-bundle-image would (into a temporary folder), verifies the bundle, restores the image from it
- * and checks that it is byte-identical. Nothing leaves the machine.
+ * and checks that it is byte-identical; then uploads it, registers an AMI, runs and tears it all
+ * down against the local fake AWS. Nothing leaves the machine.
  */
 import { createHash } from 'crypto';
 import { createReadStream, existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
@@ -13,6 +14,13 @@ import { createSigningIdentity } from '../provider/bundle/identity';
 import { unbundleImage, verifyBundle } from '../provider/bundle/unbundle';
 import { formatBytes } from '../provider/cli/progress';
 import { makeSampleImage } from './sampleImage';
+import { createClients } from '../provider/aws/clients';
+import { deleteBundle } from '../provider/aws/deleteBundle';
+import { deregisterImage, registerAndWait } from '../provider/aws/images';
+import { launchAndWait, terminateInstance } from '../provider/aws/instances';
+import { parseBucketArgument } from '../provider/aws/location';
+import { uploadBundle } from '../provider/aws/upload';
+import { FakeAws } from '../tests/fakeAws';
 
 const EC2_CERTIFICATE = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'ec2-certs', 'cert-ec2.pem');
 
@@ -21,6 +29,42 @@ function sha256(file: string): Promise<string> {
     const hash = createHash('sha256');
     createReadStream(file).on('data', (chunk) => hash.update(chunk)).on('error', reject).on('end', () => resolve(hash.digest('hex')));
   });
+}
+
+/**
+ * Upload, register, run and tear down against the local fake AWS (the real SDK clients over HTTP,
+ * SigV4-checked), so the whole path runs without an AWS account.
+ */
+async function deployToFakeAws(manifestPath: string): Promise<void> {
+  step('Starting the local fake AWS (S3 + EC2 on 127.0.0.1; the real AWS SDK talks to it over HTTP)');
+  const fake = await FakeAws.start({ instancePendingMs: 300, instanceShuttingDownMs: 300, imagePendingMs: 200 });
+  const wait = { minDelaySeconds: 0.1, maxDelaySeconds: 0.5, maxWaitSeconds: 30 };
+  try {
+    const aws = createClients({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials });
+    console.log(`  ${fake.endpoint} (region ${fake.region}, account ${fake.accountId})`);
+
+    step('Uploading the bundle: parts in parallel with Content-MD5, the manifest last');
+    const location = parseBucketArgument('demo-unikernels/images/v1');
+    const upload = await uploadBundle({ s3: aws.s3, manifestPath, location, createBucket: true });
+    console.log(`  ${upload.uploaded.length} object(s), ${formatBytes(upload.bytesUploaded)}, ACL aws-exec-read → s3://${location.bucket}/${location.keyPrefix}`);
+
+    step('Registering the AMI (paravirtual, booted by the region\'s PV-GRUB hd0 kernel, looked up)');
+    const image = await registerAndWait({ ec2: aws.ec2, imageLocation: upload.imageLocation, name: 'demo-unikernel', architecture: 'x86_64', tags: { app: 'demo' }, wait });
+    console.log(`  ${image.imageId} is ${image.state}; kernel ${image.kernelId}; from ${upload.imageLocation}`);
+
+    step('Launching an instance (instance-store root: checked against the instance type first)');
+    const instance = await launchAndWait({ ec2: aws.ec2, imageId: image.imageId, instanceType: 'm1.small', clientToken: `demo-${Date.now()}`, tags: { Name: 'demo' }, wait });
+    console.log(`  ${instance.instanceId} is ${instance.state} (${instance.instanceType}, IMDSv2 ${instance.httpTokens})`);
+
+    step('Tearing down: terminate, deregister, delete the bundle (manifest first)');
+    await terminateInstance(aws.ec2, instance.instanceId, wait);
+    await deregisterImage(aws.ec2, image.imageId);
+    const deleted = await deleteBundle({ s3: aws.s3, location, name: upload.name });
+    const left = fake.objects(location.bucket).length + fake.instances().filter((each) => each.state !== 'terminated').length + fake.images().filter((each) => each.state !== 'deregistered').length;
+    console.log(`  terminated ${instance.instanceId}, deregistered ${image.imageId}, deleted ${deleted.deleted.length} object(s); left in the fake AWS: ${left}`);
+  } finally {
+    await fake.stop();
+  }
 }
 
 function step(text: string): void {
@@ -81,6 +125,8 @@ async function main(): Promise<void> {
   const [before, after] = await Promise.all([sha256(sample.imagePath), sha256(restored.imagePath)]);
   if (before !== after) throw new Error(`restored image differs: ${before} vs ${after}`);
   console.log(`  ${restored.imagePath} is byte-identical to the original (sha256 ${after})`);
+
+  await deployToFakeAws(result.manifestPath);
 
   console.log('\nDone. Try the CLI on the same files:');
   console.log(`  node dist/provider/cli/main.js verify -m ${result.manifestPath} -k ${keyPath} -c ${certPath}`);
