@@ -51,8 +51,10 @@ describe('AWS layer against the fake AWS', function () {
   });
 
   let bucketCounter = 0;
+  const buckets: string[] = ['not-yet-there'];
   function freshBucket(options: Parameters<FakeAws['createBucket']>[1] = { objectOwnership: 'ObjectWriter' }): string {
     const name = `bundles-${++bucketCounter}`;
+    buckets.push(name);
     fake.createBucket(name, options);
     return name;
   }
@@ -137,6 +139,7 @@ describe('AWS layer against the fake AWS', function () {
     );
     assert.equal(fake.requests.filter((request) => request.operation === 'RunInstances').length, 0);
     await deregisterImage(aws.ec2, image.imageId);
+    await deleteBundle({ s3: aws.s3, location, name: 'app.img' });
   });
 
   it('resumes an interrupted upload: only the missing parts go up the second time', async () => {
@@ -308,5 +311,14 @@ describe('AWS layer against the fake AWS', function () {
     fake.faults.clear();
     await deleteBundle({ s3: aws.s3, location, name: 'app.img' });
     await deleteBundle({ s3: aws.s3, location: second, name: 'app.img' });
+  });
+
+  it('leaves, after every case above (faults included), no object, AMI or instance the caller was not told about', () => {
+    for (const bucket of buckets) {
+      const left = fake.objects(bucket).filter((object) => object.key !== 'deep/other.img.part.0');
+      assert.deepEqual(left, [], `bucket ${bucket} is empty`);
+    }
+    assert.deepEqual(fake.images().filter((image) => image.state !== 'deregistered').map((image) => image.imageId), []);
+    assert.deepEqual(fake.instances().filter((instance) => instance.state !== 'terminated').map((instance) => instance.instanceId), []);
   });
 });
