@@ -48,6 +48,8 @@ export interface UploadResult {
   removedStale: string[];
   bytesUploaded: number;
   bucketCreated: boolean;
+  /** Every object of the bundle with its MD5 (its S3 ETag), parts first, the manifest last. */
+  objects: { key: string; md5: string; size: number }[];
 }
 
 async function putFile(s3: S3Client, location: BundleLocation, file: LocalFile, acl: BundleAcl, contentType: string, signal?: AbortSignal): Promise<void> {
@@ -110,6 +112,7 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     removedStale: plan.stale,
     bytesUploaded: plan.upload.reduce((sum, file) => sum + file.size, 0) + (plan.manifest?.size ?? 0),
     bucketCreated: bucket.created,
+    objects: [...local.parts, local.manifestFile].map(({ key, md5, size }) => ({ key, md5, size })),
   };
 }
 

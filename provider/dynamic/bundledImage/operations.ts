@@ -1,0 +1,243 @@
+/**
+ * BundledImage's create/read/update/delete and the I/O half of check. Bundling and uploading run in
+ * a temporary folder that is always removed; a failed upload removes what it put in S3, and when
+ * even that fails the provider reports a partial failure so the engine keeps the location in state.
+ */
+import { promises as fs } from 'fs';
+import { tmpdir } from 'os';
+import * as path from 'path';
+import { createClients } from '../../aws/clients';
+import { deleteBundle } from '../../aws/deleteBundle';
+import { errorCode } from '../../aws/errors';
+import { listBundleObjects } from '../../aws/bundleObjects';
+import { BundleLocation } from '../../aws/location';
+import { uploadBundle, UploadResult } from '../../aws/upload';
+import { bucketName } from '../../aws/ids';
+import { bundleImage } from '../../bundle/bundle';
+import { BundleInputError } from '../../bundle/errors';
+import { statImage } from '../../bundle/image';
+import { buildKernelImage } from '../../image/build';
+import { parseSize } from '../../image/size';
+import { inspectXenKernel } from '../../image/xenKernel';
+import { CheckFailure, PartialFailure, reason } from '../failures';
+import { percentReporter, progress } from '../log';
+import { awsSettings, currentSettings, resolveRegion } from '../settings';
+import { isUnknown, pick, UNKNOWN } from '../values';
+import { bundleKeyOf, bundleKeyPrefix, certificateFingerprint, checkInputs, defaultBundleName, diffBundledImage, IN_PLACE_PROPERTIES, normalizedKeyPrefix } from './rules';
+import { fileSha256, sourceHash } from './source';
+import { BundledImageInputs, BundledImageOutputs, PUBLIC_INPUTS } from './types';
+
+type Props = Record<string, unknown>;
+const DEFAULT_TIMEOUT_SECONDS = 1800;
+
+async function checkSourceFiles(inputs: BundledImageInputs, failures: CheckFailure[]): Promise<void> {
+  const fail = (property: string, error: unknown) => {
+    if (!(error instanceof BundleInputError)) throw error;
+    failures.push({ property, reason: error.message });
+  };
+  if (inputs.imagePath !== undefined && !isUnknown(inputs.imagePath)) {
+    await statImage(inputs.imagePath).catch((error: unknown) => fail('imagePath', error));
+  }
+  if (inputs.kernelPath !== undefined && !isUnknown(inputs.kernelPath)) {
+    try {
+      inspectXenKernel(await fs.readFile(inputs.kernelPath), inputs.kernelPath);
+    } catch (error) {
+      if (error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+        failures.push({ property: 'kernelPath', reason: `${inputs.kernelPath} does not exist; give the Xen kernel the unikernel build produced` });
+      } else fail('kernelPath', error);
+    }
+  }
+  if (inputs.imageSize !== undefined && !isUnknown(inputs.imageSize)) {
+    try {
+      parseSize(inputs.imageSize);
+    } catch (error) {
+      fail('imageSize', error);
+    }
+  }
+}
+
+export async function check(news: BundledImageInputs): Promise<{ inputs: BundledImageInputs; failures: CheckFailure[] }> {
+  const failures = checkInputs(news);
+  await checkSourceFiles(news, failures);
+  const sourceKnown = !isUnknown(news.imagePath) && !isUnknown(news.kernelPath) && !isUnknown(news.imageSize) && !isUnknown(news.kernelCommandLine);
+  const hash = failures.length === 0 && sourceKnown ? await sourceHash(news) : UNKNOWN;
+  return { inputs: { ...news, sourceHash: hash }, failures };
+}
+
+export function diff(olds: BundledImageOutputs, news: BundledImageInputs) {
+  const region = isUnknown(news.region) ? news.region : (news.region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
+  const outcome = diffBundledImage(olds, news, region);
+  if (outcome.replaces.includes('bundleStatus')) {
+    progress(`BundledImage ${olds.bundleName}`, `the bundle in S3 is damaged (${olds.bundleStatus}); it will be made and uploaded again`);
+  }
+  return outcome;
+}
+
+function locationOf(outputs: Pick<BundledImageOutputs, 'bucket' | 'keyPrefix' | 'bundleKey'>): BundleLocation {
+  return { bucket: bucketName(outputs.bucket), keyPrefix: `${outputs.keyPrefix}${outputs.bundleKey}/` };
+}
+
+function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: string, upload: UploadResult, facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number }): BundledImageOutputs {
+  const parts = upload.objects.slice(0, -1);
+  const manifest = upload.objects[upload.objects.length - 1];
+  return {
+    ...(pick(inputs, PUBLIC_INPUTS) as Omit<BundledImageInputs, 'privateKey'>),
+    sourceHash: inputs.sourceHash as string,
+    region,
+    bundleName: upload.name,
+    keyPrefix: normalizedKeyPrefix(inputs.keyPrefix),
+    bundleKey,
+    manifestLocation: upload.imageLocation,
+    manifestKey: manifest.key,
+    manifestEtag: manifest.md5,
+    partKeys: parts.map((part) => part.key),
+    partEtags: parts.map((part) => part.md5),
+    imageDigest: facts.imageDigest,
+    imageSha256: facts.imageSha256,
+    imageBytes: facts.imageBytes,
+    bundledSize: facts.bundledSize,
+    partCount: parts.length,
+    certificateFingerprint: certificateFingerprint(inputs.certificate),
+    ec2CertificateFingerprint: certificateFingerprint(inputs.ec2Certificate),
+    bundleStatus: 'intact',
+  };
+}
+
+export async function create(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
+  const inputs = props as unknown as BundledImageInputs;
+  const name = defaultBundleName(inputs) as string;
+  const label = `BundledImage ${name}`;
+  const region = await resolveRegion(inputs.region);
+  const aws = createClients(awsSettings(region));
+  const signal = AbortSignal.timeout((inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
+  const bundleKey = bundleKeyOf(inputs);
+  const location: BundleLocation = { bucket: bucketName(inputs.bucket), keyPrefix: bundleKeyPrefix(inputs, bundleKey) };
+  const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
+  let uploading = false;
+  try {
+    let imagePath = inputs.imagePath;
+    let imageSha256: string;
+    if (imagePath === undefined) {
+      progress(label, `building a PV-GRUB image from ${inputs.kernelPath}`);
+      const built = await buildKernelImage({
+        kernelPath: inputs.kernelPath as string,
+        outPath: path.join(work, name),
+        size: inputs.imageSize,
+        cmdline: inputs.kernelCommandLine,
+        temporaryDirectory: work,
+        signal,
+      });
+      imagePath = built.imagePath;
+      imageSha256 = built.sha256;
+    } else {
+      imageSha256 = await fileSha256(imagePath);
+      if (imageSha256 !== inputs.sourceHash) {
+        throw new BundleInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
+      }
+    }
+    const bundleDir = path.join(work, 'bundle');
+    await fs.mkdir(bundleDir);
+    const bundling = percentReporter(label, 'bundling');
+    const bundle = await bundleImage({
+      imagePath,
+      destination: bundleDir,
+      name,
+      privateKey: inputs.privateKey,
+      privateKeyPassphrase: inputs.privateKeyPassphrase,
+      userCertificate: inputs.certificate,
+      ec2Certificate: inputs.ec2Certificate,
+      accountId: inputs.accountId,
+      architecture: inputs.architecture ?? 'x86_64',
+      kernelId: inputs.kernelId,
+      ramdiskId: inputs.ramdiskId,
+      blockDeviceMappings: inputs.blockDeviceMappings,
+      productCodes: inputs.productCodes,
+      sparse: inputs.sparse,
+      signal,
+      onProgress: (event) => event.phase === 'bundle' && bundling(event.bytes, event.totalBytes),
+    });
+    progress(label, `bundled into ${bundle.parts.length} part(s), ${bundle.bundledSize} bytes; uploading to s3://${location.bucket}/${location.keyPrefix}`);
+    uploading = true;
+    const uploadProgress = percentReporter(label, 'uploading');
+    const upload = await uploadBundle({
+      s3: aws.s3,
+      manifestPath: bundle.manifestPath,
+      location,
+      acl: inputs.acl,
+      createBucket: inputs.createBucket,
+      signal,
+      onProgress: (event) => uploadProgress(event.bytes, event.totalBytes),
+    });
+    progress(label, `uploaded: ${upload.imageLocation}`);
+    const outs = outputsFrom(inputs, region, bundleKey, upload, {
+      imageDigest: bundle.digest,
+      imageSha256,
+      imageBytes: bundle.imageSize,
+      bundledSize: bundle.bundledSize,
+    });
+    return { id: upload.imageLocation, outs };
+  } catch (error) {
+    if (uploading) await removeOrReport(aws.s3, location, name, bundleKey, inputs, props, error);
+    throw error;
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+/** After a failed upload: remove what reached S3, or report the location as a partial failure. */
+async function removeOrReport(s3: ReturnType<typeof createClients>['s3'], location: BundleLocation, name: string, bundleKey: string, inputs: BundledImageInputs, props: Props, cause: unknown): Promise<void> {
+  try {
+    await deleteBundle({ s3, location, name, deadlineMs: 120_000 });
+  } catch (cleanupError) {
+    const manifestLocation = `${location.bucket}/${location.keyPrefix}${name}.manifest.xml`;
+    throw new PartialFailure(
+      manifestLocation,
+      { ...pick(inputs, PUBLIC_INPUTS), __provider: props.__provider, bundleName: name, keyPrefix: normalizedKeyPrefix(inputs.keyPrefix), bundleKey, manifestLocation, bundleStatus: 'incomplete upload' },
+      [`uploading failed (${reason(cause)}) and removing the partial upload failed too (${reason(cleanupError)}); destroy or update again to clean it up`],
+    );
+  }
+}
+
+export async function read(id: string, props: Props) {
+  const outputs = props as unknown as BundledImageOutputs;
+  const aws = createClients(awsSettings(outputs.region));
+  let remote;
+  try {
+    remote = await listBundleObjects(aws.s3, locationOf(outputs), outputs.bundleName);
+  } catch (error) {
+    if (errorCode(error) === 'NoSuchBucket') return { id: '' };
+    throw error;
+  }
+  if (remote.length === 0) return { id: '' };
+  const byKey = new Map(remote.map((object) => [object.key, object.etag.toLowerCase()]));
+  const problems: string[] = [];
+  const expect = (key: string, etag: string, what: string) => {
+    const found = byKey.get(key);
+    if (found === undefined) problems.push(`${what} ${key} is missing`);
+    else if (found !== etag) problems.push(`${what} ${key} was changed`);
+  };
+  expect(outputs.manifestKey, outputs.manifestEtag, 'manifest');
+  outputs.partKeys.forEach((key, index) => expect(key, outputs.partEtags[index], 'part'));
+  const bundleStatus = problems.length === 0 ? 'intact' : `damaged: ${problems.join('; ')}`;
+  const refreshed = { ...props, bundleStatus };
+  return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
+}
+
+export async function update(olds: Props, news: Props) {
+  const inputs = news as unknown as BundledImageInputs;
+  const refreshed = { ...olds, ...pick(inputs, IN_PLACE_PROPERTIES) };
+  return { outs: refreshed };
+}
+
+export async function remove(props: Props): Promise<void> {
+  const outputs = props as unknown as BundledImageOutputs;
+  const aws = createClients(awsSettings(outputs.region));
+  try {
+    const deleted = await deleteBundle({ s3: aws.s3, location: locationOf(outputs), name: outputs.bundleName, deadlineMs: (outputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000 });
+    progress(`BundledImage ${outputs.bundleName}`, `deleted ${deleted.deleted.length} object(s) from s3://${outputs.bucket}`);
+  } catch (error) {
+    if (errorCode(error) === 'NoSuchBucket') return;
+    throw error;
+  }
+}
+

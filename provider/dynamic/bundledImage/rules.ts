@@ -1,0 +1,185 @@
+/** BundledImage's pure rules: input checks, the bundle key and location, and the diff. */
+import { createHash } from 'crypto';
+import { BUNDLE_ACLS } from '../../aws/acl';
+import { bucketNameProblem } from '../../aws/ids';
+import { readCertificate } from '../../bundle/keys';
+import { checkBundleParameters, BundleParameters } from '../../bundle/parameters';
+import { BundleInputError } from '../../bundle/errors';
+import { readBundleKeys } from '../../bundle/bundle';
+import { CheckFailure } from '../failures';
+import { canonicalJson, DiffOutcome, isUnknown, sameValue } from '../values';
+import { BundledImageInputs, BundledImageOutputs } from './types';
+import * as path from 'path';
+
+const PARAMETER_FIELDS: Record<string, keyof BundledImageInputs> = {
+  name: 'bundleName',
+  accountId: 'accountId',
+  architecture: 'architecture',
+  kernelId: 'kernelId',
+  ramdiskId: 'ramdiskId',
+  blockDeviceMappings: 'blockDeviceMappings',
+  productCodes: 'productCodes',
+  privateKey: 'privateKey',
+  userCertificate: 'certificate',
+  ec2Certificate: 'ec2Certificate',
+};
+
+export function defaultBundleName(inputs: Pick<BundledImageInputs, 'bundleName' | 'imagePath' | 'kernelPath'>): string | undefined {
+  if (inputs.bundleName !== undefined) return inputs.bundleName;
+  if (inputs.imagePath !== undefined) return path.basename(inputs.imagePath);
+  if (inputs.kernelPath !== undefined) return `${path.basename(inputs.kernelPath).replace(/\.xen$/, '')}.img`;
+  return undefined;
+}
+
+export function normalizedKeyPrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  return trimmed === '' ? '' : `${trimmed}/`;
+}
+
+function keyPrefixProblem(prefix: string): string | undefined {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  if (trimmed !== '' && trimmed.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    return `"${prefix}" has an empty, "." or ".." segment; give a prefix like images/v1`;
+  }
+  return undefined;
+}
+
+/** Every problem with the inputs, one per property (unknown values are not judged). */
+export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  const fail = (property: string, reason: string | undefined) => {
+    if (reason && !failures.some((failure) => failure.property === property)) failures.push({ property, reason });
+  };
+  const known = (value: unknown) => value !== undefined && !isUnknown(value);
+  if (inputs.imagePath === undefined && inputs.kernelPath === undefined) {
+    fail('imagePath', 'give imagePath (a disk image) or kernelPath (a Xen PV kernel to build an image from)');
+  }
+  if (inputs.imagePath !== undefined && inputs.kernelPath !== undefined) {
+    fail('kernelPath', 'give imagePath or kernelPath, not both');
+  }
+  if (inputs.imagePath !== undefined && (inputs.imageSize !== undefined || inputs.kernelCommandLine !== undefined)) {
+    fail(inputs.imageSize !== undefined ? 'imageSize' : 'kernelCommandLine', 'only applies to an image built from kernelPath');
+  }
+  if (!inputs.bucket) fail('bucket', 'give the S3 bucket for the bundle');
+  else if (known(inputs.bucket)) {
+    const problem = bucketNameProblem(inputs.bucket);
+    if (problem) fail('bucket', `bucket name "${inputs.bucket}" ${problem}`);
+  }
+  if (known(inputs.keyPrefix)) fail('keyPrefix', keyPrefixProblem(inputs.keyPrefix as string));
+  if (known(inputs.acl) && !BUNDLE_ACLS.includes(inputs.acl as never)) fail('acl', `"${inputs.acl}" is not one of ${BUNDLE_ACLS.join(', ')}`);
+  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) fail('timeoutSeconds', 'must be a positive number of seconds');
+
+  const name = defaultBundleName(inputs);
+  const parameters: BundleParameters = {
+    name: name ?? 'placeholder',
+    accountId: inputs.accountId ?? '',
+    architecture: inputs.architecture ?? 'x86_64',
+    kernelId: inputs.kernelId,
+    ramdiskId: inputs.ramdiskId,
+    blockDeviceMappings: inputs.blockDeviceMappings,
+    productCodes: inputs.productCodes,
+  };
+  for (const problem of checkBundleParameters(parameters)) {
+    const property = PARAMETER_FIELDS[problem.field] ?? problem.field;
+    if (!known((inputs as unknown as Record<string, unknown>)[property]) && property !== 'bundleName') continue;
+    if (property === 'bundleName' && (name === undefined || isUnknown(name))) continue;
+    fail(property, problem.message);
+  }
+  if ([inputs.privateKey, inputs.certificate, inputs.ec2Certificate, inputs.privateKeyPassphrase].every((value) => !isUnknown(value))) {
+    if (!inputs.privateKey) fail('privateKey', 'give the PEM RSA private key that signs the manifest (keep it a secret)');
+    if (!inputs.certificate) fail('certificate', 'give the PEM certificate of the private key');
+    if (!inputs.ec2Certificate) {
+      fail('ec2Certificate', "give EC2's bundling certificate for the region: cert-ec2.pem from ec2-ami-tools (cert-ec2-gov.pem for GovCloud, cert-ec2-cn-north-1.pem for Beijing)");
+    }
+    if (inputs.privateKey && inputs.certificate && inputs.ec2Certificate) {
+      try {
+        readBundleKeys({
+          privateKey: inputs.privateKey,
+          privateKeyPassphrase: inputs.privateKeyPassphrase,
+          userCertificate: inputs.certificate,
+          ec2Certificate: inputs.ec2Certificate,
+        });
+      } catch (error) {
+        if (!(error instanceof BundleInputError)) throw error;
+        const property = PARAMETER_FIELDS[error.input] ?? error.input;
+        fail(property, `${property} ${error.message}`);
+      }
+    }
+  }
+  return failures;
+}
+
+export function certificateFingerprint(pem: string): string {
+  const { publicKey } = readCertificate(pem, 'certificate');
+  return createHash('sha256').update(`${publicKey.n.toString(16)}:${publicKey.e.toString(16)}`).digest('hex');
+}
+
+/** Everything that goes into the manifest: any change makes a different bundle. */
+export function bundleKeyOf(inputs: BundledImageInputs): string {
+  const identity = {
+    format: 1,
+    sourceHash: inputs.sourceHash,
+    bundleName: defaultBundleName(inputs),
+    accountId: inputs.accountId.replace(/-/g, ''),
+    architecture: inputs.architecture ?? 'x86_64',
+    kernelId: inputs.kernelId,
+    ramdiskId: inputs.ramdiskId,
+    blockDeviceMappings: inputs.blockDeviceMappings,
+    productCodes: inputs.productCodes,
+    sparse: inputs.sparse ?? true,
+    certificate: certificateFingerprint(inputs.certificate),
+    ec2Certificate: certificateFingerprint(inputs.ec2Certificate),
+  };
+  return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16);
+}
+
+export function bundleKeyPrefix(inputs: BundledImageInputs, bundleKey: string): string {
+  return `${normalizedKeyPrefix(inputs.keyPrefix)}${bundleKey}/`;
+}
+
+/** Properties that change what is in the bundle, hence replace it. */
+const CONTENT_PROPERTIES = ['sourceHash', 'accountId', 'architecture', 'kernelId', 'ramdiskId', 'blockDeviceMappings', 'productCodes', 'sparse'] as const;
+/** Properties that move the bundle, hence replace it. */
+const LOCATION_PROPERTIES = ['bucket', 'acl'] as const;
+/** Properties that change nothing in S3. */
+export const IN_PLACE_PROPERTIES = ['imagePath', 'kernelPath', 'createBucket', 'timeoutSeconds', 'imageSize', 'kernelCommandLine'] as const;
+
+function defaults(value: unknown, fallback: unknown): unknown {
+  return value === undefined ? fallback : value;
+}
+
+/**
+ * Cheap: no file is read (check already hashed the source). `effectiveRegion` is the region the
+ * new inputs would use (the input, else the provider's configured region), or undefined if unknown.
+ */
+export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageInputs, effectiveRegion: string | undefined): DiffOutcome {
+  const replaces: string[] = [];
+  const updates: string[] = [];
+  const changed = (before: unknown, after: unknown) => isUnknown(after) || !sameValue(before, after);
+  const oldRecord = olds as unknown as Record<string, unknown>;
+  const newRecord = news as unknown as Record<string, unknown>;
+  const fallbacks: Record<string, unknown> = { architecture: 'x86_64', sparse: true, acl: 'aws-exec-read' };
+  for (const property of [...CONTENT_PROPERTIES, ...LOCATION_PROPERTIES]) {
+    const before = defaults(oldRecord[property], fallbacks[property]);
+    const after = defaults(newRecord[property], fallbacks[property]);
+    const normalize = (value: unknown) => (property === 'accountId' && typeof value === 'string' ? value.replace(/-/g, '') : value);
+    if (changed(normalize(before), normalize(after))) replaces.push(property);
+  }
+  const newName = isUnknown(news.bundleName) || isUnknown(news.imagePath) || isUnknown(news.kernelPath) ? news.bundleName ?? news.imagePath ?? news.kernelPath : defaultBundleName(news);
+  if (changed(olds.bundleName, newName)) replaces.push('bundleName');
+  if (changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizedKeyPrefix(news.keyPrefix))) replaces.push('keyPrefix');
+  if (effectiveRegion !== undefined && changed(olds.region, effectiveRegion)) replaces.push('region');
+  for (const [property, fingerprint] of [['certificate', olds.certificateFingerprint], ['ec2Certificate', olds.ec2CertificateFingerprint]] as const) {
+    const pem = news[property];
+    if (isUnknown(pem) || (pem && certificateFingerprint(pem) !== fingerprint)) replaces.push(property);
+  }
+  if (olds.bundleStatus !== undefined && olds.bundleStatus !== 'intact') replaces.push('bundleStatus');
+  for (const property of IN_PLACE_PROPERTIES) {
+    if (changed(oldRecord[property], newRecord[property])) updates.push(property);
+  }
+  if (replaces.length === 0) return { changes: updates.length > 0, replaces: [] };
+  // A bundle made again at the same location (drift, or an ACL change) must go before the new one
+  // is uploaded, or deleting the old one would delete the new one.
+  const sameLocation = replaces.every((property) => property === 'bundleStatus' || property === 'acl');
+  return { changes: true, replaces, deleteBeforeReplace: sameLocation || undefined };
+}

@@ -1,0 +1,114 @@
+/**
+ * UnikernelInstance's create/read/update/delete. An instance that launches but never reaches
+ * running is a partial failure carrying its id; any other failure after launching terminates it.
+ */
+import { randomUUID } from 'crypto';
+import { createClients } from '../../aws/clients';
+import { imageId, instanceId } from '../../aws/ids';
+import { describeInstance, InstanceNotRunningError, InstanceSummary, launchInstance, terminateInstance, waitForInstanceRunning } from '../../aws/instances';
+import { updateTags } from '../../aws/tags';
+import { CheckFailure, PartialFailure } from '../failures';
+import { progress } from '../log';
+import { awsSettings, currentSettings, resolveRegion, waitOptions } from '../settings';
+import { isUnknown } from '../values';
+import { checkInstanceInputs, diffInstance, isGone } from './rules';
+import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
+
+type Props = Record<string, unknown>;
+const DEFAULT_TIMEOUT_SECONDS = 900;
+
+export function check(olds: Partial<UnikernelInstanceInputs>, news: UnikernelInstanceInputs): { inputs: UnikernelInstanceInputs; failures: CheckFailure[] } {
+  return { inputs: { ...news, clientToken: news.clientToken ?? olds.clientToken ?? randomUUID() }, failures: checkInstanceInputs(news) };
+}
+
+export function diff(olds: UnikernelInstanceOutputs, news: UnikernelInstanceInputs) {
+  const region = isUnknown(news.region) ? news.region : (news.region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
+  const { notes, ...outcome } = diffInstance(olds, news, region);
+  for (const note of notes) progress(`UnikernelInstance ${olds.instanceId}`, note);
+  return outcome;
+}
+
+type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> & { instanceId: string };
+
+function outputs(inputs: UnikernelInstanceInputs, region: string, instance: InstanceFacts): UnikernelInstanceOutputs {
+  const rest: Props = { ...inputs };
+  delete rest.__provider;
+  return {
+    ...(rest as unknown as UnikernelInstanceInputs),
+    instanceId: instance.instanceId,
+    region,
+    state: instance.state,
+    privateIpAddress: instance.privateIpAddress,
+    publicIpAddress: instance.publicIpAddress,
+    tags: instance.tags,
+    clientToken: inputs.clientToken as string,
+  };
+}
+
+export async function create(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs }> {
+  const inputs = props as unknown as UnikernelInstanceInputs;
+  const region = await resolveRegion(inputs.region);
+  const { ec2 } = createClients(awsSettings(region));
+  const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  const signal = AbortSignal.timeout(timeout * 1000);
+  const id = await launchInstance({
+    ec2,
+    imageId: imageId(inputs.imageId),
+    instanceType: inputs.instanceType,
+    clientToken: inputs.clientToken ?? randomUUID(),
+    keyName: inputs.keyName,
+    securityGroupIds: inputs.securityGroupIds,
+    subnetId: inputs.subnetId,
+    userData: inputs.userData,
+    tags: inputs.tags,
+    httpTokens: inputs.httpTokens,
+    signal,
+  });
+  const label = `UnikernelInstance ${id}`;
+  progress(label, `launched from ${inputs.imageId} (${inputs.instanceType}); waiting until it is running`);
+  try {
+    const instance = await waitForInstanceRunning(ec2, id, waitOptions(timeout), signal);
+    progress(label, `running${instance.publicIpAddress ? ` at ${instance.publicIpAddress}` : ''}`);
+    return { id, outs: outputs(inputs, region, instance) };
+  } catch (error) {
+    if (error instanceof InstanceNotRunningError) {
+      throw new PartialFailure(id, { ...props, ...outputs(inputs, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
+    }
+    await terminateInstance(ec2, id, waitOptions(60)).catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function read(id: string, props: Props) {
+  const olds = props as unknown as UnikernelInstanceOutputs;
+  const { ec2 } = createClients(awsSettings(olds.region));
+  const instance = await describeInstance(ec2, instanceId(id));
+  if (!instance || isGone(instance.state)) return { id: '' };
+  const refreshed: UnikernelInstanceOutputs = {
+    ...olds,
+    state: instance.state,
+    instanceType: instance.instanceType ?? olds.instanceType,
+    tags: instance.tags,
+    privateIpAddress: instance.privateIpAddress,
+    publicIpAddress: instance.publicIpAddress,
+  };
+  const { instanceId: _id, state: _state, privateIpAddress: _private, publicIpAddress: _public, ...inputs } = refreshed;
+  return { id, props: { ...props, ...refreshed }, inputs };
+}
+
+export async function update(id: string, olds: Props, news: Props) {
+  const before = olds as unknown as UnikernelInstanceOutputs;
+  const inputs = news as unknown as UnikernelInstanceInputs;
+  const { ec2 } = createClients(awsSettings(before.region));
+  await updateTags(ec2, instanceId(id), before.tags ?? {}, inputs.tags ?? {});
+  return { outs: { ...outputs({ ...inputs, clientToken: before.clientToken }, before.region, { ...before, tags: inputs.tags ?? {} }) } };
+}
+
+export async function remove(id: string, props: Props): Promise<void> {
+  const olds = props as unknown as UnikernelInstanceOutputs;
+  const { ec2 } = createClients(awsSettings(olds.region));
+  const timeout = olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  progress(`UnikernelInstance ${id}`, 'terminating');
+  await terminateInstance(ec2, instanceId(id), waitOptions(timeout), AbortSignal.timeout(timeout * 1000));
+  progress(`UnikernelInstance ${id}`, 'terminated');
+}

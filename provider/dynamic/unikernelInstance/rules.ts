@@ -1,0 +1,64 @@
+/** UnikernelInstance's pure rules: input checks and the diff. */
+import { AwsInputError } from '../../aws/errors';
+import { imageId, instanceType } from '../../aws/ids';
+import { CheckFailure } from '../failures';
+import { diffProperties, DiffOutcome, isUnknown } from '../values';
+import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
+
+/** EC2 accepts at most 16 KiB of user data (before base64). */
+export const MAX_USER_DATA_BYTES = 16 * 1024;
+
+export function checkInstanceInputs(inputs: UnikernelInstanceInputs): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  const known = (value: unknown) => value !== undefined && !isUnknown(value);
+  const attempt = (property: string, test: () => unknown) => {
+    try {
+      test();
+    } catch (error) {
+      if (!(error instanceof AwsInputError)) throw error;
+      failures.push({ property, reason: error.message });
+    }
+  };
+  if (!inputs.imageId) failures.push({ property: 'imageId', reason: 'give the AMI to run (RegisteredAmi.imageId)' });
+  else if (known(inputs.imageId)) attempt('imageId', () => imageId(inputs.imageId, 'imageId'));
+  if (!inputs.instanceType) failures.push({ property: 'instanceType', reason: 'give an instance type that boots instance-store AMIs, e.g. m3.medium' });
+  else if (known(inputs.instanceType)) attempt('instanceType', () => instanceType(inputs.instanceType, 'instanceType'));
+  if (known(inputs.subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(inputs.subnetId as string)) failures.push({ property: 'subnetId', reason: `"${inputs.subnetId}" is not a subnet id (subnet-…)` });
+  const badGroup = known(inputs.securityGroupIds) ? inputs.securityGroupIds?.find((group) => !isUnknown(group) && !/^sg-[0-9a-f]{8,17}$/.test(group)) : undefined;
+  if (badGroup !== undefined) failures.push({ property: 'securityGroupIds', reason: `"${badGroup}" is not a security group id (sg-…)` });
+  if (known(inputs.userData) && Buffer.byteLength(inputs.userData as string) > MAX_USER_DATA_BYTES) {
+    failures.push({ property: 'userData', reason: `is ${Buffer.byteLength(inputs.userData as string)} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}` });
+  }
+  if (known(inputs.httpTokens) && !['required', 'optional'].includes(inputs.httpTokens as string)) failures.push({ property: 'httpTokens', reason: 'must be "required" (IMDSv2) or "optional"' });
+  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) failures.push({ property: 'timeoutSeconds', reason: 'must be a positive number of seconds' });
+  return failures;
+}
+
+const GONE_STATES = new Set(['shutting-down', 'terminated']);
+export function isGone(state: string): boolean {
+  return GONE_STATES.has(state);
+}
+
+export interface InstanceDiff extends DiffOutcome {
+  /** Why the instance is replaced, for the user (the dynamic diff has no room for messages). */
+  notes: string[];
+}
+
+export function diffInstance(olds: UnikernelInstanceOutputs, news: UnikernelInstanceInputs, effectiveRegion: string | undefined): InstanceDiff {
+  const withDefaults = <T extends Partial<UnikernelInstanceInputs>>(value: T) => ({ httpTokens: 'required', ...Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) }) as T;
+  const outcome = diffProperties<UnikernelInstanceInputs>(withDefaults(olds), withDefaults(news), {
+    replaceOn: ['imageId', 'subnetId', 'userData', 'keyName', 'securityGroupIds', 'httpTokens', 'instanceType'],
+    updateOn: ['tags', 'timeoutSeconds'],
+  });
+  const replaces = [...outcome.replaces];
+  const notes: string[] = [];
+  if (replaces.includes('instanceType')) {
+    notes.push(`instanceType ${olds.instanceType} → ${isUnknown(news.instanceType) ? '(unknown)' : news.instanceType}: an instance-store instance cannot be stopped to change its type, so it is replaced`);
+  }
+  if (effectiveRegion !== undefined && (isUnknown(effectiveRegion) || effectiveRegion !== olds.region)) replaces.push('region');
+  if (olds.state !== undefined && olds.state !== 'running') {
+    replaces.push('state');
+    notes.push(`the instance is ${olds.state}, not running: it is replaced`);
+  }
+  return { changes: outcome.changes || replaces.length > 0, replaces, notes };
+}

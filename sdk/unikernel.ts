@@ -1,0 +1,45 @@
+import * as pulumi from '@pulumi/pulumi';
+import { BundledImage, BundledImageArgs } from './bundledImage';
+import { RegisteredAmi, RegisteredAmiArgs } from './registeredAmi';
+import { UnikernelInstance, UnikernelInstanceArgs } from './unikernelInstance';
+
+export interface UnikernelArgs extends BundledImageArgs {
+  /** The AMI's name, description and tags (name defaults to the component's name). */
+  ami?: Partial<Omit<RegisteredAmiArgs, 'manifestLocation' | 'manifestEtag' | 'architecture' | 'region'>>;
+  /** The instance to run; omit to only bundle and register. */
+  instance?: Omit<UnikernelInstanceArgs, 'imageId' | 'region'>;
+}
+
+/** The common case in one resource: kernel or image → bundle in S3 → AMI → instance. */
+export class Unikernel extends pulumi.ComponentResource {
+  readonly bundle: BundledImage;
+  readonly ami: RegisteredAmi;
+  readonly instance?: UnikernelInstance;
+  readonly imageId: pulumi.Output<string>;
+  readonly instanceId?: pulumi.Output<string>;
+
+  constructor(name: string, args: UnikernelArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('unikernel:index:Unikernel', name, {}, opts);
+    const { ami, instance, ...bundleArgs } = args;
+    this.bundle = new BundledImage(`${name}-bundle`, bundleArgs, { parent: this });
+    this.ami = new RegisteredAmi(
+      `${name}-ami`,
+      {
+        name,
+        ...ami,
+        manifestLocation: this.bundle.manifestLocation,
+        manifestEtag: this.bundle.manifestEtag,
+        architecture: args.architecture,
+        kernelId: ami?.kernelId ?? args.kernelId,
+        region: args.region,
+      },
+      { parent: this },
+    );
+    this.imageId = this.ami.imageId;
+    if (instance) {
+      this.instance = new UnikernelInstance(`${name}-instance`, { ...instance, imageId: this.ami.imageId, region: args.region }, { parent: this });
+      this.instanceId = this.instance.instanceId;
+    }
+    this.registerOutputs({ imageId: this.imageId, instanceId: this.instanceId, manifestLocation: this.bundle.manifestLocation });
+  }
+}
