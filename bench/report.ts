@@ -2,6 +2,10 @@
 
 export type SeriesKey = 'ours200' | 'pipeline200' | 'oursNoSparse200' | 'ours4g' | 'pipeline4g' | 'nodeBaseline' | 'cliStartup';
 
+/** The parts of the benchmark `--only` chooses from. */
+export type BenchPart = 'bundle' | 'upload';
+export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload'];
+
 export interface RunFigures {
   wallSeconds: number;
   /** CPU time of the whole process tree. */
@@ -32,17 +36,25 @@ export interface SeriesSummary extends Series {
   peakRssMB: number;
 }
 
-export interface Report {
-  machine: {
-    nproc: string;
-    cpu: string;
-    memoryBytes: number;
-    loadAverageAtStart: number[];
-    node: string;
-    tar: string;
-    gzip: string;
-    openssl: string;
-  };
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface Machine {
+  nproc: string;
+  cpu: string;
+  memoryBytes: number;
+  loadAverageAtStart: number[];
+  node: string;
+  tar: string;
+  gzip: string;
+  openssl: string;
+}
+
+/** The bundling benchmark: our CLI against ec2-bundle-image's shell pipeline. */
+export interface BundleReport {
   runs: number;
   peakRssMethod: string;
   peakRssFloorMB: number;
@@ -59,9 +71,95 @@ export interface Report {
     bundledOursOverPipeline: number;
   };
   targets: { name: string; text: string; met: boolean }[];
-  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+export interface UploadRun {
+  wallSeconds: number;
+  /** CPU time (user + system) of this whole process during the upload: the uploader, and the fake AWS too (either thread). */
+  cpuSeconds: number;
+  /** PutObject requests the fake received for the upload's bucket. */
+  putRequests: number;
+}
+
+export interface UploadSeries {
+  /** Injected delay on every PutObject, in ms. */
+  latencyMs: number;
+  concurrency: number;
+  runs: UploadRun[];
+  wallSeconds: { median: number; min: number; max: number };
+  cpuSeconds: number;
+  /** Bundle bytes (parts + manifest) / median wall time, in MB/s (10^6 bytes). */
+  throughputMBps: number;
+  /** Median wall time at concurrency 1 / this one's, same latency. */
+  speedUpOverSerial: number;
+  /** What the injected latency alone costs: (ceil(parts / concurrency) waves + the manifest) × latency. */
+  latencyFloorSeconds: number;
+  /** Median wall time at this latency − median wall time without injected latency, same concurrency: what the latency costs. */
+  latencyAddsSeconds: number;
+}
+
+/** The upload benchmark: uploadBundle against the fake AWS, serial against parallel under injected latency. */
+export interface UploadReport {
+  runs: number;
+  /** Where the fake AWS ran: a worker thread of the benchmark's process, or its main thread. */
+  fakeThread: 'worker' | 'main';
+  latencyMs: number;
+  bundle: {
+    imageBytes: number;
+    description: string;
+    parts: number;
+    partBytes: number;
+    lastPartBytes: number;
+    manifestBytes: number;
+    /** Parts + manifest: what one full upload puts. */
+    totalBytes: number;
+    bundleSeconds: number;
+  };
+  series: UploadSeries[];
+  ratios: {
+    /** Concurrency → median wall time at concurrency 1 / at that concurrency, with `latencyMs` on every PutObject. */
+    serialOverParallelWithLatency: Record<string, number>;
+    /** The same without injected latency. */
+    serialOverParallelWithoutLatency: Record<string, number>;
+  };
+  resume: {
+    concurrency: number;
+    latencyMs: number;
+    /** The part whose PutObject had its connection reset (once, with one attempt per request). */
+    resetKey: string;
+    partsStoredAfterFailure: number;
+    interruptedSeconds: number;
+    resumedSeconds: number;
+    resumedUploadedBytes: number;
+    resumedPutRequests: number;
+    totalBytes: number;
+    /** resumedUploadedBytes / totalBytes. */
+    resumedBytesFraction: number;
+    /** Median full upload at the same concurrency and latency. */
+    fullUploadSeconds: number;
+    resumedOverFullWall: number;
+  };
+  uploadBenchSeconds: number;
+}
+
+export interface Report {
+  /** The parts of the benchmark that ran (`--only`). */
+  ran: BenchPart[];
+  machine: Machine;
+  bundle?: BundleReport;
+  upload?: UploadReport;
+  checks: Check[];
   notes: string[];
   benchSeconds: number;
+}
+
+/**
+ * The JSON output: the bundling figures stay at the top level, where they were before the upload
+ * benchmark existed; the upload figures are under `upload`.
+ */
+export function reportJson(report: Report): string {
+  const { ran, machine, bundle, upload, checks, notes, benchSeconds } = report;
+  return `${JSON.stringify({ ran, machine, ...bundle, upload, checks, notes, benchSeconds }, null, 2)}\n`;
 }
 
 const MiB = 1024 * 1024;
@@ -86,15 +184,9 @@ function table(rows: string[][], rightAligned: Set<number>): string[] {
   );
 }
 
-export function formatReport(report: Report): string {
-  const { machine } = report;
+function formatBundle(report: BundleReport): string[] {
   const lines: string[] = [];
-  lines.push('unikernel-ami bundle benchmark');
-  lines.push(
-    `machine: nproc ${machine.nproc}, ${machine.cpu}, ${(machine.memoryBytes / (1024 * MiB)).toFixed(1)} GiB RAM, ` +
-      `load average ${machine.loadAverageAtStart.join(' ')} at start`,
-  );
-  lines.push(`tools:   node ${machine.node}; ${machine.tar}; ${machine.gzip}; ${machine.openssl}`);
+  lines.push('bundle');
   lines.push(`runs:    ${report.runs} per configuration; wall, user and sys time = median (min–max of wall); user/sys = CPU time of the whole process tree; peak RSS = highest over the runs, 1 MB = 10^6 bytes`);
   lines.push(`peak RSS: ${report.peakRssMethod}; floor of the method ${report.peakRssFloorMB.toFixed(1)} MB`);
   lines.push('');
@@ -135,7 +227,89 @@ export function formatReport(report: Report): string {
   lines.push('');
   lines.push('targets (information only: the bench does not fail on speed or memory)');
   for (const target of report.targets) lines.push(`  [${target.met ? 'met    ' : 'not yet'}] ${target.text}`);
+  return lines;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function formatUpload(report: UploadReport): string[] {
+  const lines: string[] = [];
+  const { bundle } = report;
+  lines.push('upload');
+  lines.push(
+    `bundle:  ${bundle.description}: ${bundle.parts} parts of ${sizeLabel(bundle.partBytes)} (the last ${sizeLabel(bundle.lastPartBytes)}) + a ${grouped(bundle.manifestBytes)}-byte manifest = ` +
+      `${grouped(bundle.totalBytes)} bytes per upload (bundled in ${bundle.bundleSeconds.toFixed(1)} s, not timed)`,
+  );
+  lines.push(
+    `method:  uploadBundle against the fake AWS on 127.0.0.1, on a ${report.fakeThread === 'worker' ? 'worker thread' : 'the main thread'} of this process; ` +
+      `a fresh bucket per upload; ${report.runs} runs per configuration, wall = median (min–max); MB/s = bundle bytes / median wall, 1 MB = 10^6 bytes; ` +
+      'CPU s = user+sys of the whole process (uploader and fake) during the upload; latency floor = (ceil(parts / concurrency) + 1 for the manifest) × latency; ' +
+      'latency adds = median wall with the latency − median wall without it, same concurrency',
+  );
   lines.push('');
+  const header = ['PutObject latency', 'concurrency', 'wall s', '(min–max)', 'MB/s', 'speed-up vs 1', 'latency floor s', 'latency adds s', 'CPU s', 'PUTs'];
+  const rows = report.series.map((series) => [
+    `${series.latencyMs} ms`,
+    String(series.concurrency),
+    series.wallSeconds.median.toFixed(2),
+    `(${series.wallSeconds.min.toFixed(2)}–${series.wallSeconds.max.toFixed(2)})`,
+    series.throughputMBps.toFixed(1),
+    `${series.speedUpOverSerial.toFixed(2)}x`,
+    series.latencyFloorSeconds > 0 ? series.latencyFloorSeconds.toFixed(2) : '-',
+    series.latencyMs > 0 ? series.latencyAddsSeconds.toFixed(2) : '-',
+    series.cpuSeconds.toFixed(2),
+    [...new Set(series.runs.map((run) => run.putRequests))].join('/'),
+  ]);
+  lines.push(...table([header, ...rows], new Set([1, 2, 4, 5, 6, 7, 8, 9])));
+  lines.push('');
+  lines.push('ratios');
+  const ratioRows: string[][] = [];
+  for (const [concurrency, ratio] of Object.entries(report.ratios.serialOverParallelWithLatency)) {
+    ratioRows.push([`  wall time, serial / concurrency ${concurrency} (${report.latencyMs} ms on every PutObject)`, `${ratio.toFixed(2)}x`]);
+  }
+  for (const [concurrency, ratio] of Object.entries(report.ratios.serialOverParallelWithoutLatency)) {
+    ratioRows.push([`  wall time, serial / concurrency ${concurrency} (no injected latency, reference)`, `${ratio.toFixed(2)}x`]);
+  }
+  const { resume } = report;
+  ratioRows.push([
+    `  resume: bytes the second run uploaded / bundle bytes (${megabytes(resume.resumedUploadedBytes)} of ${megabytes(resume.totalBytes)})`,
+    `${resume.resumedBytesFraction.toFixed(4)}x`,
+  ]);
+  ratioRows.push([
+    `  resume: wall time of the second run / a full upload (${resume.resumedSeconds.toFixed(2)} s vs ${resume.fullUploadSeconds.toFixed(2)} s)`,
+    `${resume.resumedOverFullWall.toFixed(2)}x`,
+  ]);
+  lines.push(...table(ratioRows, new Set([1])));
+  lines.push('');
+  lines.push(
+    `resume:  concurrency ${resume.concurrency}, ${resume.latencyMs} ms per PutObject, one connection reset on ${resume.resetKey} (one attempt per request): ` +
+      `the first run failed after ${resume.interruptedSeconds.toFixed(2)} s leaving ${resume.partsStoredAfterFailure} of ${bundle.parts} parts stored; ` +
+      `the second run made ${resume.resumedPutRequests} PutObject requests`,
+  );
+  lines.push(`upload bench took ${report.uploadBenchSeconds.toFixed(0)} s`);
+  return lines;
+}
+
+export function formatReport(report: Report): string {
+  const { machine } = report;
+  const lines: string[] = [];
+  lines.push(`unikernel-ami benchmark (${report.ran.join(', ')})`);
+  lines.push(
+    `machine: nproc ${machine.nproc}, ${machine.cpu}, ${(machine.memoryBytes / (1024 * MiB)).toFixed(1)} GiB RAM, ` +
+      `load average ${machine.loadAverageAtStart.join(' ')} at start`,
+  );
+  lines.push(`tools:   node ${machine.node}; ${machine.tar}; ${machine.gzip}; ${machine.openssl}`);
+  lines.push('');
+  if (report.bundle) {
+    lines.push(...formatBundle(report.bundle));
+    lines.push('');
+  }
+  if (report.upload) {
+    lines.push(...formatUpload(report.upload));
+    lines.push('');
+  }
   lines.push('checks');
   for (const check of report.checks) lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}${check.ok ? '' : ` (${check.detail})`}`);
   if (report.notes.length > 0) {

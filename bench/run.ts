@@ -1,17 +1,21 @@
 /**
- * `npm run bench`: our bundler (the CLI, as a child process) against the shell pipeline Amazon's
- * ec2-bundle-image runs, on a generated 200 MiB image (100 MiB random + 100 MiB of written zeros),
- * plus our bundler on a 4 GiB sparse image holding 16 MiB of data to show that memory stays flat.
+ * `npm run bench`, in two parts (`--only bundle` or `--only upload`; both by default):
  *
- *   node dist/bench/run.js [--runs N] [--json] [--out FILE] [--meter auto|gnu-time|python]
+ * - bundle: our bundler (the CLI, as a child process) against the shell pipeline Amazon's
+ *   ec2-bundle-image runs, on a generated 200 MiB image (100 MiB random + 100 MiB of written zeros),
+ *   plus our bundler on a 4 GiB sparse image holding 16 MiB of data to show that memory stays flat.
+ * - upload: uploadBundle against the fake AWS of the tests, parallel against serial with 100 ms
+ *   injected on every PutObject, and the resume figure (bench/upload.ts).
+ *
+ *   node dist/bench/run.js [--only bundle|upload] [--runs N] [--json] [--out FILE] [--meter auto|gnu-time|python] [--upload-fake worker|main]
  *
  * Prints a table (stdout; stderr with --json, which prints the figures as JSON on stdout instead),
  * optionally writes the JSON to FILE. Everything happens in a temporary folder that is removed at the
  * end, also on failure or Ctrl-C. Speed is reported as ratios against targets, for information: the
  * bench fails only when a correctness check fails.
  *
- * Needs bash, GNU tar, gzip, openssl and coreutils; peak RSS uses GNU time (`apt-get install time`)
- * and falls back to python3.
+ * The bundle part needs bash, GNU tar, gzip, openssl and coreutils; peak RSS uses GNU time
+ * (`apt-get install time`) and falls back to python3. The upload part needs openssl (for the keys).
  */
 import { randomBytes } from 'crypto';
 import { spawnSync } from 'child_process';
@@ -21,7 +25,9 @@ import * as path from 'path';
 import { GiB, ImageFile, KeyFiles, makeKeys, MiB, writeDenseImage, writeSparseImage } from './fixtures';
 import { PART_BYTES, pipelineCommand, readPipelineOutput, roundTripCommand, tarCommand } from './pipeline';
 import { BenchAborted, createMeter, hashOutput, Measurement, Meter, MeterChoice, runProcess } from './processes';
-import { formatReport, Report, Series, SeriesKey, sizeLabel } from './report';
+import { FakeThread } from './fakeS3';
+import { BENCH_PARTS, BenchPart, BundleReport, Check, formatReport, Machine, Report, reportJson, Series, SeriesKey, sizeLabel } from './report';
+import { benchUpload } from './upload';
 
 const CLI = path.resolve(__dirname, '..', 'provider', 'cli', 'main.js');
 const ACCOUNT_ID = '123456789012';
@@ -33,12 +39,23 @@ interface Options {
   meter: MeterChoice;
   runs: number;
   out?: string;
+  only: BenchPart[];
+  uploadFake: FakeThread;
 }
 
-const USAGE = 'usage: node dist/bench/run.js [--runs N (default 3)] [--json] [--out FILE] [--meter auto|gnu-time|python]';
+const USAGE =
+  'usage: node dist/bench/run.js [--only bundle|upload (default both)] [--runs N (default 3)] [--json] [--out FILE] ' +
+  '[--meter auto|gnu-time|python] [--upload-fake worker|main (default worker)]';
+
+function parseOnly(value: string): BenchPart[] {
+  const chosen = value.split(',').map((part) => part.trim());
+  const unknown = chosen.filter((part) => !(BENCH_PARTS as readonly string[]).includes(part));
+  if (chosen.length === 0 || unknown.length > 0) throw new Error(`--only takes ${BENCH_PARTS.join(', ')} or a comma-separated list of them, not ${value}\n${USAGE}`);
+  return BENCH_PARTS.filter((part) => chosen.includes(part));
+}
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { json: false, runs: 3, meter: 'auto' };
+  const options: Options = { json: false, runs: 3, meter: 'auto', only: [...BENCH_PARTS], uploadFake: 'worker' };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const value = () => {
@@ -49,6 +66,12 @@ function parseOptions(args: string[]): Options {
     if (arg === '--json') options.json = true;
     else if (arg === '--runs') options.runs = Number(value());
     else if (arg === '--out') options.out = path.resolve(value());
+    else if (arg === '--only') options.only = parseOnly(value());
+    else if (arg === '--upload-fake') {
+      const choice = value();
+      if (choice !== 'worker' && choice !== 'main') throw new Error(`--upload-fake must be worker or main\n${USAGE}`);
+      options.uploadFake = choice;
+    }
     else if (arg === '--meter') {
       const choice = value();
       if (choice !== 'auto' && choice !== 'gnu-time' && choice !== 'python') throw new Error(`--meter must be auto, gnu-time or python\n${USAGE}`);
@@ -78,17 +101,19 @@ function firstLine(command: string, args: string[]): string {
   return `${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n')[0]?.trim() ?? '';
 }
 
-function checkPrerequisites(): void {
-  const missing = REQUIRED_TOOLS.filter(([tool]) => spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0);
+function checkPrerequisites(parts: BenchPart[]): void {
+  const needed = parts.includes('bundle') ? REQUIRED_TOOLS : REQUIRED_TOOLS.filter(([tool]) => tool === 'bash' || tool === 'openssl');
+  const missing = needed.filter(([tool]) => spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0);
   if (missing.length > 0) {
     const packages = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
     throw new Error(`missing ${missing.map(([tool]) => tool).join(', ')}: install them (Debian: apt-get install ${packages})`);
   }
+  if (!parts.includes('bundle')) return;
   if (!/GNU tar/.test(firstLine('tar', ['--version']))) throw new Error('tar is not GNU tar, which the reference pipeline needs (Debian: apt-get install tar)');
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm run bench does)`);
 }
 
-function machine() {
+function machine(): Machine {
   return {
     nproc: firstLine('nproc', []),
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -142,7 +167,6 @@ function parseBundleSummary(stdout: string): BundleSummary {
 
 class Bench {
   readonly series = new Map<SeriesKey, Series>();
-  readonly checks: { name: string; ok: boolean; detail: string }[] = [];
   private outputCounter = 0;
 
   constructor(
@@ -150,12 +174,8 @@ class Bench {
     private readonly keys: KeyFiles,
     private readonly meter: Meter,
     private readonly signal: AbortSignal,
+    readonly check: (name: string, ok: boolean, detail: string) => void,
   ) {}
-
-  check(name: string, ok: boolean, detail: string): void {
-    this.checks.push({ name, ok, detail });
-    progress(`  check ${ok ? 'ok  ' : 'FAIL'} ${name}${ok ? '' : `: ${detail}`}`);
-  }
 
   private record(key: SeriesKey, label: string, image: ImageFile, measurement: Measurement, output: Omit<Series, 'key' | 'label' | 'image' | 'runs'>) {
     const existing = this.series.get(key);
@@ -246,11 +266,14 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
-async function bench(folder: string, options: Options, signal: AbortSignal): Promise<Report> {
-  const started = Date.now();
-  const host = machine();
-  progress(`bench: temporary folder ${folder}`);
-  const keys = await makeKeys(folder, signal);
+/** The bundle part: its figures, and notes for the report. */
+async function benchBundle(
+  folder: string,
+  keys: KeyFiles,
+  options: Options,
+  signal: AbortSignal,
+  check: (name: string, ok: boolean, detail: string) => void,
+): Promise<{ report: BundleReport; notes: string[] }> {
   const imageFolder = path.join(folder, 'images');
   await fs.mkdir(imageFolder);
   progress('bench: writing the 200 MiB image (100 MiB random + 100 MiB zeros, all written) and the 4 GiB sparse image (16 MiB random)');
@@ -262,7 +285,7 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
 
   const tar200 = await hashOutput(tarCommand(image200.path), { signal });
   let tar4g: { sha1: string; bytes: number } | undefined;
-  const runner = new Bench(folder, keys, meter, signal);
+  const runner = new Bench(folder, keys, meter, signal, check);
   await runner.baselines();
   for (let run = 0; run < options.runs; run++) {
     const first = run === 0;
@@ -330,14 +353,6 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
     },
   ];
   const notes = [];
-  const cores = Number(host.nproc) || os.availableParallelism();
-  const busiest = Math.max(...host.loadAverageAtStart, ...os.loadavg());
-  if (busiest > cores / 2) {
-    notes.push(
-      `The machine was busy (load average up to ${busiest.toFixed(2)} on ${cores} CPUs during the bench): wall times and their ratios are noisy; ` +
-        'user/sys CPU times are steadier. Run it again on an idle machine for figures to compare.',
-    );
-  }
   if (ours200.digest !== pipeline200.digest) {
     notes.push(
       `ours stores the 100 MiB of written zeros as holes of a GNU sparse member (tar stream ${ours200.tarBytes} bytes), while GNU tar -S only ` +
@@ -349,8 +364,7 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
     'On the 4 GiB image GNU tar -S asks the file system where the holes are (SEEK_DATA/SEEK_HOLE) and reads only the 16 MiB of data; ' +
       'ours reads all 4 GiB, holes included, to find the zero blocks (Node has no lseek).',
   );
-  return {
-    machine: host,
+  const report: BundleReport = {
     runs: options.runs,
     peakRssMethod: meter.description,
     peakRssFloorMB: (meter.floorKiB * 1024) / 1e6,
@@ -361,17 +375,55 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
     series,
     ratios,
     targets,
-    checks: runner.checks,
-    notes,
-    benchSeconds: (Date.now() - started) / 1000,
   };
+  return { report, notes };
+}
+
+async function bench(folder: string, options: Options, signal: AbortSignal): Promise<Report> {
+  const started = Date.now();
+  const host = machine();
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail: string) => {
+    checks.push({ name, ok, detail });
+    progress(`  check ${ok ? 'ok  ' : 'FAIL'} ${name}${ok ? '' : `: ${detail}`}`);
+  };
+  progress(`bench: ${options.only.join(' and ')}; temporary folder ${folder}`);
+  const keys = await makeKeys(folder, signal);
+  const notes: string[] = [];
+  let bundle: BundleReport | undefined;
+  if (options.only.includes('bundle')) {
+    const part = await benchBundle(folder, keys, options, signal, check);
+    bundle = part.report;
+    notes.push(...part.notes);
+  }
+  const upload = options.only.includes('upload')
+    ? await benchUpload({ folder, keys, runs: options.runs, fakeThread: options.uploadFake, signal, progress, check })
+    : undefined;
+  if (upload) {
+    const worker = upload.fakeThread === 'worker';
+    notes.push(
+      `Upload: the fake AWS ran on ${worker ? 'a worker thread' : 'the main thread'} of the bench's process. Its own work per part (reading the body, ` +
+        `checking its SHA-256 and MD5) ${worker ? 'runs beside the uploader, as a remote S3 would, but on the same CPUs' : 'runs on the uploader\'s event loop, so it is serialized with the uploader and caps every speed-up'}; ` +
+        `${worker ? '--upload-fake main' : '--upload-fake worker (the default)'} shows the other case. The uploader itself hashes every part (MD5 and SHA-1) before the first PUT and ` +
+        'the SDK hashes each body (SHA-256) for the signature, so CPU time also limits how close a high concurrency gets to the latency floor.',
+    );
+  }
+  const cores = Number(host.nproc) || os.availableParallelism();
+  const busiest = Math.max(...host.loadAverageAtStart, ...os.loadavg());
+  if (busiest > cores / 2) {
+    notes.push(
+      `The machine was busy (load average up to ${busiest.toFixed(2)} on ${cores} CPUs during the bench): wall times and their ratios are noisy; ` +
+        'user/sys CPU times are steadier. Run it again on an idle machine for figures to compare.',
+    );
+  }
+  return { ran: options.only, machine: host, bundle, upload, checks, notes, benchSeconds: (Date.now() - started) / 1000 };
 }
 
 async function main(): Promise<void> {
   let options: Options;
   try {
     options = parseOptions(process.argv.slice(2));
-    checkPrerequisites();
+    checkPrerequisites(options.only);
   } catch (error) {
     process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 2;
@@ -393,7 +445,7 @@ async function main(): Promise<void> {
   try {
     const report = await bench(folder, options, controller.signal);
     const table = formatReport(report);
-    const json = `${JSON.stringify(report, null, 2)}\n`;
+    const json = reportJson(report);
     if (options.json) {
       process.stderr.write(table);
       process.stdout.write(json);
