@@ -4,6 +4,7 @@
  * paginated listing (parts of an earlier, larger bundle).
  */
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { parseManifest } from '../bundle/manifestParse';
@@ -46,6 +47,8 @@ async function remoteManifestParts(s3: S3Client, bucket: string, key: string, si
 export async function deleteBundle(options: DeleteBundleOptions): Promise<DeleteBundleResult> {
   const { s3, location } = options;
   const signal = withDeadline(options.signal, options.deadlineMs);
+  // Every request in flight listens on the signal; more than Node's default of 10 is expected here.
+  if (signal) setMaxListeners((options.concurrency ?? 8) + 10, signal);
   let name = options.name;
   let listedParts: string[] | undefined;
   let manifestKey: string;

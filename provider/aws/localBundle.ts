@@ -5,6 +5,7 @@ import * as path from 'path';
 import { Manifest } from '../bundle/manifest';
 import { parseManifest } from '../bundle/manifestParse';
 import { validateMemberName } from '../bundle/tarHeader';
+import { forEachLimited } from './concurrency';
 import { AwsInputError } from './errors';
 import { BundleLocation, objectKey } from './location';
 import { LocalFile } from './uploadPlan';
@@ -41,8 +42,9 @@ export async function readLocalBundle(manifestPath: string, location: BundleLoca
   }
   const { manifest } = parseManifest(xml);
   const manifestName = path.basename(manifestPath);
-  const parts: LocalFile[] = [];
-  for (const part of manifest.image.parts) {
+  const parts: LocalFile[] = new Array(manifest.image.parts.length);
+  // Parts are hashed a few at a time: reading and hashing 10 MiB parts one by one leaves cores idle.
+  await forEachLimited(manifest.image.parts, 4, async (part, index) => {
     if (validateMemberName(part.filename)) throw new AwsInputError('manifest', `the manifest names a part "${part.filename}" that is not a plain file name`);
     const partPath = path.join(partDirectory, part.filename);
     let hashes;
@@ -54,8 +56,8 @@ export async function readLocalBundle(manifestPath: string, location: BundleLoca
     if (hashes.sha1 !== part.digest) {
       throw new AwsInputError('manifest', `part ${part.filename} does not match its SHA-1 in the manifest: the local bundle is corrupt; bundle the image again`);
     }
-    parts.push({ key: objectKey(location, part.filename), fileName: part.filename, path: partPath, size: hashes.size, md5: hashes.md5 });
-  }
+    parts[index] = { key: objectKey(location, part.filename), fileName: part.filename, path: partPath, size: hashes.size, md5: hashes.md5 };
+  });
   const manifestHashes = await hashFile(manifestPath);
   return {
     manifest,

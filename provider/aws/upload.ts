@@ -4,6 +4,7 @@
  * earlier bundle of the same name. A failure leaves a bundle that the next run resumes.
  */
 import { DeleteObjectCommand, ObjectCannedACL, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import { BundleAcl, preflightBucket } from './bucket';
 import { listBundleObjects } from './bundleObjects';
@@ -74,6 +75,8 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
   const { s3, location } = options;
   const acl = options.acl ?? 'aws-exec-read';
   const signal = withDeadline(options.signal, options.deadlineMs);
+  // Every request in flight listens on the signal; more than Node's default of 10 is expected here.
+  if (signal) setMaxListeners((options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY) + 10, signal);
   const local = await readLocalBundle(options.manifestPath, location, options.partDirectory);
   const name = local.manifest.image.name;
   const bucket = await preflightBucket({ s3, bucket: location.bucket, acl, createBucket: options.createBucket, signal });
