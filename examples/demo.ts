@@ -1,136 +1,155 @@
 /**
- * `npm run demo`: the main job end to end on this machine, with nothing to set up.
- * It makes a sample unikernel disk image, a throwaway signing key, bundles the image exactly as
- * ec2-bundle-image would (into a temporary folder), verifies the bundle, restores the image from it
- * and checks that it is byte-identical; then uploads it, registers an AMI, runs and tears it all
- * down against the local fake AWS. Nothing leaves the machine.
+ * `npm run demo`: the main job end to end on this machine, with no AWS account.
+ *
+ * It builds a sample MirageOS-style Xen kernel, then runs the life of the Mirage example's stack —
+ * BundledImage → RegisteredAmi → UnikernelInstance — through Pulumi's real dynamic-provider plugin
+ * over gRPC, against the local fake AWS: create in dependency order, an out-of-band change (the
+ * instance terminated, the AMI retagged), refresh showing the drift, an update healing it, and a
+ * destroy that leaves AWS empty. With AWS_ENDPOINT_URL set it uses that endpoint (and the usual AWS
+ * credentials) instead of starting the fake.
  */
-import { createHash } from 'crypto';
-import { createReadStream, existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { bundleImage } from '../provider/bundle/bundle';
-import { createSigningIdentity } from '../provider/bundle/identity';
-import { unbundleImage, verifyBundle } from '../provider/bundle/unbundle';
-import { formatBytes } from '../provider/cli/progress';
-import { makeSampleImage } from './sampleImage';
 import { createClients } from '../provider/aws/clients';
-import { deleteBundle } from '../provider/aws/deleteBundle';
-import { deregisterImage, registerAndWait } from '../provider/aws/images';
-import { launchAndWait, terminateInstance } from '../provider/aws/instances';
-import { parseBucketArgument } from '../provider/aws/location';
-import { uploadBundle } from '../provider/aws/upload';
+import { imageId, instanceId } from '../provider/aws/ids';
+import { terminateInstance } from '../provider/aws/instances';
+import { updateTags } from '../provider/aws/tags';
+import { createSigningIdentity } from '../provider/bundle/identity';
+import { bundledImageProvider } from '../provider/dynamic/bundledImage/provider';
+import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provider';
+import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance/provider';
 import { FakeAws } from '../tests/fakeAws';
+import { buildXenKernel } from '../tests/fixtures/xenKernel';
+import { startPlugin } from '../tests/helpers/pluginHarness';
+import { MiniEngine } from './demo/engine';
 
-const EC2_CERTIFICATE = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'ec2-certs', 'cert-ec2.pem');
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const EC2_CERTIFICATE = path.resolve(REPO_ROOT, '..', 'shared', 'data', 'ec2-certs', 'cert-ec2.pem');
+const BUNDLE = 'unikernel:BundledImage';
+const AMI = 'unikernel:RegisteredAmi';
+const INSTANCE = 'unikernel:UnikernelInstance';
 
-function sha256(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file).on('data', (chunk) => hash.update(chunk)).on('error', reject).on('end', () => resolve(hash.digest('hex')));
-  });
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const step = (title: string) => say(`\n▸ ${title}`);
+
+interface Target {
+  endpoint: string;
+  region: string;
+  accountId: string;
+  bucket: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  fake?: FakeAws;
 }
 
-/**
- * Upload, register, run and tear down against the local fake AWS (the real SDK clients over HTTP,
- * SigV4-checked), so the whole path runs without an AWS account.
- */
-async function deployToFakeAws(manifestPath: string): Promise<void> {
-  step('Starting the local fake AWS (S3 + EC2 on 127.0.0.1; the real AWS SDK talks to it over HTTP)');
-  const fake = await FakeAws.start({ instancePendingMs: 300, instanceShuttingDownMs: 300, imagePendingMs: 200 });
-  const wait = { minDelaySeconds: 0.1, maxDelaySeconds: 0.5, maxWaitSeconds: 30 };
-  try {
-    const aws = createClients({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials });
-    console.log(`  ${fake.endpoint} (region ${fake.region}, account ${fake.accountId})`);
-
-    step('Uploading the bundle: parts in parallel with Content-MD5, the manifest last');
-    const location = parseBucketArgument('demo-unikernels/images/v1');
-    const upload = await uploadBundle({ s3: aws.s3, manifestPath, location, createBucket: true });
-    console.log(`  ${upload.uploaded.length} object(s), ${formatBytes(upload.bytesUploaded)}, ACL aws-exec-read → s3://${location.bucket}/${location.keyPrefix}`);
-
-    step('Registering the AMI (paravirtual, booted by the region\'s PV-GRUB hd0 kernel, looked up)');
-    const image = await registerAndWait({ ec2: aws.ec2, imageLocation: upload.imageLocation, name: 'demo-unikernel', architecture: 'x86_64', tags: { app: 'demo' }, wait });
-    console.log(`  ${image.imageId} is ${image.state}; kernel ${image.kernelId}; from ${upload.imageLocation}`);
-
-    step('Launching an instance (instance-store root: checked against the instance type first)');
-    const instance = await launchAndWait({ ec2: aws.ec2, imageId: image.imageId, instanceType: 'm1.small', clientToken: `demo-${Date.now()}`, tags: { Name: 'demo' }, wait });
-    console.log(`  ${instance.instanceId} is ${instance.state} (${instance.instanceType}, IMDSv2 ${instance.httpTokens})`);
-
-    step('Tearing down: terminate, deregister, delete the bundle (manifest first)');
-    await terminateInstance(aws.ec2, instance.instanceId, wait);
-    await deregisterImage(aws.ec2, image.imageId);
-    const deleted = await deleteBundle({ s3: aws.s3, location, name: upload.name });
-    const left = fake.objects(location.bucket).length + fake.instances().filter((each) => each.state !== 'terminated').length + fake.images().filter((each) => each.state !== 'deregistered').length;
-    console.log(`  terminated ${instance.instanceId}, deregistered ${image.imageId}, deleted ${deleted.deleted.length} object(s); left in the fake AWS: ${left}`);
-  } finally {
-    await fake.stop();
+async function target(): Promise<Target> {
+  if (process.env.AWS_ENDPOINT_URL) {
+    return {
+      endpoint: process.env.AWS_ENDPOINT_URL,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      accountId: process.env.UNIKERNEL_DEMO_ACCOUNT_ID ?? '123456789012',
+      bucket: process.env.UNIKERNEL_DEMO_BUCKET ?? 'pulumi-unikernel-demo',
+    };
   }
+  const fake = await FakeAws.start({ instancePendingMs: 300, instanceShuttingDownMs: 300, imagePendingMs: 200 });
+  return { endpoint: fake.endpoint, region: fake.region, accountId: fake.accountId, bucket: 'pulumi-unikernel-demo', credentials: fake.credentials, fake };
 }
 
-function step(text: string): void {
-  process.stdout.write(`\n▸ ${text}\n`);
+function describeDrift(before: Record<string, unknown>, after: Record<string, unknown>, keys: string[]): string {
+  const changes = keys
+    .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]))
+    .map((key) => `${key}: ${JSON.stringify(before[key])} → ${JSON.stringify(after[key])}`);
+  return changes.length ? changes.join('; ') : 'no drift';
 }
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'unikernel-demo-'));
-  console.log(`pulumi-unikernel demo — working in ${work}`);
-
-  step('Making a sample unikernel disk image');
-  const sample = await makeSampleImage(work);
-  console.log(`  ${sample.description}`);
-  console.log(`  ${sample.imagePath} (${formatBytes(sample.size)})`);
-
-  step('Making a throwaway signing key and certificate (what `unikernel-ami keygen` does)');
-  const identity = createSigningIdentity('pulumi-unikernel demo');
-  const keyPath = path.join(work, 'demo-pk.pem');
-  const certPath = path.join(work, 'demo-cert.pem');
-  writeFileSync(keyPath, identity.privateKeyPem, { mode: 0o600 });
-  writeFileSync(certPath, identity.certificatePem);
-  let ec2Certificate: string;
-  if (existsSync(EC2_CERTIFICATE)) {
-    ec2Certificate = readFileSync(EC2_CERTIFICATE, 'utf8');
-    console.log(`  EC2 certificate: ${EC2_CERTIFICATE} (Amazon's cert-ec2.pem, used for every commercial region)`);
-  } else {
-    ec2Certificate = createSigningIdentity('stand-in for cert-ec2.pem').certificatePem;
-    console.log("  EC2 certificate: Amazon's cert-ec2.pem was not found beside the repository; a stand-in is used for this demo");
-  }
-
-  step('Bundling: tar → SHA-1 → gzip -9 → AES-128-CBC → 10 MiB parts → signed manifest');
-  const bundleDir = path.join(work, 'bundle');
-  mkdirSync(bundleDir);
-  const started = Date.now();
-  const result = await bundleImage({
-    imagePath: sample.imagePath,
-    destination: bundleDir,
-    privateKey: identity.privateKeyPem,
-    userCertificate: identity.certificatePem,
-    ec2Certificate,
-    accountId: '1234-5678-9012',
-    architecture: 'x86_64',
+  say(`pulumi-unikernel demo — working in ${work}`);
+  const aws = await target();
+  const fake = aws.fake;
+  const plugin = await startPlugin({
+    cwd: REPO_ROOT,
+    project: 'pulumi-unikernel',
+    stack: 'demo',
+    env: {
+      AWS_ENDPOINT_URL: aws.endpoint,
+      AWS_REGION: aws.region,
+      ...(aws.credentials ? { AWS_ACCESS_KEY_ID: aws.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.credentials.secretAccessKey, AWS_PROFILE: undefined } : {}),
+    },
+    config: { 'unikernel:pollSeconds': '0.1' },
   });
-  console.log(`  ${formatBytes(result.imageSize)} image, ${formatBytes(result.storedImageBytes)} of it data (zero blocks stored as holes)`);
-  console.log(`  → ${result.parts.length} part(s), ${formatBytes(result.bundledSize)} encrypted, in ${Date.now() - started} ms`);
-  for (const part of result.parts) console.log(`    ${path.join(bundleDir, part.filename)}  sha1 ${part.digest}`);
-  console.log(`  manifest ${result.manifestPath}`);
-  console.log(`  image digest (SHA-1 of the tar stream) ${result.digest}`);
+  try {
+    say(fake ? `  local fake AWS at ${aws.endpoint} (S3 + EC2, SigV4-checked; the real AWS SDK talks to it)` : `  AWS endpoint ${aws.endpoint} (from AWS_ENDPOINT_URL)`);
+    say(`  Pulumi's dynamic-provider plugin (@pulumi/pulumi) on port ${plugin.port}, driven over gRPC as the engine would`);
+    fake?.createBucket(aws.bucket, { objectOwnership: 'ObjectWriter' });
 
-  step('Verifying: signature, part digests, decrypt, gunzip, untar and digest, writing nothing');
-  const report = await verifyBundle({ manifestPath: result.manifestPath, privateKey: identity.privateKeyPem, userCertificate: identity.certificatePem });
-  console.log(`  OK: ${report.partCount} part(s), digest ${report.digest}, canonical manifest: ${report.canonical ? 'yes' : 'no'}`);
+    step('The program: a Xen PV kernel, a signing key, EC2\'s certificate');
+    const kernelPath = buildXenKernel(work, { fileName: 'mir-hello.xen' });
+    const identity = createSigningIdentity('pulumi-unikernel demo');
+    const ec2Certificate = existsSync(EC2_CERTIFICATE) ? readFileSync(EC2_CERTIFICATE, 'utf8') : createSigningIdentity('stand-in for cert-ec2.pem').certificatePem;
+    say(`  kernel ${kernelPath}; key and self-signed certificate made for this run; EC2 certificate ${existsSync(EC2_CERTIFICATE) ? EC2_CERTIFICATE : '(a stand-in)'}`);
+    const bundleInputs = {
+      kernelPath,
+      kernelCommandLine: 'console=hvc0',
+      bucket: aws.bucket,
+      keyPrefix: 'unikernels/demo',
+      accountId: aws.accountId,
+      privateKey: identity.privateKeyPem,
+      certificate: identity.certificatePem,
+      ec2Certificate,
+      createBucket: !fake,
+    };
+    const engine = new MiniEngine(plugin, say);
 
-  step('Unbundling into a fresh folder and comparing with the original');
-  const restoredDir = path.join(work, 'restored');
-  mkdirSync(restoredDir);
-  const restored = await unbundleImage({ manifestPath: result.manifestPath, privateKey: identity.privateKeyPem, destination: restoredDir });
-  const [before, after] = await Promise.all([sha256(sample.imagePath), sha256(restored.imagePath)]);
-  if (before !== after) throw new Error(`restored image differs: ${before} vs ${after}`);
-  console.log(`  ${restored.imagePath} is byte-identical to the original (sha256 ${after})`);
+    step('pulumi up: create in dependency order');
+    const bundle = await engine.create(BUNDLE, 'mirage-bundle', bundledImageProvider, bundleInputs, ['privateKey']);
+    say(`  + BundledImage mirage-bundle  ${bundle.id}  (${bundle.outputs.partCount} part(s), digest ${bundle.outputs.imageDigest})`);
+    const amiInputs = { manifestLocation: bundle.outputs.manifestLocation, manifestEtag: bundle.outputs.manifestEtag, name: 'mirage-demo', description: 'MirageOS unikernel', tags: { project: 'pulumi-unikernel', stack: 'demo' } };
+    const ami = await engine.create(AMI, 'mirage-ami', registeredAmiProvider, amiInputs);
+    say(`  + RegisteredAmi mirage-ami  ${ami.id}  (paravirtual, kernel ${ami.outputs.effectiveKernelId}, ${ami.outputs.state})`);
+    const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' } };
+    const instance = await engine.create(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs);
+    say(`  + UnikernelInstance mirage-instance  ${instance.id}  (${instance.outputs.state}, IMDSv2 ${instance.outputs.httpTokens ?? 'required'})`);
+    const stored = JSON.stringify([...engine.state.values()].map((entry) => entry.outputs));
+    say(`  state holds no private key: ${stored.includes('PRIVATE KEY') ? 'NO — it does' : 'yes'}`);
 
-  await deployToFakeAws(result.manifestPath);
+    step('Out of band (someone at the console): the instance is terminated, the AMI retagged');
+    const clients = createClients({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials });
+    await terminateInstance(clients.ec2, instanceId(instance.id), { minDelaySeconds: 0.1, maxDelaySeconds: 0.5, maxWaitSeconds: 60 });
+    await updateTags(clients.ec2, imageId(ami.id), { project: 'pulumi-unikernel', stack: 'demo' }, { project: 'pulumi-unikernel', stack: 'demo', owner: 'someone-else' });
+    say(`  terminated ${instance.id}; tagged ${ami.id} owner=someone-else`);
 
-  console.log('\nDone. Try the CLI on the same files:');
-  console.log(`  node dist/provider/cli/main.js verify -m ${result.manifestPath} -k ${keyPath} -c ${certPath}`);
-  console.log(`Everything is in ${work}; remove it with: rm -rf ${work}`);
+    step('pulumi refresh: read every resource back from AWS');
+    for (const [name, keys] of [['mirage-bundle', ['bundleStatus']], ['mirage-ami', ['state', 'tags', 'description']], ['mirage-instance', ['state', 'tags']]] as const) {
+      const result = await engine.refresh(name);
+      say(`  ~ ${name}: ${result.gone ? 'gone (deleted outside Pulumi): dropped from the state' : describeDrift(result.before, result.after, [...keys])}`);
+    }
+
+    step('pulumi up: heal the drift (the program is unchanged)');
+    say(`  ~ mirage-bundle: ${await engine.up(BUNDLE, 'mirage-bundle', bundledImageProvider, bundleInputs, ['privateKey'])}`);
+    say(`  ~ mirage-ami: ${await engine.up(AMI, 'mirage-ami', registeredAmiProvider, amiInputs)}`);
+    say(`  ~ mirage-instance: ${await engine.up(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs)}`);
+    if (fake) {
+      const tags = fake.images().find((image) => image.imageId === ami.id)?.tags;
+      say(`  AMI tags now ${JSON.stringify(tags)}; running instances: ${fake.instances().filter((each) => each.state === 'running').map((each) => each.instanceId).join(', ')}`);
+    }
+
+    step('pulumi destroy: in reverse dependency order');
+    for (const name of ['mirage-instance', 'mirage-ami', 'mirage-bundle']) {
+      const id = engine.state.get(name)?.id;
+      await engine.destroy(name);
+      say(`  - ${name}  ${id}`);
+    }
+    if (fake) {
+      const left = fake.objects(aws.bucket).length + fake.images().filter((image) => image.state !== 'deregistered').length + fake.instances().filter((each) => each.state !== 'terminated').length;
+      say(`  the fake AWS now holds ${left} object(s), AMI(s) or running instance(s)`);
+    }
+    say('\nDone. The same resources in a real program: examples/mirage (see README, "Pulumi").');
+  } finally {
+    await plugin.stop();
+    await fake?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 main().catch((error: unknown) => {
