@@ -3,14 +3,19 @@
  * carrying `id`, `properties` and `reasons`, which the plugin turns into a partial failure, so the
  * engine keeps the resource (and its id) in state instead of losing it.
  */
+import { definedOnly } from './values';
+
 export class PartialFailure extends Error {
+  readonly properties: Record<string, unknown>;
+
   constructor(
     readonly id: string,
-    readonly properties: Record<string, unknown>,
+    properties: Record<string, unknown>,
     readonly reasons: string[],
   ) {
     super(reasons[0] ?? `resource ${id} failed to initialize`);
     this.name = 'PartialFailure';
+    this.properties = definedOnly(properties);
   }
 }
 

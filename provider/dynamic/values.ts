@@ -53,6 +53,21 @@ export function diffProperties<T extends object>(olds: Partial<T>, news: Partial
   return { changes: replaces.length > 0 || updates.length > 0, replaces };
 }
 
+/**
+ * A copy without undefined values, at any depth (undefined array items become null). The plugin
+ * encodes results with protobuf's Struct.fromJavaScript, which throws "Unexpected struct type." on
+ * undefined: a Create would then fail after AWS made the resource, and a partial failure would
+ * never be answered at all. Outputs, refreshed state and partial-failure properties built with
+ * optional fields go through this.
+ */
+export function definedOnly<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : definedOnly(item))) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined).map(([key, item]) => [key, definedOnly(item)])) as T;
+  }
+  return value;
+}
+
 export function pick<T extends object, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
   const result = {} as Pick<T, K>;
   for (const key of keys) if (value[key] !== undefined) result[key] = value[key];

@@ -10,7 +10,7 @@ import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure } from '../failures';
 import { progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion, waitOptions } from '../settings';
-import { isUnknown } from '../values';
+import { definedOnly, isUnknown } from '../values';
 import { checkAmiInputs, diffAmi } from './rules';
 import { RegisteredAmiInputs, RegisteredAmiOutputs } from './types';
 
@@ -29,7 +29,7 @@ export function diff(olds: RegisteredAmiOutputs, news: RegisteredAmiInputs) {
 function outputs(inputs: RegisteredAmiInputs, id: string, region: string, state: string, effectiveKernelId: string | undefined, tags: Record<string, string>): RegisteredAmiOutputs {
   const { ...rest } = inputs;
   delete (rest as Props).__provider;
-  return { ...rest, imageId: id, region, state, effectiveKernelId, tags };
+  return definedOnly({ ...rest, imageId: id, region, state, effectiveKernelId, tags });
 }
 
 export async function create(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs }> {
@@ -73,7 +73,7 @@ export async function read(id: string, props: Props) {
   if (!image) return { id: '' };
   const refreshed: RegisteredAmiOutputs = { ...olds, state: image.state, description: image.description ?? olds.description, tags: image.tags, name: image.name ?? olds.name };
   const { imageId: _id, state: _state, effectiveKernelId: _kernel, ...inputs } = refreshed;
-  return { id, props: { ...props, ...refreshed }, inputs };
+  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(inputs) };
 }
 
 export async function update(id: string, olds: Props, news: Props) {

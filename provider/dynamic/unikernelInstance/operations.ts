@@ -10,7 +10,7 @@ import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure } from '../failures';
 import { progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion, waitOptions } from '../settings';
-import { isUnknown } from '../values';
+import { definedOnly, isUnknown } from '../values';
 import { checkInstanceInputs, diffInstance, isGone } from './rules';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
 
@@ -33,7 +33,7 @@ type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publi
 function outputs(inputs: UnikernelInstanceInputs, region: string, instance: InstanceFacts): UnikernelInstanceOutputs {
   const rest: Props = { ...inputs };
   delete rest.__provider;
-  return {
+  return definedOnly({
     ...(rest as unknown as UnikernelInstanceInputs),
     instanceId: instance.instanceId,
     region,
@@ -42,7 +42,7 @@ function outputs(inputs: UnikernelInstanceInputs, region: string, instance: Inst
     publicIpAddress: instance.publicIpAddress,
     tags: instance.tags,
     clientToken: inputs.clientToken as string,
-  };
+  });
 }
 
 export async function create(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs }> {
@@ -93,7 +93,7 @@ export async function read(id: string, props: Props) {
     publicIpAddress: instance.publicIpAddress,
   };
   const { instanceId: _id, state: _state, privateIpAddress: _private, publicIpAddress: _public, ...inputs } = refreshed;
-  return { id, props: { ...props, ...refreshed }, inputs };
+  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(inputs) };
 }
 
 export async function update(id: string, olds: Props, news: Props) {
