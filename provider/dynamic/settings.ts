@@ -35,9 +35,15 @@ export function awsSettings(region: string | undefined): AwsSettings {
   return { region: region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION };
 }
 
+/**
+ * Waiter settings within a step's deadline of `timeoutSeconds`: the waiter gives up a little
+ * before the deadline aborts everything, so a resource that never got ready is reported with its
+ * id (a partial failure) rather than cut off mid-call.
+ */
 export function waitOptions(timeoutSeconds: number) {
   const poll = currentSettings().pollSeconds ?? 5;
-  return { minDelaySeconds: poll, maxDelaySeconds: Math.max(poll, poll * 6), maxWaitSeconds: timeoutSeconds };
+  const margin = Math.min(30, Math.max(poll * 2, timeoutSeconds * 0.1));
+  return { minDelaySeconds: poll, maxDelaySeconds: Math.max(poll, poll * 6), maxWaitSeconds: Math.max(poll, timeoutSeconds - margin) };
 }
 
 /** What every resource records so that `read` and `delete`, which get outputs only, find AWS again. */

@@ -13,7 +13,7 @@ import {
   putOwnershipControls,
 } from './s3Buckets';
 import { HttpAnswer, S3Request } from './s3Common';
-import { deleteObject, deleteObjects, getObject, getObjectAcl, putObject } from './s3Objects';
+import { copyObject, deleteObject, deleteObjects, getObject, getObjectAcl, putObject } from './s3Objects';
 import { FakeState } from './state';
 import { el, xmlDocument } from './xml';
 
@@ -32,6 +32,8 @@ export function handleS3(state: FakeState, request: S3Request): HttpAnswer {
       return getObject(state, request, false);
     case 'HeadObject':
       return getObject(state, request, true);
+    case 'CopyObject':
+      return copyObject(state, request);
     case 'DeleteObject':
       return deleteObject(state, request);
     case 'DeleteObjects':

@@ -164,6 +164,27 @@ export function getObject(state: FakeState, request: S3Request, head: boolean): 
   return { status: 200, headers, body: head ? undefined : object.body };
 }
 
+/** CopyObject within the fake: `x-amz-copy-source: /bucket/key` (URL-encoded), a new ACL or none. */
+export function copyObject(state: FakeState, request: S3Request): HttpAnswer {
+  const target = requireBucket(state, request);
+  const source = decodeURIComponent(request.headers['x-amz-copy-source'] ?? '').replace(/^\//, '');
+  const slash = source.indexOf('/');
+  const sourceBucket = state.buckets.get(source.slice(0, slash));
+  const original = slash > 0 ? sourceBucket?.objects.get(source.slice(slash + 1).split('?')[0]) : undefined;
+  if (!sourceBucket) throw new AwsError(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: source.slice(0, slash) });
+  if (!original) throw noSuchKey(source.slice(slash + 1));
+  const copied = state.storeObject(target, {
+    key: request.key ?? '',
+    body: Buffer.from(original.body),
+    contentType: original.contentType,
+    contentEncoding: original.contentEncoding,
+    acl: checkAcl(target, request.headers),
+    metadata: { ...original.metadata },
+    checksum: original.checksum,
+  });
+  return document(200, 'CopyObjectResult', el('LastModified', copied.lastModified.toISOString()), el('ETag', `"${copied.md5}"`));
+}
+
 export function deleteObject(state: FakeState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   bucket.objects.delete(request.key ?? '');
