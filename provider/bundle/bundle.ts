@@ -16,11 +16,10 @@ import { sameFile, scanForHoles, statImage } from './image';
 import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
 import { BundleParameters, normalizeBundleParameters } from './parameters';
-import { isBundleFileOf, manifestFileName } from './parts';
-import { PartFileWriter, WrittenPart } from './partWriter';
+import { BundleOutput, encryptedLengthBound, PartSink, WrittenPart } from './bundleOutput';
+import { DirectoryOutput } from './directoryOutput';
 import { storedSize, TarEntry } from './tarHeader';
-import { tarStream } from './tarStream';
-import { writeFileAtomically } from './atomicFile';
+import { tarStream, tarStreamLength } from './tarStream';
 import packageJson from '../../package.json';
 
 export interface BundleProgress {
@@ -32,7 +31,9 @@ export interface BundleProgress {
 
 export interface BundleOptions extends Omit<BundleParameters, 'name'> {
   imagePath: string;
-  destination: string;
+  /** Folder for the part files and the manifest; or give `output` (e.g. straight to S3). */
+  destination?: string;
+  output?: BundleOutput;
   /** The bundle name; defaults to the image file's basename (ec2-bundle-image's `-p`). */
   name?: string;
   /** PEM text of the user's RSA private key. */
@@ -50,6 +51,7 @@ export interface BundleOptions extends Omit<BundleParameters, 'name'> {
 
 export interface BundleResult {
   name: string;
+  /** Where the manifest was written: a file path, or bucket/key for an S3 output. */
   manifestPath: string;
   /** SHA-1 of the tar stream, as in the manifest. */
   digest: string;
@@ -89,40 +91,6 @@ export function readBundleKeys(options: Pick<BundleOptions, 'privateKey' | 'priv
   return { userCertificate, ec2Certificate, privateKey };
 }
 
-/** Refuses a destination that is missing, not a folder, not writable, or holds an earlier bundle. */
-export async function checkDestination(destination: string, name: string): Promise<void> {
-  let entries: string[];
-  try {
-    const stats = await fs.stat(destination);
-    if (!stats.isDirectory()) {
-      throw new BundleInputError('destination', `${destination} is not a directory; give the folder to write the bundle into`);
-    }
-    entries = await fs.readdir(destination);
-  } catch (error) {
-    if (error instanceof BundleInputError) throw error;
-    if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
-    }
-    throw new BundleInputError('destination', `${destination} cannot be read (${isErrnoException(error) ? error.code : String(error)}); choose a folder you can write to`);
-  }
-  const earlier = entries.filter((entry) => isBundleFileOf(name, entry)).sort();
-  if (earlier.length > 0) {
-    const shown = earlier.slice(0, 3).join(', ') + (earlier.length > 3 ? `, … (${earlier.length} files)` : '');
-    throw new BundleInputError(
-      'destination',
-      `${destination} already holds a bundle named ${name} (${shown}); delete those files or choose another bundle name`,
-    );
-  }
-  const probe = path.join(destination, `.${name}.${process.pid}.write-test`);
-  try {
-    await (await fs.open(probe, 'wx')).close();
-    await fs.rm(probe, { force: true });
-  } catch (error) {
-    const code = isErrnoException(error) ? error.code : String(error);
-    throw new BundleInputError('destination', `${destination} is not writable (${code}); choose a folder you can write to`);
-  }
-}
-
 function describeWriteFailure(error: unknown, destination: string): unknown {
   if (isErrnoException(error) && (error.code === 'ENOSPC' || error.code === 'EDQUOT')) {
     return new BundleInputError(
@@ -133,19 +101,24 @@ function describeWriteFailure(error: unknown, destination: string): unknown {
   return error;
 }
 
+function directoryOutput(destination: string | undefined, partSize: number | undefined): BundleOutput {
+  if (destination === undefined) throw new BundleInputError('destination', 'give a destination folder (or an output) for the bundle');
+  return new DirectoryOutput(destination, partSize ?? PART_SIZE);
+}
+
 export async function bundleImage(options: BundleOptions, testHooks: BundleTestHooks = {}): Promise<BundleResult> {
   const name = options.name ?? path.basename(options.imagePath);
   const parameters = normalizeBundleParameters({ ...options, name });
   const keys = readBundleKeys(options);
   const imageStats = await statImage(options.imagePath);
-  await checkDestination(options.destination, name);
+  const output = options.output ?? directoryOutput(options.destination, testHooks.partSize);
+  await output.prepare(name);
 
   const keyHex = testHooks.keyHex ?? randomHex();
   const ivHex = testHooks.ivHex ?? randomHex();
   const report = options.onProgress ?? (() => undefined);
   const image = await fs.open(options.imagePath, 'r');
-  const parts = new PartFileWriter(options.destination, name, testHooks.partSize ?? PART_SIZE);
-  const manifestPath = path.join(options.destination, manifestFileName(name));
+  let parts: PartSink | undefined;
   let manifestWritten = false;
   try {
     let scanned = 0;
@@ -161,6 +134,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       sparse: layout,
     };
     const storedImageBytes = layout ? storedSize(layout) : imageStats.size;
+    parts = output.parts(name, encryptedLengthBound(tarStreamLength(entry)));
     let bundled = 0;
     const onData = (bytes: number) => report({ phase: 'bundle', bytes: (bundled += bytes), totalBytes: storedImageBytes });
     const tar = new DigestPassThrough();
@@ -169,7 +143,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       tar,
       createGzip({ level: 9 }),
       createCipheriv(AES_ALGORITHM, Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
-      parts,
+      parts.writable,
       { signal: options.signal },
     );
     if (!sameFile(imageStats, await image.stat())) {
@@ -204,7 +178,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     };
     const manifest: Manifest = { ...unsigned, signature: sign(keys.privateKey, signedTextOf(unsigned)) };
     manifestWritten = true;
-    await writeFileAtomically(manifestPath, renderManifest(manifest));
+    const manifestPath = await output.writeManifest(name, renderManifest(manifest));
     return {
       name,
       manifestPath,
@@ -217,9 +191,9 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       parts: writtenParts,
     };
   } catch (error) {
-    await parts.discard();
-    if (manifestWritten) await fs.rm(manifestPath, { force: true });
-    throw describeWriteFailure(error, options.destination);
+    await parts?.discard().catch(() => undefined);
+    if (manifestWritten) await output.removeManifest(name).catch(() => undefined);
+    throw describeWriteFailure(error, output.description);
   } finally {
     await image.close();
   }

@@ -13,12 +13,7 @@ import { Writable } from 'stream';
 import { PART_SIZE } from './constants';
 import { partFileName } from './parts';
 
-export interface WrittenPart {
-  index: number;
-  filename: string;
-  size: number;
-  digest: string;
-}
+import type { WrittenPart } from './bundleOutput';
 
 interface OpenPart {
   index: number;

@@ -1,0 +1,85 @@
+/** The classic output: part files and the manifest in a local folder, as ec2-bundle-image writes them. */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { writeFileAtomically } from './atomicFile';
+import { BundleOutput, PartSink } from './bundleOutput';
+import { BundleInputError, isErrnoException } from './errors';
+import { isBundleFileOf, manifestFileName } from './parts';
+import { PartFileWriter } from './partWriter';
+import { PART_SIZE } from './constants';
+
+/** Refuses a destination that is missing, not a folder, not writable, or holds an earlier bundle. */
+export async function checkDestination(destination: string, name: string): Promise<void> {
+  let entries: string[];
+  try {
+    const stats = await fs.stat(destination);
+    if (!stats.isDirectory()) {
+      throw new BundleInputError('destination', `${destination} is not a directory; give the folder to write the bundle into`);
+    }
+    entries = await fs.readdir(destination);
+  } catch (error) {
+    if (error instanceof BundleInputError) throw error;
+    if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
+      throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
+    }
+    throw new BundleInputError('destination', `${destination} cannot be read (${isErrnoException(error) ? error.code : String(error)}); choose a folder you can write to`);
+  }
+  const earlier = entries.filter((entry) => isBundleFileOf(name, entry)).sort();
+  if (earlier.length > 0) {
+    const shown = earlier.slice(0, 3).join(', ') + (earlier.length > 3 ? `, … (${earlier.length} files)` : '');
+    throw new BundleInputError(
+      'destination',
+      `${destination} already holds a bundle named ${name} (${shown}); delete those files or choose another bundle name`,
+    );
+  }
+  const probe = path.join(destination, `.${name}.${process.pid}.write-test`);
+  try {
+    await (await fs.open(probe, 'wx')).close();
+    await fs.rm(probe, { force: true });
+  } catch (error) {
+    const code = isErrnoException(error) ? error.code : String(error);
+    throw new BundleInputError('destination', `${destination} is not writable (${code}); choose a folder you can write to`);
+  }
+}
+
+class FilePartSink implements PartSink {
+  constructor(private readonly writer: PartFileWriter) {}
+  get writable() {
+    return this.writer;
+  }
+  commit() {
+    return this.writer.commit();
+  }
+  discard() {
+    return this.writer.discard();
+  }
+}
+
+export class DirectoryOutput implements BundleOutput {
+  readonly description: string;
+
+  constructor(
+    private readonly directory: string,
+    private readonly partSize: number = PART_SIZE,
+  ) {
+    this.description = directory;
+  }
+
+  prepare(name: string): Promise<void> {
+    return checkDestination(this.directory, name);
+  }
+
+  parts(name: string): PartSink {
+    return new FilePartSink(new PartFileWriter(this.directory, name, this.partSize));
+  }
+
+  async writeManifest(name: string, xml: string): Promise<string> {
+    const manifestPath = path.join(this.directory, manifestFileName(name));
+    await writeFileAtomically(manifestPath, xml);
+    return manifestPath;
+  }
+
+  async removeManifest(name: string): Promise<void> {
+    await fs.rm(path.join(this.directory, manifestFileName(name)), { force: true });
+  }
+}
