@@ -1,0 +1,248 @@
+/**
+ * Bundling straight to S3: each 10 MiB part is uploaded as soon as the encrypted stream has filled
+ * it, a few at a time, with its MD5 (Content-MD5) and SHA-1 (for the manifest); nothing touches the
+ * local disk and memory stays at about (concurrency + 1) × 10 MiB.
+ *
+ * Part names depend on the final part count (ec2-bundle-image pads the index to its digits), which
+ * is only known at the end. Parts are named from an upper bound of the count; in the rare case that
+ * the bound has more digits than the real count, the parts are renamed with server-side copies.
+ */
+import { CopyObjectCommand, DeleteObjectCommand, ObjectCannedACL, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'crypto';
+import { setMaxListeners } from 'events';
+import { Writable } from 'stream';
+import { PART_SIZE } from '../bundle/constants';
+import { BundleInputError } from '../bundle/errors';
+import { BundleOutput, PartSink, WrittenPart } from '../bundle/bundleOutput';
+import { manifestFileName, partCount, partFileName } from '../bundle/parts';
+import { BundleAcl, preflightBucket } from './bucket';
+import { listBundleObjects } from './bundleObjects';
+import { forEachLimited } from './concurrency';
+import { awsCall } from './errors';
+import { BundleLocation, objectKey } from './location';
+
+interface UploadedPart {
+  index: number;
+  key: string;
+  size: number;
+  md5: string;
+  sha1: string;
+}
+
+export interface S3PartSinkOptions {
+  s3: S3Client;
+  location: BundleLocation;
+  name: string;
+  acl: BundleAcl;
+  /** Upper bound on the encrypted length, to name parts before the count is known. */
+  encryptedBound: number;
+  concurrency?: number;
+  partSize?: number;
+  signal?: AbortSignal;
+}
+
+export class S3PartSink implements PartSink {
+  readonly writable: Writable;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private nextIndex = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly uploaded: UploadedPart[] = [];
+  private readonly provisionalWidth: number;
+  private failure: unknown;
+  private readonly partSize: number;
+  private readonly concurrency: number;
+  /** Every key this sink wrote, so that discard can remove them all. */
+  private readonly written = new Set<string>();
+
+  constructor(private readonly options: S3PartSinkOptions) {
+    this.partSize = options.partSize ?? PART_SIZE;
+    this.concurrency = options.concurrency ?? 4;
+    this.provisionalWidth = String(partCount(options.encryptedBound, this.partSize)).length;
+    if (options.signal) setMaxListeners(this.concurrency + 10, options.signal);
+    this.writable = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _encoding, callback) => this.accept(chunk).then(() => callback(), callback),
+      final: (callback) => this.finish().then(() => callback(), callback),
+    });
+  }
+
+  private keyFor(index: number, width: number): string {
+    return objectKey(this.options.location, `${this.options.name}.part.${String(index).padStart(width, '0')}`);
+  }
+
+  private async accept(chunk: Buffer): Promise<void> {
+    this.buffered.push(chunk);
+    this.bufferedBytes += chunk.length;
+    while (this.bufferedBytes >= this.partSize) await this.cut(this.partSize);
+  }
+
+  private async finish(): Promise<void> {
+    if (this.bufferedBytes > 0) await this.cut(this.bufferedBytes);
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  /** Takes the next `length` bytes as a part and starts its upload, waiting while too many are in flight. */
+  private async cut(length: number): Promise<void> {
+    if (this.failure) throw this.failure;
+    const all = Buffer.concat(this.buffered);
+    const body = all.subarray(0, length);
+    const rest = all.subarray(length);
+    this.buffered = rest.length > 0 ? [rest] : [];
+    this.bufferedBytes = rest.length;
+    const index = this.nextIndex++;
+    const upload = this.upload(index, body).catch((error: unknown) => {
+      this.failure ??= error;
+    });
+    this.inFlight.add(upload);
+    void upload.finally(() => this.inFlight.delete(upload));
+    while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private async upload(index: number, body: Buffer): Promise<void> {
+    const { s3, location, acl, signal } = this.options;
+    const key = this.keyFor(index, this.provisionalWidth);
+    const md5 = createHash('md5').update(body).digest();
+    this.written.add(key);
+    await awsCall('PutObject', `s3://${location.bucket}/${key}`, () =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: location.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: md5.toString('base64'),
+          ContentType: 'application/octet-stream',
+          ACL: acl === 'none' ? undefined : (acl as ObjectCannedACL),
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    this.uploaded.push({ index, key, size: body.length, md5: md5.toString('hex'), sha1: createHash('sha1').update(body).digest('hex') });
+  }
+
+  async commit(): Promise<WrittenPart[]> {
+    const { s3, location, acl, signal, name } = this.options;
+    const parts = [...this.uploaded].sort((a, b) => a.index - b.index);
+    const count = parts.length;
+    if (String(count).length !== this.provisionalWidth) {
+      await forEachLimited(parts, this.concurrency, async (part) => {
+        const finalKey = this.keyFor(part.index, String(count).length);
+        this.written.add(finalKey);
+        await awsCall('CopyObject', `s3://${location.bucket}/${finalKey}`, () =>
+          s3.send(
+            new CopyObjectCommand({
+              Bucket: location.bucket,
+              Key: finalKey,
+              CopySource: encodeURI(`${location.bucket}/${part.key}`),
+              ACL: acl === 'none' ? undefined : (acl as ObjectCannedACL),
+            }),
+            { abortSignal: signal },
+          ),
+        );
+        await awsCall('DeleteObject', `s3://${location.bucket}/${part.key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: part.key }), { abortSignal: signal }));
+        this.written.delete(part.key);
+        part.key = finalKey;
+      });
+    }
+    return parts.map((part) => ({ index: part.index, filename: partFileName(name, part.index, count), size: part.size, digest: part.sha1 }));
+  }
+
+  /** MD5 (S3 ETag) of each part by final key, after commit. */
+  partEtags(): { key: string; md5: string; size: number }[] {
+    return [...this.uploaded].sort((a, b) => a.index - b.index).map(({ key, md5, size }) => ({ key, md5, size }));
+  }
+
+  async discard(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
+    const { s3, location } = this.options;
+    await forEachLimited([...this.written], this.concurrency, async (key) => {
+      await awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key })));
+    });
+  }
+}
+
+export interface S3BundleOutputOptions {
+  s3: S3Client;
+  location: BundleLocation;
+  acl?: BundleAcl;
+  createBucket?: boolean;
+  /** Parts uploaded at once (memory is about (concurrency + 1) × part size). Default 4. */
+  concurrency?: number;
+  /** Tests only: a smaller part size; real bundles always use 10 MiB. */
+  partSize?: number;
+  signal?: AbortSignal;
+}
+
+/** A BundleOutput that writes the bundle straight into S3: parts as they are made, the manifest last. */
+export class S3BundleOutput implements BundleOutput {
+  readonly description: string;
+  private sink: S3PartSink | undefined;
+  private manifestObject: { key: string; md5: string; size: number } | undefined;
+  bucketCreated = false;
+
+  constructor(private readonly options: S3BundleOutputOptions) {
+    this.description = `s3://${options.location.bucket}/${options.location.keyPrefix}`;
+  }
+
+  private get acl(): BundleAcl {
+    return this.options.acl ?? 'aws-exec-read';
+  }
+
+  async prepare(name: string): Promise<void> {
+    const { s3, location, signal } = this.options;
+    const bucket = await preflightBucket({ s3, bucket: location.bucket, acl: this.acl, createBucket: this.options.createBucket, signal });
+    this.bucketCreated = bucket.created;
+    const earlier = await listBundleObjects(s3, location, name, signal);
+    if (earlier.length > 0) {
+      throw new BundleInputError(
+        'destination',
+        `${this.description} already holds a bundle named ${name} (${earlier.length} object(s)); delete it (unikernel-ami delete-bundle) or choose another bundle name or prefix`,
+      );
+    }
+  }
+
+  parts(name: string, encryptedBound: number): PartSink {
+    const { s3, location, signal, concurrency, partSize } = this.options;
+    this.sink = new S3PartSink({ s3, location, name, acl: this.acl, encryptedBound, concurrency, partSize, signal });
+    return this.sink;
+  }
+
+  async writeManifest(name: string, xml: string): Promise<string> {
+    const { s3, location, signal } = this.options;
+    const key = objectKey(location, manifestFileName(name));
+    const body = Buffer.from(xml, 'utf8');
+    const md5 = createHash('md5').update(body).digest();
+    await awsCall('PutObject', `s3://${location.bucket}/${key}`, () =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: location.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: md5.toString('base64'),
+          ContentType: 'application/xml',
+          ACL: this.acl === 'none' ? undefined : (this.acl as ObjectCannedACL),
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    this.manifestObject = { key, md5: md5.toString('hex'), size: body.length };
+    return `${location.bucket}/${key}`;
+  }
+
+  async removeManifest(name: string): Promise<void> {
+    const { s3, location } = this.options;
+    const key = objectKey(location, manifestFileName(name));
+    await awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key })));
+  }
+
+  /** Every object of the finished bundle with its MD5, parts first, the manifest last. */
+  objects(): { key: string; md5: string; size: number }[] {
+    if (!this.sink || !this.manifestObject) throw new Error('the bundle is not finished');
+    return [...this.sink.partEtags(), this.manifestObject];
+  }
+}
+
