@@ -251,7 +251,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.ok(stored.every((object) => object.acl === 'aws-exec-read'));
 
       await bundles.waitForOutput(`BundledImage mir-app.img: uploaded: ${created.id}`);
-      await bundles.waitForOutput(/^BundledImage mir-app\.img: bundled into \d+ part/);
+      await bundles.waitForOutput(/^BundledImage mir-app\.img: bundling straight into s3:\/\/unikernels\/images\//);
     });
 
     it('BundledImage diff: no change is DIFF_NONE; a new kernel replaces on sourceHash; timeoutSeconds changes in place', async function () {

@@ -1,7 +1,8 @@
 /**
- * BundledImage's create/read/update/delete and the I/O half of check. Bundling and uploading run in
- * a temporary folder that is always removed; a failed upload removes what it put in S3, and when
- * even that fails the provider reports a partial failure so the engine keeps the location in state.
+ * BundledImage's create/read/update/delete and the I/O half of check. The bundle goes straight into
+ * S3 as it is made (an image built from a kernel is the only local file, in a temporary folder that
+ * is always removed); a failed upload removes what it put in S3, and when even that fails the
+ * provider reports a partial failure so the engine keeps the location in state.
  */
 import { promises as fs } from 'fs';
 import { tmpdir } from 'os';
@@ -11,7 +12,7 @@ import { deleteBundle } from '../../aws/deleteBundle';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
 import { BundleLocation } from '../../aws/location';
-import { uploadBundle, UploadResult } from '../../aws/upload';
+import { S3BundleOutput } from '../../aws/s3PartSink';
 import { bucketName } from '../../aws/ids';
 import { bundleImage } from '../../bundle/bundle';
 import { BundleInputError } from '../../bundle/errors';
@@ -77,17 +78,19 @@ function locationOf(outputs: Pick<BundledImageOutputs, 'bucket' | 'keyPrefix' | 
   return { bucket: bucketName(outputs.bucket), keyPrefix: `${outputs.keyPrefix}${outputs.bundleKey}/` };
 }
 
-function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: string, upload: UploadResult, facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number }): BundledImageOutputs {
-  const parts = upload.objects.slice(0, -1);
-  const manifest = upload.objects[upload.objects.length - 1];
+type StoredObject = { key: string; md5: string; size: number };
+
+function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: string, manifestLocation: string, objects: StoredObject[], facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number }): BundledImageOutputs {
+  const parts = objects.slice(0, -1);
+  const manifest = objects[objects.length - 1];
   return {
     ...(pick(inputs, PUBLIC_INPUTS) as Omit<BundledImageInputs, 'privateKey'>),
     sourceHash: inputs.sourceHash as string,
     region,
-    bundleName: upload.name,
+    bundleName: defaultBundleName(inputs) as string,
     keyPrefix: normalizedKeyPrefix(inputs.keyPrefix),
     bundleKey,
-    manifestLocation: upload.imageLocation,
+    manifestLocation,
     manifestKey: manifest.key,
     manifestEtag: manifest.md5,
     partKeys: parts.map((part) => part.key),
@@ -135,12 +138,13 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
         throw new BundleInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
       }
     }
-    const bundleDir = path.join(work, 'bundle');
-    await fs.mkdir(bundleDir);
-    const bundling = percentReporter(label, 'bundling');
+    const output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal });
+    const bundling = percentReporter(label, 'bundling and uploading');
+    uploading = true;
+    progress(label, `bundling straight into s3://${location.bucket}/${location.keyPrefix}`);
     const bundle = await bundleImage({
       imagePath,
-      destination: bundleDir,
+      output,
       name,
       privateKey: inputs.privateKey,
       privateKeyPassphrase: inputs.privateKeyPassphrase,
@@ -156,27 +160,16 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
       signal,
       onProgress: (event) => event.phase === 'bundle' && bundling(event.bytes, event.totalBytes),
     });
-    progress(label, `bundled into ${bundle.parts.length} part(s), ${bundle.bundledSize} bytes; uploading to s3://${location.bucket}/${location.keyPrefix}`);
-    uploading = true;
-    const uploadProgress = percentReporter(label, 'uploading');
-    const upload = await uploadBundle({
-      s3: aws.s3,
-      manifestPath: bundle.manifestPath,
-      location,
-      acl: inputs.acl,
-      createBucket: inputs.createBucket,
-      signal,
-      onProgress: (event) => uploadProgress(event.bytes, event.totalBytes),
-    });
-    progress(label, `uploaded: ${upload.imageLocation}`);
-    const outs = outputsFrom(inputs, region, bundleKey, upload, {
+    progress(label, `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s), ${bundle.bundledSize} bytes)`);
+    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, output.objects(), {
       imageDigest: bundle.digest,
       imageSha256,
       imageBytes: bundle.imageSize,
       bundledSize: bundle.bundledSize,
     });
-    return { id: upload.imageLocation, outs };
+    return { id: bundle.manifestPath, outs };
   } catch (error) {
+    // The bundler already removed what it uploaded; this catches anything a lost connection hid.
     if (uploading) await removeOrReport(aws.s3, location, name, bundleKey, inputs, props, error);
     throw error;
   } finally {
