@@ -28,3 +28,24 @@ export interface CheckFailure {
   property: string;
   reason: string;
 }
+
+/**
+ * Collects check failures, one per property: `fail` records a reason, `attempt` records the
+ * message of an input error thrown by a parser (any other error is a bug and propagates).
+ */
+export class FailureList {
+  readonly failures: CheckFailure[] = [];
+
+  fail(property: string, reason: string | undefined): void {
+    if (reason && !this.failures.some((failure) => failure.property === property)) this.failures.push({ property, reason });
+  }
+
+  attempt(property: string, parse: () => unknown): void {
+    try {
+      parse();
+    } catch (error) {
+      if (!(error instanceof Error) || !('input' in error)) throw error;
+      this.fail(property, error.message);
+    }
+  }
+}

@@ -13,6 +13,11 @@ export function isUnknown(value: unknown): boolean {
   return false;
 }
 
+/** A value given and known (not undefined, not the preview's unknown). */
+export function isKnown(value: unknown): boolean {
+  return value !== undefined && !isUnknown(value);
+}
+
 /** Stable JSON (sorted keys) so that equal values compare equal whatever their key order. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

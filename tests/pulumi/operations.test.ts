@@ -55,7 +55,7 @@ describe('dynamic resource operations against the fake AWS', function () {
 
   it('bundles a kernel, registers and runs it; refresh sees drift; delete leaves nothing', async () => {
     const kernelPath = buildXenKernel(folder.dir, { fileName: 'mir-app.xen' });
-    const checked = await bundled.check(bundleInputs({ kernelPath, kernelCommandLine: 'console=hvc0' }));
+    const checked = await bundled.check({}, bundleInputs({ kernelPath, kernelCommandLine: 'console=hvc0' }));
     assert.deepEqual(checked.failures, []);
     assert.match(checked.inputs.sourceHash ?? '', /^[0-9a-f]{64}$/);
     const image = await bundled.create({ ...checked.inputs, __provider: 'serialized' });
@@ -68,7 +68,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.deepEqual(bundled.diff(image.outs, checked.inputs), { changes: false, replaces: [] }, 'nothing changed, nothing to do');
 
     const amiInputs = { manifestLocation: image.outs.manifestLocation, manifestEtag: image.outs.manifestEtag, name: 'mir-app', tags: { app: 'mir' } };
-    const registered = await ami.create(ami.check(amiInputs).inputs as unknown as Record<string, unknown>);
+    const registered = await ami.create(ami.check({}, amiInputs).inputs as unknown as Record<string, unknown>);
     assert.match(registered.id, /^ami-/);
     assert.match(registered.outs.effectiveKernelId ?? '', /^aki-/);
 
@@ -93,7 +93,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     fake.deregisterImageDirect(registered.id);
     assert.deepEqual(await ami.read(registered.id, registered.outs as unknown as Record<string, unknown>), { id: '' }, 'deregistered out of band: gone');
 
-    await bundled.remove(image.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
     assert.deepEqual(fake.objects('unikernels'), []);
     assert.deepEqual(await bundled.read(image.id, image.outs as unknown as Record<string, unknown>), { id: '' });
   });
@@ -101,7 +101,7 @@ describe('dynamic resource operations against the fake AWS', function () {
   it('updates tags in place and replaces on a new image, with a note on instance type changes', async () => {
     const imagePath = path.join(folder.dir, 'disk.img');
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
-    const checked = await bundled.check(bundleInputs({ imagePath }));
+    const checked = await bundled.check({}, bundleInputs({ imagePath }));
     const image = await bundled.create({ ...checked.inputs });
     const registered = await ami.create({ manifestLocation: image.outs.manifestLocation, name: 'disk', tags: { a: '1' } });
     const updatedAmi = await ami.update(registered.id, registered.outs as unknown as Record<string, unknown>, { ...registered.outs, description: 'now described', tags: { a: '2' } } as unknown as Record<string, unknown>);
@@ -118,25 +118,25 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.deepEqual(fake.instances().find((each) => each.instanceId === launched.id)?.tags, { Name: 'y' });
 
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }], 1_700_000_500);
-    const rechecked = await bundled.check(bundleInputs({ imagePath }));
+    const rechecked = await bundled.check({}, bundleInputs({ imagePath }));
     assert.notEqual(rechecked.inputs.sourceHash, checked.inputs.sourceHash);
     assert.deepEqual(bundled.diff(image.outs, rechecked.inputs), { changes: true, replaces: ['sourceHash'], deleteBeforeReplace: undefined });
 
     await instance.remove(launched.id, outs as unknown as Record<string, unknown>);
     await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
-    await bundled.remove(image.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
     assert.deepEqual(fake.objects('unikernels'), []);
     assert.ok(fake.instances().every((each) => each.state === 'terminated'));
   });
 
   it('checks every input with a message per property', async () => {
-    const { failures } = await bundled.check({ bucket: 'Bad_Bucket', accountId: '123', privateKey: 'nope', certificate: 'nope', ec2Certificate: '' } as BundledImageInputs);
+    const { failures } = await bundled.check({}, { bucket: 'Bad_Bucket', accountId: '123', privateKey: 'nope', certificate: 'nope', ec2Certificate: '' } as BundledImageInputs);
     const properties = failures.map((failure) => failure.property).sort();
     assert.deepEqual(properties, ['accountId', 'bucket', 'ec2Certificate', 'imagePath']);
-    const kernelFailures = await bundled.check(bundleInputs({ kernelPath: '/etc/passwd' }));
+    const kernelFailures = await bundled.check({}, bundleInputs({ kernelPath: '/etc/passwd' }));
     assert.equal(kernelFailures.failures[0].property, 'kernelPath');
     assert.match(kernelFailures.failures[0].reason, /not an ELF file/);
-    assert.deepEqual(ami.check({ manifestLocation: 'nope', name: 'x' }).failures.map((failure) => failure.property), ['manifestLocation', 'name']);
+    assert.deepEqual(ami.check({}, { manifestLocation: 'nope', name: 'x' }).failures.map((failure) => failure.property), ['manifestLocation', 'name']);
     assert.deepEqual(instance.check({}, { imageId: 'i-123', instanceType: 'big' }).failures.map((failure) => failure.property), ['imageId', 'instanceType']);
   });
 });

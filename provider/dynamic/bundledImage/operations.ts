@@ -57,7 +57,7 @@ async function checkSourceFiles(inputs: BundledImageInputs, failures: CheckFailu
   }
 }
 
-export async function check(news: BundledImageInputs): Promise<{ inputs: BundledImageInputs; failures: CheckFailure[] }> {
+export async function check(_olds: Partial<BundledImageInputs>, news: BundledImageInputs): Promise<{ inputs: BundledImageInputs; failures: CheckFailure[] }> {
   const failures = checkInputs(news);
   await checkSourceFiles(news, failures);
   const sourceKnown = !isUnknown(news.imagePath) && !isUnknown(news.kernelPath) && !isUnknown(news.imageSize) && !isUnknown(news.kernelCommandLine);
@@ -216,13 +216,13 @@ export async function read(id: string, props: Props) {
   return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
 }
 
-export async function update(olds: Props, news: Props) {
+export async function update(_id: string, olds: Props, news: Props) {
   const inputs = news as unknown as BundledImageInputs;
   const refreshed = { ...olds, ...pick(inputs, IN_PLACE_PROPERTIES) };
   return { outs: refreshed };
 }
 
-export async function remove(props: Props): Promise<void> {
+export async function remove(_id: string, props: Props): Promise<void> {
   const outputs = props as unknown as BundledImageOutputs;
   const aws = createClients(awsSettings(outputs.region));
   try {

@@ -6,8 +6,8 @@ import { readCertificate } from '../../bundle/keys';
 import { checkBundleParameters, BundleParameters } from '../../bundle/parameters';
 import { BundleInputError } from '../../bundle/errors';
 import { readBundleKeys } from '../../bundle/bundle';
-import { CheckFailure } from '../failures';
-import { canonicalJson, DiffOutcome, isUnknown, sameValue } from '../values';
+import { CheckFailure, FailureList } from '../failures';
+import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
 import { BundledImageInputs, BundledImageOutputs } from './types';
 import * as path from 'path';
 
@@ -46,11 +46,10 @@ function keyPrefixProblem(prefix: string): string | undefined {
 
 /** Every problem with the inputs, one per property (unknown values are not judged). */
 export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
-  const failures: CheckFailure[] = [];
-  const fail = (property: string, reason: string | undefined) => {
-    if (reason && !failures.some((failure) => failure.property === property)) failures.push({ property, reason });
-  };
-  const known = (value: unknown) => value !== undefined && !isUnknown(value);
+  const list = new FailureList();
+  const { failures } = list;
+  const fail = list.fail.bind(list);
+  const known = isKnown;
   if (inputs.imagePath === undefined && inputs.kernelPath === undefined) {
     fail('imagePath', 'give imagePath (a disk image) or kernelPath (a Xen PV kernel to build an image from)');
   }

@@ -17,7 +17,7 @@ import { RegisteredAmiInputs, RegisteredAmiOutputs } from './types';
 type Props = Record<string, unknown>;
 const DEFAULT_TIMEOUT_SECONDS = 1800;
 
-export function check(news: RegisteredAmiInputs): { inputs: RegisteredAmiInputs; failures: CheckFailure[] } {
+export function check(_olds: Partial<RegisteredAmiInputs>, news: RegisteredAmiInputs): { inputs: RegisteredAmiInputs; failures: CheckFailure[] } {
   return { inputs: news, failures: checkAmiInputs(news) };
 }
 

@@ -1,42 +1,34 @@
 /** RegisteredAmi's pure rules: input checks and the diff. */
-import { AwsInputError } from '../../aws/errors';
 import { kernelId, ramdiskId } from '../../aws/ids';
 import { nameProblem } from '../../aws/images';
 import { parseImageLocation } from '../../aws/location';
-import { CheckFailure } from '../failures';
-import { diffProperties, DiffOutcome, isUnknown } from '../values';
+import { CheckFailure, FailureList } from '../failures';
+import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
 import { RegisteredAmiInputs, RegisteredAmiOutputs } from './types';
 
 export function checkAmiInputs(inputs: RegisteredAmiInputs): CheckFailure[] {
-  const failures: CheckFailure[] = [];
-  const known = (value: unknown) => value !== undefined && !isUnknown(value);
-  const attempt = (property: string, test: () => unknown) => {
-    try {
-      test();
-    } catch (error) {
-      if (!(error instanceof AwsInputError)) throw error;
-      failures.push({ property, reason: error.message });
-    }
-  };
+  const list = new FailureList();
+  const { failures } = list;
+  const attempt = list.attempt.bind(list);
   if (!inputs.manifestLocation) failures.push({ property: 'manifestLocation', reason: 'give the bundle manifest location (BundledImage.manifestLocation)' });
-  else if (known(inputs.manifestLocation)) attempt('manifestLocation', () => parseImageLocation(inputs.manifestLocation));
+  else if (isKnown(inputs.manifestLocation)) attempt('manifestLocation', () => parseImageLocation(inputs.manifestLocation));
   if (!inputs.name) failures.push({ property: 'name', reason: 'give the AMI a name (3 to 128 characters)' });
-  else if (known(inputs.name)) {
+  else if (isKnown(inputs.name)) {
     const problem = nameProblem(inputs.name);
     if (problem) failures.push({ property: 'name', reason: `AMI name "${inputs.name}" ${problem}` });
   }
-  if (known(inputs.architecture) && !['x86_64', 'i386'].includes(inputs.architecture as string)) {
+  if (isKnown(inputs.architecture) && !['x86_64', 'i386'].includes(inputs.architecture as string)) {
     failures.push({ property: 'architecture', reason: `"${inputs.architecture}" is not an instance-store architecture; use x86_64 or i386` });
   }
-  if (known(inputs.virtualizationType) && !['paravirtual', 'hvm'].includes(inputs.virtualizationType as string)) {
+  if (isKnown(inputs.virtualizationType) && !['paravirtual', 'hvm'].includes(inputs.virtualizationType as string)) {
     failures.push({ property: 'virtualizationType', reason: `"${inputs.virtualizationType}" is not paravirtual or hvm` });
   }
-  if (known(inputs.kernelId)) attempt('kernelId', () => kernelId(inputs.kernelId as string, 'kernelId'));
-  if (known(inputs.ramdiskId)) attempt('ramdiskId', () => ramdiskId(inputs.ramdiskId as string, 'ramdiskId'));
-  if (known(inputs.description) && (inputs.description as string).length > 255) {
+  if (isKnown(inputs.kernelId)) attempt('kernelId', () => kernelId(inputs.kernelId as string, 'kernelId'));
+  if (isKnown(inputs.ramdiskId)) attempt('ramdiskId', () => ramdiskId(inputs.ramdiskId as string, 'ramdiskId'));
+  if (isKnown(inputs.description) && (inputs.description as string).length > 255) {
     failures.push({ property: 'description', reason: 'AMI descriptions are at most 255 characters' });
   }
-  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) failures.push({ property: 'timeoutSeconds', reason: 'must be a positive number of seconds' });
+  if (isKnown(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) failures.push({ property: 'timeoutSeconds', reason: 'must be a positive number of seconds' });
   return failures;
 }
 

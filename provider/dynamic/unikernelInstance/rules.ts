@@ -1,36 +1,28 @@
 /** UnikernelInstance's pure rules: input checks and the diff. */
-import { AwsInputError } from '../../aws/errors';
 import { imageId, instanceType } from '../../aws/ids';
-import { CheckFailure } from '../failures';
-import { diffProperties, DiffOutcome, isUnknown } from '../values';
+import { CheckFailure, FailureList } from '../failures';
+import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
 
 /** EC2 accepts at most 16 KiB of user data (before base64). */
 export const MAX_USER_DATA_BYTES = 16 * 1024;
 
 export function checkInstanceInputs(inputs: UnikernelInstanceInputs): CheckFailure[] {
-  const failures: CheckFailure[] = [];
-  const known = (value: unknown) => value !== undefined && !isUnknown(value);
-  const attempt = (property: string, test: () => unknown) => {
-    try {
-      test();
-    } catch (error) {
-      if (!(error instanceof AwsInputError)) throw error;
-      failures.push({ property, reason: error.message });
-    }
-  };
+  const list = new FailureList();
+  const { failures } = list;
+  const attempt = list.attempt.bind(list);
   if (!inputs.imageId) failures.push({ property: 'imageId', reason: 'give the AMI to run (RegisteredAmi.imageId)' });
-  else if (known(inputs.imageId)) attempt('imageId', () => imageId(inputs.imageId, 'imageId'));
+  else if (isKnown(inputs.imageId)) attempt('imageId', () => imageId(inputs.imageId, 'imageId'));
   if (!inputs.instanceType) failures.push({ property: 'instanceType', reason: 'give an instance type that boots instance-store AMIs, e.g. m3.medium' });
-  else if (known(inputs.instanceType)) attempt('instanceType', () => instanceType(inputs.instanceType, 'instanceType'));
-  if (known(inputs.subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(inputs.subnetId as string)) failures.push({ property: 'subnetId', reason: `"${inputs.subnetId}" is not a subnet id (subnet-…)` });
-  const badGroup = known(inputs.securityGroupIds) ? inputs.securityGroupIds?.find((group) => !isUnknown(group) && !/^sg-[0-9a-f]{8,17}$/.test(group)) : undefined;
+  else if (isKnown(inputs.instanceType)) attempt('instanceType', () => instanceType(inputs.instanceType, 'instanceType'));
+  if (isKnown(inputs.subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(inputs.subnetId as string)) failures.push({ property: 'subnetId', reason: `"${inputs.subnetId}" is not a subnet id (subnet-…)` });
+  const badGroup = isKnown(inputs.securityGroupIds) ? inputs.securityGroupIds?.find((group) => !isUnknown(group) && !/^sg-[0-9a-f]{8,17}$/.test(group)) : undefined;
   if (badGroup !== undefined) failures.push({ property: 'securityGroupIds', reason: `"${badGroup}" is not a security group id (sg-…)` });
-  if (known(inputs.userData) && Buffer.byteLength(inputs.userData as string) > MAX_USER_DATA_BYTES) {
+  if (isKnown(inputs.userData) && Buffer.byteLength(inputs.userData as string) > MAX_USER_DATA_BYTES) {
     failures.push({ property: 'userData', reason: `is ${Buffer.byteLength(inputs.userData as string)} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}` });
   }
-  if (known(inputs.httpTokens) && !['required', 'optional'].includes(inputs.httpTokens as string)) failures.push({ property: 'httpTokens', reason: 'must be "required" (IMDSv2) or "optional"' });
-  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) failures.push({ property: 'timeoutSeconds', reason: 'must be a positive number of seconds' });
+  if (isKnown(inputs.httpTokens) && !['required', 'optional'].includes(inputs.httpTokens as string)) failures.push({ property: 'httpTokens', reason: 'must be "required" (IMDSv2) or "optional"' });
+  if (isKnown(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) failures.push({ property: 'timeoutSeconds', reason: 'must be a positive number of seconds' });
   return failures;
 }
 
