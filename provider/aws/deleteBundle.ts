@@ -3,7 +3,7 @@
  * then every part the manifest lists, then any other object of the same bundle name found by a
  * paginated listing (parts of an earlier, larger bundle).
  */
-import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -13,6 +13,7 @@ import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { awsCall, errorCode } from './errors';
 import { BundleLocation, objectKey } from './location';
+import { deleteObject } from './objects';
 
 export interface DeleteBundleOptions {
   s3: S3Client;
@@ -63,14 +64,13 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
     listedParts = await awsCall('GetObject', `s3://${location.bucket}/${manifestKey}`, () => remoteManifestParts(s3, location.bucket, manifestKey, signal));
   }
   const bundleName = name as string;
-  const remove = (key: string) =>
-    awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key }), { abortSignal: signal }));
+  const remove = (key: string) => deleteObject(s3, location.bucket, key, signal);
 
   await remove(manifestKey);
   const keys = new Set((listedParts ?? []).map((file) => objectKey(location, file)));
   for (const object of await listBundleObjects(s3, location, bundleName, signal)) keys.add(object.key);
   keys.delete(manifestKey);
   const parts = [...keys].sort();
-  await forEachLimited(parts, options.concurrency ?? 8, (key) => remove(key).then(() => undefined), signal);
+  await forEachLimited(parts, options.concurrency ?? 8, remove, signal);
   return { deleted: [manifestKey, ...parts] };
 }

@@ -7,7 +7,7 @@
  * is only known at the end. Parts are named from an upper bound of the count; in the rare case that
  * the bound has more digits than the real count, the parts are renamed with server-side copies.
  */
-import { CopyObjectCommand, DeleteObjectCommand, ObjectCannedACL, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, ObjectCannedACL, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'crypto';
 import { setMaxListeners } from 'events';
 import { Writable } from 'stream';
@@ -20,6 +20,7 @@ import { listBundleObjects } from './bundleObjects';
 import { forEachLimited } from './concurrency';
 import { awsCall } from './errors';
 import { BundleLocation, objectKey } from './location';
+import { deleteObject, putObject } from './objects';
 
 interface UploadedPart {
   index: number;
@@ -104,23 +105,9 @@ export class S3PartSink implements PartSink {
   private async upload(index: number, body: Buffer): Promise<void> {
     const { s3, location, acl, signal } = this.options;
     const key = this.keyFor(index, this.provisionalWidth);
-    const md5 = createHash('md5').update(body).digest();
     this.written.add(key);
-    await awsCall('PutObject', `s3://${location.bucket}/${key}`, () =>
-      s3.send(
-        new PutObjectCommand({
-          Bucket: location.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5.toString('base64'),
-          ContentType: 'application/octet-stream',
-          ACL: acl === 'none' ? undefined : (acl as ObjectCannedACL),
-        }),
-        { abortSignal: signal },
-      ),
-    );
-    this.uploaded.push({ index, key, size: body.length, md5: md5.toString('hex'), sha1: createHash('sha1').update(body).digest('hex') });
+    const md5 = await putObject(s3, location.bucket, key, body, { acl, contentType: 'application/octet-stream', signal });
+    this.uploaded.push({ index, key, size: body.length, md5, sha1: createHash('sha1').update(body).digest('hex') });
   }
 
   async commit(): Promise<WrittenPart[]> {
@@ -142,7 +129,7 @@ export class S3PartSink implements PartSink {
             { abortSignal: signal },
           ),
         );
-        await awsCall('DeleteObject', `s3://${location.bucket}/${part.key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: part.key }), { abortSignal: signal }));
+        await deleteObject(s3, location.bucket, part.key, signal);
         this.written.delete(part.key);
         part.key = finalKey;
       });
@@ -158,9 +145,7 @@ export class S3PartSink implements PartSink {
   async discard(): Promise<void> {
     await Promise.allSettled(this.inFlight);
     const { s3, location } = this.options;
-    await forEachLimited([...this.written], this.concurrency, async (key) => {
-      await awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key })));
-    });
+    await forEachLimited([...this.written], this.concurrency, (key) => deleteObject(s3, location.bucket, key));
   }
 }
 
@@ -214,29 +199,14 @@ export class S3BundleOutput implements BundleOutput {
     const { s3, location, signal } = this.options;
     const key = objectKey(location, manifestFileName(name));
     const body = Buffer.from(xml, 'utf8');
-    const md5 = createHash('md5').update(body).digest();
-    await awsCall('PutObject', `s3://${location.bucket}/${key}`, () =>
-      s3.send(
-        new PutObjectCommand({
-          Bucket: location.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5.toString('base64'),
-          ContentType: 'application/xml',
-          ACL: this.acl === 'none' ? undefined : (this.acl as ObjectCannedACL),
-        }),
-        { abortSignal: signal },
-      ),
-    );
-    this.manifestObject = { key, md5: md5.toString('hex'), size: body.length };
+    const md5 = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
+    this.manifestObject = { key, md5, size: body.length };
     return `${location.bucket}/${key}`;
   }
 
   async removeManifest(name: string): Promise<void> {
     const { s3, location } = this.options;
-    const key = objectKey(location, manifestFileName(name));
-    await awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key })));
+    await deleteObject(s3, location.bucket, objectKey(location, manifestFileName(name)));
   }
 
   /** Every object of the finished bundle with its MD5, parts first, the manifest last. */

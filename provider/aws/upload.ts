@@ -3,16 +3,16 @@
  * (bounded concurrency, Content-MD5 on each), then the manifest, then remove stale objects of an
  * earlier bundle of the same name. A failure leaves a bundle that the next run resumes.
  */
-import { DeleteObjectCommand, ObjectCannedACL, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import { BundleAcl, preflightBucket } from './bucket';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
-import { awsCall } from './errors';
 import { readLocalBundle } from './localBundle';
 import { BundleLocation } from './location';
 import { LocalFile, planUpload } from './uploadPlan';
+import { deleteObject, putObject } from './objects';
 
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
 
@@ -54,21 +54,7 @@ export interface UploadResult {
 }
 
 async function putFile(s3: S3Client, location: BundleLocation, file: LocalFile, acl: BundleAcl, contentType: string, signal?: AbortSignal): Promise<void> {
-  const body = await fs.readFile(file.path);
-  await awsCall('PutObject', `s3://${location.bucket}/${file.key}`, () =>
-    s3.send(
-      new PutObjectCommand({
-        Bucket: location.bucket,
-        Key: file.key,
-        Body: body,
-        ContentLength: body.length,
-        ContentMD5: Buffer.from(file.md5, 'hex').toString('base64'),
-        ContentType: contentType,
-        ACL: acl === 'none' ? undefined : (acl as ObjectCannedACL),
-      }),
-      { abortSignal: signal },
-    ),
-  );
+  await putObject(s3, location.bucket, file.key, await fs.readFile(file.path), { acl, contentType, md5: file.md5, signal });
 }
 
 export async function uploadBundle(options: UploadBundleOptions): Promise<UploadResult> {
@@ -105,7 +91,7 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
   } else {
     report(local.manifestFile, true);
   }
-  await forEachLimited(plan.stale, 4, (key) => awsCall('DeleteObject', `s3://${location.bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: key }), { abortSignal: signal })).then(() => undefined), signal);
+  await forEachLimited(plan.stale, 4, (key) => deleteObject(s3, location.bucket, key, signal), signal);
   return {
     imageLocation: `${location.bucket}/${local.manifestFile.key}`,
     manifestKey: local.manifestFile.key,
