@@ -1,20 +1,9 @@
 /** `npm run demo` is the newcomer's first command: it must keep working end to end. */
 import { strict as assert } from 'assert';
-import { spawn } from 'child_process';
 import * as path from 'path';
-import { REPO_ROOT } from './helpers/tools';
+import { REPO_ROOT, runNodeAsync } from './helpers/tools';
 
-function runDemo(): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'examples', 'demo.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
-  });
-}
+const runDemo = () => runNodeAsync(path.join(REPO_ROOT, 'dist', 'examples', 'demo.js'));
 
 describe('npm run demo', function () {
   this.timeout(120_000);

@@ -40,8 +40,13 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
 
 /** Like runCli, but leaves the event loop free (needed when the test process also serves the fake AWS). */
 export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runNodeAsync(CLI, args, env);
+}
+
+/** Runs a Node script in a child process without blocking this one. */
+export function runNodeAsync(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
