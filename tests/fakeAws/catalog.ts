@@ -68,7 +68,29 @@ export const INSTANCE_TYPES: readonly InstanceTypeInfo[] = [
     memoryMiB: 8192,
     burstable: false,
   },
+  {
+    instanceType: 't4g.micro',
+    currentGeneration: true,
+    architectures: ['arm64'],
+    rootDeviceTypes: ['ebs'],
+    virtualizationTypes: ['hvm'],
+    hypervisor: 'nitro',
+    vcpus: 2,
+    memoryMiB: 1024,
+    burstable: true,
+  },
 ];
+
+/** Boot modes as DescribeInstanceTypes gives them: Graviton boots only UEFI, other Nitro types both, Xen types legacy BIOS. */
+export function bootModesOf(info: InstanceTypeInfo): string[] {
+  if (info.hypervisor !== 'nitro') return ['legacy-bios'];
+  return info.architectures.includes('arm64') ? ['uefi'] : ['legacy-bios', 'uefi'];
+}
+
+/** Nitro types launch only ENA-enabled images. */
+export function requiresEna(info: InstanceTypeInfo): boolean {
+  return info.hypervisor === 'nitro';
+}
 
 export function findInstanceType(name: string): InstanceTypeInfo | undefined {
   return INSTANCE_TYPES.find((info) => info.instanceType === name);

@@ -1,9 +1,10 @@
 /** The EC2 Query API: action dispatch, the small actions, and the response and error envelopes. */
-import { INSTANCE_TYPES, InstanceTypeInfo } from './catalog';
+import { bootModesOf, INSTANCE_TYPES, InstanceTypeInfo, requiresEna } from './catalog';
 import { AwsError } from './errors';
 import { Ec2Action, Ec2Context, imagesNotFound, instancesNotFound, lookUpImage, lookUpInstance, paginate } from './ec2Context';
 import { deregisterImage, describeImages, modifyImageAttribute, registerImage } from './ec2Images';
 import { describeInstances, runInstances, terminateInstances } from './ec2Instances';
+import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
 
@@ -23,6 +24,11 @@ function taggable(context: Ec2Context, id: string): Map<string, string> {
     const instance = lookUpInstance(state, id);
     if (!instance) throw instancesNotFound([id]);
     return instance.tags;
+  }
+  if (/^snap-/.test(id)) {
+    const snapshot = lookUpSnapshot(state, id);
+    if (!snapshot) throw snapshotsNotFound([id]);
+    return snapshot.tags;
   }
   throw new AwsError(400, 'InvalidID', `The ID '${id}' is not valid`);
 }
@@ -82,13 +88,14 @@ function renderInstanceType(info: InstanceTypeInfo) {
     items('supportedVirtualizationTypes', info.virtualizationTypes, (type) => type),
     el('bareMetal', false),
     el('hypervisor', info.hypervisor),
-    el('processorInfo', items('supportedArchitectures', info.architectures, (architecture) => architecture), el('manufacturer', 'Intel')),
+    el('processorInfo', items('supportedArchitectures', info.architectures, (architecture) => architecture), el('manufacturer', info.architectures.includes('arm64') ? 'AWS' : 'Intel')),
     el('vCpuInfo', el('defaultVCpus', info.vcpus)),
     el('memoryInfo', el('sizeInMiB', info.memoryMiB)),
     el('instanceStorageSupported', info.instanceStorageGb !== undefined),
     info.instanceStorageGb !== undefined ? el('instanceStorageInfo', el('totalSizeInGB', info.instanceStorageGb)) : undefined,
     el('burstablePerformanceSupported', info.burstable),
-    items('supportedBootModes', info.hypervisor === 'nitro' ? ['legacy-bios', 'uefi'] : ['legacy-bios'], (mode) => mode),
+    items('supportedBootModes', bootModesOf(info), (mode) => mode),
+    el('networkInfo', el('enaSupport', requiresEna(info) ? 'required' : 'unsupported')),
   ];
 }
 
@@ -127,6 +134,8 @@ const ACTIONS: Record<string, Ec2Action> = {
   RunInstances: runInstances,
   DescribeInstances: describeInstances,
   TerminateInstances: terminateInstances,
+  DescribeSnapshots: describeSnapshots,
+  DeleteSnapshot: deleteSnapshot,
 };
 
 /** Runs an action and returns the response document. */

@@ -1,21 +1,28 @@
-/** RegisterImage (from a bundle manifest in the fake S3), DescribeImages and DeregisterImage. */
+/**
+ * RegisterImage (from a bundle manifest in the fake S3, or with the root device on an EBS snapshot),
+ * DescribeImages and DeregisterImage.
+ */
 import { parseManifest } from '../../provider/bundle/manifestParse';
 import { Manifest } from '../../provider/bundle/manifest';
 import { AwsError } from './errors';
 import { checkImageId, Ec2Action, Ec2Context, imagesNotFound, lookUpImage, paginate } from './ec2Context';
 import { filters, invalidValue, passesFilters, required, scalarList, structList, tagSpecifications } from './ec2Params';
+import { lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
 import { Bucket, FakeState, ImageRecord, StoredObject, TimelineEntry } from './state';
 import { FakeBlockDeviceMapping, ImageState } from './types';
 import { el, items, opt, XmlContent } from './xml';
 
 const ARCHITECTURES = ['i386', 'x86_64', 'arm64'];
 const VIRTUALIZATION_TYPES = ['paravirtual', 'hvm'] as const;
+const BOOT_MODES = ['legacy-bios', 'uefi', 'uefi-preferred'];
+const VOLUME_TYPES = ['standard', 'io1', 'io2', 'gp2', 'gp3', 'sc1', 'st1'];
 const IMAGE_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
 /** Canned ACLs under which EC2 may read a bundle object. */
 const READABLE_BY_EC2 = ['aws-exec-read', 'public-read', 'public-read-write', 'authenticated-read'];
 
 const IMAGE_FILTERS = [
   'architecture',
+  'block-device-mapping.snapshot-id',
   'description',
   'hypervisor',
   'image-id',
@@ -64,22 +71,24 @@ function readManifest(state: FakeState, location: string): { manifest: Manifest;
   }
 }
 
+function givenMappings(context: Ec2Context): FakeBlockDeviceMapping[] {
+  return structList(context.params, 'BlockDeviceMapping').map((mapping) => {
+    const deviceName = mapping.DeviceName;
+    if (!deviceName) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter BlockDeviceMapping.N.DeviceName');
+    const ebs: Record<string, string> = {};
+    for (const [name, value] of Object.entries(mapping)) if (name.startsWith('Ebs.')) ebs[name.slice(4)] = value;
+    return {
+      deviceName,
+      virtualName: mapping.VirtualName,
+      noDevice: mapping.NoDevice !== undefined ? true : undefined,
+      ebs: Object.keys(ebs).length > 0 ? ebs : undefined,
+    };
+  });
+}
+
 function blockDeviceMappings(context: Ec2Context, manifest: Manifest): FakeBlockDeviceMapping[] {
-  const given = structList(context.params, 'BlockDeviceMapping');
-  if (given.length > 0) {
-    return given.map((mapping) => {
-      const deviceName = mapping.DeviceName;
-      if (!deviceName) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter BlockDeviceMapping.N.DeviceName');
-      const ebs: Record<string, string> = {};
-      for (const [name, value] of Object.entries(mapping)) if (name.startsWith('Ebs.')) ebs[name.slice(4)] = value;
-      return {
-        deviceName,
-        virtualName: mapping.VirtualName,
-        noDevice: mapping.NoDevice !== undefined ? true : undefined,
-        ebs: Object.keys(ebs).length > 0 ? ebs : undefined,
-      };
-    });
-  }
+  const given = givenMappings(context);
+  if (given.length > 0) return given;
   return (manifest.machineConfiguration.blockDeviceMappings ?? [])
     .filter((mapping) => mapping.virtual !== 'ami' && mapping.virtual !== 'root')
     .map((mapping) => ({ deviceName: mapping.device.startsWith('/dev/') ? mapping.device : `/dev/${mapping.device}`, virtualName: mapping.virtual }));
@@ -108,9 +117,7 @@ function imageTimeline(context: Ec2Context, now: number): TimelineEntry<ImageSta
   return timeline;
 }
 
-export const registerImage: Ec2Action = (context) => {
-  const { state, params } = context;
-  const name = required(params, 'Name');
+function checkName(name: string): void {
   if (!IMAGE_NAME.test(name)) {
     throw new AwsError(
       400,
@@ -118,8 +125,109 @@ export const registerImage: Ec2Action = (context) => {
       "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '[', ']', ' ', '.', '/', '-', ''', '@' and '_'",
     );
   }
+}
+
+function checkDuplicate(state: FakeState, name: string): void {
+  const duplicate = [...state.images.values()].find(
+    (image) => !image.seeded && image.name === name && state.imageState(image).state !== 'deregistered',
+  );
+  if (duplicate) throw new AwsError(400, 'InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${duplicate.imageId}`);
+}
+
+function hiddenAfterCreate(context: Ec2Context, imageId: string): void {
+  const hiding = context.faults.takeResourceFault(context.request, 'notFoundAfterCreate');
+  if (hiding) context.state.hide(imageId, hiding.forMs, hiding.forCalls);
+}
+
+/** The EBS mappings after EC2's checks and defaults: each snapshot completed, volumes no smaller than their snapshot. */
+function ebsMappings(state: FakeState, mappings: FakeBlockDeviceMapping[]): FakeBlockDeviceMapping[] {
+  return mappings.map((mapping) => {
+    if (!mapping.ebs) return mapping;
+    const ebs = { ...mapping.ebs };
+    const volumeType = ebs.VolumeType ?? 'gp2';
+    if (!VOLUME_TYPES.includes(volumeType)) throw invalidValue('BlockDeviceMapping.Ebs.VolumeType', volumeType);
+    ebs.VolumeType = volumeType;
+    ebs.DeleteOnTermination = ebs.DeleteOnTermination ?? 'true';
+    if (ebs.SnapshotId !== undefined) {
+      const snapshot = lookUpSnapshot(state, ebs.SnapshotId);
+      if (!snapshot) throw snapshotsNotFound([ebs.SnapshotId]);
+      const current = state.snapshotState(snapshot).state;
+      if (current !== 'completed') throw new AwsError(400, 'IncorrectState', `Snapshot '${snapshot.snapshotId}' is ${current}; an image can be registered only from a completed snapshot.`);
+      const size = ebs.VolumeSize === undefined ? snapshot.volumeSizeGiB : Number(ebs.VolumeSize);
+      if (!Number.isInteger(size) || size < snapshot.volumeSizeGiB) {
+        throw new AwsError(400, 'InvalidBlockDeviceMapping', `Volume of size ${ebs.VolumeSize}GB is smaller than snapshot '${snapshot.snapshotId}', expect size >= ${snapshot.volumeSizeGiB}GB`);
+      }
+      ebs.VolumeSize = String(size);
+      ebs.Encrypted = String(snapshot.encrypted);
+    }
+    return { ...mapping, ebs };
+  });
+}
+
+/** RegisterImage without ImageLocation: an EBS-backed image whose root device is a snapshot. */
+function registerFromSnapshot(context: Ec2Context, name: string, description: string | undefined): XmlContent {
+  const { state, params } = context;
+  const rootDeviceName = params.RootDeviceName;
+  if (rootDeviceName === undefined) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter ImageLocation or RootDeviceName');
+  const mappings = ebsMappings(state, givenMappings(context));
+  const root = mappings.find((mapping) => mapping.deviceName === rootDeviceName);
+  const rootSnapshotId = root?.ebs?.SnapshotId;
+  if (rootSnapshotId === undefined) {
+    throw new AwsError(400, 'InvalidBlockDeviceMapping', `The root device ${rootDeviceName} must be mapped to an EBS snapshot (BlockDeviceMapping.N.Ebs.SnapshotId)`);
+  }
+  const architecture = params.Architecture ?? 'i386';
+  if (!ARCHITECTURES.includes(architecture)) throw invalidValue('Architecture', architecture);
+  const virtualizationType = VIRTUALIZATION_TYPES.find((type) => type === (params.VirtualizationType ?? 'paravirtual'));
+  if (!virtualizationType) throw invalidValue('VirtualizationType', params.VirtualizationType ?? '');
+  const kernelId = params.KernelId;
+  checkKernel(state, kernelId, virtualizationType);
+  if (params.RamdiskId !== undefined) throw imagesNotFound([params.RamdiskId]);
+  const bootMode = params.BootMode;
+  if (bootMode !== undefined && !BOOT_MODES.includes(bootMode)) throw invalidValue('BootMode', bootMode);
+  if (bootMode === 'legacy-bios' && architecture === 'arm64') throw new AwsError(400, 'InvalidParameterCombination', 'The arm64 architecture supports only the uefi boot mode.');
+  const imdsSupport = params.ImdsSupport;
+  if (imdsSupport !== undefined && imdsSupport !== 'v2.0') throw invalidValue('ImdsSupport', imdsSupport);
+  const enaSupport = params.EnaSupport;
+  if (enaSupport !== undefined && enaSupport !== 'true' && enaSupport !== 'false') throw invalidValue('EnaSupport', enaSupport);
+  const tags = tagSpecifications(params, 'image', ['snapshot']);
+  checkDuplicate(state, name);
+
+  const imageId = state.newId('ami');
+  const now = state.now();
+  state.images.set(imageId, {
+    imageId,
+    name,
+    description,
+    location: `${state.config.accountId}/${name}`,
+    ownerId: state.config.accountId,
+    isPublic: false,
+    imageType: 'machine',
+    architecture,
+    virtualizationType,
+    kernelId,
+    rootDeviceName,
+    blockDeviceMappings: mappings,
+    tags,
+    creationDate: new Date(now).toISOString(),
+    timeline: imageTimeline(context, now),
+    seeded: false,
+    rootDeviceType: 'ebs',
+    rootSnapshotId,
+    enaSupport: enaSupport === 'true',
+    bootMode,
+    imdsSupport,
+  });
+  hiddenAfterCreate(context, imageId);
+  return el('imageId', imageId);
+}
+
+export const registerImage: Ec2Action = (context) => {
+  const { state, params } = context;
+  const name = required(params, 'Name');
+  checkName(name);
   const description = params.Description;
   if (description !== undefined && description.length > 255) throw invalidValue('Description', description, 'The description must be at most 255 characters long');
+  if (params.ImageLocation === undefined) return registerFromSnapshot(context, name, description);
   const location = required(params, 'ImageLocation');
   const { manifest, bucket, key, object } = readManifest(state, location);
   const owner = manifest.image.user.replace(/-/g, '');
@@ -140,10 +248,7 @@ export const registerImage: Ec2Action = (context) => {
   if (ramdiskId !== undefined) throw imagesNotFound([ramdiskId]);
   const mappings = blockDeviceMappings(context, manifest);
   const tags = tagSpecifications(params, 'image', ['snapshot']);
-  const duplicate = [...state.images.values()].find(
-    (image) => !image.seeded && image.name === name && state.imageState(image).state !== 'deregistered',
-  );
-  if (duplicate) throw new AwsError(400, 'InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${duplicate.imageId}`);
+  checkDuplicate(state, name);
 
   const imageType = manifest.image.type;
   const imageId = state.newId(imageType === 'kernel' ? 'aki' : imageType === 'ramdisk' ? 'ari' : 'ami');
@@ -172,10 +277,11 @@ export const registerImage: Ec2Action = (context) => {
       manifestMd5: object.md5,
       parts: manifest.image.parts.map((part) => ({ key: keyPrefix + part.filename, sha1: part.digest.toLowerCase() })),
     },
+    rootDeviceType: 'instance-store',
+    enaSupport: false,
   };
   state.images.set(imageId, image);
-  const hiding = context.faults.takeResourceFault(context.request, 'notFoundAfterCreate');
-  if (hiding) state.hide(imageId, hiding.forMs, hiding.forCalls);
+  hiddenAfterCreate(context, imageId);
   return el('imageId', imageId);
 };
 
@@ -200,7 +306,7 @@ function renderImage(state: FakeState, image: ImageRecord): XmlContent {
     opt('imageOwnerAlias', image.ownerAlias),
     el('name', image.name),
     opt('description', image.description),
-    el('rootDeviceType', 'instance-store'),
+    el('rootDeviceType', image.rootDeviceType),
     el('rootDeviceName', image.rootDeviceName),
     items('blockDeviceMapping', image.blockDeviceMappings, (mapping) => [
       el('deviceName', mapping.deviceName),
@@ -211,9 +317,12 @@ function renderImage(state: FakeState, image: ImageRecord): XmlContent {
     el('virtualizationType', image.virtualizationType),
     tagSet(image.tags),
     el('hypervisor', 'xen'),
+    image.enaSupport ? el('enaSupport', true) : undefined,
     current.reason ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message)) : undefined,
     el('platformDetails', 'Linux/UNIX'),
     el('usageOperation', 'RunInstances'),
+    opt('bootMode', image.bootMode),
+    opt('imdsSupport', image.imdsSupport),
   ];
 }
 
@@ -246,6 +355,7 @@ export const describeImages: Ec2Action = (context) => {
     if (owners.length > 0 && !owners.some((owner) => ownerMatches(image, owner, state.config.accountId))) return false;
     const fields: Record<string, string[]> = {
       architecture: [image.architecture],
+      'block-device-mapping.snapshot-id': image.blockDeviceMappings.flatMap((mapping) => (mapping.ebs?.SnapshotId === undefined ? [] : [mapping.ebs.SnapshotId])),
       description: image.description === undefined ? [] : [image.description],
       hypervisor: ['xen'],
       'image-id': [image.imageId],
@@ -258,7 +368,7 @@ export const describeImages: Ec2Action = (context) => {
       'owner-id': [image.ownerId],
       'ramdisk-id': image.ramdiskId === undefined ? [] : [image.ramdiskId],
       'root-device-name': [image.rootDeviceName],
-      'root-device-type': ['instance-store'],
+      'root-device-type': [image.rootDeviceType],
       state: [state.imageState(image).state],
       'virtualization-type': [image.virtualizationType],
     };

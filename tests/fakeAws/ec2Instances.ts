@@ -1,6 +1,6 @@
 /** RunInstances (with ClientToken idempotency), DescribeInstances and TerminateInstances. */
 import { createHash } from 'crypto';
-import { findInstanceType } from './catalog';
+import { bootModesOf, findInstanceType, requiresEna } from './catalog';
 import { sha1Hex } from './checksums';
 import { AwsError } from './errors';
 import { checkInstanceId, Ec2Action, Ec2Context, imagesNotFound, instancesNotFound, lookUpImage, lookUpInstance, paginate } from './ec2Context';
@@ -94,9 +94,20 @@ function renderInstance(state: FakeState, instance: InstanceRecord): XmlContent 
     items('groupSet', instance.securityGroupIds, (groupId) => [el('groupId', groupId), el('groupName', groupId === defaultSecurityGroup(state) ? 'default' : groupId)]),
     current.reason ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message)) : undefined,
     el('architecture', instance.architecture),
-    el('rootDeviceType', 'instance-store'),
+    el('rootDeviceType', instance.rootDeviceType),
     el('rootDeviceName', instance.rootDeviceName),
-    el('blockDeviceMapping'),
+    instance.rootDeviceType === 'ebs'
+      ? items('blockDeviceMapping', [instance], (owner) => [
+          el('deviceName', owner.rootDeviceName),
+          el(
+            'ebs',
+            el('volumeId', derivedId('vol', owner.instanceId)),
+            el('status', live ? 'attached' : 'detached'),
+            el('attachTime', owner.launchTime.toISOString()),
+            el('deleteOnTermination', true),
+          ),
+        ])
+      : el('blockDeviceMapping'),
     el('virtualizationType', instance.virtualizationType),
     el('clientToken', instance.clientToken),
     tagSet(instance.tags),
@@ -114,7 +125,7 @@ function renderInstance(state: FakeState, instance: InstanceRecord): XmlContent 
     ),
     el('platformDetails', 'Linux/UNIX'),
     el('usageOperation', 'RunInstances'),
-    el('currentInstanceBootMode', 'legacy-bios'),
+    el('currentInstanceBootMode', instance.bootMode),
   ];
 }
 
@@ -138,11 +149,12 @@ function launchableImage(state: FakeState, imageId: string): ImageRecord {
   return image;
 }
 
-function checkCompatibility(image: ImageRecord, instanceType: string): void {
+/** The boot mode an instance of this type starts the image in, or the error EC2 gives. */
+function checkCompatibility(image: ImageRecord, instanceType: string): string {
   const info = findInstanceType(instanceType);
   if (!info) throw invalidValue('InstanceType', instanceType);
-  if (!info.rootDeviceTypes.includes('instance-store')) {
-    throw new AwsError(400, 'UnsupportedOperation', `AMI '${image.imageId}' with an instance-store root device is not supported for the instance type '${instanceType}'.`);
+  if (!info.rootDeviceTypes.includes(image.rootDeviceType)) {
+    throw new AwsError(400, 'UnsupportedOperation', `AMI '${image.imageId}' with an ${image.rootDeviceType} root device is not supported for the instance type '${instanceType}'.`);
   }
   if (!info.virtualizationTypes.includes(image.virtualizationType)) {
     throw new AwsError(400, 'InvalidParameterCombination', `Virtualization type '${info.virtualizationTypes[0]}' is required for instances of type '${instanceType}'.`);
@@ -154,10 +166,31 @@ function checkCompatibility(image: ImageRecord, instanceType: string): void {
       `The architecture '${info.architectures.join(', ')}' of the specified instance type does not match the architecture '${image.architecture}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.`,
     );
   }
+  if (requiresEna(info) && !image.enaSupport) {
+    throw new AwsError(
+      400,
+      'InvalidParameterCombination',
+      `Enhanced networking with the Elastic Network Adapter (ENA) is required for the '${instanceType}' instance type. Ensure that you are using an AMI that is enabled for ENA.`,
+    );
+  }
+  const modes = bootModesOf(info);
+  if (image.bootMode === undefined) return modes[0];
+  if (image.bootMode === 'uefi-preferred') return modes.includes('uefi') ? 'uefi' : 'legacy-bios';
+  if (!modes.includes(image.bootMode)) {
+    throw new AwsError(400, 'InvalidParameterCombination', `The instance type '${instanceType}' does not support the boot mode '${image.bootMode}' of AMI '${image.imageId}'.`);
+  }
+  return image.bootMode;
 }
 
-/** Whether the bundle an image was registered from is still in S3, unchanged and readable. */
+/**
+ * Whether what the image boots from is still there: the bundle it was registered from, in S3,
+ * unchanged and readable; or the root snapshot of an EBS-backed image.
+ */
 function bundleIntact(state: FakeState, image: ImageRecord): boolean {
+  if (image.rootSnapshotId !== undefined) {
+    const snapshot = state.snapshots.get(image.rootSnapshotId);
+    return snapshot !== undefined && state.snapshotState(snapshot).state === 'completed';
+  }
   const bundle = image.bundle;
   if (!bundle) return true;
   const bucket = state.buckets.get(bundle.bucket);
@@ -230,7 +263,7 @@ export const runInstances: Ec2Action = (context) => {
 
   const image = launchableImage(state, imageId);
   const instanceType = params.InstanceType ?? 'm1.small';
-  checkCompatibility(image, instanceType);
+  const bootMode = checkCompatibility(image, instanceType);
   const kernelId = params.KernelId ?? image.kernelId;
   if (kernelId !== undefined) {
     const kernel = lookUpImage(state, kernelId);
@@ -263,6 +296,8 @@ export const runInstances: Ec2Action = (context) => {
       kernelId,
       ramdiskId: params.RamdiskId ?? image.ramdiskId,
       rootDeviceName: image.rootDeviceName,
+      rootDeviceType: image.rootDeviceType,
+      bootMode,
       keyName: params.KeyName,
       securityGroupIds: groupIds.length > 0 ? groupIds : [defaultSecurityGroup(state)],
       subnetId,

@@ -5,8 +5,8 @@ type RuleOf<K extends FaultKind> = Extract<FaultRule, { kind: K }>;
 
 /** Faults that decide the answer to the request itself. */
 export type RequestFault = RuleOf<'status'> | RuleOf<'throttle'> | RuleOf<'reset'>;
-/** Faults that change what happens to a created image or instance. */
-export type ResourceFault = RuleOf<'notFoundAfterCreate'> | RuleOf<'stuckPending'> | RuleOf<'imageFails'>;
+/** Faults that change what happens to a created image, instance or snapshot. */
+export type ResourceFault = RuleOf<'notFoundAfterCreate'> | RuleOf<'stuckPending'> | RuleOf<'imageFails'> | RuleOf<'snapshotFails'>;
 
 class Injected implements InjectedFault {
   hits = 0;
@@ -89,7 +89,7 @@ export class FaultInjector {
     return this.take(request, ['status', 'throttle'] as const);
   }
 
-  /** Called when a request creates an image or instance: the matching rule of that kind, used up. */
+  /** Called when a request creates an image, instance or snapshot: the matching rule of that kind, used up. */
   takeResourceFault<K extends ResourceFault['kind']>(request: RecordedRequest, kind: K): RuleOf<K> | undefined {
     return this.take(request, [kind]);
   }

@@ -1,17 +1,19 @@
 /**
- * A fake AWS for tests: S3 (path-style) and EC2 (Query API) on one HTTP server on 127.0.0.1,
+ * A fake AWS for tests: S3 (path-style), EC2 (Query API) and the EBS direct APIs (REST-JSON) on one
+ * HTTP server on 127.0.0.1,
  * spoken to by the real SDK clients. It checks SigV4 on every request, keeps state in memory,
  * records every request and can inject failures.
  */
 import { FaultInjector } from './faults';
 import { FakeAwsServer } from './server';
-import { FakeState, ImageRecord, InstanceRecord, TimelineEntry } from './state';
+import { FakeState, ImageRecord, InstanceRecord, SnapshotRecord, TimelineEntry } from './state';
 import {
   BucketOptions,
   FakeAwsOptions,
   FakeImage,
   FakeInstance,
   FakeObjectSummary,
+  FakeSnapshot,
   InstanceStateName,
   RecordedRequest,
 } from './types';
@@ -49,6 +51,7 @@ export class FakeAws {
       instancePendingMs: options.instancePendingMs ?? 50,
       instanceShuttingDownMs: options.instanceShuttingDownMs ?? 50,
       imagePendingMs: options.imagePendingMs ?? 20,
+      snapshotCompletingMs: options.snapshotCompletingMs ?? 20,
       terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
     });
     this.server = new FakeAwsServer({
@@ -157,6 +160,60 @@ export class FakeAws {
     image.timeline = [{ at: this.state.now(), state: 'deregistered' }];
   }
 
+  // EBS snapshots
+
+  /** Every snapshot that exists (deleted ones are gone), in creation order. */
+  snapshots(): FakeSnapshot[] {
+    return [...this.state.snapshots.values()].map((snapshot) => this.snapshotView(snapshot));
+  }
+
+  snapshot(snapshotId: string): FakeSnapshot | undefined {
+    const snapshot = this.state.snapshots.get(snapshotId);
+    return snapshot ? this.snapshotView(snapshot) : undefined;
+  }
+
+  /**
+   * The volume as the snapshot holds it, from byte 0 to the end of the last block holding data
+   * (blocks never written read as zeros). Compare with the image padded with zeros to 512 KiB.
+   */
+  snapshotBytes(snapshotId: string): Buffer {
+    const snapshot = this.state.snapshots.get(snapshotId);
+    if (!snapshot) throw new Error(`no snapshot ${snapshotId}`);
+    const indexes = [...snapshot.blocks.keys()];
+    if (indexes.length === 0) return Buffer.alloc(0);
+    const blockBytes = 512 * 1024;
+    const volume = Buffer.alloc((Math.max(...indexes) + 1) * blockBytes);
+    for (const [index, data] of snapshot.blocks) data.copy(volume, index * blockBytes);
+    return volume;
+  }
+
+  /** Deletes a snapshot behind the client's back (even one an AMI uses, which EC2 itself refuses). */
+  deleteSnapshotDirect(snapshotId: string): void {
+    if (!this.state.snapshots.delete(snapshotId)) throw new Error(`no snapshot ${snapshotId}`);
+  }
+
+  private snapshotView(snapshot: SnapshotRecord): FakeSnapshot {
+    const current = this.state.snapshotState(snapshot);
+    return {
+      snapshotId: snapshot.snapshotId,
+      state: current.state,
+      stateMessage: current.reason?.message,
+      ownerId: snapshot.ownerId,
+      volumeSizeGiB: snapshot.volumeSizeGiB,
+      description: snapshot.description,
+      encrypted: snapshot.encrypted,
+      kmsKeyArn: snapshot.kmsKeyArn,
+      parentSnapshotId: snapshot.parentSnapshotId,
+      tags: Object.fromEntries(snapshot.tags),
+      clientToken: snapshot.clientToken,
+      timeoutMinutes: snapshot.timeoutMinutes,
+      startTime: snapshot.startTime.toISOString(),
+      blockIndexes: [...snapshot.blocks.keys()].sort((a, b) => a - b),
+      blocksWritten: snapshot.blocksWritten,
+      completion: snapshot.completion ? { ...snapshot.completion } : undefined,
+    };
+  }
+
   private imageSnapshot(image: ImageRecord): FakeImage {
     const current = this.state.imageState(image);
     return {
@@ -173,10 +230,13 @@ export class FakeAws {
       kernelId: image.kernelId,
       ramdiskId: image.ramdiskId,
       rootDeviceName: image.rootDeviceName,
-      rootDeviceType: 'instance-store',
-      blockDeviceMappings: image.blockDeviceMappings.map((mapping) => ({ ...mapping })),
+      rootDeviceType: image.rootDeviceType,
+      blockDeviceMappings: image.blockDeviceMappings.map((mapping) => (mapping.ebs ? { ...mapping, ebs: { ...mapping.ebs } } : { ...mapping })),
       tags: Object.fromEntries(image.tags),
       creationDate: image.creationDate,
+      enaSupport: image.enaSupport,
+      bootMode: image.bootMode,
+      imdsSupport: image.imdsSupport,
     };
   }
 
@@ -202,6 +262,7 @@ export class FakeAws {
       clientToken: instance.clientToken,
       launchTime: instance.launchTime.toISOString(),
       amiLaunchIndex: instance.amiLaunchIndex,
+      rootDeviceType: instance.rootDeviceType,
     };
   }
 }

@@ -1,11 +1,13 @@
 /**
- * The HTTP front: one server for both services. It records each request, applies injected faults,
- * checks the signature and hands the request to the S3 or EC2 handlers.
+ * The HTTP front: one server for every service. It records each request, applies injected faults,
+ * checks the signature and hands the request to the S3, EC2 or EBS direct API handlers. The service
+ * is the one the SigV4 credential scope names.
  */
 import { createServer, IncomingMessage, Server, ServerResponse } from 'http';
 import { AddressInfo } from 'net';
 import { randomBytes, randomUUID } from 'crypto';
 import { AwsError } from './errors';
+import { EbsRoute, ebsThrottle, handleEbs, renderEbsError, routeEbs } from './ebs';
 import { handleEc2, renderEc2Error } from './ec2';
 import { FaultInjector } from './faults';
 import { handleS3, HttpAnswer, renderS3Error, routeS3, S3Route } from './s3';
@@ -41,7 +43,7 @@ function parseQuery(raw: string): { flat: Record<string, string>; forSigning: Re
 
 function classify(method: string, path: string, query: Record<string, string>, headers: Record<string, string>): ServiceName {
   const scoped = scopeService(headers.authorization);
-  if (scoped !== undefined) return scoped === 'ec2' ? 'ec2' : 's3';
+  if (scoped !== undefined) return scoped === 'ec2' || scoped === 'ebs' ? scoped : 's3';
   if (path !== '/') return 's3';
   const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
   return (method === 'POST' && form) || query.Action !== undefined ? 'ec2' : 's3';
@@ -82,6 +84,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 function throttleError(service: ServiceName): AwsError {
+  if (service === 'ebs') return ebsThrottle();
   return service === 'ec2'
     ? new AwsError(400, 'RequestLimitExceeded', 'Request limit exceeded.')
     : new AwsError(503, 'SlowDown', 'Please reduce your request rate.');
@@ -134,14 +137,29 @@ export class FakeAwsServer {
       headers,
       bodyBytes: 0,
       status: 0,
-      requestId: service === 'ec2' ? randomUUID() : randomBytes(8).toString('hex').toUpperCase(),
+      requestId: service === 's3' ? randomBytes(8).toString('hex').toUpperCase() : randomUUID(),
       time: new Date(),
     };
 
     let route: S3Route | undefined;
+    let ebsRoute: EbsRoute | undefined;
     let routeError: AwsError | undefined;
     let body: Buffer;
-    if (service === 's3') {
+    if (service === 'ebs') {
+      ebsRoute = routeEbs(method, path);
+      record.operation = ebsRoute.operation;
+      if (ebsRoute.snapshotId !== undefined) record.params.SnapshotId = ebsRoute.snapshotId;
+      if (ebsRoute.blockIndex !== undefined) record.params.BlockIndex = ebsRoute.blockIndex;
+      requests.push(record);
+      const reset = faults.takeReset(record);
+      if (reset) {
+        const length = Number(headers['content-length'] ?? 0);
+        record.bodyBytes = await readThenReset(request, reset.afterBytes ?? Math.max(1, Math.floor(length / 2)));
+        record.errorCode = 'ConnectionReset';
+        return;
+      }
+      body = await readBody(request);
+    } else if (service === 's3') {
       try {
         route = routeS3(method, path, query.flat, headers);
         Object.assign(record, route);
@@ -186,6 +204,11 @@ export class FakeAwsServer {
           throw new AwsError(401, 'AuthFailure', `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`);
         }
         answer = { status: 200, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: handleEc2({ state, params: record.params, request: record, faults }) };
+      } else if (service === 'ebs') {
+        if (signature.region !== state.config.region) {
+          throw new AwsError(403, 'InvalidSignatureException', `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`);
+        }
+        answer = handleEbs({ state, faults, record, route: ebsRoute ?? { operation: 'Unknown' }, headers, body });
       } else {
         answer = handleS3(state, { ...(route ?? { operation: 'Unknown' }), method, query: query.flat, headers, body, signingRegion: signature.region });
       }
@@ -195,7 +218,9 @@ export class FakeAwsServer {
       answer =
         service === 'ec2'
           ? { status: error.status, headers: { 'content-type': 'text/xml;charset=UTF-8', ...error.headers }, body: renderEc2Error(error, record.requestId) }
-          : renderS3Error(error, record.requestId, method === 'HEAD');
+          : service === 'ebs'
+            ? renderEbsError(error)
+            : renderS3Error(error, record.requestId, method === 'HEAD');
     }
     this.send(response, record, answer);
   }
@@ -204,7 +229,7 @@ export class FakeAwsServer {
     record.status = answer.status;
     if (response.destroyed) return;
     const headers: Record<string, string> = { ...answer.headers };
-    if (record.service === 'ec2') {
+    if (record.service === 'ec2' || record.service === 'ebs') {
       headers['x-amzn-requestid'] = record.requestId;
     } else {
       headers['x-amz-request-id'] = record.requestId;

@@ -104,6 +104,25 @@ const EC2_ERRORS: AuthErrors = {
     ),
 };
 
+/** The errors of REST-JSON services such as the EBS direct APIs. */
+const REST_JSON_ERRORS: AuthErrors = {
+  missing: () => new AwsError(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token'),
+  malformed: (message) => new AwsError(400, 'IncompleteSignatureException', `The request signature does not conform to AWS standards: ${message}`),
+  unknownKey: () => new AwsError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.'),
+  skewed: (requestTime, now) =>
+    new AwsError(
+      403,
+      'InvalidSignatureException',
+      `Signature expired: ${requestTime.toISOString()} is now earlier than ${new Date(now.getTime() - MAX_SKEW_MS).toISOString()} (${now.toISOString()} - 15 min.)`,
+    ),
+  mismatch: () =>
+    new AwsError(
+      403,
+      'InvalidSignatureException',
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+    ),
+};
+
 const S3_SPECIAL_PAYLOAD_HASHES = [
   UNSIGNED_PAYLOAD,
   STREAMING_UNSIGNED_TRAILER,
@@ -150,7 +169,7 @@ export async function verifySignature(
   secrets: ReadonlyMap<string, string>,
   now: Date,
 ): Promise<VerifiedSignature> {
-  const errors = service === 's3' ? S3_ERRORS : EC2_ERRORS;
+  const errors = service === 's3' ? S3_ERRORS : service === 'ebs' ? REST_JSON_ERRORS : EC2_ERRORS;
   const authorization = request.headers.authorization;
   if (authorization === undefined) throw errors.missing();
   const match = AUTHORIZATION.exec(authorization);
@@ -168,8 +187,9 @@ export async function verifySignature(
   if (!signedNames.includes('host')) throw errors.malformed('the host header must be signed');
   const payloadHash = request.headers['x-amz-content-sha256'];
   if (service === 's3') checkS3PayloadHash(payloadHash, request.body);
-  // Other services hash the body they received, so any other declared hash breaks the signature.
-  else if (payloadHash !== undefined && payloadHash !== sha256Hex(request.body)) throw errors.mismatch();
+  // Other services hash the body they received, so any other declared hash breaks the signature; but
+  // EBS block data is not part of the signature (its x-amz-Checksum is), so UNSIGNED-PAYLOAD is accepted.
+  else if (payloadHash !== undefined && payloadHash !== sha256Hex(request.body) && !(service === 'ebs' && payloadHash === UNSIGNED_PAYLOAD)) throw errors.mismatch();
 
   const headers: Record<string, string> = {};
   for (const name of signedNames) headers[name] = request.headers[name] ?? '';

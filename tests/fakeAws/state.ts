@@ -1,5 +1,6 @@
 /**
- * Everything the fake remembers: buckets and objects, images, instances and reservations.
+ * Everything the fake remembers: buckets and objects, images, instances and reservations, snapshots
+ * (block data kept sparsely: only blocks written).
  * Lifecycle states are timelines evaluated against the clock when read, so no timer is ever left
  * running.
  */
@@ -11,6 +12,7 @@ import {
   ImageState,
   InstanceStateName,
   ObjectOwnership,
+  SnapshotState,
   StateReason,
 } from './types';
 
@@ -20,6 +22,7 @@ export interface StateConfig {
   instancePendingMs: number;
   instanceShuttingDownMs: number;
   imagePendingMs: number;
+  snapshotCompletingMs: number;
   terminatedVisibleMs: number;
 }
 
@@ -80,6 +83,38 @@ export interface ImageRecord {
   /** Amazon's kernel images, present from the start. */
   seeded: boolean;
   bundle?: BundleSnapshot;
+  rootDeviceType: 'instance-store' | 'ebs';
+  /** EBS-backed images: the snapshot of the root device. */
+  rootSnapshotId?: string;
+  enaSupport: boolean;
+  bootMode?: string;
+  imdsSupport?: string;
+}
+
+export interface SnapshotRecord {
+  snapshotId: string;
+  ownerId: string;
+  volumeSizeGiB: number;
+  description?: string;
+  tags: Map<string, string>;
+  encrypted: boolean;
+  kmsKeyArn?: string;
+  parentSnapshotId?: string;
+  clientToken?: string;
+  /** StartSnapshot's parameters, to recognise a retried request by its ClientToken. */
+  fingerprint: string;
+  timeoutMinutes: number;
+  startTime: Date;
+  /** Block index → 512 KiB of data; blocks never written are absent (they read as zeros). */
+  blocks: Map<number, Buffer>;
+  /** Block index → SHA-256 digest of the block as written. */
+  digests: Map<number, Buffer>;
+  /** PutSnapshotBlock requests accepted. */
+  blocksWritten: number;
+  /** The last x-amz-Progress a block came with. */
+  progress?: number;
+  completion?: { changedBlocksCount: number; checksum?: string; checksumAlgorithm?: string; aggregationMethod?: string };
+  timeline: TimelineEntry<SnapshotState>[];
 }
 
 export interface InstanceRecord {
@@ -92,6 +127,9 @@ export interface InstanceRecord {
   kernelId?: string;
   ramdiskId?: string;
   rootDeviceName: string;
+  rootDeviceType: 'instance-store' | 'ebs';
+  /** legacy-bios or uefi: the mode the instance started in. */
+  bootMode: string;
   keyName?: string;
   securityGroupIds: string[];
   subnetId: string;
@@ -134,6 +172,9 @@ export class FakeState {
   readonly instances = new Map<string, InstanceRecord>();
   readonly reservations = new Map<string, Reservation>();
   readonly clientTokens = new Map<string, IdempotencyRecord>();
+  readonly snapshots = new Map<string, SnapshotRecord>();
+  /** StartSnapshot ClientToken → snapshot id. */
+  readonly snapshotTokens = new Map<string, string>();
   private readonly hidden = new Map<string, Hiding>();
   private addresses = 0;
 
@@ -156,6 +197,8 @@ export class FakeState {
         creationDate: kernel.creationDate,
         timeline: [{ at: 0, state: 'available' }],
         seeded: true,
+        rootDeviceType: 'instance-store',
+        enaSupport: false,
       });
     }
   }
@@ -195,6 +238,15 @@ export class FakeState {
 
   instanceState(instance: InstanceRecord): TimelineEntry<InstanceStateName> {
     return stateAt(instance.timeline, this.now());
+  }
+
+  snapshotState(snapshot: SnapshotRecord): TimelineEntry<SnapshotState> {
+    return stateAt(snapshot.timeline, this.now());
+  }
+
+  /** Images (not deregistered) whose root device is this snapshot. */
+  imagesUsingSnapshot(snapshotId: string): ImageRecord[] {
+    return [...this.images.values()].filter((image) => image.rootSnapshotId === snapshotId && this.imageState(image).state !== 'deregistered');
   }
 
   /** Terminated instances disappear from every answer some time after they terminate. */

@@ -1,6 +1,6 @@
 /** Public shapes of the fake AWS: options, recorded requests, state snapshots and fault rules. */
 
-export type ServiceName = 's3' | 'ec2';
+export type ServiceName = 's3' | 'ec2' | 'ebs';
 
 export interface FakeAwsOptions {
   /** The EC2 region the fake serves, and the default S3 region. Default 'us-east-1'. */
@@ -15,6 +15,8 @@ export interface FakeAwsOptions {
   instanceShuttingDownMs?: number;
   /** Delay from pending to available for a registered image. Default 20 ms. */
   imagePendingMs?: number;
+  /** Delay from CompleteSnapshot to completed (or error) for a snapshot written through the EBS direct APIs. Default 20 ms. */
+  snapshotCompletingMs?: number;
   /** How long a terminated instance stays visible to DescribeInstances. Default one hour, as on AWS. */
   terminatedVisibleMs?: number;
   /** Port to listen on (127.0.0.1). Default 0: any free port. */
@@ -29,7 +31,7 @@ export interface RecordedRequest {
   /** The path exactly as received, still percent-encoded. */
   path: string;
   query: Record<string, string>;
-  /** EC2: every form field of the body. S3: empty. */
+  /** EC2: every form field of the body. EBS: the path parameters (SnapshotId, BlockIndex). S3: empty. */
   params: Record<string, string>;
   /** S3 only. */
   bucket?: string;
@@ -93,10 +95,39 @@ export interface FakeImage {
   kernelId?: string;
   ramdiskId?: string;
   rootDeviceName: string;
-  rootDeviceType: 'instance-store';
+  rootDeviceType: 'instance-store' | 'ebs';
   blockDeviceMappings: FakeBlockDeviceMapping[];
   tags: Record<string, string>;
   creationDate: string;
+  enaSupport: boolean;
+  bootMode?: string;
+  imdsSupport?: string;
+}
+
+export type SnapshotState = 'pending' | 'completed' | 'error';
+
+export interface FakeSnapshot {
+  snapshotId: string;
+  state: SnapshotState;
+  /** EC2's StateMessage, set in the error state. */
+  stateMessage?: string;
+  ownerId: string;
+  volumeSizeGiB: number;
+  description?: string;
+  encrypted: boolean;
+  kmsKeyArn?: string;
+  parentSnapshotId?: string;
+  tags: Record<string, string>;
+  clientToken?: string;
+  /** StartSnapshot's Timeout, in minutes. */
+  timeoutMinutes: number;
+  startTime: string;
+  /** Indexes of the blocks holding data (written, or inherited from the parent), ascending. */
+  blockIndexes: number[];
+  /** PutSnapshotBlock requests accepted. */
+  blocksWritten: number;
+  /** What CompleteSnapshot said, once it was called. */
+  completion?: { changedBlocksCount: number; checksum?: string; checksumAlgorithm?: string; aggregationMethod?: string };
 }
 
 export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
@@ -122,6 +153,7 @@ export interface FakeInstance {
   clientToken: string;
   launchTime: string;
   amiLaunchIndex: number;
+  rootDeviceType: 'instance-store' | 'ebs';
 }
 
 export type FaultKind = FaultRule['kind'];
@@ -139,21 +171,24 @@ export interface FaultScope {
 export type FaultRule = FaultScope &
   (
     | { kind: 'status'; status: number; code: string; message?: string }
-    /** EC2: 400 RequestLimitExceeded. S3: 503 SlowDown. */
+    /** EC2: 400 RequestLimitExceeded. S3: 503 SlowDown. EBS: 400 RequestThrottledException. */
     | { kind: 'throttle' }
     /** Destroys the socket without answering, after reading `afterBytes` of the body (default: half of it). */
     | { kind: 'reset'; afterBytes?: number }
     | { kind: 'latency'; ms: number }
     /**
-     * On RegisterImage or RunInstances: the new ids stay unknown (InvalidAMIID.NotFound /
-     * InvalidInstanceID.NotFound) for `forMs` milliseconds and/or the next `forCalls` calls naming
-     * them. Default: one call.
+     * On RegisterImage, RunInstances or StartSnapshot: the new ids stay unknown
+     * (InvalidAMIID.NotFound / InvalidInstanceID.NotFound; for a snapshot ResourceNotFoundException
+     * from the EBS direct APIs and InvalidSnapshot.NotFound from EC2) for `forMs` milliseconds and/or
+     * the next `forCalls` calls naming them. Default: one call.
      */
     | { kind: 'notFoundAfterCreate'; forMs?: number; forCalls?: number }
-    /** On RegisterImage or RunInstances: new images or instances never leave pending. */
+    /** On RegisterImage or RunInstances: new images or instances never leave pending. On CompleteSnapshot: the snapshot never leaves pending. */
     | { kind: 'stuckPending' }
     /** On RegisterImage: the image goes from pending to failed, with this state reason. */
     | { kind: 'imageFails'; code?: string; message?: string }
+    /** On CompleteSnapshot: the snapshot goes from pending to error, with this StateMessage. */
+    | { kind: 'snapshotFails'; message?: string }
   );
 
 export interface InjectedFault {
