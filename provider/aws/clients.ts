@@ -1,9 +1,10 @@
 /**
- * S3 and EC2 clients configured the same way everywhere: the SDK's default credential chain and
- * region, endpoints from AWS_ENDPOINT_URL(_S3/_EC2) or explicit settings, path-style S3 for any
+ * S3, EC2 and EBS clients configured the same way everywhere: the SDK's default credential chain and
+ * region, endpoints from AWS_ENDPOINT_URL(_S3/_EC2/_EBS) or explicit settings, path-style S3 for any
  * custom endpoint, the SDK's standard retry strategy, per-request timeouts, and request checksums
  * only when required (so streamed bodies are never sent as aws-chunked to S3-compatible servers).
  */
+import { EBSClient } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
@@ -14,6 +15,8 @@ export interface AwsSettings {
   endpoint?: string;
   s3Endpoint?: string;
   ec2Endpoint?: string;
+  /** Endpoint of the EBS direct APIs (like AWS_ENDPOINT_URL_EBS). */
+  ebsEndpoint?: string;
   /** Explicit credentials; by default the SDK's chain (environment, profile, SSO, instance role). */
   credentials?: AwsCredentialIdentity;
   /** Attempts per request, the first included (SDK standard retry strategy). Default 5. */
@@ -33,7 +36,7 @@ export const DEFAULT_MAX_ATTEMPTS = 5;
 // to users' output; a caller that wants it can set the variable to "false".
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-function environmentEndpoint(service: 'S3' | 'EC2'): string | undefined {
+function environmentEndpoint(service: 'S3' | 'EC2' | 'EBS'): string | undefined {
   return process.env[`AWS_ENDPOINT_URL_${service}`] || process.env.AWS_ENDPOINT_URL || undefined;
 }
 
@@ -67,6 +70,15 @@ export function createEc2Client(settings: AwsSettings = {}): EC2Client {
   return new EC2Client({ ...common(settings), endpoint: settings.ec2Endpoint ?? settings.endpoint ?? environmentEndpoint('EC2') });
 }
 
+/**
+ * The EBS direct APIs (StartSnapshot, PutSnapshotBlock, CompleteSnapshot). Not part of
+ * `createClients`: only snapshot uploads need it. Its standard retry strategy already retries
+ * ThrottlingException, RequestThrottledException, 500/502/503/504, timeouts and connection resets.
+ */
+export function createEbsClient(settings: AwsSettings = {}): EBSClient {
+  return new EBSClient({ ...common(settings), endpoint: settings.ebsEndpoint ?? settings.endpoint ?? environmentEndpoint('EBS') });
+}
+
 export interface AwsClients {
   s3: S3Client;
   ec2: EC2Client;
@@ -77,6 +89,6 @@ export function createClients(settings: AwsSettings = {}): AwsClients {
 }
 
 /** The region a client resolved (from settings, the environment or the profile). */
-export async function resolvedRegion(client: S3Client | EC2Client): Promise<string> {
+export async function resolvedRegion(client: S3Client | EC2Client | EBSClient): Promise<string> {
   return client.config.region();
 }

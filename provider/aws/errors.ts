@@ -66,6 +66,20 @@ const REMEDIES: Record<string, string> = {
   RequestTimeout: 'the request timed out: check the network and retry',
   TimeoutError: 'the request timed out: check the network and retry',
   NetworkingError: 'the connection failed: check the network and the endpoint, then retry',
+  UnrecognizedClientException: 'the access key id is unknown to AWS: check AWS_ACCESS_KEY_ID or the profile',
+  InvalidSignatureException: 'the signature does not match (wrong secret access key, or a clock more than 15 minutes off): check AWS_SECRET_ACCESS_KEY and the clock',
+  MissingAuthenticationTokenException: 'the request was not signed: check that AWS credentials are configured',
+  AccessDeniedException: 'the credentials are not allowed to do this: grant the IAM permission (ebs:StartSnapshot, ebs:PutSnapshotBlock, ebs:CompleteSnapshot, and the KMS key for encrypted snapshots)',
+  RequestThrottledException: 'the EBS direct APIs throttled the requests: try again later or with fewer blocks in flight',
+  ThrottlingException: 'AWS throttled the requests: try again later or with less concurrency',
+  ConcurrentLimitExceededException: 'too many EBS direct API requests in flight for the account: use fewer blocks in flight',
+  ServiceQuotaExceededException: 'an EBS quota is reached (for example snapshots in progress): wait for others to finish, or ask for a higher quota',
+  ResourceNotFoundException: 'the EBS direct APIs do not find the snapshot (deleted, timed out, or in another region)',
+  ValidationException: 'the EBS direct APIs refused the request as invalid',
+  'InvalidSnapshot.NotFound': 'the snapshot does not exist in this region (deleted, or another region or account)',
+  'InvalidSnapshot.InUse': 'the snapshot is the root of a registered AMI: deregister the AMI first',
+  'InvalidSnapshotID.Malformed': 'the snapshot id is malformed',
+  InvalidBlockDeviceMapping: 'the root volume does not fit the snapshot: give a volume size at least as large as the snapshot',
 };
 
 const ACCESS_KEY = /\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b/g;

@@ -57,6 +57,14 @@ export interface ImageSummary {
   kernelId?: string;
   ramdiskId?: string;
   tags: Tags;
+  rootDeviceName?: string;
+  /** EBS-backed images: the snapshot of the root device, and its volume. */
+  rootSnapshotId?: string;
+  rootVolumeSizeGiB?: number;
+  rootVolumeType?: string;
+  enaSupport?: boolean;
+  bootMode?: string;
+  imdsSupport?: string;
 }
 
 /** Thrown when an AMI was registered but did not become available: it exists, and has this id. */
@@ -78,6 +86,7 @@ export function nameProblem(name: string): string | undefined {
 }
 
 function summarize(image: Image): ImageSummary {
+  const root = image.BlockDeviceMappings?.find((mapping) => mapping.DeviceName === image.RootDeviceName)?.Ebs;
   return {
     imageId: image.ImageId as ImageId,
     state: image.State ?? 'unknown',
@@ -91,6 +100,13 @@ function summarize(image: Image): ImageSummary {
     kernelId: image.KernelId,
     ramdiskId: image.RamdiskId,
     tags: fromTagList(image.Tags),
+    rootDeviceName: image.RootDeviceName,
+    rootSnapshotId: root?.SnapshotId,
+    rootVolumeSizeGiB: root?.VolumeSize,
+    rootVolumeType: root?.VolumeType,
+    enaSupport: image.EnaSupport,
+    bootMode: image.BootMode,
+    imdsSupport: image.ImdsSupport,
   };
 }
 

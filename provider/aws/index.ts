@@ -1,4 +1,4 @@
-/** The AWS layer: S3 bundle upload/delete, AMI registration, instances (AWS SDK v3). */
+/** The AWS layer: S3 bundle upload/delete, EBS snapshot upload, AMI registration, instances (AWS SDK v3). */
 export * from './ids';
 export * from './errors';
 export * from './clients';
@@ -18,3 +18,8 @@ export { findPvGrubKernel, pickPvGrubKernel } from './kernels';
 export * from './tags';
 export type { WaitOptions } from './waiting';
 export { bootProblem } from './instanceTypes';
+export * from './ebsBlocks';
+export * from './snapshots';
+export { uploadSnapshot, SnapshotUploadError, DEFAULT_SNAPSHOT_CONCURRENCY, DEFAULT_SNAPSHOT_TIMEOUT_MINUTES } from './ebsUpload';
+export type { UploadSnapshotOptions, SnapshotUploadProgress, SnapshotUploadResult, BlockRetry } from './ebsUpload';
+export * from './ebsImages';

@@ -28,6 +28,10 @@ export const OPTION_NAMES: Record<string, string> = {
   out: '-o/--out',
   size: '--size',
   cmdline: '--cmdline',
+  volumeSize: '--volume-size',
+  concurrency: '--concurrency',
+  description: '--description',
+  timeoutMinutes: '--timeout',
 };
 
 export class CliInputError extends Error {}

@@ -6,6 +6,7 @@ import packageJson from '../../package.json';
 import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
 import { registerAwsCommands } from './awsCommands';
 import { registerImageCommand } from './imageCommand';
+import { registerSnapshotCommand } from './snapshotCommand';
 
 function defaultArchitecture(): string | undefined {
   return process.arch === 'x64' ? 'x86_64' : process.arch === 'ia32' ? 'i386' : undefined;
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
 
   registerAwsCommands(program);
   registerImageCommand(program);
+  registerSnapshotCommand(program);
   return program;
 }
 
