@@ -25,6 +25,11 @@ export interface AwsSettings {
   requestTimeoutMs?: number;
   /** Time allowed to connect, in ms. Default 10,000. */
   connectionTimeoutMs?: number;
+  /**
+   * Connections per endpoint; requests beyond it wait for a free socket. Default: the SDK's 50
+   * (S3, EC2), 64 for the EBS client, whose uploads keep many blocks in flight.
+   */
+  maxSockets?: number;
   /** Path-style S3 addressing; default: on for custom endpoints, off for AWS. */
   forcePathStyle?: boolean;
 }
@@ -51,6 +56,7 @@ function common(settings: AwsSettings) {
       connectionTimeout: settings.connectionTimeoutMs ?? 10_000,
       // Without this the handler only logs a warning when requestTimeout passes, and waits on.
       throwOnRequestTimeout: true,
+      ...(settings.maxSockets === undefined ? {} : { httpAgent: { maxSockets: settings.maxSockets }, httpsAgent: { maxSockets: settings.maxSockets } }),
     },
   } as const;
 }
@@ -70,13 +76,20 @@ export function createEc2Client(settings: AwsSettings = {}): EC2Client {
   return new EC2Client({ ...common(settings), endpoint: settings.ec2Endpoint ?? settings.endpoint ?? environmentEndpoint('EC2') });
 }
 
+export const DEFAULT_EBS_MAX_SOCKETS = 64;
+
 /**
  * The EBS direct APIs (StartSnapshot, PutSnapshotBlock, CompleteSnapshot). Not part of
  * `createClients`: only snapshot uploads need it. Its standard retry strategy already retries
  * ThrottlingException, RequestThrottledException, 500/502/503/504, timeouts and connection resets.
+ * Its sockets (`maxSockets`, default 64) cap the blocks really in flight: give at least the
+ * upload's concurrency.
  */
 export function createEbsClient(settings: AwsSettings = {}): EBSClient {
-  return new EBSClient({ ...common(settings), endpoint: settings.ebsEndpoint ?? settings.endpoint ?? environmentEndpoint('EBS') });
+  return new EBSClient({
+    ...common({ ...settings, maxSockets: settings.maxSockets ?? DEFAULT_EBS_MAX_SOCKETS }),
+    endpoint: settings.ebsEndpoint ?? settings.endpoint ?? environmentEndpoint('EBS'),
+  });
 }
 
 export interface AwsClients {

@@ -204,20 +204,26 @@ class SnapshotWriter {
     const progress = Math.min(100, Math.floor(((block.index + 1) * 100) / this.plan.imageBlocks));
     for (let attempt = 1; ; attempt++) {
       try {
-        const output = await awsCall('PutSnapshotBlock', resource, () =>
-          this.options.ebs.send(
-            new PutSnapshotBlockCommand({
-              SnapshotId: this.id,
-              BlockIndex: block.index,
-              BlockData: block.data,
-              DataLength: EBS_BLOCK_BYTES,
-              Checksum: block.checksum,
-              ChecksumAlgorithm: 'SHA256',
-              Progress: progress,
-            }),
-            { abortSignal: this.signal },
-          ),
+        const command = new PutSnapshotBlockCommand({
+          SnapshotId: this.id,
+          BlockIndex: block.index,
+          BlockData: block.data,
+          DataLength: EBS_BLOCK_BYTES,
+          Checksum: block.checksum,
+          ChecksumAlgorithm: 'SHA256',
+          Progress: progress,
+        });
+        // The body's SHA-256 is already known: giving it to the signer saves hashing 512 KiB again.
+        const payloadHash = block.digest?.toString('hex');
+        command.middlewareStack.add(
+          (next) => async (args) => {
+            const request = args.request as { headers?: Record<string, string> } | undefined;
+            if (request?.headers && payloadHash) request.headers['x-amz-content-sha256'] = payloadHash;
+            return next(args);
+          },
+          { step: 'build', name: 'knownPayloadHash' },
         );
+        const output = await awsCall('PutSnapshotBlock', resource, () => this.options.ebs.send(command, { abortSignal: this.signal }));
         if (output.Checksum !== undefined && output.Checksum !== block.checksum) {
           throw new AwsOperationError('PutSnapshotBlock', resource, 'ChecksumMismatch', `EBS stored block ${block.index} with checksum ${output.Checksum}, not ${block.checksum}`, true);
         }

@@ -48,7 +48,8 @@ export function registerSnapshotCommand(program: Command): void {
         // The AWS SDK is loaded only now: it costs ~0.2 s and ~40 MB at start-up.
         const { createEbsClient, createEc2Client } = await import('../aws/clients.js');
         const { uploadSnapshot } = await import('../aws/ebsUpload.js');
-        const settings = { region: options.region, maxAttempts };
+        // One socket per block in flight (the SDK's default is 50 per endpoint).
+        const settings = { region: options.region, maxAttempts, maxSockets: Math.max(concurrency, 8) };
         const ebs = createEbsClient(settings);
         const ec2 = createEc2Client(settings);
         let phase = '';

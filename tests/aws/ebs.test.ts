@@ -190,6 +190,20 @@ describe('EBS snapshots and EBS-backed AMIs', function () {
       assert.equal(await describeSnapshot(ec2, result.snapshotId), undefined);
     });
 
+    it('keeps 64 blocks really in flight: the EBS client has a socket for each (the SDK default is 50)', async () => {
+      const blocks = 60;
+      const wide = path.join(folder.dir, 'wide.raw');
+      writeImage(wide, [{ kind: 'random', bytes: blocks * EBS_BLOCK_BYTES }]);
+      fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: 1000 });
+      const result = await upload({ imagePath: wide, concurrency: 64 });
+      const arrivals = puts().map((request) => request.time.getTime());
+      assert.equal(arrivals.length, blocks);
+      // With 50 sockets the 51st block could only be sent once a first answer came back, 1 s later.
+      assert.ok(Math.max(...arrivals) - Math.min(...arrivals) < 900, `all ${blocks} blocks were sent before the first answer (spread ${Math.max(...arrivals) - Math.min(...arrivals)} ms)`);
+      await deleteSnapshot(ec2, result.snapshotId);
+      await fs.rm(wide);
+    });
+
     it('skips zero blocks only with the opt-in, and honours a larger volume size', async () => {
       const result = await upload({ skipZeroBlocks: true, volumeSizeGiB: 2 });
       assert.equal(result.blocksUploaded, 5);
