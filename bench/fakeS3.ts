@@ -1,6 +1,6 @@
 /**
- * The fake AWS of the tests (tests/fakeAws) for the upload benchmark, behind the few calls the
- * benchmark needs, either on a worker thread of this process (the default) or on the main thread.
+ * The fake AWS of the tests (tests/fakeAws) for the upload and snapshot benchmarks, behind the few
+ * calls they need, either on a worker thread of this process (the default) or on the main thread.
  *
  * On the main thread the fake's own work (reading each 10 MiB body, checking its SHA-256 and MD5,
  * storing it) runs on the uploader's event loop, so it is serialized with the uploader's work and
@@ -8,6 +8,7 @@
  * thread it runs beside the uploader, as a server would. `--upload-fake main` keeps it on the main
  * thread, to see the difference.
  */
+import { createHash } from 'crypto';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { FakeAws, FakeObjectSummary } from '../tests/fakeAws';
@@ -30,7 +31,22 @@ export type FakeCall =
   | { op: 'resetPutOnce'; key: string }
   | { op: 'objects'; bucket: string }
   | { op: 'putRequests'; bucket: string }
-  | { op: 'emptyBucket'; bucket: string };
+  | { op: 'emptyBucket'; bucket: string }
+  | { op: 'setBlockLatency'; ms: number }
+  | { op: 'snapshotCheck'; snapshotId: string }
+  | { op: 'deleteSnapshot'; snapshotId: string };
+
+/** What the snapshot benchmark checks of each snapshot. */
+export interface SnapshotCheck {
+  state?: string;
+  /** Hex SHA-256 of the volume from byte 0 to the last block holding data. */
+  volumeSha256: string;
+  volumeBytes: number;
+  blocksHeld: number;
+  /** PutSnapshotBlock requests the fake received for the snapshot, and how many it answered 201. */
+  putRequests: number;
+  putsOk: number;
+}
 
 interface FakeResults {
   createBucket: void;
@@ -39,6 +55,9 @@ interface FakeResults {
   objects: FakeObjectSummary[];
   putRequests: PutCounts;
   emptyBucket: void;
+  setBlockLatency: void;
+  snapshotCheck: SnapshotCheck;
+  deleteSnapshot: void;
 }
 
 type Op = FakeCall['op'];
@@ -67,6 +86,27 @@ export function applyCall(fake: FakeAws, call: FakeCall): FakeResults[Op] {
     }
     case 'emptyBucket':
       for (const object of fake.objects(call.bucket)) fake.deleteObjectDirect(call.bucket, object.key);
+      return undefined;
+    case 'setBlockLatency':
+      fake.faults.clear();
+      if (call.ms > 0) fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: call.ms });
+      return undefined;
+    case 'snapshotCheck': {
+      const volume = fake.snapshotBytes(call.snapshotId);
+      const puts = fake.requests.filter((request) => request.operation === 'PutSnapshotBlock' && request.params.SnapshotId === call.snapshotId);
+      return {
+        state: fake.snapshot(call.snapshotId)?.state,
+        volumeSha256: createHash('sha256').update(volume).digest('hex'),
+        volumeBytes: volume.length,
+        blocksHeld: fake.snapshot(call.snapshotId)?.blockIndexes.length ?? 0,
+        putRequests: puts.length,
+        putsOk: puts.filter((request) => request.status === 201).length,
+      };
+    }
+    case 'deleteSnapshot':
+      // Snapshots hold their blocks in memory: drop each one once checked, and the requests recorded for it.
+      fake.deleteSnapshotDirect(call.snapshotId);
+      fake.clearRequests();
       return undefined;
   }
 }

@@ -1,10 +1,11 @@
 /** The benchmark's figures (also its JSON output) and their table for the terminal. */
+import { formatSnapshot, SnapshotReport } from './snapshot';
 
 export type SeriesKey = 'ours200' | 'pipeline200' | 'oursNoSparse200' | 'ours4g' | 'pipeline4g' | 'nodeBaseline' | 'cliStartup';
 
 /** The parts of the benchmark `--only` chooses from. */
-export type BenchPart = 'bundle' | 'upload';
-export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload'];
+export type BenchPart = 'bundle' | 'upload' | 'snapshot';
+export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload', 'snapshot'];
 
 export interface RunFigures {
   wallSeconds: number;
@@ -148,6 +149,7 @@ export interface Report {
   machine: Machine;
   bundle?: BundleReport;
   upload?: UploadReport;
+  snapshot?: SnapshotReport;
   checks: Check[];
   notes: string[];
   benchSeconds: number;
@@ -158,8 +160,8 @@ export interface Report {
  * benchmark existed; the upload figures are under `upload`.
  */
 export function reportJson(report: Report): string {
-  const { ran, machine, bundle, upload, checks, notes, benchSeconds } = report;
-  return `${JSON.stringify({ ran, machine, ...bundle, upload, checks, notes, benchSeconds }, null, 2)}\n`;
+  const { ran, machine, bundle, upload, snapshot, checks, notes, benchSeconds } = report;
+  return `${JSON.stringify({ ran, machine, ...bundle, upload, snapshot, checks, notes, benchSeconds }, null, 2)}\n`;
 }
 
 const MiB = 1024 * 1024;
@@ -308,6 +310,10 @@ export function formatReport(report: Report): string {
   }
   if (report.upload) {
     lines.push(...formatUpload(report.upload));
+    lines.push('');
+  }
+  if (report.snapshot) {
+    lines.push(...formatSnapshot(report.snapshot));
     lines.push('');
   }
   lines.push('checks');

@@ -6,6 +6,8 @@
  *   plus our bundler on a 4 GiB sparse image holding 16 MiB of data to show that memory stays flat.
  * - upload: uploadBundle against the fake AWS of the tests, parallel against serial with 100 ms
  *   injected on every PutObject, and the resume figure (bench/upload.ts).
+ * - snapshot: uploadSnapshot (EBS direct APIs) against the fake AWS, blocks per second at 1/16/32/64
+ *   in flight with 50 ms on every PutSnapshotBlock (bench/snapshot.ts).
  *
  *   node dist/bench/run.js [--only bundle|upload] [--runs N] [--json] [--out FILE] [--meter auto|gnu-time|python] [--upload-fake worker|main]
  *
@@ -28,6 +30,7 @@ import { BenchAborted, createMeter, hashOutput, Measurement, Meter, MeterChoice,
 import { FakeThread } from './fakeS3';
 import { BENCH_PARTS, BenchPart, BundleReport, Check, formatReport, Machine, Report, reportJson, Series, SeriesKey, sizeLabel } from './report';
 import { benchUpload } from './upload';
+import { benchSnapshot } from './snapshot';
 
 const CLI = path.resolve(__dirname, '..', 'provider', 'cli', 'main.js');
 const ACCOUNT_ID = '123456789012';
@@ -44,7 +47,7 @@ interface Options {
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [--only bundle|upload (default both)] [--runs N (default 3)] [--json] [--out FILE] ' +
+  'usage: node dist/bench/run.js [--only bundle|upload|snapshot (default all)] [--runs N (default 3)] [--json] [--out FILE] ' +
   '[--meter auto|gnu-time|python] [--upload-fake worker|main (default worker)]';
 
 function parseOnly(value: string): BenchPart[] {
@@ -416,7 +419,8 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
         'user/sys CPU times are steadier. Run it again on an idle machine for figures to compare.',
     );
   }
-  return { ran: options.only, machine: host, bundle, upload, checks, notes, benchSeconds: (Date.now() - started) / 1000 };
+  const snapshot = options.only.includes('snapshot') ? await benchSnapshot({ folder, runs: options.runs, fakeThread: options.uploadFake, signal, progress, check }) : undefined;
+  return { ran: options.only, machine: host, bundle, upload, snapshot, checks, notes, benchSeconds: (Date.now() - started) / 1000 };
 }
 
 async function main(): Promise<void> {
