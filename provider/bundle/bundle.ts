@@ -8,9 +8,9 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
-import { createGzip } from 'zlib';
 import { AES_ALGORITHM, AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './constants';
 import { DigestPassThrough } from './digestStream';
+import { createGzipStage, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException } from './errors';
 import { sameFile, scanForHoles, statImage } from './image';
 import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
@@ -45,6 +45,11 @@ export interface BundleOptions extends Omit<BundleParameters, 'name'> {
   ec2Certificate: string;
   /** Store runs of zero blocks as holes of a GNU sparse member (default true). */
   sparse?: boolean;
+  /**
+   * How gzip -9 runs: `parallel` (the default) compresses chunks on every core as pigz does;
+   * `single` is one zlib stream, as GNU gzip. Both give one standard gzip member.
+   */
+  gzip?: GzipMode;
   onProgress?: (progress: BundleProgress) => void;
   signal?: AbortSignal;
 }
@@ -141,7 +146,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     await pipeline(
       Readable.from(tarStream(image, entry, onData), { objectMode: false }),
       tar,
-      createGzip({ level: 9 }),
+      createGzipStage(options.gzip),
       createCipheriv(AES_ALGORITHM, Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
       parts.writable,
       { signal: options.signal },

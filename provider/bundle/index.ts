@@ -3,6 +3,8 @@ export * from './constants';
 export * from './errors';
 export { bundleImage, BUNDLER, readBundleKeys } from './bundle';
 export type { BundleOptions, BundleProgress, BundleResult, BundleTestHooks } from './bundle';
+export { createGzipStage, GZIP_MODES, ParallelGzip } from './parallelGzip';
+export type { GzipMode, ParallelGzipOptions } from './parallelGzip';
 export { verifyBundle, unbundleImage } from './unbundle';
 export type { BundleReport, ReadBundleOptions, UnbundleOptions, UnbundleResult } from './unbundle';
 export * from './manifest';

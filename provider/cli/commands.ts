@@ -4,6 +4,7 @@ import * as path from 'path';
 import { createSigningIdentity } from '../bundle/identity';
 import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleProgress } from '../bundle/bundle';
+import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
 import { readOptionFile, readPassphrase } from './inputs';
 import { runCommand } from './runCommand';
@@ -30,6 +31,7 @@ export interface BundleCommandOptions extends CommonOptions {
   blockDeviceMapping?: string;
   productcodes?: string;
   sparse: boolean;
+  gzip: GzipMode;
 }
 
 export interface ReaderCommandOptions extends CommonOptions {
@@ -77,6 +79,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       blockDeviceMappings: options.blockDeviceMapping,
       productCodes: options.productcodes,
       sparse: options.sparse,
+      gzip: options.gzip,
       signal,
       onProgress: (event: BundleProgress) => progress[event.phase](event.bytes, event.totalBytes),
     });

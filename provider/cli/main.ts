@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /** `unikernel-ami`: the bundler without Pulumi, with ec2-bundle-image's and ec2-unbundle's option names. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { availableParallelism } from 'os';
 import { ARCHITECTURES } from '../bundle/constants';
+import { GZIP_MODES } from '../bundle/parallelGzip';
 import packageJson from '../../package.json';
 import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
 import { registerAwsCommands } from './awsCommands';
@@ -41,7 +43,12 @@ export function buildProgram(): Command {
       .option('--ramdisk <ari-id>', 'ramdisk id to record in the manifest')
       .option('-B, --block-device-mapping <map>', 'virtual=device pairs, e.g. ami=sda1,root=/dev/sda1,ephemeral0=sdb')
       .option('--productcodes <codes>', 'comma-separated product codes')
-      .option('--no-sparse', 'store zero blocks as data instead of holes of a GNU sparse member'),
+      .option('--no-sparse', 'store zero blocks as data instead of holes of a GNU sparse member')
+      .addOption(
+        new Option('--gzip <mode>', 'how gzip -9 runs: parallel compresses chunks on every core as pigz does, single is one zlib stream as GNU gzip; both write one standard gzip member')
+          .choices(GZIP_MODES)
+          .default('parallel'),
+      ),
   ).action(runBundle);
 
   const reader = (command: Command) =>
@@ -74,6 +81,9 @@ export function buildProgram(): Command {
 }
 
 if (require.main === module) {
+  // Parallel gzip compresses on libuv's thread pool, which file I/O shares; it has 4 threads unless
+  // this is set before its first use, too few to use every core of a bigger machine.
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2));
   buildProgram()
     .parseAsync(process.argv)
     .catch((error: unknown) => {

@@ -44,17 +44,25 @@ export function opensslUnseal(sealedHex: string, keyPath: string): string {
   }).toString('latin1');
 }
 
-/**
- * ec2-unbundle's pipeline with stock tools: cat parts | openssl enc -d | gunzip. Returns the tar stream.
- */
-export function opensslDecryptParts(folder: string, name: string, keyHex: string, ivHex: string): Buffer {
+function decryptScript(folder: string, name: string, keyHex: string, ivHex: string): string {
   const parts = readdirSync(folder)
     .filter((file) => file.startsWith(`${name}.part.`))
     .sort()
     .map((file) => `'${path.join(folder, file)}'`)
     .join(' ');
-  const script = `cat ${parts} | openssl enc -d -aes-128-cbc -K ${keyHex} -iv ${ivHex} | gzip -d | base64 -w0`;
-  return Buffer.from(shell(script), 'base64');
+  return `cat ${parts} | openssl enc -d -aes-128-cbc -K ${keyHex} -iv ${ivHex}`;
+}
+
+/**
+ * ec2-unbundle's pipeline with stock tools: cat parts | openssl enc -d | gunzip. Returns the tar stream.
+ */
+export function opensslDecryptParts(folder: string, name: string, keyHex: string, ivHex: string): Buffer {
+  return Buffer.from(shell(`${decryptScript(folder, name, keyHex, ivHex)} | gzip -d | base64 -w0`), 'base64');
+}
+
+/** The same without gunzip: the gzip stream of the bundle, for checks of its own. */
+export function opensslDecryptToGzip(folder: string, name: string, keyHex: string, ivHex: string): Buffer {
+  return Buffer.from(shell(`${decryptScript(folder, name, keyHex, ivHex)} | base64 -w0`), 'base64');
 }
 
 export function readManifest(result: BundleResult): string {
