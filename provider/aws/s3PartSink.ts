@@ -183,7 +183,7 @@ export class S3BundleOutput implements BundleOutput {
     const earlier = await listBundleObjects(s3, location, name, signal);
     if (earlier.length > 0) {
       throw new BundleInputError(
-        'destination',
+        'bucket',
         `${this.description} already holds a bundle named ${name} (${earlier.length} object(s)); delete it (unikernel-ami delete-bundle) or choose another bundle name or prefix`,
       );
     }

@@ -6,7 +6,8 @@ import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleProgress } from '../bundle/bundle';
 import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
-import { readOptionFile, readPassphrase } from './inputs';
+import { CliInputError, readOptionFile, readPassphrase } from './inputs';
+import type { BundleAcl } from '../aws/acl';
 import { runCommand } from './runCommand';
 import { Output } from './output';
 import { formatBytes } from './progress';
@@ -32,6 +33,11 @@ export interface BundleCommandOptions extends CommonOptions {
   productcodes?: string;
   sparse: boolean;
   gzip: GzipMode;
+  bucket?: string;
+  acl: BundleAcl;
+  createBucket?: boolean;
+  region?: string;
+  concurrency: string;
 }
 
 export interface ReaderCommandOptions extends CommonOptions {
@@ -54,19 +60,37 @@ function milestoneLogger(output: Output, label: string) {
   };
 }
 
+/** `--bucket`: the bundle goes straight into S3 (the AWS SDK is loaded only then). */
+async function s3Output(options: BundleCommandOptions, signal: AbortSignal) {
+  const { parseBucketArgument } = await import('../aws/location.js');
+  const { createS3Client } = await import('../aws/clients.js');
+  const { S3BundleOutput } = await import('../aws/s3PartSink.js');
+  const concurrency = Number(options.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliInputError(`--concurrency ${options.concurrency}: give a whole number of at least 1`);
+  return new S3BundleOutput({
+    s3: createS3Client({ region: options.region }),
+    location: parseBucketArgument(options.bucket as string),
+    acl: options.acl,
+    createBucket: options.createBucket,
+    concurrency,
+    signal,
+  });
+}
+
 export async function runBundle(options: BundleCommandOptions): Promise<void> {
   const files = {
     image: options.image,
     privateKey: options.privatekey,
     userCertificate: options.cert,
     ec2Certificate: options.ec2cert,
-    destination: options.destination,
+    destination: options.bucket ? undefined : options.destination,
   };
   await runCommand('bundle', options, files, async (output, signal) => {
     const progress = { scan: milestoneLogger(output, 'scanning'), bundle: milestoneLogger(output, 'bundling') };
     const result = await bundleImage({
       imagePath: options.image,
       destination: options.destination,
+      output: options.bucket ? await s3Output(options, signal) : undefined,
       name: options.prefix,
       privateKey: readOptionFile('privateKey', options.privatekey),
       privateKeyPassphrase: readPassphrase(options.passphraseFile),
@@ -86,7 +110,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
     output.progress.done();
     output.info(
       `Bundled ${options.image} (${formatBytes(result.imageSize)}${result.sparse ? `, ${formatBytes(result.storedImageBytes)} of data` : ''}) ` +
-        `into ${result.parts.length} part${result.parts.length === 1 ? '' : 's'} (${formatBytes(result.bundledSize)}) in ${path.dirname(result.manifestPath)}`,
+        `into ${result.parts.length} part${result.parts.length === 1 ? '' : 's'} (${formatBytes(result.bundledSize)}) in ${options.bucket ? `s3://${path.posix.dirname(result.manifestPath)}` : path.dirname(result.manifestPath)}`,
     );
     output.info(`Manifest: ${result.manifestPath}`);
     output.result({
@@ -100,6 +124,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       tarSize: result.tarSize,
       bundledSize: result.bundledSize,
       parts: result.parts.map((part) => ({ file: path.join(path.dirname(result.manifestPath), part.filename), size: part.size, sha1: part.digest })),
+      ...(options.bucket ? { imageLocation: result.manifestPath } : {}),
     });
   });
 }

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { availableParallelism } from 'os';
 import { ARCHITECTURES } from '../bundle/constants';
+import { BUNDLE_ACLS } from '../aws/acl';
 import { GZIP_MODES } from '../bundle/parallelGzip';
 import packageJson from '../../package.json';
 import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
@@ -44,6 +45,11 @@ export function buildProgram(): Command {
       .option('-B, --block-device-mapping <map>', 'virtual=device pairs, e.g. ami=sda1,root=/dev/sda1,ephemeral0=sdb')
       .option('--productcodes <codes>', 'comma-separated product codes')
       .option('--no-sparse', 'store zero blocks as data instead of holes of a GNU sparse member')
+      .option('-b, --bucket <bucket[/prefix]>', 'bundle straight into S3 instead of -d: parts uploaded as they are made, the manifest last')
+      .addOption(new Option('--acl <acl>', 'with --bucket: canned ACL of the objects').choices([...BUNDLE_ACLS]).default('aws-exec-read'))
+      .option('--create-bucket', 'with --bucket: create the bucket (with ACLs enabled) when it does not exist')
+      .option('--region <region>', 'with --bucket: AWS region (default: the SDK chain)')
+      .option('--concurrency <n>', 'with --bucket: parts uploaded at once', '4')
       .addOption(
         new Option('--gzip <mode>', 'how gzip -9 runs: parallel compresses chunks on every core as pigz does, single is one zlib stream as GNU gzip; both write one standard gzip member')
           .choices(GZIP_MODES)

@@ -4,6 +4,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { FakeAws } from '../fakeAws';
 import { bundleWithTestKeys } from '../helpers/bundles';
+import { testPki } from '../helpers/pki';
 import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
 
 describe('unikernel-ami upload and delete-bundle', function () {
@@ -82,5 +83,33 @@ describe('unikernel-ami upload and delete-bundle', function () {
     assert.match(result.stderr, /check the credentials/);
     assert.ok(!result.stderr.includes('wrong-secret-value'));
     assert.deepEqual(fake.objects('secret-test'), []);
+  });
+
+  it('bundles straight into S3 with --bucket, then delete-bundle removes it', async () => {
+    fake.createBucket('direct', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'direct.img');
+    writeImage(image, [{ kind: 'random', bytes: 300 * 1024 }, { kind: 'zeros', bytes: MiB }]);
+    const pki = testPki();
+    fake.clearRequests();
+    const bundled = await runCliAsync(
+      ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', 'direct/v1', '--json'],
+      environment,
+    );
+    assert.equal(bundled.status, 0, bundled.stderr);
+    const summary = JSON.parse(bundled.stdout);
+    assert.equal(summary.imageLocation, 'direct/v1/direct.img.manifest.xml');
+    assert.deepEqual(fake.objects('direct').map((object) => object.key), ['v1/direct.img.manifest.xml', 'v1/direct.img.part.0']);
+    assert.equal(fake.requests.filter((request) => request.operation === 'PutObject').pop()?.key, 'v1/direct.img.manifest.xml', 'manifest last');
+
+    const again = await runCliAsync(
+      ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', 'direct/v1'],
+      environment,
+    );
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /^unikernel-ami bundle: -b\/--bucket: s3:\/\/direct\/v1\/ already holds a bundle named direct\.img/);
+
+    const removed = await runCliAsync(['delete-bundle', '-b', 'direct/v1', '-p', 'direct.img', '-y'], environment);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.deepEqual(fake.objects('direct'), []);
   });
 });
