@@ -102,7 +102,7 @@ export interface PreparedBlock {
 /**
  * One block ready to send: padded to 512 KiB, hashed, or marked to skip. A zero block is uploaded
  * unless `skipZeroBlocks`: a block never written reads back as zeros from an unencrypted snapshot,
- * but volumes created encrypted from it do not, so skipping is only safe when that is known.
+ * but volumes created encrypted from it may not read zeros there, so skipping is only safe when that is known.
  * `data` may be a 512 KiB buffer that the block then owns (padding is written into it in place).
  */
 export function prepareBlock(index: number, data: Buffer, imageBytes: number, skipZeroBlocks: boolean): PreparedBlock {

@@ -64,7 +64,7 @@ export interface UploadSnapshotOptions {
   concurrency?: number;
   /**
    * Skip blocks of zeros instead of uploading them. Off by default: volumes restored encrypted from
-   * a snapshot with unwritten blocks do not read zeros there. Turn it on only for images that are
+   * a snapshot with unwritten blocks may not read zeros there. Turn it on only for images that are
    * never launched encrypted.
    */
   skipZeroBlocks?: boolean;

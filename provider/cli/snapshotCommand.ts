@@ -31,7 +31,7 @@ export function registerSnapshotCommand(program: Command): void {
     .description('write a raw disk image into a new EBS snapshot (EBS direct APIs: 512 KiB blocks, many in flight) and print the snapshot id')
     .requiredOption('-i, --image <path>', 'the raw disk image')
     .option('--concurrency <n>', 'blocks in flight', '32')
-    .option('--skip-zero-blocks', 'do not upload blocks of zeros (smaller and faster, but volumes created encrypted from the snapshot then hold garbage there)')
+    .option('--skip-zero-blocks', 'do not upload blocks of zeros (smaller and faster, but encrypted volumes created from the snapshot may not read zeros there)')
     .option('--volume-size <GiB>', 'volume size of the snapshot (default: the image size rounded up to whole GiB)')
     .option('--description <text>', 'snapshot description (default: the image file name)')
     .option('--region <region>', 'AWS region (default: the SDK chain: AWS_REGION, profile)')
