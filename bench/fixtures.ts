@@ -1,6 +1,7 @@
 /** What the benchmark bundles: generated images and throwaway keys, all inside its temporary folder. */
+import { spawn } from 'child_process';
 import { randomFillSync } from 'crypto';
-import { promises as fs } from 'fs';
+import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import { runChecked } from './processes';
 
@@ -48,6 +49,62 @@ export async function writeDenseImage(file: string, randomBytes: number, zeroByt
     throw new Error(`${file} should be fully allocated but only ${image.allocated} of ${image.size} bytes are on disk`);
   }
   return image;
+}
+
+/** Where the compressible half of the dense image comes from: what an OS image holds, in that order of preference. */
+const CONTENT_FOLDERS = ['usr/share', 'usr/lib', 'usr/bin'];
+
+/**
+ * Writes `randomBytes` of random data, then `contentBytes` of a GNU tar of /usr/share, /usr/lib and
+ * /usr/bin (text, man pages, locale data, ELF binaries and libraries), cut at that length and
+ * started again if the tar is shorter: data that compresses to about half, slowly, as real file
+ * systems do.
+ */
+export async function writeContentImage(file: string, randomBytes: number, contentBytes: number, signal: AbortSignal): Promise<ImageFile> {
+  const folders = CONTENT_FOLDERS.filter((folder) => existsSync(path.join('/', folder)));
+  if (folders.length === 0) throw new Error(`none of /${CONTENT_FOLDERS.join(', /')} exists to fill the dense image with`);
+  const handle = await fs.open(file, 'wx', 0o644);
+  try {
+    const chunk = Buffer.alloc(MiB);
+    for (let left = randomBytes; left > 0; left -= chunk.length) {
+      signal.throwIfAborted();
+      const slice = chunk.subarray(0, Math.min(chunk.length, left));
+      randomFillSync(slice);
+      await handle.write(slice);
+    }
+    let left = contentBytes;
+    while (left > 0) {
+      const before = left;
+      left = await copyTarInto(handle, folders, left, signal);
+      if (left === before) throw new Error(`tar of /${folders.join(', /')} gave no data`);
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.utimes(file, IMAGE_MTIME, IMAGE_MTIME);
+  return describe(file);
+}
+
+/** Appends up to `limit` bytes of the tar of `folders`; returns how many bytes are still wanted. */
+async function copyTarInto(handle: fs.FileHandle, folders: string[], limit: number, signal: AbortSignal): Promise<number> {
+  const tar = spawn('tar', ['-c', '--ignore-failed-read', '--owner', '0', '--group', '0', '-C', '/', ...folders], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const stop = () => tar.kill('SIGTERM');
+  signal.addEventListener('abort', stop, { once: true });
+  let left = limit;
+  try {
+    for await (const data of tar.stdout as AsyncIterable<Buffer>) {
+      const piece = data.subarray(0, Math.min(data.length, left));
+      await handle.write(piece);
+      left -= piece.length;
+      if (left === 0) break;
+    }
+  } finally {
+    signal.removeEventListener('abort', stop);
+    if (tar.exitCode === null) tar.kill('SIGTERM');
+  }
+  signal.throwIfAborted();
+  return left;
 }
 
 /** Writes `data` at the start and extends the file to `size` with truncate: the rest is a hole. */

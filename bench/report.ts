@@ -1,7 +1,20 @@
 /** The benchmark's figures (also its JSON output) and their table for the terminal. */
 import { formatSnapshot, SnapshotReport } from './snapshot';
 
-export type SeriesKey = 'ours200' | 'pipeline200' | 'oursNoSparse200' | 'ours4g' | 'pipeline4g' | 'nodeBaseline' | 'cliStartup';
+export type SeriesKey =
+  | 'ours200'
+  | 'oursSingle200'
+  | 'pipeline200'
+  | 'pipelinePigz200'
+  | 'oursNoSparse200'
+  | 'ours1g'
+  | 'oursSingle1g'
+  | 'pipeline1g'
+  | 'pipelinePigz1g'
+  | 'ours4g'
+  | 'pipeline4g'
+  | 'nodeBaseline'
+  | 'cliStartup';
 
 /** The parts of the benchmark `--only` chooses from. */
 export type BenchPart = 'bundle' | 'upload' | 'snapshot';
@@ -70,6 +83,19 @@ export interface BundleReport {
     peakRss4gOver200m: number;
     peakRssOursOverPipeline: number;
     bundledOursOverPipeline: number;
+    /** The pigz pipeline's figures are null when pigz is not installed. */
+    pigzPipelineOverOursWall: number | null;
+    /** Ours with --gzip single / ours (parallel gzip, the default). */
+    singleOverParallelWall: number;
+    /** The 1 GiB figures are null with --skip-1g. */
+    pipelineOverOurs1gWall: number | null;
+    pigzPipelineOverOurs1gWall: number | null;
+    singleOverParallel1gWall: number | null;
+    /** Same tar stream, so this is the size cost of parallel gzip against one zlib stream. */
+    bundledParallelOverSingle: number;
+    bundledParallelOverSingle1g: number | null;
+    /** Against GNU gzip -9 (the tar streams can differ a little: ours stores zero blocks as holes). */
+    bundledOursOverPipeline1g: number | null;
   };
   targets: { name: string; text: string; met: boolean }[];
 }
@@ -186,6 +212,10 @@ function table(rows: string[][], rightAligned: Set<number>): string[] {
   );
 }
 
+function optionalRatio(ratio: number | null, digits: number, why: string): string {
+  return ratio === null ? `n/a (${why})` : `${ratio.toFixed(digits)}x`;
+}
+
 function formatBundle(report: BundleReport): string[] {
   const lines: string[] = [];
   lines.push('bundle');
@@ -222,6 +252,14 @@ function formatBundle(report: BundleReport): string[] {
         ['  peak RSS, ours 4 GiB / ours 200 MiB', `${ratios.peakRss4gOver200m.toFixed(2)}x`],
         ["  peak RSS, ours / the pipeline's largest process (200 MiB)", `${ratios.peakRssOursOverPipeline.toFixed(2)}x`],
         ['  bundled bytes, ours / pipeline (200 MiB)', `${ratios.bundledOursOverPipeline.toFixed(4)}x`],
+        ['  wall time, ours --gzip single / ours (parallel gzip) (200 MiB)', `${ratios.singleOverParallelWall.toFixed(2)}x`],
+        ['  wall time, pipeline with pigz -9 / ours (200 MiB)', optionalRatio(ratios.pigzPipelineOverOursWall, 2, 'pigz not installed')],
+        ['  wall time, pipeline / ours (1 GiB dense)', optionalRatio(ratios.pipelineOverOurs1gWall, 2, 'skipped')],
+        ['  wall time, pipeline with pigz -9 / ours (1 GiB dense)', optionalRatio(ratios.pigzPipelineOverOurs1gWall, 2, 'skipped or pigz not installed')],
+        ['  wall time, ours --gzip single / ours (parallel gzip) (1 GiB dense)', optionalRatio(ratios.singleOverParallel1gWall, 2, 'skipped')],
+        ['  bundled bytes, parallel gzip / --gzip single, same tar stream (200 MiB)', `${ratios.bundledParallelOverSingle.toFixed(4)}x`],
+        ['  bundled bytes, parallel gzip / --gzip single, same tar stream (1 GiB dense)', optionalRatio(ratios.bundledParallelOverSingle1g, 4, 'skipped')],
+        ['  bundled bytes, ours / pipeline (gzip -9) (1 GiB dense)', optionalRatio(ratios.bundledOursOverPipeline1g, 4, 'skipped')],
       ],
       new Set([1]),
     ),

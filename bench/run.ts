@@ -1,22 +1,26 @@
 /**
  * `npm run bench`, in two parts (`--only bundle` or `--only upload`; both by default):
  *
- * - bundle: our bundler (the CLI, as a child process) against the shell pipeline Amazon's
- *   ec2-bundle-image runs, on a generated 200 MiB image (100 MiB random + 100 MiB of written zeros),
- *   plus our bundler on a 4 GiB sparse image holding 16 MiB of data to show that memory stays flat.
+ * - bundle: our bundler (the CLI, as a child process; parallel gzip, its default, and --gzip single)
+ *   against the shell pipeline Amazon's ec2-bundle-image runs and the same pipeline with pigz -9 in
+ *   place of gzip -9 (when pigz is installed), on a generated 200 MiB image (100 MiB random + 100 MiB
+ *   of written zeros) and a 1 GiB dense one (512 MiB random + 512 MiB of a tar of /usr: text and
+ *   binaries; --skip-1g leaves it out), plus our bundler on a 4 GiB sparse image holding 16 MiB of
+ *   data to show that memory stays flat.
  * - upload: uploadBundle against the fake AWS of the tests, parallel against serial with 100 ms
  *   injected on every PutObject, and the resume figure (bench/upload.ts).
  * - snapshot: uploadSnapshot (EBS direct APIs) against the fake AWS, blocks per second at 1/16/32/64
  *   in flight with 50 ms on every PutSnapshotBlock (bench/snapshot.ts).
  *
- *   node dist/bench/run.js [--only bundle|upload] [--runs N] [--json] [--out FILE] [--meter auto|gnu-time|python] [--upload-fake worker|main]
+ *   node dist/bench/run.js [--only bundle|upload] [--runs N] [--skip-1g] [--json] [--out FILE] [--meter auto|gnu-time|python] [--upload-fake worker|main]
  *
  * Prints a table (stdout; stderr with --json, which prints the figures as JSON on stdout instead),
  * optionally writes the JSON to FILE. Everything happens in a temporary folder that is removed at the
  * end, also on failure or Ctrl-C. Speed is reported as ratios against targets, for information: the
  * bench fails only when a correctness check fails.
  *
- * The bundle part needs bash, GNU tar, gzip, openssl and coreutils; peak RSS uses GNU time
+ * The bundle part needs bash, GNU tar, gzip, openssl and coreutils, and pigz for its reference row
+ * (`apt-get install pigz`; skipped with a note without it); peak RSS uses GNU time
  * (`apt-get install time`) and falls back to python3. The upload part needs openssl (for the keys).
  */
 import { randomBytes } from 'crypto';
@@ -24,8 +28,8 @@ import { spawnSync } from 'child_process';
 import { existsSync, promises as fs, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { GiB, ImageFile, KeyFiles, makeKeys, MiB, writeDenseImage, writeSparseImage } from './fixtures';
-import { PART_BYTES, pipelineCommand, readPipelineOutput, roundTripCommand, tarCommand } from './pipeline';
+import { GiB, ImageFile, KeyFiles, makeKeys, MiB, writeContentImage, writeDenseImage, writeSparseImage } from './fixtures';
+import { Compressor, PART_BYTES, pipelineCommand, readPipelineOutput, roundTripCommand, tarCommand } from './pipeline';
 import { BenchAborted, createMeter, hashOutput, Measurement, Meter, MeterChoice, runProcess } from './processes';
 import { FakeThread } from './fakeS3';
 import { BENCH_PARTS, BenchPart, BundleReport, Check, formatReport, Machine, Report, reportJson, Series, SeriesKey, sizeLabel } from './report';
@@ -36,6 +40,7 @@ const CLI = path.resolve(__dirname, '..', 'provider', 'cli', 'main.js');
 const ACCOUNT_ID = '123456789012';
 const SPEED_TARGET = 2;
 const MEMORY_TARGET = 1.2;
+const PEAK_RSS_TARGET_MB = 80;
 
 interface Options {
   json: boolean;
@@ -44,10 +49,11 @@ interface Options {
   out?: string;
   only: BenchPart[];
   uploadFake: FakeThread;
+  skip1g: boolean;
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [--only bundle|upload|snapshot (default all)] [--runs N (default 3)] [--json] [--out FILE] ' +
+  'usage: node dist/bench/run.js [--only bundle|upload|snapshot (default all)] [--runs N (default 3)] [--skip-1g] [--json] [--out FILE] ' +
   '[--meter auto|gnu-time|python] [--upload-fake worker|main (default worker)]';
 
 function parseOnly(value: string): BenchPart[] {
@@ -58,7 +64,7 @@ function parseOnly(value: string): BenchPart[] {
 }
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { json: false, runs: 3, meter: 'auto', only: [...BENCH_PARTS], uploadFake: 'worker' };
+  const options: Options = { json: false, runs: 3, meter: 'auto', only: [...BENCH_PARTS], uploadFake: 'worker', skip1g: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const value = () => {
@@ -67,6 +73,7 @@ function parseOptions(args: string[]): Options {
       return next;
     };
     if (arg === '--json') options.json = true;
+    else if (arg === '--skip-1g') options.skip1g = true;
     else if (arg === '--runs') options.runs = Number(value());
     else if (arg === '--out') options.out = path.resolve(value());
     else if (arg === '--only') options.only = parseOnly(value());
@@ -228,12 +235,12 @@ class Bench {
     await fs.rm(out, { recursive: true, force: true });
   }
 
-  async pipeline(key: SeriesKey, image: ImageFile, tar: { sha1: string; bytes: number }, run: number): Promise<void> {
+  async pipeline(key: SeriesKey, image: ImageFile, tar: { sha1: string; bytes: number }, run: number, compressor: Compressor = 'gzip'): Promise<void> {
     const out = await this.freshFolder(key);
     const keyHex = randomBytes(16).toString('hex');
     const ivHex = randomBytes(16).toString('hex');
-    const label = 'ec2-bundle-image pipeline';
-    const measurement = await this.meter.measure(pipelineCommand(image.path, keyHex, ivHex, out), { signal: this.signal });
+    const label = compressor === 'gzip' ? 'ec2-bundle-image pipeline' : `the pipeline with ${compressor} -9`;
+    const measurement = await this.meter.measure(pipelineCommand(image.path, keyHex, ivHex, out, compressor), { signal: this.signal });
     const output = await readPipelineOutput(out);
     const bundledBytes = output.parts.reduce((sum, part) => sum + part.size, 0);
     const size = sizeLabel(image.size);
@@ -251,6 +258,11 @@ class Bench {
 
 function progress(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+/** Runs the tasks one after the other, starting with a different one each run. */
+async function rotated(run: number, tasks: Array<() => Promise<void>>): Promise<void> {
+  for (let i = 0; i < tasks.length; i++) await (tasks[(run + i) % tasks.length] as () => Promise<void>)();
 }
 
 async function inOrder(run: number, first: () => Promise<void>, second: () => Promise<void>): Promise<void> {
@@ -281,36 +293,71 @@ async function benchBundle(
   await fs.mkdir(imageFolder);
   progress('bench: writing the 200 MiB image (100 MiB random + 100 MiB zeros, all written) and the 4 GiB sparse image (16 MiB random)');
   const image200 = await writeDenseImage(path.join(imageFolder, 'image-200m.img'), 100 * MiB, 100 * MiB, signal);
+  let image1g: ImageFile | undefined;
+  if (!options.skip1g) {
+    progress('bench: writing the 1 GiB dense image (512 MiB random + 512 MiB of a tar of /usr/share, /usr/lib, /usr/bin)');
+    image1g = await writeContentImage(path.join(imageFolder, 'image-1g.img'), 512 * MiB, 512 * MiB, signal);
+  }
+  const pigz = spawnSync('bash', ['-c', 'command -v pigz']).status === 0;
+  if (!pigz) progress('bench: pigz is not installed (Debian: apt-get install pigz): the rows of the pipeline with pigz -9 are skipped');
   const image4gPath = path.join(imageFolder, 'image-4g.img');
   const image4gData = randomBytes(16 * MiB);
   const meter = await createMeter(folder, signal, options.meter);
   progress(`bench: peak RSS by ${meter.description}; floor ${(meter.floorKiB / 1024).toFixed(1)} MiB`);
 
   const tar200 = await hashOutput(tarCommand(image200.path), { signal });
+  const tar1g = image1g ? await hashOutput(tarCommand(image1g.path), { signal }) : undefined;
   let tar4g: { sha1: string; bytes: number } | undefined;
   const runner = new Bench(folder, keys, meter, signal, check);
   await runner.baselines();
   for (let run = 0; run < options.runs; run++) {
     const first = run === 0;
     progress(`bench: run ${run + 1}/${options.runs}`);
-    const ours200 = () => runner.ours('ours200', 'ours (CLI)', image200, [], first);
-    const pipeline200 = () => runner.pipeline('pipeline200', image200, tar200, run);
-    // Alternate the order so that neither side always runs on a warmer machine.
-    await inOrder(run, ours200, pipeline200);
+    // Rotate the order so that no configuration always runs on a warmer machine.
+    await rotated(run, [
+      () => runner.ours('ours200', 'ours (CLI, parallel gzip)', image200, [], first),
+      () => runner.pipeline('pipeline200', image200, tar200, run),
+      () => runner.ours('oursSingle200', 'ours --gzip single', image200, ['--gzip', 'single'], first),
+      ...(pigz ? [() => runner.pipeline('pipelinePigz200', image200, tar200, run, 'pigz')] : []),
+    ]);
     await runner.ours('oursNoSparse200', 'ours --no-sparse', image200, ['--no-sparse'], first, { sha1: tar200.sha1, what: "GNU tar's (the pipeline's)" });
+
+    if (image1g && tar1g) {
+      const [image, tar] = [image1g, tar1g];
+      await rotated(run, [
+        () => runner.ours('ours1g', 'ours (CLI, parallel gzip)', image, [], first),
+        () => runner.pipeline('pipeline1g', image, tar, run),
+        () => runner.ours('oursSingle1g', 'ours --gzip single', image, ['--gzip', 'single'], first),
+        ...(pigz ? [() => runner.pipeline('pipelinePigz1g', image, tar, run, 'pigz')] : []),
+      ]);
+    }
 
     // A fresh 4 GiB image each run (same content and name), so that its holes were never read and
     // cached before: as for an image just built. GNU tar -S skips holes with SEEK_HOLE; we read them.
     const image4g = await writeSparseImage(image4gPath, image4gData, 4 * GiB, signal);
     tar4g ??= await hashOutput(tarCommand(image4g.path), { signal });
     const reference4g = tar4g;
-    const ours4g = () => runner.ours('ours4g', 'ours (CLI)', image4g, [], first, { sha1: reference4g.sha1, what: "GNU tar -S's" });
+    const ours4g = () => runner.ours('ours4g', 'ours (CLI, parallel gzip)', image4g, [], first, { sha1: reference4g.sha1, what: "GNU tar -S's" });
     const pipeline4g = () => runner.pipeline('pipeline4g', image4g, reference4g, run);
     await inOrder(run, ours4g, pipeline4g);
     await fs.rm(image4g.path);
   }
 
-  const order: SeriesKey[] = ['ours200', 'pipeline200', 'oursNoSparse200', 'ours4g', 'pipeline4g', 'nodeBaseline', 'cliStartup'];
+  const order: SeriesKey[] = [
+    'ours200',
+    'oursSingle200',
+    'pipeline200',
+    'pipelinePigz200',
+    'oursNoSparse200',
+    'ours1g',
+    'oursSingle1g',
+    'pipeline1g',
+    'pipelinePigz1g',
+    'ours4g',
+    'pipeline4g',
+    'nodeBaseline',
+    'cliStartup',
+  ];
   const measured = [...runner.series.values()].sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
   const series = measured.map((entry) => {
     const walls = entry.runs.map((run) => run.wallSeconds);
@@ -322,14 +369,24 @@ async function benchBundle(
       peakRssMB: Math.max(...entry.runs.map((run) => run.peakRssKiB)) * 1024 / 1e6,
     };
   });
+  const find = (key: SeriesKey) => series.find((candidate) => candidate.key === key);
   const get = (key: SeriesKey) => {
-    const entry = series.find((candidate) => candidate.key === key);
+    const entry = find(key);
     if (!entry) throw new Error(`no figures for ${key}`);
     return entry;
+  };
+  const wallRatio = (numerator: SeriesKey, denominator: SeriesKey) => {
+    const [top, bottom] = [find(numerator), find(denominator)];
+    return top && bottom ? top.wallSeconds.median / bottom.wallSeconds.median : null;
+  };
+  const bytesRatio = (numerator: SeriesKey, denominator: SeriesKey) => {
+    const [top, bottom] = [find(numerator), find(denominator)];
+    return top && bottom ? top.bundledBytes / bottom.bundledBytes : null;
   };
   const ours200 = get('ours200');
   const pipeline200 = get('pipeline200');
   const noSparse200 = get('oursNoSparse200');
+  const oursSingle200 = get('oursSingle200');
   const ours4g = get('ours4g');
   const pipeline4g = get('pipeline4g');
   const ratios = {
@@ -341,6 +398,14 @@ async function benchBundle(
     peakRss4gOver200m: ours4g.peakRssMB / ours200.peakRssMB,
     peakRssOursOverPipeline: ours200.peakRssMB / pipeline200.peakRssMB,
     bundledOursOverPipeline: ours200.bundledBytes / pipeline200.bundledBytes,
+    pigzPipelineOverOursWall: wallRatio('pipelinePigz200', 'ours200'),
+    singleOverParallelWall: oursSingle200.wallSeconds.median / ours200.wallSeconds.median,
+    pipelineOverOurs1gWall: wallRatio('pipeline1g', 'ours1g'),
+    pigzPipelineOverOurs1gWall: wallRatio('pipelinePigz1g', 'ours1g'),
+    singleOverParallel1gWall: wallRatio('oursSingle1g', 'ours1g'),
+    bundledParallelOverSingle: ours200.bundledBytes / oursSingle200.bundledBytes,
+    bundledParallelOverSingle1g: bytesRatio('ours1g', 'oursSingle1g'),
+    bundledOursOverPipeline1g: bytesRatio('ours1g', 'pipeline1g'),
   };
   const speedWord = (ratio: number) => (ratio >= 1 ? `${ratio.toFixed(2)}x faster` : `${(1 / ratio).toFixed(2)}x slower`);
   const targets = [
@@ -348,6 +413,19 @@ async function benchBundle(
       name: 'speed',
       text: `ours vs gzip pipeline (200 MiB): ${speedWord(ratios.pipelineOverOursWall)}; target for later work ≥${SPEED_TARGET}x`,
       met: ratios.pipelineOverOursWall >= SPEED_TARGET,
+    },
+    {
+      name: 'pigz',
+      text:
+        ratios.pigzPipelineOverOursWall === null
+          ? 'ours vs pigz pipeline (200 MiB): not measured, pigz is not installed'
+          : `ours vs pigz pipeline (200 MiB): ${speedWord(ratios.pigzPipelineOverOursWall)}; target at least as fast`,
+      met: ratios.pigzPipelineOverOursWall !== null && ratios.pigzPipelineOverOursWall >= 1,
+    },
+    {
+      name: 'peak RSS',
+      text: `ours peak RSS (200 MiB): ${ours200.peakRssMB.toFixed(1)} MB; target <${PEAK_RSS_TARGET_MB} MB`,
+      met: ours200.peakRssMB < PEAK_RSS_TARGET_MB,
     },
     {
       name: 'flat memory',
@@ -363,6 +441,15 @@ async function benchBundle(
         '--no-sparse gives the byte-identical tar stream.',
     );
   }
+  if (!pigz) notes.push('pigz is not installed, so the pipeline with pigz -9 was not measured: apt-get install pigz (Debian) to add it.');
+  const ours1g = find('ours1g');
+  const pipeline1g = find('pipeline1g');
+  if (ours1g && pipeline1g && ours1g.digest !== pipeline1g.digest) {
+    notes.push(
+      `On the 1 GiB image ours found zero blocks in the tar of /usr and stored them as holes (tar stream ${ours1g.tarBytes} bytes against ` +
+        `GNU tar's ${pipeline1g.tarBytes}); bundled bytes against the pipeline compare slightly different inputs. Parallel against single gzip compare the same stream.`,
+    );
+  }
   notes.push(
     'On the 4 GiB image GNU tar -S asks the file system where the holes are (SEEK_DATA/SEEK_HOLE) and reads only the 16 MiB of data; ' +
       'ours reads all 4 GiB, holes included, to find the zero blocks (Node has no lseek).',
@@ -373,6 +460,16 @@ async function benchBundle(
     peakRssFloorMB: (meter.floorKiB * 1024) / 1e6,
     images: {
       image200m: { name: image200.name, size: image200.size, allocated: image200.allocated, description: '100 MiB random + 100 MiB zeros, all written' },
+      ...(image1g
+        ? {
+            image1g: {
+              name: image1g.name,
+              size: image1g.size,
+              allocated: image1g.allocated,
+              description: '512 MiB random + the first 512 MiB of a GNU tar of /usr/share, /usr/lib and /usr/bin, all written',
+            },
+          }
+        : {}),
       image4g: { name: ours4g.image.name, size: ours4g.image.size, allocated: ours4g.image.allocated, description: '16 MiB random then a hole to 4 GiB (written afresh for each run)' },
     },
     series,
