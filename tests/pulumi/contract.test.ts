@@ -327,7 +327,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const failures = failureMap(bad.failures);
       assert.deepEqual(Object.keys(failures).sort(), ['architecture', 'description', 'kernelId', 'manifestLocation', 'name', 'ramdiskId', 'timeoutSeconds', 'virtualizationType']);
       assert.match(failures.name, /AMI name "x" must be 3 to 128 characters/);
-      assert.match(failures.architecture, /"arm64" is not an instance-store architecture/);
+      assert.match(failures.architecture, /"arm64" is not an architecture for instance-store AMIs/);
       assert.match(failures.kernelId, /"ami-12345678" is not a kernel id/);
       assert.match(failures.description, /255/);
 

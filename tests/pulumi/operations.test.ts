@@ -68,7 +68,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.deepEqual(bundled.diff(image.outs, checked.inputs), { changes: false, replaces: [] }, 'nothing changed, nothing to do');
 
     const amiInputs = { manifestLocation: image.outs.manifestLocation, manifestEtag: image.outs.manifestEtag, name: 'mir-app', tags: { app: 'mir' } };
-    const registered = await ami.create(ami.check({}, amiInputs).inputs as unknown as Record<string, unknown>);
+    const registered = await ami.create((await ami.check({}, amiInputs)).inputs as unknown as Record<string, unknown>);
     assert.match(registered.id, /^ami-/);
     assert.match(registered.outs.effectiveKernelId ?? '', /^aki-/);
 
@@ -136,7 +136,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     const kernelFailures = await bundled.check({}, bundleInputs({ kernelPath: '/etc/passwd' }));
     assert.equal(kernelFailures.failures[0].property, 'kernelPath');
     assert.match(kernelFailures.failures[0].reason, /not an ELF file/);
-    assert.deepEqual(ami.check({}, { manifestLocation: 'nope', name: 'x' }).failures.map((failure) => failure.property), ['manifestLocation', 'name']);
+    assert.deepEqual((await ami.check({}, { manifestLocation: 'nope', name: 'x' })).failures.map((failure) => failure.property), ['manifestLocation', 'name']);
     assert.deepEqual(instance.check({}, { imageId: 'i-123', instanceType: 'big' }).failures.map((failure) => failure.property), ['imageId', 'instanceType']);
   });
 });

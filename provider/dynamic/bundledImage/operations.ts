@@ -25,7 +25,7 @@ import { percentReporter, progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion } from '../settings';
 import { isUnknown, pick, UNKNOWN } from '../values';
 import { bundleKeyOf, bundleKeyPrefix, certificateFingerprint, checkInputs, defaultBundleName, diffBundledImage, IN_PLACE_PROPERTIES, normalizedKeyPrefix } from './rules';
-import { fileSha256, sourceHash } from './source';
+import { fileSha256, sourceHash } from '../source';
 import { BundledImageInputs, BundledImageOutputs, PUBLIC_INPUTS } from './types';
 
 type Props = Record<string, unknown>;

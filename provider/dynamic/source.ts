@@ -5,7 +5,7 @@
  */
 import { createHash } from 'crypto';
 import { createReadStream, promises as fs } from 'fs';
-import { canonicalJson } from '../values';
+import { canonicalJson } from './values';
 
 const cache = new Map<string, string>();
 

@@ -1,0 +1,109 @@
+/**
+ * RegisteredAmi from a raw image (EBS-backed HVM through the EBS direct APIs), through the real
+ * dynamic-provider plugin against the fake AWS: create, launch on a Nitro type, drift of the
+ * snapshot or the AMI, delete of both.
+ */
+import { strict as assert } from 'assert';
+import * as path from 'path';
+import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
+import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
+import { FakeAws } from '../fakeAws';
+import { PluginClient, PluginRpcError, serializeProvider, startPlugin, withoutProvider } from '../helpers/pluginHarness';
+import { MiB, REPO_ROOT, temporaryFolder, writeImage } from '../helpers/tools';
+
+describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', function () {
+  this.timeout(120_000);
+  let fake: FakeAws;
+  let plugin: PluginClient;
+  let amis: PluginClient;
+  let instances: PluginClient;
+  let folder: ReturnType<typeof temporaryFolder>;
+  let imagePath: string;
+
+  before(async () => {
+    fake = await FakeAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
+    folder = temporaryFolder('ebs-ami');
+    imagePath = path.join(folder.dir, 'nanos.raw');
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB + 12345 }, { kind: 'zeros', bytes: MiB }, { kind: 'random', bytes: 4096 }]);
+    plugin = await startPlugin({
+      cwd: REPO_ROOT,
+      env: { AWS_ENDPOINT_URL: fake.endpoint, AWS_REGION: fake.region, AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey, AWS_PROFILE: undefined },
+      config: { 'unikernel:pollSeconds': '0.05' },
+    });
+    amis = plugin.withProvider(await serializeProvider(registeredAmiProvider));
+    instances = plugin.withProvider(await serializeProvider(unikernelInstanceProvider));
+  });
+  after(async () => {
+    await plugin?.stop();
+    await fake?.stop();
+    folder?.cleanup();
+  });
+
+  async function createAmi(name: string, extra: Record<string, unknown> = {}) {
+    const urn = amis.urn('unikernel:RegisteredAmi', name);
+    const checked = await amis.check(urn, {}, { imagePath, name, tags: { app: 'nanos' }, ...extra });
+    assert.deepEqual(checked.failures, []);
+    const created = await amis.create(urn, checked.inputs);
+    return { urn, inputs: checked.inputs, id: created.id, outputs: withoutProvider(created.properties) };
+  }
+
+  it('writes the image into a snapshot, registers an HVM AMI on it, and runs it on t3.micro', async () => {
+    const ami = await createAmi('nanos-app');
+    assert.match(ami.id, /^ami-/);
+    assert.equal(ami.outputs.rootDeviceType, 'ebs');
+    const snapshot = fake.snapshot(ami.outputs.snapshotId as string);
+    assert.equal(snapshot?.state, 'completed');
+    const volume = fake.snapshotBytes(ami.outputs.snapshotId as string);
+    const original = await import('fs').then((fs) => fs.readFileSync(imagePath));
+    assert.deepEqual(volume.subarray(0, original.length), original, 'the snapshot holds the image');
+    const image = fake.images().find((each) => each.imageId === ami.id);
+    assert.equal(image?.virtualizationType, 'hvm');
+    assert.equal(image?.enaSupport, true);
+    await plugin.waitForOutput(/RegisteredAmi nanos-app: .* is available \(EBS-backed, hvm/);
+
+    const urn = instances.urn('unikernel:UnikernelInstance', 'nanos-vm');
+    const checked = await instances.check(urn, {}, { imageId: ami.id, instanceType: 't3.micro' });
+    const launched = await instances.create(urn, checked.inputs);
+    assert.equal(launched.properties.state, 'running');
+    await instances.delete(launched.id, urn, launched.properties);
+
+    const diff = await amis.diff(ami.id, ami.urn, ami.outputs, ami.inputs);
+    assert.equal(diff.changes, 'DIFF_NONE');
+    const newImage = await amis.diff(ami.id, ami.urn, ami.outputs, { ...ami.inputs, sourceHash: 'f'.repeat(64) });
+    assert.deepEqual(newImage.replaces, ['sourceHash']);
+
+    await amis.delete(ami.id, ami.urn, ami.outputs);
+    assert.equal(fake.snapshot(ami.outputs.snapshotId as string), undefined, 'the snapshot is deleted with the AMI');
+    assert.ok(fake.images().every((each) => each.imageId !== ami.id || each.state === 'deregistered'));
+  });
+
+  it('reports a snapshot deleted or an AMI deregistered outside Pulumi as drift that replaces it', async () => {
+    const ami = await createAmi('drift-app');
+    fake.deleteSnapshotDirect(ami.outputs.snapshotId as string);
+    const read = await amis.read(ami.id, ami.urn, ami.outputs);
+    assert.equal(read.id, ami.id);
+    assert.equal(read.properties.state, 'snapshot deleted outside Pulumi');
+    const diff = await amis.diff(ami.id, ami.urn, withoutProvider(read.properties), ami.inputs);
+    assert.deepEqual(diff.replaces, ['state']);
+    await amis.delete(ami.id, ami.urn, withoutProvider(read.properties));
+
+    const second = await createAmi('drift-app-2');
+    fake.deregisterImageDirect(second.id);
+    const gone = await amis.read(second.id, second.urn, second.outputs);
+    assert.equal(gone.properties.state, 'deregistered outside Pulumi');
+    await amis.delete(second.id, second.urn, withoutProvider(gone.properties));
+    assert.equal(fake.snapshot(second.outputs.snapshotId as string), undefined, 'the snapshot left behind is deleted');
+  });
+
+  it('refuses bundle-only options, and cleans up a snapshot whose upload fails', async () => {
+    const urn = amis.urn('unikernel:RegisteredAmi', 'bad');
+    const checked = await amis.check(urn, {}, { imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' });
+    assert.deepEqual(checked.failures.map((failure) => failure.property).sort(), ['kernelId', 'virtualizationType']);
+
+    fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'status', status: 400, code: 'ValidationException' });
+    const good = await amis.check(urn, {}, { imagePath, name: 'failing-app' });
+    await assert.rejects(amis.create(urn, good.inputs), (error: unknown) => error instanceof PluginRpcError && !error.partial);
+    fake.faults.clear();
+    assert.deepEqual(fake.snapshots(), [], 'no snapshot left behind (the earlier cases deleted theirs too)');
+  });
+});
