@@ -3,13 +3,30 @@ import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provide
 import type { InstanceStoreMapping } from '../provider/aws/images';
 
 export interface RegisteredAmiArgs {
-  /** bucket/prefix/NAME.manifest.xml: BundledImage.manifestLocation. */
-  manifestLocation: pulumi.Input<string>;
+  /** bucket/prefix/NAME.manifest.xml: BundledImage.manifestLocation (an instance-store AMI). */
+  manifestLocation?: pulumi.Input<string>;
+  /**
+   * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
+   * EBS-backed HVM AMI for current (Nitro) instance types.
+   */
+  imagePath?: pulumi.Input<string>;
+  /** EBS-backed: ENA networking (default true; Nitro types need it). */
+  enaSupport?: pulumi.Input<boolean>;
+  /** EBS-backed: legacy-bios, uefi or uefi-preferred (arm64 boots uefi only). */
+  bootMode?: pulumi.Input<'legacy-bios' | 'uefi' | 'uefi-preferred'>;
+  /** EBS-backed: "v2.0" (default) makes instances require IMDSv2. */
+  imdsSupport?: pulumi.Input<'v2.0' | 'optional'>;
+  /** EBS-backed: root volume size in GiB (default: the image rounded up). */
+  volumeSize?: pulumi.Input<number>;
+  /** EBS-backed: root volume type (default gp3). */
+  volumeType?: pulumi.Input<'gp3' | 'gp2' | 'io1' | 'io2' | 'standard'>;
+  /** EBS-backed: skip all-zero blocks (not for encrypted launches). */
+  skipZeroBlocks?: pulumi.Input<boolean>;
   /** BundledImage.manifestEtag, so that a bundle made again registers a new AMI. */
   manifestEtag?: pulumi.Input<string>;
   name: pulumi.Input<string>;
   description?: pulumi.Input<string>;
-  architecture?: pulumi.Input<'x86_64' | 'i386'>;
+  architecture?: pulumi.Input<'x86_64' | 'i386' | 'arm64'>;
   virtualizationType?: pulumi.Input<'paravirtual' | 'hvm'>;
   /** Default for paravirtual AMIs: Amazon's PV-GRUB hd0 kernel for the region (looked up). */
   kernelId?: pulumi.Input<string>;
@@ -20,12 +37,17 @@ export interface RegisteredAmiArgs {
   timeoutSeconds?: pulumi.Input<number>;
 }
 
-/** An instance-store AMI registered from a bundle; description and tags change in place. */
+/**
+ * An AMI: instance-store from a bundle manifest, or EBS-backed from a raw image. Description and
+ * tags change in place; anything else registers a new one.
+ */
 export class RegisteredAmi extends pulumi.dynamic.Resource {
   declare readonly imageId: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
   declare readonly region: pulumi.Output<string>;
   declare readonly state: pulumi.Output<string>;
+  declare readonly rootDeviceType: pulumi.Output<'instance-store' | 'ebs'>;
+  declare readonly snapshotId: pulumi.Output<string | undefined>;
   declare readonly effectiveKernelId: pulumi.Output<string | undefined>;
   declare readonly tags: pulumi.Output<Record<string, string>>;
 
@@ -33,7 +55,7 @@ export class RegisteredAmi extends pulumi.dynamic.Resource {
     super(
       registeredAmiProvider,
       name,
-      { ...args, imageId: undefined, region: args.region, state: undefined, effectiveKernelId: undefined, tags: args.tags },
+      { ...args, imageId: undefined, region: args.region, state: undefined, rootDeviceType: undefined, snapshotId: undefined, effectiveKernelId: undefined, tags: args.tags },
       opts,
       'unikernel',
       'RegisteredAmi',
