@@ -73,15 +73,17 @@ function outputRoom(length: number): number {
 
 /**
  * Compression runs on libuv's thread pool (zlib.deflateRaw with a callback), not on worker threads.
- * Measured on 2 cores, 100 MiB of random data in 512 KiB chunks, both took the same wall time
- * (1.1–1.5 s, against 1.65 s for one chunk at a time), but every worker thread is another V8
- * isolate costing about 10 MB of RSS, where the pool's threads already exist. The pool has
- * UV_THREADPOOL_SIZE threads (4 unless set before its first use), shared with file reads and
- * writes: beyond that, chunks wait for a thread (the CLI enlarges the pool on bigger machines).
+ * Measured on 2 cores, 100 MiB of random data in 1 MiB chunks, both took the same wall time (best
+ * of 3: 1.06 s with two workers running deflateRawSync, 1.10 s on the pool, 1.70 s one chunk at a
+ * time), but every worker thread is another V8 isolate costing about 10 MB of RSS, where the pool's
+ * threads already exist. The pool has UV_THREADPOOL_SIZE threads (4 unless set before its first
+ * use), shared with file reads and writes: beyond that, chunks wait for a thread (the CLI enlarges
+ * the pool on bigger machines).
  *
  * At most `parallelism` chunks are being compressed and at most `maxInFlight` are taken in and not
  * yet emitted; while that many are pending, the stream holds back the callback of its input, so the
- * writer waits. Pieces are emitted strictly in input order.
+ * writer waits. Pieces are emitted strictly in input order. So the stream holds at most
+ * maxInFlight + 1 chunks of input and maxInFlight pieces of output: 2 × 2 × 1 MiB on 2 cores.
  */
 export class ParallelGzip extends Transform {
   readonly parallelism: number;
