@@ -12,7 +12,7 @@ import { AES_ALGORITHM, AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './con
 import { DigestPassThrough } from './digestStream';
 import { createGzipStage, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException } from './errors';
-import { sameFile, scanForHoles, statImage } from './image';
+import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
 import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
 import { BundleParameters, normalizeBundleParameters } from './parameters';
@@ -130,7 +130,13 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     const layout =
       options.sparse === false
         ? undefined
-        : await scanForHoles(image, imageStats.size, (bytes) => report({ phase: 'scan', bytes: (scanned += bytes), totalBytes: imageStats.size }), options.signal);
+        : await scanForHoles(
+            image,
+            imageStats.size,
+            (bytes) => report({ phase: 'scan', bytes: (scanned += bytes), totalBytes: imageStats.size }),
+            options.signal,
+            await knownDataExtents(options.imagePath, imageStats),
+          );
     const entry: TarEntry = {
       name,
       mode: imageStats.mode,

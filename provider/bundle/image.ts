@@ -3,7 +3,8 @@ import { promises as fs, Stats } from 'fs';
 import { MAX_IMAGE_SIZE } from './constants';
 import { BundleInputError, isErrnoException } from './errors';
 import { SparseScanner } from './sparseScan';
-import { SparseLayout } from './tarHeader';
+import { DataRegion, SparseLayout } from './tarHeader';
+import { fileDataExtents } from './extents';
 import { READ_CHUNK_SIZE } from './tarStream';
 
 /** Stats the image (following symlinks, like `tar -h`) and refuses what cannot be bundled. */
@@ -38,24 +39,42 @@ export async function statImage(imagePath: string): Promise<Stats> {
   return stats;
 }
 
+/**
+ * Finds the zero blocks of the image. `dataExtents`, when the file system told where the data is,
+ * lets the holes between them be passed over without reading them.
+ */
 export async function scanForHoles(
   file: fs.FileHandle,
   size: number,
   onScanned: (bytes: number) => void = () => undefined,
   signal?: AbortSignal,
+  dataExtents: DataRegion[] = [{ offset: 0, length: size }],
 ): Promise<SparseLayout | undefined> {
   const scanner = new SparseScanner();
   const buffer = Buffer.allocUnsafe(READ_CHUNK_SIZE);
   let position = 0;
-  while (position < size) {
-    signal?.throwIfAborted();
-    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, size - position), position);
-    if (bytesRead === 0) throw new Error(`the image shrank while it was being scanned (at byte ${position})`);
-    scanner.push(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-    onScanned(bytesRead);
+  for (const extent of [...dataExtents, { offset: size, length: 0 }]) {
+    if (extent.offset > position) {
+      scanner.skip(extent.offset - position);
+      onScanned(extent.offset - position);
+      position = extent.offset;
+    }
+    const end = Math.min(size, extent.offset + extent.length);
+    while (position < end) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) throw new Error(`the image shrank while it was being scanned (at byte ${position})`);
+      scanner.push(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+      onScanned(bytesRead);
+    }
   }
   return scanner.finish();
+}
+
+/** Data extents worth asking the file system for: only a file with fewer blocks than its size has holes. */
+export async function knownDataExtents(imagePath: string, stats: Stats): Promise<DataRegion[] | undefined> {
+  return stats.blocks * 512 < stats.size ? fileDataExtents(imagePath, stats.size) : undefined;
 }
 
 /** True when the file is still the one that was stat'ed before bundling began. */

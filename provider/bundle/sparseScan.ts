@@ -43,6 +43,14 @@ export class SparseScanner {
     this.position += chunk.length;
   }
 
+  /** Passes over `length` bytes known to be zeros (a hole of the file) without reading them. */
+  skip(length: number): void {
+    if (this.position % TAR_BLOCK_SIZE !== 0) {
+      throw new RangeError('a hole must start at a 512-byte block boundary');
+    }
+    this.position += length;
+  }
+
   /** The layout of the whole image, or undefined when it has no hole worth recording. */
   finish(): SparseLayout | undefined {
     const realSize = this.position;
