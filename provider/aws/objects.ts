@@ -12,10 +12,13 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
-/** PUTs the body and returns its hex MD5 (the object's ETag). */
+/**
+ * PUTs the body and returns the object's ETag as S3 gave it: the hex MD5 for plain or SSE-S3
+ * objects, something else under SSE-KMS, which is why it is taken from the answer.
+ */
 export async function putObject(s3: S3Client, bucket: string, key: string, body: Buffer, options: PutOptions): Promise<string> {
   const md5 = options.md5 ?? createHash('md5').update(body).digest('hex');
-  await awsCall('PutObject', `s3://${bucket}/${key}`, () =>
+  const output = await awsCall('PutObject', `s3://${bucket}/${key}`, () =>
     s3.send(
       new PutObjectCommand({
         Bucket: bucket,
@@ -29,7 +32,11 @@ export async function putObject(s3: S3Client, bucket: string, key: string, body:
       { abortSignal: options.signal },
     ),
   );
-  return md5;
+  return unquotedEtag(output.ETag) ?? md5;
+}
+
+export function unquotedEtag(etag: string | undefined): string | undefined {
+  return etag === undefined ? undefined : etag.replace(/"/g, '').toLowerCase();
 }
 
 export async function deleteObject(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<void> {

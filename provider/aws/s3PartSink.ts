@@ -20,13 +20,21 @@ import { listBundleObjects } from './bundleObjects';
 import { forEachLimited } from './concurrency';
 import { awsCall } from './errors';
 import { BundleLocation, objectKey } from './location';
-import { deleteObject, putObject } from './objects';
+import { deleteObject, putObject, unquotedEtag } from './objects';
+
+export interface StoredObject {
+  key: string;
+  /** The ETag S3 answered, unquoted. */
+  etag: string;
+  size: number;
+}
 
 interface UploadedPart {
   index: number;
   key: string;
   size: number;
-  md5: string;
+  /** As S3 answered (the MD5 unless the bucket encrypts with KMS). */
+  etag: string;
   sha1: string;
 }
 
@@ -106,8 +114,8 @@ export class S3PartSink implements PartSink {
     const { s3, location, acl, signal } = this.options;
     const key = this.keyFor(index, this.provisionalWidth);
     this.written.add(key);
-    const md5 = await putObject(s3, location.bucket, key, body, { acl, contentType: 'application/octet-stream', signal });
-    this.uploaded.push({ index, key, size: body.length, md5, sha1: createHash('sha1').update(body).digest('hex') });
+    const etag = await putObject(s3, location.bucket, key, body, { acl, contentType: 'application/octet-stream', signal });
+    this.uploaded.push({ index, key, size: body.length, etag, sha1: createHash('sha1').update(body).digest('hex') });
   }
 
   async commit(): Promise<WrittenPart[]> {
@@ -118,12 +126,12 @@ export class S3PartSink implements PartSink {
       await forEachLimited(parts, this.concurrency, async (part) => {
         const finalKey = this.keyFor(part.index, String(count).length);
         this.written.add(finalKey);
-        await awsCall('CopyObject', `s3://${location.bucket}/${finalKey}`, () =>
+        const copied = await awsCall('CopyObject', `s3://${location.bucket}/${finalKey}`, () =>
           s3.send(
             new CopyObjectCommand({
               Bucket: location.bucket,
               Key: finalKey,
-              CopySource: encodeURI(`${location.bucket}/${part.key}`),
+              CopySource: [location.bucket, ...part.key.split('/')].map(encodeURIComponent).join('/'),
               ACL: acl === 'none' ? undefined : (acl as ObjectCannedACL),
             }),
             { abortSignal: signal },
@@ -132,20 +140,28 @@ export class S3PartSink implements PartSink {
         await deleteObject(s3, location.bucket, part.key, signal);
         this.written.delete(part.key);
         part.key = finalKey;
+        part.etag = unquotedEtag(copied.CopyObjectResult?.ETag) ?? part.etag;
       });
     }
     return parts.map((part) => ({ index: part.index, filename: partFileName(name, part.index, count), size: part.size, digest: part.sha1 }));
   }
 
-  /** MD5 (S3 ETag) of each part by final key, after commit. */
-  partEtags(): { key: string; md5: string; size: number }[] {
-    return [...this.uploaded].sort((a, b) => a.index - b.index).map(({ key, md5, size }) => ({ key, md5, size }));
+  /** Each part's final key and S3 ETag, after commit. */
+  partEtags(): StoredObject[] {
+    return [...this.uploaded].sort((a, b) => a.index - b.index).map(({ key, etag, size }) => ({ key, etag, size }));
   }
+
+  /** Keys that discard could not delete. */
+  readonly leftovers: string[] = [];
 
   async discard(): Promise<void> {
     await Promise.allSettled(this.inFlight);
     const { s3, location } = this.options;
-    await forEachLimited([...this.written], this.concurrency, (key) => deleteObject(s3, location.bucket, key));
+    const keys = [...this.written];
+    const results = await Promise.allSettled(keys.map((key) => deleteObject(s3, location.bucket, key)));
+    results.forEach((result, index) => {
+      if (result.status === 'rejected') this.leftovers.push(keys[index]);
+    });
   }
 }
 
@@ -165,7 +181,7 @@ export interface S3BundleOutputOptions {
 export class S3BundleOutput implements BundleOutput {
   readonly description: string;
   private sink: S3PartSink | undefined;
-  private manifestObject: { key: string; md5: string; size: number } | undefined;
+  private manifestObject: StoredObject | undefined;
   bucketCreated = false;
 
   constructor(private readonly options: S3BundleOutputOptions) {
@@ -199,18 +215,31 @@ export class S3BundleOutput implements BundleOutput {
     const { s3, location, signal } = this.options;
     const key = objectKey(location, manifestFileName(name));
     const body = Buffer.from(xml, 'utf8');
-    const md5 = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
-    this.manifestObject = { key, md5, size: body.length };
+    const etag = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
+    this.manifestObject = { key, etag, size: body.length };
     return `${location.bucket}/${key}`;
   }
 
   async removeManifest(name: string): Promise<void> {
     const { s3, location } = this.options;
-    await deleteObject(s3, location.bucket, objectKey(location, manifestFileName(name)));
+    const key = objectKey(location, manifestFileName(name));
+    try {
+      await deleteObject(s3, location.bucket, key);
+    } catch (error) {
+      this.manifestLeftover = key;
+      throw error;
+    }
   }
 
-  /** Every object of the finished bundle with its MD5, parts first, the manifest last. */
-  objects(): { key: string; md5: string; size: number }[] {
+  private manifestLeftover: string | undefined;
+
+  /** After a failed bundle: the objects this run wrote that could not be removed (usually none). */
+  leftovers(): string[] {
+    return [...(this.sink?.leftovers ?? []), ...(this.manifestLeftover ? [this.manifestLeftover] : [])];
+  }
+
+  /** Every object of the finished bundle with its S3 ETag, parts first, the manifest last. */
+  objects(): StoredObject[] {
     if (!this.sink || !this.manifestObject) throw new Error('the bundle is not finished');
     return [...this.sink.partEtags(), this.manifestObject];
   }

@@ -139,4 +139,34 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.deepEqual((await ami.check({}, { manifestLocation: 'nope', name: 'x' })).failures.map((failure) => failure.property), ['manifestLocation', 'name']);
     assert.deepEqual(instance.check({}, { imageId: 'i-123', instanceType: 'big' }).failures.map((failure) => failure.property), ['imageId', 'instanceType']);
   });
+
+  it('never deletes a bundle it did not upload, and replaces without reusing names or tokens', async () => {
+    const imagePath = path.join(folder.dir, 'keep.img');
+    writeImage(imagePath, [{ kind: 'random', bytes: 300 * 1024 }]);
+    const checked = await bundled.check({}, bundleInputs({ imagePath }));
+    const image = await bundled.create({ ...checked.inputs });
+    const before = fake.objects('unikernels').map((object) => object.key);
+    // the same inputs again (another stack, or a replace that keeps the location): refused, and the
+    // existing bundle stays
+    await assert.rejects(bundled.create({ ...checked.inputs }), /already holds a bundle named keep\.img/);
+    assert.deepEqual(fake.objects('unikernels').map((object) => object.key), before);
+
+    const amiInputs = { manifestLocation: image.outs.manifestLocation, name: 'keep' };
+    const registered = await ami.create(amiInputs);
+    assert.deepEqual(ami.diff(registered.outs, amiInputs), { changes: false, replaces: [] }, 'no tags given, none found: no change');
+    const rebundled = ami.diff(registered.outs, { ...amiInputs, manifestEtag: 'f'.repeat(32) });
+    assert.deepEqual(rebundled, { changes: true, replaces: ['manifestEtag'], deleteBeforeReplace: true }, 'same name: the old AMI goes first');
+
+    const instanceInputs = { imageId: registered.id, instanceType: 'm1.small' };
+    const first = await instance.create({ ...instanceInputs });
+    assert.deepEqual(instance.diff(first.outs, instanceInputs), { changes: false, replaces: [] });
+    const replacement = await instance.create({ ...instance.check(first.outs, { ...instanceInputs, instanceType: 'm3.medium' }).inputs });
+    assert.notEqual(replacement.id, first.id, 'the replacement is a new instance');
+    assert.notEqual(replacement.outs.clientToken, first.outs.clientToken);
+
+    for (const launched of [first, replacement]) await instance.remove(launched.id, launched.outs as unknown as Record<string, unknown>);
+    await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
+    assert.deepEqual(fake.objects('unikernels'), []);
+  });
 });

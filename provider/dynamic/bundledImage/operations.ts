@@ -12,7 +12,7 @@ import { deleteBundle } from '../../aws/deleteBundle';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
 import { BundleLocation } from '../../aws/location';
-import { S3BundleOutput } from '../../aws/s3PartSink';
+import { S3BundleOutput, StoredObject } from '../../aws/s3PartSink';
 import { bucketName } from '../../aws/ids';
 import { bundleImage } from '../../bundle/bundle';
 import { BundleInputError } from '../../bundle/errors';
@@ -78,7 +78,6 @@ function locationOf(outputs: Pick<BundledImageOutputs, 'bucket' | 'keyPrefix' | 
   return { bucket: bucketName(outputs.bucket), keyPrefix: `${outputs.keyPrefix}${outputs.bundleKey}/` };
 }
 
-type StoredObject = { key: string; md5: string; size: number };
 
 function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: string, manifestLocation: string, objects: StoredObject[], facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number }): BundledImageOutputs {
   const parts = objects.slice(0, -1);
@@ -92,9 +91,9 @@ function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: stri
     bundleKey,
     manifestLocation,
     manifestKey: manifest.key,
-    manifestEtag: manifest.md5,
+    manifestEtag: manifest.etag,
     partKeys: parts.map((part) => part.key),
-    partEtags: parts.map((part) => part.md5),
+    partEtags: parts.map((part) => part.etag),
     imageDigest: facts.imageDigest,
     imageSha256: facts.imageSha256,
     imageBytes: facts.imageBytes,
@@ -116,7 +115,7 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
   const bundleKey = bundleKeyOf(inputs);
   const location: BundleLocation = { bucket: bucketName(inputs.bucket), keyPrefix: bundleKeyPrefix(inputs, bundleKey) };
   const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
-  let uploading = false;
+  let output: S3BundleOutput | undefined;
   try {
     let imagePath = inputs.imagePath;
     let imageSha256: string;
@@ -138,9 +137,8 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
         throw new BundleInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
       }
     }
-    const output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal });
+    output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal });
     const bundling = percentReporter(label, 'bundling and uploading');
-    uploading = true;
     progress(label, `bundling straight into s3://${location.bucket}/${location.keyPrefix}`);
     const bundle = await bundleImage({
       imagePath,
@@ -169,26 +167,37 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
     });
     return { id: bundle.manifestPath, outs };
   } catch (error) {
-    // The bundler already removed what it uploaded; this catches anything a lost connection hid.
-    if (uploading) await removeOrReport(aws.s3, location, name, bundleKey, inputs, props, error);
+    // The bundler removes what this run uploaded when it fails; whatever it could not remove is
+    // reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
+    const leftovers = output?.leftovers() ?? [];
+    if (leftovers.length > 0) throw partialUpload(inputs, props, region, bundleKey, location, name, leftovers, error);
     throw error;
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
 }
 
-/** After a failed upload: remove what reached S3, or report the location as a partial failure. */
-async function removeOrReport(s3: ReturnType<typeof createClients>['s3'], location: BundleLocation, name: string, bundleKey: string, inputs: BundledImageInputs, props: Props, cause: unknown): Promise<void> {
-  try {
-    await deleteBundle({ s3, location, name, deadlineMs: 120_000 });
-  } catch (cleanupError) {
-    const manifestLocation = `${location.bucket}/${location.keyPrefix}${name}.manifest.xml`;
-    throw new PartialFailure(
-      manifestLocation,
-      { ...pick(inputs, PUBLIC_INPUTS), __provider: props.__provider, bundleName: name, keyPrefix: normalizedKeyPrefix(inputs.keyPrefix), bundleKey, manifestLocation, bundleStatus: 'incomplete upload' },
-      [`uploading failed (${reason(cause)}) and removing the partial upload failed too (${reason(cleanupError)}); destroy or update again to clean it up`],
-    );
-  }
+function partialUpload(inputs: BundledImageInputs, props: Props, region: string, bundleKey: string, location: BundleLocation, name: string, leftovers: string[], cause: unknown): PartialFailure {
+  const manifestKey = `${location.keyPrefix}${name}.manifest.xml`;
+  const manifestLocation = `${location.bucket}/${manifestKey}`;
+  const state: Partial<BundledImageOutputs> = {
+    ...pick(inputs, PUBLIC_INPUTS),
+    region,
+    bundleName: name,
+    keyPrefix: normalizedKeyPrefix(inputs.keyPrefix),
+    bundleKey,
+    manifestLocation,
+    manifestKey,
+    manifestEtag: '',
+    partKeys: [],
+    partEtags: [],
+    certificateFingerprint: certificateFingerprint(inputs.certificate),
+    ec2CertificateFingerprint: certificateFingerprint(inputs.ec2Certificate),
+    bundleStatus: 'incomplete upload',
+  };
+  return new PartialFailure(manifestLocation, { ...state, __provider: props.__provider }, [
+    `uploading failed (${reason(cause)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
+  ]);
 }
 
 export async function read(id: string, props: Props) {
@@ -210,15 +219,18 @@ export async function read(id: string, props: Props) {
     else if (found !== etag) problems.push(`${what} ${key} was changed`);
   };
   expect(outputs.manifestKey, outputs.manifestEtag, 'manifest');
-  outputs.partKeys.forEach((key, index) => expect(key, outputs.partEtags[index], 'part'));
+  (outputs.partKeys ?? []).forEach((key, index) => expect(key, outputs.partEtags?.[index] ?? '', 'part'));
   const bundleStatus = problems.length === 0 ? 'intact' : `damaged: ${problems.join('; ')}`;
   const refreshed = { ...props, bundleStatus };
   return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
 }
 
 export async function update(_id: string, olds: Props, news: Props) {
-  const inputs = news as unknown as BundledImageInputs;
-  const refreshed = { ...olds, ...pick(inputs, IN_PLACE_PROPERTIES) };
+  const refreshed: Props = { ...olds };
+  for (const property of IN_PLACE_PROPERTIES) {
+    if (news[property] === undefined) delete refreshed[property];
+    else refreshed[property] = news[property];
+  }
   return { outs: refreshed };
 }
 

@@ -152,6 +152,7 @@ function defaults(value: unknown, fallback: unknown): unknown {
  * new inputs would use (the input, else the provider's configured region), or undefined if unknown.
  */
 export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageInputs, effectiveRegion: string | undefined): DiffOutcome {
+  const newLocation = locationKey(news);
   const replaces: string[] = [];
   const updates: string[] = [];
   const changed = (before: unknown, after: unknown) => isUnknown(after) || !sameValue(before, after);
@@ -177,8 +178,18 @@ export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageIn
     if (changed(oldRecord[property], newRecord[property])) updates.push(property);
   }
   if (replaces.length === 0) return { changes: updates.length > 0, replaces: [] };
-  // A bundle made again at the same location (drift, or an ACL change) must go before the new one
-  // is uploaded, or deleting the old one would delete the new one.
-  const sameLocation = replaces.every((property) => property === 'bundleStatus' || property === 'acl');
+  // A bundle made again at the same location (drift, a new region or ACL, a failed upload) must go
+  // before the new one is uploaded, or deleting the old one would delete the new one.
+  const sameLocation = newLocation !== undefined && newLocation === `${olds.bucket}/${olds.keyPrefix}${olds.bundleKey}/${olds.bundleName}`;
   return { changes: true, replaces, deleteBeforeReplace: sameLocation || undefined };
+}
+
+/** bucket/prefix/bundle key/name of the bundle the inputs would make, or undefined while any part is unknown. */
+export function locationKey(inputs: BundledImageInputs): string | undefined {
+  if (isUnknown(inputs) || !inputs.certificate || !inputs.ec2Certificate || !inputs.sourceHash) return undefined;
+  try {
+    return `${inputs.bucket}/${normalizedKeyPrefix(inputs.keyPrefix)}${bundleKeyOf(inputs)}/${defaultBundleName(inputs)}`;
+  } catch {
+    return undefined;
+  }
 }

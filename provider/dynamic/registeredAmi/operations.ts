@@ -90,7 +90,9 @@ async function createFromBundle(props: Props, inputs: RegisteredAmiInputs): Prom
     if (error instanceof ImageNotAvailableError) {
       throw new PartialFailure(registered.imageId, { ...props, ...outputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
     }
-    await deregisterImage(ec2, registered.imageId).catch(() => undefined);
+    await deregisterImage(ec2, registered.imageId).catch((cleanupError: unknown) => {
+      throw new PartialFailure(registered.imageId, { ...props, ...outputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) }, [`${reason(error)}; deregistering ${registered.imageId} failed too (${reason(cleanupError)})`]);
+    });
     throw error;
   }
 }
@@ -159,7 +161,9 @@ async function createFromImage(props: Props, inputs: RegisteredAmiInputs): Promi
     if (error instanceof ImageNotAvailableError) {
       throw new PartialFailure(registered, { ...props, ...outputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
     }
-    await deregisterEbsImage(ec2, registered, snapshot).catch(() => undefined);
+    await deregisterEbsImage(ec2, registered, snapshot).catch((cleanupError: unknown) => {
+      throw new PartialFailure(registered, { ...props, ...outputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) }, [`${reason(error)}; removing ${registered} and ${snapshot} failed too (${reason(cleanupError)})`]);
+    });
     throw error;
   }
 }

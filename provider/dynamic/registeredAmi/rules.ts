@@ -17,8 +17,8 @@ export function isEbsSource(inputs: Pick<RegisteredAmiInputs, 'imagePath'>): boo
 export function withDefaults<T extends Partial<RegisteredAmiInputs>>(inputs: T): T {
   const given = Object.fromEntries(Object.entries(inputs).filter(([, value]) => value !== undefined));
   const defaults: Partial<RegisteredAmiInputs> = isEbsSource(inputs)
-    ? { architecture: 'x86_64', virtualizationType: 'hvm', enaSupport: true, imdsSupport: 'v2.0', volumeType: 'gp3', skipZeroBlocks: false }
-    : { architecture: 'x86_64', virtualizationType: 'paravirtual' };
+    ? { architecture: 'x86_64', virtualizationType: 'hvm', enaSupport: true, imdsSupport: 'v2.0', volumeType: 'gp3', skipZeroBlocks: false, tags: {} }
+    : { architecture: 'x86_64', virtualizationType: 'paravirtual', tags: {} };
   return { ...defaults, ...given } as T;
 }
 
@@ -73,5 +73,8 @@ export function diffAmi(olds: RegisteredAmiOutputs, news: RegisteredAmiInputs, e
   if (isEbsSource(olds) !== isEbsSource(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
   if (effectiveRegion !== undefined && (isUnknown(effectiveRegion) || effectiveRegion !== olds.region)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'available') replaces.push('state');
-  return { changes: outcome.changes || replaces.length > 0, replaces };
+  if (replaces.length === 0) return { changes: outcome.changes, replaces };
+  // AMI names are unique in an account and region: a replacement that keeps the name can only be
+  // registered once the old AMI is deregistered.
+  return { changes: true, replaces, deleteBeforeReplace: replaces.includes('name') ? undefined : true };
 }

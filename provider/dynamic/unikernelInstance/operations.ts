@@ -7,7 +7,7 @@ import { createClients } from '../../aws/clients';
 import { imageId, instanceId } from '../../aws/ids';
 import { describeInstance, InstanceNotRunningError, InstanceSummary, launchInstance, terminateInstance, waitForInstanceRunning } from '../../aws/instances';
 import { updateTags } from '../../aws/tags';
-import { CheckFailure, PartialFailure } from '../failures';
+import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion, waitOptions } from '../settings';
 import { definedOnly, isUnknown } from '../values';
@@ -17,8 +17,8 @@ import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
 type Props = Record<string, unknown>;
 const DEFAULT_TIMEOUT_SECONDS = 900;
 
-export function check(olds: Partial<UnikernelInstanceInputs>, news: UnikernelInstanceInputs): { inputs: UnikernelInstanceInputs; failures: CheckFailure[] } {
-  return { inputs: { ...news, clientToken: news.clientToken ?? olds.clientToken ?? randomUUID() }, failures: checkInstanceInputs(news) };
+export function check(_olds: Partial<UnikernelInstanceInputs>, news: UnikernelInstanceInputs): { inputs: UnikernelInstanceInputs; failures: CheckFailure[] } {
+  return { inputs: news, failures: checkInstanceInputs(news) };
 }
 
 export function diff(olds: UnikernelInstanceOutputs, news: UnikernelInstanceInputs) {
@@ -51,11 +51,15 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
   const { ec2 } = createClients(awsSettings(region));
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   const signal = AbortSignal.timeout(timeout * 1000);
+  // One token per create: the SDK's retries of RunInstances reuse it, so a retried request never
+  // launches twice; a replacement gets its own, so EC2 never hands back the instance it replaces.
+  const clientToken = randomUUID();
+  inputs.clientToken = clientToken;
   const id = await launchInstance({
     ec2,
     imageId: imageId(inputs.imageId),
     instanceType: inputs.instanceType,
-    clientToken: inputs.clientToken ?? randomUUID(),
+    clientToken,
     keyName: inputs.keyName,
     securityGroupIds: inputs.securityGroupIds,
     subnetId: inputs.subnetId,
@@ -74,7 +78,12 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
     if (error instanceof InstanceNotRunningError) {
       throw new PartialFailure(id, { ...props, ...outputs(inputs, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
     }
-    await terminateInstance(ec2, id, waitOptions(60)).catch(() => undefined);
+    try {
+      await terminateInstance(ec2, id, waitOptions(60));
+    } catch (cleanupError) {
+      const facts = { instanceId: id, state: 'unknown', tags: inputs.tags ?? {} };
+      throw new PartialFailure(id, { ...props, ...outputs(inputs, region, facts) }, [`${reason(error)}; terminating ${id} failed too (${reason(cleanupError)}): destroy or update again to remove it`]);
+    }
     throw error;
   }
 }
@@ -92,7 +101,7 @@ export async function read(id: string, props: Props) {
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
   };
-  const { instanceId: _id, state: _state, privateIpAddress: _private, publicIpAddress: _public, ...inputs } = refreshed;
+  const { instanceId: _id, state: _state, privateIpAddress: _private, publicIpAddress: _public, clientToken: _token, ...inputs } = refreshed;
   return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(inputs) };
 }
 

@@ -37,7 +37,7 @@ export interface InstanceDiff extends DiffOutcome {
 }
 
 export function diffInstance(olds: UnikernelInstanceOutputs, news: UnikernelInstanceInputs, effectiveRegion: string | undefined): InstanceDiff {
-  const withDefaults = <T extends Partial<UnikernelInstanceInputs>>(value: T) => ({ httpTokens: 'required', ...Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) }) as T;
+  const withDefaults = <T extends Partial<UnikernelInstanceInputs>>(value: T) => ({ httpTokens: 'required', tags: {}, ...Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) }) as T;
   const outcome = diffProperties<UnikernelInstanceInputs>(withDefaults(olds), withDefaults(news), {
     replaceOn: ['imageId', 'subnetId', 'userData', 'keyName', 'securityGroupIds', 'httpTokens', 'instanceType'],
     updateOn: ['tags', 'timeoutSeconds'],

@@ -12,7 +12,7 @@ export interface UnikernelInstanceInputs {
   region?: string;
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds?: number;
-  /** Set by check: makes a retried launch return the same instance instead of a second one. */
+  /** Set by create (one per launch): a retried RunInstances returns the same instance. */
   clientToken?: string;
 }
 
