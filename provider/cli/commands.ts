@@ -6,7 +6,7 @@ import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleProgress } from '../bundle/bundle';
 import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
-import { CliInputError, readOptionFile, readPassphrase } from './inputs';
+import { CliInputError, describeFailure, readOptionFile, readPassphrase } from './inputs';
 import type { BundleAcl } from '../aws/acl';
 import { runCommand } from './runCommand';
 import { Output } from './output';
@@ -87,10 +87,11 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
   };
   await runCommand('bundle', options, files, async (output, signal) => {
     const progress = { scan: milestoneLogger(output, 'scanning'), bundle: milestoneLogger(output, 'bundling') };
+    const s3 = options.bucket ? await s3Output(options, signal) : undefined;
     const result = await bundleImage({
       imagePath: options.image,
       destination: options.destination,
-      output: options.bucket ? await s3Output(options, signal) : undefined,
+      output: s3,
       name: options.prefix,
       privateKey: readOptionFile('privateKey', options.privatekey),
       privateKeyPassphrase: readPassphrase(options.passphraseFile),
@@ -106,6 +107,10 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       gzip: options.gzip,
       signal,
       onProgress: (event: BundleProgress) => progress[event.phase](event.bytes, event.totalBytes),
+    }).catch((error: unknown) => {
+      const leftovers = s3?.leftovers() ?? [];
+      if (leftovers.length === 0) throw error;
+      throw new CliInputError(`${describeFailure(error, files)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`);
     });
     output.progress.done();
     output.info(

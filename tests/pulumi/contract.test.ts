@@ -442,7 +442,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const bigger = await instances.diff(instance.id, instanceUrn('app'), instance.outputs, { ...instanceInputs, instanceType: 'c3.large' }, instanceInputs);
       assert.deepEqual([bigger.changes, bigger.replaces], ['DIFF_SOME', ['instanceType']]);
       const note = await instances.waitForOutput(`UnikernelInstance ${instance.id}: instanceType m1.small → c3.large`);
-      assert.match(note, /instance-store instance cannot be stopped to change its type, so it is replaced/);
+      assert.match(note, /the instance is replaced \(a type changes only on a stopped instance, and instance-store instances cannot be stopped\)/);
 
       const previewChecked = await instances.check(instanceUrn('app'), instanceInputs, { imageId: UNKNOWN, instanceType: 'm1.small', tags: { Name: 'mir' } });
       assert.deepEqual(previewChecked.failures, []);

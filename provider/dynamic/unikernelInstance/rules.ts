@@ -45,7 +45,7 @@ export function diffInstance(olds: UnikernelInstanceOutputs, news: UnikernelInst
   const replaces = [...outcome.replaces];
   const notes: string[] = [];
   if (replaces.includes('instanceType')) {
-    notes.push(`instanceType ${olds.instanceType} → ${isUnknown(news.instanceType) ? '(unknown)' : news.instanceType}: an instance-store instance cannot be stopped to change its type, so it is replaced`);
+    notes.push(`instanceType ${olds.instanceType} → ${isUnknown(news.instanceType) ? '(unknown)' : news.instanceType}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`);
   }
   if (effectiveRegion !== undefined && (isUnknown(effectiveRegion) || effectiveRegion !== olds.region)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'running') {
