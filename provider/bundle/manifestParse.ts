@@ -1,60 +1,29 @@
 /**
- * Reads a manifest with a real, strict XML parser (saxes). Document type declarations are refused
- * outright, so no entity can be declared, let alone expanded (the "billion laughs" bomb); only
- * XML's five predefined entities and character references are understood.
+ * Reads a manifest with a real, strict XML parser (saxes, through xmlTree.ts). Document type
+ * declarations are refused outright, so no entity can be declared or expanded (the "billion
+ * laughs" bomb).
  */
-import { SaxesParser } from 'saxes';
+import { parseXmlTree, XmlElement, XmlTreeError } from './xmlTree';
 import { BundleIntegrityError } from './errors';
 import { renderManifest, BlockDeviceMapping, ImageType, Manifest, ManifestPart } from './manifest';
 
 /** Manifests are a few kilobytes; 10 GiB of parts is about 1,000 part entries (about 150 KB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-interface XmlElement {
-  name: string;
-  attributes: Record<string, string>;
-  children: XmlElement[];
-  text: string;
-}
-
 function parseXml(xml: string): XmlElement {
-  const parser = new SaxesParser({ xmlns: false });
-  const root: XmlElement = { name: '#document', attributes: {}, children: [], text: '' };
-  const stack: XmlElement[] = [root];
-  let failure: Error | undefined;
-  parser.on('doctype', () => {
-    throw new BundleIntegrityError(
-      'manifest-dtd',
-      'the manifest contains a document type declaration (<!DOCTYPE>); bundle manifests never have one, and it can carry an entity-expansion bomb',
-    );
-  });
-  parser.on('opentag', (tag) => {
-    const node: XmlElement = { name: tag.name, attributes: { ...tag.attributes }, children: [], text: '' };
-    stack[stack.length - 1].children.push(node);
-    stack.push(node);
-  });
-  parser.on('closetag', () => {
-    stack.pop();
-  });
-  parser.on('text', (value) => {
-    stack[stack.length - 1].text += value;
-  });
-  parser.on('cdata', (value) => {
-    stack[stack.length - 1].text += value;
-  });
-  parser.on('error', (error) => {
-    failure ??= error;
-  });
   try {
-    parser.write(xml).close();
+    return parseXmlTree(xml);
   } catch (error) {
-    if (error instanceof BundleIntegrityError) throw error;
-    failure ??= error as Error;
+    if (!(error instanceof XmlTreeError)) throw error;
+    if (error.kind === 'doctype') {
+      throw new BundleIntegrityError(
+        'manifest-dtd',
+        'the manifest contains a document type declaration (<!DOCTYPE>); bundle manifests never have one, and it can carry an entity-expansion bomb',
+      );
+    }
+    if (error.kind === 'empty') throw new BundleIntegrityError('manifest-xml', 'the manifest has no <manifest> root element');
+    throw new BundleIntegrityError('manifest-xml', `the manifest is not well-formed XML: ${error.message}`);
   }
-  if (failure) {
-    throw new BundleIntegrityError('manifest-xml', `the manifest is not well-formed XML: ${failure.message.split('\n')[0]}`);
-  }
-  return root;
 }
 
 function child(node: XmlElement | undefined, name: string): XmlElement | undefined {
@@ -144,9 +113,8 @@ export interface ParsedManifest {
 }
 
 export function parseManifest(xml: string): ParsedManifest {
-  const document = parseXml(xml);
-  const root = document.children[0];
-  if (!root || root.name !== 'manifest') {
+  const root = parseXml(xml);
+  if (root.name !== 'manifest') {
     throw new BundleIntegrityError('manifest-xml', 'the manifest has no <manifest> root element');
   }
   const version = optional(root, 'version');

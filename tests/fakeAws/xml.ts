@@ -1,5 +1,5 @@
 /** Building response XML with escaping, and reading request XML with a real parser (saxes). */
-import { SaxesParser } from 'saxes';
+import { parseXmlTree, XmlElement, XmlTreeError } from '../../provider/bundle/xmlTree';
 
 /** Markup that is already serialized; plain strings given to `el` are escaped instead. */
 export class XmlFragment {
@@ -51,51 +51,19 @@ export function xmlDocument(root: XmlFragment): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n${root.text}`;
 }
 
-export interface XmlNode {
-  /** The local name (namespace prefixes removed). */
-  name: string;
-  attributes: Record<string, string>;
-  children: XmlNode[];
-  text: string;
-}
+/** An element with its local name (namespace prefixes removed). */
+export type XmlNode = XmlElement;
 
 export class XmlSyntaxError extends Error {}
 
 /** Parses a document and returns its root element. Document type declarations are refused. */
 export function parseXml(text: string): XmlNode {
-  const parser = new SaxesParser({ xmlns: false });
-  const top: XmlNode = { name: '#document', attributes: {}, children: [], text: '' };
-  const stack: XmlNode[] = [top];
-  let failure: Error | undefined;
-  parser.on('doctype', () => {
-    failure ??= new XmlSyntaxError('document type declarations are not accepted');
-  });
-  parser.on('opentag', (tag) => {
-    const node: XmlNode = { name: tag.name.replace(/^.*:/, ''), attributes: { ...tag.attributes }, children: [], text: '' };
-    stack[stack.length - 1].children.push(node);
-    stack.push(node);
-  });
-  parser.on('closetag', () => {
-    stack.pop();
-  });
-  parser.on('text', (value) => {
-    stack[stack.length - 1].text += value;
-  });
-  parser.on('cdata', (value) => {
-    stack[stack.length - 1].text += value;
-  });
-  parser.on('error', (error) => {
-    failure ??= error;
-  });
   try {
-    parser.write(text).close();
+    return parseXmlTree(text, { localNames: true });
   } catch (error) {
-    failure ??= error instanceof Error ? error : new Error(String(error));
+    if (error instanceof XmlTreeError) throw new XmlSyntaxError(error.kind === 'doctype' ? 'document type declarations are not accepted' : error.message);
+    throw error;
   }
-  if (failure) throw new XmlSyntaxError(failure.message.split('\n')[0]);
-  const root = top.children[0];
-  if (!root) throw new XmlSyntaxError('the document has no root element');
-  return root;
 }
 
 export function childNodes(node: XmlNode, name: string): XmlNode[] {
