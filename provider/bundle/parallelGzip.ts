@@ -85,6 +85,15 @@ function outputRoom(length: number): number {
  * writer waits. Pieces are emitted strictly in input order. So the stream holds at most
  * maxInFlight + 1 chunks of input and maxInFlight pieces of output: 2 × 2 × 1 MiB on 2 cores.
  */
+/**
+ * The cores, but no more than libuv's thread pool, where zlib's jobs run: more jobs than threads
+ * only queue up, holding their chunks in memory.
+ */
+export function defaultParallelism(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism(), pool));
+}
+
 export class ParallelGzip extends Transform {
   readonly parallelism: number;
   readonly chunkSize: number;
@@ -113,7 +122,7 @@ export class ParallelGzip extends Transform {
 
   constructor(options: ParallelGzipOptions = {}) {
     super();
-    this.parallelism = options.parallelism ?? availableParallelism();
+    this.parallelism = options.parallelism ?? defaultParallelism();
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.maxInFlight = options.maxInFlight ?? 2 * this.parallelism;
     if (!Number.isInteger(this.parallelism) || this.parallelism < 1) throw new RangeError(`parallelism must be a positive integer, not ${this.parallelism}`);

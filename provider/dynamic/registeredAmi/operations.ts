@@ -12,6 +12,7 @@ import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { imageId, ImageId, kernelId, ramdiskId, snapshotId, SnapshotId } from '../../aws/ids';
 import { deregisterImage, describeImage, ImageNotAvailableError, registerImage, setImageDescription, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot } from '../../aws/snapshots';
+import { AwsInputError } from '../../aws/errors';
 import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
@@ -105,6 +106,9 @@ async function createFromImage(props: Props, inputs: RegisteredAmiInputs): Promi
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   const signal = AbortSignal.timeout(timeout * 1000);
   const effective = withDefaults(inputs);
+  if ((await fileSha256(inputs.imagePath as string)) !== inputs.sourceHash) {
+    throw new AwsInputError('imagePath', `${inputs.imagePath} changed since it was checked; run the update again`);
+  }
   const uploading = percentReporter(label, 'writing the EBS snapshot');
   progress(label, `writing ${inputs.imagePath} into a new EBS snapshot (EBS direct APIs)`);
   let snapshot: SnapshotId;
