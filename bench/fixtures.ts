@@ -23,17 +23,22 @@ async function describe(file: string): Promise<ImageFile> {
   return { path: file, name: path.basename(file), size: stats.size, allocated: stats.blocks * 512 };
 }
 
+/** Appends `bytes` of random data through `chunk`, a scratch buffer. */
+async function writeRandom(handle: fs.FileHandle, chunk: Buffer, bytes: number, signal: AbortSignal): Promise<void> {
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    signal.throwIfAborted();
+    const slice = chunk.subarray(0, Math.min(chunk.length, left));
+    randomFillSync(slice);
+    await handle.write(slice);
+  }
+}
+
 /** Writes `randomBytes` of random data and then `zeroBytes` of zeros, every byte really written (no hole). */
 export async function writeDenseImage(file: string, randomBytes: number, zeroBytes: number, signal: AbortSignal): Promise<ImageFile> {
   const handle = await fs.open(file, 'wx', 0o644);
   try {
     const chunk = Buffer.alloc(MiB);
-    for (let left = randomBytes; left > 0; left -= chunk.length) {
-      signal.throwIfAborted();
-      const slice = chunk.subarray(0, Math.min(chunk.length, left));
-      randomFillSync(slice);
-      await handle.write(slice);
-    }
+    await writeRandom(handle, chunk, randomBytes, signal);
     chunk.fill(0);
     for (let left = zeroBytes; left > 0; left -= chunk.length) {
       signal.throwIfAborted();
@@ -66,12 +71,7 @@ export async function writeContentImage(file: string, randomBytes: number, conte
   const handle = await fs.open(file, 'wx', 0o644);
   try {
     const chunk = Buffer.alloc(MiB);
-    for (let left = randomBytes; left > 0; left -= chunk.length) {
-      signal.throwIfAborted();
-      const slice = chunk.subarray(0, Math.min(chunk.length, left));
-      randomFillSync(slice);
-      await handle.write(slice);
-    }
+    await writeRandom(handle, chunk, randomBytes, signal);
     let left = contentBytes;
     while (left > 0) {
       const before = left;

@@ -100,8 +100,3 @@ export interface AwsClients {
 export function createClients(settings: AwsSettings = {}): AwsClients {
   return { s3: createS3Client(settings), ec2: createEc2Client(settings) };
 }
-
-/** The region a client resolved (from settings, the environment or the profile). */
-export async function resolvedRegion(client: S3Client | EC2Client | EBSClient): Promise<string> {
-  return client.config.region();
-}

@@ -118,6 +118,20 @@ export class FakeAwsServer {
     });
   }
 
+  /**
+   * Records the request, then reads its body; undefined when a reset fault dropped the connection
+   * part-way through the body (REST bodies can only be cut once the route is known).
+   */
+  private async recordAndRead(request: IncomingMessage, record: RecordedRequest): Promise<Buffer | undefined> {
+    this.parts.requests.push(record);
+    const reset = this.parts.faults.takeReset(record);
+    if (!reset) return readBody(request);
+    const length = Number(record.headers['content-length'] ?? 0);
+    record.bodyBytes = await readThenReset(request, reset.afterBytes ?? Math.max(1, Math.floor(length / 2)));
+    record.errorCode = 'ConnectionReset';
+    return undefined;
+  }
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { state, faults, requests } = this.parts;
     const method = request.method ?? 'GET';
@@ -150,15 +164,9 @@ export class FakeAwsServer {
       record.operation = ebsRoute.operation;
       if (ebsRoute.snapshotId !== undefined) record.params.SnapshotId = ebsRoute.snapshotId;
       if (ebsRoute.blockIndex !== undefined) record.params.BlockIndex = ebsRoute.blockIndex;
-      requests.push(record);
-      const reset = faults.takeReset(record);
-      if (reset) {
-        const length = Number(headers['content-length'] ?? 0);
-        record.bodyBytes = await readThenReset(request, reset.afterBytes ?? Math.max(1, Math.floor(length / 2)));
-        record.errorCode = 'ConnectionReset';
-        return;
-      }
-      body = await readBody(request);
+      const received = await this.recordAndRead(request, record);
+      if (received === undefined) return;
+      body = received;
     } else if (service === 's3') {
       try {
         route = routeS3(method, path, query.flat, headers);
@@ -166,15 +174,9 @@ export class FakeAwsServer {
       } catch {
         routeError = new AwsError(400, 'InvalidURI', "Couldn't parse the specified URI.");
       }
-      requests.push(record);
-      const reset = faults.takeReset(record);
-      if (reset) {
-        const length = Number(headers['content-length'] ?? 0);
-        record.bodyBytes = await readThenReset(request, reset.afterBytes ?? Math.max(1, Math.floor(length / 2)));
-        record.errorCode = 'ConnectionReset';
-        return;
-      }
-      body = await readBody(request);
+      const received = await this.recordAndRead(request, record);
+      if (received === undefined) return;
+      body = received;
     } else {
       body = await readBody(request);
       const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded') ? parseQuery(body.toString('utf8')).flat : {};

@@ -8,7 +8,6 @@ import { randomBytes } from 'crypto';
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED_DATA = path.resolve(REPO_ROOT, '..', 'shared', 'data');
 export const REFERENCE_BUNDLES = path.join(SHARED_DATA, 'reference-bundles');
-export const EC2_CERTS = path.join(SHARED_DATA, 'ec2-certs');
 export const CLI = path.join(REPO_ROOT, 'dist', 'provider', 'cli', 'main.js');
 
 /** A fresh temporary folder, removed by the returned cleanup. */
