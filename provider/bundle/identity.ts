@@ -4,7 +4,7 @@
  * self-signed one is what ec2-bundle-image users have always made with openssl.
  */
 import { generateKeyPairSync, randomBytes } from 'crypto';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
 
 export interface SigningIdentity {
   privateKeyPem: string;
@@ -12,6 +12,8 @@ export interface SigningIdentity {
 }
 
 export function createSigningIdentity(commonName = 'unikernel-ami bundle signer', validDays = 3650, bits = 2048): SigningIdentity {
+  // Loaded here, not at the top: only keygen and the demo make certificates (see keys.ts on forge's memory).
+  const forge = require('node-forge') as typeof Forge;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });
   const privateKeyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const forgeKey = forge.pki.privateKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs1' }).toString());

@@ -110,7 +110,10 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
 
 export function certificateFingerprint(pem: string): string {
   const { publicKey } = readCertificate(pem, 'certificate');
-  return createHash('sha256').update(`${publicKey.n.toString(16)}:${publicKey.e.toString(16)}`).digest('hex');
+  const { n, e } = publicKey.export({ format: 'jwk' });
+  // Hex without leading zeros, as the first releases wrote it: stored bundle keys depend on it.
+  const hex = (base64url: string | undefined) => Buffer.from(base64url ?? '', 'base64url').toString('hex').replace(/^0+(?=.)/, '');
+  return createHash('sha256').update(`${hex(n)}:${hex(e)}`).digest('hex');
 }
 
 /** Everything that goes into the manifest: any change makes a different bundle. */
