@@ -12,6 +12,7 @@ export type SeriesKey =
   | 'pipeline1g'
   | 'pipelinePigz1g'
   | 'ours4g'
+  | 'ours16m'
   | 'pipeline4g'
   | 'nodeBaseline'
   | 'cliStartup';
@@ -80,6 +81,8 @@ export interface BundleReport {
     noSparseOverOursWall: number;
     pipelineOverOursCpu: number;
     pipelineOverOurs4gWall: number;
+    /** Ours on the 4 GiB sparse image / ours on a dense image of its 16 MiB of data alone. */
+    ours4gOverData16mWall: number;
     peakRss4gOver200m: number;
     peakRssOursOverPipeline: number;
     bundledOursOverPipeline: number;
@@ -249,6 +252,7 @@ function formatBundle(report: BundleReport): string[] {
         ['  CPU time (user+sys), pipeline / ours (200 MiB)', `${ratios.pipelineOverOursCpu.toFixed(2)}x`],
         ['  wall time, ours --no-sparse / ours (what zero-block detection saves)', `${ratios.noSparseOverOursWall.toFixed(2)}x`],
         ['  wall time, pipeline / ours (4 GiB sparse)', `${ratios.pipelineOverOurs4gWall.toFixed(2)}x`],
+        ['  wall time, ours 4 GiB sparse / ours on its 16 MiB of data alone', `${ratios.ours4gOverData16mWall.toFixed(2)}x`],
         ['  peak RSS, ours 4 GiB / ours 200 MiB', `${ratios.peakRss4gOver200m.toFixed(2)}x`],
         ["  peak RSS, ours / the pipeline's largest process (200 MiB)", `${ratios.peakRssOursOverPipeline.toFixed(2)}x`],
         ['  bundled bytes, ours / pipeline (200 MiB)', `${ratios.bundledOursOverPipeline.toFixed(4)}x`],
