@@ -4,14 +4,16 @@
  */
 import { strict as assert } from 'assert';
 import { createHash } from 'crypto';
-import { writeFileSync } from 'fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import forge from 'node-forge';
 import { readCertificate, readPrivateKey, sameKey, seal, sign, unseal, verifySignature } from '../../provider/bundle/keys';
 import { certificateFingerprint } from '../../provider/dynamic/bundledImage/rules';
 import { opensslUnseal } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
-import { REPO_ROOT, run, runNodeAsync, temporaryFolder, writeImage, MiB } from '../helpers/tools';
+import { REPO_ROOT, run, runNodeAsync, SHARED_DATA, temporaryFolder, writeImage, MiB } from '../helpers/tools';
+
+const EC2_CERTIFICATES = path.join(SHARED_DATA, 'ec2-certs');
 
 describe('bundle keys', () => {
   it('seals a key that openssl pkeyutl opens, for 2048- and 1024-bit certificates', () => {
@@ -44,6 +46,20 @@ describe('bundle keys', () => {
     const sealed = seal(readCertificate(user.cert, 'certificate'), 'F0E1D2C3B4A5968778695A4B3C2D1E0F');
     assert.equal(unseal(readPrivateKey(user.key, 'privateKey'), sealed, 'the key'), 'f0e1d2c3b4a5968778695a4b3c2d1e0f');
     assert.throws(() => unseal(readPrivateKey(other.key, 'privateKey'), sealed, 'the key'), /not made for this key/);
+  });
+
+  it("reads every one of Amazon's EC2 bundling certificates and seals for it", function () {
+    if (!existsSync(EC2_CERTIFICATES)) {
+      console.log(`      (skipped: ${EC2_CERTIFICATES} is absent; it holds Amazon's public EC2 certificates)`);
+      this.skip();
+    }
+    const names = readdirSync(EC2_CERTIFICATES).filter((name) => name.endsWith('.pem'));
+    assert.ok(names.length >= 3, `the commercial, GovCloud and Beijing certificates (${names.join(', ')})`);
+    for (const name of names) {
+      const certificate = readCertificate(readFileSync(path.join(EC2_CERTIFICATES, name), 'utf8'), name);
+      assert.ok(certificate.modulusBytes >= 128, `${name}: an RSA key of at least 1024 bits`);
+      assert.equal(seal(certificate, '00112233445566778899aabbccddeeff').length, certificate.modulusBytes * 2, name);
+    }
   });
 
   it('matches a private key to its certificate only', () => {
