@@ -7,14 +7,14 @@
  * is only known at the end. Parts are named from an upper bound of the count; in the rare case that
  * the bound has more digits than the real count, the parts are renamed with server-side copies.
  */
-import { CopyObjectCommand, ObjectCannedACL, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, GetObjectCommand, ObjectCannedACL, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'crypto';
 import { setMaxListeners } from 'events';
 import { Writable } from 'stream';
 import { PART_SIZE } from '../bundle/constants';
 import { BundleInputError } from '../bundle/errors';
-import { BundleOutput, PartSink, WrittenPart } from '../bundle/bundleOutput';
-import { manifestFileName, partCount, partFileName } from '../bundle/parts';
+import { BundleOutput, PartSink, ResumePoint, WrittenPart } from '../bundle/bundleOutput';
+import { manifestFileName, partCount, partFileName, resumeFileName } from '../bundle/parts';
 import { BundleAcl, preflightBucket } from './bucket';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited } from './concurrency';
@@ -29,7 +29,7 @@ export interface StoredObject {
   size: number;
 }
 
-interface UploadedPart {
+export interface UploadedPart {
   index: number;
   key: string;
   size: number;
@@ -48,6 +48,40 @@ export interface S3PartSinkOptions {
   concurrency?: number;
   partSize?: number;
   signal?: AbortSignal;
+  /** Parts an earlier attempt stored (still in S3 as it recorded them): not uploaded again when identical. */
+  storedParts?: UploadedPart[];
+  /** Where `suspend` records an unfinished bundle; without it, the sink cannot be resumed. */
+  resumeKey?: string;
+}
+
+/** `NAME.resume.json`: an unfinished bundle that the same command, run again, resumes. */
+interface ResumeRecord extends ResumePoint {
+  version: 1;
+  name: string;
+  partSize: number;
+  parts: UploadedPart[];
+}
+
+const HEX = /^[0-9a-f]+$/;
+
+/** The record, checked field by field: it comes from S3 and decides what is not uploaded again. */
+function parseResumeRecord(text: string, name: string, where: string): ResumeRecord {
+  const refuse = (what: string) =>
+    new BundleInputError('bucket', `${where} is not a resume record this tool wrote (${what}); delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`);
+  let record: ResumeRecord;
+  try {
+    record = JSON.parse(text) as ResumeRecord;
+  } catch {
+    throw refuse('not JSON');
+  }
+  if (record?.version !== 1 || record.name !== name) throw refuse('version or name');
+  if (![record.attempt, record.userEncryptedKey, record.userEncryptedIv].every((value) => typeof value === 'string' && HEX.test(value))) throw refuse('attempt, key or IV');
+  if (!Number.isInteger(record.partSize) || !Array.isArray(record.parts)) throw refuse('parts');
+  for (const part of record.parts) {
+    const valid = Number.isInteger(part?.index) && part.index >= 0 && typeof part.key === 'string' && Number.isInteger(part.size) && typeof part.etag === 'string' && typeof part.sha1 === 'string' && /^[0-9a-f]{40}$/.test(part.sha1);
+    if (!valid) throw refuse('a part');
+  }
+  return record;
 }
 
 export class S3PartSink implements PartSink {
@@ -113,9 +147,31 @@ export class S3PartSink implements PartSink {
   private async upload(index: number, body: Buffer): Promise<void> {
     const { s3, location, acl, signal } = this.options;
     const key = this.keyFor(index, this.provisionalWidth);
+    const sha1 = createHash('sha1').update(body).digest('hex');
     this.written.add(key);
+    const stored = this.options.storedParts?.find((part) => part.index === index);
+    if (stored && stored.key === key && stored.size === body.length && stored.sha1 === sha1) {
+      this.uploaded.push({ ...stored });
+      this.resumedParts++;
+      return;
+    }
     const etag = await putObject(s3, location.bucket, key, body, { acl, contentType: 'application/octet-stream', signal });
-    this.uploaded.push({ index, key, size: body.length, etag, sha1: createHash('sha1').update(body).digest('hex') });
+    this.uploaded.push({ index, key, size: body.length, etag, sha1 });
+  }
+
+  /** Parts that an earlier attempt had stored and this one kept instead of uploading. */
+  resumedParts = 0;
+
+  async suspend(point: ResumePoint): Promise<boolean> {
+    await Promise.allSettled(this.inFlight);
+    const { s3, location, name, resumeKey } = this.options;
+    const byIndex = new Map((this.options.storedParts ?? []).map((part) => [part.index, part]));
+    for (const part of this.uploaded) byIndex.set(part.index, part);
+    if (!resumeKey || byIndex.size === 0) return false;
+    const record: ResumeRecord = { version: 1, name, ...point, partSize: this.partSize, parts: [...byIndex.values()].sort((a, b) => a.index - b.index) };
+    // No signal: the run may be failing because it was aborted, and the record must still be stored.
+    await putObject(s3, location.bucket, resumeKey, Buffer.from(JSON.stringify(record, null, 1)), { acl: 'none', contentType: 'application/json' });
+    return true;
   }
 
   async commit(): Promise<WrittenPart[]> {
@@ -156,8 +212,9 @@ export class S3PartSink implements PartSink {
 
   async discard(): Promise<void> {
     await Promise.allSettled(this.inFlight);
-    const { s3, location } = this.options;
-    const keys = [...this.written];
+    const { s3, location, resumeKey } = this.options;
+    // A resumed bundle given up: its record goes too, or it would point at parts no longer there.
+    const keys = [...this.written, ...(resumeKey && this.options.storedParts ? [resumeKey] : [])];
     const results = await Promise.allSettled(keys.map((key) => deleteObject(s3, location.bucket, key)));
     results.forEach((result, index) => {
       if (result.status === 'rejected') this.leftovers.push(keys[index]);
@@ -175,6 +232,12 @@ export interface S3BundleOutputOptions {
   /** Tests only: a smaller part size; real bundles always use 10 MiB. */
   partSize?: number;
   signal?: AbortSignal;
+  /**
+   * A failed upload keeps its parts and a `NAME.resume.json` record, and the next run of the same
+   * bundle resumes it, uploading only what is missing. Without it (the default) a failure removes
+   * everything it uploaded.
+   */
+  resumable?: boolean;
 }
 
 /** A BundleOutput that writes the bundle straight into S3: parts as they are made, the manifest last. */
@@ -197,6 +260,12 @@ export class S3BundleOutput implements BundleOutput {
     const bucket = await preflightBucket({ s3, bucket: location.bucket, acl: this.acl, createBucket: this.options.createBucket, signal });
     this.bucketCreated = bucket.created;
     const earlier = await listBundleObjects(s3, location, name, signal);
+    const recordKey = objectKey(location, resumeFileName(name));
+    const hasManifest = earlier.some((object) => object.key === objectKey(location, manifestFileName(name)));
+    if (this.options.resumable && !hasManifest && earlier.some((object) => object.key === recordKey)) {
+      await this.loadResumeRecord(name, recordKey, earlier);
+      return;
+    }
     if (earlier.length > 0) {
       throw new BundleInputError(
         'bucket',
@@ -205,10 +274,41 @@ export class S3BundleOutput implements BundleOutput {
     }
   }
 
+  resumeFrom: ResumePoint | undefined;
+  private storedParts: UploadedPart[] | undefined;
+  private recordKey: string | undefined;
+
+  /** Reads the record of an unfinished bundle; only parts still in S3 as recorded count as stored. */
+  private async loadResumeRecord(name: string, recordKey: string, earlier: StoredObject[]): Promise<void> {
+    const { s3, location, signal } = this.options;
+    const where = `s3://${location.bucket}/${recordKey}`;
+    const text = await awsCall('GetObject', where, async () => {
+      const answer = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: recordKey }), { abortSignal: signal });
+      return (await answer.Body?.transformToString('utf8')) ?? '';
+    });
+    const record = parseResumeRecord(text, name, where);
+    if (record.partSize !== (this.options.partSize ?? PART_SIZE)) {
+      throw new BundleInputError('bucket', `${where} was written with ${record.partSize}-byte parts; delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`);
+    }
+    const inS3 = new Map(earlier.map((object) => [object.key, object]));
+    this.storedParts = record.parts.filter((part) => {
+      const object = inS3.get(part.key);
+      return object !== undefined && object.size === part.size && object.etag.toLowerCase() === part.etag.toLowerCase();
+    });
+    this.resumeFrom = { attempt: record.attempt, userEncryptedKey: record.userEncryptedKey, userEncryptedIv: record.userEncryptedIv };
+    this.recordKey = recordKey;
+  }
+
   parts(name: string, encryptedBound: number): PartSink {
-    const { s3, location, signal, concurrency, partSize } = this.options;
-    this.sink = new S3PartSink({ s3, location, name, acl: this.acl, encryptedBound, concurrency, partSize, signal });
+    const { s3, location, signal, concurrency, partSize, resumable } = this.options;
+    const resumeKey = resumable ? objectKey(location, resumeFileName(name)) : undefined;
+    this.sink = new S3PartSink({ s3, location, name, acl: this.acl, encryptedBound, concurrency, partSize, signal, storedParts: this.storedParts, resumeKey });
     return this.sink;
+  }
+
+  /** Parts of an earlier attempt that this run kept instead of uploading them again. */
+  get resumedParts(): number {
+    return this.sink?.resumedParts ?? 0;
   }
 
   async writeManifest(name: string, xml: string): Promise<string> {
@@ -217,6 +317,10 @@ export class S3BundleOutput implements BundleOutput {
     const body = Buffer.from(xml, 'utf8');
     const etag = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
     this.manifestObject = { key, etag, size: body.length };
+    if (this.recordKey) {
+      // The bundle is whole: the record has done its job. Left behind, it is harmless (a manifest wins).
+      await deleteObject(s3, location.bucket, this.recordKey, signal).catch(() => undefined);
+    }
     return `${location.bucket}/${key}`;
   }
 

@@ -3,22 +3,22 @@
  * tar → SHA-1 of the tar stream → gzip -9 → AES-128-CBC → 10 MiB part files, then the signed manifest.
  * Memory stays flat whatever the image size; a failure removes every file it had written.
  */
-import { createCipheriv, randomBytes } from 'crypto';
+import { createCipheriv, createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 import { AES_ALGORITHM, AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './constants';
 import { DigestPassThrough } from './digestStream';
-import { createGzipStage, GzipMode } from './parallelGzip';
+import { createGzipStage, DEFAULT_CHUNK_SIZE, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException } from './errors';
 import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
-import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
+import { Certificate, readCertificate, readPrivateKey, sameKey, seal, sign, unseal } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
 import { BundleParameters, normalizeBundleParameters } from './parameters';
-import { BundleOutput, encryptedLengthBound, PartSink, WrittenPart } from './bundleOutput';
+import { BundleOutput, encryptedLengthBound, PartSink, ResumePoint, WrittenPart } from './bundleOutput';
 import { DirectoryOutput } from './directoryOutput';
-import { storedSize, TarEntry } from './tarHeader';
+import { encodeHeader, storedSize, TarEntry } from './tarHeader';
 import { tarStream, tarStreamLength } from './tarStream';
 import packageJson from '../../package.json';
 
@@ -106,6 +106,40 @@ function describeWriteFailure(error: unknown, destination: string): unknown {
   return error;
 }
 
+/**
+ * Everything that shapes the encrypted stream but the key and IV: the tar header (name, size, mtime,
+ * mode, sparse map), how gzip runs, and the certificate the key is sealed for. Two runs of the same
+ * attempt with the same key and IV write byte-identical parts.
+ */
+export function attemptIdentity(entry: TarEntry, gzip: GzipMode, userCertificate: Certificate): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ format: 1, header: encodeHeader(entry).toString('hex'), gzip, chunk: gzip === 'parallel' ? DEFAULT_CHUNK_SIZE : 0 }))
+    .update(userCertificate.publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
+}
+
+/** The key and IV of an earlier attempt to resume, opened with the user's key; refused when the attempt differs. */
+function resumedKeyAndIv(earlier: ResumePoint, attempt: string, keys: ReturnType<typeof readBundleKeys>, output: BundleOutput, name: string) {
+  if (earlier.attempt !== attempt) {
+    throw new BundleInputError(
+      'image',
+      `${output.description} holds an unfinished bundle named ${name} made from another image or with other options; bundle the same image with the same options to resume it, or delete it (unikernel-ami delete-bundle -p ${name})`,
+    );
+  }
+  return {
+    keyHex: unseal(keys.privateKey, earlier.userEncryptedKey, 'the AES key of the unfinished bundle'),
+    ivHex: unseal(keys.privateKey, earlier.userEncryptedIv, 'the AES IV of the unfinished bundle'),
+  };
+}
+
+/** An upload that failed with its parts kept, so that the same command run again resumes it. */
+export class BundleSuspendedError extends Error {
+  constructor(override readonly cause: unknown, where: string) {
+    super(`${cause instanceof Error ? cause.message : String(cause)}; the parts stored so far are kept in ${where}: run the same command again to resume, or delete them with unikernel-ami delete-bundle`);
+    this.name = 'BundleSuspendedError';
+  }
+}
+
 function directoryOutput(destination: string | undefined, partSize: number | undefined): BundleOutput {
   if (destination === undefined) throw new BundleInputError('destination', 'give a destination folder (or an output) for the bundle');
   return new DirectoryOutput(destination, partSize ?? PART_SIZE);
@@ -119,8 +153,10 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
   const output = options.output ?? directoryOutput(options.destination, testHooks.partSize);
   await output.prepare(name);
 
-  const keyHex = testHooks.keyHex ?? randomHex();
-  const ivHex = testHooks.ivHex ?? randomHex();
+  let keyHex = testHooks.keyHex ?? randomHex();
+  let ivHex = testHooks.ivHex ?? randomHex();
+  const gzipMode = options.gzip ?? 'parallel';
+  let attempt: string | undefined;
   const report = options.onProgress ?? (() => undefined);
   const image = await fs.open(options.imagePath, 'r');
   let parts: PartSink | undefined;
@@ -144,6 +180,8 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       size: imageStats.size,
       sparse: layout,
     };
+    attempt = attemptIdentity(entry, gzipMode, keys.userCertificate);
+    if (output.resumeFrom) ({ keyHex, ivHex } = resumedKeyAndIv(output.resumeFrom, attempt, keys, output, name));
     const storedImageBytes = layout ? storedSize(layout) : imageStats.size;
     parts = output.parts(name, encryptedLengthBound(tarStreamLength(entry)));
     let bundled = 0;
@@ -152,7 +190,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     await pipeline(
       Readable.from(tarStream(image, entry, onData), { objectMode: false }),
       tar,
-      createGzipStage(options.gzip),
+      createGzipStage(gzipMode),
       createCipheriv(AES_ALGORITHM, Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
       parts.writable,
       { signal: options.signal },
@@ -202,8 +240,13 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       parts: writtenParts,
     };
   } catch (error) {
-    await parts?.discard().catch(() => undefined);
     if (manifestWritten) await output.removeManifest(name).catch(() => undefined);
+    const resumable = parts?.suspend && attempt !== undefined && !(error instanceof BundleInputError);
+    const point: ResumePoint | undefined = resumable
+      ? { attempt: attempt as string, userEncryptedKey: seal(keys.userCertificate, keyHex), userEncryptedIv: seal(keys.userCertificate, ivHex) }
+      : undefined;
+    if (point && (await parts?.suspend?.(point).catch(() => false))) throw new BundleSuspendedError(error, output.description);
+    await parts?.discard().catch(() => undefined);
     throw describeWriteFailure(error, output.description);
   } finally {
     await image.close();

@@ -12,6 +12,18 @@ export interface WrittenPart {
   digest: string;
 }
 
+/**
+ * What a later run needs to resume an unfinished bundle: the same AES key and IV (sealed for the
+ * user's certificate only, as in the manifest, so no secret is stored) and the identity of the
+ * attempt, a hash of everything that shapes the encrypted stream. The same attempt encrypts to the
+ * same bytes, so every part already stored can be kept.
+ */
+export interface ResumePoint {
+  attempt: string;
+  userEncryptedKey: string;
+  userEncryptedIv: string;
+}
+
 /** Receives the encrypted stream and cuts it into parts as it flows. */
 export interface PartSink {
   readonly writable: Writable;
@@ -19,6 +31,12 @@ export interface PartSink {
   commit(): Promise<WrittenPart[]>;
   /** Removes every part this sink made, whatever its state. */
   discard(): Promise<void>;
+  /**
+   * Keeps the parts stored so far for a later run to resume from `point`, where the output can
+   * resume. Resolves false when it cannot (nothing stored, or the output does not resume); the
+   * caller then discards.
+   */
+  suspend?(point: ResumePoint): Promise<boolean>;
 }
 
 export interface BundleOutput {
@@ -26,6 +44,8 @@ export interface BundleOutput {
   readonly description: string;
   /** Refuses to start when the output cannot take a bundle of this name (missing, not writable, taken). */
   prepare(name: string): Promise<void>;
+  /** Set by prepare() when the output holds an unfinished attempt at this bundle that can be resumed. */
+  readonly resumeFrom?: ResumePoint;
   /** `encryptedBound`: an upper bound on the encrypted length, for naming parts early. */
   parts(name: string, encryptedBound: number): PartSink;
   /** Stores the manifest last; returns where it is (a path, or bucket/key). */

@@ -20,8 +20,13 @@ export function manifestFileName(name: string): string {
 }
 
 /** Matches the files an earlier bundle of `name` leaves in a folder. */
+/** The record of an unfinished bundle that a later run can resume (S3 outputs only). */
+export function resumeFileName(name: string): string {
+  return `${name}.resume.json`;
+}
+
 export function isBundleFileOf(name: string, fileName: string): boolean {
-  if (fileName === manifestFileName(name)) return true;
+  if (fileName === manifestFileName(name) || fileName === resumeFileName(name)) return true;
   const prefix = `${name}.part.`;
   return fileName.startsWith(prefix) && /^[0-9]+$/.test(fileName.slice(prefix.length));
 }

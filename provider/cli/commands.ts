@@ -74,6 +74,7 @@ async function s3Output(options: BundleCommandOptions, signal: AbortSignal) {
     createBucket: options.createBucket,
     concurrency,
     signal,
+    resumable: true,
   });
 }
 
@@ -117,9 +118,11 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       `Bundled ${options.image} (${formatBytes(result.imageSize)}${result.sparse ? `, ${formatBytes(result.storedImageBytes)} of data` : ''}) ` +
         `into ${result.parts.length} part${result.parts.length === 1 ? '' : 's'} (${formatBytes(result.bundledSize)}) in ${options.bucket ? `s3://${path.posix.dirname(result.manifestPath)}` : path.dirname(result.manifestPath)}`,
     );
+    if (s3 && s3.resumedParts > 0) output.info(`Resumed an unfinished upload: ${s3.resumedParts} part(s) already in S3 were kept`);
     output.info(`Manifest: ${result.manifestPath}`);
     output.result({
       command: 'bundle',
+      ...(s3 ? { resumedParts: s3.resumedParts } : {}),
       manifest: result.manifestPath,
       name: result.name,
       digest: result.digest,

@@ -7,8 +7,9 @@ import { AwsOperationError } from '../../provider/aws/errors';
 import { parseBucketArgument } from '../../provider/aws/location';
 import { S3BundleOutput } from '../../provider/aws/s3PartSink';
 import { BundleInputError } from '../../provider/bundle/errors';
+import { BundleSuspendedError } from '../../provider/bundle/bundle';
 import { verifyBundle } from '../../provider/bundle/unbundle';
-import { bundleWithTestKeys } from '../helpers/bundles';
+import { bundleWithTestKeys, FIXED_IV, FIXED_KEY } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
 import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
 import { FakeAws } from '../fakeAws';
@@ -93,5 +94,60 @@ describe('bundling straight to S3', function () {
       (error: unknown) => error instanceof BundleInputError && /already holds a bundle named taken\.img/.test(error.message),
     );
     assert.deepEqual(fake.objects('stream-3').map((object) => object.key), ['taken.img.part.0'], 'the earlier bundle is untouched');
+  });
+  it('with resumable, keeps what a failed upload stored (no key in the clear), and the next run uploads only the rest', async () => {
+    fake.createBucket('stream-4', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'resume.img');
+    writeImage(image, [{ kind: 'random', bytes: 600 * 1024 }]);
+    const location = parseBucketArgument('stream-4/r');
+    const failing = (request: { key?: string }) => request.key === 'r/resume.img.part.05';
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: failing });
+    const first = new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, concurrency: 2, resumable: true });
+    await assert.rejects(bundleWithTestKeys(image, '', { output: first }, { keyHex: FIXED_KEY, ivHex: FIXED_IV }), (error: unknown) =>
+      error instanceof BundleSuspendedError && /resume\.img\.part\.05/.test(error.message) && /run the same command again to resume/.test(error.message));
+    fake.faults.clear();
+    const kept = fake.objects('stream-4').map((object) => object.key).sort();
+    assert.ok(kept.includes('r/resume.img.resume.json'), `the record is stored: ${kept.join(', ')}`);
+    assert.ok(!kept.includes('r/resume.img.manifest.xml'), 'no manifest: nothing can register a half bundle');
+    const keptParts = kept.filter((key) => key.includes('.part.'));
+    assert.ok(keptParts.length >= 5 && !keptParts.includes('r/resume.img.part.05'), `the parts before the failure are kept: ${keptParts.join(', ')}`);
+    const record = (fake.getObject('stream-4', 'r/resume.img.resume.json') as Buffer).toString('utf8');
+    assert.ok(!record.includes(FIXED_KEY) && !record.includes(FIXED_IV), 'the AES key and IV are stored sealed only');
+    assert.notEqual(fake.objects('stream-4').find((object) => object.key === 'r/resume.img.resume.json')?.acl, 'aws-exec-read', 'the record is not shared with EC2');
+
+    const before = fake.requests.length;
+    const second = new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, concurrency: 2, resumable: true });
+    // A different key and IV on the second run: the resumed bundle must come out of the record's.
+    const result = await bundleWithTestKeys(image, '', { output: second }, { keyHex: 'ab'.repeat(16), ivHex: 'cd'.repeat(16) });
+    const puts = fake.requests.slice(before).filter((request) => request.operation === 'PutObject').map((request) => request.key);
+    assert.equal(second.resumedParts, keptParts.length);
+    assert.deepEqual(puts.filter((key) => keptParts.includes(key as string)), [], 'no kept part is uploaded again');
+    assert.equal(puts.length, result.parts.length - keptParts.length + 1, 'the missing parts and the manifest');
+    const after = fake.objects('stream-4').map((object) => object.key).sort();
+    assert.deepEqual(after, [...result.parts.map((part) => `r/${part.filename}`), 'r/resume.img.manifest.xml'].sort(), 'whole, and the record is gone');
+    const report = await downloadAndVerify('stream-4', 'r/', 'resume.img');
+    assert.equal(report.digest, result.digest);
+  });
+
+  it('refuses to resume an unfinished bundle of another image, and leaves it as it was', async () => {
+    fake.createBucket('stream-5', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'other.img');
+    writeImage(image, [{ kind: 'random', bytes: 300 * 1024 }]);
+    const location = parseBucketArgument('stream-5');
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'other.img.part.2' });
+    await assert.rejects(bundleWithTestKeys(image, '', { output: new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, concurrency: 1, resumable: true }) }), BundleSuspendedError);
+    fake.faults.clear();
+    const kept = fake.objects('stream-5').map((object) => object.key).sort();
+    writeImage(image, [{ kind: 'random', bytes: 300 * 1024 }], 1_700_000_100);
+    await assert.rejects(
+      bundleWithTestKeys(image, '', { output: new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, resumable: true }) }),
+      (error: unknown) => error instanceof BundleInputError && error.input === 'image' && /unfinished bundle named other\.img made from another image/.test(error.message),
+    );
+    assert.deepEqual(fake.objects('stream-5').map((object) => object.key).sort(), kept, 'nothing removed or added');
+    await assert.rejects(
+      bundleWithTestKeys(image, '', { output: new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024 }) }),
+      (error: unknown) => error instanceof BundleInputError && /already holds a bundle named other\.img/.test(error.message),
+      'without resumable, an unfinished bundle is a bundle already there',
+    );
   });
 });

@@ -112,4 +112,33 @@ describe('unikernel-ami upload and delete-bundle', function () {
     assert.equal(removed.status, 0, removed.stderr);
     assert.deepEqual(fake.objects('direct'), []);
   });
+  it('bundle --bucket resumes a failed upload when run again, and delete-bundle removes an unfinished one', async () => {
+    fake.createBucket('resume', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'resume.img');
+    writeImage(image, [{ kind: 'random', bytes: 25 * MiB }]);
+    const pki = testPki();
+    const args = ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', 'resume/v1', '--concurrency', '1', '--json'];
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'v1/resume.img.part.1' });
+    const failed = await runCliAsync(args, environment);
+    fake.faults.clear();
+    assert.equal(failed.status, 1);
+    assert.match(failed.stderr, /resume\.img\.part\.1.*kept in s3:\/\/resume\/v1\/: run the same command again to resume/);
+    assert.deepEqual(fake.objects('resume').map((object) => object.key).sort(), ['v1/resume.img.part.0', 'v1/resume.img.resume.json']);
+
+    fake.clearRequests();
+    const resumed = await runCliAsync(args, environment);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(JSON.parse(resumed.stdout).resumedParts, 1);
+    const puts = fake.requests.filter((request) => request.operation === 'PutObject').map((request) => request.key);
+    assert.deepEqual(puts, ['v1/resume.img.part.1', 'v1/resume.img.part.2', 'v1/resume.img.manifest.xml']);
+    assert.deepEqual(fake.objects('resume').map((object) => object.key).sort(), ['v1/resume.img.manifest.xml', 'v1/resume.img.part.0', 'v1/resume.img.part.1', 'v1/resume.img.part.2']);
+
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'v2/resume.img.part.2' });
+    const failedAgain = await runCliAsync([...args.slice(0, -4), 'resume/v2', '--concurrency', '1', '--json'], environment);
+    fake.faults.clear();
+    assert.equal(failedAgain.status, 1);
+    const removed = await runCliAsync(['delete-bundle', '-b', 'resume/v2', '-p', 'resume.img', '-y'], environment);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.deepEqual(fake.objects('resume').filter((object) => object.key.startsWith('v2/')), [], 'parts and record removed');
+  });
 });
