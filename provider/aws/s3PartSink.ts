@@ -75,7 +75,7 @@ function parseResumeRecord(text: string, name: string, where: string): ResumeRec
     throw refuse('not JSON');
   }
   if (record?.version !== 1 || record.name !== name) throw refuse('version or name');
-  if (![record.attempt, record.userEncryptedKey, record.userEncryptedIv].every((value) => typeof value === 'string' && HEX.test(value))) throw refuse('attempt, key or IV');
+  if (![record.attempt, record.userEncryptedKey, record.userEncryptedIv, record.signature].every((value) => typeof value === 'string' && HEX.test(value))) throw refuse('attempt, key, IV or signature');
   if (!Number.isInteger(record.partSize) || !Array.isArray(record.parts)) throw refuse('parts');
   for (const part of record.parts) {
     const valid = Number.isInteger(part?.index) && part.index >= 0 && typeof part.key === 'string' && Number.isInteger(part.size) && typeof part.etag === 'string' && typeof part.sha1 === 'string' && /^[0-9a-f]{40}$/.test(part.sha1);
@@ -295,7 +295,7 @@ export class S3BundleOutput implements BundleOutput {
       const object = inS3.get(part.key);
       return object !== undefined && object.size === part.size && object.etag.toLowerCase() === part.etag.toLowerCase();
     });
-    this.resumeFrom = { attempt: record.attempt, userEncryptedKey: record.userEncryptedKey, userEncryptedIv: record.userEncryptedIv };
+    this.resumeFrom = { attempt: record.attempt, userEncryptedKey: record.userEncryptedKey, userEncryptedIv: record.userEncryptedIv, signature: record.signature };
     this.recordKey = recordKey;
   }
 

@@ -13,7 +13,7 @@ import { DigestPassThrough } from './digestStream';
 import { createGzipStage, DEFAULT_CHUNK_SIZE, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException } from './errors';
 import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
-import { Certificate, readCertificate, readPrivateKey, sameKey, seal, sign, unseal } from './keys';
+import { Certificate, readCertificate, readPrivateKey, sameKey, seal, sign, unseal, verifySignature } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
 import { BundleParameters, normalizeBundleParameters } from './parameters';
 import { BundleOutput, encryptedLengthBound, PartSink, ResumePoint, WrittenPart } from './bundleOutput';
@@ -118,8 +118,23 @@ export function attemptIdentity(entry: TarEntry, gzip: GzipMode, userCertificate
     .digest('hex');
 }
 
+function resumeSignedText(point: Omit<ResumePoint, 'signature'>): string {
+  return `unikernel-ami resume 1\n${point.attempt}\n${point.userEncryptedKey}\n${point.userEncryptedIv}`;
+}
+
+function resumePoint(attempt: string, keyHex: string, ivHex: string, keys: ReturnType<typeof readBundleKeys>): ResumePoint {
+  const fields = { attempt, userEncryptedKey: seal(keys.userCertificate, keyHex), userEncryptedIv: seal(keys.userCertificate, ivHex) };
+  return { ...fields, signature: sign(keys.privateKey, resumeSignedText(fields)) };
+}
+
 /** The key and IV of an earlier attempt to resume, opened with the user's key; refused when the attempt differs. */
 function resumedKeyAndIv(earlier: ResumePoint, attempt: string, keys: ReturnType<typeof readBundleKeys>, output: BundleOutput, name: string) {
+  if (!verifySignature(keys.userCertificate.publicKey, resumeSignedText(earlier), earlier.signature)) {
+    throw new BundleInputError(
+      'privateKey',
+      `the unfinished bundle named ${name} in ${output.description} was not recorded with this key (its signature does not verify); delete it (unikernel-ami delete-bundle -p ${name}) and bundle again`,
+    );
+  }
   if (earlier.attempt !== attempt) {
     throw new BundleInputError(
       'image',
@@ -242,9 +257,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
   } catch (error) {
     if (manifestWritten) await output.removeManifest(name).catch(() => undefined);
     const resumable = parts?.suspend && attempt !== undefined && !(error instanceof BundleInputError);
-    const point: ResumePoint | undefined = resumable
-      ? { attempt: attempt as string, userEncryptedKey: seal(keys.userCertificate, keyHex), userEncryptedIv: seal(keys.userCertificate, ivHex) }
-      : undefined;
+    const point = resumable ? resumePoint(attempt as string, keyHex, ivHex, keys) : undefined;
     if (point && (await parts?.suspend?.(point).catch(() => false))) throw new BundleSuspendedError(error, output.description);
     await parts?.discard().catch(() => undefined);
     throw describeWriteFailure(error, output.description);

@@ -22,6 +22,11 @@ export interface ResumePoint {
   attempt: string;
   userEncryptedKey: string;
   userEncryptedIv: string;
+  /**
+   * RSA-SHA1 by the user's key over the three fields above. Anyone can seal a key for a public
+   * certificate, so without it whoever could write the record could choose the key of the bundle.
+   */
+  signature: string;
 }
 
 /** Receives the encrypted stream and cuts it into parts as it flows. */

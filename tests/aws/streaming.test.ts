@@ -9,6 +9,7 @@ import { S3BundleOutput } from '../../provider/aws/s3PartSink';
 import { BundleInputError } from '../../provider/bundle/errors';
 import { BundleSuspendedError } from '../../provider/bundle/bundle';
 import { verifyBundle } from '../../provider/bundle/unbundle';
+import { readCertificate, seal } from '../../provider/bundle/keys';
 import { bundleWithTestKeys, FIXED_IV, FIXED_KEY } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
 import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
@@ -138,6 +139,17 @@ describe('bundling straight to S3', function () {
     await assert.rejects(bundleWithTestKeys(image, '', { output: new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, concurrency: 1, resumable: true }) }), BundleSuspendedError);
     fake.faults.clear();
     const kept = fake.objects('stream-5').map((object) => object.key).sort();
+
+    // Anyone can seal a key for the public certificate: a record with a key of someone else's choosing is refused.
+    const recordText = (fake.getObject('stream-5', 'other.img.resume.json') as Buffer).toString('utf8');
+    const forged = { ...JSON.parse(recordText), userEncryptedKey: seal(readCertificate(testPki().user.cert, 'certificate'), '11'.repeat(16)) };
+    fake.putObjectDirect('stream-5', 'other.img.resume.json', Buffer.from(JSON.stringify(forged)));
+    await assert.rejects(
+      bundleWithTestKeys(image, '', { output: new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, resumable: true }) }),
+      (error: unknown) => error instanceof BundleInputError && error.input === 'privateKey' && /not recorded with this key/.test(error.message),
+    );
+    fake.putObjectDirect('stream-5', 'other.img.resume.json', Buffer.from(recordText));
+
     writeImage(image, [{ kind: 'random', bytes: 300 * 1024 }], 1_700_000_100);
     await assert.rejects(
       bundleWithTestKeys(image, '', { output: new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, resumable: true }) }),
