@@ -29,7 +29,7 @@ export interface StoredObject {
   size: number;
 }
 
-export interface UploadedPart {
+interface UploadedPart {
   index: number;
   key: string;
   size: number;
@@ -95,6 +95,8 @@ export class S3PartSink implements PartSink {
   private failure: unknown;
   private readonly partSize: number;
   private readonly concurrency: number;
+  /** Parts that an earlier attempt had stored and this one kept instead of uploading. */
+  resumedParts = 0;
   /** Every key this sink wrote, so that discard can remove them all. */
   private readonly written = new Set<string>();
 
@@ -158,9 +160,6 @@ export class S3PartSink implements PartSink {
     const etag = await putObject(s3, location.bucket, key, body, { acl, contentType: 'application/octet-stream', signal });
     this.uploaded.push({ index, key, size: body.length, etag, sha1 });
   }
-
-  /** Parts that an earlier attempt had stored and this one kept instead of uploading. */
-  resumedParts = 0;
 
   async suspend(point: ResumePoint): Promise<boolean> {
     await Promise.allSettled(this.inFlight);

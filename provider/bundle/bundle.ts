@@ -111,7 +111,7 @@ function describeWriteFailure(error: unknown, destination: string): unknown {
  * mode, sparse map), how gzip runs, and the certificate the key is sealed for. Two runs of the same
  * attempt with the same key and IV write byte-identical parts.
  */
-export function attemptIdentity(entry: TarEntry, gzip: GzipMode, userCertificate: Certificate): string {
+function attemptIdentity(entry: TarEntry, gzip: GzipMode, userCertificate: Certificate): string {
   return createHash('sha256')
     .update(JSON.stringify({ format: 1, header: encodeHeader(entry).toString('hex'), gzip, chunk: gzip === 'parallel' ? DEFAULT_CHUNK_SIZE : 0 }))
     .update(userCertificate.publicKey.export({ type: 'spki', format: 'der' }))
@@ -256,9 +256,10 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     };
   } catch (error) {
     if (manifestWritten) await output.removeManifest(name).catch(() => undefined);
-    const resumable = parts?.suspend && attempt !== undefined && !(error instanceof BundleInputError);
-    const point = resumable ? resumePoint(attempt as string, keyHex, ivHex, keys) : undefined;
-    if (point && (await parts?.suspend?.(point).catch(() => false))) throw new BundleSuspendedError(error, output.description);
+    const canResume = parts?.suspend !== undefined && attempt !== undefined && !(error instanceof BundleInputError);
+    if (canResume && (await parts?.suspend?.(resumePoint(attempt as string, keyHex, ivHex, keys)).catch(() => false))) {
+      throw new BundleSuspendedError(error, output.description);
+    }
     await parts?.discard().catch(() => undefined);
     throw describeWriteFailure(error, output.description);
   } finally {
