@@ -11,7 +11,7 @@ import { pipeline } from 'stream/promises';
 import { AES_ALGORITHM, AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './constants';
 import { DigestPassThrough } from './digestStream';
 import { createGzipStage, DEFAULT_CHUNK_SIZE, GzipMode } from './parallelGzip';
-import { BundleInputError, isErrnoException } from './errors';
+import { BundleInputError, isErrnoException, ResumeMismatchError } from './errors';
 import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
 import { Certificate, readCertificate, readPrivateKey, sameKey, seal, sign, unseal, verifySignature } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
@@ -136,8 +136,7 @@ function resumedKeyAndIv(earlier: ResumePoint, attempt: string, keys: ReturnType
     );
   }
   if (earlier.attempt !== attempt) {
-    throw new BundleInputError(
-      'image',
+    throw new ResumeMismatchError(
       `${output.description} holds an unfinished bundle named ${name} made from another image or with other options; bundle the same image with the same options to resume it, or delete it (unikernel-ami delete-bundle -p ${name})`,
     );
   }

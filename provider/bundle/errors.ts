@@ -13,6 +13,14 @@ export class BundleInputError extends Error {
   }
 }
 
+/** An unfinished bundle at the destination that this image and these options cannot resume. */
+export class ResumeMismatchError extends BundleInputError {
+  constructor(message: string) {
+    super('image', message);
+    this.name = 'ResumeMismatchError';
+  }
+}
+
 /** A bundle that fails an integrity or safety check while being read or verified. */
 export class BundleIntegrityError extends Error {
   readonly check: string;

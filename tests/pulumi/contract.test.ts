@@ -8,7 +8,7 @@
  */
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { mkdirSync } from 'fs';
+import { mkdirSync, utimesSync } from 'fs';
 import { CreateTagsCommand, DeleteTagsCommand, EC2Client, ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundledImageProvider } from '../../provider/dynamic/bundledImage/provider';
@@ -718,18 +718,121 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       await assertZeroOrphans();
     });
 
-    it('BundledImage create fails on a connection reset that outlasts the retries: one clear line, and the bundle is removed from S3', async function () {
-      const inputs = await checkedBundle('reset', 11 * MiB);
-      const isManifest = (request: { key?: string }) => request.key?.endsWith('reset.img.manifest.xml') === true;
+    /** A create of NAME.img whose manifest PUT keeps failing: the partial failure the engine would keep in state. */
+    async function unfinishedCreate(name: string, inputs: Props): Promise<{ id: string; state: Props; error: PluginRpcError }> {
+      const isManifest = (request: { key?: string }) => request.key?.endsWith(`/${name}.img.manifest.xml`) === true;
       const fault = fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: isManifest });
-      const error = await rejection(bundles.create(bundles.urn(BUNDLE, 'reset'), inputs));
+      const error = await rejection(bundles.create(bundles.urn(BUNDLE, name), inputs));
       assert.ok(fault.hits >= 2, `the SDK retried the reset PutObject (${fault.hits} attempts)`);
-      assert.equal(error.partial, undefined, 'cleaned up: nothing for the engine to keep');
+      fake.faults.clear();
+      assert.ok(error.partial, `ErrorResourceInitFailed expected: ${error.message}`);
+      holdBundle(error.partial.id, error.partial.properties);
+      return { id: error.partial.id, state: error.partial.properties, error };
+    }
+
+    const putKeys = () => fake.requests.filter((request) => request.operation === 'PutObject' && request.status === 200).map((request) => String(request.key));
+    const bundleObjects = (name: string) => fake.objects(BUCKET).map((object) => object.key).filter((key) => key.includes(`/${name}.`)).sort();
+
+    it('BundledImage create fails on a connection reset that outlasts the retries: a partial failure that keeps the parts and a resume record; the next update resumes without uploading a part again', async function () {
+      const inputs = await checkedBundle('reset', 11 * MiB);
+      const { id, state, error } = await unfinishedCreate('reset', inputs);
       assert.ok(!error.message.includes('\n'), `one line: ${JSON.stringify(error.message)}`);
-      assert.match(error.message, /^PutObject s3:\/\/unikernels\/faults\/[0-9a-f]{16}\/reset\.img\.manifest\.xml failed: NetworkingError/);
-      const parts = fake.requests.filter((request) => request.operation === 'PutObject' && request.status === 200).map((request) => request.key);
-      assert.ok(parts.length >= 2, 'the parts had reached S3 before the manifest failed');
-      assert.deepEqual(fake.objects(BUCKET).filter((object) => object.key.includes('/reset.img.')), [], 'no object of the failed bundle is left');
+      assert.match(
+        error.message,
+        /^bundling stopped \(PutObject s3:\/\/unikernels\/faults\/[0-9a-f]{16}\/reset\.img\.manifest\.xml failed: NetworkingError.*\); the parts uploaded so far stay in s3:\/\/unikernels\/faults\/[0-9a-f]{16}\/ with reset\.img\.resume\.json: run pulumi up again to resume the upload, or pulumi destroy to remove them$/,
+      );
+      assert.deepEqual(error.partial?.reasons, [error.message]);
+      assert.equal(id, `${BUCKET}/${String(state.manifestKey)}`, 'the id is where the manifest will be');
+      assert.equal(state.bundleStatus, 'unfinished');
+      assert.equal(state[PROVIDER_KEY], texts.bundle, 'the state can be deleted, refreshed and updated later');
+      assertNoKeyMaterial(state, 'the partial state');
+      const partsPut = putKeys().filter((key) => key.includes('.part.'));
+      assert.equal(partsPut.length, 2, 'both parts had reached S3 before the manifest failed');
+      assert.deepEqual(bundleObjects('reset'), [...partsPut, partsPut[0].replace(/\.part\.\d+$/, '.resume.json')].sort(), 'the parts and the resume record stay; no manifest');
+
+      const refreshed = await bundles.read(id, bundles.urn(BUNDLE, 'reset'), state, inputs);
+      assert.equal(refreshed.id, id);
+      assert.equal(refreshed.properties.bundleStatus, 'unfinished', 'refresh keeps an unfinished upload resumable');
+
+      const plan = await bundles.diff(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs);
+      assert.deepEqual([plan.changes, plan.replaces], ['DIFF_SOME', []], 'an update in place, not a replacement');
+      await bundles.waitForOutput('BundledImage reset.img: the upload stopped before it finished; the update resumes it');
+
+      fake.clearRequests();
+      const updated = await bundles.update(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs);
+      assert.deepEqual(putKeys(), [String(state.manifestKey)], 'only the manifest is uploaded: both parts are kept');
+      await bundles.waitForOutput(/^BundledImage reset\.img: uploaded: .* \(2 part\(s\), 2 of them kept from the unfinished upload, \d+ bytes\)$/);
+      const outputs = updated.properties;
+      assert.equal(outputs.bundleStatus, 'intact');
+      assert.equal(outputs.manifestLocation, id, 'the same id');
+      assert.deepEqual(outputs.partKeys, partsPut);
+      assert.match(String(outputs.manifestEtag), /^[0-9a-f]{32}$/);
+      assert.deepEqual(bundleObjects('reset'), [...partsPut, String(outputs.manifestKey)].sort(), 'the record is gone once the manifest is there');
+      assert.equal((await bundles.read(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs)).properties.bundleStatus, 'intact');
+      assert.deepEqual((await bundles.diff(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs, inputs)).changes, 'DIFF_NONE');
+
+      await bundles.delete(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs);
+      held.bundles.delete(id);
+      assert.deepEqual(bundleObjects('reset'), []);
+      await assertZeroOrphans();
+    });
+
+    it('BundledImage: destroy of an unfinished upload removes its parts and record; a record deleted out of band makes it damaged, replaced first', async function () {
+      const inputs = await checkedBundle('dropped', 11 * MiB);
+      const { id, state } = await unfinishedCreate('dropped', inputs);
+      assert.equal(bundleObjects('dropped').length, 3);
+      await bundles.delete(id, bundles.urn(BUNDLE, 'dropped'), state, inputs);
+      held.bundles.delete(id);
+      assert.deepEqual(bundleObjects('dropped'), [], 'destroy leaves nothing of the unfinished upload');
+      assert.equal((await bundles.read(id, bundles.urn(BUNDLE, 'dropped'), state, inputs)).id, '');
+
+      const again = await unfinishedCreate('dropped', inputs);
+      const record = bundleObjects('dropped').find((key) => key.endsWith('.resume.json'));
+      assert.ok(record);
+      fake.deleteObjectDirect(BUCKET, record);
+      const refreshed = await bundles.read(again.id, bundles.urn(BUNDLE, 'dropped'), again.state, inputs);
+      assert.equal(refreshed.properties.bundleStatus, `damaged: the upload was unfinished and its resume record ${record} is missing`);
+      const plan = await bundles.diff(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs, inputs);
+      assert.deepEqual([plan.changes, plan.replaces, plan.deleteBeforeReplace], ['DIFF_SOME', ['bundleStatus'], true], 'not resumable: removed, then made again');
+      await bundles.delete(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs);
+      held.bundles.delete(again.id);
+      assert.deepEqual(bundleObjects('dropped'), []);
+      await assertZeroOrphans();
+    });
+
+    it('BundledImage: an unfinished upload of a copy of the image with another mtime is removed and bundled from the start', async function () {
+      const inputs = await checkedBundle('touched', 11 * MiB);
+      const { id, state } = await unfinishedCreate('touched', inputs);
+      const imagePath = String(inputs.imagePath);
+      utimesSync(imagePath, new Date('2030-01-01T00:00:00Z'), new Date('2030-01-01T00:00:00Z'));
+      const rechecked = await bundles.check(bundles.urn(BUNDLE, 'touched'), inputs, bundleProgram({ imagePath, keyPrefix: 'faults' }));
+      assert.equal(rechecked.inputs.sourceHash, inputs.sourceHash, 'the same content: the same location');
+      fake.clearRequests();
+      const updated = await bundles.update(id, bundles.urn(BUNDLE, 'touched'), state, rechecked.inputs, inputs);
+      await bundles.waitForOutput('BundledImage touched.img: the unfinished upload was made from another copy of the image (its tar header differs); removing it and bundling from the start');
+      assert.equal(putKeys().filter((key) => key.includes('.part.')).length, 2, 'every part is uploaded again');
+      assert.equal(updated.properties.bundleStatus, 'intact');
+      assert.deepEqual(bundleObjects('touched'), [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort());
+      await bundles.delete(id, bundles.urn(BUNDLE, 'touched'), updated.properties, rechecked.inputs);
+      held.bundles.delete(id);
+      await assertZeroOrphans();
+    });
+
+    it('BundledImage from a kernel: the image is built again with the same tar header, so its unfinished upload resumes', async function () {
+      const kernelPath = buildXenKernel(folder.dir, { fileName: 'resumed.xen' });
+      const checked = await bundles.check(bundles.urn(BUNDLE, 'resumed'), {}, bundleProgram({ kernelPath, keyPrefix: 'faults' }));
+      assert.deepEqual(checked.failures, []);
+      const { id, state } = await unfinishedCreate('resumed', checked.inputs);
+      const partsPut = putKeys().filter((key) => key.includes('.part.'));
+      assert.ok(partsPut.length >= 1);
+      // The tar header holds whole seconds: a rebuild in a later second must still give the same header.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      fake.clearRequests();
+      const updated = await bundles.update(id, bundles.urn(BUNDLE, 'resumed'), state, checked.inputs, checked.inputs);
+      assert.deepEqual(putKeys(), [String(updated.properties.manifestKey)], 'the rebuilt image resumes: no part is uploaded again');
+      assert.equal(updated.properties.bundleStatus, 'intact');
+      await bundles.delete(id, bundles.urn(BUNDLE, 'resumed'), updated.properties, checked.inputs);
+      held.bundles.delete(id);
       await assertZeroOrphans();
     });
 

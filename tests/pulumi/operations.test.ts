@@ -129,6 +129,20 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.ok(fake.instances().every((each) => each.state === 'terminated'));
   });
 
+  it('an unfinished upload is resumed in place, unless the change moves or remakes the bundle', async () => {
+    const imagePath = path.join(folder.dir, 'unfinished.img');
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    const checked = await bundled.check({}, bundleInputs({ imagePath }));
+    const image = await bundled.create({ ...checked.inputs });
+    const unfinished: BundledImageOutputs = { ...image.outs, bundleStatus: 'unfinished' };
+    assert.deepEqual(bundled.diff(unfinished, checked.inputs), { changes: true, replaces: [] }, 'the same bundle: resume it');
+    assert.deepEqual(bundled.diff(unfinished, { ...checked.inputs, acl: 'bucket-owner-full-control' }), { changes: true, replaces: ['acl'], deleteBeforeReplace: true }, 'the same place: removed before it is made again');
+    assert.deepEqual(bundled.diff(unfinished, { ...checked.inputs, keyPrefix: 'elsewhere' }), { changes: true, replaces: ['keyPrefix'], deleteBeforeReplace: undefined });
+    assert.deepEqual(bundled.diff({ ...image.outs, bundleStatus: 'incomplete upload' }, checked.inputs), { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true }, 'nothing to resume from: made again');
+    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
+    assert.deepEqual(fake.objects('unikernels'), []);
+  });
+
   it('checks every input with a message per property', async () => {
     const { failures } = await bundled.check({}, { bucket: 'Bad_Bucket', accountId: '123', privateKey: 'nope', certificate: 'nope', ec2Certificate: '' } as BundledImageInputs);
     const properties = failures.map((failure) => failure.property).sort();

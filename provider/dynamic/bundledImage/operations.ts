@@ -1,8 +1,8 @@
 /**
  * BundledImage's create/read/update/delete and the I/O half of check. The bundle goes straight into
  * S3 as it is made (an image built from a kernel is the only local file, in a temporary folder that
- * is always removed); a failed upload removes what it put in S3, and when even that fails the
- * provider reports a partial failure so the engine keeps the location in state.
+ * is always removed). A failed upload keeps its parts for a resume, or removes them when it cannot;
+ * either way what stays in S3 is reported as a partial failure, so the engine keeps its location.
  */
 import { promises as fs } from 'fs';
 import { tmpdir } from 'os';
@@ -11,22 +11,24 @@ import { createClients } from '../../aws/clients';
 import { deleteBundle } from '../../aws/deleteBundle';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
-import { BundleLocation } from '../../aws/location';
+import { BundleLocation, objectKey } from '../../aws/location';
 import { S3BundleOutput, StoredObject } from '../../aws/s3PartSink';
 import { bucketName } from '../../aws/ids';
-import { bundleImage } from '../../bundle/bundle';
-import { BundleInputError } from '../../bundle/errors';
+import { bundleImage, BundleOptions, BundleResult, BundleSuspendedError } from '../../bundle/bundle';
+import { manifestFileName, resumeFileName } from '../../bundle/parts';
+import { BundleInputError, ResumeMismatchError } from '../../bundle/errors';
 import { statImage } from '../../bundle/image';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
 import { inspectXenKernel } from '../../image/xenKernel';
+import { IMAGE_TIMESTAMP } from '../../image/layout';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion } from '../settings';
 import { isUnknown, pick, UNKNOWN } from '../values';
 import { bundleKeyOf, bundleKeyPrefix, certificateFingerprint, checkInputs, defaultBundleName, diffBundledImage, IN_PLACE_PROPERTIES, normalizedKeyPrefix } from './rules';
 import { fileSha256, sourceHash } from '../source';
-import { BundledImageInputs, BundledImageOutputs, PUBLIC_INPUTS } from './types';
+import { BundledImageInputs, BundledImageOutputs, BundleStatus, PUBLIC_INPUTS, UNFINISHED } from './types';
 
 type Props = Record<string, unknown>;
 const DEFAULT_TIMEOUT_SECONDS = 1800;
@@ -70,6 +72,8 @@ export function diff(olds: BundledImageOutputs, news: BundledImageInputs) {
   const outcome = diffBundledImage(olds, news, region);
   if (outcome.replaces.includes('bundleStatus')) {
     progress(`BundledImage ${olds.bundleName}`, `the bundle in S3 is damaged (${olds.bundleStatus}); it will be made and uploaded again`);
+  } else if (olds.bundleStatus === UNFINISHED && outcome.replaces.length === 0) {
+    progress(`BundledImage ${olds.bundleName}`, 'the upload stopped before it finished; the update resumes it');
   }
   return outcome;
 }
@@ -106,6 +110,17 @@ function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: stri
 }
 
 export async function create(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
+  return bundleIntoS3(props);
+}
+
+/**
+ * Makes the bundle straight into S3. A failure that is not a bad input keeps the parts uploaded so
+ * far with NAME.resume.json and is reported as a partial failure whose state says "unfinished": the
+ * engine keeps the location, `destroy` removes it, and the next update resumes the upload. Run
+ * again on a location that holds such a record, the same bundle resumes: the parts that match are
+ * kept and only the rest is uploaded.
+ */
+async function bundleIntoS3(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
   const inputs = props as unknown as BundledImageInputs;
   const name = defaultBundleName(inputs) as string;
   const label = `BundledImage ${name}`;
@@ -117,49 +132,24 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
   const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
   let output: S3BundleOutput | undefined;
   try {
-    let imagePath = inputs.imagePath;
-    let imageSha256: string;
-    if (imagePath === undefined) {
-      progress(label, `building a PV-GRUB image from ${inputs.kernelPath}`);
-      const built = await buildKernelImage({
-        kernelPath: inputs.kernelPath as string,
-        outPath: path.join(work, name),
-        size: inputs.imageSize,
-        cmdline: inputs.kernelCommandLine,
-        temporaryDirectory: work,
-        signal,
-      });
-      imagePath = built.imagePath;
-      imageSha256 = built.sha256;
-    } else {
-      imageSha256 = await fileSha256(imagePath);
-      if (imageSha256 !== inputs.sourceHash) {
-        throw new BundleInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
-      }
-    }
-    output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal });
-    const bundling = percentReporter(label, 'bundling and uploading');
+    const { imagePath, imageSha256 } = await imageToBundle(inputs, name, label, work, signal);
+    const options = bundleOptions(inputs, imagePath, name, signal, percentReporter(label, 'bundling and uploading'));
+    const attempt = async (): Promise<[S3BundleOutput, BundleResult]> => {
+      output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal, resumable: true });
+      return [output, await bundleImage({ ...options, output })];
+    };
     progress(label, `bundling straight into s3://${location.bucket}/${location.keyPrefix}`);
-    const bundle = await bundleImage({
-      imagePath,
-      output,
-      name,
-      privateKey: inputs.privateKey,
-      privateKeyPassphrase: inputs.privateKeyPassphrase,
-      userCertificate: inputs.certificate,
-      ec2Certificate: inputs.ec2Certificate,
-      accountId: inputs.accountId,
-      architecture: inputs.architecture ?? 'x86_64',
-      kernelId: inputs.kernelId,
-      ramdiskId: inputs.ramdiskId,
-      blockDeviceMappings: inputs.blockDeviceMappings,
-      productCodes: inputs.productCodes,
-      sparse: inputs.sparse,
-      signal,
-      onProgress: (event) => event.phase === 'bundle' && bundling(event.bytes, event.totalBytes),
+    const [stored, bundle] = await attempt().catch(async (error: unknown) => {
+      // The location is derived from the content, so an unfinished upload there is this resource's
+      // own: one made from a copy of the image with another mtime cannot be resumed, only redone.
+      if (!(error instanceof ResumeMismatchError)) throw error;
+      progress(label, 'the unfinished upload was made from another copy of the image (its tar header differs); removing it and bundling from the start');
+      await deleteBundle({ s3: aws.s3, location, name, signal });
+      return attempt();
     });
-    progress(label, `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s), ${bundle.bundledSize} bytes)`);
-    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, output.objects(), {
+    const resumed = stored.resumedParts > 0 ? `, ${stored.resumedParts} of them kept from the unfinished upload` : '';
+    progress(label, `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s)${resumed}, ${bundle.bundledSize} bytes)`);
+    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, stored.objects(), {
       imageDigest: bundle.digest,
       imageSha256,
       imageBytes: bundle.imageSize,
@@ -167,18 +157,82 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
     });
     return { id: bundle.manifestPath, outs };
   } catch (error) {
-    // The bundler removes what this run uploaded when it fails; whatever it could not remove is
-    // reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
+    const where = { inputs, props, region, bundleKey, location, name };
+    if (error instanceof BundleSuspendedError) {
+      throw unfinishedState(where, UNFINISHED, [
+        `bundling stopped (${reason(error.cause)}); the parts uploaded so far stay in s3://${location.bucket}/${location.keyPrefix} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
+      ]);
+    }
+    // A failed upload that could not be kept for a resume is removed; whatever could not be removed
+    // is reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
     const leftovers = output?.leftovers() ?? [];
-    if (leftovers.length > 0) throw partialUpload(inputs, props, region, bundleKey, location, name, leftovers, error);
+    if (leftovers.length > 0) {
+      throw unfinishedState(where, 'incomplete upload', [
+        `uploading failed (${reason(error)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
+      ]);
+    }
     throw error;
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
 }
 
-function partialUpload(inputs: BundledImageInputs, props: Props, region: string, bundleKey: string, location: BundleLocation, name: string, leftovers: string[], cause: unknown): PartialFailure {
-  const manifestKey = `${location.keyPrefix}${name}.manifest.xml`;
+function bundleOptions(inputs: BundledImageInputs, imagePath: string, name: string, signal: AbortSignal, bundling: (bytes: number, total: number) => void): Omit<BundleOptions, 'output'> {
+  return {
+    imagePath,
+    name,
+    privateKey: inputs.privateKey,
+    privateKeyPassphrase: inputs.privateKeyPassphrase,
+    userCertificate: inputs.certificate,
+    ec2Certificate: inputs.ec2Certificate,
+    accountId: inputs.accountId,
+    architecture: inputs.architecture ?? 'x86_64',
+    kernelId: inputs.kernelId,
+    ramdiskId: inputs.ramdiskId,
+    blockDeviceMappings: inputs.blockDeviceMappings,
+    productCodes: inputs.productCodes,
+    sparse: inputs.sparse,
+    signal,
+    onProgress: (event) => event.phase === 'bundle' && bundling(event.bytes, event.totalBytes),
+  };
+}
+
+/** The image to bundle: the one given (checked unchanged since check hashed it), or one built from the kernel in `work`. */
+async function imageToBundle(inputs: BundledImageInputs, name: string, label: string, work: string, signal: AbortSignal): Promise<{ imagePath: string; imageSha256: string }> {
+  if (inputs.imagePath !== undefined) {
+    const imageSha256 = await fileSha256(inputs.imagePath);
+    if (imageSha256 !== inputs.sourceHash) {
+      throw new BundleInputError('imagePath', `${inputs.imagePath} changed since it was checked; run the update again`);
+    }
+    return { imagePath: inputs.imagePath, imageSha256 };
+  }
+  progress(label, `building a PV-GRUB image from ${inputs.kernelPath}`);
+  const built = await buildKernelImage({
+    kernelPath: inputs.kernelPath as string,
+    outPath: path.join(work, name),
+    size: inputs.imageSize,
+    cmdline: inputs.kernelCommandLine,
+    temporaryDirectory: work,
+    signal,
+  });
+  // The tar header carries the image's mtime: fixed, every build of the same kernel gives the same
+  // tar stream, so an unfinished upload of it can be resumed.
+  await fs.utimes(built.imagePath, IMAGE_TIMESTAMP, IMAGE_TIMESTAMP);
+  return { imagePath: built.imagePath, imageSha256: built.sha256 };
+}
+
+interface BundlePlace {
+  inputs: BundledImageInputs;
+  props: Props;
+  region: string;
+  bundleKey: string;
+  location: BundleLocation;
+  name: string;
+}
+
+/** A partial failure holding the bundle's location, so that the engine keeps it in state. */
+function unfinishedState({ inputs, props, region, bundleKey, location, name }: BundlePlace, bundleStatus: BundleStatus, reasons: string[]): PartialFailure {
+  const manifestKey = `${location.keyPrefix}${manifestFileName(name)}`;
   const manifestLocation = `${location.bucket}/${manifestKey}`;
   const state: Partial<BundledImageOutputs> = {
     ...pick(inputs, PUBLIC_INPUTS),
@@ -193,11 +247,9 @@ function partialUpload(inputs: BundledImageInputs, props: Props, region: string,
     partEtags: [],
     certificateFingerprint: certificateFingerprint(inputs.certificate),
     ec2CertificateFingerprint: certificateFingerprint(inputs.ec2Certificate),
-    bundleStatus: 'incomplete upload',
+    bundleStatus,
   };
-  return new PartialFailure(manifestLocation, { ...state, __provider: props.__provider }, [
-    `uploading failed (${reason(cause)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
-  ]);
+  return new PartialFailure(manifestLocation, { ...state, __provider: props.__provider }, reasons);
 }
 
 export async function read(id: string, props: Props) {
@@ -211,6 +263,10 @@ export async function read(id: string, props: Props) {
     throw error;
   }
   if (remote.length === 0) return { id: '' };
+  if (outputs.bundleStatus === UNFINISHED) {
+    const refreshed = { ...props, bundleStatus: unfinishedStatus(outputs, remote) };
+    return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
+  }
   const byKey = new Map(remote.map((object) => [object.key, object.etag.toLowerCase()]));
   const problems: string[] = [];
   const expect = (key: string, etag: string, what: string) => {
@@ -225,7 +281,17 @@ export async function read(id: string, props: Props) {
   return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
 }
 
+/** An unfinished upload stays resumable while its record is there and no manifest has appeared. */
+function unfinishedStatus(outputs: BundledImageOutputs, remote: StoredObject[]): BundleStatus {
+  const keys = new Set(remote.map((object) => object.key));
+  const recordKey = objectKey(locationOf(outputs), resumeFileName(outputs.bundleName));
+  if (keys.has(recordKey) && !keys.has(outputs.manifestKey)) return UNFINISHED;
+  return `damaged: the upload was unfinished and ${keys.has(outputs.manifestKey) ? `a manifest ${outputs.manifestKey} appeared` : `its resume record ${recordKey} is missing`}`;
+}
+
 export async function update(_id: string, olds: Props, news: Props) {
+  // An unfinished upload at the same location (anything else is a replacement): resume it.
+  if ((olds as unknown as BundledImageOutputs).bundleStatus === UNFINISHED) return { outs: (await bundleIntoS3(news)).outs };
   const refreshed: Props = { ...olds };
   for (const property of IN_PLACE_PROPERTIES) {
     if (news[property] === undefined) delete refreshed[property];

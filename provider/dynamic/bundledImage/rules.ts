@@ -8,7 +8,7 @@ import { BundleInputError } from '../../bundle/errors';
 import { readBundleKeys } from '../../bundle/bundle';
 import { CheckFailure, FailureList } from '../failures';
 import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
-import { BundledImageInputs, BundledImageOutputs } from './types';
+import { BundledImageInputs, BundledImageOutputs, UNFINISHED } from './types';
 import * as path from 'path';
 
 const PARAMETER_FIELDS: Record<string, keyof BundledImageInputs> = {
@@ -176,7 +176,9 @@ export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageIn
     const pem = news[property];
     if (isUnknown(pem) || (pem && certificateFingerprint(pem) !== fingerprint)) replaces.push(property);
   }
-  if (olds.bundleStatus !== undefined && olds.bundleStatus !== 'intact') replaces.push('bundleStatus');
+  // An unfinished upload is resumed in place; a damaged or half-removed bundle is made again.
+  if (olds.bundleStatus === UNFINISHED) updates.push('bundleStatus');
+  else if (olds.bundleStatus !== undefined && olds.bundleStatus !== 'intact') replaces.push('bundleStatus');
   for (const property of IN_PLACE_PROPERTIES) {
     if (changed(oldRecord[property], newRecord[property])) updates.push(property);
   }

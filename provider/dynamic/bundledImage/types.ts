@@ -40,7 +40,14 @@ export interface BundledImageInputs {
   sourceHash?: string;
 }
 
-export type BundleStatus = 'intact' | string;
+/**
+ * "intact"; "unfinished" (an upload that stopped partway: its parts stay in S3 with NAME.resume.json
+ * and the next update resumes it); "incomplete upload" (a failed upload whose objects could not all
+ * be removed); or "damaged: …", what refresh found wrong with the objects in S3.
+ */
+export type BundleStatus = 'intact' | 'unfinished' | 'incomplete upload' | `damaged: ${string}`;
+
+export const UNFINISHED: BundleStatus = 'unfinished';
 
 export interface BundledImageOutputs extends Omit<BundledImageInputs, 'privateKey' | 'privateKeyPassphrase'> {
   sourceHash: string;
@@ -65,7 +72,6 @@ export interface BundledImageOutputs extends Omit<BundledImageInputs, 'privateKe
   partCount: number;
   certificateFingerprint: string;
   ec2CertificateFingerprint: string;
-  /** "intact", or what refresh found wrong with the objects in S3. */
   bundleStatus: BundleStatus;
 }
 
