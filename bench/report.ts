@@ -15,7 +15,9 @@ export type SeriesKey =
   | 'ours16m'
   | 'pipeline4g'
   | 'nodeBaseline'
-  | 'cliStartup';
+  | 'cliStartup'
+  | 'floorReuse200'
+  | 'floorCipher200';
 
 /** The parts of the benchmark `--only` chooses from. */
 export type BenchPart = 'bundle' | 'upload' | 'snapshot';
@@ -85,6 +87,8 @@ export interface BundleReport {
     ours4gOverData16mWall: number;
     peakRss4gOver200m: number;
     peakRssOursOverPipeline: number;
+    /** Peak RSS in MB that Node alone adds when a stream's calls allocate their outputs (bench/memoryFloor.ts). */
+    allocatingOverReusingPeakRssMB: number;
     bundledOursOverPipeline: number;
     /** The pigz pipeline's figures are null when pigz is not installed. */
     pigzPipelineOverOursWall: number | null;
@@ -255,6 +259,7 @@ function formatBundle(report: BundleReport): string[] {
         ['  wall time, ours 4 GiB sparse / ours on its 16 MiB of data alone', `${ratios.ours4gOverData16mWall.toFixed(2)}x`],
         ['  peak RSS, ours 4 GiB / ours 200 MiB', `${ratios.peakRss4gOver200m.toFixed(2)}x`],
         ["  peak RSS, ours / the pipeline's largest process (200 MiB)", `${ratios.peakRssOursOverPipeline.toFixed(2)}x`],
+        ['  peak RSS, node reading + cipher.update − node reading into one buffer (200 MiB)', `+${ratios.allocatingOverReusingPeakRssMB.toFixed(1)} MB`],
         ['  bundled bytes, ours / pipeline (200 MiB)', `${ratios.bundledOursOverPipeline.toFixed(4)}x`],
         ['  wall time, ours --gzip single / ours (parallel gzip) (200 MiB)', `${ratios.singleOverParallelWall.toFixed(2)}x`],
         ['  wall time, pipeline with pigz -9 / ours (200 MiB)', optionalRatio(ratios.pigzPipelineOverOursWall, 2, 'pigz not installed')],
