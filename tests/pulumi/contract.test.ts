@@ -758,8 +758,19 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.deepEqual([plan.changes, plan.replaces], ['DIFF_SOME', []], 'an update in place, not a replacement');
       await bundles.waitForOutput('BundledImage reset.img: the upload stopped before it finished; the update resumes it');
 
+      // The resume fails too: again a partial failure, and the kept parts are still not uploaded.
       fake.clearRequests();
-      const updated = await bundles.update(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs);
+      fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === state.manifestKey });
+      const again = await rejection(bundles.update(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs));
+      fake.faults.clear();
+      assert.equal(again.partial?.id, id);
+      assert.equal(again.partial?.properties.bundleStatus, 'unfinished');
+      assert.equal(again.partial?.properties[PROVIDER_KEY], texts.bundle);
+      assert.deepEqual(putKeys().filter((key) => key.includes('.part.')), [], 'a failed resume uploads no part again');
+      assert.equal(bundleObjects('reset').length, 3, 'the parts and the record are still there');
+
+      fake.clearRequests();
+      const updated = await bundles.update(id, bundles.urn(BUNDLE, 'reset'), again.partial.properties, inputs, inputs);
       assert.deepEqual(putKeys(), [String(state.manifestKey)], 'only the manifest is uploaded: both parts are kept');
       await bundles.waitForOutput(/^BundledImage reset\.img: uploaded: .* \(2 part\(s\), 2 of them kept from the unfinished upload, \d+ bytes\)$/);
       const outputs = updated.properties;
