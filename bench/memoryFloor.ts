@@ -6,8 +6,8 @@
  * Reads IMAGE in 1 MiB pieces into one reused buffer and hashes them with SHA-1 (`reuse`: nothing is
  * allocated per piece), or also passes every piece through AES-128-CBC's `cipher.update` (`cipher`),
  * which, like zlib, returns a new Buffer each call. The two peaks differ by what V8 lets dead Buffers
- * reach before it collects them: the part of the bundler's peak RSS that no change of ours can remove
- * while zlib and the cipher allocate their outputs.
+ * reach before it collects them: a floor under the bundler's peak RSS as long as zlib and the cipher
+ * allocate their outputs (it moves a little with the piece size: smaller pieces, a lower peak).
  */
 import { createCipheriv, createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';

@@ -239,9 +239,9 @@ function formatBundle(report: BundleReport): string[] {
     series.userSeconds.toFixed(2),
     series.systemSeconds.toFixed(2),
     series.peakRssMB.toFixed(1),
-    series.image.size === 0 ? '' : grouped(series.tarBytes),
-    series.image.size === 0 ? '' : grouped(series.bundledBytes),
-    series.image.size === 0 ? '' : String(series.parts),
+    series.parts === 0 ? '' : grouped(series.tarBytes),
+    series.parts === 0 ? '' : grouped(series.bundledBytes),
+    series.parts === 0 ? '' : String(series.parts),
   ]);
   lines.push(...table([header, ...rows], new Set([2, 4, 5, 6, 7, 8, 9])));
   lines.push('');

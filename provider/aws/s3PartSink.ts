@@ -12,7 +12,7 @@ import { createHash } from 'crypto';
 import { setMaxListeners } from 'events';
 import { Writable } from 'stream';
 import { PART_SIZE } from '../bundle/constants';
-import { BundleInputError } from '../bundle/errors';
+import { DestinationTakenError, ResumeMismatchError } from '../bundle/errors';
 import { BundleOutput, PartSink, ResumePoint, WrittenPart } from '../bundle/bundleOutput';
 import { manifestFileName, partCount, partFileName, resumeFileName } from '../bundle/parts';
 import { BundleAcl, preflightBucket } from './bucket';
@@ -67,7 +67,7 @@ const HEX = /^[0-9a-f]+$/;
 /** The record, checked field by field: it comes from S3 and decides what is not uploaded again. */
 function parseResumeRecord(text: string, name: string, where: string): ResumeRecord {
   const refuse = (what: string) =>
-    new BundleInputError('bucket', `${where} is not a resume record this tool wrote (${what}); delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`);
+    new ResumeMismatchError('bucket', `its resume record is not one this tool wrote (${what})`, `${where} is not a resume record this tool wrote (${what}); delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`);
   let record: ResumeRecord;
   try {
     record = JSON.parse(text) as ResumeRecord;
@@ -168,8 +168,15 @@ export class S3PartSink implements PartSink {
     for (const part of this.uploaded) byIndex.set(part.index, part);
     if (!resumeKey || byIndex.size === 0) return false;
     const record: ResumeRecord = { version: 1, name, ...point, partSize: this.partSize, parts: [...byIndex.values()].sort((a, b) => a.index - b.index) };
-    // No signal: the run may be failing because it was aborted, and the record must still be stored.
-    await putObject(s3, location.bucket, resumeKey, Buffer.from(JSON.stringify(record, null, 1)), { acl: 'none', contentType: 'application/json' });
+    try {
+      // No signal: the run may be failing because it was aborted, and the record must still be stored.
+      await putObject(s3, location.bucket, resumeKey, Buffer.from(JSON.stringify(record, null, 1)), { acl: 'none', contentType: 'application/json' });
+    } catch (error) {
+      // A resumed run re-made the same bytes under the same key and IV: the earlier record still
+      // holds for every part it lists that is still there, and the next run checks each one.
+      if (this.options.storedParts) return true;
+      throw error;
+    }
     return true;
   }
 
@@ -212,8 +219,10 @@ export class S3PartSink implements PartSink {
   async discard(): Promise<void> {
     await Promise.allSettled(this.inFlight);
     const { s3, location, resumeKey } = this.options;
-    // A resumed bundle given up: its record goes too, or it would point at parts no longer there.
-    const keys = [...this.written, ...(resumeKey && this.options.storedParts ? [resumeKey] : [])];
+    // A resumed bundle given up: the parts kept from before and the record go too, or they would be
+    // left with nothing to remove or resume them.
+    const earlier = this.options.storedParts ? [...this.options.storedParts.map((part) => part.key), ...(resumeKey ? [resumeKey] : [])] : [];
+    const keys = [...new Set([...this.written, ...earlier])];
     const results = await Promise.allSettled(keys.map((key) => deleteObject(s3, location.bucket, key)));
     results.forEach((result, index) => {
       if (result.status === 'rejected') this.leftovers.push(keys[index]);
@@ -237,6 +246,12 @@ export interface S3BundleOutputOptions {
    * everything it uploaded.
    */
   resumable?: boolean;
+  /**
+   * With `resumable`, whether an unfinished bundle found at the location is taken up (default true).
+   * Off, it is refused like any other bundle there: BundledImage's create turns it off, since a
+   * record it did not leave may belong to another stack or resource.
+   */
+  resumeExisting?: boolean;
 }
 
 /** A BundleOutput that writes the bundle straight into S3: parts as they are made, the manifest last. */
@@ -261,13 +276,13 @@ export class S3BundleOutput implements BundleOutput {
     const earlier = await listBundleObjects(s3, location, name, signal);
     const recordKey = objectKey(location, resumeFileName(name));
     const hasManifest = earlier.some((object) => object.key === objectKey(location, manifestFileName(name)));
-    if (this.options.resumable && !hasManifest && earlier.some((object) => object.key === recordKey)) {
+    const resumeExisting = this.options.resumable && (this.options.resumeExisting ?? true);
+    if (resumeExisting && !hasManifest && earlier.some((object) => object.key === recordKey)) {
       await this.loadResumeRecord(name, recordKey, earlier);
       return;
     }
     if (earlier.length > 0) {
-      throw new BundleInputError(
-        'bucket',
+      throw new DestinationTakenError(
         `${this.description} already holds a bundle named ${name} (${earlier.length} object(s)); delete it (unikernel-ami delete-bundle) or choose another bundle name or prefix`,
       );
     }
@@ -287,7 +302,7 @@ export class S3BundleOutput implements BundleOutput {
     });
     const record = parseResumeRecord(text, name, where);
     if (record.partSize !== (this.options.partSize ?? PART_SIZE)) {
-      throw new BundleInputError('bucket', `${where} was written with ${record.partSize}-byte parts; delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`);
+      throw new ResumeMismatchError('bucket', `its resume record has ${record.partSize}-byte parts`, `${where} was written with ${record.partSize}-byte parts; delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`);
     }
     const inS3 = new Map(earlier.map((object) => [object.key, object]));
     this.storedParts = record.parts.filter((part) => {

@@ -130,13 +130,16 @@ function resumePoint(attempt: string, keyHex: string, ivHex: string, keys: Retur
 /** The key and IV of an earlier attempt to resume, opened with the user's key; refused when the attempt differs. */
 function resumedKeyAndIv(earlier: ResumePoint, attempt: string, keys: ReturnType<typeof readBundleKeys>, output: BundleOutput, name: string) {
   if (!verifySignature(keys.userCertificate.publicKey, resumeSignedText(earlier), earlier.signature)) {
-    throw new BundleInputError(
+    throw new ResumeMismatchError(
       'privateKey',
+      'its resume record is not signed with this key',
       `the unfinished bundle named ${name} in ${output.description} was not recorded with this key (its signature does not verify); delete it (unikernel-ami delete-bundle -p ${name}) and bundle again`,
     );
   }
   if (earlier.attempt !== attempt) {
     throw new ResumeMismatchError(
+      'image',
+      "the image's mtime, mode or sparse layout, or the options, differ",
       `${output.description} holds an unfinished bundle named ${name} made from another image or with other options; bundle the same image with the same options to resume it, or delete it (unikernel-ami delete-bundle -p ${name})`,
     );
   }

@@ -13,11 +13,27 @@ export class BundleInputError extends Error {
   }
 }
 
-/** An unfinished bundle at the destination that this image and these options cannot resume. */
+/**
+ * Leftovers of an unfinished bundle at the destination that this run cannot resume: made from
+ * another image or with other options, or a record this tool did not write. `problem` says which,
+ * in a few words, for front ends that remove the leftovers instead of refusing.
+ */
 export class ResumeMismatchError extends BundleInputError {
-  constructor(message: string) {
-    super('image', message);
+  constructor(
+    input: string,
+    readonly problem: string,
+    message: string,
+  ) {
+    super(input, message);
     this.name = 'ResumeMismatchError';
+  }
+}
+
+/** The destination already holds objects of a bundle of the same name, and no record to resume them from. */
+export class DestinationTakenError extends BundleInputError {
+  constructor(message: string) {
+    super('bucket', message);
+    this.name = 'DestinationTakenError';
   }
 }
 

@@ -130,6 +130,32 @@ describe('bundling straight to S3', function () {
     assert.equal(report.digest, result.digest);
   });
 
+  it('a resumed run that fails again and cannot write its record keeps the earlier record and every part', async () => {
+    fake.createBucket('stream-6', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'again.img');
+    writeImage(image, [{ kind: 'random', bytes: 600 * 1024 }]);
+    const location = parseBucketArgument('stream-6');
+    const output = () => new S3BundleOutput({ s3: aws.s3, location, partSize: 64 * 1024, concurrency: 1, resumable: true });
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'again.img.part.06' });
+    await assert.rejects(bundleWithTestKeys(image, '', { output: output() }), BundleSuspendedError);
+    fake.faults.clear();
+    const kept = fake.objects('stream-6').map((object) => `${object.key} ${object.md5}`).sort();
+    const record = fake.getObject('stream-6', 'again.img.resume.json') as Buffer;
+
+    // The resume fails on the manifest, after every part, and the record cannot be written either.
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'again.img.manifest.xml' || request.key === 'again.img.resume.json' });
+    await assert.rejects(bundleWithTestKeys(image, '', { output: output() }), BundleSuspendedError);
+    fake.faults.clear();
+    const after = fake.objects('stream-6').map((object) => `${object.key} ${object.md5}`).sort();
+    assert.ok(kept.every((entry) => after.includes(entry)), 'no part of the first run is deleted');
+    assert.deepEqual(fake.getObject('stream-6', 'again.img.resume.json'), record, 'the earlier record stays');
+
+    const resumed = output();
+    const result = await bundleWithTestKeys(image, '', { output: resumed });
+    assert.equal(resumed.resumedParts, 6, 'the parts the earlier record lists are kept');
+    assert.equal((await downloadAndVerify('stream-6', '', 'again.img')).digest, result.digest);
+  });
+
   it('refuses to resume an unfinished bundle of another image, and leaves it as it was', async () => {
     fake.createBucket('stream-5', { objectOwnership: 'ObjectWriter' });
     const image = path.join(folder.dir, 'other.img');

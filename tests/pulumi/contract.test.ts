@@ -808,6 +808,34 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       await bundles.delete(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs);
       held.bundles.delete(again.id);
       assert.deepEqual(bundleObjects('dropped'), []);
+
+      // Without a refresh, the next up still tries to resume: the leftovers are removed and the bundle made from the start.
+      const third = await unfinishedCreate('dropped', inputs);
+      fake.deleteObjectDirect(BUCKET, record);
+      fake.clearRequests();
+      const updated = await bundles.update(third.id, bundles.urn(BUNDLE, 'dropped'), third.state, inputs, inputs);
+      await bundles.waitForOutput('BundledImage dropped.img: the unfinished upload cannot be resumed (its resume record is missing); removing it and bundling from the start');
+      assert.equal(updated.properties.bundleStatus, 'intact');
+      assert.equal(putKeys().filter((key) => key.includes('.part.')).length, 2, 'every part is uploaded again');
+      assert.deepEqual(bundleObjects('dropped'), [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort());
+      await bundles.delete(third.id, bundles.urn(BUNDLE, 'dropped'), updated.properties, inputs);
+      held.bundles.delete(third.id);
+      await assertZeroOrphans();
+    });
+
+    it('BundledImage create never takes over an unfinished upload it finds (another stack or resource may own it): refused, and left as it was', async function () {
+      const inputs = await checkedBundle('owned', 11 * MiB);
+      const { id, state } = await unfinishedCreate('owned', inputs);
+      const before = fake.objects(BUCKET).filter((object) => object.key.includes('/owned.')).map((object) => `${object.key} ${object.md5}`).sort();
+      fake.clearRequests();
+      const error = await rejection(bundles.create(bundles.urn(BUNDLE, 'intruder'), inputs));
+      assert.equal(error.partial, undefined, 'nothing of its own to keep');
+      assert.match(error.message, /already holds a bundle named owned\.img \(3 object\(s\)\)/);
+      assert.deepEqual(putKeys(), [], 'nothing uploaded');
+      assert.equal(fake.requests.filter((request) => request.operation === 'DeleteObject').length, 0, 'nothing deleted');
+      assert.deepEqual(fake.objects(BUCKET).filter((object) => object.key.includes('/owned.')).map((object) => `${object.key} ${object.md5}`).sort(), before);
+      await bundles.delete(id, bundles.urn(BUNDLE, 'owned'), state, inputs);
+      held.bundles.delete(id);
       await assertZeroOrphans();
     });
 
@@ -820,7 +848,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.equal(rechecked.inputs.sourceHash, inputs.sourceHash, 'the same content: the same location');
       fake.clearRequests();
       const updated = await bundles.update(id, bundles.urn(BUNDLE, 'touched'), state, rechecked.inputs, inputs);
-      await bundles.waitForOutput('BundledImage touched.img: the unfinished upload was made from another copy of the image (its tar header differs); removing it and bundling from the start');
+      await bundles.waitForOutput("BundledImage touched.img: the unfinished upload cannot be resumed (the image's mtime, mode or sparse layout, or the options, differ); removing it and bundling from the start");
       assert.equal(putKeys().filter((key) => key.includes('.part.')).length, 2, 'every part is uploaded again');
       assert.equal(updated.properties.bundleStatus, 'intact');
       assert.deepEqual(bundleObjects('touched'), [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort());

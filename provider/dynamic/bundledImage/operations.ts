@@ -16,7 +16,7 @@ import { S3BundleOutput, StoredObject } from '../../aws/s3PartSink';
 import { bucketName } from '../../aws/ids';
 import { bundleImage, BundleOptions, BundleResult, BundleSuspendedError } from '../../bundle/bundle';
 import { manifestFileName, resumeFileName } from '../../bundle/parts';
-import { BundleInputError, ResumeMismatchError } from '../../bundle/errors';
+import { BundleInputError, DestinationTakenError, ResumeMismatchError } from '../../bundle/errors';
 import { statImage } from '../../bundle/image';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
@@ -110,17 +110,20 @@ function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: stri
 }
 
 export async function create(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
-  return bundleIntoS3(props);
+  return bundleIntoS3(props, false);
 }
 
 /**
  * Makes the bundle straight into S3. A failure that is not a bad input keeps the parts uploaded so
  * far with NAME.resume.json and is reported as a partial failure whose state says "unfinished": the
- * engine keeps the location, `destroy` removes it, and the next update resumes the upload. Run
- * again on a location that holds such a record, the same bundle resumes: the parts that match are
- * kept and only the rest is uploaded.
+ * engine keeps the location, `destroy` removes it, and the next update resumes the upload.
+ *
+ * `resuming`: the state holds this location as an unfinished upload of its own. Its parts that match
+ * are kept and only the rest is uploaded; leftovers that cannot be resumed (another copy of the image,
+ * a record gone or unreadable) are removed and the bundle made from the start. A create never takes
+ * over what it finds: an unfinished upload there may be another stack's or resource's, and is refused.
  */
-async function bundleIntoS3(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
+async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: string; outs: BundledImageOutputs }> {
   const inputs = props as unknown as BundledImageInputs;
   const name = defaultBundleName(inputs) as string;
   const label = `BundledImage ${name}`;
@@ -135,15 +138,14 @@ async function bundleIntoS3(props: Props): Promise<{ id: string; outs: BundledIm
     const { imagePath, imageSha256 } = await imageToBundle(inputs, name, label, work, signal);
     const options = bundleOptions(inputs, imagePath, name, signal, percentReporter(label, 'bundling and uploading'));
     const attempt = async (): Promise<[S3BundleOutput, BundleResult]> => {
-      output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal, resumable: true });
+      output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal, resumable: true, resumeExisting: resuming });
       return [output, await bundleImage({ ...options, output })];
     };
     progress(label, `bundling straight into s3://${location.bucket}/${location.keyPrefix}`);
     const [stored, bundle] = await attempt().catch(async (error: unknown) => {
-      // The location is derived from the content, so an unfinished upload there is this resource's
-      // own: one made from a copy of the image with another mtime cannot be resumed, only redone.
-      if (!(error instanceof ResumeMismatchError)) throw error;
-      progress(label, 'the unfinished upload was made from another copy of the image (its tar header differs); removing it and bundling from the start');
+      if (!resuming || !(error instanceof ResumeMismatchError || error instanceof DestinationTakenError)) throw error;
+      const problem = error instanceof ResumeMismatchError ? error.problem : 'its resume record is missing';
+      progress(label, `the unfinished upload cannot be resumed (${problem}); removing it and bundling from the start`);
       await deleteBundle({ s3: aws.s3, location, name, signal });
       return attempt();
     });
@@ -291,7 +293,7 @@ function unfinishedStatus(outputs: BundledImageOutputs, remote: StoredObject[]):
 
 export async function update(_id: string, olds: Props, news: Props) {
   // An unfinished upload at the same location (anything else is a replacement): resume it.
-  if ((olds as unknown as BundledImageOutputs).bundleStatus === UNFINISHED) return { outs: (await bundleIntoS3(news)).outs };
+  if ((olds as unknown as BundledImageOutputs).bundleStatus === UNFINISHED) return { outs: (await bundleIntoS3(news, true)).outs };
   const refreshed: Props = { ...olds };
   for (const property of IN_PLACE_PROPERTIES) {
     if (news[property] === undefined) delete refreshed[property];
