@@ -276,13 +276,15 @@ export class S3BundleOutput implements BundleOutput {
     const earlier = await listBundleObjects(s3, location, name, signal);
     const recordKey = objectKey(location, resumeFileName(name));
     const hasManifest = earlier.some((object) => object.key === objectKey(location, manifestFileName(name)));
+    const hasRecord = earlier.some((object) => object.key === recordKey);
     const resumeExisting = this.options.resumable && (this.options.resumeExisting ?? true);
-    if (resumeExisting && !hasManifest && earlier.some((object) => object.key === recordKey)) {
+    if (resumeExisting && !hasManifest && hasRecord) {
       await this.loadResumeRecord(name, recordKey, earlier);
       return;
     }
     if (earlier.length > 0) {
       throw new DestinationTakenError(
+        hasManifest ? 'a manifest is already there' : hasRecord ? 'this run does not take up its resume record' : 'its resume record is missing',
         `${this.description} already holds a bundle named ${name} (${earlier.length} object(s)); delete it (unikernel-ami delete-bundle) or choose another bundle name or prefix`,
       );
     }

@@ -29,9 +29,12 @@ export class ResumeMismatchError extends BundleInputError {
   }
 }
 
-/** The destination already holds objects of a bundle of the same name, and no record to resume them from. */
+/** The destination already holds objects of a bundle of the same name that this run does not resume; `problem` says why. */
 export class DestinationTakenError extends BundleInputError {
-  constructor(message: string) {
+  constructor(
+    readonly problem: string,
+    message: string,
+  ) {
     super('bucket', message);
     this.name = 'DestinationTakenError';
   }

@@ -144,8 +144,7 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
     progress(label, `bundling straight into s3://${location.bucket}/${location.keyPrefix}`);
     const [stored, bundle] = await attempt().catch(async (error: unknown) => {
       if (!resuming || !(error instanceof ResumeMismatchError || error instanceof DestinationTakenError)) throw error;
-      const problem = error instanceof ResumeMismatchError ? error.problem : 'its resume record is missing';
-      progress(label, `the unfinished upload cannot be resumed (${problem}); removing it and bundling from the start`);
+      progress(label, `the unfinished upload cannot be resumed (${error.problem}); removing it and bundling from the start`);
       await deleteBundle({ s3: aws.s3, location, name, signal });
       return attempt();
     });
