@@ -14,6 +14,7 @@ import { Writable } from 'stream';
 import { PART_SIZE } from '../bundle/constants';
 import { DestinationTakenError, ResumeMismatchError } from '../bundle/errors';
 import { BundleOutput, PartSink, ResumePoint, WrittenPart } from '../bundle/bundleOutput';
+import { release } from '../bundle/handOver';
 import { manifestFileName, partCount, partFileName, resumeFileName } from '../bundle/parts';
 import { BundleAcl, preflightBucket } from './bucket';
 import { listBundleObjects } from './bundleObjects';
@@ -132,6 +133,7 @@ export class S3PartSink implements PartSink {
   private async cut(length: number): Promise<void> {
     if (this.failure) throw this.failure;
     const all = Buffer.concat(this.buffered);
+    for (const chunk of this.buffered) release(chunk);
     const body = all.subarray(0, length);
     const rest = all.subarray(length);
     this.buffered = rest.length > 0 ? [rest] : [];

@@ -3,13 +3,14 @@
  * tar → SHA-1 of the tar stream → gzip -9 → AES-128-CBC → 10 MiB part files, then the signed manifest.
  * Memory stays flat whatever the image size; a failure removes every file it had written.
  */
-import { createCipheriv, createHash, randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
-import { AES_ALGORITHM, AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './constants';
+import { AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './constants';
 import { DigestPassThrough } from './digestStream';
+import { EncryptStream } from './encryptStream';
 import { createGzipStage, DEFAULT_CHUNK_SIZE, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException, ResumeMismatchError } from './errors';
 import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
@@ -208,7 +209,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       Readable.from(tarStream(image, entry, onData), { objectMode: false }),
       tar,
       createGzipStage(gzipMode),
-      createCipheriv(AES_ALGORITHM, Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
+      new EncryptStream(Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')),
       parts.writable,
       { signal: options.signal },
     );

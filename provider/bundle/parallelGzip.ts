@@ -13,6 +13,7 @@
 import { availableParallelism } from 'os';
 import { Transform, TransformCallback } from 'stream';
 import * as zlib from 'zlib';
+import { handOver, release } from './handOver';
 
 /** GNU gzip -9's header: no file name, mtime 0, XFL 2 (maximum compression), OS 3 (Unix). */
 export const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03]);
@@ -156,6 +157,7 @@ export class ParallelGzip extends Transform {
         this.filled += copied;
         offset += copied;
       }
+      release(chunk);
       callback();
     };
     proceed();
@@ -216,7 +218,8 @@ export class ParallelGzip extends Transform {
         this.destroy(error);
         return;
       }
-      job.output = output;
+      // The output is a slice of this deflate's own buffer, which nothing else uses now.
+      job.output = handOver(output);
       this.chunks++;
       if (!job.last && this.spare.length < this.maxInFlight) this.spare.push(job.input);
       this.emitReady();

@@ -11,6 +11,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Writable } from 'stream';
 import { PART_SIZE } from './constants';
+import { release } from './handOver';
 import { partFileName } from './parts';
 
 import type { WrittenPart } from './bundleOutput';
@@ -78,6 +79,7 @@ export class PartFileWriter extends Writable {
       offset += take;
       if (part.size === this.partSize) await this.closeCurrent();
     }
+    release(chunk);
   }
 
   private async openNext(): Promise<OpenPart> {

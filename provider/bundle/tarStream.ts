@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'fs';
 import { TAR_BLOCK_SIZE, TAR_RECORD_SIZE } from './constants';
+import { handOver } from './handOver';
 import { DataRegion, TarEntry, encodeHeader, paddingAfter } from './tarHeader';
 
 export const READ_CHUNK_SIZE = 1024 * 1024;
@@ -24,6 +25,8 @@ function dataRegionsOf(entry: TarEntry): DataRegion[] {
 
 /**
  * Yields the archive. `onData` is told how many image bytes each chunk carried (for progress).
+ * Each chunk of image data is a Buffer of its own, handed over (see handOver.ts): the stage that
+ * consumes it may free it.
  * GNU tar pads every sparse region to a block boundary on its own; our regions are block-aligned
  * except perhaps the last, so this is also the one padding at the end of the data.
  */
@@ -40,12 +43,13 @@ export async function* tarStream(
     const end = region.offset + region.length;
     while (position < end) {
       const length = Math.min(READ_CHUNK_SIZE, end - position);
-      const buffer = Buffer.allocUnsafe(length);
+      // allocUnsafeSlow: never a slice of the shared pool, which a short last read would get.
+      const buffer = Buffer.allocUnsafeSlow(length);
       const { bytesRead } = await file.read(buffer, 0, length, position);
       if (bytesRead !== length) {
         throw new Error(`the image shrank while it was being read (short read at byte ${position + bytesRead})`);
       }
-      yield buffer;
+      yield handOver(buffer);
       onData(length);
       position += length;
     }
