@@ -1,13 +1,14 @@
 /**
- * The memory floor of Node itself, for `npm run bench`:
+ * What V8 alone lets dead Buffers cost, for `npm run bench`:
  *
  *   node dist/bench/memoryFloor.js IMAGE reuse|cipher
  *
  * Reads IMAGE in 1 MiB pieces into one reused buffer and hashes them with SHA-1 (`reuse`: nothing is
  * allocated per piece), or also passes every piece through AES-128-CBC's `cipher.update` (`cipher`),
- * which, like zlib, returns a new Buffer each call. The two peaks differ by what V8 lets dead Buffers
- * reach before it collects them: a floor under the bundler's peak RSS as long as zlib and the cipher
- * allocate their outputs (it moves a little with the piece size: smaller pieces, a lower peak).
+ * which, like zlib, returns a new Buffer each call, left to the garbage collector. The two peaks differ
+ * by what V8 lets dead Buffers reach before it collects them (a little less with smaller pieces): the
+ * memory the bundle pipeline saves by freeing each Buffer as soon as it is consumed
+ * (provider/bundle/handOver.ts), and would carry without that.
  */
 import { createCipheriv, createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';

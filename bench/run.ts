@@ -7,7 +7,7 @@
  *   of written zeros) and a 1 GiB dense one (512 MiB random + 512 MiB of a tar of /usr: text and
  *   binaries; --skip-1g leaves it out), plus our bundler on a 4 GiB sparse image holding 16 MiB of
  *   data (memory stays flat) and on those 16 MiB alone as a dense file (what the holes cost); and
- *   Node's own memory floor on the 200 MiB image (bench/memoryFloor.ts).
+ *   what dead Buffers left to V8 cost on the 200 MiB image (bench/memoryFloor.ts).
  * - upload: uploadBundle against the fake AWS of the tests, parallel against serial with 100 ms
  *   injected on every PutObject, and the resume figure (bench/upload.ts).
  * - snapshot: uploadSnapshot (EBS direct APIs) against the fake AWS, blocks per second at 1/16/32/64
@@ -214,8 +214,8 @@ class Bench {
   }
 
   /**
-   * Node's own floor on the 200 MiB image: reading into one reused buffer, against the same loop with
-   * cipher.update, which allocates every output as zlib does (bench/memoryFloor.ts).
+   * What dead Buffers left to V8 cost on the 200 MiB image: reading into one reused buffer, against
+   * the same loop with cipher.update, which allocates every output as zlib does (bench/memoryFloor.ts).
    */
   async memoryFloor(image: ImageFile): Promise<void> {
     const empty = { bundledBytes: 0, parts: 0, tarBytes: 0, digest: '' };
@@ -457,7 +457,7 @@ async function benchBundle(
       name: 'peak RSS',
       text:
         `ours peak RSS (200 MiB): ${ours200.peakRssMB.toFixed(1)} MB; target <${PEAK_RSS_TARGET_MB} MB ` +
-        `(node alone reading it through cipher.update: ${get('floorCipher200').peakRssMB.toFixed(1)} MB)`,
+        `(node reading it through cipher.update, its Buffers left to the collector: ${get('floorCipher200').peakRssMB.toFixed(1)} MB)`,
       met: ours200.peakRssMB < PEAK_RSS_TARGET_MB,
     },
     {
