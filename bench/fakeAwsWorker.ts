@@ -1,12 +1,12 @@
 /** Worker thread of the upload benchmark: runs the fake AWS and answers bench/fakeS3.ts's calls. */
 import { parentPort } from 'worker_threads';
-import { FakeAws } from '../tests/fakeAws';
+import { LocalAws } from '../testing/localAws';
 import { applyCall, WorkerReady, WorkerReply, WorkerRequest } from './fakeS3';
 
 async function serve(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('bench/fakeAwsWorker.js runs only as a worker thread');
-  const fake = await FakeAws.start();
+  const fake = await LocalAws.start();
   port.on('message', (request: WorkerRequest) => {
     const reply = (message: WorkerReply) => port.postMessage(message);
     if ('stop' in request) {

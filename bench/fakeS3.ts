@@ -11,7 +11,7 @@
 import { createHash } from 'crypto';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { FakeAws, FakeObjectSummary } from '../tests/fakeAws';
+import { LocalAws, LocalObjectSummary } from '../testing/localAws';
 
 export type FakeThread = 'worker' | 'main';
 
@@ -52,7 +52,7 @@ interface FakeResults {
   createBucket: void;
   setPutLatency: void;
   resetPutOnce: void;
-  objects: FakeObjectSummary[];
+  objects: LocalObjectSummary[];
   putRequests: PutCounts;
   emptyBucket: void;
   setBlockLatency: void;
@@ -63,7 +63,7 @@ interface FakeResults {
 type Op = FakeCall['op'];
 type CallOf<K extends Op> = Extract<FakeCall, { op: K }>;
 
-export function applyCall(fake: FakeAws, call: FakeCall): FakeResults[Op] {
+export function applyCall(fake: LocalAws, call: FakeCall): FakeResults[Op] {
   switch (call.op) {
     case 'createBucket':
       // ACLs enabled, as the uploader's aws-exec-read default needs.
@@ -128,7 +128,7 @@ export type WorkerRequest = { id: number; call: FakeCall } | { id: number; stop:
 export type WorkerReply = { id: number; result: unknown } | { id: number; error: string };
 
 async function onMainThread(): Promise<FakeS3> {
-  const fake = await FakeAws.start();
+  const fake = await LocalAws.start();
   return {
     thread: 'main',
     endpoint: fake.endpoint,

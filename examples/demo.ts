@@ -3,10 +3,15 @@
  *
  * It builds a sample MirageOS-style Xen kernel, then runs the life of the Mirage example's stack —
  * BundledImage → RegisteredAmi → UnikernelInstance — through Pulumi's real dynamic-provider plugin
- * over gRPC, against the local fake AWS: create in dependency order, an out-of-band change (the
- * instance terminated, the AMI retagged), refresh showing the drift, an update healing it, and a
- * destroy that leaves AWS empty. With AWS_ENDPOINT_URL set it uses that endpoint (and the usual AWS
- * credentials) instead of starting the fake.
+ * over gRPC, against the local AWS (`pulumi-unikernel/testing`): create in dependency order, an
+ * out-of-band change (the instance terminated, the AMI retagged), refresh showing the drift, an
+ * update healing it, and a destroy that leaves AWS empty.
+ *
+ * With AWS_ENDPOINT_URL set it runs against that endpoint instead, with the usual AWS credentials:
+ * another emulator, or AWS itself. There, UNIKERNEL_EC2_CERTIFICATE names EC2's bundling certificate
+ * (cert-ec2.pem; without it a stand-in is used, which only the local AWS can read), UNIKERNEL_KERNEL_ID
+ * the PV-GRUB kernel when the endpoint has no catalogue of Amazon's, UNIKERNEL_DEMO_BUCKET the bucket
+ * (created with ACLs enabled when missing) and UNIKERNEL_DEMO_ACCOUNT_ID the account.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
@@ -14,18 +19,18 @@ import * as path from 'path';
 import { createClients } from '../provider/aws/clients';
 import { imageId, instanceId } from '../provider/aws/ids';
 import { terminateInstance } from '../provider/aws/instances';
+import { findPvGrubKernel } from '../provider/aws/kernels';
 import { updateTags } from '../provider/aws/tags';
 import { createSigningIdentity } from '../provider/bundle/identity';
 import { bundledImageProvider } from '../provider/dynamic/bundledImage/provider';
 import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance/provider';
-import { FakeAws } from '../tests/fakeAws';
-import { buildXenKernel } from '../tests/fixtures/xenKernel';
-import { startPlugin } from '../tests/helpers/pluginHarness';
+import { LocalAws } from '../testing/localAws';
+import { buildXenKernel } from '../testing/xenKernel';
+import { linkedProject, startPlugin } from '../testing/pluginHarness';
 import { MiniEngine } from './demo/engine';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const EC2_CERTIFICATE = path.resolve(REPO_ROOT, '..', 'shared', 'data', 'ec2-certs', 'cert-ec2.pem');
 const BUNDLE = 'unikernel:BundledImage';
 const AMI = 'unikernel:RegisteredAmi';
 const INSTANCE = 'unikernel:UnikernelInstance';
@@ -33,26 +38,73 @@ const INSTANCE = 'unikernel:UnikernelInstance';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const step = (title: string) => say(`\n▸ ${title}`);
 
+/** A gap of the endpoint or the environment: shown as one line, without a stack trace. */
+class DemoError extends Error {}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 interface Target {
   endpoint: string;
   region: string;
   accountId: string;
   bucket: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
-  fake?: FakeAws;
+  local?: LocalAws;
+  /** The PV-GRUB kernel to register with, when the endpoint cannot look one up. */
+  kernelId?: string;
+  ec2Certificate: { pem: string; from: string };
+}
+
+function ec2CertificateFrom(local: boolean): Target['ec2Certificate'] {
+  const file = process.env.UNIKERNEL_EC2_CERTIFICATE;
+  if (file) {
+    if (!existsSync(file)) throw new DemoError(`UNIKERNEL_EC2_CERTIFICATE names ${file}, which does not exist: give the path of cert-ec2.pem`);
+    return { pem: readFileSync(file, 'utf8'), from: file };
+  }
+  const from = local
+    ? '(a stand-in: the local AWS reads bundles sealed for any certificate)'
+    : '(a stand-in: EC2 cannot decrypt this bundle, so its instance will not boot; set UNIKERNEL_EC2_CERTIFICATE to cert-ec2.pem for AWS)';
+  return { pem: createSigningIdentity('stand-in for cert-ec2.pem').certificatePem, from };
 }
 
 async function target(): Promise<Target> {
-  if (process.env.AWS_ENDPOINT_URL) {
+  const endpoint = process.env.AWS_ENDPOINT_URL;
+  if (endpoint) {
     return {
-      endpoint: process.env.AWS_ENDPOINT_URL,
-      region: process.env.AWS_REGION ?? 'us-east-1',
+      endpoint,
+      region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       accountId: process.env.UNIKERNEL_DEMO_ACCOUNT_ID ?? '123456789012',
       bucket: process.env.UNIKERNEL_DEMO_BUCKET ?? 'pulumi-unikernel-demo',
+      kernelId: process.env.UNIKERNEL_KERNEL_ID || undefined,
+      ec2Certificate: ec2CertificateFrom(false),
     };
   }
-  const fake = await FakeAws.start({ instancePendingMs: 300, instanceShuttingDownMs: 300, imagePendingMs: 200 });
-  return { endpoint: fake.endpoint, region: fake.region, accountId: fake.accountId, bucket: 'pulumi-unikernel-demo', credentials: fake.credentials, fake };
+  const local = await LocalAws.start({ instancePendingMs: 300, instanceShuttingDownMs: 300, imagePendingMs: 200 });
+  return {
+    endpoint: local.endpoint,
+    region: local.region,
+    accountId: local.accountId,
+    bucket: 'pulumi-unikernel-demo',
+    credentials: local.credentials,
+    local,
+    ec2Certificate: ec2CertificateFrom(true),
+  };
+}
+
+/** The kernel the AMI is registered with: UNIKERNEL_KERNEL_ID, or the endpoint's own PV-GRUB catalogue. */
+async function kernelFor(aws: Target): Promise<{ kernelId?: string; note: string }> {
+  if (aws.kernelId) return { kernelId: aws.kernelId, note: `kernel ${aws.kernelId} (from UNIKERNEL_KERNEL_ID)` };
+  const { ec2 } = createClients({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials, maxAttempts: 2 });
+  try {
+    const found = await findPvGrubKernel(ec2, 'x86_64');
+    return { note: `kernel ${found} (Amazon's PV-GRUB hd0, looked up at ${aws.endpoint})` };
+  } catch (error) {
+    throw new DemoError(
+      `${aws.endpoint} has no catalogue of Amazon's PV-GRUB kernels (${messageOf(error)}): set UNIKERNEL_KERNEL_ID to the PV-GRUB hd0 kernel (aki-…) to register with`,
+    );
+  } finally {
+    ec2.destroy();
+  }
 }
 
 function describeDrift(before: Record<string, unknown>, after: Record<string, unknown>, keys: string[]): string {
@@ -66,9 +118,13 @@ async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'unikernel-demo-'));
   say(`pulumi-unikernel demo — working in ${work}`);
   const aws = await target();
-  const fake = aws.fake;
+  const fake = aws.local;
+  const kernel = await kernelFor(aws).catch(async (error: unknown) => {
+    await fake?.stop();
+    throw error;
+  });
   const plugin = await startPlugin({
-    cwd: REPO_ROOT,
+    cwd: linkedProject(REPO_ROOT),
     project: 'pulumi-unikernel',
     stack: 'demo',
     env: {
@@ -79,15 +135,16 @@ async function main(): Promise<void> {
     config: { 'unikernel:pollSeconds': '0.1' },
   });
   try {
-    say(fake ? `  local fake AWS at ${aws.endpoint} (S3 + EC2, SigV4-checked; the real AWS SDK talks to it)` : `  AWS endpoint ${aws.endpoint} (from AWS_ENDPOINT_URL)`);
+    say(fake ? `  local AWS at ${aws.endpoint} (S3, EC2 and EBS, SigV4-checked; the real AWS SDK talks to it)` : `  AWS endpoint ${aws.endpoint} (from AWS_ENDPOINT_URL)`);
+    say(`  ${kernel.note}`);
     say(`  Pulumi's dynamic-provider plugin (@pulumi/pulumi) on port ${plugin.port}, driven over gRPC as the engine would`);
     fake?.createBucket(aws.bucket, { objectOwnership: 'ObjectWriter' });
 
     step('The program: a Xen PV kernel, a signing key, EC2\'s certificate');
     const kernelPath = buildXenKernel(work, { fileName: 'mir-hello.xen' });
     const identity = createSigningIdentity('pulumi-unikernel demo');
-    const ec2Certificate = existsSync(EC2_CERTIFICATE) ? readFileSync(EC2_CERTIFICATE, 'utf8') : createSigningIdentity('stand-in for cert-ec2.pem').certificatePem;
-    say(`  kernel ${kernelPath}; key and self-signed certificate made for this run; EC2 certificate ${existsSync(EC2_CERTIFICATE) ? EC2_CERTIFICATE : '(a stand-in)'}`);
+    const ec2Certificate = aws.ec2Certificate.pem;
+    say(`  kernel ${kernelPath}; key and self-signed certificate made for this run; EC2 certificate ${aws.ec2Certificate.from}`);
     const bundleInputs = {
       kernelPath,
       kernelCommandLine: 'console=hvc0',
@@ -104,7 +161,14 @@ async function main(): Promise<void> {
     step('pulumi up: create in dependency order');
     const bundle = await engine.create(BUNDLE, 'mirage-bundle', bundledImageProvider, bundleInputs, ['privateKey']);
     say(`  + BundledImage mirage-bundle  ${bundle.id}  (${bundle.outputs.partCount} part(s), digest ${bundle.outputs.imageDigest})`);
-    const amiInputs = { manifestLocation: bundle.outputs.manifestLocation, manifestEtag: bundle.outputs.manifestEtag, name: 'mirage-demo', description: 'MirageOS unikernel', tags: { project: 'pulumi-unikernel', stack: 'demo' } };
+    const amiInputs = {
+      manifestLocation: bundle.outputs.manifestLocation,
+      manifestEtag: bundle.outputs.manifestEtag,
+      name: 'mirage-demo',
+      description: 'MirageOS-style unikernel',
+      tags: { project: 'pulumi-unikernel', stack: 'demo' },
+      ...(kernel.kernelId ? { kernelId: kernel.kernelId } : {}),
+    };
     const ami = await engine.create(AMI, 'mirage-ami', registeredAmiProvider, amiInputs);
     say(`  + RegisteredAmi mirage-ami  ${ami.id}  (paravirtual, kernel ${ami.outputs.effectiveKernelId}, ${ami.outputs.state})`);
     const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' } };
@@ -153,6 +217,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`demo failed: ${messageOf(error).split('\n')[0]}`);
   process.exitCode = 1;
 });

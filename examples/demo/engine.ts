@@ -5,7 +5,7 @@
  * relays what the providers print, as the CLI would.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { PluginClient, Props, secret, serializeProvider, withoutProvider } from '../../tests/helpers/pluginHarness';
+import { PluginClient, Props, secret, serializeProvider, withoutProvider } from '../../testing/pluginHarness';
 
 export interface StateEntry {
   type: string;

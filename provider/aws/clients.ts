@@ -36,11 +36,6 @@ export interface AwsSettings {
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-// The SDK warns on every run under Node 20 that releases after January 2027 will need Node 22.
-// This project pins the SDK through package-lock.json (see README), so the warning only adds noise
-// to users' output; a caller that wants it can set the variable to "false".
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 function environmentEndpoint(service: 'S3' | 'EC2' | 'EBS'): string | undefined {
   return process.env[`AWS_ENDPOINT_URL_${service}`] || process.env.AWS_ENDPOINT_URL || undefined;
 }

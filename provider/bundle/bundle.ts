@@ -21,7 +21,7 @@ import { BundleOutput, encryptedLengthBound, PartSink, ResumePoint, WrittenPart 
 import { DirectoryOutput } from './directoryOutput';
 import { encodeHeader, storedSize, TarEntry } from './tarHeader';
 import { tarStream, tarStreamLength } from './tarStream';
-import packageJson from '../../package.json';
+import { packageInfo } from '../packageInfo';
 
 export interface BundleProgress {
   phase: 'scan' | 'bundle';
@@ -78,8 +78,8 @@ export interface BundleTestHooks {
 }
 
 export const BUNDLER: BundlerInfo = (() => {
-  const [major, minor, patch] = packageJson.version.split(/[.-]/);
-  return { name: packageJson.name, version: `${major}.${minor}`, release: patch };
+  const [major, minor, patch] = packageInfo.version.split(/[.-]/);
+  return { name: packageInfo.name, version: `${major}.${minor}`, release: patch };
 })();
 
 function randomHex(): string {

@@ -5,10 +5,11 @@ import { availableParallelism } from 'os';
 import { ARCHITECTURES } from '../bundle/constants';
 import { BUNDLE_ACLS } from '../aws/acl';
 import { GZIP_MODES } from '../bundle/parallelGzip';
-import packageJson from '../../package.json';
+import { packageInfo } from '../packageInfo';
 import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
 import { registerAwsCommands } from './awsCommands';
 import { registerImageCommand } from './imageCommand';
+import { registerLocalAwsCommand } from './localAwsCommand';
 import { registerSnapshotCommand } from './snapshotCommand';
 
 function defaultArchitecture(): string | undefined {
@@ -18,7 +19,7 @@ function defaultArchitecture(): string | undefined {
 export function buildProgram(): Command {
   const program = new Command('unikernel-ami')
     .description('Bundle disk images into EC2 instance-store bundles, and read them back.')
-    .version(packageJson.version)
+    .version(packageInfo.version)
     // One line for option errors too; `--help` shows the usage.
     .configureOutput({ outputError: (text, write) => write(`unikernel-ami: ${text.replace(/^error: /, '').trim()} (see --help)\n`) });
 
@@ -83,6 +84,7 @@ export function buildProgram(): Command {
   registerAwsCommands(program);
   registerImageCommand(program);
   registerSnapshotCommand(program);
+  registerLocalAwsCommand(program);
   return program;
 }
 
@@ -90,6 +92,9 @@ if (require.main === module) {
   // Parallel gzip compresses on libuv's thread pool, which file I/O shares; it has 4 threads unless
   // this is set before its first use, too few to use every core of a bigger machine.
   process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2));
+  // The AWS SDK warns under Node 20 that its releases after early 2027 need Node 22; this command's
+  // SDK is the one the install resolved, so the warning would only add noise to every run's output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   buildProgram()
     .parseAsync(process.argv)
     .catch((error: unknown) => {

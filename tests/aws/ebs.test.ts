@@ -30,7 +30,7 @@ import { ImageId, snapshotId, SnapshotId } from '../../provider/aws/ids';
 import { describeImage } from '../../provider/aws/images';
 import { launchAndWait, terminateInstance } from '../../provider/aws/instances';
 import { deleteSnapshot, describeSnapshot, SnapshotNotCompletedError } from '../../provider/aws/snapshots';
-import { FakeAws } from '../fakeAws';
+import { LocalAws } from '../../testing/localAws';
 import { MiB, runCliAsync, shell, temporaryFolder, writeImage } from '../helpers/tools';
 
 const FAST_WAIT = { minDelaySeconds: 0.02, maxDelaySeconds: 0.05, maxWaitSeconds: 5 };
@@ -108,7 +108,7 @@ describe('EBS snapshots and EBS-backed AMIs', function () {
   });
 
   describe('against the fake AWS', () => {
-    let fake: FakeAws;
+    let fake: LocalAws;
     let ebs: EBSClient;
     let ec2: EC2Client;
     let folder: ReturnType<typeof temporaryFolder>;
@@ -119,7 +119,7 @@ describe('EBS snapshots and EBS-backed AMIs', function () {
     let peakInFlight = 0;
 
     before(async () => {
-      fake = await FakeAws.start({ snapshotCompletingMs: 20, imagePendingMs: 20, instancePendingMs: 20, instanceShuttingDownMs: 20 });
+      fake = await LocalAws.start({ snapshotCompletingMs: 20, imagePendingMs: 20, instancePendingMs: 20, instanceShuttingDownMs: 20 });
       const settings = { endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 3 };
       ebs = createEbsClient(settings);
       ec2 = createEc2Client(settings);

@@ -18,20 +18,20 @@ import { uploadBundle } from '../../provider/aws/upload';
 import { BundleResult } from '../../provider/bundle/bundle';
 import { bundleWithTestKeys } from '../helpers/bundles';
 import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
-import { FakeAws } from '../fakeAws';
+import { LocalAws } from '../../testing/localAws';
 
 const FAST_WAIT = { minDelaySeconds: 0.02, maxDelaySeconds: 0.05, maxWaitSeconds: 5 };
 
 describe('AWS layer against the fake AWS', function () {
   this.timeout(60_000);
-  let fake: FakeAws;
+  let fake: LocalAws;
   let aws: AwsClients;
   let folder: ReturnType<typeof temporaryFolder>;
   let bundle: BundleResult;
   let location: BundleLocation;
 
   before(async () => {
-    fake = await FakeAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 30, imagePendingMs: 20 });
+    fake = await LocalAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 30, imagePendingMs: 20 });
     aws = createClients({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 3 });
     folder = temporaryFolder('aws');
     const image = path.join(folder.dir, 'app.img');
@@ -52,7 +52,7 @@ describe('AWS layer against the fake AWS', function () {
 
   let bucketCounter = 0;
   const buckets: string[] = ['not-yet-there'];
-  function freshBucket(options: Parameters<FakeAws['createBucket']>[1] = { objectOwnership: 'ObjectWriter' }): string {
+  function freshBucket(options: Parameters<LocalAws['createBucket']>[1] = { objectOwnership: 'ObjectWriter' }): string {
     const name = `bundles-${++bucketCounter}`;
     buckets.push(name);
     fake.createBucket(name, options);

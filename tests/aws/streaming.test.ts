@@ -13,16 +13,16 @@ import { readCertificate, seal } from '../../provider/bundle/keys';
 import { bundleWithTestKeys, FIXED_IV, FIXED_KEY } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
 import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
-import { FakeAws } from '../fakeAws';
+import { LocalAws } from '../../testing/localAws';
 
 describe('bundling straight to S3', function () {
   this.timeout(60_000);
-  let fake: FakeAws;
+  let fake: LocalAws;
   let aws: AwsClients;
   let folder: ReturnType<typeof temporaryFolder>;
 
   before(async () => {
-    fake = await FakeAws.start();
+    fake = await LocalAws.start();
     aws = createClients({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 3 });
     folder = temporaryFolder('streaming');
   });

@@ -2,21 +2,21 @@
 import { strict as assert } from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { FakeAws } from '../fakeAws';
+import { LocalAws } from '../../testing/localAws';
 import { bundleWithTestKeys } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
 import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
 
 describe('unikernel-ami upload and delete-bundle', function () {
   this.timeout(60_000);
-  let fake: FakeAws;
+  let fake: LocalAws;
   let folder: ReturnType<typeof temporaryFolder>;
   let manifestPath: string;
   let partCount: number;
   let environment: NodeJS.ProcessEnv;
 
   before(async () => {
-    fake = await FakeAws.start();
+    fake = await LocalAws.start();
     folder = temporaryFolder('aws-cli');
     const image = path.join(folder.dir, 'app.img');
     writeImage(image, [{ kind: 'random', bytes: MiB }]);

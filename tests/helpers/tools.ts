@@ -4,10 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, openSync, writeSync, cl
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
+import { linkedProject } from '../../testing/pluginHarness';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED_DATA = path.resolve(REPO_ROOT, '..', 'shared', 'data');
 export const REFERENCE_BUNDLES = path.join(SHARED_DATA, 'reference-bundles');
+/** The working directory for running this checkout's serialized providers (the package resolves from it). */
+export const checkoutProject = (): string => linkedProject(REPO_ROOT);
 export const CLI = path.join(REPO_ROOT, 'dist', 'provider', 'cli', 'main.js');
 
 /** A fresh temporary folder, removed by the returned cleanup. */
@@ -43,9 +46,9 @@ export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promis
 }
 
 /** Runs a Node script in a child process without blocking this one. */
-export function runNodeAsync(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function runNodeAsync(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));

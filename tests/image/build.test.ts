@@ -10,7 +10,7 @@ import { ImageToolError } from '../../provider/image/errors';
 import { IMAGE_TIMESTAMP } from '../../provider/image/layout';
 import { MiB, minimumImageSize } from '../../provider/image/size';
 import { parseSuperblock } from '../../provider/image/superblock';
-import { BAD_KERNEL_VARIANTS, buildXenKernel, XenKernelOptions } from '../fixtures/xenKernel';
+import { BAD_KERNEL_VARIANTS, buildXenKernel, XenKernelOptions } from '../../testing/xenKernel';
 import { run, temporaryFolder } from '../helpers/tools';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -3,7 +3,7 @@ import { createHash } from 'crypto';
 import { existsSync, readdirSync, readFileSync } from 'fs';
 import * as path from 'path';
 import { findE2fsprogs } from '../../provider/image/e2fsprogs';
-import { buildXenKernel } from '../fixtures/xenKernel';
+import { buildXenKernel } from '../../testing/xenKernel';
 import { runCli, temporaryFolder } from '../helpers/tools';
 
 describe('unikernel-ami image', function () {

@@ -6,7 +6,7 @@ import { gzipSync } from 'zlib';
 import { BundleInputError } from '../../provider/bundle/errors';
 import { ElfFormatError, parseElf, readNotes } from '../../provider/image/elf';
 import { inspectXenKernel, parseCNumber, parseXenGuestString, XEN_ELFNOTE } from '../../provider/image/xenKernel';
-import { buildXenKernel, KERNEL_BASE, xenKernelBytes, XenKernelOptions } from '../fixtures/xenKernel';
+import { buildXenKernel, KERNEL_BASE, xenKernelBytes, XenKernelOptions } from '../../testing/xenKernel';
 import { temporaryFolder } from '../helpers/tools';
 
 const KERNEL = 'k.xen';

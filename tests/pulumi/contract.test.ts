@@ -14,8 +14,8 @@ import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundledImageProvider } from '../../provider/dynamic/bundledImage/provider';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
-import { FakeAws } from '../fakeAws';
-import { buildXenKernel } from '../fixtures/xenKernel';
+import { LocalAws } from '../../testing/localAws';
+import { buildXenKernel } from '../../testing/xenKernel';
 import {
   CheckFailure,
   PROVIDER_KEY,
@@ -27,9 +27,9 @@ import {
   serializeProvider,
   startPlugin,
   withoutProvider,
-} from '../helpers/pluginHarness';
+} from '../../testing/pluginHarness';
 import { testPki, TestPki } from '../helpers/pki';
-import { MiB, REPO_ROOT, temporaryFolder, writeImage } from '../helpers/tools';
+import { MiB, checkoutProject, REPO_ROOT, temporaryFolder, writeImage } from '../helpers/tools';
 
 const BUCKET = 'unikernels';
 const PROJECT = 'unikernel-contract';
@@ -52,7 +52,7 @@ function holdBundle(id: string, props: Props): void {
   held.bundles.set(id, { bucket: String(props.bucket), prefix: `${String(props.keyPrefix ?? '')}${String(props.bundleKey)}/` });
 }
 
-let fake: FakeAws;
+let fake: LocalAws;
 let folder: { dir: string; cleanup: () => void };
 let pki: TestPki;
 let texts: { bundle: string; ami: string; instance: string };
@@ -73,7 +73,7 @@ function pluginEnv(): NodeJS.ProcessEnv {
 
 /** One plugin per describe, configured with the stack config like the engine does before any resource call. */
 async function launchPlugin(): Promise<PluginClient> {
-  const plugin = await startPlugin({ cwd: REPO_ROOT, project: PROJECT, env: pluginEnv(), deadlineMs: DEADLINE_MS });
+  const plugin = await startPlugin({ cwd: checkoutProject(), project: PROJECT, env: pluginEnv(), deadlineMs: DEADLINE_MS });
   const protocol = await plugin.configure(CONFIG);
   assert.equal(protocol.acceptSecrets, false, 'secrets are stripped before they reach the plugin');
   return plugin;
@@ -133,7 +133,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
   this.timeout(60_000);
 
   before(async function () {
-    fake = await FakeAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 30, imagePendingMs: 30 });
+    fake = await LocalAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 30, imagePendingMs: 30 });
     fake.createBucket(BUCKET, { objectOwnership: 'ObjectWriter' });
     folder = temporaryFolder('contract');
     pki = testPki();

@@ -7,13 +7,13 @@ import { strict as assert } from 'assert';
 import * as path from 'path';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
-import { FakeAws } from '../fakeAws';
-import { PluginClient, PluginRpcError, serializeProvider, startPlugin, withoutProvider } from '../helpers/pluginHarness';
-import { MiB, REPO_ROOT, temporaryFolder, writeImage } from '../helpers/tools';
+import { LocalAws } from '../../testing/localAws';
+import { PluginClient, PluginRpcError, serializeProvider, startPlugin, withoutProvider } from '../../testing/pluginHarness';
+import { MiB, checkoutProject, temporaryFolder, writeImage } from '../helpers/tools';
 
 describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', function () {
   this.timeout(120_000);
-  let fake: FakeAws;
+  let fake: LocalAws;
   let plugin: PluginClient;
   let amis: PluginClient;
   let instances: PluginClient;
@@ -21,12 +21,12 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
   let imagePath: string;
 
   before(async () => {
-    fake = await FakeAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
+    fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
     folder = temporaryFolder('ebs-ami');
     imagePath = path.join(folder.dir, 'nanos.raw');
     writeImage(imagePath, [{ kind: 'random', bytes: MiB + 12345 }, { kind: 'zeros', bytes: MiB }, { kind: 'random', bytes: 4096 }]);
     plugin = await startPlugin({
-      cwd: REPO_ROOT,
+      cwd: checkoutProject(),
       env: { AWS_ENDPOINT_URL: fake.endpoint, AWS_REGION: fake.region, AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey, AWS_PROFILE: undefined },
       config: { 'unikernel:pollSeconds': '0.05' },
     });

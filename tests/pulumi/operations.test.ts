@@ -11,19 +11,19 @@ import { rememberSettings } from '../../provider/dynamic/settings';
 import { BundledImageInputs, BundledImageOutputs } from '../../provider/dynamic/bundledImage/types';
 import { RegisteredAmiOutputs } from '../../provider/dynamic/registeredAmi/types';
 import { UnikernelInstanceOutputs } from '../../provider/dynamic/unikernelInstance/types';
-import { FakeAws } from '../fakeAws';
+import { LocalAws } from '../../testing/localAws';
 import { testPki } from '../helpers/pki';
 import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
-import { buildXenKernel } from '../fixtures/xenKernel';
+import { buildXenKernel } from '../../testing/xenKernel';
 
 describe('dynamic resource operations against the fake AWS', function () {
   this.timeout(60_000);
-  let fake: FakeAws;
+  let fake: LocalAws;
   let folder: ReturnType<typeof temporaryFolder>;
   const saved = { ...process.env };
 
   before(async () => {
-    fake = await FakeAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
+    fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: fake.endpoint,
       AWS_REGION: fake.region,

@@ -21,7 +21,7 @@ import {
   startPlugin,
   urn,
   withoutProvider,
-} from '../helpers/pluginHarness';
+} from '../../testing/pluginHarness';
 import { REPO_ROOT, temporaryFolder } from '../helpers/tools';
 
 const PROJECT = 'toyproj';

@@ -8,10 +8,10 @@ import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import * as rpc from '@pulumi/pulumi/runtime/rpc';
 import requireFromString from 'require-from-string';
-import { FakeAws } from '../fakeAws';
+import { LocalAws } from '../../testing/localAws';
 import { testPki } from '../helpers/pki';
-import { REPO_ROOT, temporaryFolder, writeText } from '../helpers/tools';
-import { buildXenKernel } from '../fixtures/xenKernel';
+import { checkoutProject, REPO_ROOT, temporaryFolder, writeText } from '../helpers/tools';
+import { buildXenKernel } from '../../testing/xenKernel';
 
 type Provider = pulumi.dynamic.ResourceProvider;
 
@@ -41,14 +41,14 @@ async function loadProgram(): Promise<Record<string, pulumi.Output<string>>> {
 
 describe('example program with mocks', function () {
   this.timeout(60_000);
-  let fake: FakeAws;
+  let fake: LocalAws;
   let folder: ReturnType<typeof temporaryFolder>;
   const saved = { ...process.env };
   const cwd = process.cwd();
 
   before(async () => {
-    process.chdir(REPO_ROOT);
-    fake = await FakeAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
+    process.chdir(checkoutProject());
+    fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
     Object.assign(process.env, { AWS_ENDPOINT_URL: fake.endpoint, AWS_REGION: fake.region, AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey });
     fake.createBucket('program-bundles', { objectOwnership: 'ObjectWriter' });
     folder = temporaryFolder('program');

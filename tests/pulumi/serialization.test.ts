@@ -5,12 +5,14 @@
 import { strict as assert } from 'assert';
 import * as pulumi from '@pulumi/pulumi';
 import * as rpc from '@pulumi/pulumi/runtime/rpc';
+import * as path from 'path';
 import requireFromString from 'require-from-string';
 import { bundledImageProvider } from '../../provider/dynamic/bundledImage/provider';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
 import { UNKNOWN } from '../../provider/dynamic/values';
-import { REPO_ROOT } from '../helpers/tools';
+import { checkoutProject, REPO_ROOT } from '../helpers/tools';
+import { SERIALIZED_MODULE_PATHS } from '../package/modulePaths';
 
 const providers: Array<[string, pulumi.dynamic.ResourceProvider]> = [
   ['BundledImage', bundledImageProvider],
@@ -21,7 +23,7 @@ const providers: Array<[string, pulumi.dynamic.ResourceProvider]> = [
 describe('provider serialization', function () {
   this.timeout(30_000);
   const cwd = process.cwd();
-  before(() => process.chdir(REPO_ROOT));
+  before(() => process.chdir(checkoutProject()));
   after(() => process.chdir(cwd));
 
   it('agrees with the SDK on the unknown sentinel', () => {
@@ -45,4 +47,26 @@ describe('provider serialization', function () {
       assert.ok(checked?.failures && checked.failures.length > 0, 'check runs from the loaded code and reports the empty inputs');
     });
   }
+
+  it('requires only the pinned module paths, which every stack in use holds: each provider its settings and operations', async () => {
+    const required = new Set<string>();
+    for (const [name, provider] of providers) {
+      const { text } = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+      // The text run as the plugin runs it, with a require that records what it is asked for.
+      const requested: string[] = [];
+      const record = (request: string): unknown => {
+        requested.push(request);
+        return require(path.join(REPO_ROOT, request.replace(/^pulumi-unikernel\//, '')));
+      };
+      const module: { handler?: () => pulumi.dynamic.ResourceProvider } = {};
+      new Function('exports', 'require', text)(module, record);
+      const loaded = module.handler!();
+      await loaded.configure!({ config: { get: () => undefined } } as never);
+      await loaded.check!({}, {});
+      const folder = name.charAt(0).toLowerCase() + name.slice(1);
+      assert.deepEqual(new Set(requested), new Set(['pulumi-unikernel/dist/provider/dynamic/settings.js', `pulumi-unikernel/dist/provider/dynamic/${folder}/operations.js`]), name);
+      for (const each of requested) required.add(each);
+    }
+    assert.deepEqual([...required].sort(), [...SERIALIZED_MODULE_PATHS].sort(), 'the pinned list is exactly what the providers require');
+  });
 });

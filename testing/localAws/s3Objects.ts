@@ -5,7 +5,7 @@ import { CHECKSUM_ALGORITHMS, CHECKSUM_NAMES, checksumBase64, checksumByteLength
 import { AwsError } from './errors';
 import { canonicalUserId, document, HttpAnswer, httpDate, malformedXml, noSuchKey, parseBody, requireBucket, S3Request } from './s3Common';
 import { STREAMING_UNSIGNED_TRAILER } from './sigv4';
-import { Bucket, FakeState, StoredObject } from './state';
+import { Bucket, LocalAwsState, StoredObject } from './state';
 import { childNodes, childText, el, element, XmlContent } from './xml';
 
 const CANNED_ACLS = [
@@ -65,7 +65,7 @@ function objectData(request: S3Request): { data: Buffer; trailers: Record<string
   const contentEncoding = remaining.length > 0 ? remaining.join(',') : undefined;
   if (!chunked) return { data: request.body, trailers: {}, contentEncoding };
   if (payloadHash !== STREAMING_UNSIGNED_TRAILER) {
-    throw new AwsError(501, 'NotImplemented', `The fake S3 accepts aws-chunked bodies only with x-amz-content-sha256: ${STREAMING_UNSIGNED_TRAILER}.`);
+    throw new AwsError(501, 'NotImplemented', `The local S3 accepts aws-chunked bodies only with x-amz-content-sha256: ${STREAMING_UNSIGNED_TRAILER}.`);
   }
   const decoded = decodeAwsChunked(request.body);
   const declared = request.headers['x-amz-decoded-content-length'];
@@ -109,7 +109,7 @@ function objectHeaders(object: StoredObject): Record<string, string> {
   return headers;
 }
 
-export function putObject(state: FakeState, request: S3Request): HttpAnswer {
+export function putObject(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const { data, trailers, contentEncoding } = objectData(request);
   const acl = checkAcl(bucket, request.headers);
@@ -145,7 +145,7 @@ function parseRange(header: string, size: number): { start: number; end: number 
   return { start, end };
 }
 
-export function getObject(state: FakeState, request: S3Request, head: boolean): HttpAnswer {
+export function getObject(state: LocalAwsState, request: S3Request, head: boolean): HttpAnswer {
   const bucket = requireBucket(state, request);
   const object = bucket.objects.get(request.key ?? '');
   if (!object) throw noSuchKey(request.key ?? '');
@@ -164,8 +164,8 @@ export function getObject(state: FakeState, request: S3Request, head: boolean): 
   return { status: 200, headers, body: head ? undefined : object.body };
 }
 
-/** CopyObject within the fake: `x-amz-copy-source: /bucket/key` (URL-encoded), a new ACL or none. */
-export function copyObject(state: FakeState, request: S3Request): HttpAnswer {
+/** CopyObject within the local AWS: `x-amz-copy-source: /bucket/key` (URL-encoded), a new ACL or none. */
+export function copyObject(state: LocalAwsState, request: S3Request): HttpAnswer {
   const target = requireBucket(state, request);
   const source = decodeURIComponent(request.headers['x-amz-copy-source'] ?? '').replace(/^\//, '');
   const slash = source.indexOf('/');
@@ -185,13 +185,13 @@ export function copyObject(state: FakeState, request: S3Request): HttpAnswer {
   return document(200, 'CopyObjectResult', el('LastModified', copied.lastModified.toISOString()), el('ETag', `"${copied.md5}"`));
 }
 
-export function deleteObject(state: FakeState, request: S3Request): HttpAnswer {
+export function deleteObject(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   bucket.objects.delete(request.key ?? '');
   return { status: 204, headers: {} };
 }
 
-export function deleteObjects(state: FakeState, request: S3Request): HttpAnswer {
+export function deleteObjects(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const checksumGiven = request.headers['content-md5'] !== undefined || CHECKSUM_ALGORITHMS.some((algorithm) => request.headers[`x-amz-checksum-${algorithm}`] !== undefined);
   if (!checksumGiven) throw new AwsError(400, 'InvalidRequest', 'Missing required header for this request: Content-MD5');
@@ -213,7 +213,7 @@ export function deleteObjects(state: FakeState, request: S3Request): HttpAnswer 
   return document(200, 'DeleteResult', quiet ? [] : deleted.map((key) => el('Deleted', el('Key', key))));
 }
 
-export function getObjectAcl(state: FakeState, request: S3Request): HttpAnswer {
+export function getObjectAcl(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const object = bucket.objects.get(request.key ?? '');
   if (!object) throw noSuchKey(request.key ?? '');

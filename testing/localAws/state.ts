@@ -1,5 +1,5 @@
 /**
- * Everything the fake remembers: buckets and objects, images, instances and reservations, snapshots
+ * Everything the local AWS remembers: buckets and objects, images, instances and reservations, snapshots
  * (block data kept sparsely: only blocks written).
  * Lifecycle states are timelines evaluated against the clock when read, so no timer is ever left
  * running.
@@ -8,7 +8,7 @@ import { randomBytes } from 'crypto';
 import { ChecksumAlgorithm, md5Hex } from './checksums';
 import { AMAZON_AKI_OWNER, pvGrubKernels } from './catalog';
 import {
-  FakeBlockDeviceMapping,
+  LocalBlockDeviceMapping,
   ImageState,
   InstanceStateName,
   ObjectOwnership,
@@ -76,7 +76,7 @@ export interface ImageRecord {
   kernelId?: string;
   ramdiskId?: string;
   rootDeviceName: string;
-  blockDeviceMappings: FakeBlockDeviceMapping[];
+  blockDeviceMappings: LocalBlockDeviceMapping[];
   tags: Map<string, string>;
   creationDate: string;
   timeline: TimelineEntry<ImageState>[];
@@ -166,7 +166,7 @@ export function stateAt<S>(timeline: readonly TimelineEntry<S>[], now: number): 
   return current;
 }
 
-export class FakeState {
+export class LocalAwsState {
   readonly buckets = new Map<string, Bucket>();
   readonly images = new Map<string, ImageRecord>();
   readonly instances = new Map<string, InstanceRecord>();

@@ -13,7 +13,7 @@ import {
   S3_NAMESPACE,
   S3Request,
 } from './s3Common';
-import { FakeState } from './state';
+import { LocalAwsState } from './state';
 import { ObjectOwnership } from './types';
 import { childNodes, childText, el, element, opt, xmlDocument, XmlContent } from './xml';
 
@@ -60,7 +60,7 @@ function contentsXml(listing: Listing, urlEncoding: boolean): XmlContent[] {
   ];
 }
 
-export function listObjectsV2(state: FakeState, request: S3Request): HttpAnswer {
+export function listObjectsV2(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const query = listingQuery(request);
   const token = request.query['continuation-token'];
@@ -91,7 +91,7 @@ export function listObjectsV2(state: FakeState, request: S3Request): HttpAnswer 
   );
 }
 
-export function listObjects(state: FakeState, request: S3Request): HttpAnswer {
+export function listObjects(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const query = listingQuery(request);
   const marker = request.query.marker;
@@ -111,18 +111,18 @@ export function listObjects(state: FakeState, request: S3Request): HttpAnswer {
   );
 }
 
-export function headBucket(state: FakeState, request: S3Request): HttpAnswer {
+export function headBucket(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   return { status: 200, headers: { 'x-amz-bucket-region': bucket.region } };
 }
 
-export function getBucketLocation(state: FakeState, request: S3Request): HttpAnswer {
+export function getBucketLocation(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = state.buckets.get(request.bucket ?? '');
   if (!bucket) throw noSuchBucket(request.bucket ?? '');
   return { status: 200, headers: { 'content-type': 'application/xml' }, body: xmlDocument(element('LocationConstraint', { xmlns: S3_NAMESPACE }, bucket.region === 'us-east-1' ? undefined : bucket.region)) };
 }
 
-export function getOwnershipControls(state: FakeState, request: S3Request): HttpAnswer {
+export function getOwnershipControls(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   if (!bucket.ownership) {
     throw new AwsError(404, 'OwnershipControlsNotFoundError', 'The bucket ownership controls were not found', { BucketName: bucket.name });
@@ -136,7 +136,7 @@ function parseOwnership(value: string | undefined): ObjectOwnership {
   return ownership;
 }
 
-export function putOwnershipControls(state: FakeState, request: S3Request): HttpAnswer {
+export function putOwnershipControls(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const root = parseBody(request.body);
   const rule = childNodes(root, 'Rule')[0];
@@ -147,13 +147,13 @@ export function putOwnershipControls(state: FakeState, request: S3Request): Http
   return { status: 200, headers: {} };
 }
 
-export function deleteOwnershipControls(state: FakeState, request: S3Request): HttpAnswer {
+export function deleteOwnershipControls(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   bucket.ownership = undefined;
   return { status: 204, headers: {} };
 }
 
-export function createBucket(state: FakeState, request: S3Request): HttpAnswer {
+export function createBucket(state: LocalAwsState, request: S3Request): HttpAnswer {
   const name = request.bucket ?? '';
   if (!validBucketName(name)) throw new AwsError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: name });
   let constraint: string | undefined;
@@ -185,14 +185,14 @@ export function createBucket(state: FakeState, request: S3Request): HttpAnswer {
   return { status: 200, headers: { location: `/${name}` } };
 }
 
-export function deleteBucket(state: FakeState, request: S3Request): HttpAnswer {
+export function deleteBucket(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   if (bucket.objects.size > 0) throw new AwsError(409, 'BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: bucket.name });
   state.buckets.delete(bucket.name);
   return { status: 204, headers: {} };
 }
 
-export function listBuckets(state: FakeState): HttpAnswer {
+export function listBuckets(state: LocalAwsState): HttpAnswer {
   const buckets = [...state.buckets.values()].sort((a, b) => compareKeys(a.name, b.name));
   return document(
     200,

@@ -1,7 +1,7 @@
 /** What the S3 handlers share: request and answer shapes, XML documents, bucket lookup. */
 import { createHash } from 'crypto';
 import { AwsError } from './errors';
-import { Bucket, FakeState } from './state';
+import { Bucket, LocalAwsState } from './state';
 import { element, parseXml, XmlContent, XmlNode, xmlDocument, XmlSyntaxError } from './xml';
 
 export const S3_NAMESPACE = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -47,7 +47,7 @@ export function isoSeconds(date: Date): string {
   return date.toISOString();
 }
 
-export function requireBucket(state: FakeState, request: S3Request): Bucket {
+export function requireBucket(state: LocalAwsState, request: S3Request): Bucket {
   const bucket = state.buckets.get(request.bucket ?? '');
   if (!bucket) throw noSuchBucket(request.bucket ?? '');
   if (bucket.region !== request.signingRegion) {

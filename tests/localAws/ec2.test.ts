@@ -21,7 +21,7 @@ import {
   _InstanceType,
 } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
-import { FakeAws } from './index';
+import { LocalAws } from '../../testing/localAws';
 import { ec2For, FAST_WAITER, s3For, sendSigned, uploadTestBundle } from './testSupport';
 
 async function ec2Failure(promise: Promise<unknown>): Promise<EC2ServiceException> {
@@ -42,13 +42,13 @@ function sleep(ms: number): Promise<void> {
 }
 
 describe('fake AWS: EC2', function () {
-  let fake: FakeAws;
+  let fake: LocalAws;
   let s3: S3Client;
   let ec2: EC2Client;
   const cleanups: Array<() => void> = [];
 
   beforeEach(async () => {
-    fake = await FakeAws.start({ imagePendingMs: 200, instancePendingMs: 80, instanceShuttingDownMs: 80 });
+    fake = await LocalAws.start({ imagePendingMs: 200, instancePendingMs: 80, instanceShuttingDownMs: 80 });
     s3 = s3For(fake);
     ec2 = ec2For(fake);
     fake.createBucket('bundles');
@@ -162,7 +162,7 @@ describe('fake AWS: EC2', function () {
     assert.equal(newest.Architecture, 'x86_64');
     assert.deepEqual(fake.images(), [], 'the seeded kernels are not listed as registered images');
 
-    const west = await FakeAws.start({ region: 'eu-west-1' });
+    const west = await LocalAws.start({ region: 'eu-west-1' });
     const westEc2 = ec2For(west);
     try {
       const found = await westEc2.send(new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['pv-grub-hd0_1.05-i386.gz'] }] }));

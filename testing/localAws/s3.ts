@@ -14,17 +14,17 @@ import {
 } from './s3Buckets';
 import { HttpAnswer, S3Request } from './s3Common';
 import { copyObject, deleteObject, deleteObjects, getObject, getObjectAcl, putObject } from './s3Objects';
-import { FakeState } from './state';
+import { LocalAwsState } from './state';
 import { el, xmlDocument } from './xml';
 
 export type { HttpAnswer, S3Request, S3Route } from './s3Common';
 export { routeS3 } from './s3Routes';
 
 function notImplemented(request: S3Request): never {
-  throw new AwsError(501, 'NotImplemented', `The fake S3 does not implement ${request.operation} (${request.method}).`);
+  throw new AwsError(501, 'NotImplemented', `The local S3 does not implement ${request.operation} (${request.method}).`);
 }
 
-export function handleS3(state: FakeState, request: S3Request): HttpAnswer {
+export function handleS3(state: LocalAwsState, request: S3Request): HttpAnswer {
   switch (request.operation) {
     case 'PutObject':
       return putObject(state, request);

@@ -6,7 +6,7 @@ import { AwsError } from './errors';
 import { checkInstanceId, Ec2Action, Ec2Context, imagesNotFound, instancesNotFound, lookUpImage, lookUpInstance, paginate } from './ec2Context';
 import { readableByEc2, tagSet } from './ec2Images';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
-import { FakeState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
+import { LocalAwsState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
 import { InstanceStateName, StateReason } from './types';
 import { el, items, opt, XmlContent } from './xml';
 
@@ -41,15 +41,15 @@ function derivedId(prefix: string, seed: string): string {
   return `${prefix}-${createHash('sha256').update(seed).digest('hex').slice(0, 17)}`;
 }
 
-function defaultSubnet(state: FakeState): string {
+function defaultSubnet(state: LocalAwsState): string {
   return derivedId('subnet', `${state.config.accountId}/${state.config.region}/default-subnet`);
 }
 
-function vpcOf(state: FakeState, subnetId: string): string {
+function vpcOf(state: LocalAwsState, subnetId: string): string {
   return derivedId('vpc', `${state.config.accountId}/${state.config.region}/${subnetId}`);
 }
 
-function defaultSecurityGroup(state: FakeState): string {
+function defaultSecurityGroup(state: LocalAwsState): string {
   return derivedId('sg', `${state.config.accountId}/${state.config.region}/default-sg`);
 }
 
@@ -61,7 +61,7 @@ function gmt(time: number): string {
   return new Date(time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT');
 }
 
-function renderInstance(state: FakeState, instance: InstanceRecord): XmlContent {
+function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlContent {
   const current = state.instanceState(instance);
   const privateIp = `172.31.${(instance.addressIndex >> 8) & 255}.${instance.addressIndex & 255}`;
   const publicIp = `54.${160 + ((instance.addressIndex >> 16) & 63)}.${(instance.addressIndex >> 8) & 255}.${instance.addressIndex & 255}`;
@@ -129,7 +129,7 @@ function renderInstance(state: FakeState, instance: InstanceRecord): XmlContent 
   ];
 }
 
-function renderReservation(state: FakeState, reservation: Reservation, instances: readonly InstanceRecord[]): XmlContent {
+function renderReservation(state: LocalAwsState, reservation: Reservation, instances: readonly InstanceRecord[]): XmlContent {
   return [
     el('reservationId', reservation.reservationId),
     el('ownerId', reservation.ownerId),
@@ -139,7 +139,7 @@ function renderReservation(state: FakeState, reservation: Reservation, instances
 }
 
 /** The image a launch uses, or the error EC2 gives for it. */
-function launchableImage(state: FakeState, imageId: string): ImageRecord {
+function launchableImage(state: LocalAwsState, imageId: string): ImageRecord {
   const image = lookUpImage(state, imageId);
   if (!image) throw imagesNotFound([imageId]);
   const current = state.imageState(image).state;
@@ -186,7 +186,7 @@ function checkCompatibility(image: ImageRecord, instanceType: string): string {
  * Whether what the image boots from is still there: the bundle it was registered from, in S3,
  * unchanged and readable; or the root snapshot of an EBS-backed image.
  */
-function bundleIntact(state: FakeState, image: ImageRecord): boolean {
+function bundleIntact(state: LocalAwsState, image: ImageRecord): boolean {
   if (image.rootSnapshotId !== undefined) {
     const snapshot = state.snapshots.get(image.rootSnapshotId);
     return snapshot !== undefined && state.snapshotState(snapshot).state === 'completed';
@@ -321,7 +321,7 @@ export const runInstances: Ec2Action = (context) => {
 };
 
 /** The instances an explicit id list names, all of them or an error naming the unknown ones. */
-function namedInstances(state: FakeState, ids: readonly string[]): InstanceRecord[] {
+function namedInstances(state: LocalAwsState, ids: readonly string[]): InstanceRecord[] {
   ids.forEach(checkInstanceId);
   const missing: string[] = [];
   const found: InstanceRecord[] = [];

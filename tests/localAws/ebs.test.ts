@@ -19,7 +19,7 @@ import {
   RunInstancesCommand,
   waitUntilSnapshotCompleted,
 } from '@aws-sdk/client-ec2';
-import { FakeAws } from './index';
+import { LocalAws } from '../../testing/localAws';
 import { ec2For, FAST_WAITER } from './testSupport';
 
 const BLOCK = 524_288;
@@ -39,12 +39,12 @@ async function failure(promise: Promise<unknown>): Promise<Error & { $metadata?:
 }
 
 describe('fake AWS: EBS direct APIs', function () {
-  let fake: FakeAws;
+  let fake: LocalAws;
   let ebs: EBSClient;
   let ec2: EC2Client;
 
   beforeEach(async () => {
-    fake = await FakeAws.start({ snapshotCompletingMs: 30, imagePendingMs: 20, instancePendingMs: 20 });
+    fake = await LocalAws.start({ snapshotCompletingMs: 30, imagePendingMs: 20, instancePendingMs: 20 });
     ebs = new EBSClient({ endpoint: fake.endpoint, region: fake.region, credentials: { ...fake.credentials }, maxAttempts: 1 });
     ec2 = ec2For(fake);
   });

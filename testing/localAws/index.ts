@@ -1,19 +1,19 @@
 /**
- * A fake AWS for tests: S3 (path-style), EC2 (Query API) and the EBS direct APIs (REST-JSON) on one
- * HTTP server on 127.0.0.1,
- * spoken to by the real SDK clients. It checks SigV4 on every request, keeps state in memory,
- * records every request and can inject failures.
+ * The local AWS: S3 (path-style), EC2 (Query API) and the EBS direct APIs (REST-JSON) on one HTTP
+ * server on 127.0.0.1, spoken to by the real SDK clients and the AWS CLI. It checks SigV4 on every
+ * request, keeps state in memory, records every request and can inject failures. What it models,
+ * and how strictly, is in docs/LOCAL-AWS.md.
  */
 import { FaultInjector } from './faults';
-import { FakeAwsServer } from './server';
-import { FakeState, ImageRecord, InstanceRecord, SnapshotRecord, TimelineEntry } from './state';
+import { LocalAwsServer } from './server';
+import { LocalAwsState, ImageRecord, InstanceRecord, SnapshotRecord, TimelineEntry } from './state';
 import {
   BucketOptions,
-  FakeAwsOptions,
-  FakeImage,
-  FakeInstance,
-  FakeObjectSummary,
-  FakeSnapshot,
+  LocalAwsOptions,
+  LocalImage,
+  LocalInstance,
+  LocalObjectSummary,
+  LocalSnapshot,
   InstanceStateName,
   RecordedRequest,
 } from './types';
@@ -23,29 +23,29 @@ export { FaultInjector } from './faults';
 /** Lower-case hex MD5, the form `objects()` reports. */
 export { md5Hex } from './checksums';
 
-/** What an SDK client needs to talk to the fake (spread it into the client configuration). */
-export interface FakeClientConfig {
+/** What an SDK client needs to talk to the local AWS (spread it into the client configuration). */
+export interface LocalAwsClientConfig {
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   forcePathStyle: true;
 }
 
-export class FakeAws {
+export class LocalAws {
   readonly requests: RecordedRequest[] = [];
   readonly faults = new FaultInjector();
   readonly region: string;
   readonly accountId: string;
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
-  private readonly state: FakeState;
-  private readonly server: FakeAwsServer;
+  private readonly state: LocalAwsState;
+  private readonly server: LocalAwsServer;
   private port = 0;
 
-  private constructor(options: FakeAwsOptions) {
+  private constructor(options: LocalAwsOptions) {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '123456789012';
-    this.credentials = { accessKeyId: options.accessKeyId ?? 'AKIDFAKE', secretAccessKey: options.secretAccessKey ?? 'fake-secret' };
-    this.state = new FakeState({
+    this.credentials = { accessKeyId: options.accessKeyId ?? 'AKIDLOCALAWS', secretAccessKey: options.secretAccessKey ?? 'local-aws-secret' };
+    this.state = new LocalAwsState({
       region: this.region,
       accountId: this.accountId,
       instancePendingMs: options.instancePendingMs ?? 50,
@@ -54,7 +54,7 @@ export class FakeAws {
       snapshotCompletingMs: options.snapshotCompletingMs ?? 20,
       terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
     });
-    this.server = new FakeAwsServer({
+    this.server = new LocalAwsServer({
       state: this.state,
       faults: this.faults,
       requests: this.requests,
@@ -62,17 +62,17 @@ export class FakeAws {
     });
   }
 
-  static async start(options: FakeAwsOptions = {}): Promise<FakeAws> {
-    const fake = new FakeAws(options);
-    fake.port = await fake.server.listen(options.port ?? 0);
-    return fake;
+  static async start(options: LocalAwsOptions = {}): Promise<LocalAws> {
+    const local = new LocalAws(options);
+    local.port = await local.server.listen(options.port ?? 0);
+    return local;
   }
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  clientConfig(): FakeClientConfig {
+  clientConfig(): LocalAwsClientConfig {
     return { endpoint: this.endpoint, region: this.region, credentials: { ...this.credentials }, forcePathStyle: true };
   }
 
@@ -98,7 +98,7 @@ export class FakeAws {
   }
 
   /** The bucket's objects in key order. */
-  objects(bucket: string): FakeObjectSummary[] {
+  objects(bucket: string): LocalObjectSummary[] {
     return [...this.bucket(bucket).objects.values()]
       .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)))
       .map((object) => ({ key: object.key, size: object.body.length, md5: object.md5, acl: object.acl }));
@@ -129,11 +129,11 @@ export class FakeAws {
   // EC2 state
 
   /** Registered images (not Amazon's seeded kernels), deregistered ones included. */
-  images(): FakeImage[] {
+  images(): LocalImage[] {
     return [...this.state.images.values()].filter((image) => !image.seeded).map((image) => this.imageSnapshot(image));
   }
 
-  instances(): FakeInstance[] {
+  instances(): LocalInstance[] {
     return [...this.state.instances.values()].map((instance) => this.instanceSnapshot(instance));
   }
 
@@ -145,7 +145,7 @@ export class FakeAws {
     const instance = this.state.instances.get(instanceId);
     if (!instance) throw new Error(`no instance ${instanceId}`);
     const now = this.state.now();
-    const reason = { code: 'Client.FakeAwsDirect', message: `Client.FakeAwsDirect: set to ${state} by the test` };
+    const reason = { code: 'Client.LocalAwsDirect', message: `Client.LocalAwsDirect: set to ${state} by the test` };
     const timeline: TimelineEntry<InstanceStateName>[] = [{ at: now, state, reason }];
     const { instancePendingMs, instanceShuttingDownMs } = this.state.config;
     if (state === 'pending') timeline.push({ at: now + instancePendingMs, state: 'running' });
@@ -163,11 +163,11 @@ export class FakeAws {
   // EBS snapshots
 
   /** Every snapshot that exists (deleted ones are gone), in creation order. */
-  snapshots(): FakeSnapshot[] {
+  snapshots(): LocalSnapshot[] {
     return [...this.state.snapshots.values()].map((snapshot) => this.snapshotView(snapshot));
   }
 
-  snapshot(snapshotId: string): FakeSnapshot | undefined {
+  snapshot(snapshotId: string): LocalSnapshot | undefined {
     const snapshot = this.state.snapshots.get(snapshotId);
     return snapshot ? this.snapshotView(snapshot) : undefined;
   }
@@ -192,7 +192,7 @@ export class FakeAws {
     if (!this.state.snapshots.delete(snapshotId)) throw new Error(`no snapshot ${snapshotId}`);
   }
 
-  private snapshotView(snapshot: SnapshotRecord): FakeSnapshot {
+  private snapshotView(snapshot: SnapshotRecord): LocalSnapshot {
     const current = this.state.snapshotState(snapshot);
     return {
       snapshotId: snapshot.snapshotId,
@@ -214,7 +214,7 @@ export class FakeAws {
     };
   }
 
-  private imageSnapshot(image: ImageRecord): FakeImage {
+  private imageSnapshot(image: ImageRecord): LocalImage {
     const current = this.state.imageState(image);
     return {
       imageId: image.imageId,
@@ -240,7 +240,7 @@ export class FakeAws {
     };
   }
 
-  private instanceSnapshot(instance: InstanceRecord): FakeInstance {
+  private instanceSnapshot(instance: InstanceRecord): LocalInstance {
     const current = this.state.instanceState(instance);
     return {
       instanceId: instance.instanceId,

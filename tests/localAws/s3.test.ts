@@ -16,7 +16,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { FakeAws, md5Hex } from './index';
+import { LocalAws, md5Hex } from '../../testing/localAws';
 import { s3For } from './testSupport';
 
 async function rejection(promise: Promise<unknown>): Promise<S3ServiceException> {
@@ -30,11 +30,11 @@ async function rejection(promise: Promise<unknown>): Promise<S3ServiceException>
 }
 
 describe('fake AWS: S3', function () {
-  let fake: FakeAws;
+  let fake: LocalAws;
   let s3: S3Client;
 
   beforeEach(async () => {
-    fake = await FakeAws.start();
+    fake = await LocalAws.start();
     s3 = s3For(fake);
     fake.createBucket('legacy-bucket');
   });

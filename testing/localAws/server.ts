@@ -12,11 +12,11 @@ import { handleEc2, renderEc2Error } from './ec2';
 import { FaultInjector } from './faults';
 import { handleS3, HttpAnswer, renderS3Error, routeS3, S3Route } from './s3';
 import { scopeService, verifySignature } from './sigv4';
-import { FakeState } from './state';
+import { LocalAwsState } from './state';
 import { RecordedRequest, ServiceName } from './types';
 
 export interface ServerParts {
-  state: FakeState;
+  state: LocalAwsState;
   faults: FaultInjector;
   requests: RecordedRequest[];
   secrets: ReadonlyMap<string, string>;
@@ -90,7 +90,7 @@ function throttleError(service: ServiceName): AwsError {
     : new AwsError(503, 'SlowDown', 'Please reduce your request rate.');
 }
 
-export class FakeAwsServer {
+export class LocalAwsServer {
   private readonly server: Server;
 
   constructor(private readonly parts: ServerParts) {
@@ -98,7 +98,7 @@ export class FakeAwsServer {
       this.handle(request, response).catch((error: unknown) => {
         if (!response.headersSent && !response.destroyed) {
           response.writeHead(500, { 'content-type': 'text/plain' });
-          response.end(`fake AWS failure: ${error instanceof Error ? error.stack : String(error)}`);
+          response.end(`local AWS failure: ${error instanceof Error ? error.stack : String(error)}`);
         }
       });
     });

@@ -1,5 +1,5 @@
 /**
- * Fixed AWS data the fake serves: instance type descriptions (values as DescribeInstanceTypes gives
+ * Fixed AWS data the local AWS serves: instance type descriptions (values as DescribeInstanceTypes gives
  * them) and Amazon's PV-GRUB kernel images (AKIs).
  */
 import { createHash } from 'crypto';

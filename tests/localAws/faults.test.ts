@@ -12,7 +12,7 @@ import {
   waitUntilInstanceRunning,
 } from '@aws-sdk/client-ec2';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { FakeAws, md5Hex } from './index';
+import { LocalAws, md5Hex } from '../../testing/localAws';
 import { ec2For, FAST_WAITER, s3For, uploadTestBundle } from './testSupport';
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
@@ -30,7 +30,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 describe('fake AWS: fault injection', function () {
-  let fake: FakeAws;
+  let fake: LocalAws;
   let s3: S3Client;
   let ec2: EC2Client;
   let retryingS3: S3Client;
@@ -38,7 +38,7 @@ describe('fake AWS: fault injection', function () {
   const cleanups: Array<() => void> = [];
 
   beforeEach(async () => {
-    fake = await FakeAws.start({ imagePendingMs: 40, instancePendingMs: 40, instanceShuttingDownMs: 40 });
+    fake = await LocalAws.start({ imagePendingMs: 40, instancePendingMs: 40, instanceShuttingDownMs: 40 });
     fake.createBucket('fault-bucket');
     s3 = s3For(fake);
     ec2 = ec2For(fake);

@@ -3,7 +3,7 @@ import { createHash } from 'crypto';
 import { request as httpRequest } from 'http';
 import { DescribeImagesCommand, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import { FakeAws } from './index';
+import { LocalAws } from '../../testing/localAws';
 import { ec2For, s3For, sendSigned } from './testSupport';
 
 async function failure<E extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
@@ -17,10 +17,10 @@ async function failure<E extends Error>(promise: Promise<unknown>, type: new (..
 }
 
 describe('fake AWS: SigV4 checks', function () {
-  let fake: FakeAws;
+  let fake: LocalAws;
 
   beforeEach(async () => {
-    fake = await FakeAws.start();
+    fake = await LocalAws.start();
     fake.createBucket('auth-bucket');
   });
 

@@ -16,7 +16,7 @@ import { createHash } from 'crypto';
 import { AwsError } from './errors';
 import { FaultInjector } from './faults';
 import { HttpAnswer } from './s3Common';
-import { FakeState, SnapshotRecord, TimelineEntry } from './state';
+import { LocalAwsState, SnapshotRecord, TimelineEntry } from './state';
 import { RecordedRequest, SnapshotState } from './types';
 
 export const EBS_BLOCK_BYTES = 524_288;
@@ -31,7 +31,7 @@ export interface EbsRoute {
 }
 
 export interface EbsRequest {
-  state: FakeState;
+  state: LocalAwsState;
   faults: FaultInjector;
   record: RecordedRequest;
   route: EbsRoute;
@@ -77,7 +77,7 @@ export function ebsThrottle(): AwsError {
 }
 
 /** The snapshot an EBS direct call names: ResourceNotFoundException for an unknown (or still hidden) id. */
-function directSnapshot(state: FakeState, id: string | undefined): SnapshotRecord {
+function directSnapshot(state: LocalAwsState, id: string | undefined): SnapshotRecord {
   if (id === undefined || !SNAPSHOT_ID.test(id)) throw validation(`The snapshot ID '${id ?? ''}' is not valid.`, 'INVALID_SNAPSHOT_ID');
   const snapshot = state.snapshots.get(id);
   if (!snapshot || state.isHidden(id, true)) throw new AwsError(404, 'ResourceNotFoundException', `The snapshot '${id}' does not exist.`, { Reason: 'SNAPSHOT_NOT_FOUND' });
@@ -117,7 +117,7 @@ function tagsField(input: Record<string, unknown>): Map<string, string> {
   return tags;
 }
 
-function describe(state: FakeState, snapshot: SnapshotRecord) {
+function describe(state: LocalAwsState, snapshot: SnapshotRecord) {
   return {
     SnapshotId: snapshot.snapshotId,
     OwnerId: snapshot.ownerId,
@@ -197,7 +197,7 @@ function startSnapshot(request: EbsRequest): HttpAnswer {
   return json(201, describe(state, snapshot));
 }
 
-function writable(state: FakeState, snapshot: SnapshotRecord): void {
+function writable(state: LocalAwsState, snapshot: SnapshotRecord): void {
   const current = state.snapshotState(snapshot).state;
   if (current !== 'pending' || snapshot.completion) {
     throw validation(`The snapshot '${snapshot.snapshotId}' is ${snapshot.completion && current === 'pending' ? 'being completed' : current}; blocks can be written only while it is pending.`, 'INVALID_PARAMETER_VALUE');
@@ -288,6 +288,6 @@ export function handleEbs(request: EbsRequest): HttpAnswer {
     case 'Unknown':
       throw new AwsError(404, 'UnknownOperationException', 'Unknown operation');
     default:
-      throw new AwsError(501, 'NotImplemented', `The fake EBS direct APIs do not implement ${request.route.operation}.`);
+      throw new AwsError(501, 'NotImplemented', `The local EBS direct APIs do not implement ${request.route.operation}.`);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * RegisterImage (from a bundle manifest in the fake S3, or with the root device on an EBS snapshot),
+ * RegisterImage (from a bundle manifest in the local S3, or with the root device on an EBS snapshot),
  * DescribeImages and DeregisterImage.
  */
 import { parseManifest } from '../../provider/bundle/manifestParse';
@@ -8,8 +8,8 @@ import { AwsError } from './errors';
 import { checkImageId, Ec2Action, Ec2Context, imagesNotFound, lookUpImage, paginate } from './ec2Context';
 import { filters, invalidValue, passesFilters, required, scalarList, structList, tagSpecifications } from './ec2Params';
 import { lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
-import { Bucket, FakeState, ImageRecord, StoredObject, TimelineEntry } from './state';
-import { FakeBlockDeviceMapping, ImageState } from './types';
+import { Bucket, LocalAwsState, ImageRecord, StoredObject, TimelineEntry } from './state';
+import { LocalBlockDeviceMapping, ImageState } from './types';
 import { el, items, opt, XmlContent } from './xml';
 
 const ARCHITECTURES = ['i386', 'x86_64', 'arm64'];
@@ -53,7 +53,7 @@ function s3Url(bucket: string, key: string): string {
   return `http://s3.amazonaws.com:80/${bucket}/${key}`;
 }
 
-function readManifest(state: FakeState, location: string): { manifest: Manifest; bucket: string; key: string; object: StoredObject } {
+function readManifest(state: LocalAwsState, location: string): { manifest: Manifest; bucket: string; key: string; object: StoredObject } {
   const slash = location.indexOf('/');
   if (slash <= 0 || slash === location.length - 1) {
     throw invalidValue('ImageLocation', location, `Invalid value '${location}' for ImageLocation: expecting bucket/path/name.manifest.xml`);
@@ -71,7 +71,7 @@ function readManifest(state: FakeState, location: string): { manifest: Manifest;
   }
 }
 
-function givenMappings(context: Ec2Context): FakeBlockDeviceMapping[] {
+function givenMappings(context: Ec2Context): LocalBlockDeviceMapping[] {
   return structList(context.params, 'BlockDeviceMapping').map((mapping) => {
     const deviceName = mapping.DeviceName;
     if (!deviceName) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter BlockDeviceMapping.N.DeviceName');
@@ -86,7 +86,7 @@ function givenMappings(context: Ec2Context): FakeBlockDeviceMapping[] {
   });
 }
 
-function blockDeviceMappings(context: Ec2Context, manifest: Manifest): FakeBlockDeviceMapping[] {
+function blockDeviceMappings(context: Ec2Context, manifest: Manifest): LocalBlockDeviceMapping[] {
   const given = givenMappings(context);
   if (given.length > 0) return given;
   return (manifest.machineConfiguration.blockDeviceMappings ?? [])
@@ -94,7 +94,7 @@ function blockDeviceMappings(context: Ec2Context, manifest: Manifest): FakeBlock
     .map((mapping) => ({ deviceName: mapping.device.startsWith('/dev/') ? mapping.device : `/dev/${mapping.device}`, virtualName: mapping.virtual }));
 }
 
-function checkKernel(state: FakeState, kernelId: string | undefined, virtualizationType: string): void {
+function checkKernel(state: LocalAwsState, kernelId: string | undefined, virtualizationType: string): void {
   if (kernelId === undefined) return;
   if (virtualizationType === 'hvm') throw new AwsError(400, 'InvalidParameterCombination', 'Kernel and ramdisk ids cannot be specified for HVM images');
   if (!/^aki-/.test(kernelId)) throw invalidValue('KernelId', kernelId);
@@ -127,7 +127,7 @@ function checkName(name: string): void {
   }
 }
 
-function checkDuplicate(state: FakeState, name: string): void {
+function checkDuplicate(state: LocalAwsState, name: string): void {
   const duplicate = [...state.images.values()].find(
     (image) => !image.seeded && image.name === name && state.imageState(image).state !== 'deregistered',
   );
@@ -140,7 +140,7 @@ function hiddenAfterCreate(context: Ec2Context, imageId: string): void {
 }
 
 /** The EBS mappings after EC2's checks and defaults: each snapshot completed, volumes no smaller than their snapshot. */
-function ebsMappings(state: FakeState, mappings: FakeBlockDeviceMapping[]): FakeBlockDeviceMapping[] {
+function ebsMappings(state: LocalAwsState, mappings: LocalBlockDeviceMapping[]): LocalBlockDeviceMapping[] {
   return mappings.map((mapping) => {
     if (!mapping.ebs) return mapping;
     const ebs = { ...mapping.ebs };
@@ -290,7 +290,7 @@ export function tagSet(tags: ReadonlyMap<string, string>): XmlContent {
   return tags.size === 0 ? undefined : items('tagSet', [...tags], ([key, value]) => [el('key', key), el('value', value)]);
 }
 
-function renderImage(state: FakeState, image: ImageRecord): XmlContent {
+function renderImage(state: LocalAwsState, image: ImageRecord): XmlContent {
   const current = state.imageState(image);
   return [
     el('imageId', image.imageId),
@@ -398,10 +398,10 @@ export const modifyImageAttribute: Ec2Action = (context) => {
   const added = structList(params, 'LaunchPermission.Add').map((permission) => permission.Group);
   const removed = structList(params, 'LaunchPermission.Remove').map((permission) => permission.Group);
   if (description === undefined && added.length === 0 && removed.length === 0) {
-    throw new AwsError(400, 'InvalidParameterCombination', 'The fake EC2 models only the Description attribute and the "all" launch permission group');
+    throw new AwsError(400, 'InvalidParameterCombination', 'The local EC2 models only the Description attribute and the "all" launch permission group');
   }
   if ([...added, ...removed].some((group) => group !== 'all')) {
-    throw new AwsError(400, 'InvalidParameterCombination', 'The fake EC2 models only the "all" launch permission group');
+    throw new AwsError(400, 'InvalidParameterCombination', 'The local EC2 models only the "all" launch permission group');
   }
   if (description !== undefined) image.description = description;
   if (added.length > 0) image.isPublic = true;

@@ -15,7 +15,8 @@
  * Results are what the plugin returned (with `__provider`); the engine's re-marking of secret outputs is not done.
  */
 import { spawn, ChildProcess } from 'child_process';
-import { readdirSync, readFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'fs';
+import { tmpdir } from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
 import * as grpc from '@grpc/grpc-js';
@@ -314,6 +315,33 @@ class PluginProcess {
       waiter();
     }
   }
+}
+
+const linkedProjects = new Map<string, string>();
+
+/**
+ * A scratch project folder whose `node_modules/<name>` is a symbolic link to the package at
+ * `packageRoot`, made once per process and removed at exit. Serialized providers `require` their
+ * package by name from the plugin's working directory, so this is where to run the providers of a
+ * package's own checkout, which no install has put into a `node_modules`.
+ */
+export function linkedProject(packageRoot: string): string {
+  const root = path.resolve(packageRoot);
+  const known = linkedProjects.get(root);
+  if (known !== undefined) {
+    return known;
+  }
+  const manifest: unknown = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const name = typeof manifest === 'object' && manifest !== null && 'name' in manifest ? manifest.name : undefined;
+  if (typeof name !== 'string' || name === '') {
+    throw new Error(`${path.join(root, 'package.json')} names no package`);
+  }
+  const project = mkdtempSync(path.join(tmpdir(), 'linked-project-'));
+  mkdirSync(path.dirname(path.join(project, 'node_modules', name)), { recursive: true });
+  symlinkSync(root, path.join(project, 'node_modules', name), 'dir');
+  process.once('exit', () => rmSync(project, { recursive: true, force: true }));
+  linkedProjects.set(root, project);
+  return project;
 }
 
 /** Starts the dynamic-provider plugin and connects a client to it. */

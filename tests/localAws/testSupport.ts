@@ -8,14 +8,14 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { BundleResult } from '../../provider/bundle/bundle';
 import { bundleWithTestKeys } from '../helpers/bundles';
 import { temporaryFolder, writeImage } from '../helpers/tools';
-import { FakeAws } from './index';
-import { NodeSha256 } from './sigv4';
+import { LocalAws } from '../../testing/localAws';
+import { NodeSha256 } from '../../testing/localAws/sigv4';
 
-export function s3For(fake: FakeAws, extra: Partial<S3ClientConfig> = {}): S3Client {
+export function s3For(fake: LocalAws, extra: Partial<S3ClientConfig> = {}): S3Client {
   return new S3Client({ ...fake.clientConfig(), maxAttempts: 1, ...extra });
 }
 
-export function ec2For(fake: FakeAws, extra: Partial<EC2ClientConfig> = {}): EC2Client {
+export function ec2For(fake: LocalAws, extra: Partial<EC2ClientConfig> = {}): EC2Client {
   return new EC2Client({ endpoint: fake.endpoint, region: fake.region, credentials: { ...fake.credentials }, maxAttempts: 1, ...extra });
 }
 
@@ -65,7 +65,7 @@ export interface RawAnswer {
 
 /** Signs a request with the fake's credentials, lets the test change it, then sends it as is. */
 export async function sendSigned(
-  fake: FakeAws,
+  fake: LocalAws,
   options: { service: 's3' | 'ec2'; method: string; path: string; headers?: Record<string, string>; body: string; tamper?: (body: string) => string },
 ): Promise<RawAnswer> {
   const url = new URL(fake.endpoint);

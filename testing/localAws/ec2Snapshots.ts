@@ -3,7 +3,7 @@ import { AwsError } from './errors';
 import { Ec2Action, Ec2Context, paginate } from './ec2Context';
 import { tagSet } from './ec2Images';
 import { filters, passesFilters, required, scalarList } from './ec2Params';
-import { FakeState, SnapshotRecord } from './state';
+import { LocalAwsState, SnapshotRecord } from './state';
 import { el, items, opt, XmlContent } from './xml';
 
 const SNAPSHOT_ID = /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -22,20 +22,20 @@ export function snapshotsNotFound(ids: readonly string[]): AwsError {
 }
 
 /** The snapshot an id names, or undefined when EC2 would not know it (deleted, never created, or still hidden by a fault). */
-export function lookUpSnapshot(state: FakeState, id: string): SnapshotRecord | undefined {
+export function lookUpSnapshot(state: LocalAwsState, id: string): SnapshotRecord | undefined {
   checkSnapshotId(id);
   const snapshot = state.snapshots.get(id);
   if (!snapshot || state.isHidden(id, true)) return undefined;
   return snapshot;
 }
 
-function progress(state: FakeState, snapshot: SnapshotRecord): string {
+function progress(state: LocalAwsState, snapshot: SnapshotRecord): string {
   const current = state.snapshotState(snapshot).state;
   if (current === 'completed') return '100%';
   return `${snapshot.progress ?? 0}%`;
 }
 
-function renderSnapshot(state: FakeState, snapshot: SnapshotRecord): XmlContent {
+function renderSnapshot(state: LocalAwsState, snapshot: SnapshotRecord): XmlContent {
   const current = state.snapshotState(snapshot);
   return [
     el('snapshotId', snapshot.snapshotId),

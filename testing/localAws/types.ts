@@ -1,9 +1,9 @@
-/** Public shapes of the fake AWS: options, recorded requests, state snapshots and fault rules. */
+/** Public shapes of the local AWS: options, recorded requests, state snapshots and fault rules. */
 
 export type ServiceName = 's3' | 'ec2' | 'ebs';
 
-export interface FakeAwsOptions {
-  /** The EC2 region the fake serves, and the default S3 region. Default 'us-east-1'. */
+export interface LocalAwsOptions {
+  /** The EC2 region the local AWS serves, and the default S3 region. Default 'us-east-1'. */
   region?: string;
   /** The account every credential belongs to. Default '123456789012'. */
   accountId?: string;
@@ -58,7 +58,7 @@ export interface BucketOptions {
   objectOwnership?: ObjectOwnership;
 }
 
-export interface FakeObjectSummary {
+export interface LocalObjectSummary {
   key: string;
   size: number;
   /** Lower-case hex MD5 of the stored (decoded) data. */
@@ -73,14 +73,14 @@ export interface StateReason {
   message: string;
 }
 
-export interface FakeBlockDeviceMapping {
+export interface LocalBlockDeviceMapping {
   deviceName: string;
   virtualName?: string;
   noDevice?: boolean;
   ebs?: Record<string, string>;
 }
 
-export interface FakeImage {
+export interface LocalImage {
   imageId: string;
   name: string;
   description?: string;
@@ -96,7 +96,7 @@ export interface FakeImage {
   ramdiskId?: string;
   rootDeviceName: string;
   rootDeviceType: 'instance-store' | 'ebs';
-  blockDeviceMappings: FakeBlockDeviceMapping[];
+  blockDeviceMappings: LocalBlockDeviceMapping[];
   tags: Record<string, string>;
   creationDate: string;
   enaSupport: boolean;
@@ -106,7 +106,7 @@ export interface FakeImage {
 
 export type SnapshotState = 'pending' | 'completed' | 'error';
 
-export interface FakeSnapshot {
+export interface LocalSnapshot {
   snapshotId: string;
   state: SnapshotState;
   /** EC2's StateMessage, set in the error state. */
@@ -132,7 +132,7 @@ export interface FakeSnapshot {
 
 export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
 
-export interface FakeInstance {
+export interface LocalInstance {
   instanceId: string;
   reservationId: string;
   imageId: string;

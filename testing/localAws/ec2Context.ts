@@ -2,12 +2,12 @@
 import { AwsError } from './errors';
 import { FaultInjector } from './faults';
 import { QueryParams } from './ec2Params';
-import { FakeState, ImageRecord, InstanceRecord } from './state';
+import { LocalAwsState, ImageRecord, InstanceRecord } from './state';
 import { RecordedRequest } from './types';
 import { XmlContent } from './xml';
 
 export interface Ec2Context {
-  state: FakeState;
+  state: LocalAwsState;
   params: QueryParams;
   request: RecordedRequest;
   faults: FaultInjector;
@@ -51,14 +51,14 @@ export function instancesNotFound(ids: readonly string[]): AwsError {
  * The image an id names, or undefined when EC2 would not know it (never registered, or still hidden
  * by a notFoundAfterCreate fault). Deregistered images are returned; callers decide.
  */
-export function lookUpImage(state: FakeState, id: string): ImageRecord | undefined {
+export function lookUpImage(state: LocalAwsState, id: string): ImageRecord | undefined {
   checkImageId(id);
   const image = state.images.get(id);
   if (!image || state.isHidden(id, true)) return undefined;
   return image;
 }
 
-export function lookUpInstance(state: FakeState, id: string): InstanceRecord | undefined {
+export function lookUpInstance(state: LocalAwsState, id: string): InstanceRecord | undefined {
   checkInstanceId(id);
   const instance = state.instances.get(id);
   if (!instance || state.instanceGone(instance) || state.isHidden(id, true)) return undefined;
