@@ -37,6 +37,9 @@ import { BENCH_PARTS, BenchPart, BundleReport, Check, formatReport, Machine, Rep
 import { benchUpload } from './upload';
 import { benchSnapshot } from './snapshot';
 
+// The AWS SDK's notice that its 2027 releases need Node 22 would otherwise interleave with the report.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const CLI = path.resolve(__dirname, '..', 'provider', 'cli', 'main.js');
 const MEMORY_FLOOR = path.resolve(__dirname, 'memoryFloor.js');
 const ACCOUNT_ID = '123456789012';

@@ -6,7 +6,11 @@ import type { BundleAcl } from '../provider/aws/acl';
 export interface BundledImageArgs {
   /** A ready disk image to bundle; or give kernelPath. */
   imagePath?: pulumi.Input<string>;
-  /** A Xen PV kernel (e.g. mir-app.xen), built into a PV-GRUB-bootable ext2 image first. */
+  /**
+   * A Xen PV kernel (e.g. mir-app.xen from MirageOS ≤ 3.8 `-t xen`, or a Mini-OS-based or Unikraft
+   * Xen PV kernel), built into a PV-GRUB-bootable ext2 image first. A PVH kernel (what MirageOS 3.9
+   * and later build with `-t xen`) is refused: PV-GRUB cannot boot it.
+   */
   kernelPath?: pulumi.Input<string>;
   /** Size of the image built from kernelPath, e.g. "32M". */
   imageSize?: pulumi.Input<string>;
@@ -24,7 +28,12 @@ export interface BundledImageArgs {
   privateKeyPassphrase?: pulumi.Input<string>;
   /** PEM certificate of privateKey (self-signed is fine: `unikernel-ami keygen`). */
   certificate: pulumi.Input<string>;
-  /** PEM EC2 bundling certificate for the region (cert-ec2.pem from ec2-ami-tools). */
+  /**
+   * PEM EC2 bundling certificate for the region, from Amazon's ec2-ami-tools: cert-ec2.pem for the
+   * commercial regions that existed before 2019; opt-in regions (af-south-1, ap-east-1, me-south-1,
+   * il-central-1, …) have their own in newer ec2-ami-tools; cert-ec2-cn*.pem for China,
+   * cert-ec2-gov.pem for GovCloud.
+   */
   ec2Certificate: pulumi.Input<string>;
   kernelId?: pulumi.Input<string>;
   ramdiskId?: pulumi.Input<string>;
@@ -40,7 +49,8 @@ export interface BundledImageArgs {
 /**
  * An EC2 instance-store bundle in S3: the image (or a kernel built into one) bundled exactly as
  * ec2-bundle-image does, and uploaded. Replaced when the image's content or any bundle parameter
- * changes; refresh reports a manifest or part missing or altered in S3.
+ * changes; refresh reports a manifest or part missing or altered in S3. Registered as a paravirtual
+ * AMI (the usual case), it boots on C1, C3, M1, M2 and M3 only, in the regions that still have PV.
  */
 export class BundledImage extends pulumi.dynamic.Resource {
   declare readonly manifestLocation: pulumi.Output<string>;

@@ -3,7 +3,12 @@ import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provide
 import type { InstanceStoreMapping } from '../provider/aws/images';
 
 export interface RegisteredAmiArgs {
-  /** bucket/prefix/NAME.manifest.xml: BundledImage.manifestLocation (an instance-store AMI). */
+  /**
+   * bucket/prefix/NAME.manifest.xml: BundledImage.manifestLocation (an instance-store AMI). Paravirtual
+   * by default, which boots on C1, C3, M1, M2 and M3 only, and only in the regions that still have
+   * PV: us-east-1, us-west-1, us-west-2, eu-west-1, eu-central-1, ap-northeast-1, ap-southeast-1,
+   * ap-southeast-2, sa-east-1, cn-north-1 and us-gov-west-1.
+   */
   manifestLocation?: pulumi.Input<string>;
   /**
    * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
@@ -27,8 +32,15 @@ export interface RegisteredAmiArgs {
   name: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   architecture?: pulumi.Input<'x86_64' | 'i386' | 'arm64'>;
+  /**
+   * Instance-store: paravirtual (the default) for a PV-GRUB image; hvm for a disk image that boots
+   * by itself, which can also run on D2, I2, R3 and X1. EBS-backed AMIs are always hvm.
+   */
   virtualizationType?: pulumi.Input<'paravirtual' | 'hvm'>;
-  /** Default for paravirtual AMIs: Amazon's PV-GRUB hd0 kernel for the region (looked up). */
+  /**
+   * Default for paravirtual AMIs: Amazon's PV-GRUB hd0 kernel for the region (looked up). Regions
+   * newer than those listed under manifestLocation have none, so a paravirtual AMI cannot be made there.
+   */
   kernelId?: pulumi.Input<string>;
   ramdiskId?: pulumi.Input<string>;
   blockDeviceMappings?: pulumi.Input<pulumi.Input<InstanceStoreMapping>[]>;

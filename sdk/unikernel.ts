@@ -10,7 +10,11 @@ export interface UnikernelArgs extends BundledImageArgs {
   instance?: Omit<UnikernelInstanceArgs, 'imageId' | 'region'>;
 }
 
-/** The common case in one resource: kernel or image → bundle in S3 → AMI → instance. */
+/**
+ * The instance-store path in one resource: kernel or image → bundle in S3 → AMI → instance. The AMI
+ * is paravirtual unless `ami.virtualizationType` is hvm, so by default the instance type must be
+ * C1, C3, M1, M2 or M3, in a region that still has PV (see RegisteredAmiArgs.manifestLocation).
+ */
 export class Unikernel extends pulumi.ComponentResource {
   readonly bundle: BundledImage;
   readonly ami: RegisteredAmi;

@@ -3,7 +3,12 @@ import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance
 
 export interface UnikernelInstanceArgs {
   imageId: pulumi.Input<string>;
-  /** A type that boots instance-store AMIs (C1, C3, D2, I2, M1, M2, M3, R3, X1 families). */
+  /**
+   * A type that can boot the AMI, checked against the region's DescribeInstanceTypes before launch.
+   * A paravirtual instance-store AMI boots on C1, C3, M1, M2 and M3 only (e.g. m3.medium); an
+   * instance-store HVM AMI also on D2, I2, R3 and X1; an EBS-backed HVM AMI on current (Nitro)
+   * types such as t3.micro.
+   */
   instanceType: pulumi.Input<string>;
   keyName?: pulumi.Input<string>;
   securityGroupIds?: pulumi.Input<pulumi.Input<string>[]>;

@@ -93,13 +93,26 @@ describe('AWS layer rules', () => {
     assert.equal(pickPvGrubKernel([], 'x86_64'), undefined);
   });
 
-  it('knows which instance types can boot an instance-store paravirtual image', () => {
+  it('knows which instance types can boot an instance-store (PV or HVM) or EBS image, and says where PV runs', () => {
     const image = { rootDeviceType: 'instance-store', virtualizationType: 'paravirtual', architecture: 'x86_64' };
     const m1: InstanceTypeInfo = { InstanceType: 'm1.small', SupportedRootDeviceTypes: ['ebs', 'instance-store'], SupportedVirtualizationTypes: ['hvm', 'paravirtual'], ProcessorInfo: { SupportedArchitectures: ['i386', 'x86_64'] } };
     const t3: InstanceTypeInfo = { InstanceType: 't3.micro', SupportedRootDeviceTypes: ['ebs'], SupportedVirtualizationTypes: ['hvm'], ProcessorInfo: { SupportedArchitectures: ['x86_64'] } };
     assert.equal(bootProblem(m1, image), undefined);
-    assert.match(bootProblem(t3, image) ?? '', /supports ebs root devices, not instance-store/);
-    assert.match(bootProblem({ ...m1, SupportedVirtualizationTypes: ['hvm'] }, image) ?? '', /not paravirtual/);
+    assert.equal(
+      bootProblem(t3, image),
+      'it supports ebs root devices, not instance-store (a paravirtual instance-store image boots only on C1, C3, M1, M2 and M3 types, in the regions that still have PV)',
+    );
+    assert.equal(
+      bootProblem({ ...m1, InstanceType: 'r3.large', SupportedVirtualizationTypes: ['hvm'] }, image),
+      'it supports hvm virtualization, not paravirtual (a paravirtual instance-store image boots only on C1, C3, M1, M2 and M3 types, in the regions that still have PV)',
+    );
+    const hvmImage = { ...image, virtualizationType: 'hvm' };
+    assert.equal(bootProblem({ ...m1, InstanceType: 'r3.large', SupportedVirtualizationTypes: ['hvm'] }, hvmImage), undefined, 'an instance-store HVM image boots on R3');
+    assert.equal(
+      bootProblem(t3, hvmImage),
+      'it supports ebs root devices, not instance-store (an instance-store image boots only on C1, C3, D2, I2, M1, M2, M3, R3 and X1 types)',
+    );
+    assert.equal(bootProblem(t3, { rootDeviceType: 'ebs', virtualizationType: 'hvm', architecture: 'arm64' }), 'it runs x86_64, not arm64');
   });
 
   it('turns SDK errors into one line with the operation, resource and remedy, masking access keys', () => {

@@ -6,6 +6,9 @@ import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { linkedProject } from '../../testing/pluginHarness';
 
+// The AWS SDK's notice that its 2027 releases need Node 22 would otherwise fill the test output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED_DATA = path.resolve(REPO_ROOT, '..', 'shared', 'data');
 export const REFERENCE_BUNDLES = path.join(SHARED_DATA, 'reference-bundles');

@@ -135,9 +135,11 @@ describe('the packed package, installed in a project outside the repository', fu
     assert.equal(report.resolved.length, SERIALIZED_MODULE_PATHS.length);
   });
 
-  it("compiles the README's program and a plugin-driven program with tsc --strict against the installed types", () => {
+  it("compiles the README's program, the examples and a plugin-driven program with tsc --strict against the installed types", () => {
     writeFileSync(path.join(project, 'index.ts'), readmeProgram(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8')));
     for (const file of readdirSync(PROJECT_FILES)) copyFileSync(path.join(PROJECT_FILES, file), path.join(project, file));
+    mkdirSync(path.join(project, 'examples'));
+    for (const example of ['mirage', 'disk-image']) copyFileSync(path.join(REPO_ROOT, 'examples', example, 'index.ts'), path.join(project, 'examples', `${example}.ts`));
     // The Pulumi template's settings (CommonJS, node10 resolution), then Node's own resolution.
     timed('tsc (template settings)', () => execFileSync(bin('tsc'), ['-p', 'tsconfig.json'], { cwd: project, stdio: 'pipe' }));
     timed('tsc (node16)', () => execFileSync(bin('tsc'), ['-p', 'tsconfig.json', '--module', 'node16', '--moduleResolution', 'node16', '--noEmit'], { cwd: project, stdio: 'pipe' }));

@@ -122,9 +122,6 @@ function assertNoKeyMaterial(props: Props, what: string): void {
   assert.ok(!body.some((line) => text.includes(line)), `${what}: no line of the private key's body`);
 }
 
-// The test process makes its own SDK clients (out-of-band edits, bucket listing); silence the SDK's Node 20 notice as the provider does.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 function ec2OutOfBand(): EC2Client {
   return new EC2Client({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 1 });
 }

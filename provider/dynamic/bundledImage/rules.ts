@@ -88,7 +88,11 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
     if (!inputs.privateKey) fail('privateKey', 'give the PEM RSA private key that signs the manifest (keep it a secret)');
     if (!inputs.certificate) fail('certificate', 'give the PEM certificate of the private key');
     if (!inputs.ec2Certificate) {
-      fail('ec2Certificate', "give EC2's bundling certificate for the region: cert-ec2.pem from ec2-ami-tools (cert-ec2-gov.pem for GovCloud, cert-ec2-cn-north-1.pem for Beijing)");
+      fail(
+        'ec2Certificate',
+        "give EC2's bundling certificate for the region, from Amazon's ec2-ami-tools: cert-ec2.pem for the commercial regions that existed before 2019; " +
+          'an opt-in region (af-south-1, ap-east-1, me-south-1, il-central-1, …) has its own in newer ec2-ami-tools; cert-ec2-cn*.pem for China; cert-ec2-gov.pem for GovCloud',
+      );
     }
     if (inputs.privateKey && inputs.certificate && inputs.ec2Certificate) {
       try {
