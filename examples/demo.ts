@@ -31,6 +31,8 @@ import { linkedProject, startPlugin } from '../testing/pluginHarness';
 import { MiniEngine } from './demo/engine';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
+// The AWS SDK's notice that its 2027 releases need Node 22 says nothing about the demo; keep it out.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const BUNDLE = 'unikernel:BundledImage';
 const AMI = 'unikernel:RegisteredAmi';
 const INSTANCE = 'unikernel:UnikernelInstance';
@@ -206,7 +208,7 @@ async function main(): Promise<void> {
     }
     if (fake) {
       const left = fake.objects(aws.bucket).length + fake.images().filter((image) => image.state !== 'deregistered').length + fake.instances().filter((each) => each.state !== 'terminated').length;
-      say(`  the fake AWS now holds ${left} object(s), AMI(s) or running instance(s)`);
+      say(`  the local AWS now holds ${left} object(s), AMI(s) or running instance(s)`);
     }
     say('\nDone. The same resources in a real program: examples/mirage (see README, "Pulumi").');
   } finally {

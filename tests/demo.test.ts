@@ -1,9 +1,19 @@
 /** `npm run demo` is the newcomer's first command: it must keep working end to end. */
 import { strict as assert } from 'assert';
 import * as path from 'path';
+import { createServer, Server } from 'http';
+import { AddressInfo } from 'net';
+import { LocalAws } from '../testing/localAws';
 import { REPO_ROOT, runNodeAsync } from './helpers/tools';
 
-const runDemo = () => runNodeAsync(path.join(REPO_ROOT, 'dist', 'examples', 'demo.js'));
+const runDemo = (env: NodeJS.ProcessEnv = {}) => runNodeAsync(path.join(REPO_ROOT, 'dist', 'examples', 'demo.js'), [], env);
+
+/** An endpoint that is no AWS at all: every request gets 404 and an HTML body. */
+async function deadEndpoint(): Promise<{ url: string; server: Server }> {
+  const server = createServer((_request, response) => response.writeHead(404, { 'content-type': 'text/html' }).end('<html>nothing here</html>'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
 
 describe('npm run demo', function () {
   this.timeout(120_000);
@@ -22,6 +32,50 @@ describe('npm run demo', function () {
     assert.match(stdout, /~ mirage-ami: updated in place/);
     assert.match(stdout, /~ mirage-instance: created \(it was gone\)/);
     assert.match(stdout, /AMI tags now \{"project":"pulumi-unikernel","stack":"demo"\}/);
-    assert.match(stdout, /the fake AWS now holds 0 object\(s\)/);
+    assert.match(stdout, /the local AWS now holds 0 object\(s\)/);
+  });
+
+  it('runs against the endpoint in AWS_ENDPOINT_URL, looking up its PV-GRUB kernel, and leaves it empty', async () => {
+    const local = await LocalAws.start({ instancePendingMs: 100, instanceShuttingDownMs: 100, imagePendingMs: 50 });
+    try {
+      const { status, stdout, stderr } = await runDemo({
+        AWS_ENDPOINT_URL: local.endpoint,
+        AWS_REGION: local.region,
+        AWS_ACCESS_KEY_ID: local.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: local.credentials.secretAccessKey,
+        AWS_PROFILE: '',
+        UNIKERNEL_DEMO_ACCOUNT_ID: local.accountId,
+        UNIKERNEL_DEMO_BUCKET: 'endpoint-demo',
+      });
+      assert.equal(status, 0, stderr);
+      assert.match(stdout, new RegExp(`AWS endpoint ${local.endpoint} \\(from AWS_ENDPOINT_URL\\)`));
+      assert.match(stdout, /kernel aki-[0-9a-f]+ \(Amazon's PV-GRUB hd0, looked up at http:\/\/127\.0\.0\.1:\d+\)/);
+      assert.match(stdout, /EC2 certificate \(a stand-in: EC2 cannot decrypt this bundle.*UNIKERNEL_EC2_CERTIFICATE/);
+      assert.match(stdout, /\+ UnikernelInstance mirage-instance  i-[0-9a-f]+  \(running/);
+      assert.deepEqual(local.objects('endpoint-demo'), [], 'the bundle is deleted');
+      assert.deepEqual(local.instances().filter((each) => each.state !== 'terminated'), []);
+      assert.deepEqual(local.images().filter((each) => each.ownerId === local.accountId && each.state !== 'deregistered'), []);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('says in one line what an endpoint lacks: a PV-GRUB catalogue (UNIKERNEL_KERNEL_ID), then anything else', async () => {
+    const dead = await deadEndpoint();
+    try {
+      const env = { AWS_ENDPOINT_URL: dead.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example', AWS_PROFILE: '' };
+      const noCatalogue = await runDemo(env);
+      assert.equal(noCatalogue.status, 1);
+      assert.match(noCatalogue.stderr, /^demo failed: http:\/\/127\.0\.0\.1:\d+ has no catalogue of Amazon's PV-GRUB kernels \(.*\): set UNIKERNEL_KERNEL_ID to the PV-GRUB hd0 kernel/);
+      assert.equal(noCatalogue.stderr.trim().split('\n').length, 1, noCatalogue.stderr);
+      const withKernel = await runDemo({ ...env, UNIKERNEL_KERNEL_ID: 'aki-919dcaf8' });
+      assert.equal(withKernel.status, 1);
+      assert.match(withKernel.stdout, /kernel aki-919dcaf8 \(from UNIKERNEL_KERNEL_ID\)/);
+      assert.match(withKernel.stderr, /^demo failed: /);
+      assert.equal(withKernel.stderr.trim().split('\n').length, 1, withKernel.stderr);
+      assert.doesNotMatch(withKernel.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      dead.server.close();
+    }
   });
 });

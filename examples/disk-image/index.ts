@@ -2,8 +2,8 @@
  * A ready disk image (any unikernel that boots under PV-GRUB or the AKI you give) on EC2, with the
  * Unikernel component wiring bundle → instance-store paravirtual AMI → instance. As in ../mirage,
  * PV runs only on C1, C3, M1, M2 and M3 (the default is m3.medium), in the regions that still have
- * PV. For a raw image with ENA and NVMe drivers (Nanos, Unikraft, OSv) use the EBS path instead:
- * `RegisteredAmi` with `imagePath`, on current (Nitro) types in any region.
+ * PV. For a raw image with ENA and NVMe drivers (Nanos, or a Unikraft image built with them) use
+ * the EBS path instead: `RegisteredAmi` with `imagePath`, on current (Nitro) types in any region.
  *
  * This folder is a Pulumi project of its own: `npm install` here, then
  *

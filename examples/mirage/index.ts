@@ -43,7 +43,7 @@ const ami = new RegisteredAmi('mirage-ami', {
   manifestLocation: bundle.manifestLocation,
   manifestEtag: bundle.manifestEtag,
   name: config.get('amiName') ?? `mirage-${stack}`,
-  description: 'MirageOS unikernel (Xen PV, PV-GRUB)',
+  description: 'Xen PV unikernel (PV-GRUB)',
   tags: { project: pulumi.getProject(), stack },
 });
 

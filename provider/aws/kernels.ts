@@ -6,6 +6,12 @@ import { DescribeImagesCommand, EC2Client, Image } from '@aws-sdk/client-ec2';
 import { AwsInputError, awsCall } from './errors';
 import { kernelId, KernelId } from './ids';
 
+/** The regions that still have paravirtual instances and PV-GRUB kernels; newer regions have none. */
+export const PV_REGIONS: readonly string[] = [
+  'us-east-1', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-northeast-1',
+  'ap-southeast-1', 'ap-southeast-2', 'sa-east-1', 'cn-north-1', 'us-gov-west-1',
+];
+
 const PV_GRUB_HD0 = /^pv-grub-hd0_(\d+(?:\.\d+)*)-(i386|x86_64)\.gz$/;
 
 function versionOf(name: string): number[] {
@@ -45,7 +51,10 @@ export async function findPvGrubKernel(ec2: EC2Client, architecture: string, sig
   );
   const kernel = pickPvGrubKernel(output.Images ?? [], architecture);
   if (!kernel?.ImageId) {
-    throw new AwsInputError('kernelId', `no PV-GRUB hd0 kernel (pv-grub-hd0_*-${architecture}.gz) is available in ${region}; give a kernel id, or use an HVM image`);
+    const remedy = PV_REGIONS.includes(region)
+      ? 'give the kernel id (aki-…) to register with'
+      : `${region} has no paravirtual instances: use one of ${PV_REGIONS.join(', ')}, or an EBS-backed HVM image`;
+    throw new AwsInputError('kernelId', `no PV-GRUB hd0 kernel (pv-grub-hd0_*-${architecture}.gz) is available in ${region}; ${remedy}`);
   }
   return kernelId(kernel.ImageId);
 }

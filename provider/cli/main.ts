@@ -37,7 +37,7 @@ export function buildProgram(): Command {
       .requiredOption('-k, --privatekey <path>', "the user's PEM RSA private key (signs the manifest)")
       .requiredOption('-c, --cert <path>', "the user's PEM X.509 certificate")
       .requiredOption('-u, --user <account>', 'the AWS account id (12 digits, hyphens allowed)')
-      .requiredOption('--ec2cert <path>', "EC2's bundling certificate for the region (cert-ec2.pem from ec2-ami-tools)")
+      .requiredOption('--ec2cert <path>', "EC2's bundling certificate for the region (from ec2-ami-tools: cert-ec2.pem for the commercial regions older than 2019; opt-in regions, China and GovCloud have their own)")
       .option('-r, --arch <arch>', `image architecture: ${ARCHITECTURES.join(' or ')}`, defaultArchitecture())
       .option('-d, --destination <dir>', 'folder to write the parts and manifest into', '/tmp')
       .option('-p, --prefix <name>', 'bundle name (default: the image file name)')

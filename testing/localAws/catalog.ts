@@ -124,9 +124,19 @@ function derivedAki(region: string, name: string): string {
   return `aki-${createHash('sha256').update(`${region}/${name}`).digest('hex').slice(0, 8)}`;
 }
 
-/** Amazon's PV-GRUB AKIs for a region: hd0 and hd00 at 1.05, plus the older hd0 1.04 pair. */
+/**
+ * The regions that still have paravirtual instances, and so PV-GRUB AKIs (AWS Config's
+ * ec2-paravirtual-instance-check list, plus us-gov-west-1). Regions opened later have none.
+ */
+const PV_REGIONS = new Set([
+  'us-east-1', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-northeast-1',
+  'ap-southeast-1', 'ap-southeast-2', 'sa-east-1', 'cn-north-1', 'us-gov-west-1',
+]);
+
+/** Amazon's PV-GRUB AKIs for a region: hd0 and hd00 at 1.05, plus the older hd0 1.04 pair; none outside the PV regions. */
 export function pvGrubKernels(region: string): KernelImageSeed[] {
   const seeds: KernelImageSeed[] = [];
+  if (!PV_REGIONS.has(region)) return seeds;
   const add = (disk: 'hd0' | 'hd00', version: '1.04' | '1.05', architecture: 'x86_64' | 'i386', creationDate: string) => {
     const name = `pv-grub-${disk}_${version}-${architecture}.gz`;
     const published = disk === 'hd0' && version === '1.05' ? HD0_105[region]?.[architecture === 'x86_64' ? 0 : 1] : undefined;

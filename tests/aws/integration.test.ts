@@ -10,6 +10,7 @@ import { createClients, AwsClients } from '../../provider/aws/clients';
 import { deleteBundle } from '../../provider/aws/deleteBundle';
 import { AwsInputError, AwsOperationError } from '../../provider/aws/errors';
 import { imageId, InstanceId } from '../../provider/aws/ids';
+import { findPvGrubKernel } from '../../provider/aws/kernels';
 import { deregisterImage, describeImage, ImageNotAvailableError, registerAndWait } from '../../provider/aws/images';
 import { describeInstance, InstanceNotRunningError, launchAndWait, terminateInstance } from '../../provider/aws/instances';
 import { BundleLocation, parseBucketArgument } from '../../provider/aws/location';
@@ -320,5 +321,24 @@ describe('AWS layer against the fake AWS', function () {
     }
     assert.deepEqual(fake.images().filter((image) => image.state !== 'deregistered').map((image) => image.imageId), []);
     assert.deepEqual(fake.instances().filter((instance) => instance.state !== 'terminated').map((instance) => instance.instanceId), []);
+  });
+});
+
+describe('PV-GRUB kernel lookup by region', () => {
+  it('finds Amazon hd0 kernels in a PV region, and in a newer region says that it has no PV at all', async () => {
+    for (const [region, expected] of [
+      ['us-east-1', /^aki-919dcaf8$/],
+      ['eu-north-1', /eu-north-1 has no paravirtual instances: use one of us-east-1, .*us-gov-west-1, or an EBS-backed HVM image/],
+    ] as const) {
+      const local = await LocalAws.start({ region });
+      const { ec2 } = createClients({ endpoint: local.endpoint, region, credentials: local.credentials, maxAttempts: 1 });
+      try {
+        const found = await findPvGrubKernel(ec2, 'x86_64').then(String, (error: unknown) => (error instanceof AwsInputError ? error.message : assert.fail(String(error))));
+        assert.match(found, expected);
+      } finally {
+        ec2.destroy();
+        await local.stop();
+      }
+    }
   });
 });

@@ -23,7 +23,7 @@ export interface BundledImageInputs {
   privateKeyPassphrase?: string;
   /** PEM certificate of the private key. */
   certificate: string;
-  /** PEM EC2 bundling certificate for the region (cert-ec2.pem for commercial regions). */
+  /** PEM EC2 bundling certificate for the region (cert-ec2.pem for the commercial regions older than 2019; opt-in regions, China and GovCloud have their own). */
   ec2Certificate: string;
   kernelId?: string;
   ramdiskId?: string;

@@ -13,7 +13,7 @@ export function checkInstanceInputs(inputs: UnikernelInstanceInputs): CheckFailu
   const attempt = list.attempt.bind(list);
   if (!inputs.imageId) failures.push({ property: 'imageId', reason: 'give the AMI to run (RegisteredAmi.imageId)' });
   else if (isKnown(inputs.imageId)) attempt('imageId', () => imageId(inputs.imageId, 'imageId'));
-  if (!inputs.instanceType) failures.push({ property: 'instanceType', reason: 'give an instance type that boots instance-store AMIs, e.g. m3.medium' });
+  if (!inputs.instanceType) failures.push({ property: 'instanceType', reason: 'give the instance type to run: m3.medium, say, for a paravirtual instance-store AMI, t3.micro for an EBS-backed HVM one' });
   else if (isKnown(inputs.instanceType)) attempt('instanceType', () => instanceType(inputs.instanceType, 'instanceType'));
   if (isKnown(inputs.subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(inputs.subnetId as string)) failures.push({ property: 'subnetId', reason: `"${inputs.subnetId}" is not a subnet id (subnet-…)` });
   const badGroup = isKnown(inputs.securityGroupIds) ? inputs.securityGroupIds?.find((group) => !isUnknown(group) && !/^sg-[0-9a-f]{8,17}$/.test(group)) : undefined;
