@@ -1,7 +1,7 @@
 /**
- * What ships and what runs outside the tests must not reach into them: no module of the product,
- * the testing entry, the examples (the demo) or the bench imports from tests/, and the demo reads
- * no file outside the repository.
+ * The layer rule, as docs/ARCHITECTURE.md states it: each folder imports only the layers below it,
+ * nothing that ships or runs outside the tests imports from tests/, and the demo reads no file
+ * outside the repository.
  */
 import { strict as assert } from 'assert';
 import { readdirSync, readFileSync, statSync } from 'fs';
@@ -16,14 +16,46 @@ function sources(folder: string): string[] {
   });
 }
 
-/** Every module specifier of `import … from`, `export … from`, `import()` and `require()`. */
+/** Every module specifier of `import … from`, `export … from`, `import '…'`, `import()` and `require()`. */
 function specifiers(text: string): string[] {
   const found: string[] = [];
-  for (const match of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\s*\(\s*)(['"`])([^'"`]+)\1/g)) found.push(match[2]);
+  for (const match of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(['"`])([^'"`]+)\1/g)) found.push(match[2]);
   return found;
 }
 
+/** The folders each layer may import besides its own (paths relative to the repository). */
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  'provider/bundle': ['provider/packageInfo.ts'],
+  'provider/image': ['provider/bundle', 'provider/packageInfo.ts'],
+  'provider/aws': ['provider/bundle', 'provider/packageInfo.ts'],
+  'provider/dynamic': ['provider/bundle', 'provider/image', 'provider/aws', 'provider/packageInfo.ts'],
+  // The CLI's local-aws command serves the local AWS (loaded only when that command runs).
+  'provider/cli': ['provider/bundle', 'provider/image', 'provider/aws', 'provider/packageInfo.ts', 'testing/localAws'],
+  sdk: ['provider/bundle', 'provider/aws', 'provider/dynamic'],
+  testing: ['provider/bundle'],
+};
+
+function layerOf(relative: string): string | undefined {
+  return Object.keys(MAY_IMPORT).find((layer) => relative === layer || relative.startsWith(`${layer}/`));
+}
+
 describe('module boundaries', () => {
+  for (const [layer, allowed] of Object.entries(MAY_IMPORT)) {
+    it(`${layer}/ imports only ${allowed.join(', ')}`, () => {
+      const offenders = sources(path.join(REPO_ROOT, layer)).flatMap((file) =>
+        specifiers(readFileSync(file, 'utf8'))
+          .filter((specifier) => specifier.startsWith('.'))
+          .map((specifier) => path.relative(REPO_ROOT, path.resolve(path.dirname(file), specifier)).replace(/\.js$/, ''))
+          .filter((target) => {
+            if (layerOf(target) === layer || target.startsWith(`${layer}/`)) return false;
+            return !allowed.some((each) => target === each.replace(/\.ts$/, '') || target.startsWith(`${each}/`));
+          })
+          .map((target) => `${path.relative(REPO_ROOT, file)} imports ${target}`),
+      );
+      assert.deepEqual(offenders, []);
+    });
+  }
+
   for (const folder of ['provider', 'sdk', 'testing', 'examples', 'bench']) {
     it(`nothing under ${folder}/ imports from tests/`, () => {
       const offenders = sources(path.join(REPO_ROOT, folder)).flatMap((file) =>
