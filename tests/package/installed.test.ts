@@ -5,10 +5,12 @@
  * through Pulumi's own dynamic-provider plugin against the installed local AWS.
  */
 import { strict as assert } from 'assert';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import { copyFileSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'fs';
+import { once } from 'events';
 import * as path from 'path';
+import * as readline from 'readline';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { REPO_ROOT, runNodeAsync, temporaryFolder } from '../helpers/tools';
 import { LockEntry, Lockfile, scratchLock } from './scratchLock';
@@ -156,7 +158,7 @@ describe('the packed package, installed in a project outside the repository', fu
     timed('tsc (node16)', () => tsc('tsconfig.node16.json'));
   });
 
-  it('runs the installed unikernel-ami: --version, keygen, image, bundle, verify, unbundle', async () => {
+  it('runs the installed unikernel-ami: --version, keygen, image, bundle, verify, unbundle, local-aws', async () => {
     const cli = async (...args: string[]) => {
       const result = await runNodeAsync(bin('unikernel-ami'), args, {}, project);
       assert.equal(result.status, 0, `unikernel-ami ${args.join(' ')}: ${result.stderr}`);
@@ -179,6 +181,14 @@ describe('the packed package, installed in a project outside the repository', fu
     mkdirSync(at('restored'));
     await cli('unbundle', '-m', manifest, '-k', at('pk.pem'), '-d', at('restored'));
     assert.equal(sha256(at('restored/app.img')), sha256(at('app.img')));
+
+    const server = spawn(bin('unikernel-ami'), ['local-aws', '--json', '--bucket', 'installed'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [line] = (await once(readline.createInterface({ input: server.stdout! }), 'line')) as [string];
+    const served = JSON.parse(line) as { endpoint: string; buckets: string[] };
+    assert.match(served.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.deepEqual(served.buckets, ['installed']);
+    server.kill('SIGINT');
+    assert.deepEqual(await once(server, 'exit'), [0, null]);
   });
 
   it('creates, refreshes and destroys every resource through the real plugin against the installed local AWS', async () => {
