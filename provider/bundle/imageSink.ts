@@ -1,12 +1,17 @@
-/** Where an unbundled image goes: a file written atomically, or nowhere (verification). */
+/**
+ * Where an unbundled image goes: a file written atomically, or nowhere (verification). Both check
+ * in the checking mode of handOver.ts that the data they are given was not released.
+ */
 import { promises as fs } from 'fs';
 import { temporarySibling } from './atomicFile';
+import { assertNotReleased } from './handOver';
 import { ImageSink } from './tarReader';
 
 /** Discards the data; used by `verify`, which runs every check without writing the image. */
 export class NullSink implements ImageSink {
   bytes = 0;
   async write(_offset: number, data: Buffer): Promise<void> {
+    assertNotReleased(data, 'NullSink');
     this.bytes += data.length;
   }
   async finish(): Promise<void> {}
@@ -29,6 +34,7 @@ export class AtomicFileSink implements ImageSink {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
+    assertNotReleased(data, 'AtomicFileSink');
     const handle = this.requireHandle();
     let written = 0;
     while (written < data.length) {

@@ -13,7 +13,9 @@
 import { availableParallelism } from 'os';
 import { Transform, TransformCallback } from 'stream';
 import * as zlib from 'zlib';
-import { handOver, release } from './handOver';
+import { handOver, release, releasedError } from './handOver';
+
+const STAGE = 'ParallelGzip';
 
 /** GNU gzip -9's header: no file name, mtime 0, XFL 2 (maximum compression), OS 3 (Unix). */
 export const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03]);
@@ -140,6 +142,11 @@ export class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const misuse = releasedError(chunk, STAGE);
+    if (misuse) {
+      callback(misuse);
+      return;
+    }
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
     let offset = 0;
@@ -157,7 +164,13 @@ export class ParallelGzip extends Transform {
         this.filled += copied;
         offset += copied;
       }
-      release(chunk);
+      try {
+        release(chunk, STAGE);
+      } catch (error) {
+        // release throws only in checking mode, and only a ReleasedBufferError.
+        callback(error as Error);
+        return;
+      }
       callback();
     };
     proceed();
@@ -219,7 +232,13 @@ export class ParallelGzip extends Transform {
         return;
       }
       // The output is a slice of this deflate's own buffer, which nothing else uses now.
-      job.output = handOver(output);
+      try {
+        job.output = handOver(output, STAGE);
+      } catch (handOverError) {
+        // handOver throws only in checking mode, and only Errors.
+        this.destroy(handOverError as Error);
+        return;
+      }
       this.chunks++;
       if (!job.last && this.spare.length < this.maxInFlight) this.spare.push(job.input);
       this.emitReady();

@@ -7,6 +7,7 @@
 import { Writable } from 'stream';
 import { TAR_BLOCK_SIZE } from './constants';
 import { BundleIntegrityError } from './errors';
+import { releasedError } from './handOver';
 import { checkSparseMap, DataRegion, decodeHeader, decodeSparseExtension, DecodedHeader, isZeroBlock, paddingAfter } from './tarHeader';
 
 export interface ImageSink {
@@ -50,6 +51,13 @@ export class TarMemberReader extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    // Nothing upstream hands Buffers over today; in the checking mode of handOver.ts this still
+    // checks, so that one that starts to cannot free what the reader has not read.
+    const misuse = releasedError(chunk, 'TarMemberReader');
+    if (misuse) {
+      callback(misuse);
+      return;
+    }
     this.consume(chunk).then(() => callback(), callback);
   }
 

@@ -49,7 +49,7 @@ export async function* tarStream(
       if (bytesRead !== length) {
         throw new Error(`the image shrank while it was being read (short read at byte ${position + bytesRead})`);
       }
-      yield handOver(buffer);
+      yield handOver(buffer, 'tarStream');
       onData(length);
       position += length;
     }
