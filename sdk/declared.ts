@@ -4,7 +4,7 @@
  * providers do), the outputs the class shows, and the props handed to `dynamic.Resource`.
  */
 import * as pulumi from '@pulumi/pulumi';
-import type { Property, Schema } from '../provider/dynamic/schema';
+import type { Kind, Property, Schema } from '../provider/dynamic/schema';
 
 type ValueOf<P> = P extends Property<infer T, unknown> ? T : never;
 
@@ -24,7 +24,9 @@ export type ArgsOf<S> = { [K in keyof S as S[K] extends { input: 'required' } ? 
 
 /** The outputs a resource class declares. */
 export type DeclaredOutputsOf<S> = {
-  readonly [K in keyof S as S[K] extends { resource: 'declared' } ? K : never]: pulumi.Output<S[K] extends { output: 'always' } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined>;
+  readonly [K in keyof S as S[K] extends { resource: 'declared' } ? K : never]: pulumi.Output<
+    S[K] extends { shownAs: Kind<infer Shown, unknown> } ? Shown : S[K] extends { output: 'always' } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined
+  >;
 };
 
 /**
@@ -36,7 +38,7 @@ export function resourceProps(schema: Schema, args: object): Record<string, unkn
   const props: Record<string, unknown> = { ...args };
   for (const [key, property] of Object.entries(schema)) {
     if (property.secret && props[key] !== undefined) props[key] = pulumi.secret(props[key]);
-    if (property.resource !== undefined && property.input === undefined && !property.checked) props[key] = undefined;
+    if (property.resource !== undefined && property.input === undefined) props[key] = undefined;
   }
   return props;
 }

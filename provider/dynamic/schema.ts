@@ -40,10 +40,20 @@ function listOf<T>(item: Kind<T, unknown>): Kind<T[], unknown[]> {
   return { is: (value): value is T[] => Array.isArray(value) && value.every(item.is), looksLike: (value): value is unknown[] => Array.isArray(value) };
 }
 
-/** Objects whose named fields are all strings (block device mappings). */
-function record<const F extends string>(fields: readonly F[]): Kind<Record<F, string>> {
-  const is = (value: unknown): value is Record<F, string> => isObject(value) && fields.every((field) => typeof value[field] === 'string');
-  return { is, looksLike: is };
+/**
+ * Objects of type T whose fields are all strings (block device mappings): `record<T>()(fields)`,
+ * where the fields must name every field of T.
+ */
+function record<T extends Record<keyof T, string>>() {
+  return <const F extends readonly (keyof T & string)[]>(fields: F & ([Exclude<keyof T, F[number]>] extends [never] ? unknown : never)): Kind<T> => {
+    const is = (value: unknown): value is T => isObject(value) && fields.every((field) => typeof value[field] === 'string');
+    return { is, looksLike: is };
+  };
+}
+
+/** A string out of a set too large to list (a template literal type), told by `test`. */
+function matching<V extends string>(test: (value: string) => boolean): Kind<V, string> {
+  return { is: (value): value is V => isString(value) && test(value), looksLike: isString };
 }
 
 const stringMap: Kind<Record<string, string>> = {
@@ -51,7 +61,7 @@ const stringMap: Kind<Record<string, string>> = {
   looksLike: (value): value is Record<string, string> => isObject(value) && Object.values(value).every(isString),
 };
 
-export const kinds = { strings, numbers, flags, oneOf, listOf, record, stringMap };
+export const kinds = { strings, numbers, flags, oneOf, matching, listOf, record, stringMap };
 
 /** What a change of the property does: replaces the resource, updates it in place, or nothing (outputs). */
 export type Change = 'replace' | 'update' | 'none';
@@ -75,6 +85,8 @@ export interface Property<T = unknown, Loose = unknown> {
   readonly defaultFor?: Readonly<Record<string, T>>;
   /** The resource class declares it as an output ("declared"), or only reserves the key ("reserved"). */
   readonly resource?: 'declared' | 'reserved';
+  /** The type the resource class shows, when it is not the value's own. */
+  readonly shownAs?: Kind<unknown>;
 }
 
 export type Schema = Record<string, Property>;
@@ -117,9 +129,16 @@ export function isInput(property: Property): boolean {
   return property.input !== undefined || property.checked === true;
 }
 
-/** Inputs that the state keeps (everything but the secrets). */
-export function publicInputs<S extends Schema>(schema: S): (keyof S & string)[] {
-  return keysWhere(schema, (property) => isInput(property) && property.output !== undefined);
+type PublicInputKey<S> = { [K in keyof S]: S[K] extends ({ input: 'required' | 'optional' } | { checked: true }) & { output: 'always' | 'maybe' } ? K : never }[keyof S] & string;
+
+function isPublicInput(property: Property): boolean {
+  return isInput(property) && property.output !== undefined;
+}
+
+/** Inputs that the state keeps (everything but the secrets), in declaration order. */
+export function publicInputs<S extends Schema>(schema: S): PublicInputKey<S>[] {
+  const isKey = (key: string): key is PublicInputKey<S> => key in schema && isPublicInput(schema[key]);
+  return Object.keys(schema).filter(isKey);
 }
 
 /** The defaults (of one source's properties, when the resource has sources), for the diff: stating one is no change. */

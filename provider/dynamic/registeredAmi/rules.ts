@@ -100,7 +100,8 @@ export function checkAmiInputs(props: Props): CheckFailure[] {
   return list.failures;
 }
 
-const REPLACE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'replace');
+/** Replacing properties compared as given; the region is compared as it takes effect, below. */
+const REPLACE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'replace').filter((key) => key !== 'region');
 const UPDATE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'update');
 
 /** Each side with the defaults of its own source, so that stating a default is no change. */

@@ -4,6 +4,7 @@
  * Nitro types). The doc comments are the sdk's (RegisteredAmiArgs and the resource's outputs).
  * Declaration order is the order of the diff's `replaces`.
  */
+import type { InstanceStoreMapping } from '../../aws/images';
 import { kinds, InputsOf, OutputsOf, PlannedOf, property } from '../schema';
 
 const { strings, numbers, flags, oneOf, listOf, record, stringMap } = kinds;
@@ -36,7 +37,7 @@ export const registeredAmiSchema = {
    */
   kernelId: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   ramdiskId: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
-  blockDeviceMappings: property(listOf(record(['deviceName', 'virtualName'])), { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
+  blockDeviceMappings: property(listOf(record<InstanceStoreMapping>()(['deviceName', 'virtualName'])), { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   /** EBS-backed: ENA networking (default true; Nitro types need it). */
   enaSupport: property(flags, { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: true }),
   /** EBS-backed: legacy-bios, uefi or uefi-preferred (arm64 boots uefi only). */
@@ -59,7 +60,7 @@ export const registeredAmiSchema = {
   /** Deadline for registering and waiting until available, in seconds (default 1800). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
-  region: property(strings, { input: 'optional', output: 'always', change: 'none', resource: 'declared' }),
+  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
   /** The AMI's id. */
   imageId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** available; or what refresh found instead (a replacement follows). */

@@ -42,7 +42,8 @@ export interface InstanceDiff extends DiffOutcome {
 }
 
 const DEFAULTS = defaultsOf(unikernelInstanceSchema);
-const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace');
+/** Replacing properties compared as given; the region is compared as it takes effect, below. */
+const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace').filter((key) => key !== 'region');
 const UPDATE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'update');
 
 /** `effectiveRegion`: the region the new inputs would use, unknown in preview, undefined if none is configured. */

@@ -26,7 +26,7 @@ export const unikernelInstanceSchema = {
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
-  region: property(strings, { input: 'optional', output: 'always', change: 'none', resource: 'declared' }),
+  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
   /** The instance's id. */
   instanceId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** running; or what refresh found instead (a replacement follows). */
