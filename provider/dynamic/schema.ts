@@ -169,7 +169,8 @@ function mismatch(schema: Schema, props: Props, needed: (property: Property) => 
     const value = props[key];
     if (value === undefined) {
       if (needed(property)) return `${key} is missing`;
-    } else if (!property.kind.is(value)) return `${key} is ${isUnknown(value) ? 'unknown' : `not what it should be (${JSON.stringify(value)})`}`;
+    } else if (isUnknown(value)) return `${key} is unknown`;
+    else if (!property.kind.is(value)) return `${key} is not what it should be (${JSON.stringify(value)})`;
   }
   return undefined;
 }
