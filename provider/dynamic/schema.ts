@@ -141,6 +141,11 @@ export function publicInputs<S extends Schema>(schema: S): PublicInputKey<S>[] {
   return Object.keys(schema).filter(isKey);
 }
 
+/** What refresh returns as the inputs: the state without what only the provider sets (other keys, such as __provider, stay). */
+export function refreshedInputs(schema: Schema, state: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(state).filter(([key]) => !(key in schema) || isInput(schema[key])));
+}
+
 /** The defaults (of one source's properties, when the resource has sources), for the diff: stating one is no change. */
 export function defaultsOf(schema: Schema, source?: string): Record<string, unknown> {
   return Object.fromEntries(

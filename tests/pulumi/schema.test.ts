@@ -11,7 +11,7 @@ import { unikernelInstanceSchema } from '../../provider/dynamic/unikernelInstanc
 import { checkAmiInputs, sourceOf } from '../../provider/dynamic/registeredAmi/rules';
 import { checkInstanceInputs } from '../../provider/dynamic/unikernelInstance/rules';
 import { positiveSecondsProblem, regionMoves, wholeNumberProblem } from '../../provider/dynamic/inputRules';
-import { parseInputs, parseOutputs, parsePlanned } from '../../provider/dynamic/schema';
+import { parseInputs, parseOutputs, parsePlanned, refreshedInputs } from '../../provider/dynamic/schema';
 import { isKnown, UNKNOWN } from '../../provider/dynamic/values';
 import { resourceProps } from '../../sdk/declared';
 
@@ -32,6 +32,11 @@ describe('resource declarations and what derives from them', () => {
     assert.ok(pulumi.Output.isInstance(resourceProps(bundledImageSchema, { privateKeyPassphrase: 'p' }).privateKeyPassphrase));
     assert.deepEqual(undefinedKeys(resourceProps(registeredAmiSchema, { name: 'n' })), ['effectiveKernelId', 'imageId', 'rootDeviceType', 'snapshotId', 'state']);
     assert.deepEqual(undefinedKeys(resourceProps(unikernelInstanceSchema, { imageId: 'ami-1', instanceType: 't3.micro' })), ['clientToken', 'instanceId', 'privateIpAddress', 'publicIpAddress', 'state']);
+  });
+
+  it('refresh returns the state without what only the provider sets', () => {
+    const state = { imageId: 'ami-12345678', instanceType: 'm1.small', region: 'r', tags: {}, instanceId: 'i-1', state: 'running', clientToken: 't', publicIpAddress: '1.2.3.4', __provider: 'code' };
+    assert.deepEqual(refreshedInputs(unikernelInstanceSchema, state), { imageId: 'ami-12345678', instanceType: 'm1.small', region: 'r', tags: {}, __provider: 'code' });
   });
 
   it('props are parsed at the boundary: what create and read get must match the declaration', () => {

@@ -10,7 +10,7 @@ import { setImageDescription } from '../../aws/images';
 import { updateTags } from '../../aws/tags';
 import { CheckFailure } from '../failures';
 import { awsSettings, plannedRegion } from '../settings';
-import { keysWhere, isInput, parseInputs, parseOutputs } from '../schema';
+import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
 import { fromImage } from './fromImage';
@@ -22,8 +22,6 @@ import { RegisteredAmiOutputs, registeredAmiSchema } from './types';
 type Props = Record<string, unknown>;
 const RESOURCE = 'RegisteredAmi';
 const SOURCES: Record<'bundle' | 'image', AmiSourceOperations> = { bundle: fromBundle, image: fromImage };
-/** What only AWS sets: left out of the inputs refresh returns. */
-const OUTPUT_ONLY: ReadonlySet<string> = new Set(keysWhere(registeredAmiSchema, (property) => !isInput(property)));
 
 export async function check(_olds: Props, news: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
   const failures = checkAmiInputs(news);
@@ -44,8 +42,7 @@ export async function read(id: string, props: Props) {
   const live = await SOURCES[sourceOf(olds)].read(ec2, id, olds);
   if (!live) return { id: '' };
   const refreshed = definedOnly({ ...olds, state: live.state, description: live.description ?? olds.description, tags: live.tags ?? olds.tags, name: live.name ?? olds.name });
-  const inputs = Object.fromEntries(Object.entries(refreshed).filter(([key]) => !OUTPUT_ONLY.has(key)));
-  return { id, props: { ...props, ...refreshed }, inputs };
+  return { id, props: { ...props, ...refreshed }, inputs: refreshedInputs(registeredAmiSchema, refreshed) };
 }
 
 export async function update(id: string, olds: Props, news: Props) {

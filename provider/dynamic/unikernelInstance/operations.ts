@@ -10,7 +10,7 @@ import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
 import { awsSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
-import { isInput, keysWhere, parseInputs, parseOutputs } from '../schema';
+import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { checkInstanceInputs, diffInstance, isGone } from './rules';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSchema } from './types';
@@ -18,8 +18,6 @@ import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSch
 type Props = Record<string, unknown>;
 const RESOURCE = 'UnikernelInstance';
 const DEFAULT_TIMEOUT_SECONDS = 900;
-/** What only AWS and create set: left out of the inputs refresh returns. */
-const OUTPUT_ONLY: ReadonlySet<string> = new Set(keysWhere(unikernelInstanceSchema, (property) => !isInput(property)));
 
 export function check(_olds: Props, news: Props): { inputs: Props; failures: CheckFailure[] } {
   return { inputs: news, failures: checkInstanceInputs(news) };
@@ -102,8 +100,7 @@ export async function read(id: string, props: Props) {
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
   };
-  const inputs = Object.fromEntries(Object.entries(refreshed).filter(([key]) => !OUTPUT_ONLY.has(key)));
-  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(inputs) };
+  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(refreshedInputs(unikernelInstanceSchema, refreshed)) };
 }
 
 export async function update(id: string, olds: Props, news: Props) {

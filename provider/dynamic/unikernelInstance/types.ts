@@ -3,7 +3,7 @@
  * sdk's (UnikernelInstanceArgs and the resource's outputs). Declaration order is the order of the
  * diff's `replaces`.
  */
-import { kinds, InputsOf, OutputsOf, PlannedOf, property } from '../schema';
+import { kinds, InputsOf, OutputsOf, property } from '../schema';
 
 const { strings, numbers, oneOf, listOf, stringMap } = kinds;
 
@@ -40,4 +40,3 @@ export const unikernelInstanceSchema = {
 export type UnikernelInstanceSchema = typeof unikernelInstanceSchema;
 export type UnikernelInstanceInputs = InputsOf<UnikernelInstanceSchema>;
 export type UnikernelInstanceOutputs = OutputsOf<UnikernelInstanceSchema>;
-export type PlannedInstance = PlannedOf<UnikernelInstanceSchema>;
