@@ -4,6 +4,7 @@
  * environment, so they are never captured into serialized code or written to state.
  */
 import type { AwsSettings } from '../aws/clients';
+import { isUnknown } from './values';
 
 export interface ProviderSettings {
   region?: string;
@@ -31,8 +32,18 @@ export function currentSettings(): ProviderSettings {
   return (globalThis as Holder)[KEY] ?? {};
 }
 
+/** The region a resource uses: its own input, else the stack's config, else the environment's. */
+export function effectiveRegion(region: string | undefined): string | undefined {
+  return region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+}
+
+/** The region the diff compares: an unknown input (preview) stays unknown. */
+export function plannedRegion(region: string | undefined): string | undefined {
+  return isUnknown(region) ? region : effectiveRegion(region);
+}
+
 export function awsSettings(region: string | undefined): AwsSettings {
-  return { region: region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION };
+  return { region: effectiveRegion(region) };
 }
 
 /**

@@ -5,6 +5,7 @@
 
 /** `runtime/rpc.unknownValue` of @pulumi/pulumi (a test checks they agree). */
 export const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
+export type Unknown = typeof UNKNOWN;
 
 export function isUnknown(value: unknown): boolean {
   if (value === UNKNOWN) return true;
@@ -13,8 +14,8 @@ export function isUnknown(value: unknown): boolean {
   return false;
 }
 
-/** A value given and known (not undefined, not the preview's unknown). */
-export function isKnown(value: unknown): boolean {
+/** A value given and known (not undefined, not the preview's unknown, nor holding it). */
+export function isKnown<T>(value: T | Unknown | undefined): value is Exclude<T, Unknown | undefined> {
   return value !== undefined && !isUnknown(value);
 }
 

@@ -7,8 +7,10 @@ import { checkBundleParameters, BundleParameters } from '../../bundle/parameters
 import { BundleInputError } from '../../bundle/errors';
 import { readBundleKeys } from '../../bundle/bundle';
 import { CheckFailure, FailureList } from '../failures';
+import { regionMoves } from '../inputRules';
+import { defaultsOf, keysWhere, withDefaults } from '../schema';
 import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
-import { BundledImageInputs, BundledImageOutputs, UNFINISHED } from './types';
+import { BundledImageInputs, BundledImageOutputs, bundledImageSchema, UNFINISHED } from './types';
 import * as path from 'path';
 
 const PARAMETER_FIELDS: Record<string, keyof BundledImageInputs> = {
@@ -143,15 +145,39 @@ export function bundleKeyPrefix(inputs: BundledImageInputs, bundleKey: string): 
   return `${normalizedKeyPrefix(inputs.keyPrefix)}${bundleKey}/`;
 }
 
-/** Properties that change what is in the bundle, hence replace it. */
-const CONTENT_PROPERTIES = ['sourceHash', 'accountId', 'architecture', 'kernelId', 'ramdiskId', 'blockDeviceMappings', 'productCodes', 'sparse'] as const;
-/** Properties that move the bundle, hence replace it. */
-const LOCATION_PROPERTIES = ['bucket', 'acl'] as const;
-/** Properties that change nothing in S3. */
-export const IN_PLACE_PROPERTIES = ['imagePath', 'kernelPath', 'createBucket', 'timeoutSeconds', 'imageSize', 'kernelCommandLine'] as const;
+/** Properties that change nothing in S3 (declared as updated in place). */
+export const IN_PLACE_PROPERTIES = keysWhere(bundledImageSchema, (property) => property.change === 'update');
+/** Properties that change what is in the bundle or where it is (declared as replacing it), in declaration order. */
+const REPLACING_PROPERTIES = keysWhere(bundledImageSchema, (property) => property.change === 'replace');
+const DEFAULTS = defaultsOf(bundledImageSchema);
 
-function defaults(value: unknown, fallback: unknown): unknown {
-  return value === undefined ? fallback : value;
+type Props = Record<string, unknown>;
+
+function changed(before: unknown, after: unknown): boolean {
+  return isUnknown(after) || !sameValue(before, after);
+}
+
+function withoutDashes(value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(/-/g, '') : value;
+}
+
+/**
+ * The properties compared with something other than the stored input: what the bundle name and key
+ * prefix come to, the effective region, the certificates' fingerprints (the state keeps no PEM
+ * comparison of its own), the account id without dashes. `region` is the effective region.
+ */
+const COMPARED: Partial<Record<(typeof REPLACING_PROPERTIES)[number], (olds: BundledImageOutputs, news: BundledImageInputs, region: string | undefined) => boolean>> = {
+  accountId: (olds, news) => changed(withoutDashes(olds.accountId), withoutDashes(news.accountId)),
+  bundleName: (olds, news) =>
+    changed(olds.bundleName, isUnknown(news.bundleName) || isUnknown(news.imagePath) || isUnknown(news.kernelPath) ? (news.bundleName ?? news.imagePath ?? news.kernelPath) : defaultBundleName(news)),
+  keyPrefix: (olds, news) => changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizedKeyPrefix(news.keyPrefix)),
+  region: (olds, _news, region) => regionMoves(olds.region, region),
+  certificate: (olds, news) => fingerprintChanged(news.certificate, olds.certificateFingerprint),
+  ec2Certificate: (olds, news) => fingerprintChanged(news.ec2Certificate, olds.ec2CertificateFingerprint),
+};
+
+function fingerprintChanged(pem: string | undefined, fingerprint: string): boolean {
+  return isUnknown(pem) || (pem ? certificateFingerprint(pem) !== fingerprint : false);
 }
 
 /**
@@ -160,32 +186,16 @@ function defaults(value: unknown, fallback: unknown): unknown {
  */
 export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageInputs, effectiveRegion: string | undefined): DiffOutcome {
   const newLocation = locationKey(news);
-  const replaces: string[] = [];
-  const updates: string[] = [];
-  const changed = (before: unknown, after: unknown) => isUnknown(after) || !sameValue(before, after);
-  const oldRecord = olds as unknown as Record<string, unknown>;
-  const newRecord = news as unknown as Record<string, unknown>;
-  const fallbacks: Record<string, unknown> = { architecture: 'x86_64', sparse: true, acl: 'aws-exec-read' };
-  for (const property of [...CONTENT_PROPERTIES, ...LOCATION_PROPERTIES]) {
-    const before = defaults(oldRecord[property], fallbacks[property]);
-    const after = defaults(newRecord[property], fallbacks[property]);
-    const normalize = (value: unknown) => (property === 'accountId' && typeof value === 'string' ? value.replace(/-/g, '') : value);
-    if (changed(normalize(before), normalize(after))) replaces.push(property);
-  }
-  const newName = isUnknown(news.bundleName) || isUnknown(news.imagePath) || isUnknown(news.kernelPath) ? news.bundleName ?? news.imagePath ?? news.kernelPath : defaultBundleName(news);
-  if (changed(olds.bundleName, newName)) replaces.push('bundleName');
-  if (changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizedKeyPrefix(news.keyPrefix))) replaces.push('keyPrefix');
-  if (effectiveRegion !== undefined && changed(olds.region, effectiveRegion)) replaces.push('region');
-  for (const [property, fingerprint] of [['certificate', olds.certificateFingerprint], ['ec2Certificate', olds.ec2CertificateFingerprint]] as const) {
-    const pem = news[property];
-    if (isUnknown(pem) || (pem && certificateFingerprint(pem) !== fingerprint)) replaces.push(property);
-  }
+  const oldRecord: Props = withDefaults(olds, DEFAULTS);
+  const newRecord: Props = withDefaults(news, DEFAULTS);
+  const replaces: string[] = REPLACING_PROPERTIES.filter((property) => {
+    const compare = COMPARED[property];
+    return compare ? compare(olds, news, effectiveRegion) : changed(oldRecord[property], newRecord[property]);
+  });
+  const updates: string[] = IN_PLACE_PROPERTIES.filter((property) => changed(oldRecord[property], newRecord[property]));
   // An unfinished upload is resumed in place; a damaged or half-removed bundle is made again.
   if (olds.bundleStatus === UNFINISHED) updates.push('bundleStatus');
   else if (olds.bundleStatus !== undefined && olds.bundleStatus !== 'intact') replaces.push('bundleStatus');
-  for (const property of IN_PLACE_PROPERTIES) {
-    if (changed(oldRecord[property], newRecord[property])) updates.push(property);
-  }
   if (replaces.length === 0) return { changes: updates.length > 0, replaces: [] };
   // A bundle made again at the same location (drift, a new region or ACL, a failed upload) must go
   // before the new one is uploaded, or deleting the old one would delete the new one.

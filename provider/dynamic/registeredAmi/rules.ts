@@ -1,77 +1,120 @@
-/** RegisteredAmi's pure rules: input checks and the diff, for both sources (bundle manifest or raw image). */
+/**
+ * RegisteredAmi's pure rules: which source the inputs name, the input checks (shared, then the
+ * source's own) and the diff.
+ */
 import { kernelId, ramdiskId } from '../../aws/ids';
 import { nameProblem } from '../../aws/images';
 import { parseImageLocation } from '../../aws/location';
 import { CheckFailure, FailureList } from '../failures';
-import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
-import { RegisteredAmiInputs, RegisteredAmiOutputs } from './types';
+import { positiveSecondsProblem, regionMoves, wholeNumberProblem } from '../inputRules';
+import { defaultsOf, keysWhere, parsePlanned, withDefaults } from '../schema';
+import { diffProperties, DiffOutcome, isKnown } from '../values';
+import { AmiSource, PlannedAmi, registeredAmiSchema } from './types';
 
-const EBS_ONLY = ['enaSupport', 'bootMode', 'imdsSupport', 'volumeSize', 'volumeType', 'skipZeroBlocks'] as const;
-const BUNDLE_ONLY = ['kernelId', 'ramdiskId', 'blockDeviceMappings'] as const;
+type Props = Record<string, unknown>;
 
-export function isEbsSource(inputs: Pick<RegisteredAmiInputs, 'imagePath'>): boolean {
-  return inputs.imagePath !== undefined;
+/** A raw image (imagePath) makes an EBS-backed AMI; anything else is registered from a bundle manifest. */
+export function sourceOf(props: Props): AmiSource {
+  return props.imagePath !== undefined ? 'image' : 'bundle';
 }
 
-/** The inputs with the defaults of their source filled in, so that stating a default is no change. */
-export function withDefaults<T extends Partial<RegisteredAmiInputs>>(inputs: T): T {
-  const given = Object.fromEntries(Object.entries(inputs).filter(([, value]) => value !== undefined));
-  const defaults: Partial<RegisteredAmiInputs> = isEbsSource(inputs)
-    ? { architecture: 'x86_64', virtualizationType: 'hvm', enaSupport: true, imdsSupport: 'v2.0', volumeType: 'gp3', skipZeroBlocks: false, tags: {} }
-    : { architecture: 'x86_64', virtualizationType: 'paravirtual', tags: {} };
-  return { ...defaults, ...given } as T;
+interface SourceRules {
+  /** The input that names the source, checked first. */
+  identity(inputs: PlannedAmi, list: FailureList): void;
+  architectures: readonly string[];
+  /** What AMIs of this source are called in messages. */
+  called: string;
+  /** Made from a raw image, an AMI is hvm. */
+  hvmOnly: boolean;
+  /** Where the other source's properties apply, for their message. */
+  elsewhere: string;
+  /** The source's own checks, after the shared ones. */
+  rules(inputs: PlannedAmi, list: FailureList): void;
 }
 
-export function checkAmiInputs(inputs: RegisteredAmiInputs): CheckFailure[] {
+const SOURCE_RULES: Record<AmiSource, SourceRules> = {
+  bundle: {
+    identity(inputs, list) {
+      const location = inputs.manifestLocation;
+      if (location === undefined) list.fail('manifestLocation', 'give the bundle manifest location (BundledImage.manifestLocation), or imagePath for an EBS-backed AMI');
+      else if (isKnown(location)) list.attempt('manifestLocation', () => parseImageLocation(location));
+    },
+    architectures: ['x86_64', 'i386'],
+    called: 'instance-store',
+    hvmOnly: false,
+    elsewhere: 'EBS-backed AMIs from imagePath',
+    rules(inputs, list) {
+      const { kernelId: kernel, ramdiskId: ramdisk } = inputs;
+      if (isKnown(kernel)) list.attempt('kernelId', () => kernelId(kernel, 'kernelId'));
+      if (isKnown(ramdisk)) list.attempt('ramdiskId', () => ramdiskId(ramdisk, 'ramdiskId'));
+    },
+  },
+  image: {
+    identity(inputs, list) {
+      if (inputs.manifestLocation !== undefined) list.fail('imagePath', 'give manifestLocation (instance-store AMI) or imagePath (EBS-backed AMI), not both');
+    },
+    architectures: ['x86_64', 'arm64'],
+    called: 'EBS-backed',
+    hvmOnly: true,
+    elsewhere: 'AMIs from a bundle manifest',
+    rules(inputs, list) {
+      if (isKnown(inputs.bootMode) && !['legacy-bios', 'uefi', 'uefi-preferred'].includes(inputs.bootMode)) list.fail('bootMode', 'must be legacy-bios, uefi or uefi-preferred');
+      if (inputs.architecture === 'arm64' && inputs.bootMode === 'legacy-bios') list.fail('bootMode', 'arm64 AMIs boot with uefi only');
+      if (isKnown(inputs.imdsSupport) && !['v2.0', 'optional'].includes(inputs.imdsSupport)) list.fail('imdsSupport', 'must be "v2.0" (IMDSv2 required) or "optional"');
+      if (isKnown(inputs.volumeType) && !['gp3', 'gp2', 'io1', 'io2', 'standard'].includes(inputs.volumeType)) list.fail('volumeType', 'must be gp3, gp2, io1, io2 or standard');
+      list.fail('volumeSize', wholeNumberProblem(inputs.volumeSize, 1, 16384, 'GiB'));
+    },
+  },
+};
+
+/** The properties of the other source, which the inputs must not give (the two naming a source have their own rule). */
+function foreignProperties(source: AmiSource) {
+  return keysWhere(registeredAmiSchema, (property) => property.input !== undefined && property.source !== undefined && property.source !== source).filter(
+    (key) => key !== 'manifestLocation' && key !== 'imagePath',
+  );
+}
+
+export function checkAmiInputs(props: Props): CheckFailure[] {
   const list = new FailureList();
-  const fail = list.fail.bind(list);
-  const ebs = isEbsSource(inputs);
-  if (inputs.manifestLocation === undefined && !ebs) {
-    fail('manifestLocation', 'give the bundle manifest location (BundledImage.manifestLocation), or imagePath for an EBS-backed AMI');
-  } else if (inputs.manifestLocation !== undefined && ebs) {
-    fail('imagePath', 'give manifestLocation (instance-store AMI) or imagePath (EBS-backed AMI), not both');
-  } else if (isKnown(inputs.manifestLocation)) {
-    list.attempt('manifestLocation', () => parseImageLocation(inputs.manifestLocation as string));
-  }
-  if (!inputs.name) fail('name', 'give the AMI a name (3 to 128 characters)');
+  const { planned: inputs, failures } = parsePlanned(registeredAmiSchema, props);
+  for (const failure of failures) list.fail(failure.property, failure.reason);
+  const source = sourceOf(props);
+  const rules = SOURCE_RULES[source];
+  rules.identity(inputs, list);
+  if (!inputs.name) list.fail('name', 'give the AMI a name (3 to 128 characters)');
   else if (isKnown(inputs.name)) {
     const problem = nameProblem(inputs.name);
-    if (problem) fail('name', `AMI name "${inputs.name}" ${problem}`);
+    if (problem) list.fail('name', `AMI name "${inputs.name}" ${problem}`);
   }
-  const architectures = ebs ? ['x86_64', 'arm64'] : ['x86_64', 'i386'];
-  if (isKnown(inputs.architecture) && !architectures.includes(inputs.architecture as string)) {
-    fail('architecture', `"${inputs.architecture}" is not an architecture for ${ebs ? 'EBS-backed' : 'instance-store'} AMIs; use ${architectures.join(' or ')}`);
+  if (isKnown(inputs.architecture) && !rules.architectures.includes(inputs.architecture)) {
+    list.fail('architecture', `"${inputs.architecture}" is not an architecture for ${rules.called} AMIs; use ${rules.architectures.join(' or ')}`);
   }
-  if (isKnown(inputs.virtualizationType) && !['paravirtual', 'hvm'].includes(inputs.virtualizationType as string)) {
-    fail('virtualizationType', `"${inputs.virtualizationType}" is not paravirtual or hvm`);
-  } else if (ebs && isKnown(inputs.virtualizationType) && inputs.virtualizationType !== 'hvm') {
-    fail('virtualizationType', 'EBS-backed AMIs made from a raw image are hvm');
+  if (isKnown(inputs.virtualizationType) && !['paravirtual', 'hvm'].includes(inputs.virtualizationType)) list.fail('virtualizationType', `"${inputs.virtualizationType}" is not paravirtual or hvm`);
+  else if (rules.hvmOnly && isKnown(inputs.virtualizationType) && inputs.virtualizationType !== 'hvm') list.fail('virtualizationType', 'EBS-backed AMIs made from a raw image are hvm');
+  for (const property of foreignProperties(source)) {
+    if (props[property] !== undefined) list.fail(property, `only applies to ${rules.elsewhere}`);
   }
-  for (const property of ebs ? BUNDLE_ONLY : EBS_ONLY) {
-    if (inputs[property] !== undefined) fail(property, `only applies to ${ebs ? 'AMIs from a bundle manifest' : 'EBS-backed AMIs from imagePath'}`);
-  }
-  if (isKnown(inputs.kernelId)) list.attempt('kernelId', () => kernelId(inputs.kernelId as string, 'kernelId'));
-  if (isKnown(inputs.ramdiskId)) list.attempt('ramdiskId', () => ramdiskId(inputs.ramdiskId as string, 'ramdiskId'));
-  if (isKnown(inputs.bootMode) && !['legacy-bios', 'uefi', 'uefi-preferred'].includes(inputs.bootMode as string)) fail('bootMode', 'must be legacy-bios, uefi or uefi-preferred');
-  if (inputs.architecture === 'arm64' && inputs.bootMode === 'legacy-bios') fail('bootMode', 'arm64 AMIs boot with uefi only');
-  if (isKnown(inputs.imdsSupport) && !['v2.0', 'optional'].includes(inputs.imdsSupport as string)) fail('imdsSupport', 'must be "v2.0" (IMDSv2 required) or "optional"');
-  if (isKnown(inputs.volumeType) && !['gp3', 'gp2', 'io1', 'io2', 'standard'].includes(inputs.volumeType as string)) fail('volumeType', 'must be gp3, gp2, io1, io2 or standard');
-  if (isKnown(inputs.volumeSize) && !(Number.isInteger(inputs.volumeSize) && (inputs.volumeSize as number) >= 1 && (inputs.volumeSize as number) <= 16384)) {
-    fail('volumeSize', 'must be a whole number of GiB from 1 to 16384');
-  }
-  if (isKnown(inputs.description) && (inputs.description as string).length > 255) fail('description', 'AMI descriptions are at most 255 characters');
-  if (isKnown(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) fail('timeoutSeconds', 'must be a positive number of seconds');
+  rules.rules(inputs, list);
+  if (isKnown(inputs.description) && inputs.description.length > 255) list.fail('description', 'AMI descriptions are at most 255 characters');
+  list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
   return list.failures;
 }
 
-export function diffAmi(olds: RegisteredAmiOutputs, news: RegisteredAmiInputs, effectiveRegion: string | undefined): DiffOutcome {
-  const outcome = diffProperties<RegisteredAmiInputs>(withDefaults(olds), withDefaults(news), {
-    replaceOn: ['manifestLocation', 'manifestEtag', 'sourceHash', 'name', 'architecture', 'virtualizationType', 'kernelId', 'ramdiskId', 'blockDeviceMappings', ...EBS_ONLY],
-    updateOn: ['description', 'tags', 'timeoutSeconds', 'imagePath'],
-  });
+/** Replacing properties compared as given; the region is compared as it takes effect, below. */
+const REPLACE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'replace').filter((key) => key !== 'region');
+const UPDATE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'update');
+
+/** Each side with the defaults of its own source, so that stating a default is no change. */
+function effective(props: Props): Props {
+  return withDefaults(props, defaultsOf(registeredAmiSchema, sourceOf(props)));
+}
+
+/** `effectiveRegion`: the region the new inputs would use, unknown in preview, undefined if none is configured. */
+export function diffAmi(olds: Props, news: Props, effectiveRegion: string | undefined): DiffOutcome {
+  const outcome = diffProperties(effective(olds), effective(news), { replaceOn: REPLACE_ON, updateOn: UPDATE_ON });
   const replaces = [...outcome.replaces];
-  if (isEbsSource(olds) !== isEbsSource(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
-  if (effectiveRegion !== undefined && (isUnknown(effectiveRegion) || effectiveRegion !== olds.region)) replaces.push('region');
+  if (sourceOf(olds) !== sourceOf(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
+  if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'available') replaces.push('state');
   if (replaces.length === 0) return { changes: outcome.changes, replaces };
   // AMI names are unique in an account and region: a replacement that keeps the name can only be

@@ -1,54 +1,78 @@
 /**
- * RegisteredAmi: an AMI registered either from an instance-store bundle manifest in S3, or from a
- * raw disk image written straight into an EBS snapshot (an EBS-backed HVM AMI for Nitro types).
+ * RegisteredAmi, declared once: an AMI registered either from an instance-store bundle manifest in
+ * S3, or from a raw disk image written straight into an EBS snapshot (an EBS-backed HVM AMI for
+ * Nitro types). The doc comments are the sdk's (RegisteredAmiArgs and the resource's outputs).
+ * Declaration order is the order of the diff's `replaces`.
  */
-import type { BootMode, RootVolumeType } from '../../aws/ebsImages';
-import type { InstanceStoreMapping, VirtualizationType } from '../../aws/images';
+import type { InstanceStoreMapping } from '../../aws/images';
+import { kinds, InputsOf, OutputsOf, PlannedOf, property } from '../schema';
 
-export interface RegisteredAmiInputs {
-  /** bucket/prefix/NAME.manifest.xml, normally BundledImage.manifestLocation; or give imagePath. */
-  manifestLocation?: string;
-  /** A raw bootable disk image, uploaded into an EBS snapshot through the EBS direct APIs. */
-  imagePath?: string;
-  /** EBS source: ENA networking, needed by Nitro types (default true). */
-  enaSupport?: boolean;
-  /** EBS source: legacy-bios, uefi or uefi-preferred (default uefi for arm64). */
-  bootMode?: BootMode;
-  /** EBS source: "v2.0" makes instances require IMDSv2 (default), or "optional". */
-  imdsSupport?: 'v2.0' | 'optional';
-  /** EBS source: root volume size in GiB (default: the image's size rounded up). */
-  volumeSize?: number;
-  /** EBS source: root volume type (default gp3). */
-  volumeType?: RootVolumeType;
-  /** EBS source: skip all-zero blocks (faster; do not use for encrypted launches). Default false. */
-  skipZeroBlocks?: boolean;
+const { strings, numbers, flags, oneOf, listOf, record, stringMap } = kinds;
+
+/** Which source a property belongs to: a bundle manifest, a raw image, or both. */
+export type AmiSource = 'bundle' | 'image';
+
+export const registeredAmiSchema = {
+  /**
+   * bucket/prefix/NAME.manifest.xml: BundledImage.manifestLocation (an instance-store AMI). Paravirtual
+   * by default, which boots on C1, C3, M1, M2 and M3 only, and only in the regions that still have
+   * PV: us-east-1, us-west-1, us-west-2, eu-west-1, eu-central-1, ap-northeast-1, ap-southeast-1,
+   * ap-southeast-2, sa-east-1, cn-north-1 and us-gov-west-1.
+   */
+  manifestLocation: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
+  /** BundledImage.manifestEtag, so that a bundle made again registers a new AMI. */
+  manifestEtag: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   /** Set by check for imagePath: SHA-256 of the image. */
-  sourceHash?: string;
-  /** The manifest's ETag (BundledImage.manifestEtag): a bundle made again re-registers the AMI. */
-  manifestEtag?: string;
-  name: string;
-  description?: string;
-  /** x86_64 or i386 for bundles; x86_64 or arm64 for EBS images. */
-  architecture?: 'x86_64' | 'i386' | 'arm64';
-  virtualizationType?: VirtualizationType;
-  /** Default for paravirtual AMIs: Amazon's PV-GRUB hd0 kernel for the region, looked up. */
-  kernelId?: string;
-  ramdiskId?: string;
-  blockDeviceMappings?: InstanceStoreMapping[];
-  tags?: Record<string, string>;
-  region?: string;
+  sourceHash: property(strings, { checked: true, output: 'maybe', change: 'replace', source: 'image' }),
+  name: property(strings, { input: 'required', output: 'always', change: 'replace', resource: 'declared' }),
+  architecture: property(oneOf(['x86_64', 'i386', 'arm64']), { input: 'optional', output: 'maybe', change: 'replace', default: 'x86_64' }),
+  /**
+   * Instance-store: paravirtual (the default) for a PV-GRUB image; hvm for a disk image that boots
+   * by itself, which can also run on D2, I2, R3 and X1. EBS-backed AMIs are always hvm.
+   */
+  virtualizationType: property(oneOf(['paravirtual', 'hvm']), { input: 'optional', output: 'maybe', change: 'replace', defaultFor: { bundle: 'paravirtual', image: 'hvm' } }),
+  /**
+   * Default for paravirtual AMIs: Amazon's PV-GRUB hd0 kernel for the region (looked up). Regions
+   * newer than those listed under manifestLocation have none, so a paravirtual AMI cannot be made there.
+   */
+  kernelId: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
+  ramdiskId: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
+  blockDeviceMappings: property(listOf(record<InstanceStoreMapping>()(['deviceName', 'virtualName'])), { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
+  /** EBS-backed: ENA networking (default true; Nitro types need it). */
+  enaSupport: property(flags, { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: true }),
+  /** EBS-backed: legacy-bios, uefi or uefi-preferred (arm64 boots uefi only). */
+  bootMode: property(oneOf(['legacy-bios', 'uefi', 'uefi-preferred']), { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
+  /** EBS-backed: "v2.0" (default) makes instances require IMDSv2. */
+  imdsSupport: property(oneOf(['v2.0', 'optional']), { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: 'v2.0' }),
+  /** EBS-backed: root volume size in GiB (default: the image rounded up). */
+  volumeSize: property(numbers, { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
+  /** EBS-backed: root volume type (default gp3). */
+  volumeType: property(oneOf(['gp3', 'gp2', 'io1', 'io2', 'standard']), { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: 'gp3' }),
+  /** EBS-backed: skip all-zero blocks (not for encrypted launches). */
+  skipZeroBlocks: property(flags, { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: false }),
+  /**
+   * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
+   * EBS-backed HVM AMI for current (Nitro) instance types.
+   */
+  imagePath: property(strings, { input: 'optional', output: 'maybe', change: 'update', source: 'image' }),
+  description: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
+  tags: property(stringMap, { input: 'optional', output: 'always', change: 'update', default: {}, resource: 'declared' }),
   /** Deadline for registering and waiting until available, in seconds (default 1800). */
-  timeoutSeconds?: number;
-}
-
-export interface RegisteredAmiOutputs extends RegisteredAmiInputs {
-  imageId: string;
-  rootDeviceType: 'instance-store' | 'ebs';
-  /** EBS source: the root snapshot, deleted with the AMI. */
-  snapshotId?: string;
-  region: string;
+  timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
+  /** Compared with the effective region (the input, else the provider's): a move replaces. */
+  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
+  /** The AMI's id. */
+  imageId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
+  /** available; or what refresh found instead (a replacement follows). */
+  state: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
+  rootDeviceType: property(oneOf(['instance-store', 'ebs']), { output: 'always', change: 'none', resource: 'declared' }),
+  /** EBS-backed: the root snapshot, deleted with the AMI. */
+  snapshotId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** The kernel the AMI boots with (the input, or the PV-GRUB kernel found). */
-  effectiveKernelId?: string;
-  state: string;
-  tags: Record<string, string>;
-}
+  effectiveKernelId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+};
+
+export type RegisteredAmiSchema = typeof registeredAmiSchema;
+export type RegisteredAmiInputs = InputsOf<RegisteredAmiSchema>;
+export type RegisteredAmiOutputs = OutputsOf<RegisteredAmiSchema>;
+export type PlannedAmi = PlannedOf<RegisteredAmiSchema>;

@@ -9,44 +9,44 @@ import { describeInstance, InstanceNotRunningError, InstanceSummary, launchInsta
 import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
-import { awsSettings, currentSettings, resolveRegion, waitOptions } from '../settings';
-import { definedOnly, isUnknown } from '../values';
+import { awsSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
+import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
+import { definedOnly } from '../values';
 import { checkInstanceInputs, diffInstance, isGone } from './rules';
-import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
+import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSchema } from './types';
 
 type Props = Record<string, unknown>;
+const RESOURCE = 'UnikernelInstance';
 const DEFAULT_TIMEOUT_SECONDS = 900;
 
-export function check(_olds: Partial<UnikernelInstanceInputs>, news: UnikernelInstanceInputs): { inputs: UnikernelInstanceInputs; failures: CheckFailure[] } {
+export function check(_olds: Props, news: Props): { inputs: Props; failures: CheckFailure[] } {
   return { inputs: news, failures: checkInstanceInputs(news) };
 }
 
-export function diff(olds: UnikernelInstanceOutputs, news: UnikernelInstanceInputs) {
-  const region = isUnknown(news.region) ? news.region : (news.region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
-  const { notes, ...outcome } = diffInstance(olds, news, region);
-  for (const note of notes) progress(`UnikernelInstance ${olds.instanceId}`, note);
+export function diff(olds: Props, news: Props) {
+  const { notes, ...outcome } = diffInstance(olds, news, plannedRegion(typeof news.region === 'string' ? news.region : undefined));
+  for (const note of notes) progress(`UnikernelInstance ${String(olds.instanceId)}`, note);
   return outcome;
 }
 
 type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> & { instanceId: string };
 
-function outputs(inputs: UnikernelInstanceInputs, region: string, instance: InstanceFacts): UnikernelInstanceOutputs {
-  const rest: Props = { ...inputs };
-  delete rest.__provider;
+function outputs(inputs: UnikernelInstanceInputs & Props, clientToken: string, region: string, instance: InstanceFacts): UnikernelInstanceOutputs & Props {
+  const { __provider: _provider, ...rest } = inputs;
   return definedOnly({
-    ...(rest as unknown as UnikernelInstanceInputs),
+    ...rest,
     instanceId: instance.instanceId,
     region,
     state: instance.state,
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
     tags: instance.tags,
-    clientToken: inputs.clientToken as string,
+    clientToken,
   });
 }
 
-export async function create(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs }> {
-  const inputs = props as unknown as UnikernelInstanceInputs;
+export async function create(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs & Props }> {
+  const inputs = parseInputs(unikernelInstanceSchema, props, RESOURCE);
   const region = await resolveRegion(inputs.region);
   const { ec2 } = createClients(awsSettings(region));
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
@@ -54,7 +54,6 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
   // One token per create: the SDK's retries of RunInstances reuse it, so a retried request never
   // launches twice; a replacement gets its own, so EC2 never hands back the instance it replaces.
   const clientToken = randomUUID();
-  inputs.clientToken = clientToken;
   const id = await launchInstance({
     ec2,
     imageId: imageId(inputs.imageId),
@@ -73,27 +72,27 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
   try {
     const instance = await waitForInstanceRunning(ec2, id, waitOptions(timeout), signal);
     progress(label, `running${instance.publicIpAddress ? ` at ${instance.publicIpAddress}` : ''}`);
-    return { id, outs: outputs(inputs, region, instance) };
+    return { id, outs: outputs(inputs, clientToken, region, instance) };
   } catch (error) {
     if (error instanceof InstanceNotRunningError) {
-      throw new PartialFailure(id, { ...props, ...outputs(inputs, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
+      throw new PartialFailure(id, { ...props, ...outputs(inputs, clientToken, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
     }
     try {
       await terminateInstance(ec2, id, waitOptions(60));
     } catch (cleanupError) {
       const facts = { instanceId: id, state: 'unknown', tags: inputs.tags ?? {} };
-      throw new PartialFailure(id, { ...props, ...outputs(inputs, region, facts) }, [`${reason(error)}; terminating ${id} failed too (${reason(cleanupError)}): destroy or update again to remove it`]);
+      throw new PartialFailure(id, { ...props, ...outputs(inputs, clientToken, region, facts) }, [`${reason(error)}; terminating ${id} failed too (${reason(cleanupError)}): destroy or update again to remove it`]);
     }
     throw error;
   }
 }
 
 export async function read(id: string, props: Props) {
-  const olds = props as unknown as UnikernelInstanceOutputs;
+  const olds = parseOutputs(unikernelInstanceSchema, props, RESOURCE);
   const { ec2 } = createClients(awsSettings(olds.region));
   const instance = await describeInstance(ec2, instanceId(id));
   if (!instance || isGone(instance.state)) return { id: '' };
-  const refreshed: UnikernelInstanceOutputs = {
+  const refreshed = {
     ...olds,
     state: instance.state,
     instanceType: instance.instanceType ?? olds.instanceType,
@@ -101,20 +100,19 @@ export async function read(id: string, props: Props) {
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
   };
-  const { instanceId: _id, state: _state, privateIpAddress: _private, publicIpAddress: _public, clientToken: _token, ...inputs } = refreshed;
-  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(inputs) };
+  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(refreshedInputs(unikernelInstanceSchema, refreshed)) };
 }
 
 export async function update(id: string, olds: Props, news: Props) {
-  const before = olds as unknown as UnikernelInstanceOutputs;
-  const inputs = news as unknown as UnikernelInstanceInputs;
+  const before = parseOutputs(unikernelInstanceSchema, olds, RESOURCE);
+  const inputs = parseInputs(unikernelInstanceSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
   await updateTags(ec2, instanceId(id), before.tags ?? {}, inputs.tags ?? {});
-  return { outs: { ...outputs({ ...inputs, clientToken: before.clientToken }, before.region, { ...before, tags: inputs.tags ?? {} }) } };
+  return { outs: outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }) };
 }
 
 export async function remove(id: string, props: Props): Promise<void> {
-  const olds = props as unknown as UnikernelInstanceOutputs;
+  const olds = parseOutputs(unikernelInstanceSchema, props, RESOURCE);
   const { ec2 } = createClients(awsSettings(olds.region));
   const timeout = olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   progress(`UnikernelInstance ${id}`, 'terminating');

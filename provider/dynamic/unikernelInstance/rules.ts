@@ -1,29 +1,34 @@
 /** UnikernelInstance's pure rules: input checks and the diff. */
 import { imageId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
+import { positiveSecondsProblem, regionMoves } from '../inputRules';
+import { defaultsOf, keysWhere, parsePlanned, withDefaults } from '../schema';
 import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
-import { UnikernelInstanceInputs, UnikernelInstanceOutputs } from './types';
+import { unikernelInstanceSchema } from './types';
+
+type Props = Record<string, unknown>;
 
 /** EC2 accepts at most 16 KiB of user data (before base64). */
 export const MAX_USER_DATA_BYTES = 16 * 1024;
 
-export function checkInstanceInputs(inputs: UnikernelInstanceInputs): CheckFailure[] {
+export function checkInstanceInputs(props: Props): CheckFailure[] {
   const list = new FailureList();
-  const { failures } = list;
-  const attempt = list.attempt.bind(list);
-  if (!inputs.imageId) failures.push({ property: 'imageId', reason: 'give the AMI to run (RegisteredAmi.imageId)' });
-  else if (isKnown(inputs.imageId)) attempt('imageId', () => imageId(inputs.imageId, 'imageId'));
-  if (!inputs.instanceType) failures.push({ property: 'instanceType', reason: 'give the instance type to run: m3.medium, say, for a paravirtual instance-store AMI, t3.micro for an EBS-backed HVM one' });
-  else if (isKnown(inputs.instanceType)) attempt('instanceType', () => instanceType(inputs.instanceType, 'instanceType'));
-  if (isKnown(inputs.subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(inputs.subnetId as string)) failures.push({ property: 'subnetId', reason: `"${inputs.subnetId}" is not a subnet id (subnet-…)` });
-  const badGroup = isKnown(inputs.securityGroupIds) ? inputs.securityGroupIds?.find((group) => !isUnknown(group) && !/^sg-[0-9a-f]{8,17}$/.test(group)) : undefined;
-  if (badGroup !== undefined) failures.push({ property: 'securityGroupIds', reason: `"${badGroup}" is not a security group id (sg-…)` });
-  if (isKnown(inputs.userData) && Buffer.byteLength(inputs.userData as string) > MAX_USER_DATA_BYTES) {
-    failures.push({ property: 'userData', reason: `is ${Buffer.byteLength(inputs.userData as string)} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}` });
+  const { planned: inputs, failures } = parsePlanned(unikernelInstanceSchema, props);
+  for (const failure of failures) list.fail(failure.property, failure.reason);
+  const { imageId: image, instanceType: type, subnetId, securityGroupIds, userData, httpTokens } = inputs;
+  if (!image) list.fail('imageId', 'give the AMI to run (RegisteredAmi.imageId)');
+  else if (isKnown(image)) list.attempt('imageId', () => imageId(image, 'imageId'));
+  if (!type) list.fail('instanceType', 'give the instance type to run: m3.medium, say, for a paravirtual instance-store AMI, t3.micro for an EBS-backed HVM one');
+  else if (isKnown(type)) list.attempt('instanceType', () => instanceType(type, 'instanceType'));
+  if (isKnown(subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(subnetId)) list.fail('subnetId', `"${subnetId}" is not a subnet id (subnet-…)`);
+  const badGroup = isKnown(securityGroupIds) ? securityGroupIds.find((group) => !isUnknown(group) && !(typeof group === 'string' && /^sg-[0-9a-f]{8,17}$/.test(group))) : undefined;
+  if (badGroup !== undefined) list.fail('securityGroupIds', `"${String(badGroup)}" is not a security group id (sg-…)`);
+  if (isKnown(userData) && Buffer.byteLength(userData) > MAX_USER_DATA_BYTES) {
+    list.fail('userData', `is ${Buffer.byteLength(userData)} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}`);
   }
-  if (isKnown(inputs.httpTokens) && !['required', 'optional'].includes(inputs.httpTokens as string)) failures.push({ property: 'httpTokens', reason: 'must be "required" (IMDSv2) or "optional"' });
-  if (isKnown(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) failures.push({ property: 'timeoutSeconds', reason: 'must be a positive number of seconds' });
-  return failures;
+  if (isKnown(httpTokens) && !['required', 'optional'].includes(httpTokens)) list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
+  list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
+  return list.failures;
 }
 
 const GONE_STATES = new Set(['shutting-down', 'terminated']);
@@ -36,21 +41,23 @@ export interface InstanceDiff extends DiffOutcome {
   notes: string[];
 }
 
-export function diffInstance(olds: UnikernelInstanceOutputs, news: UnikernelInstanceInputs, effectiveRegion: string | undefined): InstanceDiff {
-  const withDefaults = <T extends Partial<UnikernelInstanceInputs>>(value: T) => ({ httpTokens: 'required', tags: {}, ...Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) }) as T;
-  const outcome = diffProperties<UnikernelInstanceInputs>(withDefaults(olds), withDefaults(news), {
-    replaceOn: ['imageId', 'subnetId', 'userData', 'keyName', 'securityGroupIds', 'httpTokens', 'instanceType'],
-    updateOn: ['tags', 'timeoutSeconds'],
-  });
+const DEFAULTS = defaultsOf(unikernelInstanceSchema);
+/** Replacing properties compared as given; the region is compared as it takes effect, below. */
+const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace').filter((key) => key !== 'region');
+const UPDATE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'update');
+
+/** `effectiveRegion`: the region the new inputs would use, unknown in preview, undefined if none is configured. */
+export function diffInstance(olds: Props, news: Props, effectiveRegion: string | undefined): InstanceDiff {
+  const outcome = diffProperties(withDefaults(olds, DEFAULTS), withDefaults(news, DEFAULTS), { replaceOn: REPLACE_ON, updateOn: UPDATE_ON });
   const replaces = [...outcome.replaces];
   const notes: string[] = [];
   if (replaces.includes('instanceType')) {
-    notes.push(`instanceType ${olds.instanceType} → ${isUnknown(news.instanceType) ? '(unknown)' : news.instanceType}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`);
+    notes.push(`instanceType ${String(olds.instanceType)} → ${isUnknown(news.instanceType) ? '(unknown)' : String(news.instanceType)}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`);
   }
-  if (effectiveRegion !== undefined && (isUnknown(effectiveRegion) || effectiveRegion !== olds.region)) replaces.push('region');
+  if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'running') {
     replaces.push('state');
-    notes.push(`the instance is ${olds.state}, not running: it is replaced`);
+    notes.push(`the instance is ${String(olds.state)}, not running: it is replaced`);
   }
   return { changes: outcome.changes || replaces.length > 0, replaces, notes };
 }

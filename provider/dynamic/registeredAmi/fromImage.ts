@@ -1,0 +1,161 @@
+/**
+ * RegisteredAmi from a raw disk image: the image written into an EBS snapshot through the EBS
+ * direct APIs, registered as an EBS-backed HVM AMI. A snapshot or AMI that stays behind after a
+ * failure (one that could not be removed, an AMI never available) is a partial failure with its id.
+ */
+import { promises as fs } from 'fs';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { createClients, createEbsClient } from '../../aws/clients';
+import { deregisterEbsImage, describeEbsImage, registerEbsImage } from '../../aws/ebsImages';
+import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
+import { AwsInputError } from '../../aws/errors';
+import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
+import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
+import { deleteSnapshot, describeSnapshot } from '../../aws/snapshots';
+import { PartialFailure, reason } from '../failures';
+import { percentReporter, progress } from '../log';
+import { awsSettings, resolveRegion, waitOptions } from '../settings';
+import { fileSha256 } from '../source';
+import { isKnown, UNKNOWN } from '../values';
+import { AmiSourceOperations, LiveAmi } from './source';
+import { amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
+import { RegisteredAmiInputs, registeredAmiSchema } from './types';
+
+type Props = Record<string, unknown>;
+
+/** The image source's defaults (ENA on, IMDSv2 required, gp3, every block written), as declared. */
+const { enaSupport, imdsSupport, volumeType, skipZeroBlocks } = registeredAmiSchema;
+
+function imagePathOf(inputs: RegisteredAmiInputs): string {
+  if (inputs.imagePath === undefined) throw new Error(`${amiLabel(inputs.name)}: no imagePath (the source is a raw image)`);
+  return inputs.imagePath;
+}
+
+export const fromImage: AmiSourceOperations = {
+  /** Check's file work: the image must be a non-empty file; its SHA-256 is the sourceHash (unknown until it is known). */
+  async prepare(news, failures) {
+    const path = news.imagePath;
+    if (!isKnown(path) || typeof path !== 'string') return { ...news, sourceHash: UNKNOWN };
+    const stats = await fs.stat(path).catch(() => undefined);
+    if (!stats || !stats.isFile() || stats.size === 0) {
+      failures.push({ property: 'imagePath', reason: `${path} ${!stats ? 'does not exist' : !stats.isFile() ? 'is not a file' : 'is empty'}; give the raw bootable disk image` });
+      return news;
+    }
+    return { ...news, sourceHash: failures.length === 0 ? await fileSha256(path) : UNKNOWN };
+  },
+
+  async create(props, inputs) {
+    const label = amiLabel(inputs.name);
+    const region = await resolveRegion(inputs.region);
+    const settings = awsSettings(region);
+    const { ec2 } = createClients(settings);
+    const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+    const signal = AbortSignal.timeout(timeout * 1000);
+    const imagePath = imagePathOf(inputs);
+    if ((await fileSha256(imagePath)) !== inputs.sourceHash) {
+      throw new AwsInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
+    }
+    const uploading = percentReporter(label, 'writing the EBS snapshot');
+    progress(label, `writing ${imagePath} into a new EBS snapshot (EBS direct APIs)`);
+    let snapshot: SnapshotId;
+    try {
+      const uploaded = await uploadSnapshot({
+        ebs: createEbsClient(settings),
+        ec2,
+        imagePath,
+        volumeSizeGiB: inputs.volumeSize,
+        description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
+        tags: inputs.tags,
+        skipZeroBlocks: inputs.skipZeroBlocks ?? skipZeroBlocks.default,
+        wait: waitOptions(timeout),
+        signal,
+        onProgress: (event) => uploading(event.bytesDone, event.totalBytes),
+      });
+      snapshot = uploaded.snapshotId;
+    } catch (error) {
+      if (error instanceof SnapshotUploadError && error.snapshotRemains) {
+        const facts = { imageId: '', region, state: 'snapshot incomplete', tags: inputs.tags ?? {}, snapshotId: error.snapshotId };
+        throw new PartialFailure(error.snapshotId, { ...props, ...amiOutputs(inputs, facts) }, [error.message]);
+      }
+      throw error;
+    }
+    progress(label, `snapshot ${snapshot} completed; registering the AMI`);
+    let registered: ImageId;
+    try {
+      registered = (
+        await registerEbsImage({
+          ec2,
+          snapshotId: snapshot,
+          name: inputs.name,
+          description: inputs.description,
+          architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
+          bootMode: inputs.bootMode,
+          enaSupport: inputs.enaSupport ?? enaSupport.default,
+          imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
+          volumeSizeGiB: inputs.volumeSize,
+          volumeType: inputs.volumeType ?? volumeType.default,
+          tags: inputs.tags,
+          signal,
+        })
+      ).imageId;
+    } catch (error) {
+      await removeSnapshotOrReport(ec2, snapshot, props, inputs, region, error);
+      throw error;
+    }
+    const facts = { imageId: registered, region, snapshotId: snapshot };
+    try {
+      const image = await waitForImageAvailable(ec2, registered, waitOptions(timeout), signal);
+      progress(label, `${image.imageId} is available (EBS-backed, hvm, root ${snapshot})`);
+      return { id: image.imageId, outs: amiOutputs(inputs, { ...facts, state: image.state, tags: image.tags }) };
+    } catch (error) {
+      if (error instanceof ImageNotAvailableError) {
+        throw new PartialFailure(registered, { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
+      }
+      await deregisterEbsImage(ec2, registered, snapshot).catch((cleanupError: unknown) => {
+        throw new PartialFailure(registered, { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) }, [
+          `${reason(error)}; removing ${registered} and ${snapshot} failed too (${reason(cleanupError)})`,
+        ]);
+      });
+      throw error;
+    }
+  },
+
+  /** Half gone is drift, not absence: the next update replaces it, and the delete removes what is left. */
+  async read(ec2, _id, olds): Promise<LiveAmi | undefined> {
+    const snapshot = snapshotOf(olds.snapshotId);
+    if (!olds.imageId) {
+      // Only the snapshot was made (the AMI was never registered).
+      return (await describeSnapshot(ec2, snapshot)) ? { state: 'deregistered outside Pulumi' } : undefined;
+    }
+    const live = await describeEbsImage(ec2, imageId(olds.imageId), snapshot);
+    if (live.missing.length === 2) return undefined;
+    const image = live.image;
+    const state = live.missing.includes('image') ? 'deregistered outside Pulumi' : live.missing.includes('snapshot') ? 'snapshot deleted outside Pulumi' : (image?.state ?? 'unknown');
+    return { state, description: image?.description, tags: image?.tags, name: image?.name };
+  },
+
+  async remove(ec2, _id, olds, signal) {
+    const snapshot = snapshotOf(olds.snapshotId);
+    const removed = olds.imageId
+      ? await deregisterEbsImage(ec2, imageId(olds.imageId), snapshot, signal)
+      : { imageDeregistered: false, snapshotDeleted: await deleteSnapshot(ec2, snapshot, signal) };
+    progress(
+      amiLabel(olds.name),
+      `${removed.imageDeregistered ? `deregistered ${olds.imageId}, ` : ''}${removed.snapshotDeleted ? `deleted snapshot ${olds.snapshotId}` : `snapshot ${olds.snapshotId} was already gone`}`,
+    );
+  },
+};
+
+function snapshotOf(id: string | undefined): SnapshotId {
+  if (id === undefined) throw new Error('an EBS-backed RegisteredAmi without its snapshot id in the state');
+  return snapshotId(id);
+}
+
+async function removeSnapshotOrReport(ec2: EC2Client, snapshot: SnapshotId, props: Props, inputs: RegisteredAmiInputs & Props, region: string, cause: unknown): Promise<void> {
+  try {
+    await deleteSnapshot(ec2, snapshot);
+  } catch (cleanupError) {
+    const facts = { imageId: '', region, state: 'not registered', tags: inputs.tags ?? {}, snapshotId: snapshot };
+    throw new PartialFailure(snapshot, { ...props, ...amiOutputs(inputs, facts) }, [`registering failed (${reason(cause)}) and deleting snapshot ${snapshot} failed too (${reason(cleanupError)})`]);
+  }
+}

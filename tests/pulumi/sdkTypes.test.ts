@@ -1,0 +1,124 @@
+/**
+ * The sdk's types are what users compile against: the Args and outputs derived from each
+ * declaration must stay exactly these (as written by hand before the declarations existed). The
+ * checks are at compile time; a difference fails the build.
+ */
+import { strict as assert } from 'assert';
+import * as pulumi from '@pulumi/pulumi';
+import type { BlockDeviceMapping } from '../../provider/bundle/manifest';
+import type { BundleAcl } from '../../provider/aws/acl';
+import type { InstanceStoreMapping } from '../../provider/aws/images';
+import { BundledImage, BundledImageArgs, RegisteredAmi, RegisteredAmiArgs, UnikernelInstance, UnikernelInstanceArgs } from '../../sdk';
+
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Flat<T> = { [K in keyof T]: T[K] };
+type Outputs<R, K extends keyof R> = Flat<Pick<R, K>>;
+
+interface PinnedBundledImageArgs {
+  imagePath?: pulumi.Input<string>;
+  kernelPath?: pulumi.Input<string>;
+  imageSize?: pulumi.Input<string>;
+  kernelCommandLine?: pulumi.Input<string>;
+  bundleName?: pulumi.Input<string>;
+  bucket: pulumi.Input<string>;
+  keyPrefix?: pulumi.Input<string>;
+  accountId: pulumi.Input<string>;
+  architecture?: pulumi.Input<'x86_64' | 'i386'>;
+  privateKey: pulumi.Input<string>;
+  privateKeyPassphrase?: pulumi.Input<string>;
+  certificate: pulumi.Input<string>;
+  ec2Certificate: pulumi.Input<string>;
+  kernelId?: pulumi.Input<string>;
+  ramdiskId?: pulumi.Input<string>;
+  blockDeviceMappings?: pulumi.Input<pulumi.Input<BlockDeviceMapping>[]>;
+  productCodes?: pulumi.Input<pulumi.Input<string>[]>;
+  acl?: pulumi.Input<BundleAcl>;
+  region?: pulumi.Input<string>;
+  createBucket?: pulumi.Input<boolean>;
+  sparse?: pulumi.Input<boolean>;
+  timeoutSeconds?: pulumi.Input<number>;
+}
+interface PinnedRegisteredAmiArgs {
+  manifestLocation?: pulumi.Input<string>;
+  imagePath?: pulumi.Input<string>;
+  enaSupport?: pulumi.Input<boolean>;
+  bootMode?: pulumi.Input<'legacy-bios' | 'uefi' | 'uefi-preferred'>;
+  imdsSupport?: pulumi.Input<'v2.0' | 'optional'>;
+  volumeSize?: pulumi.Input<number>;
+  volumeType?: pulumi.Input<'gp3' | 'gp2' | 'io1' | 'io2' | 'standard'>;
+  skipZeroBlocks?: pulumi.Input<boolean>;
+  manifestEtag?: pulumi.Input<string>;
+  name: pulumi.Input<string>;
+  description?: pulumi.Input<string>;
+  architecture?: pulumi.Input<'x86_64' | 'i386' | 'arm64'>;
+  virtualizationType?: pulumi.Input<'paravirtual' | 'hvm'>;
+  kernelId?: pulumi.Input<string>;
+  ramdiskId?: pulumi.Input<string>;
+  blockDeviceMappings?: pulumi.Input<pulumi.Input<InstanceStoreMapping>[]>;
+  tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  region?: pulumi.Input<string>;
+  timeoutSeconds?: pulumi.Input<number>;
+}
+interface PinnedUnikernelInstanceArgs {
+  imageId: pulumi.Input<string>;
+  instanceType: pulumi.Input<string>;
+  keyName?: pulumi.Input<string>;
+  securityGroupIds?: pulumi.Input<pulumi.Input<string>[]>;
+  subnetId?: pulumi.Input<string>;
+  userData?: pulumi.Input<string>;
+  tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  httpTokens?: pulumi.Input<'required' | 'optional'>;
+  region?: pulumi.Input<string>;
+  timeoutSeconds?: pulumi.Input<number>;
+}
+interface PinnedBundledImageOutputs {
+  readonly manifestLocation: pulumi.Output<string>;
+  readonly manifestKey: pulumi.Output<string>;
+  readonly manifestEtag: pulumi.Output<string>;
+  readonly bundleName: pulumi.Output<string>;
+  readonly bundleKey: pulumi.Output<string>;
+  readonly bucket: pulumi.Output<string>;
+  readonly keyPrefix: pulumi.Output<string>;
+  readonly region: pulumi.Output<string>;
+  readonly architecture: pulumi.Output<string>;
+  readonly imageDigest: pulumi.Output<string>;
+  readonly imageSha256: pulumi.Output<string>;
+  readonly imageBytes: pulumi.Output<number>;
+  readonly bundledSize: pulumi.Output<number>;
+  readonly partCount: pulumi.Output<number>;
+  readonly sourceHash: pulumi.Output<string>;
+  readonly bundleStatus: pulumi.Output<string>;
+}
+interface PinnedRegisteredAmiOutputs {
+  readonly imageId: pulumi.Output<string>;
+  readonly name: pulumi.Output<string>;
+  readonly region: pulumi.Output<string>;
+  readonly state: pulumi.Output<string>;
+  readonly rootDeviceType: pulumi.Output<'instance-store' | 'ebs'>;
+  readonly snapshotId: pulumi.Output<string | undefined>;
+  readonly effectiveKernelId: pulumi.Output<string | undefined>;
+  readonly tags: pulumi.Output<Record<string, string>>;
+}
+interface PinnedUnikernelInstanceOutputs {
+  readonly instanceId: pulumi.Output<string>;
+  readonly state: pulumi.Output<string>;
+  readonly region: pulumi.Output<string>;
+  readonly privateIpAddress: pulumi.Output<string | undefined>;
+  readonly publicIpAddress: pulumi.Output<string | undefined>;
+  readonly tags: pulumi.Output<Record<string, string>>;
+}
+
+const pinned: true[] = [
+  true satisfies Same<Flat<BundledImageArgs>, Flat<PinnedBundledImageArgs>>,
+  true satisfies Same<Flat<RegisteredAmiArgs>, Flat<PinnedRegisteredAmiArgs>>,
+  true satisfies Same<Flat<UnikernelInstanceArgs>, Flat<PinnedUnikernelInstanceArgs>>,
+  true satisfies Same<Outputs<BundledImage, keyof PinnedBundledImageOutputs>, Flat<PinnedBundledImageOutputs>>,
+  true satisfies Same<Outputs<RegisteredAmi, keyof PinnedRegisteredAmiOutputs>, Flat<PinnedRegisteredAmiOutputs>>,
+  true satisfies Same<Outputs<UnikernelInstance, keyof PinnedUnikernelInstanceOutputs>, Flat<PinnedUnikernelInstanceOutputs>>,
+];
+
+describe('the sdk types derived from the declarations', () => {
+  it('are exactly the Args and outputs users compiled against before (checked when this file compiles)', () => {
+    assert.equal(pinned.length, 6);
+  });
+});
