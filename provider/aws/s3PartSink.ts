@@ -15,20 +15,15 @@ import { PART_SIZE } from '../bundle/constants';
 import { DestinationTakenError, ResumeMismatchError } from '../bundle/errors';
 import { BundleOutput, PartSink, ResumePoint, WrittenPart } from '../bundle/bundleOutput';
 import { release } from '../bundle/handOver';
-import { manifestFileName, partCount, partFileName, resumeFileName } from '../bundle/parts';
+import { partCount, partFileName } from '../bundle/parts';
+import { bundleAddress, imageLocation, manifestKey, partKey, resumeKey } from './bundleAddress';
 import { BundleAcl, preflightBucket } from './bucket';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited } from './concurrency';
 import { awsCall } from './errors';
-import { BundleLocation, objectKey } from './location';
+import { BundleLocation, describeLocation } from './location';
+import { StoredObject } from './storedObject';
 import { deleteObject, putObject, unquotedEtag } from './objects';
-
-export interface StoredObject {
-  key: string;
-  /** The ETag S3 answered, unquoted. */
-  etag: string;
-  size: number;
-}
 
 interface UploadedPart {
   index: number;
@@ -92,7 +87,8 @@ export class S3PartSink implements PartSink {
   private nextIndex = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly uploaded: UploadedPart[] = [];
-  private readonly provisionalWidth: number;
+  /** An upper bound on the part count, that names parts until the count is known. */
+  private readonly countBound: number;
   private failure: unknown;
   private readonly partSize: number;
   private readonly concurrency: number;
@@ -104,7 +100,7 @@ export class S3PartSink implements PartSink {
   constructor(private readonly options: S3PartSinkOptions) {
     this.partSize = options.partSize ?? PART_SIZE;
     this.concurrency = options.concurrency ?? 4;
-    this.provisionalWidth = String(partCount(options.encryptedBound, this.partSize)).length;
+    this.countBound = partCount(options.encryptedBound, this.partSize);
     if (options.signal) setMaxListeners(this.concurrency + 10, options.signal);
     this.writable = new Writable({
       highWaterMark: 1024 * 1024,
@@ -113,8 +109,8 @@ export class S3PartSink implements PartSink {
     });
   }
 
-  private keyFor(index: number, width: number): string {
-    return objectKey(this.options.location, `${this.options.name}.part.${String(index).padStart(width, '0')}`);
+  private keyFor(index: number, count: number): string {
+    return partKey(bundleAddress(this.options.location, this.options.name), index, count);
   }
 
   private async accept(chunk: Buffer): Promise<void> {
@@ -150,7 +146,7 @@ export class S3PartSink implements PartSink {
 
   private async upload(index: number, body: Buffer): Promise<void> {
     const { s3, location, acl, signal } = this.options;
-    const key = this.keyFor(index, this.provisionalWidth);
+    const key = this.keyFor(index, this.countBound);
     const sha1 = createHash('sha1').update(body).digest('hex');
     this.written.add(key);
     const stored = this.options.storedParts?.find((part) => part.index === index);
@@ -186,9 +182,9 @@ export class S3PartSink implements PartSink {
     const { s3, location, acl, signal, name } = this.options;
     const parts = [...this.uploaded].sort((a, b) => a.index - b.index);
     const count = parts.length;
-    if (String(count).length !== this.provisionalWidth) {
+    if (String(count).length !== String(this.countBound).length) {
       await forEachLimited(parts, this.concurrency, async (part) => {
-        const finalKey = this.keyFor(part.index, String(count).length);
+        const finalKey = this.keyFor(part.index, count);
         this.written.add(finalKey);
         const copied = await awsCall('CopyObject', `s3://${location.bucket}/${finalKey}`, () =>
           s3.send(
@@ -264,7 +260,7 @@ export class S3BundleOutput implements BundleOutput {
   bucketCreated = false;
 
   constructor(private readonly options: S3BundleOutputOptions) {
-    this.description = `s3://${options.location.bucket}/${options.location.keyPrefix}`;
+    this.description = describeLocation(options.location);
   }
 
   private get acl(): BundleAcl {
@@ -276,8 +272,9 @@ export class S3BundleOutput implements BundleOutput {
     const bucket = await preflightBucket({ s3, bucket: location.bucket, acl: this.acl, createBucket: this.options.createBucket, signal });
     this.bucketCreated = bucket.created;
     const earlier = await listBundleObjects(s3, location, name, signal);
-    const recordKey = objectKey(location, resumeFileName(name));
-    const hasManifest = earlier.some((object) => object.key === objectKey(location, manifestFileName(name)));
+    const address = bundleAddress(location, name);
+    const recordKey = resumeKey(address);
+    const hasManifest = earlier.some((object) => object.key === manifestKey(address));
     const hasRecord = earlier.some((object) => object.key === recordKey);
     const resumeExisting = this.options.resumable && (this.options.resumeExisting ?? true);
     if (resumeExisting && !hasManifest && hasRecord) {
@@ -319,8 +316,8 @@ export class S3BundleOutput implements BundleOutput {
 
   parts(name: string, encryptedBound: number): PartSink {
     const { s3, location, signal, concurrency, partSize, resumable } = this.options;
-    const resumeKey = resumable ? objectKey(location, resumeFileName(name)) : undefined;
-    this.sink = new S3PartSink({ s3, location, name, acl: this.acl, encryptedBound, concurrency, partSize, signal, storedParts: this.storedParts, resumeKey });
+    const recordKey = resumable ? resumeKey(bundleAddress(location, name)) : undefined;
+    this.sink = new S3PartSink({ s3, location, name, acl: this.acl, encryptedBound, concurrency, partSize, signal, storedParts: this.storedParts, resumeKey: recordKey });
     return this.sink;
   }
 
@@ -331,7 +328,8 @@ export class S3BundleOutput implements BundleOutput {
 
   async writeManifest(name: string, xml: string): Promise<string> {
     const { s3, location, signal } = this.options;
-    const key = objectKey(location, manifestFileName(name));
+    const address = bundleAddress(location, name);
+    const key = manifestKey(address);
     const body = Buffer.from(xml, 'utf8');
     const etag = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
     this.manifestObject = { key, etag, size: body.length };
@@ -339,12 +337,12 @@ export class S3BundleOutput implements BundleOutput {
       // The bundle is whole: the record has done its job. Left behind, it is harmless (a manifest wins).
       await deleteObject(s3, location.bucket, this.recordKey, signal).catch(() => undefined);
     }
-    return `${location.bucket}/${key}`;
+    return imageLocation(address);
   }
 
   async removeManifest(name: string): Promise<void> {
     const { s3, location } = this.options;
-    const key = objectKey(location, manifestFileName(name));
+    const key = manifestKey(bundleAddress(location, name));
     try {
       await deleteObject(s3, location.bucket, key);
     } catch (error) {
