@@ -64,7 +64,7 @@ function milestoneLogger(output: Output, label: string) {
 async function s3Output(options: BundleCommandOptions, signal: AbortSignal) {
   const { parseBucketArgument } = await import('../aws/location.js');
   const { createS3Client } = await import('../aws/clients.js');
-  const { S3BundleOutput } = await import('../aws/s3PartSink.js');
+  const { S3BundleOutput } = await import('../aws/s3BundleOutput.js');
   const concurrency = Number(options.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliInputError(`--concurrency ${options.concurrency}: give a whole number of at least 1`);
   return new S3BundleOutput({

@@ -12,7 +12,7 @@ import { deleteBundle } from '../../aws/deleteBundle';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
 import { BundleAddress, describeAddress, imageLocation, manifestKey, resumeKey } from '../../aws/bundleAddress';
-import { S3BundleOutput } from '../../aws/s3PartSink';
+import { S3BundleOutput } from '../../aws/s3BundleOutput';
 import { StoredObject } from '../../aws/storedObject';
 import { bundleImage, BundleOptions, BundleResult, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
