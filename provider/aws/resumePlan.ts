@@ -3,11 +3,30 @@
  * objects, whether to start afresh, read the resume record or refuse the place as taken; from the
  * record and the listing, which stored parts can be kept; for each part made, keep or upload.
  */
-import { ResumeMismatchError } from '../bundle/errors';
+import { DestinationTakenError, ResumeMismatchError } from '../bundle/errors';
 import type { ResumePoint } from '../bundle/bundleOutput';
 import { BundleAddress, manifestKey, resumeKey } from './bundleAddress';
 import type { RecordedPart, ResumeRecord } from './resumeRecord';
 import type { StoredObject } from './storedObject';
+
+/**
+ * What to do with an unfinished bundle of the same name at the location: `resume` it (the CLI: the
+ * same command run again), `refuse` it like any bundle there (BundledImage's create: it may be
+ * another stack's), or resume it and, when it cannot be, remove it and `restart` (BundledImage's
+ * update: its state owns that location).
+ */
+export type UnfinishedPolicy = 'resume' | 'refuse' | 'restart';
+
+/** Whether an attempt takes up an unfinished bundle it finds. */
+export function takesUp(policy: UnfinishedPolicy): boolean {
+  return policy !== 'refuse';
+}
+
+/** After a failed attempt: the reason to remove what is there and start again, or undefined to fail. */
+export function restartReason(policy: UnfinishedPolicy, error: unknown): string | undefined {
+  if (policy !== 'restart') return undefined;
+  return error instanceof ResumeMismatchError || error instanceof DestinationTakenError ? error.problem : undefined;
+}
 
 export type ResumeStart =
   | { kind: 'fresh' }

@@ -3,8 +3,8 @@ import { strict as assert } from 'assert';
 import { bundleAddress } from '../../provider/aws/bundleAddress';
 import { parseBucketArgument } from '../../provider/aws/location';
 import { RecordedPart, parseResumeRecord, renderResumeRecord, ResumeRecord } from '../../provider/aws/resumeRecord';
-import { earlierKeys, keptPart, partsToRecord, planResume, resumeStart } from '../../provider/aws/resumePlan';
-import { ResumeMismatchError } from '../../provider/bundle/errors';
+import { earlierKeys, keptPart, partsToRecord, planResume, restartReason, resumeStart, takesUp } from '../../provider/aws/resumePlan';
+import { BundleInputError, DestinationTakenError, ResumeMismatchError } from '../../provider/bundle/errors';
 
 const address = bundleAddress(parseBucketArgument('b-1/v1'), 'app.img');
 const object = (key: string, etag = 'e', size = 10) => ({ key, etag, size });
@@ -58,6 +58,18 @@ describe('resume plan', () => {
     assert.deepEqual(partsToRecord(undefined, [part(1, 'bb')]), [part(1, 'bb')]);
     assert.deepEqual(earlierKeys(plan), ['v1/app.img.part.0', 'v1/app.img.part.2', 'v1/app.img.resume.json']);
     assert.deepEqual(earlierKeys(undefined), []);
+  });
+
+  it('resumes, refuses or restarts as the policy says', () => {
+    assert.deepEqual((['resume', 'refuse', 'restart'] as const).map(takesUp), [true, false, true]);
+    const mismatch = new ResumeMismatchError('image', 'another image', 'message');
+    const taken = new DestinationTakenError('a manifest is already there', 'message');
+    assert.equal(restartReason('restart', mismatch), 'another image');
+    assert.equal(restartReason('restart', taken), 'a manifest is already there');
+    assert.equal(restartReason('restart', new BundleInputError('image', 'missing')), undefined, 'only an unfinished bundle is restarted');
+    assert.equal(restartReason('restart', new Error('network')), undefined);
+    assert.equal(restartReason('resume', mismatch), undefined);
+    assert.equal(restartReason('refuse', taken), undefined);
   });
 
   describe('the record', () => {

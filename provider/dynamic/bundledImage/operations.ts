@@ -12,11 +12,11 @@ import { deleteBundle } from '../../aws/deleteBundle';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
 import { BundleAddress, describeAddress, imageLocation, manifestKey, resumeKey } from '../../aws/bundleAddress';
-import { S3BundleOutput } from '../../aws/s3BundleOutput';
+import { bundleToS3, S3LeftoversError } from '../../aws/bundleToS3';
 import { StoredObject } from '../../aws/storedObject';
-import { bundleImage, BundleOptions, BundleResult, BundleSuspendedError } from '../../bundle/bundle';
+import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
-import { BundleInputError, DestinationTakenError, ResumeMismatchError } from '../../bundle/errors';
+import { BundleInputError } from '../../bundle/errors';
 import { statImage } from '../../bundle/image';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
@@ -128,26 +128,23 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
   const signal = AbortSignal.timeout((inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
   const bundleKey = bundleKeyOf(inputs);
   const address = bundleAddressOf({ ...inputs, bundleKey, bundleName: name });
-  const { location } = address;
   const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
-  let output: S3BundleOutput | undefined;
   try {
     const { imagePath, imageSha256 } = await imageToBundle(inputs, name, label, work, signal);
     const options = bundleOptions(inputs, imagePath, name, signal, percentReporter(label, 'bundling and uploading'));
-    const attempt = async (): Promise<[S3BundleOutput, BundleResult]> => {
-      output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal, resumable: true, resumeExisting: resuming });
-      return [output, await bundleImage({ ...options, output })];
-    };
     progress(label, `bundling straight into ${describeAddress(address)}`);
-    const [stored, bundle] = await attempt().catch(async (error: unknown) => {
-      if (!resuming || !(error instanceof ResumeMismatchError || error instanceof DestinationTakenError)) throw error;
-      progress(label, `the unfinished upload cannot be resumed (${error.problem}); removing it and bundling from the start`);
-      await deleteBundle({ s3: aws.s3, location, name, signal });
-      return attempt();
+    const bundle = await bundleToS3({
+      ...options,
+      s3: aws.s3,
+      location: address.location,
+      acl: inputs.acl,
+      createBucket: inputs.createBucket,
+      unfinished: resuming ? 'restart' : 'refuse',
+      onRestart: (problem) => progress(label, `the unfinished upload cannot be resumed (${problem}); removing it and bundling from the start`),
     });
-    const resumed = stored.resumedParts > 0 ? `, ${stored.resumedParts} of them kept from the unfinished upload` : '';
+    const resumed = bundle.resumedParts > 0 ? `, ${bundle.resumedParts} of them kept from the unfinished upload` : '';
     progress(label, `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s)${resumed}, ${bundle.bundledSize} bytes)`);
-    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, stored.objects(), {
+    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, bundle.objects, {
       imageDigest: bundle.digest,
       imageSha256,
       imageBytes: bundle.imageSize,
@@ -156,17 +153,18 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
     return { id: bundle.manifestPath, outs };
   } catch (error) {
     const where = { inputs, props, region, bundleKey, address };
-    if (error instanceof BundleSuspendedError) {
+    const cause = error instanceof S3LeftoversError ? error.cause : error;
+    if (cause instanceof BundleSuspendedError) {
       throw unfinishedState(where, UNFINISHED, [
-        `bundling stopped (${reason(error.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
+        `bundling stopped (${reason(cause.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
       ]);
     }
     // A failed upload that could not be kept for a resume is removed; whatever could not be removed
     // is reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
-    const leftovers = output?.leftovers() ?? [];
-    if (leftovers.length > 0) {
+    if (error instanceof S3LeftoversError) {
+      const { leftovers } = error;
       throw unfinishedState(where, 'incomplete upload', [
-        `uploading failed (${reason(error)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
+        `uploading failed (${reason(cause)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
       ]);
     }
     throw error;
