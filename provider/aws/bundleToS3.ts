@@ -3,22 +3,13 @@
  * bundler into an S3BundleOutput, resumes, refuses or restarts an unfinished bundle as the policy
  * says, and reports what a failure could not remove.
  */
-import { S3Client } from '@aws-sdk/client-s3';
 import { bundleImage, BundleOptions, BundleResult, BundleTestHooks, bundleNameOf } from '../bundle/bundle';
-import { BundleAcl } from './acl';
 import { deleteBundle } from './deleteBundle';
-import { BundleLocation } from './location';
 import { restartReason, takesUp, UnfinishedPolicy } from './resumePlan';
-import { S3BundleOutput } from './s3BundleOutput';
+import { S3BundleOutput, S3BundleOutputOptions } from './s3BundleOutput';
 import { StoredObject } from './storedObject';
 
-export interface BundleToS3Options extends Omit<BundleOptions, 'output' | 'destination'> {
-  s3: S3Client;
-  location: BundleLocation;
-  acl?: BundleAcl;
-  createBucket?: boolean;
-  /** Parts uploaded at once (memory is about (concurrency + 1) × part size). Default 4. */
-  concurrency?: number;
+export interface BundleToS3Options extends Omit<BundleOptions, 'output' | 'destination'>, Pick<S3BundleOutputOptions, 's3' | 'location' | 'acl' | 'createBucket' | 'concurrency'> {
   unfinished: UnfinishedPolicy;
   /** With `restart`: told why an unfinished bundle is removed before bundling from the start. */
   onRestart?: (problem: string) => void;
