@@ -4,7 +4,7 @@
  */
 import { isBundleFileOf, manifestFileName, partFileName, resumeFileName } from '../bundle/parts';
 import { BucketName } from './ids';
-import { BundleLocation, describeLocation, objectKey } from './location';
+import { BundleLocation, describeLocation, imageLocationOf, objectKey } from './location';
 
 export interface BundleAddress {
   readonly location: BundleLocation;
@@ -45,7 +45,7 @@ export function isKeyOfBundle(address: BundleAddress, key: string): boolean {
 
 /** RegisterImage's ImageLocation: `bucket/prefix/NAME.manifest.xml`, no s3:// scheme. */
 export function imageLocation(address: BundleAddress): string {
-  return `${address.location.bucket}/${manifestKey(address)}`;
+  return imageLocationOf({ bucket: address.location.bucket, key: manifestKey(address) });
 }
 
 /** The same bundle's name and location as one string, to tell whether two bundles are at one place. */

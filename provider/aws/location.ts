@@ -61,6 +61,11 @@ export interface ObjectAddress {
   key: string;
 }
 
+/** RegisterImage's ImageLocation of a manifest: `bucket/key`, no s3:// scheme. */
+export function imageLocationOf(manifest: ObjectAddress): string {
+  return `${manifest.bucket}/${manifest.key}`;
+}
+
 /** Splits an ImageLocation (`bucket/key`, optionally with s3://) into bucket and key. */
 export function parseImageLocation(location: string, input = 'manifestLocation'): ObjectAddress {
   const bare = location.replace(/^s3:\/\//, '');

@@ -1,7 +1,7 @@
 /** Every key of a bundle from its location and name (pure). */
 import { strict as assert } from 'assert';
 import { addressText, bundleAddress, describeAddress, imageLocation, isKeyOfBundle, listingPrefix, manifestKey, partKey, resumeKey } from '../../provider/aws/bundleAddress';
-import { keyPrefixProblem, normalizeKeyPrefix, parseBucketArgument, subLocation } from '../../provider/aws/location';
+import { imageLocationOf, keyPrefixProblem, normalizeKeyPrefix, parseBucketArgument, parseImageLocation, subLocation } from '../../provider/aws/location';
 
 describe('bundle address', () => {
   const address = bundleAddress(parseBucketArgument('mybucket/images/v1'), 'app.img');
@@ -19,6 +19,7 @@ describe('bundle address', () => {
     assert.equal(describeAddress(address), 's3://mybucket/images/v1/');
     assert.equal(addressText(address), 'mybucket/images/v1/app.img');
     assert.equal(imageLocation(bundleAddress(parseBucketArgument('top'), 'a')), 'top/a.manifest.xml');
+    assert.equal(imageLocationOf(parseImageLocation(imageLocation(address))), imageLocation(address), 'parsed back and written again');
   });
 
   it('lists by the name and keeps only the bundle\'s own objects', () => {
