@@ -74,7 +74,8 @@ export class S3PartStore implements PartStore {
   /** Starts the part's upload, then waits while too many are in flight. */
   async end(part: CutPart): Promise<void> {
     this.throwIfFailed();
-    const body = (this.body ?? Buffer.alloc(0)).subarray(0, this.filled);
+    if (!this.body) throw new Error('no part is begun');
+    const body = this.body.subarray(0, this.filled);
     this.body = undefined;
     const upload = this.upload(part, body).catch((error: unknown) => {
       this.failure ??= error;
