@@ -8,7 +8,7 @@ import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { parseManifest } from '../bundle/manifestParse';
-import { manifestFileName } from '../bundle/parts';
+import { bundleAddress, manifestKey as manifestKeyOf } from './bundleAddress';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { awsCall, errorCode } from './errors';
@@ -60,7 +60,7 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
     manifestKey = objectKey(location, path.basename(options.manifestPath));
   } else {
     if (!name) throw new Error('deleteBundle needs a bundle name or a manifest path');
-    manifestKey = objectKey(location, manifestFileName(name));
+    manifestKey = manifestKeyOf(bundleAddress(location, name));
     listedParts = await awsCall('GetObject', `s3://${location.bucket}/${manifestKey}`, () => remoteManifestParts(s3, location.bucket, manifestKey, signal));
   }
   const bundleName = name as string;

@@ -10,8 +10,13 @@ export type { UploadBundleOptions, UploadProgress, UploadResult } from './upload
 export { deleteBundle } from './deleteBundle';
 export type { DeleteBundleOptions, DeleteBundleResult } from './deleteBundle';
 export { listBundleObjects } from './bundleObjects';
+export { bundleToS3, S3LeftoversError } from './bundleToS3';
+export type { BundleToS3Options, S3BundleResult } from './bundleToS3';
+export type { UnfinishedPolicy } from './resumePlan';
 export { planUpload } from './uploadPlan';
-export type { LocalFile, RemoteObject, UploadPlan } from './uploadPlan';
+export type { LocalFile, UploadPlan } from './uploadPlan';
+export type { StoredObject } from './storedObject';
+export * from './bundleAddress';
 export * from './images';
 export * from './instances';
 export { findPvGrubKernel, pickPvGrubKernel } from './kernels';

@@ -8,34 +8,62 @@ export interface BundleLocation {
   keyPrefix: string;
 }
 
+function trimSlashes(text: string): string {
+  return text.replace(/^\/+|\/+$/g, '');
+}
+
+/** What is wrong with a key prefix (quoted as given), or undefined when it is a usable one. */
+export function keyPrefixProblem(prefix: string): string | undefined {
+  const trimmed = trimSlashes(prefix);
+  if (trimmed !== '' && trimmed.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    return `"${prefix}" has an empty, "." or ".." segment; give a prefix like images/v1`;
+  }
+  return undefined;
+}
+
+/** Leading and trailing slashes dropped, and a non-empty prefix ends with one "/". */
+export function normalizeKeyPrefix(prefix: string | undefined): string {
+  const trimmed = trimSlashes(prefix ?? '');
+  return trimmed === '' ? '' : `${trimmed}/`;
+}
+
 /**
  * `-b bucket[/prefix]`: leading and trailing slashes dropped, split at the first "/", and a
  * non-empty prefix gets a trailing "/" (so `mybucket/images/v1` puts `images/v1/NAME.part.0`).
  */
 export function parseBucketArgument(argument: string, input = 'bucket'): BundleLocation {
-  const trimmed = argument.replace(/^\/+|\/+$/g, '');
+  const trimmed = trimSlashes(argument);
   if (trimmed === '') throw new AwsInputError(input, 'is empty; give a bucket name, optionally with a key prefix: bucket[/prefix]');
   const slash = trimmed.indexOf('/');
   const bucket = slash === -1 ? trimmed : trimmed.slice(0, slash);
   const prefix = slash === -1 ? '' : trimmed.slice(slash + 1);
-  if (prefix !== '' && prefix.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    throw new AwsInputError(input, `key prefix "${prefix}" has an empty, "." or ".." segment; give a prefix like images/v1`);
-  }
-  return { bucket: bucketName(bucket, input), keyPrefix: prefix === '' ? '' : `${prefix}/` };
+  const problem = keyPrefixProblem(prefix);
+  if (problem) throw new AwsInputError(input, `key prefix ${problem}`);
+  return { bucket: bucketName(bucket, input), keyPrefix: normalizeKeyPrefix(prefix) };
+}
+
+/** The same bucket, one folder deeper: `folder` is a single key segment. */
+export function subLocation(location: BundleLocation, folder: string): BundleLocation {
+  return { bucket: location.bucket, keyPrefix: `${location.keyPrefix}${folder}/` };
 }
 
 export function objectKey(location: BundleLocation, fileName: string): string {
   return `${location.keyPrefix}${fileName}`;
 }
 
-/** RegisterImage's ImageLocation: `bucket/prefix/NAME.manifest.xml`, no s3:// scheme. */
-export function imageLocation(location: BundleLocation, manifestFileName: string): string {
-  return `${location.bucket}/${objectKey(location, manifestFileName)}`;
+/** `s3://bucket/prefix/`, for messages. */
+export function describeLocation(location: BundleLocation): string {
+  return `s3://${location.bucket}/${location.keyPrefix}`;
 }
 
 export interface ObjectAddress {
   bucket: BucketName;
   key: string;
+}
+
+/** RegisterImage's ImageLocation of a manifest: `bucket/key`, no s3:// scheme. */
+export function imageLocationOf(manifest: ObjectAddress): string {
+  return `${manifest.bucket}/${manifest.key}`;
 }
 
 /** Splits an ImageLocation (`bucket/key`, optionally with s3://) into bucket and key. */

@@ -10,7 +10,7 @@ import { BundleAcl, preflightBucket } from './bucket';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { readLocalBundle } from './localBundle';
-import { BundleLocation } from './location';
+import { BundleLocation, imageLocationOf } from './location';
 import { LocalFile, planUpload } from './uploadPlan';
 import { deleteObject, putObject } from './objects';
 
@@ -93,7 +93,7 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
   }
   await forEachLimited(plan.stale, 4, (key) => deleteObject(s3, location.bucket, key, signal), signal);
   return {
-    imageLocation: `${location.bucket}/${local.manifestFile.key}`,
+    imageLocation: imageLocationOf({ bucket: location.bucket, key: local.manifestFile.key }),
     manifestKey: local.manifestFile.key,
     name,
     uploaded: [...plan.upload.map((file) => file.key), ...(plan.manifest ? [plan.manifest.key] : [])],

@@ -4,6 +4,8 @@
  * manifest always goes last; objects of an earlier bundle of the same name that the new manifest
  * does not list are removed once the new manifest is in place.
  */
+import { StoredObject } from './storedObject';
+
 export interface LocalFile {
   key: string;
   fileName: string;
@@ -11,13 +13,6 @@ export interface LocalFile {
   size: number;
   /** Hex MD5: S3's ETag of a single-PUT object. */
   md5: string;
-}
-
-export interface RemoteObject {
-  key: string;
-  size: number;
-  /** The ETag without quotes. */
-  etag: string;
 }
 
 export interface UploadPlan {
@@ -31,11 +26,11 @@ export interface UploadPlan {
   stale: string[];
 }
 
-export function sameContent(local: LocalFile, remote: RemoteObject | undefined): boolean {
+export function sameContent(local: LocalFile, remote: StoredObject | undefined): boolean {
   return remote !== undefined && remote.size === local.size && remote.etag.toLowerCase() === local.md5;
 }
 
-export function planUpload(parts: readonly LocalFile[], manifest: LocalFile, remote: readonly RemoteObject[]): UploadPlan {
+export function planUpload(parts: readonly LocalFile[], manifest: LocalFile, remote: readonly StoredObject[]): UploadPlan {
   const remoteByKey = new Map(remote.map((object) => [object.key, object]));
   const upload = parts.filter((part) => !sameContent(part, remoteByKey.get(part.key)));
   const skip = parts.filter((part) => sameContent(part, remoteByKey.get(part.key)));

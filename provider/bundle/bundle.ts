@@ -3,7 +3,7 @@
  * tar → SHA-1 of the tar stream → gzip -9 → AES-128-CBC → 10 MiB part files, then the signed manifest.
  * Memory stays flat whatever the image size; a failure removes every file it had written.
  */
-import { createHash, randomBytes } from 'crypto';
+import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
@@ -11,15 +11,16 @@ import { pipeline } from 'stream/promises';
 import { AES_KEY_BYTES, MANIFEST_VERSION, PART_SIZE } from './constants';
 import { DigestPassThrough } from './digestStream';
 import { EncryptStream } from './encryptStream';
-import { createGzipStage, DEFAULT_CHUNK_SIZE, GzipMode } from './parallelGzip';
-import { BundleInputError, isErrnoException, ResumeMismatchError } from './errors';
+import { createGzipStage, GzipMode } from './parallelGzip';
+import { BundleInputError, isErrnoException } from './errors';
 import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
-import { Certificate, readCertificate, readPrivateKey, sameKey, seal, sign, unseal, verifySignature } from './keys';
+import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
 import { BundleParameters, normalizeBundleParameters } from './parameters';
-import { BundleOutput, encryptedLengthBound, PartSink, ResumePoint, WrittenPart } from './bundleOutput';
+import { BundleOutput, encryptedLengthBound, PartSink, WrittenPart } from './bundleOutput';
+import { attemptIdentity, makeResumePoint, openResumePoint } from './resumePoint';
 import { DirectoryOutput } from './directoryOutput';
-import { encodeHeader, storedSize, TarEntry } from './tarHeader';
+import { storedSize, TarEntry } from './tarHeader';
 import { tarStream, tarStreamLength } from './tarStream';
 import { packageInfo } from '../packageInfo';
 
@@ -107,49 +108,6 @@ function describeWriteFailure(error: unknown, destination: string): unknown {
   return error;
 }
 
-/**
- * Everything that shapes the encrypted stream but the key and IV: the tar header (name, size, mtime,
- * mode, sparse map), how gzip runs, and the certificate the key is sealed for. Two runs of the same
- * attempt with the same key and IV write byte-identical parts.
- */
-function attemptIdentity(entry: TarEntry, gzip: GzipMode, userCertificate: Certificate): string {
-  return createHash('sha256')
-    .update(JSON.stringify({ format: 1, header: encodeHeader(entry).toString('hex'), gzip, chunk: gzip === 'parallel' ? DEFAULT_CHUNK_SIZE : 0 }))
-    .update(userCertificate.publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('hex');
-}
-
-function resumeSignedText(point: Omit<ResumePoint, 'signature'>): string {
-  return `unikernel-ami resume 1\n${point.attempt}\n${point.userEncryptedKey}\n${point.userEncryptedIv}`;
-}
-
-function resumePoint(attempt: string, keyHex: string, ivHex: string, keys: ReturnType<typeof readBundleKeys>): ResumePoint {
-  const fields = { attempt, userEncryptedKey: seal(keys.userCertificate, keyHex), userEncryptedIv: seal(keys.userCertificate, ivHex) };
-  return { ...fields, signature: sign(keys.privateKey, resumeSignedText(fields)) };
-}
-
-/** The key and IV of an earlier attempt to resume, opened with the user's key; refused when the attempt differs. */
-function resumedKeyAndIv(earlier: ResumePoint, attempt: string, keys: ReturnType<typeof readBundleKeys>, output: BundleOutput, name: string) {
-  if (!verifySignature(keys.userCertificate.publicKey, resumeSignedText(earlier), earlier.signature)) {
-    throw new ResumeMismatchError(
-      'privateKey',
-      'its resume record is not signed with this key',
-      `the unfinished bundle named ${name} in ${output.description} was not recorded with this key (its signature does not verify); delete it (unikernel-ami delete-bundle -p ${name}) and bundle again`,
-    );
-  }
-  if (earlier.attempt !== attempt) {
-    throw new ResumeMismatchError(
-      'image',
-      "the image's mtime, mode or sparse layout, or the options, differ",
-      `${output.description} holds an unfinished bundle named ${name} made from another image or with other options; bundle the same image with the same options to resume it, or delete it (unikernel-ami delete-bundle -p ${name})`,
-    );
-  }
-  return {
-    keyHex: unseal(keys.privateKey, earlier.userEncryptedKey, 'the AES key of the unfinished bundle'),
-    ivHex: unseal(keys.privateKey, earlier.userEncryptedIv, 'the AES IV of the unfinished bundle'),
-  };
-}
-
 /** An upload that failed with its parts kept, so that the same command run again resumes it. */
 export class BundleSuspendedError extends Error {
   constructor(override readonly cause: unknown, where: string) {
@@ -163,8 +121,13 @@ function directoryOutput(destination: string | undefined, partSize: number | und
   return new DirectoryOutput(destination, partSize ?? PART_SIZE);
 }
 
+/** The bundle name: the one given, else the image file's basename (ec2-bundle-image's `-p`). */
+export function bundleNameOf(options: Pick<BundleOptions, 'name' | 'imagePath'>): string {
+  return options.name ?? path.basename(options.imagePath);
+}
+
 export async function bundleImage(options: BundleOptions, testHooks: BundleTestHooks = {}): Promise<BundleResult> {
-  const name = options.name ?? path.basename(options.imagePath);
+  const name = bundleNameOf(options);
   const parameters = normalizeBundleParameters({ ...options, name });
   const keys = readBundleKeys(options);
   const imageStats = await statImage(options.imagePath);
@@ -199,7 +162,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       sparse: layout,
     };
     attempt = attemptIdentity(entry, gzipMode, keys.userCertificate);
-    if (output.resumeFrom) ({ keyHex, ivHex } = resumedKeyAndIv(output.resumeFrom, attempt, keys, output, name));
+    if (output.resumeFrom) ({ keyHex, ivHex } = openResumePoint(output.resumeFrom, attempt, keys, output.description, name));
     const storedImageBytes = layout ? storedSize(layout) : imageStats.size;
     parts = output.parts(name, encryptedLengthBound(tarStreamLength(entry)));
     let bundled = 0;
@@ -259,8 +222,8 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     };
   } catch (error) {
     if (manifestWritten) await output.removeManifest(name).catch(() => undefined);
-    const canResume = parts?.suspend !== undefined && attempt !== undefined && !(error instanceof BundleInputError);
-    if (canResume && (await parts?.suspend?.(resumePoint(attempt as string, keyHex, ivHex, keys)).catch(() => false))) {
+    const suspend = error instanceof BundleInputError || attempt === undefined ? undefined : parts?.suspend?.bind(parts);
+    if (suspend && attempt !== undefined && (await suspend(makeResumePoint(attempt, keyHex, ivHex, keys)).catch(() => false))) {
       throw new BundleSuspendedError(error, output.description);
     }
     await parts?.discard().catch(() => undefined);

@@ -3,6 +3,9 @@
  * layer's streaming output). The bundler only sees this interface, so it stays free of AWS.
  */
 import type { Writable } from 'stream';
+import type { ResumePoint } from './resumePoint';
+
+export type { ResumePoint } from './resumePoint';
 
 export interface WrittenPart {
   index: number;
@@ -10,23 +13,6 @@ export interface WrittenPart {
   size: number;
   /** Lowercase hex SHA-1 of the part. */
   digest: string;
-}
-
-/**
- * What a later run needs to resume an unfinished bundle: the same AES key and IV (sealed for the
- * user's certificate only, as in the manifest, so no secret is stored) and the identity of the
- * attempt, a hash of everything that shapes the encrypted stream. The same attempt encrypts to the
- * same bytes, so every part already stored can be kept.
- */
-export interface ResumePoint {
-  attempt: string;
-  userEncryptedKey: string;
-  userEncryptedIv: string;
-  /**
-   * RSA-SHA1 by the user's key over the three fields above. Anyone can seal a key for a public
-   * certificate, so without it whoever could write the record could choose the key of the bundle.
-   */
-  signature: string;
 }
 
 /** Receives the encrypted stream and cuts it into parts as it flows. */

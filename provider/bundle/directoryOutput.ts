@@ -5,7 +5,8 @@ import { writeFileAtomically } from './atomicFile';
 import { BundleOutput, PartSink } from './bundleOutput';
 import { BundleInputError, isErrnoException } from './errors';
 import { isBundleFileOf, manifestFileName } from './parts';
-import { PartFileWriter } from './partWriter';
+import { FolderPartStore } from './folderPartStore';
+import { PartCutter } from './partCutter';
 import { PART_SIZE } from './constants';
 
 /** Refuses a destination that is missing, not a folder, not writable, or holds an earlier bundle. */
@@ -42,19 +43,6 @@ export async function checkDestination(destination: string, name: string): Promi
   }
 }
 
-class FilePartSink implements PartSink {
-  constructor(private readonly writer: PartFileWriter) {}
-  get writable() {
-    return this.writer;
-  }
-  commit() {
-    return this.writer.commit();
-  }
-  discard() {
-    return this.writer.discard();
-  }
-}
-
 export class DirectoryOutput implements BundleOutput {
   readonly description: string;
 
@@ -70,7 +58,7 @@ export class DirectoryOutput implements BundleOutput {
   }
 
   parts(name: string): PartSink {
-    return new FilePartSink(new PartFileWriter(this.directory, name, this.partSize));
+    return new PartCutter(new FolderPartStore(this.directory, name), this.partSize);
   }
 
   async writeManifest(name: string, xml: string): Promise<string> {

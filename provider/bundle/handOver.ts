@@ -120,7 +120,7 @@ export function assertNotReleased(buffer: Uint8Array, stage: string): void {
   if (error) throw error;
 }
 
-/** The first frame of the stack above `above`, e.g. `PartFileWriter.append (…/partWriter.ts:82:5)`. */
+/** The first frame of the stack above `above`, e.g. `PartCutter.append (…/partCutter.ts:87:5)`. */
 function callerOf(above: (...args: never[]) => unknown): string {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, above);
@@ -128,7 +128,7 @@ function callerOf(above: (...args: never[]) => unknown): string {
   return frame ?? 'an unknown caller';
 }
 
-/** The function name of a frame from `callerOf`, e.g. `PartFileWriter.append`. */
+/** The function name of a frame from `callerOf`, e.g. `PartCutter.append`. */
 function functionOf(frame: string): string {
   return /^(?:async )?([^\s(]+) \(/.exec(frame)?.[1] ?? frame;
 }

@@ -3,7 +3,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { createSigningIdentity } from '../bundle/identity';
 import { writeNewFile } from './writeNewFile';
-import { bundleImage, BundleProgress } from '../bundle/bundle';
+import { bundleImage, BundleOptions, BundleProgress } from '../bundle/bundle';
 import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
 import { CliInputError, describeFailure, readOptionFile, readPassphrase } from './inputs';
@@ -60,22 +60,27 @@ function milestoneLogger(output: Output, label: string) {
   };
 }
 
-/** `--bucket`: the bundle goes straight into S3 (the AWS SDK is loaded only then). */
-async function s3Output(options: BundleCommandOptions, signal: AbortSignal) {
+/** `--bucket`: the bundle goes straight into S3 (the AWS SDK is loaded only then); an unfinished one is resumed. */
+async function s3Target(options: BundleCommandOptions, files: Record<string, string | undefined>) {
   const { parseBucketArgument } = await import('../aws/location.js');
   const { createS3Client } = await import('../aws/clients.js');
-  const { S3BundleOutput } = await import('../aws/s3PartSink.js');
+  const { bundleToS3, S3LeftoversError } = await import('../aws/bundleToS3.js');
   const concurrency = Number(options.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliInputError(`--concurrency ${options.concurrency}: give a whole number of at least 1`);
-  return new S3BundleOutput({
+  const target = {
     s3: createS3Client({ region: options.region }),
     location: parseBucketArgument(options.bucket as string),
     acl: options.acl,
     createBucket: options.createBucket,
     concurrency,
-    signal,
-    resumable: true,
-  });
+    unfinished: 'resume' as const,
+  };
+  return async (bundle: Omit<BundleOptions, 'output' | 'destination'>) =>
+    bundleToS3({ ...bundle, ...target }).catch((error: unknown) => {
+      if (!(error instanceof S3LeftoversError)) throw error;
+      const { leftovers } = error;
+      throw new CliInputError(`${describeFailure(error.cause, files)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`);
+    });
 }
 
 export async function runBundle(options: BundleCommandOptions): Promise<void> {
@@ -88,11 +93,9 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
   };
   await runCommand('bundle', options, files, async (output, signal) => {
     const progress = { scan: milestoneLogger(output, 'scanning'), bundle: milestoneLogger(output, 'bundling') };
-    const s3 = options.bucket ? await s3Output(options, signal) : undefined;
-    const result = await bundleImage({
+    const intoS3 = options.bucket ? await s3Target(options, files) : undefined;
+    const bundle = {
       imagePath: options.image,
-      destination: options.destination,
-      output: s3,
       name: options.prefix,
       privateKey: readOptionFile('privateKey', options.privatekey),
       privateKeyPassphrase: readPassphrase(options.passphraseFile),
@@ -108,21 +111,19 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       gzip: options.gzip,
       signal,
       onProgress: (event: BundleProgress) => progress[event.phase](event.bytes, event.totalBytes),
-    }).catch((error: unknown) => {
-      const leftovers = s3?.leftovers() ?? [];
-      if (leftovers.length === 0) throw error;
-      throw new CliInputError(`${describeFailure(error, files)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`);
-    });
+    };
+    const result = intoS3 ? await intoS3(bundle) : await bundleImage({ ...bundle, destination: options.destination });
+    const resumedParts = 'resumedParts' in result ? result.resumedParts : undefined;
     output.progress.done();
     output.info(
       `Bundled ${options.image} (${formatBytes(result.imageSize)}${result.sparse ? `, ${formatBytes(result.storedImageBytes)} of data` : ''}) ` +
         `into ${result.parts.length} part${result.parts.length === 1 ? '' : 's'} (${formatBytes(result.bundledSize)}) in ${options.bucket ? `s3://${path.posix.dirname(result.manifestPath)}` : path.dirname(result.manifestPath)}`,
     );
-    if (s3 && s3.resumedParts > 0) output.info(`Resumed an unfinished upload: ${s3.resumedParts} part(s) already in S3 were kept`);
+    if (resumedParts) output.info(`Resumed an unfinished upload: ${resumedParts} part(s) already in S3 were kept`);
     output.info(`Manifest: ${result.manifestPath}`);
     output.result({
       command: 'bundle',
-      ...(s3 ? { resumedParts: s3.resumedParts } : {}),
+      ...(resumedParts === undefined ? {} : { resumedParts }),
       manifest: result.manifestPath,
       name: result.name,
       digest: result.digest,

@@ -3,7 +3,8 @@ import { strict as assert } from 'assert';
 import { Image, InstanceTypeInfo } from '@aws-sdk/client-ec2';
 import { AwsInputError, AwsOperationError, describeAwsError, redact } from '../../provider/aws/errors';
 import { bucketName, imageId, instanceId, kernelId } from '../../provider/aws/ids';
-import { imageLocation, objectKey, parseBucketArgument, parseImageLocation } from '../../provider/aws/location';
+import { objectKey, parseBucketArgument, parseImageLocation } from '../../provider/aws/location';
+import { bundleAddress, imageLocation } from '../../provider/aws/bundleAddress';
 import { planUpload, LocalFile } from '../../provider/aws/uploadPlan';
 import { tagChanges } from '../../provider/aws/tags';
 import { pickPvGrubKernel } from '../../provider/aws/kernels';
@@ -17,7 +18,7 @@ describe('AWS layer rules', () => {
       assert.deepEqual(parseBucketArgument('/mybucket/images/v1/'), { bucket: 'mybucket', keyPrefix: 'images/v1/' });
       const location = parseBucketArgument('mybucket/images/v1');
       assert.equal(objectKey(location, 'app.img.part.0'), 'images/v1/app.img.part.0');
-      assert.equal(imageLocation(location, 'app.img.manifest.xml'), 'mybucket/images/v1/app.img.manifest.xml');
+      assert.equal(imageLocation(bundleAddress(location, 'app.img')), 'mybucket/images/v1/app.img.manifest.xml');
     });
 
     it('refuses bad bucket names and prefixes, naming the rule', () => {

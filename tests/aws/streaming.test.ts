@@ -5,7 +5,7 @@ import * as path from 'path';
 import { createClients, AwsClients } from '../../provider/aws/clients';
 import { AwsOperationError } from '../../provider/aws/errors';
 import { parseBucketArgument } from '../../provider/aws/location';
-import { S3BundleOutput } from '../../provider/aws/s3PartSink';
+import { S3BundleOutput } from '../../provider/aws/s3BundleOutput';
 import { BundleInputError } from '../../provider/bundle/errors';
 import { BundleSuspendedError } from '../../provider/bundle/bundle';
 import { verifyBundle } from '../../provider/bundle/unbundle';

@@ -11,7 +11,7 @@ import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
 import { AwsClients, createClients } from '../../provider/aws/clients';
 import { parseBucketArgument } from '../../provider/aws/location';
-import { S3BundleOutput } from '../../provider/aws/s3PartSink';
+import { S3BundleOutput } from '../../provider/aws/s3BundleOutput';
 import { BundleResult } from '../../provider/bundle/bundle';
 import { CHECK_HANDOVER_VARIABLE, checkHandOvers, HandOverCounts, handOverCounts } from '../../provider/bundle/handOver';
 import { GZIP_MODES, GzipMode } from '../../provider/bundle/parallelGzip';

@@ -11,12 +11,12 @@ import { createClients } from '../../aws/clients';
 import { deleteBundle } from '../../aws/deleteBundle';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
-import { BundleLocation, objectKey } from '../../aws/location';
-import { S3BundleOutput, StoredObject } from '../../aws/s3PartSink';
-import { bucketName } from '../../aws/ids';
-import { bundleImage, BundleOptions, BundleResult, BundleSuspendedError } from '../../bundle/bundle';
-import { manifestFileName, resumeFileName } from '../../bundle/parts';
-import { BundleInputError, DestinationTakenError, ResumeMismatchError } from '../../bundle/errors';
+import { BundleAddress, describeAddress, imageLocation, manifestKey, resumeKey } from '../../aws/bundleAddress';
+import { bundleToS3, S3LeftoversError } from '../../aws/bundleToS3';
+import { StoredObject } from '../../aws/storedObject';
+import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
+import { resumeFileName } from '../../bundle/parts';
+import { BundleInputError } from '../../bundle/errors';
 import { statImage } from '../../bundle/image';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
@@ -26,7 +26,8 @@ import { CheckFailure, PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion } from '../settings';
 import { isUnknown, pick, UNKNOWN } from '../values';
-import { bundleKeyOf, bundleKeyPrefix, certificateFingerprint, checkInputs, defaultBundleName, diffBundledImage, IN_PLACE_PROPERTIES, normalizedKeyPrefix } from './rules';
+import { normalizeKeyPrefix } from '../../aws/location';
+import { bundleAddressOf, bundleKeyOf, certificateFingerprint, checkInputs, defaultBundleName, diffBundledImage, IN_PLACE_PROPERTIES } from './rules';
 import { fileSha256, sourceHash } from '../source';
 import { BundledImageInputs, BundledImageOutputs, BundleStatus, PUBLIC_INPUTS, UNFINISHED } from './types';
 
@@ -78,11 +79,6 @@ export function diff(olds: BundledImageOutputs, news: BundledImageInputs) {
   return outcome;
 }
 
-function locationOf(outputs: Pick<BundledImageOutputs, 'bucket' | 'keyPrefix' | 'bundleKey'>): BundleLocation {
-  return { bucket: bucketName(outputs.bucket), keyPrefix: `${outputs.keyPrefix}${outputs.bundleKey}/` };
-}
-
-
 function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: string, manifestLocation: string, objects: StoredObject[], facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number }): BundledImageOutputs {
   const parts = objects.slice(0, -1);
   const manifest = objects[objects.length - 1];
@@ -91,7 +87,7 @@ function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: stri
     sourceHash: inputs.sourceHash as string,
     region,
     bundleName: defaultBundleName(inputs) as string,
-    keyPrefix: normalizedKeyPrefix(inputs.keyPrefix),
+    keyPrefix: normalizeKeyPrefix(inputs.keyPrefix),
     bundleKey,
     manifestLocation,
     manifestKey: manifest.key,
@@ -131,26 +127,24 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
   const aws = createClients(awsSettings(region));
   const signal = AbortSignal.timeout((inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
   const bundleKey = bundleKeyOf(inputs);
-  const location: BundleLocation = { bucket: bucketName(inputs.bucket), keyPrefix: bundleKeyPrefix(inputs, bundleKey) };
+  const address = bundleAddressOf({ ...inputs, bundleKey, bundleName: name });
   const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
-  let output: S3BundleOutput | undefined;
   try {
     const { imagePath, imageSha256 } = await imageToBundle(inputs, name, label, work, signal);
     const options = bundleOptions(inputs, imagePath, name, signal, percentReporter(label, 'bundling and uploading'));
-    const attempt = async (): Promise<[S3BundleOutput, BundleResult]> => {
-      output = new S3BundleOutput({ s3: aws.s3, location, acl: inputs.acl, createBucket: inputs.createBucket, signal, resumable: true, resumeExisting: resuming });
-      return [output, await bundleImage({ ...options, output })];
-    };
-    progress(label, `bundling straight into s3://${location.bucket}/${location.keyPrefix}`);
-    const [stored, bundle] = await attempt().catch(async (error: unknown) => {
-      if (!resuming || !(error instanceof ResumeMismatchError || error instanceof DestinationTakenError)) throw error;
-      progress(label, `the unfinished upload cannot be resumed (${error.problem}); removing it and bundling from the start`);
-      await deleteBundle({ s3: aws.s3, location, name, signal });
-      return attempt();
+    progress(label, `bundling straight into ${describeAddress(address)}`);
+    const bundle = await bundleToS3({
+      ...options,
+      s3: aws.s3,
+      location: address.location,
+      acl: inputs.acl,
+      createBucket: inputs.createBucket,
+      unfinished: resuming ? 'restart' : 'refuse',
+      onRestart: (problem) => progress(label, `the unfinished upload cannot be resumed (${problem}); removing it and bundling from the start`),
     });
-    const resumed = stored.resumedParts > 0 ? `, ${stored.resumedParts} of them kept from the unfinished upload` : '';
+    const resumed = bundle.resumedParts > 0 ? `, ${bundle.resumedParts} of them kept from the unfinished upload` : '';
     progress(label, `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s)${resumed}, ${bundle.bundledSize} bytes)`);
-    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, stored.objects(), {
+    const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, bundle.objects, {
       imageDigest: bundle.digest,
       imageSha256,
       imageBytes: bundle.imageSize,
@@ -158,18 +152,19 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
     });
     return { id: bundle.manifestPath, outs };
   } catch (error) {
-    const where = { inputs, props, region, bundleKey, location, name };
-    if (error instanceof BundleSuspendedError) {
+    const where = { inputs, props, region, bundleKey, address };
+    const cause = error instanceof S3LeftoversError ? error.cause : error;
+    if (cause instanceof BundleSuspendedError) {
       throw unfinishedState(where, UNFINISHED, [
-        `bundling stopped (${reason(error.cause)}); the parts uploaded so far stay in s3://${location.bucket}/${location.keyPrefix} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
+        `bundling stopped (${reason(cause.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
       ]);
     }
     // A failed upload that could not be kept for a resume is removed; whatever could not be removed
     // is reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
-    const leftovers = output?.leftovers() ?? [];
-    if (leftovers.length > 0) {
+    if (error instanceof S3LeftoversError) {
+      const { leftovers } = error;
       throw unfinishedState(where, 'incomplete upload', [
-        `uploading failed (${reason(error)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
+        `uploading failed (${reason(cause)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
       ]);
     }
     throw error;
@@ -227,22 +222,20 @@ interface BundlePlace {
   props: Props;
   region: string;
   bundleKey: string;
-  location: BundleLocation;
-  name: string;
+  address: BundleAddress;
 }
 
 /** A partial failure holding the bundle's location, so that the engine keeps it in state. */
-function unfinishedState({ inputs, props, region, bundleKey, location, name }: BundlePlace, bundleStatus: BundleStatus, reasons: string[]): PartialFailure {
-  const manifestKey = `${location.keyPrefix}${manifestFileName(name)}`;
-  const manifestLocation = `${location.bucket}/${manifestKey}`;
+function unfinishedState({ inputs, props, region, bundleKey, address }: BundlePlace, bundleStatus: BundleStatus, reasons: string[]): PartialFailure {
+  const manifestLocation = imageLocation(address);
   const state: Partial<BundledImageOutputs> = {
     ...pick(inputs, PUBLIC_INPUTS),
     region,
-    bundleName: name,
-    keyPrefix: normalizedKeyPrefix(inputs.keyPrefix),
+    bundleName: address.name,
+    keyPrefix: normalizeKeyPrefix(inputs.keyPrefix),
     bundleKey,
     manifestLocation,
-    manifestKey,
+    manifestKey: manifestKey(address),
     manifestEtag: '',
     partKeys: [],
     partEtags: [],
@@ -258,7 +251,7 @@ export async function read(id: string, props: Props) {
   const aws = createClients(awsSettings(outputs.region));
   let remote;
   try {
-    remote = await listBundleObjects(aws.s3, locationOf(outputs), outputs.bundleName);
+    remote = await listBundleObjects(aws.s3, bundleAddressOf(outputs).location, outputs.bundleName);
   } catch (error) {
     if (errorCode(error) === 'NoSuchBucket') return { id: '' };
     throw error;
@@ -285,7 +278,7 @@ export async function read(id: string, props: Props) {
 /** An unfinished upload stays resumable while its record is there and no manifest has appeared. */
 function unfinishedStatus(outputs: BundledImageOutputs, remote: StoredObject[]): BundleStatus {
   const keys = new Set(remote.map((object) => object.key));
-  const recordKey = objectKey(locationOf(outputs), resumeFileName(outputs.bundleName));
+  const recordKey = resumeKey(bundleAddressOf(outputs));
   if (keys.has(recordKey) && !keys.has(outputs.manifestKey)) return UNFINISHED;
   return `damaged: the upload was unfinished and ${keys.has(outputs.manifestKey) ? `a manifest ${outputs.manifestKey} appeared` : `its resume record ${recordKey} is missing`}`;
 }
@@ -305,7 +298,7 @@ export async function remove(_id: string, props: Props): Promise<void> {
   const outputs = props as unknown as BundledImageOutputs;
   const aws = createClients(awsSettings(outputs.region));
   try {
-    const deleted = await deleteBundle({ s3: aws.s3, location: locationOf(outputs), name: outputs.bundleName, deadlineMs: (outputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000 });
+    const deleted = await deleteBundle({ s3: aws.s3, location: bundleAddressOf(outputs).location, name: outputs.bundleName, deadlineMs: (outputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000 });
     progress(`BundledImage ${outputs.bundleName}`, `deleted ${deleted.deleted.length} object(s) from s3://${outputs.bucket}`);
   } catch (error) {
     if (errorCode(error) === 'NoSuchBucket') return;

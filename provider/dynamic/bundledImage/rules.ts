@@ -1,7 +1,9 @@
 /** BundledImage's pure rules: input checks, the bundle key and location, and the diff. */
 import { createHash } from 'crypto';
 import { BUNDLE_ACLS } from '../../aws/acl';
-import { bucketNameProblem } from '../../aws/ids';
+import { addressText, BundleAddress, bundleAddress } from '../../aws/bundleAddress';
+import { bucketName, bucketNameProblem } from '../../aws/ids';
+import { keyPrefixProblem, normalizeKeyPrefix, subLocation } from '../../aws/location';
 import { readCertificate } from '../../bundle/keys';
 import { checkBundleParameters, BundleParameters } from '../../bundle/parameters';
 import { BundleInputError } from '../../bundle/errors';
@@ -30,19 +32,6 @@ export function defaultBundleName(inputs: Pick<BundledImageInputs, 'bundleName' 
   if (inputs.bundleName !== undefined) return inputs.bundleName;
   if (inputs.imagePath !== undefined) return path.basename(inputs.imagePath);
   if (inputs.kernelPath !== undefined) return `${path.basename(inputs.kernelPath).replace(/\.xen$/, '')}.img`;
-  return undefined;
-}
-
-export function normalizedKeyPrefix(prefix: string | undefined): string {
-  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? '' : `${trimmed}/`;
-}
-
-function keyPrefixProblem(prefix: string): string | undefined {
-  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-  if (trimmed !== '' && trimmed.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    return `"${prefix}" has an empty, "." or ".." segment; give a prefix like images/v1`;
-  }
   return undefined;
 }
 
@@ -141,8 +130,9 @@ export function bundleKeyOf(inputs: BundledImageInputs): string {
   return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16);
 }
 
-export function bundleKeyPrefix(inputs: BundledImageInputs, bundleKey: string): string {
-  return `${normalizedKeyPrefix(inputs.keyPrefix)}${bundleKey}/`;
+/** Where a BundledImage's bundle lives: `bucket/prefix/bundle key/NAME.*`, from its inputs or its outputs. */
+export function bundleAddressOf(place: { bucket: string; keyPrefix?: string; bundleKey: string; bundleName: string }): BundleAddress {
+  return bundleAddress(subLocation({ bucket: bucketName(place.bucket), keyPrefix: normalizeKeyPrefix(place.keyPrefix) }, place.bundleKey), place.bundleName);
 }
 
 /** Properties that change nothing in S3 (declared as updated in place). */
@@ -170,7 +160,7 @@ const COMPARED: Partial<Record<(typeof REPLACING_PROPERTIES)[number], (olds: Bun
   accountId: (olds, news) => changed(withoutDashes(olds.accountId), withoutDashes(news.accountId)),
   bundleName: (olds, news) =>
     changed(olds.bundleName, isUnknown(news.bundleName) || isUnknown(news.imagePath) || isUnknown(news.kernelPath) ? (news.bundleName ?? news.imagePath ?? news.kernelPath) : defaultBundleName(news)),
-  keyPrefix: (olds, news) => changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizedKeyPrefix(news.keyPrefix)),
+  keyPrefix: (olds, news) => changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizeKeyPrefix(news.keyPrefix)),
   region: (olds, _news, region) => regionMoves(olds.region, region),
   certificate: (olds, news) => fingerprintChanged(news.certificate, olds.certificateFingerprint),
   ec2Certificate: (olds, news) => fingerprintChanged(news.ec2Certificate, olds.ec2CertificateFingerprint),
@@ -199,15 +189,21 @@ export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageIn
   if (replaces.length === 0) return { changes: updates.length > 0, replaces: [] };
   // A bundle made again at the same location (drift, a new region or ACL, a failed upload) must go
   // before the new one is uploaded, or deleting the old one would delete the new one.
-  const sameLocation = newLocation !== undefined && newLocation === `${olds.bucket}/${olds.keyPrefix}${olds.bundleKey}/${olds.bundleName}`;
+  const sameLocation = newLocation !== undefined && newLocation === addressTextOf(() => olds);
   return { changes: true, replaces, deleteBeforeReplace: sameLocation || undefined };
 }
 
 /** bucket/prefix/bundle key/name of the bundle the inputs would make, or undefined while any part is unknown. */
 export function locationKey(inputs: BundledImageInputs): string | undefined {
   if (isUnknown(inputs) || !inputs.certificate || !inputs.ec2Certificate || !inputs.sourceHash) return undefined;
+  // Inputs with a source hash have passed check, which refuses them without a bundle name.
+  return addressTextOf(() => ({ ...inputs, bundleKey: bundleKeyOf(inputs), bundleName: defaultBundleName(inputs) as string }));
+}
+
+/** The address as text, or undefined when a property is not usable yet (a bad certificate or bucket). */
+function addressTextOf(place: () => Parameters<typeof bundleAddressOf>[0]): string | undefined {
   try {
-    return `${inputs.bucket}/${normalizedKeyPrefix(inputs.keyPrefix)}${bundleKeyOf(inputs)}/${defaultBundleName(inputs)}`;
+    return addressText(bundleAddressOf(place()));
   } catch {
     return undefined;
   }

@@ -1,0 +1,59 @@
+/**
+ * Every S3 key of one bundle, worked out in one place (pure): the parts, the manifest, the resume
+ * record, the listing prefix and RegisterImage's ImageLocation, from a location and a bundle name.
+ */
+import { isBundleFileOf, manifestFileName, partFileName, resumeFileName } from '../bundle/parts';
+import { BucketName } from './ids';
+import { BundleLocation, describeLocation, imageLocationOf, objectKey } from './location';
+
+export interface BundleAddress {
+  readonly location: BundleLocation;
+  readonly name: string;
+}
+
+export function bundleAddress(location: BundleLocation, name: string): BundleAddress {
+  return { location, name };
+}
+
+export function bucketOf(address: BundleAddress): BucketName {
+  return address.location.bucket;
+}
+
+/** Part `index` of `count` (or of a bound on the count: the index is padded to its digits). */
+export function partKey(address: BundleAddress, index: number, count: number): string {
+  return objectKey(address.location, partFileName(address.name, index, count));
+}
+
+export function manifestKey(address: BundleAddress): string {
+  return objectKey(address.location, manifestFileName(address.name));
+}
+
+/** `NAME.resume.json`: the record of an unfinished bundle. */
+export function resumeKey(address: BundleAddress): string {
+  return objectKey(address.location, resumeFileName(address.name));
+}
+
+/** Every key of the bundle starts with this; so may keys of other bundles (`NAME.x.…`). */
+export function listingPrefix(address: BundleAddress): string {
+  return objectKey(address.location, `${address.name}.`);
+}
+
+/** Whether a listed key is one of the bundle's objects: a part, the manifest or the record. */
+export function isKeyOfBundle(address: BundleAddress, key: string): boolean {
+  return key.startsWith(address.location.keyPrefix) && isBundleFileOf(address.name, key.slice(address.location.keyPrefix.length));
+}
+
+/** RegisterImage's ImageLocation: `bucket/prefix/NAME.manifest.xml`, no s3:// scheme. */
+export function imageLocation(address: BundleAddress): string {
+  return imageLocationOf({ bucket: address.location.bucket, key: manifestKey(address) });
+}
+
+/** The same bundle's name and location as one string, to tell whether two bundles are at one place. */
+export function addressText(address: BundleAddress): string {
+  return `${address.location.bucket}/${address.location.keyPrefix}${address.name}`;
+}
+
+/** `s3://bucket/prefix/`, the folder of the bundle, for messages. */
+export function describeAddress(address: BundleAddress): string {
+  return describeLocation(address.location);
+}

@@ -1,0 +1,156 @@
+/**
+ * A BundleOutput that writes the bundle straight into S3: parts uploaded as the cutter makes them
+ * (nothing touches the local disk), the manifest last. With `resumable`, a failure keeps the parts
+ * and a `NAME.resume.json` record that the next run of the same bundle resumes from.
+ */
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PART_SIZE } from '../bundle/constants';
+import { DestinationTakenError } from '../bundle/errors';
+import { BundleOutput, PartSink, ResumePoint } from '../bundle/bundleOutput';
+import { PartCutter } from '../bundle/partCutter';
+import { partCount } from '../bundle/parts';
+import { BundleAcl, preflightBucket } from './bucket';
+import { bundleAddress, imageLocation, manifestKey, resumeKey } from './bundleAddress';
+import { listBundleObjects } from './bundleObjects';
+import { awsCall } from './errors';
+import { BundleLocation, describeLocation } from './location';
+import { deleteObject, putObject } from './objects';
+import { parseResumeRecord } from './resumeRecord';
+import { planResume, ResumePlan, resumeStart } from './resumePlan';
+import { S3PartStore } from './s3PartStore';
+import { StoredObject } from './storedObject';
+
+export interface S3BundleOutputOptions {
+  s3: S3Client;
+  location: BundleLocation;
+  acl?: BundleAcl;
+  createBucket?: boolean;
+  /** Parts uploaded at once (memory is about (concurrency + 1) × part size). Default 4. */
+  concurrency?: number;
+  /** Tests only: a smaller part size; real bundles always use 10 MiB. */
+  partSize?: number;
+  signal?: AbortSignal;
+  /**
+   * A failed upload keeps its parts and a `NAME.resume.json` record, and the next run of the same
+   * bundle resumes it, uploading only what is missing. Without it (the default) a failure removes
+   * everything it uploaded.
+   */
+  resumable?: boolean;
+  /**
+   * With `resumable`, whether an unfinished bundle found at the location is taken up (default true).
+   * Off, it is refused like any other bundle there: BundledImage's create turns it off, since a
+   * record it did not leave may belong to another stack or resource.
+   */
+  resumeExisting?: boolean;
+}
+
+export class S3BundleOutput implements BundleOutput {
+  readonly description: string;
+  private store: S3PartStore | undefined;
+  private manifestObject: StoredObject | undefined;
+  private plan: ResumePlan | undefined;
+  private manifestLeftover: string | undefined;
+  bucketCreated = false;
+
+  constructor(private readonly options: S3BundleOutputOptions) {
+    this.description = describeLocation(options.location);
+  }
+
+  private get acl(): BundleAcl {
+    return this.options.acl ?? 'aws-exec-read';
+  }
+
+  private get partSize(): number {
+    return this.options.partSize ?? PART_SIZE;
+  }
+
+  async prepare(name: string): Promise<void> {
+    const { s3, location, signal } = this.options;
+    const bucket = await preflightBucket({ s3, bucket: location.bucket, acl: this.acl, createBucket: this.options.createBucket, signal });
+    this.bucketCreated = bucket.created;
+    const earlier = await listBundleObjects(s3, location, name, signal);
+    const start = resumeStart(bundleAddress(location, name), earlier, this.options.resumable === true && (this.options.resumeExisting ?? true));
+    if (start.kind === 'taken') {
+      throw new DestinationTakenError(
+        start.problem,
+        `${this.description} already holds a bundle named ${name} (${earlier.length} object(s)); delete it (unikernel-ami delete-bundle) or choose another bundle name or prefix`,
+      );
+    }
+    if (start.kind === 'resume') {
+      const where = `s3://${location.bucket}/${start.recordKey}`;
+      this.plan = planResume(parseResumeRecord(await this.readRecord(start.recordKey, where), name, where), earlier, this.partSize, start.recordKey, where);
+    }
+  }
+
+  private readRecord(recordKey: string, where: string): Promise<string> {
+    const { s3, location, signal } = this.options;
+    return awsCall('GetObject', where, async () => {
+      const answer = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: recordKey }), { abortSignal: signal });
+      return (await answer.Body?.transformToString('utf8')) ?? '';
+    });
+  }
+
+  /** Set by prepare when an unfinished attempt at this bundle is taken up. */
+  get resumeFrom(): ResumePoint | undefined {
+    return this.plan?.point;
+  }
+
+  parts(name: string, encryptedBound: number): PartSink {
+    const { s3, location, signal, resumable } = this.options;
+    const address = bundleAddress(location, name);
+    const concurrency = this.options.concurrency ?? 4;
+    this.store = new S3PartStore({
+      s3,
+      address,
+      acl: this.acl,
+      countBound: partCount(encryptedBound, this.partSize),
+      partSize: this.partSize,
+      concurrency,
+      signal,
+      plan: this.plan,
+      recordKey: resumable ? resumeKey(address) : undefined,
+    });
+    return new PartCutter(this.store, this.partSize);
+  }
+
+  /** Parts of an earlier attempt that this run kept instead of uploading them again. */
+  get resumedParts(): number {
+    return this.store?.resumedParts ?? 0;
+  }
+
+  async writeManifest(name: string, xml: string): Promise<string> {
+    const { s3, location, signal } = this.options;
+    const address = bundleAddress(location, name);
+    const key = manifestKey(address);
+    const body = Buffer.from(xml, 'utf8');
+    const etag = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
+    this.manifestObject = { key, etag, size: body.length };
+    if (this.plan) {
+      // The bundle is whole: the record has done its job. Left behind, it is harmless (a manifest wins).
+      await deleteObject(s3, location.bucket, this.plan.recordKey, signal).catch(() => undefined);
+    }
+    return imageLocation(address);
+  }
+
+  async removeManifest(name: string): Promise<void> {
+    const { s3, location } = this.options;
+    const key = manifestKey(bundleAddress(location, name));
+    try {
+      await deleteObject(s3, location.bucket, key);
+    } catch (error) {
+      this.manifestLeftover = key;
+      throw error;
+    }
+  }
+
+  /** After a failed bundle: the objects this run wrote that could not be removed (usually none). */
+  leftovers(): string[] {
+    return [...(this.store?.leftovers ?? []), ...(this.manifestLeftover ? [this.manifestLeftover] : [])];
+  }
+
+  /** Every object of the finished bundle with its S3 ETag, parts first, the manifest last. */
+  objects(): StoredObject[] {
+    if (!this.store || !this.manifestObject) throw new Error('the bundle is not finished');
+    return [...this.store.storedParts(), this.manifestObject];
+  }
+}
