@@ -22,9 +22,9 @@ describe('npm run demo', function () {
     const { status, stdout, stderr } = await runDemo();
     assert.equal(status, 0, stderr);
     assert.equal(stderr, '');
-    assert.match(stdout, /\+ BundledImage mirage-bundle  \S+\/mir-hello\.img\.manifest\.xml/);
-    assert.match(stdout, /\+ RegisteredAmi mirage-ami  ami-[0-9a-f]+  \(paravirtual, kernel aki-[0-9a-f]+, available\)/);
-    assert.match(stdout, /\+ UnikernelInstance mirage-instance  i-[0-9a-f]+  \(running, IMDSv2 required\)/);
+    assert.match(stdout, /\+ BundledImage mirage-bundle {2}\S+\/mir-hello\.img\.manifest\.xml/);
+    assert.match(stdout, /\+ RegisteredAmi mirage-ami {2}ami-[0-9a-f]+ {2}\(paravirtual, kernel aki-[0-9a-f]+, available\)/);
+    assert.match(stdout, /\+ UnikernelInstance mirage-instance {2}i-[0-9a-f]+ {2}\(running, IMDSv2 required\)/);
     assert.match(stdout, /│ BundledImage mir-hello\.img: uploaded/, 'provider progress reaches the user');
     assert.match(stdout, /state holds no private key: yes/);
     assert.match(stdout, /~ mirage-ami: tags: .*→ .*someone-else/);
@@ -51,7 +51,7 @@ describe('npm run demo', function () {
       assert.match(stdout, new RegExp(`AWS endpoint ${local.endpoint} \\(from AWS_ENDPOINT_URL\\)`));
       assert.match(stdout, /kernel aki-[0-9a-f]+ \(Amazon's PV-GRUB hd0, looked up at http:\/\/127\.0\.0\.1:\d+\)/);
       assert.match(stdout, /EC2 certificate \(a stand-in: EC2 cannot decrypt this bundle.*UNIKERNEL_EC2_CERTIFICATE/);
-      assert.match(stdout, /\+ UnikernelInstance mirage-instance  i-[0-9a-f]+  \(running/);
+      assert.match(stdout, /\+ UnikernelInstance mirage-instance {2}i-[0-9a-f]+ {2}\(running/);
       assert.deepEqual(local.objects('endpoint-demo'), [], 'the bundle is deleted');
       assert.deepEqual(local.instances().filter((each) => each.state !== 'terminated'), []);
       assert.deepEqual(local.images().filter((each) => each.ownerId === local.accountId && each.state !== 'deregistered'), []);

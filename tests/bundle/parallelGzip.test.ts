@@ -37,7 +37,7 @@ async function compress(input: Buffer, options: ParallelGzipOptions = {}, larges
     offset += length;
   }
   const chunks: Buffer[] = [];
-  await pipeline(Readable.from(pieces, { objectMode: false }), gzip, async function* (source: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from(pieces, { objectMode: false }), gzip, async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) chunks.push(chunk);
   });
   return { output: Buffer.concat(chunks), gzip };
