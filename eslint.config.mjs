@@ -16,7 +16,15 @@ export default tseslint.config(
       'prefer-const': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       // `_name` marks a binding kept on purpose (a destructured field left out, an unused parameter).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          caughtErrors: 'none',
+        },
+      ],
     },
   },
   {
@@ -37,6 +45,9 @@ export default tseslint.config(
     // Each resource class shows its outputs through an interface of the same name derived from its
     // declaration (provider/dynamic/*/types.ts): declaration merging with no members of its own.
     files: ['sdk/bundledImage.ts', 'sdk/registeredAmi.ts', 'sdk/unikernelInstance.ts'],
-    rules: { '@typescript-eslint/no-empty-object-type': 'off', '@typescript-eslint/no-unsafe-declaration-merging': 'off' },
+    rules: {
+      '@typescript-eslint/no-empty-object-type': 'off',
+      '@typescript-eslint/no-unsafe-declaration-merging': 'off',
+    },
   },
 );

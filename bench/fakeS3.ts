@@ -75,25 +75,40 @@ export function applyCall(fake: LocalAws, call: FakeCall): FakeResults[Op] {
       return undefined;
     case 'resetPutOnce': {
       const key = call.key;
-      fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', times: 1, match: (request) => request.key === key });
+      fake.faults.inject({
+        service: 's3',
+        operation: 'PutObject',
+        kind: 'reset',
+        times: 1,
+        match: (request) => request.key === key,
+      });
       return undefined;
     }
     case 'objects':
       return fake.objects(call.bucket);
     case 'putRequests': {
-      const puts = fake.requests.filter((request) => request.operation === 'PutObject' && request.bucket === call.bucket);
-      return { total: puts.length, ok: puts.filter((request) => request.status === 200).length, reset: puts.filter((request) => request.fault === 'reset').length };
+      const puts = fake.requests.filter(
+        (request) => request.operation === 'PutObject' && request.bucket === call.bucket,
+      );
+      return {
+        total: puts.length,
+        ok: puts.filter((request) => request.status === 200).length,
+        reset: puts.filter((request) => request.fault === 'reset').length,
+      };
     }
     case 'emptyBucket':
       for (const object of fake.objects(call.bucket)) fake.deleteObjectDirect(call.bucket, object.key);
       return undefined;
     case 'setBlockLatency':
       fake.faults.clear();
-      if (call.ms > 0) fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: call.ms });
+      if (call.ms > 0)
+        fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: call.ms });
       return undefined;
     case 'snapshotCheck': {
       const volume = fake.snapshotBytes(call.snapshotId);
-      const puts = fake.requests.filter((request) => request.operation === 'PutSnapshotBlock' && request.params.SnapshotId === call.snapshotId);
+      const puts = fake.requests.filter(
+        (request) => request.operation === 'PutSnapshotBlock' && request.params.SnapshotId === call.snapshotId,
+      );
       return {
         state: fake.snapshot(call.snapshotId)?.state,
         volumeSha256: createHash('sha256').update(volume).digest('hex'),

@@ -34,7 +34,12 @@ async function writeRandom(handle: fs.FileHandle, chunk: Buffer, bytes: number, 
 }
 
 /** Writes `randomBytes` of random data and then `zeroBytes` of zeros, every byte really written (no hole). */
-export async function writeDenseImage(file: string, randomBytes: number, zeroBytes: number, signal: AbortSignal): Promise<ImageFile> {
+export async function writeDenseImage(
+  file: string,
+  randomBytes: number,
+  zeroBytes: number,
+  signal: AbortSignal,
+): Promise<ImageFile> {
   const handle = await fs.open(file, 'wx', 0o644);
   try {
     const chunk = Buffer.alloc(MiB);
@@ -65,9 +70,15 @@ const CONTENT_FOLDERS = ['usr/share', 'usr/lib', 'usr/bin'];
  * started again if the tar is shorter: data that compresses to about half, slowly, as real file
  * systems do.
  */
-export async function writeContentImage(file: string, randomBytes: number, contentBytes: number, signal: AbortSignal): Promise<ImageFile> {
+export async function writeContentImage(
+  file: string,
+  randomBytes: number,
+  contentBytes: number,
+  signal: AbortSignal,
+): Promise<ImageFile> {
   const folders = CONTENT_FOLDERS.filter((folder) => existsSync(path.join('/', folder)));
-  if (folders.length === 0) throw new Error(`none of /${CONTENT_FOLDERS.join(', /')} exists to fill the dense image with`);
+  if (folders.length === 0)
+    throw new Error(`none of /${CONTENT_FOLDERS.join(', /')} exists to fill the dense image with`);
   const handle = await fs.open(file, 'wx', 0o644);
   try {
     const chunk = Buffer.alloc(MiB);
@@ -87,8 +98,15 @@ export async function writeContentImage(file: string, randomBytes: number, conte
 }
 
 /** Appends up to `limit` bytes of the tar of `folders`; returns how many bytes are still wanted. */
-async function copyTarInto(handle: fs.FileHandle, folders: string[], limit: number, signal: AbortSignal): Promise<number> {
-  const tar = spawn('tar', ['-c', '--ignore-failed-read', '--owner', '0', '--group', '0', '-C', '/', ...folders], { stdio: ['ignore', 'pipe', 'ignore'] });
+async function copyTarInto(
+  handle: fs.FileHandle,
+  folders: string[],
+  limit: number,
+  signal: AbortSignal,
+): Promise<number> {
+  const tar = spawn('tar', ['-c', '--ignore-failed-read', '--owner', '0', '--group', '0', '-C', '/', ...folders], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const stop = () => tar.kill('SIGTERM');
   signal.addEventListener('abort', stop, { once: true });
   let left = limit;
@@ -108,7 +126,12 @@ async function copyTarInto(handle: fs.FileHandle, folders: string[], limit: numb
 }
 
 /** Writes `data` at the start and extends the file to `size` with truncate: the rest is a hole. */
-export async function writeSparseImage(file: string, data: Buffer, size: number, signal: AbortSignal): Promise<ImageFile> {
+export async function writeSparseImage(
+  file: string,
+  data: Buffer,
+  size: number,
+  signal: AbortSignal,
+): Promise<ImageFile> {
   signal.throwIfAborted();
   const handle = await fs.open(file, 'wx', 0o644);
   try {
@@ -136,9 +159,27 @@ export async function makeKeys(folder: string, signal: AbortSignal): Promise<Key
     ec2Certificate: path.join(folder, 'cert-ec2-standin.pem'),
   };
   const request = (keyOut: string, certOut: string, subject: string) =>
-    runChecked(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyOut, '-out', certOut, '-days', '2', '-subj', subject], {
-      signal,
-    });
+    runChecked(
+      [
+        'openssl',
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyOut,
+        '-out',
+        certOut,
+        '-days',
+        '2',
+        '-subj',
+        subject,
+      ],
+      {
+        signal,
+      },
+    );
   await request(keys.privateKey, keys.certificate, '/CN=unikernel-bench-user');
   await request(path.join(folder, 'pk-ec2-standin.pem'), keys.ec2Certificate, '/CN=unikernel-bench-ec2-standin');
   return keys;

@@ -33,7 +33,9 @@ async function main(imagePath: string, mode: string): Promise<void> {
   } finally {
     await image.close();
   }
-  process.stdout.write(`${JSON.stringify({ sha1: sha1.digest('hex'), encrypted: encrypted + cipher.final().length })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ sha1: sha1.digest('hex'), encrypted: encrypted + cipher.final().length })}\n`,
+  );
 }
 
 const [imagePath, mode] = process.argv.slice(2);

@@ -32,18 +32,55 @@ rm "$name.tar.gz.enc"
 export type Compressor = 'gzip' | 'pigz';
 
 /** The command that bundles `image` into `out` (an existing empty folder) with the given AES key and IV. */
-export function pipelineCommand(imagePath: string, keyHex: string, ivHex: string, out: string, compressor: Compressor = 'gzip'): string[] {
-  return ['bash', '-c', SCRIPT, 'ec2-bundle-image-pipeline', path.dirname(imagePath), path.basename(imagePath), keyHex, ivHex, out, compressor];
+export function pipelineCommand(
+  imagePath: string,
+  keyHex: string,
+  ivHex: string,
+  out: string,
+  compressor: Compressor = 'gzip',
+): string[] {
+  return [
+    'bash',
+    '-c',
+    SCRIPT,
+    'ec2-bundle-image-pipeline',
+    path.dirname(imagePath),
+    path.basename(imagePath),
+    keyHex,
+    ivHex,
+    out,
+    compressor,
+  ];
 }
 
 /** The same tar command on its own, to check the pipeline's digest against. */
 export function tarCommand(imagePath: string): string[] {
-  return ['tar', '-c', '-h', '-S', '--owner', '0', '--group', '0', '-C', path.dirname(imagePath), path.basename(imagePath)];
+  return [
+    'tar',
+    '-c',
+    '-h',
+    '-S',
+    '--owner',
+    '0',
+    '--group',
+    '0',
+    '-C',
+    path.dirname(imagePath),
+    path.basename(imagePath),
+  ];
 }
 
 /** Decrypts and decompresses the concatenated parts back into the tar stream (for the round-trip check). */
 export function roundTripCommand(partPaths: string[], keyHex: string, ivHex: string): string[] {
-  return ['bash', '-c', 'set -euo pipefail; key=$1 iv=$2; shift 2; cat "$@" | openssl enc -d -aes-128-cbc -K "$key" -iv "$iv" | gzip -d', 'round-trip', keyHex, ivHex, ...partPaths];
+  return [
+    'bash',
+    '-c',
+    'set -euo pipefail; key=$1 iv=$2; shift 2; cat "$@" | openssl enc -d -aes-128-cbc -K "$key" -iv "$iv" | gzip -d',
+    'round-trip',
+    keyHex,
+    ivHex,
+    ...partPaths,
+  ];
 }
 
 export interface PipelineOutput {

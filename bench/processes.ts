@@ -73,7 +73,11 @@ export function runProcess(argv: string[], options: RunOptions): Promise<Process
       stream.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')));
       stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     });
-  const outputs = Promise.all([collect(1), collect(2), ...Array.from({ length: extraCount }, (_, i) => collect(3 + i))]);
+  const outputs = Promise.all([
+    collect(1),
+    collect(2),
+    ...Array.from({ length: extraCount }, (_, i) => collect(3 + i)),
+  ]);
   const release = endGroupOnAbort(child, options.signal);
   return new Promise((resolve, reject) => {
     child.once('error', (error) => {
@@ -94,7 +98,9 @@ export function runProcess(argv: string[], options: RunOptions): Promise<Process
 export async function runChecked(argv: string[], options: RunOptions): Promise<string> {
   const result = await runProcess(argv, options);
   if (result.status !== 0) {
-    throw new Error(`${argv.join(' ')} failed (${result.signal ?? `status ${result.status}`}): ${result.stderr.trim()}`);
+    throw new Error(
+      `${argv.join(' ')} failed (${result.signal ?? `status ${result.status}`}): ${result.stderr.trim()}`,
+    );
   }
   return result.stdout;
 }
@@ -150,7 +156,10 @@ function gnuTimeWrapper(scratch: string): Wrapper {
     if ([status, maxRss, user, system].some((value) => value === undefined || Number.isNaN(value))) {
       throw new Error(`unexpected GNU time report: ${text}`);
     }
-    return { result, report: { status: status ?? -1, maxRssKiB: maxRss ?? 0, userSeconds: user ?? 0, systemSeconds: system ?? 0 } };
+    return {
+      result,
+      report: { status: status ?? -1, maxRssKiB: maxRss ?? 0, userSeconds: user ?? 0, systemSeconds: system ?? 0 },
+    };
   };
 }
 
@@ -170,7 +179,15 @@ function pythonWrapper(): Wrapper {
       if (typeof value !== 'number') throw new Error(`the python3 measuring wrapper gave no ${key}`);
       return value;
     };
-    return { result, report: { status: numberOf('status'), maxRssKiB: numberOf('maxrss'), userSeconds: numberOf('user'), systemSeconds: numberOf('system') } };
+    return {
+      result,
+      report: {
+        status: numberOf('status'),
+        maxRssKiB: numberOf('maxrss'),
+        userSeconds: numberOf('user'),
+        systemSeconds: numberOf('system'),
+      },
+    };
   };
 }
 
@@ -187,7 +204,13 @@ export async function createMeter(scratch: string, signal: AbortSignal, choice: 
     if (result.status !== 0 || report.status !== 0) {
       throw new Error(`${argv.join(' ')} failed (status ${report.status}): ${result.stderr.trim()}`);
     }
-    return { wallSeconds, peakRssKiB: report.maxRssKiB, userSeconds: report.userSeconds, systemSeconds: report.systemSeconds, stdout: result.stdout };
+    return {
+      wallSeconds,
+      peakRssKiB: report.maxRssKiB,
+      userSeconds: report.userSeconds,
+      systemSeconds: report.systemSeconds,
+      stdout: result.stdout,
+    };
   };
   const floor = await measure(['true'], { signal });
   return {
@@ -223,7 +246,8 @@ export function hashOutput(argv: string[], options: RunOptions): Promise<{ sha1:
     child.once('close', (status, signal) => {
       release();
       if (options.signal.aborted) reject(new BenchAborted());
-      else if (status !== 0) reject(new Error(`${argv.join(' ')} failed (${signal ?? `status ${status}`}): ${stderr.trim()}`));
+      else if (status !== 0)
+        reject(new Error(`${argv.join(' ')} failed (${signal ?? `status ${status}`}): ${stderr.trim()}`));
       else resolve({ sha1: hash.digest('hex'), bytes });
     });
   });

@@ -213,7 +213,9 @@ function table(rows: string[][], rightAligned: Set<number>): string[] {
   for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
   return rows.map((row) =>
     row
-      .map((cell, index) => (rightAligned.has(index) ? cell.padStart(widths[index] ?? 0) : cell.padEnd(widths[index] ?? 0)))
+      .map((cell, index) =>
+        rightAligned.has(index) ? cell.padStart(widths[index] ?? 0) : cell.padEnd(widths[index] ?? 0),
+      )
       .join('  ')
       .trimEnd(),
   );
@@ -226,11 +228,24 @@ function optionalRatio(ratio: number | null, digits: number, why: string): strin
 function formatBundle(report: BundleReport): string[] {
   const lines: string[] = [];
   lines.push('bundle');
-  lines.push(`runs:    ${report.runs} per configuration; wall, user and sys time = median (min–max of wall); user/sys = CPU time of the whole process tree; peak RSS = highest over the runs, 1 MB = 10^6 bytes`);
+  lines.push(
+    `runs:    ${report.runs} per configuration; wall, user and sys time = median (min–max of wall); user/sys = CPU time of the whole process tree; peak RSS = highest over the runs, 1 MB = 10^6 bytes`,
+  );
   lines.push(`peak RSS: ${report.peakRssMethod}; floor of the method ${report.peakRssFloorMB.toFixed(1)} MB`);
   lines.push('');
 
-  const header = ['image', 'bundler', 'wall s', '(min–max)', 'user s', 'sys s', 'peak RSS MB', 'tar stream bytes', 'bundled bytes', 'parts'];
+  const header = [
+    'image',
+    'bundler',
+    'wall s',
+    '(min–max)',
+    'user s',
+    'sys s',
+    'peak RSS MB',
+    'tar stream bytes',
+    'bundled bytes',
+    'parts',
+  ];
   const rows = report.series.map((series) => [
     series.image.size === 0 ? '-' : `${sizeLabel(series.image.size)} (${sizeLabel(series.image.allocated)} on disk)`,
     series.label,
@@ -254,21 +269,54 @@ function formatBundle(report: BundleReport): string[] {
         ['  wall time, pipeline / ours (200 MiB)', `${ratios.pipelineOverOursWall.toFixed(2)}x`],
         ['  wall time, pipeline / ours --no-sparse (200 MiB)', `${ratios.pipelineOverOursNoSparseWall.toFixed(2)}x`],
         ['  CPU time (user+sys), pipeline / ours (200 MiB)', `${ratios.pipelineOverOursCpu.toFixed(2)}x`],
-        ['  wall time, ours --no-sparse / ours (what zero-block detection saves)', `${ratios.noSparseOverOursWall.toFixed(2)}x`],
+        [
+          '  wall time, ours --no-sparse / ours (what zero-block detection saves)',
+          `${ratios.noSparseOverOursWall.toFixed(2)}x`,
+        ],
         ['  wall time, pipeline / ours (4 GiB sparse)', `${ratios.pipelineOverOurs4gWall.toFixed(2)}x`],
-        ['  wall time, ours 4 GiB sparse / ours on its 16 MiB of data alone', `${ratios.ours4gOverData16mWall.toFixed(2)}x`],
+        [
+          '  wall time, ours 4 GiB sparse / ours on its 16 MiB of data alone',
+          `${ratios.ours4gOverData16mWall.toFixed(2)}x`,
+        ],
         ['  peak RSS, ours 4 GiB / ours 200 MiB', `${ratios.peakRss4gOver200m.toFixed(2)}x`],
-        ["  peak RSS, ours / the pipeline's largest process (200 MiB)", `${ratios.peakRssOursOverPipeline.toFixed(2)}x`],
-        ['  peak RSS, node reading + cipher.update − node reading into one buffer (200 MiB)', `+${ratios.allocatingOverReusingPeakRssMB.toFixed(1)} MB`],
+        [
+          "  peak RSS, ours / the pipeline's largest process (200 MiB)",
+          `${ratios.peakRssOursOverPipeline.toFixed(2)}x`,
+        ],
+        [
+          '  peak RSS, node reading + cipher.update − node reading into one buffer (200 MiB)',
+          `+${ratios.allocatingOverReusingPeakRssMB.toFixed(1)} MB`,
+        ],
         ['  bundled bytes, ours / pipeline (200 MiB)', `${ratios.bundledOursOverPipeline.toFixed(4)}x`],
-        ['  wall time, ours --gzip single / ours (parallel gzip) (200 MiB)', `${ratios.singleOverParallelWall.toFixed(2)}x`],
-        ['  wall time, pipeline with pigz -9 / ours (200 MiB)', optionalRatio(ratios.pigzPipelineOverOursWall, 2, 'pigz not installed')],
+        [
+          '  wall time, ours --gzip single / ours (parallel gzip) (200 MiB)',
+          `${ratios.singleOverParallelWall.toFixed(2)}x`,
+        ],
+        [
+          '  wall time, pipeline with pigz -9 / ours (200 MiB)',
+          optionalRatio(ratios.pigzPipelineOverOursWall, 2, 'pigz not installed'),
+        ],
         ['  wall time, pipeline / ours (1 GiB dense)', optionalRatio(ratios.pipelineOverOurs1gWall, 2, 'skipped')],
-        ['  wall time, pipeline with pigz -9 / ours (1 GiB dense)', optionalRatio(ratios.pigzPipelineOverOurs1gWall, 2, 'skipped or pigz not installed')],
-        ['  wall time, ours --gzip single / ours (parallel gzip) (1 GiB dense)', optionalRatio(ratios.singleOverParallel1gWall, 2, 'skipped')],
-        ['  bundled bytes, parallel gzip / --gzip single, same tar stream (200 MiB)', `${ratios.bundledParallelOverSingle.toFixed(6)}x`],
-        ['  bundled bytes, parallel gzip / --gzip single, same tar stream (1 GiB dense)', optionalRatio(ratios.bundledParallelOverSingle1g, 6, 'skipped')],
-        ['  bundled bytes, ours / pipeline (gzip -9) (1 GiB dense)', optionalRatio(ratios.bundledOursOverPipeline1g, 4, 'skipped')],
+        [
+          '  wall time, pipeline with pigz -9 / ours (1 GiB dense)',
+          optionalRatio(ratios.pigzPipelineOverOurs1gWall, 2, 'skipped or pigz not installed'),
+        ],
+        [
+          '  wall time, ours --gzip single / ours (parallel gzip) (1 GiB dense)',
+          optionalRatio(ratios.singleOverParallel1gWall, 2, 'skipped'),
+        ],
+        [
+          '  bundled bytes, parallel gzip / --gzip single, same tar stream (200 MiB)',
+          `${ratios.bundledParallelOverSingle.toFixed(6)}x`,
+        ],
+        [
+          '  bundled bytes, parallel gzip / --gzip single, same tar stream (1 GiB dense)',
+          optionalRatio(ratios.bundledParallelOverSingle1g, 6, 'skipped'),
+        ],
+        [
+          '  bundled bytes, ours / pipeline (gzip -9) (1 GiB dense)',
+          optionalRatio(ratios.bundledOursOverPipeline1g, 4, 'skipped'),
+        ],
       ],
       new Set([1]),
     ),
@@ -298,7 +346,18 @@ function formatUpload(report: UploadReport): string[] {
       'latency adds = median wall with the latency − median wall without it, same concurrency',
   );
   lines.push('');
-  const header = ['PutObject latency', 'concurrency', 'wall s', '(min–max)', 'MB/s', 'speed-up vs 1', 'latency floor s', 'latency adds s', 'CPU s', 'PUTs'];
+  const header = [
+    'PutObject latency',
+    'concurrency',
+    'wall s',
+    '(min–max)',
+    'MB/s',
+    'speed-up vs 1',
+    'latency floor s',
+    'latency adds s',
+    'CPU s',
+    'PUTs',
+  ];
   const rows = report.series.map((series) => [
     `${series.latencyMs} ms`,
     String(series.concurrency),
@@ -316,10 +375,16 @@ function formatUpload(report: UploadReport): string[] {
   lines.push('ratios');
   const ratioRows: string[][] = [];
   for (const [concurrency, ratio] of Object.entries(report.ratios.serialOverParallelWithLatency)) {
-    ratioRows.push([`  wall time, serial / concurrency ${concurrency} (${report.latencyMs} ms on every PutObject)`, `${ratio.toFixed(2)}x`]);
+    ratioRows.push([
+      `  wall time, serial / concurrency ${concurrency} (${report.latencyMs} ms on every PutObject)`,
+      `${ratio.toFixed(2)}x`,
+    ]);
   }
   for (const [concurrency, ratio] of Object.entries(report.ratios.serialOverParallelWithoutLatency)) {
-    ratioRows.push([`  wall time, serial / concurrency ${concurrency} (no injected latency, reference)`, `${ratio.toFixed(2)}x`]);
+    ratioRows.push([
+      `  wall time, serial / concurrency ${concurrency} (no injected latency, reference)`,
+      `${ratio.toFixed(2)}x`,
+    ]);
   }
   const { resume } = report;
   ratioRows.push([
@@ -364,13 +429,16 @@ export function formatReport(report: Report): string {
     lines.push('');
   }
   lines.push('checks');
-  for (const check of report.checks) lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}${check.ok ? '' : ` (${check.detail})`}`);
+  for (const check of report.checks)
+    lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}${check.ok ? '' : ` (${check.detail})`}`);
   if (report.notes.length > 0) {
     lines.push('');
     lines.push('notes');
     for (const note of report.notes) lines.push(`  ${note}`);
   }
   lines.push('');
-  lines.push(`bench took ${report.benchSeconds.toFixed(0)} s; ${report.checks.every((check) => check.ok) ? 'all checks passed' : 'SOME CHECKS FAILED'}`);
+  lines.push(
+    `bench took ${report.benchSeconds.toFixed(0)} s; ${report.checks.every((check) => check.ok) ? 'all checks passed' : 'SOME CHECKS FAILED'}`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -29,11 +29,32 @@ import { spawnSync } from 'child_process';
 import { existsSync, promises as fs, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { GiB, ImageFile, KeyFiles, makeKeys, MiB, writeContentImage, writeDenseImage, writeSparseImage } from './fixtures';
+import {
+  GiB,
+  ImageFile,
+  KeyFiles,
+  makeKeys,
+  MiB,
+  writeContentImage,
+  writeDenseImage,
+  writeSparseImage,
+} from './fixtures';
 import { Compressor, PART_BYTES, pipelineCommand, readPipelineOutput, roundTripCommand, tarCommand } from './pipeline';
 import { BenchAborted, createMeter, hashOutput, Measurement, Meter, MeterChoice, runProcess } from './processes';
 import { FakeThread } from './fakeS3';
-import { BENCH_PARTS, BenchPart, BundleReport, Check, formatReport, Machine, Report, reportJson, Series, SeriesKey, sizeLabel } from './report';
+import {
+  BENCH_PARTS,
+  BenchPart,
+  BundleReport,
+  Check,
+  formatReport,
+  Machine,
+  Report,
+  reportJson,
+  Series,
+  SeriesKey,
+  sizeLabel,
+} from './report';
 import { benchUpload } from './upload';
 import { benchSnapshot } from './snapshot';
 
@@ -66,12 +87,20 @@ const USAGE =
 function parseOnly(value: string): BenchPart[] {
   const chosen = value.split(',').map((part) => part.trim());
   const unknown = chosen.filter((part) => !(BENCH_PARTS as readonly string[]).includes(part));
-  if (chosen.length === 0 || unknown.length > 0) throw new Error(`--only takes ${BENCH_PARTS.join(', ')} or a comma-separated list of them, not ${value}\n${USAGE}`);
+  if (chosen.length === 0 || unknown.length > 0)
+    throw new Error(`--only takes ${BENCH_PARTS.join(', ')} or a comma-separated list of them, not ${value}\n${USAGE}`);
   return BENCH_PARTS.filter((part) => chosen.includes(part));
 }
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { json: false, runs: 3, meter: 'auto', only: [...BENCH_PARTS], uploadFake: 'worker', skip1g: false };
+  const options: Options = {
+    json: false,
+    runs: 3,
+    meter: 'auto',
+    only: [...BENCH_PARTS],
+    uploadFake: 'worker',
+    skip1g: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const value = () => {
@@ -88,18 +117,18 @@ function parseOptions(args: string[]): Options {
       const choice = value();
       if (choice !== 'worker' && choice !== 'main') throw new Error(`--upload-fake must be worker or main\n${USAGE}`);
       options.uploadFake = choice;
-    }
-    else if (arg === '--meter') {
+    } else if (arg === '--meter') {
       const choice = value();
-      if (choice !== 'auto' && choice !== 'gnu-time' && choice !== 'python') throw new Error(`--meter must be auto, gnu-time or python\n${USAGE}`);
+      if (choice !== 'auto' && choice !== 'gnu-time' && choice !== 'python')
+        throw new Error(`--meter must be auto, gnu-time or python\n${USAGE}`);
       options.meter = choice;
-    }
-    else if (arg === '--help' || arg === '-h') {
+    } else if (arg === '--help' || arg === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     } else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
-  if (!Number.isInteger(options.runs) || options.runs < 1 || options.runs > 10) throw new Error(`--runs must be an integer from 1 to 10\n${USAGE}`);
+  if (!Number.isInteger(options.runs) || options.runs < 1 || options.runs > 10)
+    throw new Error(`--runs must be an integer from 1 to 10\n${USAGE}`);
   return options;
 }
 
@@ -119,14 +148,19 @@ function firstLine(command: string, args: string[]): string {
 }
 
 function checkPrerequisites(parts: BenchPart[]): void {
-  const needed = parts.includes('bundle') ? REQUIRED_TOOLS : REQUIRED_TOOLS.filter(([tool]) => tool === 'bash' || tool === 'openssl');
+  const needed = parts.includes('bundle')
+    ? REQUIRED_TOOLS
+    : REQUIRED_TOOLS.filter(([tool]) => tool === 'bash' || tool === 'openssl');
   const missing = needed.filter(([tool]) => spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0);
   if (missing.length > 0) {
     const packages = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
-    throw new Error(`missing ${missing.map(([tool]) => tool).join(', ')}: install them (Debian: apt-get install ${packages})`);
+    throw new Error(
+      `missing ${missing.map(([tool]) => tool).join(', ')}: install them (Debian: apt-get install ${packages})`,
+    );
   }
   if (!parts.includes('bundle')) return;
-  if (!/GNU tar/.test(firstLine('tar', ['--version']))) throw new Error('tar is not GNU tar, which the reference pipeline needs (Debian: apt-get install tar)');
+  if (!/GNU tar/.test(firstLine('tar', ['--version'])))
+    throw new Error('tar is not GNU tar, which the reference pipeline needs (Debian: apt-get install tar)');
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm run bench does)`);
 }
 
@@ -158,7 +192,12 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-function field<T>(record: Record<string, unknown>, key: string, check: (value: unknown) => value is T, what: string): T {
+function field<T>(
+  record: Record<string, unknown>,
+  key: string,
+  check: (value: unknown) => value is T,
+  what: string,
+): T {
   const value = record[key];
   if (!check(value)) throw new Error(`${what}: unexpected ${key} ${JSON.stringify(value)}`);
   return value;
@@ -194,12 +233,32 @@ class Bench {
     readonly check: (name: string, ok: boolean, detail: string) => void,
   ) {}
 
-  private record(key: SeriesKey, label: string, image: ImageFile, measurement: Measurement, output: Omit<Series, 'key' | 'label' | 'image' | 'runs'>) {
+  private record(
+    key: SeriesKey,
+    label: string,
+    image: ImageFile,
+    measurement: Measurement,
+    output: Omit<Series, 'key' | 'label' | 'image' | 'runs'>,
+  ) {
     const existing = this.series.get(key);
-    const run = { wallSeconds: measurement.wallSeconds, userSeconds: measurement.userSeconds, systemSeconds: measurement.systemSeconds, peakRssKiB: measurement.peakRssKiB };
+    const run = {
+      wallSeconds: measurement.wallSeconds,
+      userSeconds: measurement.userSeconds,
+      systemSeconds: measurement.systemSeconds,
+      peakRssKiB: measurement.peakRssKiB,
+    };
     if (existing) existing.runs.push(run);
-    else this.series.set(key, { key, label, image: { name: image.name, size: image.size, allocated: image.allocated }, runs: [run], ...output });
-    progress(`  ${label}${image.size > 0 ? ` (${sizeLabel(image.size)})` : ''}: ${measurement.wallSeconds.toFixed(2)} s (user ${measurement.userSeconds.toFixed(2)}, sys ${measurement.systemSeconds.toFixed(2)}), peak RSS ${(measurement.peakRssKiB / 1024).toFixed(1)} MiB`);
+    else
+      this.series.set(key, {
+        key,
+        label,
+        image: { name: image.name, size: image.size, allocated: image.allocated },
+        runs: [run],
+        ...output,
+      });
+    progress(
+      `  ${label}${image.size > 0 ? ` (${sizeLabel(image.size)})` : ''}: ${measurement.wallSeconds.toFixed(2)} s (user ${measurement.userSeconds.toFixed(2)}, sys ${measurement.systemSeconds.toFixed(2)}), peak RSS ${(measurement.peakRssKiB / 1024).toFixed(1)} MiB`,
+    );
   }
 
   private async freshFolder(label: string): Promise<string> {
@@ -212,8 +271,20 @@ class Bench {
   async baselines(): Promise<void> {
     const none: ImageFile = { path: '', name: '-', size: 0, allocated: 0 };
     const empty = { bundledBytes: 0, parts: 0, tarBytes: 0, digest: '' };
-    this.record('nodeBaseline', 'node -e 0 (runtime alone)', none, await this.meter.measure([process.execPath, '-e', '0'], { signal: this.signal }), empty);
-    this.record('cliStartup', 'ours --version (CLI load alone)', none, await this.meter.measure([process.execPath, CLI, '--version'], { signal: this.signal }), empty);
+    this.record(
+      'nodeBaseline',
+      'node -e 0 (runtime alone)',
+      none,
+      await this.meter.measure([process.execPath, '-e', '0'], { signal: this.signal }),
+      empty,
+    );
+    this.record(
+      'cliStartup',
+      'ours --version (CLI load alone)',
+      none,
+      await this.meter.measure([process.execPath, CLI, '--version'], { signal: this.signal }),
+      empty,
+    );
   }
 
   /**
@@ -226,53 +297,138 @@ class Bench {
       ['floorReuse200', 'reuse', 'node: read + SHA-1 into one reused buffer'],
       ['floorCipher200', 'cipher', 'node: the same + cipher.update (a new Buffer per call)'],
     ] as const) {
-      const measurement = await this.meter.measure([process.execPath, MEMORY_FLOOR, image.path, mode], { signal: this.signal });
+      const measurement = await this.meter.measure([process.execPath, MEMORY_FLOOR, image.path, mode], {
+        signal: this.signal,
+      });
       this.record(key, label, image, measurement, empty);
     }
   }
 
-  async ours(key: SeriesKey, label: string, image: ImageFile, extraArgs: string[], firstRun: boolean, reference?: { sha1: string; what: string }): Promise<void> {
+  async ours(
+    key: SeriesKey,
+    label: string,
+    image: ImageFile,
+    extraArgs: string[],
+    firstRun: boolean,
+    reference?: { sha1: string; what: string },
+  ): Promise<void> {
     const named = `${label} (${sizeLabel(image.size)})`;
     const out = await this.freshFolder(key);
     const measurement = await this.meter.measure(
-      [process.execPath, CLI, 'bundle', '-i', image.path, '-k', this.keys.privateKey, '-c', this.keys.certificate, '-u', ACCOUNT_ID, '--ec2cert', this.keys.ec2Certificate, '-d', out, '--json', ...extraArgs],
+      [
+        process.execPath,
+        CLI,
+        'bundle',
+        '-i',
+        image.path,
+        '-k',
+        this.keys.privateKey,
+        '-c',
+        this.keys.certificate,
+        '-u',
+        ACCOUNT_ID,
+        '--ec2cert',
+        this.keys.ec2Certificate,
+        '-d',
+        out,
+        '--json',
+        ...extraArgs,
+      ],
       { signal: this.signal },
     );
     const summary = parseBundleSummary(measurement.stdout);
-    const onDisk = (await Promise.all(summary.parts.map(async (part) => (await fs.stat(part.file)).size))).reduce((sum, size) => sum + size, 0);
-    this.record(key, label, image, measurement, { bundledBytes: onDisk, parts: summary.parts.length, tarBytes: summary.tarSize, digest: summary.digest });
+    const onDisk = (await Promise.all(summary.parts.map(async (part) => (await fs.stat(part.file)).size))).reduce(
+      (sum, size) => sum + size,
+      0,
+    );
+    this.record(key, label, image, measurement, {
+      bundledBytes: onDisk,
+      parts: summary.parts.length,
+      tarBytes: summary.tarSize,
+      digest: summary.digest,
+    });
     if (firstRun) {
-      this.check(`${named}: bundledSize of the summary equals the part files on disk`, onDisk === summary.bundledSize, `${summary.bundledSize} reported, ${onDisk} on disk`);
-      const verify = await runProcess([process.execPath, CLI, 'verify', '-m', summary.manifest, '-k', this.keys.privateKey, '--json'], { signal: this.signal });
-      const verified = verify.status === 0 ? field(parseJsonObject(verify.stdout, 'verify --json'), 'digest', isString, 'verify --json') : undefined;
+      this.check(
+        `${named}: bundledSize of the summary equals the part files on disk`,
+        onDisk === summary.bundledSize,
+        `${summary.bundledSize} reported, ${onDisk} on disk`,
+      );
+      const verify = await runProcess(
+        [process.execPath, CLI, 'verify', '-m', summary.manifest, '-k', this.keys.privateKey, '--json'],
+        { signal: this.signal },
+      );
+      const verified =
+        verify.status === 0
+          ? field(parseJsonObject(verify.stdout, 'verify --json'), 'digest', isString, 'verify --json')
+          : undefined;
       this.check(
         `${named}: unikernel-ami verify passes with the bundle's digest`,
         verified === summary.digest,
-        verify.status === 0 ? `verify digest ${verified}, bundle digest ${summary.digest}` : `verify failed: ${verify.stderr.trim()}`,
+        verify.status === 0
+          ? `verify digest ${verified}, bundle digest ${summary.digest}`
+          : `verify failed: ${verify.stderr.trim()}`,
       );
       if (reference) {
-        this.check(`${named}: tar stream identical to ${reference.what}`, summary.digest === reference.sha1, `ours ${summary.digest}, ${reference.what} ${reference.sha1}`);
+        this.check(
+          `${named}: tar stream identical to ${reference.what}`,
+          summary.digest === reference.sha1,
+          `ours ${summary.digest}, ${reference.what} ${reference.sha1}`,
+        );
       }
     }
     await fs.rm(out, { recursive: true, force: true });
   }
 
-  async pipeline(key: SeriesKey, image: ImageFile, tar: { sha1: string; bytes: number }, run: number, compressor: Compressor = 'gzip'): Promise<void> {
+  async pipeline(
+    key: SeriesKey,
+    image: ImageFile,
+    tar: { sha1: string; bytes: number },
+    run: number,
+    compressor: Compressor = 'gzip',
+  ): Promise<void> {
     const out = await this.freshFolder(key);
     const keyHex = randomBytes(16).toString('hex');
     const ivHex = randomBytes(16).toString('hex');
     const label = compressor === 'gzip' ? 'ec2-bundle-image pipeline' : `the pipeline with ${compressor} -9`;
-    const measurement = await this.meter.measure(pipelineCommand(image.path, keyHex, ivHex, out, compressor), { signal: this.signal });
+    const measurement = await this.meter.measure(pipelineCommand(image.path, keyHex, ivHex, out, compressor), {
+      signal: this.signal,
+    });
     const output = await readPipelineOutput(out);
     const bundledBytes = output.parts.reduce((sum, part) => sum + part.size, 0);
     const size = sizeLabel(image.size);
-    this.record(key, label, image, measurement, { bundledBytes, parts: output.parts.length, tarBytes: tar.bytes, digest: output.digest });
-    this.check(`${label} (${size}, run ${run + 1}): digest equals the SHA-1 of its tar stream`, output.digest === tar.sha1, `digest file ${output.digest}, tar | sha1 ${tar.sha1}`);
+    this.record(key, label, image, measurement, {
+      bundledBytes,
+      parts: output.parts.length,
+      tarBytes: tar.bytes,
+      digest: output.digest,
+    });
+    this.check(
+      `${label} (${size}, run ${run + 1}): digest equals the SHA-1 of its tar stream`,
+      output.digest === tar.sha1,
+      `digest file ${output.digest}, tar | sha1 ${tar.sha1}`,
+    );
     if (run === 0) {
-      const sizesOk = output.parts.every((part, index) => (index < output.parts.length - 1 ? part.size === PART_BYTES : part.size > 0 && part.size <= PART_BYTES));
-      this.check(`${label} (${size}): ${output.parts.length} parts of 10 MiB (the last shorter)`, sizesOk, output.parts.map((part) => part.size).join(', '));
-      const roundTrip = await hashOutput(roundTripCommand(output.parts.map((part) => part.path), keyHex, ivHex), { signal: this.signal });
-      this.check(`${label} (${size}): parts decrypt and gunzip back to the tar stream`, roundTrip.sha1 === tar.sha1, `round trip ${roundTrip.sha1}, tar ${tar.sha1}`);
+      const sizesOk = output.parts.every((part, index) =>
+        index < output.parts.length - 1 ? part.size === PART_BYTES : part.size > 0 && part.size <= PART_BYTES,
+      );
+      this.check(
+        `${label} (${size}): ${output.parts.length} parts of 10 MiB (the last shorter)`,
+        sizesOk,
+        output.parts.map((part) => part.size).join(', '),
+      );
+      const roundTrip = await hashOutput(
+        roundTripCommand(
+          output.parts.map((part) => part.path),
+          keyHex,
+          ivHex,
+        ),
+        { signal: this.signal },
+      );
+      this.check(
+        `${label} (${size}): parts decrypt and gunzip back to the tar stream`,
+        roundTrip.sha1 === tar.sha1,
+        `round trip ${roundTrip.sha1}, tar ${tar.sha1}`,
+      );
     }
     await fs.rm(out, { recursive: true, force: true });
   }
@@ -313,15 +469,22 @@ async function benchBundle(
 ): Promise<{ report: BundleReport; notes: string[] }> {
   const imageFolder = path.join(folder, 'images');
   await fs.mkdir(imageFolder);
-  progress('bench: writing the 200 MiB image (100 MiB random + 100 MiB zeros, all written) and the 4 GiB sparse image (16 MiB random)');
+  progress(
+    'bench: writing the 200 MiB image (100 MiB random + 100 MiB zeros, all written) and the 4 GiB sparse image (16 MiB random)',
+  );
   const image200 = await writeDenseImage(path.join(imageFolder, 'image-200m.img'), 100 * MiB, 100 * MiB, signal);
   let image1g: ImageFile | undefined;
   if (!options.skip1g) {
-    progress('bench: writing the 1 GiB dense image (512 MiB random + 512 MiB of a tar of /usr/share, /usr/lib, /usr/bin)');
+    progress(
+      'bench: writing the 1 GiB dense image (512 MiB random + 512 MiB of a tar of /usr/share, /usr/lib, /usr/bin)',
+    );
     image1g = await writeContentImage(path.join(imageFolder, 'image-1g.img'), 512 * MiB, 512 * MiB, signal);
   }
   const pigz = spawnSync('bash', ['-c', 'command -v pigz']).status === 0;
-  if (!pigz) progress('bench: pigz is not installed (Debian: apt-get install pigz): the rows of the pipeline with pigz -9 are skipped');
+  if (!pigz)
+    progress(
+      'bench: pigz is not installed (Debian: apt-get install pigz): the rows of the pipeline with pigz -9 are skipped',
+    );
   const image4gPath = path.join(imageFolder, 'image-4g.img');
   const image4gData = randomBytes(16 * MiB);
   const data16mPath = path.join(imageFolder, 'data-16m.img');
@@ -344,7 +507,10 @@ async function benchBundle(
       () => runner.ours('oursSingle200', 'ours --gzip single', image200, ['--gzip', 'single'], first),
       ...(pigz ? [() => runner.pipeline('pipelinePigz200', image200, tar200, run, 'pigz')] : []),
     ]);
-    await runner.ours('oursNoSparse200', 'ours --no-sparse', image200, ['--no-sparse'], first, { sha1: tar200.sha1, what: "GNU tar's (the pipeline's)" });
+    await runner.ours('oursNoSparse200', 'ours --no-sparse', image200, ['--no-sparse'], first, {
+      sha1: tar200.sha1,
+      what: "GNU tar's (the pipeline's)",
+    });
 
     if (image1g && tar1g) {
       const [image, tar] = [image1g, tar1g];
@@ -361,7 +527,11 @@ async function benchBundle(
     const image4g = await writeSparseImage(image4gPath, image4gData, 4 * GiB, signal);
     tar4g ??= await hashOutput(tarCommand(image4g.path), { signal });
     const reference4g = tar4g;
-    const ours4g = () => runner.ours('ours4g', 'ours (CLI, parallel gzip)', image4g, [], first, { sha1: reference4g.sha1, what: "GNU tar -S's" });
+    const ours4g = () =>
+      runner.ours('ours4g', 'ours (CLI, parallel gzip)', image4g, [], first, {
+        sha1: reference4g.sha1,
+        what: "GNU tar -S's",
+      });
     const pipeline4g = () => runner.pipeline('pipeline4g', image4g, reference4g, run);
     await inOrder(run, ours4g, pipeline4g);
     await fs.rm(image4g.path);
@@ -397,7 +567,7 @@ async function benchBundle(
       wallSeconds: { median: median(walls), min: Math.min(...walls), max: Math.max(...walls) },
       userSeconds: median(entry.runs.map((run) => run.userSeconds)),
       systemSeconds: median(entry.runs.map((run) => run.systemSeconds)),
-      peakRssMB: Math.max(...entry.runs.map((run) => run.peakRssKiB)) * 1024 / 1e6,
+      peakRssMB: (Math.max(...entry.runs.map((run) => run.peakRssKiB)) * 1024) / 1e6,
     };
   });
   const find = (key: SeriesKey) => series.find((candidate) => candidate.key === key);
@@ -425,7 +595,8 @@ async function benchBundle(
     pipelineOverOursWall: pipeline200.wallSeconds.median / ours200.wallSeconds.median,
     pipelineOverOursNoSparseWall: pipeline200.wallSeconds.median / noSparse200.wallSeconds.median,
     noSparseOverOursWall: noSparse200.wallSeconds.median / ours200.wallSeconds.median,
-    pipelineOverOursCpu: (pipeline200.userSeconds + pipeline200.systemSeconds) / (ours200.userSeconds + ours200.systemSeconds),
+    pipelineOverOursCpu:
+      (pipeline200.userSeconds + pipeline200.systemSeconds) / (ours200.userSeconds + ours200.systemSeconds),
     pipelineOverOurs4gWall: pipeline4g.wallSeconds.median / ours4g.wallSeconds.median,
     ours4gOverData16mWall: ours4g.wallSeconds.median / ours16m.wallSeconds.median,
     peakRss4gOver200m: ours4g.peakRssMB / ours200.peakRssMB,
@@ -441,7 +612,8 @@ async function benchBundle(
     bundledParallelOverSingle1g: bytesRatio('ours1g', 'oursSingle1g'),
     bundledOursOverPipeline1g: bytesRatio('ours1g', 'pipeline1g'),
   };
-  const speedWord = (ratio: number) => (ratio >= 1 ? `${ratio.toFixed(2)}x faster` : `${(1 / ratio).toFixed(2)}x slower`);
+  const speedWord = (ratio: number) =>
+    ratio >= 1 ? `${ratio.toFixed(2)}x faster` : `${(1 / ratio).toFixed(2)}x slower`;
   const targets = [
     {
       name: 'speed',
@@ -482,7 +654,10 @@ async function benchBundle(
         '--no-sparse gives the byte-identical tar stream.',
     );
   }
-  if (!pigz) notes.push('pigz is not installed, so the pipeline with pigz -9 was not measured: apt-get install pigz (Debian) to add it.');
+  if (!pigz)
+    notes.push(
+      'pigz is not installed, so the pipeline with pigz -9 was not measured: apt-get install pigz (Debian) to add it.',
+    );
   const ours1g = find('ours1g');
   const pipeline1g = find('pipeline1g');
   if (ours1g && pipeline1g && ours1g.digest !== pipeline1g.digest) {
@@ -500,18 +675,29 @@ async function benchBundle(
     peakRssMethod: meter.description,
     peakRssFloorMB: (meter.floorKiB * 1024) / 1e6,
     images: {
-      image200m: { name: image200.name, size: image200.size, allocated: image200.allocated, description: '100 MiB random + 100 MiB zeros, all written' },
+      image200m: {
+        name: image200.name,
+        size: image200.size,
+        allocated: image200.allocated,
+        description: '100 MiB random + 100 MiB zeros, all written',
+      },
       ...(image1g
         ? {
             image1g: {
               name: image1g.name,
               size: image1g.size,
               allocated: image1g.allocated,
-              description: '512 MiB random + the first 512 MiB of a GNU tar of /usr/share, /usr/lib and /usr/bin, all written',
+              description:
+                '512 MiB random + the first 512 MiB of a GNU tar of /usr/share, /usr/lib and /usr/bin, all written',
             },
           }
         : {}),
-      image4g: { name: ours4g.image.name, size: ours4g.image.size, allocated: ours4g.image.allocated, description: '16 MiB random then a hole to 4 GiB (written afresh for each run)' },
+      image4g: {
+        name: ours4g.image.name,
+        size: ours4g.image.size,
+        allocated: ours4g.image.allocated,
+        description: '16 MiB random then a hole to 4 GiB (written afresh for each run)',
+      },
     },
     series,
     ratios,
@@ -544,7 +730,7 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
     const worker = upload.fakeThread === 'worker';
     notes.push(
       `Upload: the fake AWS ran on ${worker ? 'a worker thread' : 'the main thread'} of the bench's process. Its own work per part (reading the body, ` +
-        `checking its SHA-256 and MD5) ${worker ? 'runs beside the uploader, as a remote S3 would, but on the same CPUs' : 'runs on the uploader\'s event loop, so it is serialized with the uploader and caps every speed-up'}; ` +
+        `checking its SHA-256 and MD5) ${worker ? 'runs beside the uploader, as a remote S3 would, but on the same CPUs' : "runs on the uploader's event loop, so it is serialized with the uploader and caps every speed-up"}; ` +
         `${worker ? '--upload-fake main' : '--upload-fake worker (the default)'} shows the other case. The uploader itself hashes every part (MD5 and SHA-1) before the first PUT and ` +
         'the SDK hashes each body (SHA-256) for the signature, so CPU time also limits how close a high concurrency gets to the latency floor.',
     );
@@ -557,8 +743,19 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
         'user/sys CPU times are steadier. Run it again on an idle machine for figures to compare.',
     );
   }
-  const snapshot = options.only.includes('snapshot') ? await benchSnapshot({ folder, runs: options.runs, fakeThread: options.uploadFake, signal, progress, check }) : undefined;
-  return { ran: options.only, machine: host, bundle, upload, snapshot, checks, notes, benchSeconds: (Date.now() - started) / 1000 };
+  const snapshot = options.only.includes('snapshot')
+    ? await benchSnapshot({ folder, runs: options.runs, fakeThread: options.uploadFake, signal, progress, check })
+    : undefined;
+  return {
+    ran: options.only,
+    machine: host,
+    bundle,
+    upload,
+    snapshot,
+    checks,
+    notes,
+    benchSeconds: (Date.now() - started) / 1000,
+  };
 }
 
 async function main(): Promise<void> {
@@ -603,7 +800,9 @@ async function main(): Promise<void> {
     if (error instanceof BenchAborted || controller.signal.aborted) {
       process.exitCode = 130;
     } else {
-      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exitCode = 1;
     }
   } finally {

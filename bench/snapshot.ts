@@ -97,11 +97,18 @@ export async function benchSnapshot(options: SnapshotBenchOptions): Promise<Snap
   const started = Date.now();
   const snapshotFolder = path.join(folder, 'snapshot');
   await fs.mkdir(snapshotFolder, { recursive: true });
-  progress(`snapshot: writing a ${(IMAGE_BYTES / MiB).toFixed(2)} MiB random image (${BLOCKS} blocks of 512 KiB, the last partial)`);
+  progress(
+    `snapshot: writing a ${(IMAGE_BYTES / MiB).toFixed(2)} MiB random image (${BLOCKS} blocks of 512 KiB, the last partial)`,
+  );
   const image = await writeDenseImage(path.join(snapshotFolder, 'disk.raw'), IMAGE_BYTES, 0, signal);
   const expected = await paddedSha256(image.path);
   const fake: FakeS3 = await startFakeS3(options.fakeThread);
-  const settings = { endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxSockets: Math.max(...CONCURRENCIES) };
+  const settings = {
+    endpoint: fake.endpoint,
+    region: fake.region,
+    credentials: fake.credentials,
+    maxSockets: Math.max(...CONCURRENCIES),
+  };
   const ebs = createEbsClient(settings);
   const ec2 = createEc2Client(settings);
   const problems = new Map<string, string[]>();
@@ -131,12 +138,24 @@ export async function benchSnapshot(options: SnapshotBenchOptions): Promise<Snap
       const checked = await fake.call({ op: 'snapshotCheck', snapshotId: result.snapshotId });
       const found: string[] = [];
       if (checked.state !== 'completed') found.push(`${result.snapshotId} is ${checked.state ?? 'gone'}`);
-      if (checked.volumeSha256 !== expected || checked.blocksHeld !== BLOCKS) found.push(`${result.snapshotId} holds ${checked.blocksHeld} blocks (${checked.volumeBytes} bytes) with SHA-256 ${checked.volumeSha256}, not the padded image's ${expected}`);
-      if (checked.putRequests !== BLOCKS || checked.putsOk !== BLOCKS) found.push(`${result.snapshotId}: ${checked.putRequests} PutSnapshotBlock (${checked.putsOk} answered 201), expected ${BLOCKS}`);
+      if (checked.volumeSha256 !== expected || checked.blocksHeld !== BLOCKS)
+        found.push(
+          `${result.snapshotId} holds ${checked.blocksHeld} blocks (${checked.volumeBytes} bytes) with SHA-256 ${checked.volumeSha256}, not the padded image's ${expected}`,
+        );
+      if (checked.putRequests !== BLOCKS || checked.putsOk !== BLOCKS)
+        found.push(
+          `${result.snapshotId}: ${checked.putRequests} PutSnapshotBlock (${checked.putsOk} answered 201), expected ${BLOCKS}`,
+        );
       problems.set(name, [...(problems.get(name) ?? []), ...found]);
       await fake.call({ op: 'deleteSnapshot', snapshotId: result.snapshotId });
       const blockSeconds = blocksEnded - blocksStarted;
-      return { blockSeconds, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, blocksPerSecond: BLOCKS / blockSeconds, putRequests: checked.putRequests };
+      return {
+        blockSeconds,
+        wallSeconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        blocksPerSecond: BLOCKS / blockSeconds,
+        putRequests: checked.putRequests,
+      };
     };
 
     // Warm-up, not recorded: module loading, JIT and the client's first connections.
@@ -144,7 +163,10 @@ export async function benchSnapshot(options: SnapshotBenchOptions): Promise<Snap
     const warmUp = await once('warm-up', 64);
     progress(`snapshot: warm-up (no latency, 64 in flight) ${warmUp.wallSeconds.toFixed(2)} s, not recorded`);
 
-    const configurations = [...CONCURRENCIES.map((concurrency) => ({ latencyMs: SNAPSHOT_LATENCY_MS, concurrency })), REFERENCE];
+    const configurations = [
+      ...CONCURRENCIES.map((concurrency) => ({ latencyMs: SNAPSHOT_LATENCY_MS, concurrency })),
+      REFERENCE,
+    ];
     const measured = new Map<string, SnapshotRun[]>();
     for (let run = 0; run < runs; run++) {
       progress(`snapshot: run ${run + 1}/${runs}`);
@@ -155,11 +177,14 @@ export async function benchSnapshot(options: SnapshotBenchOptions): Promise<Snap
         const name = seriesName(latencyMs, concurrency);
         const result = await once(name, concurrency);
         measured.set(name, [...(measured.get(name) ?? []), result]);
-        progress(`  ${name}: ${result.blocksPerSecond.toFixed(1)} blocks/s (blocks ${result.blockSeconds.toFixed(2)} s, whole upload ${result.wallSeconds.toFixed(2)} s, CPU ${result.cpuSeconds.toFixed(2)} s)`);
+        progress(
+          `  ${name}: ${result.blocksPerSecond.toFixed(1)} blocks/s (blocks ${result.blockSeconds.toFixed(2)} s, whole upload ${result.wallSeconds.toFixed(2)} s, CPU ${result.cpuSeconds.toFixed(2)} s)`,
+        );
       }
     }
 
-    const medianRate = (latencyMs: number, concurrency: number) => median((measured.get(seriesName(latencyMs, concurrency)) ?? []).map((entry) => entry.blocksPerSecond));
+    const medianRate = (latencyMs: number, concurrency: number) =>
+      median((measured.get(seriesName(latencyMs, concurrency)) ?? []).map((entry) => entry.blocksPerSecond));
     const series: SnapshotSeries[] = configurations.map(({ latencyMs, concurrency }) => {
       const runsOf = measured.get(seriesName(latencyMs, concurrency)) ?? [];
       const rates = runsOf.map((entry) => entry.blocksPerSecond);
@@ -172,27 +197,48 @@ export async function benchSnapshot(options: SnapshotBenchOptions): Promise<Snap
         wallSeconds: median(runsOf.map((entry) => entry.wallSeconds)),
         cpuSeconds: median(runsOf.map((entry) => entry.cpuSeconds)),
         overOneInFlight: latencyMs === SNAPSHOT_LATENCY_MS ? rate / medianRate(latencyMs, 1) : Number.NaN,
-        latencyCeilingBlocksPerSecond: latencyMs > 0 ? BLOCKS / ((Math.ceil(BLOCKS / concurrency) * latencyMs) / 1000) : undefined,
+        latencyCeilingBlocksPerSecond:
+          latencyMs > 0 ? BLOCKS / ((Math.ceil(BLOCKS / concurrency) * latencyMs) / 1000) : undefined,
       };
     });
-    for (const name of ['warm-up', ...configurations.map(({ latencyMs, concurrency }) => seriesName(latencyMs, concurrency))]) {
+    for (const name of [
+      'warm-up',
+      ...configurations.map(({ latencyMs, concurrency }) => seriesName(latencyMs, concurrency)),
+    ]) {
       const found = problems.get(name) ?? [];
       const count = name === 'warm-up' ? 1 : runs;
-      check(`snapshot ${name}: each of the ${count} snapshot(s) completed, holding exactly the padded image, one PutSnapshotBlock per block`, found.length === 0, found.join('; '));
+      check(
+        `snapshot ${name}: each of the ${count} snapshot(s) completed, holding exactly the padded image, one PutSnapshotBlock per block`,
+        found.length === 0,
+        found.join('; '),
+      );
     }
-    const ratios = Object.fromEntries(series.filter((entry) => entry.latencyMs === SNAPSHOT_LATENCY_MS && entry.concurrency > 1).map((entry) => [String(entry.concurrency), entry.overOneInFlight]));
-    const reference = series.find((entry) => entry.latencyMs === REFERENCE.latencyMs)?.blocksPerSecond.median ?? Number.NaN;
-    const cpuBound = series.filter((entry) => entry.latencyMs > 0 && (entry.latencyCeilingBlocksPerSecond ?? 0) > reference).map((entry) => entry.concurrency);
+    const ratios = Object.fromEntries(
+      series
+        .filter((entry) => entry.latencyMs === SNAPSHOT_LATENCY_MS && entry.concurrency > 1)
+        .map((entry) => [String(entry.concurrency), entry.overOneInFlight]),
+    );
+    const reference =
+      series.find((entry) => entry.latencyMs === REFERENCE.latencyMs)?.blocksPerSecond.median ?? Number.NaN;
+    const cpuBound = series
+      .filter((entry) => entry.latencyMs > 0 && (entry.latencyCeilingBlocksPerSecond ?? 0) > reference)
+      .map((entry) => entry.concurrency);
     const notes = [
       `Without injected latency the uploader and the fake reach ${reference.toFixed(0)} blocks/s here (${os.availableParallelism()} CPUs, load average ${os.loadavg()[0].toFixed(2)} at the end): ` +
         'per block the uploader hashes 512 KiB once (the signature reuses that SHA-256) and the fake hashes it twice (signature, x-amz-Checksum), over HTTP on the same machine.' +
-        (cpuBound.length > 0 ? ` At ${cpuBound.join(', ')} in flight the latency alone would allow more than that, so those rows measure the CPU, not the pipelining.` : ''),
+        (cpuBound.length > 0
+          ? ` At ${cpuBound.join(', ')} in flight the latency alone would allow more than that, so those rows measure the CPU, not the pipelining.`
+          : ''),
     ];
     return {
       runs,
       fakeThread: fake.thread,
       latencyMs: SNAPSHOT_LATENCY_MS,
-      image: { bytes: IMAGE_BYTES, blocks: BLOCKS, description: `${BLOCKS} blocks of random data, the last ${(EBS_BLOCK_BYTES - 200 * 1024) / 1024} KiB` },
+      image: {
+        bytes: IMAGE_BYTES,
+        blocks: BLOCKS,
+        description: `${BLOCKS} blocks of random data, the last ${(EBS_BLOCK_BYTES - 200 * 1024) / 1024} KiB`,
+      },
       series,
       ratios,
       notes,
@@ -209,7 +255,12 @@ export async function benchSnapshot(options: SnapshotBenchOptions): Promise<Snap
 function table(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, index) => (index === 0 ? cell.padEnd(widths[index] ?? 0) : cell.padStart(widths[index] ?? 0))).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, index) => (index === 0 ? cell.padEnd(widths[index] ?? 0) : cell.padStart(widths[index] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export function formatSnapshot(report: SnapshotReport): string[] {
@@ -222,7 +273,16 @@ export function formatSnapshot(report: SnapshotReport): string[] {
       'whole upload = StartSnapshot to completed; CPU = user+sys of the whole process; latency ceiling = blocks / (ceil(blocks / in flight) × latency)',
   );
   lines.push('');
-  const header = ['PutSnapshotBlock latency', 'in flight', 'blocks/s', '(min–max)', 'vs 1 in flight', 'latency ceiling', 'whole upload s', 'CPU s'];
+  const header = [
+    'PutSnapshotBlock latency',
+    'in flight',
+    'blocks/s',
+    '(min–max)',
+    'vs 1 in flight',
+    'latency ceiling',
+    'whole upload s',
+    'CPU s',
+  ];
   const rows = report.series.map((entry) => [
     `${entry.latencyMs} ms`,
     String(entry.concurrency),
@@ -237,7 +297,9 @@ export function formatSnapshot(report: SnapshotReport): string[] {
   lines.push('');
   lines.push('ratios');
   for (const [concurrency, ratio] of Object.entries(report.ratios)) {
-    lines.push(`  blocks/s, ${concurrency} in flight / 1 in flight (${report.latencyMs} ms on every PutSnapshotBlock): ${ratio.toFixed(2)}x`);
+    lines.push(
+      `  blocks/s, ${concurrency} in flight / 1 in flight (${report.latencyMs} ms on every PutSnapshotBlock): ${ratio.toFixed(2)}x`,
+    );
   }
   for (const note of report.notes) lines.push(`note:    ${note}`);
   lines.push(`snapshot bench took ${report.snapshotBenchSeconds.toFixed(0)} s`);

@@ -72,7 +72,10 @@ function differences(stored: { key: string; size: number; md5: string }[], expec
   for (const file of expected) {
     const object = byKey.get(file.key);
     if (!object) problems.push(`${file.key} missing`);
-    else if (object.size !== file.size || object.md5 !== file.md5) problems.push(`${file.key} is ${object.size} bytes with MD5 ${object.md5}, expected ${file.size} bytes with MD5 ${file.md5}`);
+    else if (object.size !== file.size || object.md5 !== file.md5)
+      problems.push(
+        `${file.key} is ${object.size} bytes with MD5 ${object.md5}, expected ${file.size} bytes with MD5 ${file.md5}`,
+      );
     byKey.delete(file.key);
   }
   for (const key of byKey.keys()) problems.push(`unexpected object ${key}`);
@@ -104,7 +107,13 @@ class UploadBench {
     const location = await this.freshBucket();
     const cpuBefore = process.cpuUsage();
     const started = process.hrtime.bigint();
-    const result = await uploadBundle({ s3: this.s3, manifestPath: this.manifestPath, location, concurrency, signal: this.signal });
+    const result = await uploadBundle({
+      s3: this.s3,
+      manifestPath: this.manifestPath,
+      location,
+      concurrency,
+      signal: this.signal,
+    });
     const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = process.cpuUsage(cpuBefore);
     const puts = await this.fake.call({ op: 'putRequests', bucket: location.bucket });
@@ -113,7 +122,9 @@ class UploadBench {
       problems.push(`${puts.total} PutObject requests (${puts.ok} answered 200), expected ${this.expected.length}`);
     }
     if (result.bytesUploaded !== this.totalBytes || result.skipped.length > 0) {
-      problems.push(`uploadBundle reported ${result.bytesUploaded} bytes uploaded and ${result.skipped.length} skipped, expected ${this.totalBytes} and none`);
+      problems.push(
+        `uploadBundle reported ${result.bytesUploaded} bytes uploaded and ${result.skipped.length} skipped, expected ${this.totalBytes} and none`,
+      );
     }
     const list = this.problems.get(seriesName) ?? [];
     list.push(...problems.map((problem) => `${location.bucket}: ${problem}`));
@@ -146,16 +157,29 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
   });
   const bundleSeconds = (Date.now() - bundleStarted) / 1000;
   await fs.rm(image.path);
-  const files = [...bundle.parts.map((part) => ({ key: part.filename, path: path.join(bundleFolder, part.filename) })), { key: path.basename(bundle.manifestPath), path: bundle.manifestPath }];
-  const expected: Expected[] = await Promise.all(files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size, md5: await md5File(file.path) })));
+  const files = [
+    ...bundle.parts.map((part) => ({ key: part.filename, path: path.join(bundleFolder, part.filename) })),
+    { key: path.basename(bundle.manifestPath), path: bundle.manifestPath },
+  ];
+  const expected: Expected[] = await Promise.all(
+    files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size, md5: await md5File(file.path) })),
+  );
   const totalBytes = expected.reduce((sum, file) => sum + file.size, 0);
   const partCount = bundle.parts.length;
   const manifestBytes = expected[expected.length - 1]?.size ?? 0;
-  const sizesOk = bundle.parts.every((part, index) => (index < partCount - 1 ? part.size === PART_SIZE : part.size > 0 && part.size <= PART_SIZE));
-  check(`upload bundle: ${partCount} parts of 10 MiB (the last shorter) and a manifest`, sizesOk && partCount >= 2, bundle.parts.map((part) => part.size).join(', '));
+  const sizesOk = bundle.parts.every((part, index) =>
+    index < partCount - 1 ? part.size === PART_SIZE : part.size > 0 && part.size <= PART_SIZE,
+  );
+  check(
+    `upload bundle: ${partCount} parts of 10 MiB (the last shorter) and a manifest`,
+    sizesOk && partCount >= 2,
+    bundle.parts.map((part) => part.size).join(', '),
+  );
 
   const fake = await startFakeS3(options.fakeThread);
-  progress(`upload: fake AWS at ${fake.endpoint} on the ${fake.thread} thread; ${partCount} parts + manifest = ${totalBytes} bytes per upload`);
+  progress(
+    `upload: fake AWS at ${fake.endpoint} on the ${fake.thread} thread; ${partCount} parts + manifest = ${totalBytes} bytes per upload`,
+  );
   const clientSettings = { endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials };
   const s3 = createS3Client(clientSettings);
   // For the interrupted run only: one attempt per request, so that a single reset fails the upload.
@@ -166,7 +190,9 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
     // Warm-up, not recorded: module loading, JIT and the client's first connections.
     await fake.call({ op: 'setPutLatency', ms: 0 });
     const warmUp = await runner.upload('warm-up', DEFAULT_UPLOAD_CONCURRENCY);
-    progress(`upload: warm-up (no latency, concurrency ${DEFAULT_UPLOAD_CONCURRENCY}) ${warmUp.wallSeconds.toFixed(2)} s, not recorded`);
+    progress(
+      `upload: warm-up (no latency, concurrency ${DEFAULT_UPLOAD_CONCURRENCY}) ${warmUp.wallSeconds.toFixed(2)} s, not recorded`,
+    );
 
     const measured = new Map<string, UploadRun[]>();
     for (let run = 0; run < runs; run++) {
@@ -180,12 +206,15 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
           const name = seriesName(latencyMs, concurrency);
           const result = await runner.upload(name, concurrency);
           measured.set(name, [...(measured.get(name) ?? []), result]);
-          progress(`  ${name}: ${result.wallSeconds.toFixed(2)} s, CPU ${result.cpuSeconds.toFixed(2)} s, ${result.putRequests} PutObject`);
+          progress(
+            `  ${name}: ${result.wallSeconds.toFixed(2)} s, CPU ${result.cpuSeconds.toFixed(2)} s, ${result.putRequests} PutObject`,
+          );
         }
       }
     }
 
-    const medianWall = (latencyMs: number, concurrency: number) => median((measured.get(seriesName(latencyMs, concurrency)) ?? []).map((run) => run.wallSeconds));
+    const medianWall = (latencyMs: number, concurrency: number) =>
+      median((measured.get(seriesName(latencyMs, concurrency)) ?? []).map((run) => run.wallSeconds));
     const series: UploadSeries[] = [];
     for (const latencyMs of LATENCIES) {
       const serial = medianWall(latencyMs, 1);
@@ -220,7 +249,11 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
       );
     }
     const ratioAt = (latencyMs: number) =>
-      Object.fromEntries(series.filter((entry) => entry.latencyMs === latencyMs && entry.concurrency > 1).map((entry) => [String(entry.concurrency), entry.speedUpOverSerial]));
+      Object.fromEntries(
+        series
+          .filter((entry) => entry.latencyMs === latencyMs && entry.concurrency > 1)
+          .map((entry) => [String(entry.concurrency), entry.speedUpOverSerial]),
+      );
 
     // Resume: one connection reset on the middle part interrupts an upload at the default concurrency;
     // a second run (normal retries) must put only what the first did not store.
@@ -232,7 +265,13 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
     const interruptedStarted = process.hrtime.bigint();
     let interruption: unknown;
     try {
-      await uploadBundle({ s3: s3OneAttempt, manifestPath: bundle.manifestPath, location, concurrency: DEFAULT_UPLOAD_CONCURRENCY, signal });
+      await uploadBundle({
+        s3: s3OneAttempt,
+        manifestPath: bundle.manifestPath,
+        location,
+        concurrency: DEFAULT_UPLOAD_CONCURRENCY,
+        signal,
+      });
     } catch (error) {
       interruption = error;
     }
@@ -243,15 +282,32 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
     const manifestKey = path.basename(bundle.manifestPath);
     check(
       'upload resume: the first run fails on the reset connection and stores no manifest',
-      interruption !== undefined && putsAfterFailure.reset === 1 && !afterFailure.some((object) => object.key === manifestKey),
-      interruption === undefined ? 'the upload succeeded' : `${putsAfterFailure.reset} resets; stored ${afterFailure.map((object) => object.key).join(', ')}`,
+      interruption !== undefined &&
+        putsAfterFailure.reset === 1 &&
+        !afterFailure.some((object) => object.key === manifestKey),
+      interruption === undefined
+        ? 'the upload succeeded'
+        : `${putsAfterFailure.reset} resets; stored ${afterFailure.map((object) => object.key).join(', ')}`,
     );
     const storedAfterFailure = new Set(afterFailure.map((object) => object.key));
-    const partialProblems = differences(afterFailure, expected.filter((file) => storedAfterFailure.has(file.key)));
-    check('upload resume: every object stored by the interrupted run is a complete part', partialProblems.length === 0, partialProblems.join('; '));
+    const partialProblems = differences(
+      afterFailure,
+      expected.filter((file) => storedAfterFailure.has(file.key)),
+    );
+    check(
+      'upload resume: every object stored by the interrupted run is a complete part',
+      partialProblems.length === 0,
+      partialProblems.join('; '),
+    );
 
     const resumedStarted = process.hrtime.bigint();
-    const resumed: UploadResult = await uploadBundle({ s3, manifestPath: bundle.manifestPath, location, concurrency: DEFAULT_UPLOAD_CONCURRENCY, signal });
+    const resumed: UploadResult = await uploadBundle({
+      s3,
+      manifestPath: bundle.manifestPath,
+      location,
+      concurrency: DEFAULT_UPLOAD_CONCURRENCY,
+      signal,
+    });
     const resumedSeconds = Number(process.hrtime.bigint() - resumedStarted) / 1e9;
     const putsAfterResume = await fake.call({ op: 'putRequests', bucket: location.bucket });
     const resumedPutRequests = putsAfterResume.total - putsAfterFailure.total;
@@ -262,13 +318,23 @@ export async function benchUpload(options: UploadBenchOptions): Promise<UploadRe
       resumed.bytesUploaded === missingBytes &&
         resumedPutRequests === missing.length &&
         resumed.skipped.length === storedAfterFailure.size &&
-        [...resumed.uploaded].sort().join() === missing.map((file) => file.key).sort().join(),
+        [...resumed.uploaded].sort().join() ===
+          missing
+            .map((file) => file.key)
+            .sort()
+            .join(),
       `uploaded ${resumed.uploaded.join(', ')} (${resumed.bytesUploaded} bytes, ${resumedPutRequests} PutObject), skipped ${resumed.skipped.length}`,
     );
     const finalProblems = differences(await fake.call({ op: 'objects', bucket: location.bucket }), expected);
-    check(`upload resume: the bucket then holds exactly the ${partCount} parts + manifest`, finalProblems.length === 0, finalProblems.join('; '));
+    check(
+      `upload resume: the bucket then holds exactly the ${partCount} parts + manifest`,
+      finalProblems.length === 0,
+      finalProblems.join('; '),
+    );
     await fake.call({ op: 'emptyBucket', bucket: location.bucket });
-    const fullUploadSeconds = series.find((entry) => entry.latencyMs === LATENCY_MS && entry.concurrency === DEFAULT_UPLOAD_CONCURRENCY)?.wallSeconds.median ?? Number.NaN;
+    const fullUploadSeconds =
+      series.find((entry) => entry.latencyMs === LATENCY_MS && entry.concurrency === DEFAULT_UPLOAD_CONCURRENCY)
+        ?.wallSeconds.median ?? Number.NaN;
     progress(
       `  interrupted after ${interruptedSeconds.toFixed(2)} s with ${storedAfterFailure.size} parts stored; resumed in ${resumedSeconds.toFixed(2)} s, ` +
         `${resumed.bytesUploaded} of ${totalBytes} bytes`,

@@ -60,7 +60,10 @@ interface Target {
 function ec2CertificateFrom(local: boolean): Target['ec2Certificate'] {
   const file = process.env.UNIKERNEL_EC2_CERTIFICATE;
   if (file) {
-    if (!existsSync(file)) throw new DemoError(`UNIKERNEL_EC2_CERTIFICATE names ${file}, which does not exist: give the path of cert-ec2.pem`);
+    if (!existsSync(file))
+      throw new DemoError(
+        `UNIKERNEL_EC2_CERTIFICATE names ${file}, which does not exist: give the path of cert-ec2.pem`,
+      );
     return { pem: readFileSync(file, 'utf8'), from: file };
   }
   const from = local
@@ -96,7 +99,12 @@ async function target(): Promise<Target> {
 /** The kernel the AMI is registered with: UNIKERNEL_KERNEL_ID, or the endpoint's own PV-GRUB catalogue. */
 async function kernelFor(aws: Target): Promise<{ kernelId?: string; note: string }> {
   if (aws.kernelId) return { kernelId: aws.kernelId, note: `kernel ${aws.kernelId} (from UNIKERNEL_KERNEL_ID)` };
-  const { ec2 } = createClients({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials, maxAttempts: 2 });
+  const { ec2 } = createClients({
+    endpoint: aws.endpoint,
+    region: aws.region,
+    credentials: aws.credentials,
+    maxAttempts: 2,
+  });
   try {
     const found = await findPvGrubKernel(ec2, 'x86_64');
     return { note: `kernel ${found} (Amazon's PV-GRUB hd0, looked up at ${aws.endpoint})` };
@@ -132,21 +140,35 @@ async function main(): Promise<void> {
     env: {
       AWS_ENDPOINT_URL: aws.endpoint,
       AWS_REGION: aws.region,
-      ...(aws.credentials ? { AWS_ACCESS_KEY_ID: aws.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.credentials.secretAccessKey, AWS_PROFILE: undefined } : {}),
+      ...(aws.credentials
+        ? {
+            AWS_ACCESS_KEY_ID: aws.credentials.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: aws.credentials.secretAccessKey,
+            AWS_PROFILE: undefined,
+          }
+        : {}),
     },
     config: { 'unikernel:pollSeconds': '0.1' },
   });
   try {
-    say(fake ? `  local AWS at ${aws.endpoint} (S3, EC2 and EBS, SigV4-checked; the real AWS SDK talks to it)` : `  AWS endpoint ${aws.endpoint} (from AWS_ENDPOINT_URL)`);
+    say(
+      fake
+        ? `  local AWS at ${aws.endpoint} (S3, EC2 and EBS, SigV4-checked; the real AWS SDK talks to it)`
+        : `  AWS endpoint ${aws.endpoint} (from AWS_ENDPOINT_URL)`,
+    );
     say(`  ${kernel.note}`);
-    say(`  Pulumi's dynamic-provider plugin (@pulumi/pulumi) on port ${plugin.port}, driven over gRPC as the engine would`);
+    say(
+      `  Pulumi's dynamic-provider plugin (@pulumi/pulumi) on port ${plugin.port}, driven over gRPC as the engine would`,
+    );
     fake?.createBucket(aws.bucket, { objectOwnership: 'ObjectWriter' });
 
-    step('The program: a Xen PV kernel, a signing key, EC2\'s certificate');
+    step("The program: a Xen PV kernel, a signing key, EC2's certificate");
     const kernelPath = buildXenKernel(work, { fileName: 'mir-hello.xen' });
     const identity = createSigningIdentity('pulumi-unikernel demo');
     const ec2Certificate = aws.ec2Certificate.pem;
-    say(`  kernel ${kernelPath}; key and self-signed certificate made for this run; EC2 certificate ${aws.ec2Certificate.from}`);
+    say(
+      `  kernel ${kernelPath}; key and self-signed certificate made for this run; EC2 certificate ${aws.ec2Certificate.from}`,
+    );
     const bundleInputs = {
       kernelPath,
       kernelCommandLine: 'console=hvc0',
@@ -162,7 +184,9 @@ async function main(): Promise<void> {
 
     step('pulumi up: create in dependency order');
     const bundle = await engine.create(BUNDLE, 'mirage-bundle', bundledImageProvider, bundleInputs, ['privateKey']);
-    say(`  + BundledImage mirage-bundle  ${bundle.id}  (${bundle.outputs.partCount} part(s), digest ${bundle.outputs.imageDigest})`);
+    say(
+      `  + BundledImage mirage-bundle  ${bundle.id}  (${bundle.outputs.partCount} part(s), digest ${bundle.outputs.imageDigest})`,
+    );
     const amiInputs = {
       manifestLocation: bundle.outputs.manifestLocation,
       manifestEtag: bundle.outputs.manifestEtag,
@@ -172,32 +196,61 @@ async function main(): Promise<void> {
       ...(kernel.kernelId ? { kernelId: kernel.kernelId } : {}),
     };
     const ami = await engine.create(AMI, 'mirage-ami', registeredAmiProvider, amiInputs);
-    say(`  + RegisteredAmi mirage-ami  ${ami.id}  (paravirtual, kernel ${ami.outputs.effectiveKernelId}, ${ami.outputs.state})`);
+    say(
+      `  + RegisteredAmi mirage-ami  ${ami.id}  (paravirtual, kernel ${ami.outputs.effectiveKernelId}, ${ami.outputs.state})`,
+    );
     const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' } };
     const instance = await engine.create(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs);
-    say(`  + UnikernelInstance mirage-instance  ${instance.id}  (${instance.outputs.state}, IMDSv2 ${instance.outputs.httpTokens ?? 'required'})`);
+    say(
+      `  + UnikernelInstance mirage-instance  ${instance.id}  (${instance.outputs.state}, IMDSv2 ${instance.outputs.httpTokens ?? 'required'})`,
+    );
     const stored = JSON.stringify([...engine.state.values()].map((entry) => entry.outputs));
     say(`  state holds no private key: ${stored.includes('PRIVATE KEY') ? 'NO — it does' : 'yes'}`);
 
     step('Out of band (someone at the console): the instance is terminated, the AMI retagged');
     const clients = createClients({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials });
-    await terminateInstance(clients.ec2, instanceId(instance.id), { minDelaySeconds: 0.1, maxDelaySeconds: 0.5, maxWaitSeconds: 60 });
-    await updateTags(clients.ec2, imageId(ami.id), { project: 'pulumi-unikernel', stack: 'demo' }, { project: 'pulumi-unikernel', stack: 'demo', owner: 'someone-else' });
+    await terminateInstance(clients.ec2, instanceId(instance.id), {
+      minDelaySeconds: 0.1,
+      maxDelaySeconds: 0.5,
+      maxWaitSeconds: 60,
+    });
+    await updateTags(
+      clients.ec2,
+      imageId(ami.id),
+      { project: 'pulumi-unikernel', stack: 'demo' },
+      { project: 'pulumi-unikernel', stack: 'demo', owner: 'someone-else' },
+    );
     say(`  terminated ${instance.id}; tagged ${ami.id} owner=someone-else`);
 
     step('pulumi refresh: read every resource back from AWS');
-    for (const [name, keys] of [['mirage-bundle', ['bundleStatus']], ['mirage-ami', ['state', 'tags', 'description']], ['mirage-instance', ['state', 'tags']]] as const) {
+    for (const [name, keys] of [
+      ['mirage-bundle', ['bundleStatus']],
+      ['mirage-ami', ['state', 'tags', 'description']],
+      ['mirage-instance', ['state', 'tags']],
+    ] as const) {
       const result = await engine.refresh(name);
-      say(`  ~ ${name}: ${result.gone ? 'gone (deleted outside Pulumi): dropped from the state' : describeDrift(result.before, result.after, [...keys])}`);
+      say(
+        `  ~ ${name}: ${result.gone ? 'gone (deleted outside Pulumi): dropped from the state' : describeDrift(result.before, result.after, [...keys])}`,
+      );
     }
 
     step('pulumi up: heal the drift (the program is unchanged)');
-    say(`  ~ mirage-bundle: ${await engine.up(BUNDLE, 'mirage-bundle', bundledImageProvider, bundleInputs, ['privateKey'])}`);
+    say(
+      `  ~ mirage-bundle: ${await engine.up(BUNDLE, 'mirage-bundle', bundledImageProvider, bundleInputs, ['privateKey'])}`,
+    );
     say(`  ~ mirage-ami: ${await engine.up(AMI, 'mirage-ami', registeredAmiProvider, amiInputs)}`);
-    say(`  ~ mirage-instance: ${await engine.up(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs)}`);
+    say(
+      `  ~ mirage-instance: ${await engine.up(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs)}`,
+    );
     if (fake) {
       const tags = fake.images().find((image) => image.imageId === ami.id)?.tags;
-      say(`  AMI tags now ${JSON.stringify(tags)}; running instances: ${fake.instances().filter((each) => each.state === 'running').map((each) => each.instanceId).join(', ')}`);
+      say(
+        `  AMI tags now ${JSON.stringify(tags)}; running instances: ${fake
+          .instances()
+          .filter((each) => each.state === 'running')
+          .map((each) => each.instanceId)
+          .join(', ')}`,
+      );
     }
 
     step('pulumi destroy: in reverse dependency order');
@@ -207,7 +260,10 @@ async function main(): Promise<void> {
       say(`  - ${name}  ${id}`);
     }
     if (fake) {
-      const left = fake.objects(aws.bucket).length + fake.images().filter((image) => image.state !== 'deregistered').length + fake.instances().filter((each) => each.state !== 'terminated').length;
+      const left =
+        fake.objects(aws.bucket).length +
+        fake.images().filter((image) => image.state !== 'deregistered').length +
+        fake.instances().filter((each) => each.state !== 'terminated').length;
       say(`  the local AWS now holds ${left} object(s), AMI(s) or running instance(s)`);
     }
     say('\nDone. The same resources in a real program: examples/mirage (see README, "Pulumi").');

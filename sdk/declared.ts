@@ -25,7 +25,11 @@ export type ArgsOf<S> = { [K in keyof S as S[K] extends { input: 'required' } ? 
 /** The outputs a resource class declares. */
 export type DeclaredOutputsOf<S> = {
   readonly [K in keyof S as S[K] extends { resource: 'declared' } ? K : never]: pulumi.Output<
-    S[K] extends { shownAs: Kind<infer Shown, unknown> } ? Shown : S[K] extends { output: 'always' } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined
+    S[K] extends { shownAs: Kind<infer Shown, unknown> }
+      ? Shown
+      : S[K] extends { output: 'always' }
+        ? ValueOf<S[K]>
+        : ValueOf<S[K]> | undefined
   >;
 };
 

@@ -41,9 +41,17 @@ export class Unikernel extends pulumi.ComponentResource {
     );
     this.imageId = this.ami.imageId;
     if (instance) {
-      this.instance = new UnikernelInstance(`${name}-instance`, { ...instance, imageId: this.ami.imageId, region: args.region }, { parent: this });
+      this.instance = new UnikernelInstance(
+        `${name}-instance`,
+        { ...instance, imageId: this.ami.imageId, region: args.region },
+        { parent: this },
+      );
       this.instanceId = this.instance.instanceId;
     }
-    this.registerOutputs({ imageId: this.imageId, instanceId: this.instanceId, manifestLocation: this.bundle.manifestLocation });
+    this.registerOutputs({
+      imageId: this.imageId,
+      instanceId: this.instanceId,
+      manifestLocation: this.bundle.manifestLocation,
+    });
   }
 }

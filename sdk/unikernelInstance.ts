@@ -12,6 +12,13 @@ export interface UnikernelInstance extends DeclaredOutputsOf<UnikernelInstanceSc
 /** An EC2 instance running a unikernel AMI; tags change in place, anything else replaces it. */
 export class UnikernelInstance extends pulumi.dynamic.Resource {
   constructor(name: string, args: UnikernelInstanceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(unikernelInstanceProvider, name, resourceProps(unikernelInstanceSchema, args), opts, 'unikernel', 'UnikernelInstance');
+    super(
+      unikernelInstanceProvider,
+      name,
+      resourceProps(unikernelInstanceSchema, args),
+      opts,
+      'unikernel',
+      'UnikernelInstance',
+    );
   }
 }

@@ -365,7 +365,10 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginCl
 
   const [command, args] =
     options.launcher === 'shim'
-      ? [path.join(path.dirname(resolvePulumi('@pulumi/pulumi/package.json', cwd)), 'pulumi-resource-pulumi-nodejs'), [engineAddress]]
+      ? [
+          path.join(path.dirname(resolvePulumi('@pulumi/pulumi/package.json', cwd)), 'pulumi-resource-pulumi-nodejs'),
+          [engineAddress],
+        ]
       : [process.execPath, [resolvePulumi('@pulumi/pulumi/cmd/dynamic-provider/index.js', cwd), engineAddress]];
   // detached: a new session and process group, so stop() can kill the whole group (the shim does not exec node).
   const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -397,7 +400,12 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginCl
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(
-        () => finish(new Error(`the plugin did not print its port within ${options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS} ms`)),
+        () =>
+          finish(
+            new Error(
+              `the plugin did not print its port within ${options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS} ms`,
+            ),
+          ),
         options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
       );
       const unsubscribe = proc.onChange(check);
@@ -420,7 +428,9 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginCl
           }
         } else if (proc.exitStatus) {
           const output = proc.lines.map((l) => l.line).join('\n');
-          finish(new Error(`the plugin exited (${JSON.stringify(proc.exitStatus)}) before printing its port:\n${output}`));
+          finish(
+            new Error(`the plugin exited (${JSON.stringify(proc.exitStatus)}) before printing its port:\n${output}`),
+          );
         }
       }
       check();
@@ -574,7 +584,12 @@ export class PluginClient {
     const test = (line: string): boolean => (typeof match === 'string' ? line.includes(match) : match.test(line));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => finish(new Error(`no output line matched ${String(match)} within ${timeoutMs} ms; output:\n${this.output().join('\n')}`)),
+        () =>
+          finish(
+            new Error(
+              `no output line matched ${String(match)} within ${timeoutMs} ms; output:\n${this.output().join('\n')}`,
+            ),
+          ),
         timeoutMs,
       );
       const unsubscribe = this.proc.onChange(check);
@@ -611,7 +626,11 @@ export class PluginClient {
   }
 
   async getPluginInfo(): Promise<{ version: string }> {
-    const response = await this.unary<Empty, plugproto.PluginInfo>('GetPluginInfo', this.rpc().getPluginInfo, new Empty());
+    const response = await this.unary<Empty, plugproto.PluginInfo>(
+      'GetPluginInfo',
+      this.rpc().getPluginInfo,
+      new Empty(),
+    );
     return { version: response.getVersion() };
   }
 
@@ -766,7 +785,9 @@ export class PluginClient {
 
   private rpc(): provrpc.ResourceProviderClient {
     if (!this.proc.client || this.proc.exitStatus) {
-      throw new Error(`the plugin is not running${this.proc.exitStatus ? ` (exited: ${JSON.stringify(this.proc.exitStatus)})` : ''}`);
+      throw new Error(
+        `the plugin is not running${this.proc.exitStatus ? ` (exited: ${JSON.stringify(this.proc.exitStatus)})` : ''}`,
+      );
     }
     return this.proc.client;
   }
@@ -785,7 +806,10 @@ export class PluginClient {
     });
   }
 
-  private setNameAndType(request: { setUrn(v: string): unknown; setName(v: string): unknown; setType(v: string): unknown }, urnValue: string): void {
+  private setNameAndType(
+    request: { setUrn(v: string): unknown; setName(v: string): unknown; setType(v: string): unknown },
+    urnValue: string,
+  ): void {
     const { name, type } = parseUrn(urnValue);
     request.setUrn(urnValue);
     request.setName(name);
@@ -910,5 +934,7 @@ function toJavaScriptValue(value: unknown, where: string): JavaScriptValue {
     }
     return out;
   }
-  throw new Error(`${where}: a ${typeof value === 'object' ? value.constructor?.name ?? 'object' : typeof value} is not a plain JSON value`);
+  throw new Error(
+    `${where}: a ${typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value} is not a plain JSON value`,
+  );
 }

@@ -6,11 +6,14 @@ import { AddressInfo } from 'net';
 import { LocalAws } from '../testing/localAws';
 import { REPO_ROOT, runNodeAsync } from './helpers/tools';
 
-const runDemo = (env: NodeJS.ProcessEnv = {}) => runNodeAsync(path.join(REPO_ROOT, 'dist', 'examples', 'demo.js'), [], env);
+const runDemo = (env: NodeJS.ProcessEnv = {}) =>
+  runNodeAsync(path.join(REPO_ROOT, 'dist', 'examples', 'demo.js'), [], env);
 
 /** An endpoint that is no AWS at all: every request gets 404 and an HTML body. */
 async function deadEndpoint(): Promise<{ url: string; server: Server }> {
-  const server = createServer((_request, response) => response.writeHead(404, { 'content-type': 'text/html' }).end('<html>nothing here</html>'));
+  const server = createServer((_request, response) =>
+    response.writeHead(404, { 'content-type': 'text/html' }).end('<html>nothing here</html>'),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
@@ -23,7 +26,10 @@ describe('npm run demo', function () {
     assert.equal(status, 0, stderr);
     assert.equal(stderr, '');
     assert.match(stdout, /\+ BundledImage mirage-bundle {2}\S+\/mir-hello\.img\.manifest\.xml/);
-    assert.match(stdout, /\+ RegisteredAmi mirage-ami {2}ami-[0-9a-f]+ {2}\(paravirtual, kernel aki-[0-9a-f]+, available\)/);
+    assert.match(
+      stdout,
+      /\+ RegisteredAmi mirage-ami {2}ami-[0-9a-f]+ {2}\(paravirtual, kernel aki-[0-9a-f]+, available\)/,
+    );
     assert.match(stdout, /\+ UnikernelInstance mirage-instance {2}i-[0-9a-f]+ {2}\(running, IMDSv2 required\)/);
     assert.match(stdout, /│ BundledImage mir-hello\.img: uploaded/, 'provider progress reaches the user');
     assert.match(stdout, /state holds no private key: yes/);
@@ -53,8 +59,14 @@ describe('npm run demo', function () {
       assert.match(stdout, /EC2 certificate \(a stand-in: EC2 cannot decrypt this bundle.*UNIKERNEL_EC2_CERTIFICATE/);
       assert.match(stdout, /\+ UnikernelInstance mirage-instance {2}i-[0-9a-f]+ {2}\(running/);
       assert.deepEqual(local.objects('endpoint-demo'), [], 'the bundle is deleted');
-      assert.deepEqual(local.instances().filter((each) => each.state !== 'terminated'), []);
-      assert.deepEqual(local.images().filter((each) => each.ownerId === local.accountId && each.state !== 'deregistered'), []);
+      assert.deepEqual(
+        local.instances().filter((each) => each.state !== 'terminated'),
+        [],
+      );
+      assert.deepEqual(
+        local.images().filter((each) => each.ownerId === local.accountId && each.state !== 'deregistered'),
+        [],
+      );
     } finally {
       await local.stop();
     }
@@ -63,10 +75,19 @@ describe('npm run demo', function () {
   it('says in one line what an endpoint lacks: a PV-GRUB catalogue (UNIKERNEL_KERNEL_ID), then anything else', async () => {
     const dead = await deadEndpoint();
     try {
-      const env = { AWS_ENDPOINT_URL: dead.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example', AWS_PROFILE: '' };
+      const env = {
+        AWS_ENDPOINT_URL: dead.url,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'example',
+        AWS_PROFILE: '',
+      };
       const noCatalogue = await runDemo(env);
       assert.equal(noCatalogue.status, 1);
-      assert.match(noCatalogue.stderr, /^demo failed: http:\/\/127\.0\.0\.1:\d+ has no catalogue of Amazon's PV-GRUB kernels \(.*\): set UNIKERNEL_KERNEL_ID to the PV-GRUB hd0 kernel/);
+      assert.match(
+        noCatalogue.stderr,
+        /^demo failed: http:\/\/127\.0\.0\.1:\d+ has no catalogue of Amazon's PV-GRUB kernels \(.*\): set UNIKERNEL_KERNEL_ID to the PV-GRUB hd0 kernel/,
+      );
       assert.equal(noCatalogue.stderr.trim().split('\n').length, 1, noCatalogue.stderr);
       const withKernel = await runDemo({ ...env, UNIKERNEL_KERNEL_ID: 'aki-919dcaf8' });
       assert.equal(withKernel.status, 1);

@@ -36,15 +36,33 @@ export class MiniEngine {
     return this.plugin.withProvider(provider);
   }
 
-  async create(type: string, name: string, provider: pulumi.dynamic.ResourceProvider, inputs: Props, secretKeys: string[] = []): Promise<StateEntry> {
+  async create(
+    type: string,
+    name: string,
+    provider: pulumi.dynamic.ResourceProvider,
+    inputs: Props,
+    secretKeys: string[] = [],
+  ): Promise<StateEntry> {
     const text = await serializeProvider(provider);
     const client = this.client(text);
     const urn = client.urn(type, name);
-    const news = Object.fromEntries(Object.entries(inputs).map(([key, value]) => [key, secretKeys.includes(key) ? secret(value) : value]));
+    const news = Object.fromEntries(
+      Object.entries(inputs).map(([key, value]) => [key, secretKeys.includes(key) ? secret(value) : value]),
+    );
     const checked = await client.check(urn, {}, news);
-    if (checked.failures.length > 0) throw new Error(`${name}: ${checked.failures.map((failure) => `${failure.property}: ${failure.reason}`).join('; ')}`);
+    if (checked.failures.length > 0)
+      throw new Error(
+        `${name}: ${checked.failures.map((failure) => `${failure.property}: ${failure.reason}`).join('; ')}`,
+      );
     const created = await client.create(urn, checked.inputs);
-    const entry: StateEntry = { type, name, provider: text, id: created.id, inputs: withoutProvider(checked.inputs), outputs: withoutProvider(created.properties) };
+    const entry: StateEntry = {
+      type,
+      name,
+      provider: text,
+      id: created.id,
+      inputs: withoutProvider(checked.inputs),
+      outputs: withoutProvider(created.properties),
+    };
     this.state.set(name, entry);
     this.relay();
     return entry;
@@ -66,7 +84,13 @@ export class MiniEngine {
   }
 
   /** `pulumi up` for one resource: Diff the program's inputs against the state, then Update or replace. */
-  async up(type: string, name: string, provider: pulumi.dynamic.ResourceProvider, inputs: Props, secretKeys: string[] = []): Promise<string> {
+  async up(
+    type: string,
+    name: string,
+    provider: pulumi.dynamic.ResourceProvider,
+    inputs: Props,
+    secretKeys: string[] = [],
+  ): Promise<string> {
     const entry = this.state.get(name);
     if (!entry) {
       await this.create(type, name, provider, inputs, secretKeys);
@@ -74,7 +98,9 @@ export class MiniEngine {
     }
     const client = this.client(entry.provider);
     const urn = client.urn(type, name);
-    const news = Object.fromEntries(Object.entries(inputs).map(([key, value]) => [key, secretKeys.includes(key) ? secret(value) : value]));
+    const news = Object.fromEntries(
+      Object.entries(inputs).map(([key, value]) => [key, secretKeys.includes(key) ? secret(value) : value]),
+    );
     const checked = await client.check(urn, entry.inputs, news);
     const diff = await client.diff(entry.id, urn, entry.outputs, checked.inputs, entry.inputs);
     this.relay();

@@ -11,4 +11,3 @@ export const BUNDLE_ACLS: readonly BundleAcl[] = ['aws-exec-read', 'public-read'
 export function needsAclsEnabled(acl: BundleAcl): boolean {
   return acl === 'aws-exec-read' || acl === 'public-read';
 }
-

@@ -44,7 +44,9 @@ async function headBucket(s3: S3Client, bucket: BucketName, signal?: AbortSignal
     const code = errorCode(error);
     if (status === 404 || code === 'NotFound' || code === 'NoSuchBucket') return { exists: false };
     if (status === 301 || code === 'PermanentRedirect') {
-      const region = (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.['x-amz-bucket-region'];
+      const region = (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
+        'x-amz-bucket-region'
+      ];
       return { exists: true, region: region ?? 'another region' };
     }
     if (status === 403) {
@@ -80,13 +82,17 @@ export async function preflightBucket(options: BucketPreflight): Promise<BucketS
   let created = false;
   if (!head.exists) {
     if (!options.createBucket) {
-      throw new AwsInputError('bucket', `bucket ${bucket} does not exist in ${clientRegion}; create it, or ask for it to be created (--create-bucket / createBucket: true)`);
+      throw new AwsInputError(
+        'bucket',
+        `bucket ${bucket} does not exist in ${clientRegion}; create it, or ask for it to be created (--create-bucket / createBucket: true)`,
+      );
     }
     await awsCall('CreateBucket', resource, () =>
       s3.send(
         new CreateBucketCommand({
           Bucket: bucket,
-          CreateBucketConfiguration: clientRegion === 'us-east-1' ? undefined : { LocationConstraint: clientRegion as never },
+          CreateBucketConfiguration:
+            clientRegion === 'us-east-1' ? undefined : { LocationConstraint: clientRegion as never },
           ObjectOwnership: needsAclsEnabled(acl) ? ObjectOwnership.ObjectWriter : undefined,
         }),
         { abortSignal: signal },
@@ -94,7 +100,10 @@ export async function preflightBucket(options: BucketPreflight): Promise<BucketS
     );
     created = true;
   } else if (head.region && head.region !== clientRegion) {
-    throw new AwsInputError('region', `bucket ${bucket} is in ${head.region}, not ${clientRegion}: use region ${head.region}, or a bucket in ${clientRegion} (AMIs are registered in the bucket's region)`);
+    throw new AwsInputError(
+      'region',
+      `bucket ${bucket} is in ${head.region}, not ${clientRegion}: use region ${head.region}, or a bucket in ${clientRegion} (AMIs are registered in the bucket's region)`,
+    );
   }
   const objectOwnership = await awsCall('GetBucketOwnershipControls', resource, () => ownershipOf(s3, bucket, signal));
   if (objectOwnership === 'BucketOwnerEnforced' && needsAclsEnabled(acl)) {

@@ -40,7 +40,10 @@ export function listingPrefix(address: BundleAddress): string {
 
 /** Whether a listed key is one of the bundle's objects: a part, the manifest or the record. */
 export function isKeyOfBundle(address: BundleAddress, key: string): boolean {
-  return key.startsWith(address.location.keyPrefix) && isBundleFileOf(address.name, key.slice(address.location.keyPrefix.length));
+  return (
+    key.startsWith(address.location.keyPrefix) &&
+    isBundleFileOf(address.name, key.slice(address.location.keyPrefix.length))
+  );
 }
 
 /** RegisterImage's ImageLocation: `bucket/prefix/NAME.manifest.xml`, no s3:// scheme. */

@@ -5,12 +5,20 @@ import { awsCall } from './errors';
 import { BundleLocation } from './location';
 import { StoredObject } from './storedObject';
 
-export async function listBundleObjects(s3: S3Client, location: BundleLocation, name: string, signal?: AbortSignal): Promise<StoredObject[]> {
+export async function listBundleObjects(
+  s3: S3Client,
+  location: BundleLocation,
+  name: string,
+  signal?: AbortSignal,
+): Promise<StoredObject[]> {
   const address = bundleAddress(location, name);
   const prefix = listingPrefix(address);
   return awsCall('ListObjectsV2', `s3://${location.bucket}/${prefix}*`, async () => {
     const found: StoredObject[] = [];
-    for await (const page of paginateListObjectsV2({ client: s3, pageSize: 1000 }, { Bucket: location.bucket, Prefix: prefix })) {
+    for await (const page of paginateListObjectsV2(
+      { client: s3, pageSize: 1000 },
+      { Bucket: location.bucket, Prefix: prefix },
+    )) {
       signal?.throwIfAborted();
       for (const object of page.Contents ?? []) {
         const key = object.Key ?? '';

@@ -9,7 +9,10 @@ import { restartReason, takesUp, UnfinishedPolicy } from './resumePlan';
 import { S3BundleOutput, S3BundleOutputOptions } from './s3BundleOutput';
 import { StoredObject } from './storedObject';
 
-export interface BundleToS3Options extends Omit<BundleOptions, 'output' | 'destination'>, Pick<S3BundleOutputOptions, 's3' | 'location' | 'acl' | 'createBucket' | 'concurrency'> {
+export interface BundleToS3Options
+  extends
+    Omit<BundleOptions, 'output' | 'destination'>,
+    Pick<S3BundleOutputOptions, 's3' | 'location' | 'acl' | 'createBucket' | 'concurrency'> {
   unfinished: UnfinishedPolicy;
   /** With `restart`: told why an unfinished bundle is removed before bundling from the start. */
   onRestart?: (problem: string) => void;
@@ -29,17 +32,34 @@ export class S3LeftoversError extends Error {
     override readonly cause: unknown,
     readonly leftovers: string[],
   ) {
-    super(`${cause instanceof Error ? cause.message : String(cause)}; ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')})`);
+    super(
+      `${cause instanceof Error ? cause.message : String(cause)}; ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')})`,
+    );
     this.name = 'S3LeftoversError';
   }
 }
 
 async function attempt(options: BundleToS3Options, testHooks: BundleTestHooks): Promise<S3BundleResult> {
   const { s3, location, acl, createBucket, concurrency, signal, unfinished } = options;
-  const output = new S3BundleOutput({ s3, location, acl, createBucket, concurrency, signal, partSize: testHooks.partSize, resumable: true, resumeExisting: takesUp(unfinished) });
+  const output = new S3BundleOutput({
+    s3,
+    location,
+    acl,
+    createBucket,
+    concurrency,
+    signal,
+    partSize: testHooks.partSize,
+    resumable: true,
+    resumeExisting: takesUp(unfinished),
+  });
   try {
     const result = await bundleImage({ ...options, output }, testHooks);
-    return { ...result, objects: output.objects(), resumedParts: output.resumedParts, bucketCreated: output.bucketCreated };
+    return {
+      ...result,
+      objects: output.objects(),
+      resumedParts: output.resumedParts,
+      bucketCreated: output.bucketCreated,
+    };
   } catch (error) {
     const leftovers = output.leftovers();
     throw leftovers.length > 0 ? new S3LeftoversError(error, leftovers) : error;
@@ -53,7 +73,12 @@ export async function bundleToS3(options: BundleToS3Options, testHooks: BundleTe
     const problem = restartReason(options.unfinished, error);
     if (problem === undefined) throw error;
     options.onRestart?.(problem);
-    await deleteBundle({ s3: options.s3, location: options.location, name: bundleNameOf(options), signal: options.signal });
+    await deleteBundle({
+      s3: options.s3,
+      location: options.location,
+      name: bundleNameOf(options),
+      signal: options.signal,
+    });
     return attempt(options, testHooks);
   }
 }

@@ -51,7 +51,9 @@ function common(settings: AwsSettings) {
       connectionTimeout: settings.connectionTimeoutMs ?? 10_000,
       // Without this the handler only logs a warning when requestTimeout passes, and waits on.
       throwOnRequestTimeout: true,
-      ...(settings.maxSockets === undefined ? {} : { httpAgent: { maxSockets: settings.maxSockets }, httpsAgent: { maxSockets: settings.maxSockets } }),
+      ...(settings.maxSockets === undefined
+        ? {}
+        : { httpAgent: { maxSockets: settings.maxSockets }, httpsAgent: { maxSockets: settings.maxSockets } }),
     },
   } as const;
 }
@@ -68,7 +70,10 @@ export function createS3Client(settings: AwsSettings = {}): S3Client {
 }
 
 export function createEc2Client(settings: AwsSettings = {}): EC2Client {
-  return new EC2Client({ ...common(settings), endpoint: settings.ec2Endpoint ?? settings.endpoint ?? environmentEndpoint('EC2') });
+  return new EC2Client({
+    ...common(settings),
+    endpoint: settings.ec2Endpoint ?? settings.endpoint ?? environmentEndpoint('EC2'),
+  });
 }
 
 export const DEFAULT_EBS_MAX_SOCKETS = 64;

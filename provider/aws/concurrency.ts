@@ -3,7 +3,12 @@
  * because it is a dozen lines and the maintained pool libraries (p-limit, p-map) are ESM-only,
  * which CommonJS output and Pulumi's function serialization cannot load.
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   if (limit < 1) throw new RangeError('concurrency must be at least 1');
   let next = 0;
   let failed = false;
@@ -27,7 +32,9 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, task
 
 /** An AbortSignal that fires on the caller's signal or when `ms` have passed, whichever is first. */
 export function withDeadline(signal: AbortSignal | undefined, ms: number | undefined): AbortSignal | undefined {
-  const signals = [signal, ms === undefined ? undefined : AbortSignal.timeout(ms)].filter((s): s is AbortSignal => s !== undefined);
+  const signals = [signal, ms === undefined ? undefined : AbortSignal.timeout(ms)].filter(
+    (s): s is AbortSignal => s !== undefined,
+  );
   if (signals.length === 0) return undefined;
   return signals.length === 1 ? signals[0] : AbortSignal.any(signals);
 }

@@ -31,7 +31,12 @@ export interface DeleteBundleResult {
   deleted: string[];
 }
 
-async function remoteManifestParts(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<string[] | undefined> {
+async function remoteManifestParts(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  signal?: AbortSignal,
+): Promise<string[] | undefined> {
   try {
     const output = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
     const xml = (await output.Body?.transformToString('utf8')) ?? '';
@@ -61,7 +66,9 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
   } else {
     if (!name) throw new Error('deleteBundle needs a bundle name or a manifest path');
     manifestKey = manifestKeyOf(bundleAddress(location, name));
-    listedParts = await awsCall('GetObject', `s3://${location.bucket}/${manifestKey}`, () => remoteManifestParts(s3, location.bucket, manifestKey, signal));
+    listedParts = await awsCall('GetObject', `s3://${location.bucket}/${manifestKey}`, () =>
+      remoteManifestParts(s3, location.bucket, manifestKey, signal),
+    );
   }
   const bundleName = name as string;
   const remove = (key: string) => deleteObject(s3, location.bucket, key, signal);

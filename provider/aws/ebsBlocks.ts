@@ -29,16 +29,25 @@ export function minimumVolumeGiB(imageBytes: number): number {
 
 /** The snapshot's volume size: the minimum for the image, or a requested size that is not smaller. */
 export function snapshotVolumeGiB(imageBytes: number, requestedGiB?: number): number {
-  if (!Number.isSafeInteger(imageBytes) || imageBytes < 0) throw new RangeError(`image size ${imageBytes} is not a byte count`);
+  if (!Number.isSafeInteger(imageBytes) || imageBytes < 0)
+    throw new RangeError(`image size ${imageBytes} is not a byte count`);
   const minimum = minimumVolumeGiB(imageBytes);
   if (requestedGiB !== undefined) {
-    if (!Number.isInteger(requestedGiB) || requestedGiB < 1) throw new AwsInputError('volumeSize', `volume size ${requestedGiB} is not a whole number of GiB of at least 1`);
+    if (!Number.isInteger(requestedGiB) || requestedGiB < 1)
+      throw new AwsInputError('volumeSize', `volume size ${requestedGiB} is not a whole number of GiB of at least 1`);
     if (requestedGiB < minimum) {
-      throw new AwsInputError('volumeSize', `volume size ${requestedGiB} GiB is smaller than the image (${imageBytes} bytes need at least ${minimum} GiB)`);
+      throw new AwsInputError(
+        'volumeSize',
+        `volume size ${requestedGiB} GiB is smaller than the image (${imageBytes} bytes need at least ${minimum} GiB)`,
+      );
     }
   }
   const size = requestedGiB ?? minimum;
-  if (size > MAX_SNAPSHOT_GIB) throw new AwsInputError('volumeSize', `volume size ${size} GiB is larger than the ${MAX_SNAPSHOT_GIB} GiB EBS allows`);
+  if (size > MAX_SNAPSHOT_GIB)
+    throw new AwsInputError(
+      'volumeSize',
+      `volume size ${size} GiB is larger than the ${MAX_SNAPSHOT_GIB} GiB EBS allows`,
+    );
   return size;
 }
 
@@ -73,12 +82,14 @@ export function planSnapshot(imageBytes: number, requestedGiB?: number): Snapsho
 /** Where block `index` of an image lies in the file, and how many image bytes it holds. */
 export function blockSpan(index: number, imageBytes: number): { offset: number; length: number } {
   const offset = index * EBS_BLOCK_BYTES;
-  if (!Number.isInteger(index) || index < 0 || offset >= imageBytes) throw new RangeError(`block ${index} is outside an image of ${imageBytes} bytes`);
+  if (!Number.isInteger(index) || index < 0 || offset >= imageBytes)
+    throw new RangeError(`block ${index} is outside an image of ${imageBytes} bytes`);
   return { offset, length: Math.min(EBS_BLOCK_BYTES, imageBytes - offset) };
 }
 
 export function isZeroBlock(data: Uint8Array): boolean {
-  if (data.length > EBS_BLOCK_BYTES) throw new RangeError(`a block holds at most ${EBS_BLOCK_BYTES} bytes, not ${data.length}`);
+  if (data.length > EBS_BLOCK_BYTES)
+    throw new RangeError(`a block holds at most ${EBS_BLOCK_BYTES} bytes, not ${data.length}`);
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(ZERO_BLOCK.subarray(0, data.length));
 }
 
@@ -107,7 +118,8 @@ export interface PreparedBlock {
  */
 export function prepareBlock(index: number, data: Buffer, imageBytes: number, skipZeroBlocks: boolean): PreparedBlock {
   const { length } = blockSpan(index, imageBytes);
-  if (data.length !== length && data.length !== EBS_BLOCK_BYTES) throw new RangeError(`block ${index} must hold ${length} image bytes, not ${data.length}`);
+  if (data.length !== length && data.length !== EBS_BLOCK_BYTES)
+    throw new RangeError(`block ${index} must hold ${length} image bytes, not ${data.length}`);
   const zero = isZeroBlock(data.subarray(0, length));
   let padded = data;
   if (length < EBS_BLOCK_BYTES) {
@@ -129,8 +141,10 @@ export function aggregateChecksum(blocks: Iterable<{ index: number; digest: Uint
   const sorted = [...blocks].sort((a, b) => a.index - b.index);
   const hash = createHash('sha256');
   sorted.forEach((block, position) => {
-    if (position > 0 && sorted[position - 1].index === block.index) throw new RangeError(`block ${block.index} appears twice`);
-    if (block.digest.length !== 32) throw new RangeError(`block ${block.index}: a SHA-256 digest has 32 bytes, not ${block.digest.length}`);
+    if (position > 0 && sorted[position - 1].index === block.index)
+      throw new RangeError(`block ${block.index} appears twice`);
+    if (block.digest.length !== 32)
+      throw new RangeError(`block ${block.index}: a SHA-256 digest has 32 bytes, not ${block.digest.length}`);
     hash.update(block.digest);
   });
   return hash.digest('base64');

@@ -64,16 +64,23 @@ export interface RegisteredEbsImage {
 async function settingsFor(options: RegisterEbsImageOptions): Promise<EbsImageSettings> {
   const problem = nameProblem(options.name);
   if (problem) throw new AwsInputError('name', `AMI name "${options.name}" ${problem}`);
-  if (options.description !== undefined && options.description.length > 255) throw new AwsInputError('description', 'the description must be at most 255 characters long');
-  if (options.architecture !== 'x86_64' && options.architecture !== 'arm64') throw new AwsInputError('architecture', `architecture ${String(options.architecture)} is not x86_64 or arm64`);
-  if (options.architecture === 'arm64' && options.bootMode === 'legacy-bios') throw new AwsInputError('bootMode', 'arm64 instances boot only with uefi');
+  if (options.description !== undefined && options.description.length > 255)
+    throw new AwsInputError('description', 'the description must be at most 255 characters long');
+  if (options.architecture !== 'x86_64' && options.architecture !== 'arm64')
+    throw new AwsInputError('architecture', `architecture ${String(options.architecture)} is not x86_64 or arm64`);
+  if (options.architecture === 'arm64' && options.bootMode === 'legacy-bios')
+    throw new AwsInputError('bootMode', 'arm64 instances boot only with uefi');
   const snapshot = await describeSnapshot(options.ec2, options.snapshotId, options.signal);
   if (!snapshot) throw new AwsInputError('snapshotId', `snapshot ${options.snapshotId} does not exist in this region`);
-  if (snapshot.state !== 'completed') throw new AwsInputError('snapshotId', `snapshot ${options.snapshotId} is ${snapshot.state}, not completed`);
+  if (snapshot.state !== 'completed')
+    throw new AwsInputError('snapshotId', `snapshot ${options.snapshotId} is ${snapshot.state}, not completed`);
   const snapshotSize = snapshot.volumeSizeGiB ?? 1;
   const volumeSizeGiB = options.volumeSizeGiB ?? snapshotSize;
   if (!Number.isInteger(volumeSizeGiB) || volumeSizeGiB < snapshotSize) {
-    throw new AwsInputError('volumeSize', `root volume size ${volumeSizeGiB} GiB must be a whole number of GiB no smaller than the snapshot (${snapshotSize} GiB)`);
+    throw new AwsInputError(
+      'volumeSize',
+      `root volume size ${volumeSizeGiB} GiB must be a whole number of GiB no smaller than the snapshot (${snapshotSize} GiB)`,
+    );
   }
   return {
     architecture: options.architecture,
@@ -112,16 +119,28 @@ export async function registerEbsImage(options: RegisterEbsImageOptions): Promis
         EnaSupport: settings.enaSupport,
         BootMode: settings.bootMode,
         ImdsSupport: settings.imdsSupport === 'v2.0' ? 'v2.0' : undefined,
-        TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }] : undefined,
+        TagSpecifications:
+          options.tags && Object.keys(options.tags).length > 0
+            ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }]
+            : undefined,
       }),
       { abortSignal: options.signal },
     ),
   );
-  if (!output.ImageId) throw new AwsOperationError('RegisterImage', options.snapshotId, 'NoImageId', 'RegisterImage returned no image id', true);
+  if (!output.ImageId)
+    throw new AwsOperationError(
+      'RegisterImage',
+      options.snapshotId,
+      'NoImageId',
+      'RegisterImage returned no image id',
+      true,
+    );
   return { imageId: imageId(output.ImageId), snapshotId: options.snapshotId, settings };
 }
 
-export async function registerEbsImageAndWait(options: RegisterEbsImageOptions): Promise<ImageSummary & { settings: EbsImageSettings }> {
+export async function registerEbsImageAndWait(
+  options: RegisterEbsImageOptions,
+): Promise<ImageSummary & { settings: EbsImageSettings }> {
   const registered = await registerEbsImage(options);
   const image = await waitForImageAvailable(options.ec2, registered.imageId, options.wait, options.signal);
   return { ...image, settings: registered.settings };
@@ -139,12 +158,23 @@ export interface EbsImageState {
 }
 
 /** The AMI and its root snapshot as AWS has them now. */
-export async function describeEbsImage(ec2: EC2Client, id: ImageId, snapshot: SnapshotId, signal?: AbortSignal): Promise<EbsImageState> {
-  const [image, snapshotSummary] = await Promise.all([describeImage(ec2, id, signal), describeSnapshot(ec2, snapshot, signal)]);
+export async function describeEbsImage(
+  ec2: EC2Client,
+  id: ImageId,
+  snapshot: SnapshotId,
+  signal?: AbortSignal,
+): Promise<EbsImageState> {
+  const [image, snapshotSummary] = await Promise.all([
+    describeImage(ec2, id, signal),
+    describeSnapshot(ec2, snapshot, signal),
+  ]);
   const missing: EbsImageState['missing'] = [];
   if (!image) missing.push('image');
   if (!snapshotSummary) missing.push('snapshot');
-  const rootSnapshotMismatch = image && image.rootSnapshotId !== snapshot ? `the root device of ${id} is ${image.rootSnapshotId ?? 'not a snapshot'}, not ${snapshot}` : undefined;
+  const rootSnapshotMismatch =
+    image && image.rootSnapshotId !== snapshot
+      ? `the root device of ${id} is ${image.rootSnapshotId ?? 'not a snapshot'}, not ${snapshot}`
+      : undefined;
   return { image, snapshot: snapshotSummary, missing, rootSnapshotMismatch };
 }
 
@@ -156,7 +186,12 @@ export interface RemovedEbsImage {
 }
 
 /** Deregisters the AMI, then deletes its snapshot (EC2 refuses to delete the root snapshot of a registered AMI). */
-export async function deregisterEbsImage(ec2: EC2Client, id: ImageId, snapshot: SnapshotId, signal?: AbortSignal): Promise<RemovedEbsImage> {
+export async function deregisterEbsImage(
+  ec2: EC2Client,
+  id: ImageId,
+  snapshot: SnapshotId,
+  signal?: AbortSignal,
+): Promise<RemovedEbsImage> {
   const imageDeregistered = await deregisterImage(ec2, id, signal);
   const snapshotDeleted = await deleteSnapshot(ec2, snapshot, signal);
   return { imageDeregistered, snapshotDeleted };

@@ -16,7 +16,15 @@ import { setTimeout as sleep } from 'timers/promises';
 import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { withDeadline } from './concurrency';
-import { aggregateChecksum, blockSpan, EBS_BLOCK_BYTES, planSnapshot, prepareBlock, PreparedBlock, SnapshotPlan } from './ebsBlocks';
+import {
+  aggregateChecksum,
+  blockSpan,
+  EBS_BLOCK_BYTES,
+  planSnapshot,
+  prepareBlock,
+  PreparedBlock,
+  SnapshotPlan,
+} from './ebsBlocks';
 import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { SnapshotId, snapshotId } from './ids';
 import { deleteSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
@@ -123,14 +131,21 @@ export class SnapshotUploadError extends AwsOperationError {
       : `the partial snapshot ${snapshotId} was deleted`;
     const operation = cause instanceof AwsOperationError ? cause.operation : 'UploadSnapshot';
     const code = cause instanceof AwsOperationError ? cause.code : cause instanceof Error ? cause.name : 'Error';
-    super(operation, snapshotId, code, `${causeMessage}; ${fate}`, !snapshotRemains && cause instanceof AwsOperationError && cause.retryable);
+    super(
+      operation,
+      snapshotId,
+      code,
+      `${causeMessage}; ${fate}`,
+      !snapshotRemains && cause instanceof AwsOperationError && cause.retryable,
+    );
     this.name = 'SnapshotUploadError';
     this.cause = cause;
   }
 }
 
 function positiveInteger(input: string, value: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < minimum || value > maximum) throw new AwsInputError(input, `${input} ${value} must be a whole number from ${minimum} to ${maximum}`);
+  if (!Number.isInteger(value) || value < minimum || value > maximum)
+    throw new AwsInputError(input, `${input} ${value} must be a whole number from ${minimum} to ${maximum}`);
   return value;
 }
 
@@ -140,7 +155,10 @@ async function openImage(imagePath: string): Promise<{ handle: fs.FileHandle; si
     handle = await fs.open(imagePath, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new AwsInputError('image', code === 'ENOENT' ? `${imagePath}: no such file` : `${imagePath} cannot be read (${code ?? String(error)})`);
+    throw new AwsInputError(
+      'image',
+      code === 'ENOENT' ? `${imagePath}: no such file` : `${imagePath} cannot be read (${code ?? String(error)})`,
+    );
   }
   try {
     const stat = await handle.stat();
@@ -158,7 +176,11 @@ async function readFully(handle: fs.FileHandle, buffer: Buffer, length: number, 
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (bytesRead === 0) throw new AwsInputError('image', `the image ended at byte ${position + done} while reading it; it must not change during the upload`);
+    if (bytesRead === 0)
+      throw new AwsInputError(
+        'image',
+        `the image ended at byte ${position + done} while reading it; it must not change during the upload`,
+      );
     done += bytesRead;
   }
 }
@@ -223,15 +245,24 @@ class SnapshotWriter {
           },
           { step: 'build', name: 'knownPayloadHash' },
         );
-        const output = await awsCall('PutSnapshotBlock', resource, () => this.options.ebs.send(command, { abortSignal: this.signal }));
+        const output = await awsCall('PutSnapshotBlock', resource, () =>
+          this.options.ebs.send(command, { abortSignal: this.signal }),
+        );
         if (output.Checksum !== undefined && output.Checksum !== block.checksum) {
-          throw new AwsOperationError('PutSnapshotBlock', resource, 'ChecksumMismatch', `EBS stored block ${block.index} with checksum ${output.Checksum}, not ${block.checksum}`, true);
+          throw new AwsOperationError(
+            'PutSnapshotBlock',
+            resource,
+            'ChecksumMismatch',
+            `EBS stored block ${block.index} with checksum ${output.Checksum}, not ${block.checksum}`,
+            true,
+          );
         }
         this.visible = true;
         return;
       } catch (error) {
         const code = errorCode(error);
-        const retryable = code === 'ConcurrentLimitExceededException' || (code === 'ResourceNotFoundException' && !this.visible);
+        const retryable =
+          code === 'ConcurrentLimitExceededException' || (code === 'ResourceNotFoundException' && !this.visible);
         if (!retryable || attempt >= retry.attempts || this.signal.aborted) throw error;
         const delay = retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
         await sleep(delay, undefined, { signal: this.signal });
@@ -307,8 +338,14 @@ async function cleanUp(options: UploadSnapshotOptions, id: SnapshotId, cause: un
  */
 export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<SnapshotUploadResult> {
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY, 1, 1024);
-  const timeoutMinutes = positiveInteger('timeoutMinutes', options.timeoutMinutes ?? DEFAULT_SNAPSHOT_TIMEOUT_MINUTES, 10, 4320);
-  if (options.description !== undefined && options.description.length > 255) throw new AwsInputError('description', 'the description must be at most 255 characters long');
+  const timeoutMinutes = positiveInteger(
+    'timeoutMinutes',
+    options.timeoutMinutes ?? DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
+    10,
+    4320,
+  );
+  if (options.description !== undefined && options.description.length > 255)
+    throw new AwsInputError('description', 'the description must be at most 255 characters long');
   const skipZeroBlocks = options.skipZeroBlocks ?? false;
   const { handle, size } = await openImage(options.imagePath);
   try {
@@ -324,7 +361,10 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         new StartSnapshotCommand({
           VolumeSize: plan.volumeSizeGiB,
           Description: options.description,
-          Tags: options.tags && Object.keys(options.tags).length > 0 ? toTagList(options.tags).map(({ Key, Value }) => ({ Key, Value })) : undefined,
+          Tags:
+            options.tags && Object.keys(options.tags).length > 0
+              ? toTagList(options.tags).map(({ Key, Value }) => ({ Key, Value }))
+              : undefined,
           ClientToken: clientToken,
           Encrypted: options.encrypted,
           KmsKeyArn: options.kmsKeyArn,
@@ -333,12 +373,25 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         { abortSignal: signal },
       ),
     );
-    if (!started.SnapshotId) throw new AwsOperationError('StartSnapshot', options.imagePath, 'NoSnapshotId', 'StartSnapshot returned no snapshot id', true);
+    if (!started.SnapshotId)
+      throw new AwsOperationError(
+        'StartSnapshot',
+        options.imagePath,
+        'NoSnapshotId',
+        'StartSnapshot returned no snapshot id',
+        true,
+      );
     const id = snapshotId(started.SnapshotId);
     const writer = new SnapshotWriter(options, id, plan, handle, signal, () => controller.abort());
     try {
       if (started.BlockSize !== undefined && started.BlockSize !== EBS_BLOCK_BYTES) {
-        throw new AwsOperationError('StartSnapshot', id, 'UnexpectedBlockSize', `the snapshot has ${started.BlockSize}-byte blocks; this uploader writes ${EBS_BLOCK_BYTES}-byte blocks`, false);
+        throw new AwsOperationError(
+          'StartSnapshot',
+          id,
+          'UnexpectedBlockSize',
+          `the snapshot has ${started.BlockSize}-byte blocks; this uploader writes ${EBS_BLOCK_BYTES}-byte blocks`,
+          false,
+        );
       }
       await writer.writeAll(concurrency, skipZeroBlocks);
       const checksum = aggregateChecksum(writer.state.digests);
@@ -355,7 +408,8 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
           { abortSignal: signal },
         ),
       );
-      if (completed.Status === 'error') throw new SnapshotNotCompletedError(id, 'error', 'CompleteSnapshot answered with status error');
+      if (completed.Status === 'error')
+        throw new SnapshotNotCompletedError(id, 'error', 'CompleteSnapshot answered with status error');
       writer.progress('waiting');
       await waitForSnapshotCompleted(options.ec2, id, options.wait, signal);
       return {

@@ -37,7 +37,8 @@ interface SdkErrorShape {
 
 const REMEDIES: Record<string, string> = {
   AuthFailure: 'check the AWS credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and the region',
-  SignatureDoesNotMatch: 'the secret access key does not match the access key id: check AWS_SECRET_ACCESS_KEY or the profile',
+  SignatureDoesNotMatch:
+    'the secret access key does not match the access key id: check AWS_SECRET_ACCESS_KEY or the profile',
   InvalidAccessKeyId: 'the access key id is unknown to AWS: check AWS_ACCESS_KEY_ID or the profile',
   InvalidClientTokenId: 'the access key id is unknown to AWS: check AWS_ACCESS_KEY_ID or the profile',
   ExpiredToken: 'the session credentials have expired: refresh them (aws sso login, or new STS credentials)',
@@ -51,35 +52,46 @@ const REMEDIES: Record<string, string> = {
   'InvalidAMIID.Malformed': 'the AMI id is malformed',
   'InvalidAMIID.Unavailable': 'the AMI is not available (still pending, or failed)',
   'InvalidInstanceID.NotFound': 'the instance does not exist in this region',
-  InsufficientInstanceCapacity: 'AWS has no capacity for this instance type here right now: try another type or availability zone, or later',
-  InstanceLimitExceeded: 'the account has reached its instance limit for this type: terminate instances or request a higher limit',
+  InsufficientInstanceCapacity:
+    'AWS has no capacity for this instance type here right now: try another type or availability zone, or later',
+  InstanceLimitExceeded:
+    'the account has reached its instance limit for this type: terminate instances or request a higher limit',
   RequestLimitExceeded: 'AWS throttled the requests: try again later or with less concurrency',
   Throttling: 'AWS throttled the requests: try again later or with less concurrency',
   SlowDown: 'S3 asked to slow down: try again later or with less concurrency',
   'InvalidAMIName.Duplicate': 'an AMI of this name already exists in the account: choose another name or deregister it',
-  InvalidManifest: 'EC2 could not read the bundle manifest: check that it was uploaded with an ACL EC2 can read (aws-exec-read) and that the account id in it is yours',
-  InvalidParameterCombination: 'this instance type cannot run this image: choose a type that supports its root device and virtualization type',
+  InvalidManifest:
+    'EC2 could not read the bundle manifest: check that it was uploaded with an ACL EC2 can read (aws-exec-read) and that the account id in it is yours',
+  InvalidParameterCombination:
+    'this instance type cannot run this image: choose a type that supports its root device and virtualization type',
   Unsupported: 'this is not supported for this instance type or region',
-  IdempotentParameterMismatch: 'a launch with the same client token but other parameters already happened: use a new client token',
+  IdempotentParameterMismatch:
+    'a launch with the same client token but other parameters already happened: use a new client token',
   BucketAlreadyExists: 'the bucket name is taken by another account: choose another bucket name',
   BadDigest: 'the uploaded data did not match its checksum (corrupted in transit): retry the upload',
   RequestTimeout: 'the request timed out: check the network and retry',
   TimeoutError: 'the request timed out: check the network and retry',
   NetworkingError: 'the connection failed: check the network and the endpoint, then retry',
   UnrecognizedClientException: 'the access key id is unknown to AWS: check AWS_ACCESS_KEY_ID or the profile',
-  InvalidSignatureException: 'the signature does not match (wrong secret access key, or a clock more than 15 minutes off): check AWS_SECRET_ACCESS_KEY and the clock',
+  InvalidSignatureException:
+    'the signature does not match (wrong secret access key, or a clock more than 15 minutes off): check AWS_SECRET_ACCESS_KEY and the clock',
   MissingAuthenticationTokenException: 'the request was not signed: check that AWS credentials are configured',
-  AccessDeniedException: 'the credentials are not allowed to do this: grant the IAM permission (ebs:StartSnapshot, ebs:PutSnapshotBlock, ebs:CompleteSnapshot, and the KMS key for encrypted snapshots)',
-  RequestThrottledException: 'the EBS direct APIs throttled the requests: try again later or with fewer blocks in flight',
+  AccessDeniedException:
+    'the credentials are not allowed to do this: grant the IAM permission (ebs:StartSnapshot, ebs:PutSnapshotBlock, ebs:CompleteSnapshot, and the KMS key for encrypted snapshots)',
+  RequestThrottledException:
+    'the EBS direct APIs throttled the requests: try again later or with fewer blocks in flight',
   ThrottlingException: 'AWS throttled the requests: try again later or with less concurrency',
-  ConcurrentLimitExceededException: 'too many EBS direct API requests in flight for the account: use fewer blocks in flight',
-  ServiceQuotaExceededException: 'an EBS quota is reached (for example snapshots in progress): wait for others to finish, or ask for a higher quota',
+  ConcurrentLimitExceededException:
+    'too many EBS direct API requests in flight for the account: use fewer blocks in flight',
+  ServiceQuotaExceededException:
+    'an EBS quota is reached (for example snapshots in progress): wait for others to finish, or ask for a higher quota',
   ResourceNotFoundException: 'the EBS direct APIs do not find the snapshot (deleted, timed out, or in another region)',
   ValidationException: 'the EBS direct APIs refused the request as invalid',
   'InvalidSnapshot.NotFound': 'the snapshot does not exist in this region (deleted, or another region or account)',
   'InvalidSnapshot.InUse': 'the snapshot is the root of a registered AMI: deregister the AMI first',
   'InvalidSnapshotID.Malformed': 'the snapshot id is malformed',
-  InvalidBlockDeviceMapping: 'the root volume does not fit the snapshot: give a volume size at least as large as the snapshot',
+  InvalidBlockDeviceMapping:
+    'the root volume does not fit the snapshot: give a volume size at least as large as the snapshot',
 };
 
 const ACCESS_KEY = /\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b/g;
@@ -92,7 +104,15 @@ function codeOf(error: SdkErrorShape): string {
   return error.Code ?? error.code ?? error.name ?? 'Error';
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 /** Wraps any SDK or network error in an AwsOperationError that reads as one line. */
 export function describeAwsError(error: unknown, operation: string, resource: string): Error {
@@ -105,12 +125,15 @@ export function describeAwsError(error: unknown, operation: string, resource: st
   const remedy = REMEDIES[code];
   const status = shape.$metadata?.httpStatusCode;
   const requestId = shape.$metadata?.requestId;
-  const details = [status ? `HTTP ${status}` : undefined, requestId ? `request id ${requestId}` : undefined].filter(Boolean).join(', ');
+  const details = [status ? `HTTP ${status}` : undefined, requestId ? `request id ${requestId}` : undefined]
+    .filter(Boolean)
+    .join(', ');
   const message =
     `${operation} ${resource} failed: ${code}${awsMessage && awsMessage !== code ? ` (${awsMessage})` : ''}` +
     (remedy ? `; ${remedy}` : '') +
     (details ? ` [${details}]` : '');
-  const retryable = shape.$fault === 'server' || code === 'NetworkingError' || /Throttl|RequestLimitExceeded|SlowDown/.test(code);
+  const retryable =
+    shape.$fault === 'server' || code === 'NetworkingError' || /Throttl|RequestLimitExceeded|SlowDown/.test(code);
   return new AwsOperationError(operation, resource, code, message, retryable);
 }
 

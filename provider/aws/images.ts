@@ -74,14 +74,21 @@ export class ImageNotAvailableError extends AwsOperationError {
     readonly state: string,
     reason: string,
   ) {
-    super('RegisterImage', imageId, 'ImageNotAvailable', `AMI ${imageId} was registered but is ${state}, not available: ${reason}`, false);
+    super(
+      'RegisterImage',
+      imageId,
+      'ImageNotAvailable',
+      `AMI ${imageId} was registered but is ${state}, not available: ${reason}`,
+      false,
+    );
     this.name = 'ImageNotAvailableError';
   }
 }
 
 export function nameProblem(name: string): string | undefined {
   if (name.length < 3 || name.length > 128) return 'must be 3 to 128 characters long';
-  if (!/^[A-Za-z0-9()[\] ./\-'@_]+$/.test(name)) return "may contain only letters, digits, spaces and ( ) [ ] . / - ' @ _";
+  if (!/^[A-Za-z0-9()[\] ./\-'@_]+$/.test(name))
+    return "may contain only letters, digits, spaces and ( ) [ ] . / - ' @ _";
   return undefined;
 }
 
@@ -111,20 +118,33 @@ function summarize(image: Image): ImageSummary {
 }
 
 /** The image, or undefined when AWS says it does not exist (deregistered, or never was). */
-export async function describeImage(ec2: EC2Client, id: ImageId, signal?: AbortSignal): Promise<ImageSummary | undefined> {
+export async function describeImage(
+  ec2: EC2Client,
+  id: ImageId,
+  signal?: AbortSignal,
+): Promise<ImageSummary | undefined> {
   try {
     const output = await ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal });
     const image = output.Images?.[0];
     return image && image.State !== 'deregistered' ? summarize(image) : undefined;
   } catch (error) {
-    if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable') return undefined;
+    if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable')
+      return undefined;
     throw describeAwsError(error, 'DescribeImages', id);
   }
 }
 
-export async function waitForImageAvailable(ec2: EC2Client, id: ImageId, wait?: WaitOptions, signal?: AbortSignal): Promise<ImageSummary> {
+export async function waitForImageAvailable(
+  ec2: EC2Client,
+  id: ImageId,
+  wait?: WaitOptions,
+  signal?: AbortSignal,
+): Promise<ImageSummary> {
   try {
-    await waitUntilImageAvailable(waiterParameters(ec2, wait, { maxWaitSeconds: 1800, minDelaySeconds: 5, maxDelaySeconds: 30 }, signal), { ImageIds: [id] });
+    await waitUntilImageAvailable(
+      waiterParameters(ec2, wait, { maxWaitSeconds: 1800, minDelaySeconds: 5, maxDelaySeconds: 30 }, signal),
+      { ImageIds: [id] },
+    );
   } catch (error) {
     if (signal?.aborted) throw error;
     const image = await describeImage(ec2, id, signal).catch(() => undefined);
@@ -146,7 +166,11 @@ export async function registerImage(options: RegisterImageOptions): Promise<Regi
   const problem = nameProblem(options.name);
   if (problem) throw new AwsInputError('name', `AMI name "${options.name}" ${problem}`);
   const virtualizationType = options.virtualizationType ?? 'paravirtual';
-  const kernel = options.kernelId ?? (virtualizationType === 'paravirtual' ? await findPvGrubKernel(options.ec2, options.architecture, options.signal) : undefined);
+  const kernel =
+    options.kernelId ??
+    (virtualizationType === 'paravirtual'
+      ? await findPvGrubKernel(options.ec2, options.architecture, options.signal)
+      : undefined);
   const output = await awsCall('RegisterImage', options.imageLocation, () =>
     options.ec2.send(
       new RegisterImageCommand({
@@ -158,13 +182,26 @@ export async function registerImage(options: RegisterImageOptions): Promise<Regi
         KernelId: kernel,
         RamdiskId: options.ramdiskId,
         RootDeviceName: options.rootDeviceName ?? '/dev/sda1',
-        BlockDeviceMappings: options.blockDeviceMappings?.map((mapping) => ({ DeviceName: mapping.deviceName, VirtualName: mapping.virtualName })),
-        TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }] : undefined,
+        BlockDeviceMappings: options.blockDeviceMappings?.map((mapping) => ({
+          DeviceName: mapping.deviceName,
+          VirtualName: mapping.virtualName,
+        })),
+        TagSpecifications:
+          options.tags && Object.keys(options.tags).length > 0
+            ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }]
+            : undefined,
       }),
       { abortSignal: options.signal },
     ),
   );
-  if (!output.ImageId) throw new AwsOperationError('RegisterImage', options.imageLocation, 'NoImageId', 'RegisterImage returned no image id', true);
+  if (!output.ImageId)
+    throw new AwsOperationError(
+      'RegisterImage',
+      options.imageLocation,
+      'NoImageId',
+      'RegisterImage returned no image id',
+      true,
+    );
   return { imageId: imageId(output.ImageId), kernelId: kernel };
 }
 
@@ -184,6 +221,15 @@ export async function deregisterImage(ec2: EC2Client, id: ImageId, signal?: Abor
   }
 }
 
-export async function setImageDescription(ec2: EC2Client, id: ImageId, description: string, signal?: AbortSignal): Promise<void> {
-  await awsCall('ModifyImageAttribute', id, () => ec2.send(new ModifyImageAttributeCommand({ ImageId: id, Description: { Value: description } }), { abortSignal: signal }));
+export async function setImageDescription(
+  ec2: EC2Client,
+  id: ImageId,
+  description: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await awsCall('ModifyImageAttribute', id, () =>
+    ec2.send(new ModifyImageAttributeCommand({ ImageId: id, Description: { Value: description } }), {
+      abortSignal: signal,
+    }),
+  );
 }

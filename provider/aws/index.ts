@@ -25,6 +25,11 @@ export type { WaitOptions } from './waiting';
 export { bootProblem } from './instanceTypes';
 export * from './ebsBlocks';
 export * from './snapshots';
-export { uploadSnapshot, SnapshotUploadError, DEFAULT_SNAPSHOT_CONCURRENCY, DEFAULT_SNAPSHOT_TIMEOUT_MINUTES } from './ebsUpload';
+export {
+  uploadSnapshot,
+  SnapshotUploadError,
+  DEFAULT_SNAPSHOT_CONCURRENCY,
+  DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
+} from './ebsUpload';
 export type { UploadSnapshotOptions, SnapshotUploadProgress, SnapshotUploadResult, BlockRetry } from './ebsUpload';
 export * from './ebsImages';

@@ -62,7 +62,13 @@ export class InstanceNotRunningError extends AwsOperationError {
     readonly state: string,
     reason: string,
   ) {
-    super('RunInstances', instanceId, 'InstanceNotRunning', `instance ${instanceId} was launched but is ${state}, not running: ${reason}`, false);
+    super(
+      'RunInstances',
+      instanceId,
+      'InstanceNotRunning',
+      `instance ${instanceId} was launched but is ${state}, not running: ${reason}`,
+      false,
+    );
     this.name = 'InstanceNotRunningError';
   }
 }
@@ -86,7 +92,9 @@ function summarize(instance: Instance): InstanceSummary {
 
 async function instanceTypeInfo(ec2: EC2Client, type: string, signal?: AbortSignal): Promise<InstanceTypeInfo> {
   try {
-    const output = await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: [type as _InstanceType] }), { abortSignal: signal });
+    const output = await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: [type as _InstanceType] }), {
+      abortSignal: signal,
+    });
     const info = output.InstanceTypes?.[0];
     if (info) return info;
   } catch (error) {
@@ -96,7 +104,11 @@ async function instanceTypeInfo(ec2: EC2Client, type: string, signal?: AbortSign
 }
 
 /** Instance types of the region that can boot an image with these requirements (sorted). */
-export async function typesThatCanBoot(ec2: EC2Client, image: BootRequirements, signal?: AbortSignal): Promise<string[]> {
+export async function typesThatCanBoot(
+  ec2: EC2Client,
+  image: BootRequirements,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const names: string[] = [];
   const pages = paginateDescribeInstanceTypes(
     { client: ec2 },
@@ -109,15 +121,22 @@ export async function typesThatCanBoot(ec2: EC2Client, image: BootRequirements, 
   );
   for await (const page of pages) {
     signal?.throwIfAborted();
-    for (const info of page.InstanceTypes ?? []) if (info.InstanceType && !bootProblem(info, image)) names.push(info.InstanceType);
+    for (const info of page.InstanceTypes ?? [])
+      if (info.InstanceType && !bootProblem(info, image)) names.push(info.InstanceType);
   }
   return names.sort();
 }
 
 /** Refuses, before launching, an instance type that cannot boot the image, naming types that can. */
-export async function checkInstanceTypeCanBoot(ec2: EC2Client, id: ImageId, type: string, signal?: AbortSignal): Promise<void> {
+export async function checkInstanceTypeCanBoot(
+  ec2: EC2Client,
+  id: ImageId,
+  type: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const image = await describeImage(ec2, id, signal);
-  if (!image) throw new AwsInputError('imageId', `AMI ${id} does not exist in this region; register it first or check the id`);
+  if (!image)
+    throw new AwsInputError('imageId', `AMI ${id} does not exist in this region; register it first or check the id`);
   if (image.state !== 'available') throw new AwsInputError('imageId', `AMI ${id} is ${image.state}, not available`);
   const requirements: BootRequirements = {
     rootDeviceType: image.rootDeviceType ?? 'ebs',
@@ -126,7 +145,9 @@ export async function checkInstanceTypeCanBoot(ec2: EC2Client, id: ImageId, type
   };
   const problem = bootProblem(await instanceTypeInfo(ec2, type, signal), requirements);
   if (!problem) return;
-  const candidates = await awsCall('DescribeInstanceTypes', 'instance types', () => typesThatCanBoot(ec2, requirements, signal));
+  const candidates = await awsCall('DescribeInstanceTypes', 'instance types', () =>
+    typesThatCanBoot(ec2, requirements, signal),
+  );
   const shown = candidates.length > 12 ? `${candidates.slice(0, 12).join(', ')}, …` : candidates.join(', ');
   throw new AwsInputError(
     'instanceType',
@@ -135,7 +156,11 @@ export async function checkInstanceTypeCanBoot(ec2: EC2Client, id: ImageId, type
   );
 }
 
-export async function describeInstance(ec2: EC2Client, id: InstanceId, signal?: AbortSignal): Promise<InstanceSummary | undefined> {
+export async function describeInstance(
+  ec2: EC2Client,
+  id: InstanceId,
+  signal?: AbortSignal,
+): Promise<InstanceSummary | undefined> {
   try {
     const output = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
     const instance = output.Reservations?.flatMap((reservation) => reservation.Instances ?? [])[0];
@@ -146,13 +171,25 @@ export async function describeInstance(ec2: EC2Client, id: InstanceId, signal?: 
   }
 }
 
-export async function waitForInstanceRunning(ec2: EC2Client, id: InstanceId, wait?: WaitOptions, signal?: AbortSignal): Promise<InstanceSummary> {
+export async function waitForInstanceRunning(
+  ec2: EC2Client,
+  id: InstanceId,
+  wait?: WaitOptions,
+  signal?: AbortSignal,
+): Promise<InstanceSummary> {
   try {
-    await waitUntilInstanceRunning(waiterParameters(ec2, wait, { maxWaitSeconds: 900, minDelaySeconds: 5, maxDelaySeconds: 15 }, signal), { InstanceIds: [id] });
+    await waitUntilInstanceRunning(
+      waiterParameters(ec2, wait, { maxWaitSeconds: 900, minDelaySeconds: 5, maxDelaySeconds: 15 }, signal),
+      { InstanceIds: [id] },
+    );
   } catch (error) {
     if (signal?.aborted) throw error;
     const instance = await describeInstance(ec2, id, signal).catch(() => undefined);
-    throw new InstanceNotRunningError(id, instance?.state ?? 'unknown', instance?.stateReason ?? 'it did not reach running in time');
+    throw new InstanceNotRunningError(
+      id,
+      instance?.state ?? 'unknown',
+      instance?.stateReason ?? 'it did not reach running in time',
+    );
   }
   const instance = await describeInstance(ec2, id, signal);
   if (!instance) throw new InstanceNotRunningError(id, 'unknown', 'it vanished after reaching running');
@@ -176,13 +213,23 @@ export async function launchInstance(options: LaunchOptions): Promise<InstanceId
         SubnetId: options.subnetId,
         UserData: options.userData === undefined ? undefined : Buffer.from(options.userData, 'utf8').toString('base64'),
         MetadataOptions: { HttpTokens: options.httpTokens ?? 'required', HttpEndpoint: 'enabled' },
-        TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'instance', Tags: toTagList(options.tags) }] : undefined,
+        TagSpecifications:
+          options.tags && Object.keys(options.tags).length > 0
+            ? [{ ResourceType: 'instance', Tags: toTagList(options.tags) }]
+            : undefined,
       }),
       { abortSignal: signal },
     ),
   );
   const launched = output.Instances?.[0]?.InstanceId;
-  if (!launched) throw new AwsOperationError('RunInstances', options.imageId, 'NoInstanceId', 'RunInstances returned no instance id', true);
+  if (!launched)
+    throw new AwsOperationError(
+      'RunInstances',
+      options.imageId,
+      'NoInstanceId',
+      'RunInstances returned no instance id',
+      true,
+    );
   return instanceId(launched);
 }
 
@@ -192,7 +239,12 @@ export async function launchAndWait(options: LaunchOptions): Promise<InstanceSum
 }
 
 /** Terminates and waits for terminated; an instance already gone counts as terminated. */
-export async function terminateInstance(ec2: EC2Client, id: InstanceId, wait?: WaitOptions, signal?: AbortSignal): Promise<void> {
+export async function terminateInstance(
+  ec2: EC2Client,
+  id: InstanceId,
+  wait?: WaitOptions,
+  signal?: AbortSignal,
+): Promise<void> {
   try {
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
   } catch (error) {
@@ -200,11 +252,20 @@ export async function terminateInstance(ec2: EC2Client, id: InstanceId, wait?: W
     throw describeAwsError(error, 'TerminateInstances', id);
   }
   try {
-    await waitUntilInstanceTerminated(waiterParameters(ec2, wait, { maxWaitSeconds: 900, minDelaySeconds: 5, maxDelaySeconds: 15 }, signal), { InstanceIds: [id] });
+    await waitUntilInstanceTerminated(
+      waiterParameters(ec2, wait, { maxWaitSeconds: 900, minDelaySeconds: 5, maxDelaySeconds: 15 }, signal),
+      { InstanceIds: [id] },
+    );
   } catch (error) {
     if (signal?.aborted) throw error;
     const instance = await describeInstance(ec2, id, signal).catch(() => undefined);
     if (!instance || instance.state === 'terminated') return;
-    throw new AwsOperationError('TerminateInstances', id, 'NotTerminated', `instance ${id} is ${instance.state}, not terminated, after waiting; terminate it again later`, true);
+    throw new AwsOperationError(
+      'TerminateInstances',
+      id,
+      'NotTerminated',
+      `instance ${id} is ${instance.state}, not terminated, after waiting; terminate it again later`,
+      true,
+    );
   }
 }

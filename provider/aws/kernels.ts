@@ -8,8 +8,17 @@ import { kernelId, KernelId } from './ids';
 
 /** The regions that still have paravirtual instances and PV-GRUB kernels; newer regions have none. */
 export const PV_REGIONS: readonly string[] = [
-  'us-east-1', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-northeast-1',
-  'ap-southeast-1', 'ap-southeast-2', 'sa-east-1', 'cn-north-1', 'us-gov-west-1',
+  'us-east-1',
+  'us-west-1',
+  'us-west-2',
+  'eu-west-1',
+  'eu-central-1',
+  'ap-northeast-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'sa-east-1',
+  'cn-north-1',
+  'us-gov-west-1',
 ];
 
 const PV_GRUB_HD0 = /^pv-grub-hd0_(\d+(?:\.\d+)*)-(i386|x86_64)\.gz$/;
@@ -29,7 +38,9 @@ function compareVersions(a: number[], b: number[]): number {
 /** The newest available PV-GRUB hd0 kernel for an architecture among candidate images (pure). */
 export function pickPvGrubKernel(images: readonly Image[], architecture: string): Image | undefined {
   return images
-    .filter((image) => image.ImageType === 'kernel' && image.State === 'available' && image.Architecture === architecture)
+    .filter(
+      (image) => image.ImageType === 'kernel' && image.State === 'available' && image.Architecture === architecture,
+    )
     .filter((image) => PV_GRUB_HD0.exec(image.Name ?? '')?.[2] === architecture)
     .sort((a, b) => compareVersions(versionOf(b.Name ?? ''), versionOf(a.Name ?? '')))[0];
 }
@@ -54,7 +65,10 @@ export async function findPvGrubKernel(ec2: EC2Client, architecture: string, sig
     const remedy = PV_REGIONS.includes(region)
       ? 'give the kernel id (aki-…) to register with'
       : `${region} has no paravirtual instances: use one of ${PV_REGIONS.join(', ')}, or an EBS-backed HVM image`;
-    throw new AwsInputError('kernelId', `no PV-GRUB hd0 kernel (pv-grub-hd0_*-${architecture}.gz) is available in ${region}; ${remedy}`);
+    throw new AwsInputError(
+      'kernelId',
+      `no PV-GRUB hd0 kernel (pv-grub-hd0_*-${architecture}.gz) is available in ${region}; ${remedy}`,
+    );
   }
   return kernelId(kernel.ImageId);
 }

@@ -33,7 +33,11 @@ function hashFile(file: string): Promise<{ md5: string; sha1: string; size: numb
   });
 }
 
-export async function readLocalBundle(manifestPath: string, location: BundleLocation, partDirectory = path.dirname(manifestPath)): Promise<LocalBundle> {
+export async function readLocalBundle(
+  manifestPath: string,
+  location: BundleLocation,
+  partDirectory = path.dirname(manifestPath),
+): Promise<LocalBundle> {
   let xml: string;
   try {
     xml = await fs.readFile(manifestPath, 'utf8');
@@ -45,23 +49,42 @@ export async function readLocalBundle(manifestPath: string, location: BundleLoca
   const parts: LocalFile[] = new Array(manifest.image.parts.length);
   // Parts are hashed a few at a time: reading and hashing 10 MiB parts one by one leaves cores idle.
   await forEachLimited(manifest.image.parts, 4, async (part, index) => {
-    if (validateMemberName(part.filename)) throw new AwsInputError('manifest', `the manifest names a part "${part.filename}" that is not a plain file name`);
+    if (validateMemberName(part.filename))
+      throw new AwsInputError('manifest', `the manifest names a part "${part.filename}" that is not a plain file name`);
     const partPath = path.join(partDirectory, part.filename);
     let hashes;
     try {
       hashes = await hashFile(partPath);
     } catch {
-      throw new AwsInputError('manifest', `part ${part.filename} is missing from ${partDirectory}; upload needs every part beside the manifest (or give the parts folder)`);
+      throw new AwsInputError(
+        'manifest',
+        `part ${part.filename} is missing from ${partDirectory}; upload needs every part beside the manifest (or give the parts folder)`,
+      );
     }
     if (hashes.sha1 !== part.digest) {
-      throw new AwsInputError('manifest', `part ${part.filename} does not match its SHA-1 in the manifest: the local bundle is corrupt; bundle the image again`);
+      throw new AwsInputError(
+        'manifest',
+        `part ${part.filename} does not match its SHA-1 in the manifest: the local bundle is corrupt; bundle the image again`,
+      );
     }
-    parts[index] = { key: objectKey(location, part.filename), fileName: part.filename, path: partPath, size: hashes.size, md5: hashes.md5 };
+    parts[index] = {
+      key: objectKey(location, part.filename),
+      fileName: part.filename,
+      path: partPath,
+      size: hashes.size,
+      md5: hashes.md5,
+    };
   });
   const manifestHashes = await hashFile(manifestPath);
   return {
     manifest,
     parts,
-    manifestFile: { key: objectKey(location, manifestName), fileName: manifestName, path: manifestPath, size: manifestHashes.size, md5: manifestHashes.md5 },
+    manifestFile: {
+      key: objectKey(location, manifestName),
+      fileName: manifestName,
+      path: manifestPath,
+      size: manifestHashes.size,
+      md5: manifestHashes.md5,
+    },
   };
 }

@@ -33,7 +33,8 @@ export function normalizeKeyPrefix(prefix: string | undefined): string {
  */
 export function parseBucketArgument(argument: string, input = 'bucket'): BundleLocation {
   const trimmed = trimSlashes(argument);
-  if (trimmed === '') throw new AwsInputError(input, 'is empty; give a bucket name, optionally with a key prefix: bucket[/prefix]');
+  if (trimmed === '')
+    throw new AwsInputError(input, 'is empty; give a bucket name, optionally with a key prefix: bucket[/prefix]');
   const slash = trimmed.indexOf('/');
   const bucket = slash === -1 ? trimmed : trimmed.slice(0, slash);
   const prefix = slash === -1 ? '' : trimmed.slice(slash + 1);
@@ -71,7 +72,10 @@ export function parseImageLocation(location: string, input = 'manifestLocation')
   const bare = location.replace(/^s3:\/\//, '');
   const slash = bare.indexOf('/');
   if (slash <= 0 || slash === bare.length - 1 || !bare.endsWith('.manifest.xml')) {
-    throw new AwsInputError(input, `"${location}" is not a manifest location; expected bucket/prefix/NAME.manifest.xml`);
+    throw new AwsInputError(
+      input,
+      `"${location}" is not a manifest location; expected bucket/prefix/NAME.manifest.xml`,
+    );
   }
   return { bucket: bucketName(bare.slice(0, slash), input), key: bare.slice(slash + 1) };
 }

@@ -16,7 +16,13 @@ export interface PutOptions {
  * PUTs the body and returns the object's ETag as S3 gave it: the hex MD5 for plain or SSE-S3
  * objects, something else under SSE-KMS, which is why it is taken from the answer.
  */
-export async function putObject(s3: S3Client, bucket: string, key: string, body: Buffer, options: PutOptions): Promise<string> {
+export async function putObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  options: PutOptions,
+): Promise<string> {
   const md5 = options.md5 ?? createHash('md5').update(body).digest('hex');
   const output = await awsCall('PutObject', `s3://${bucket}/${key}`, () =>
     s3.send(
@@ -40,5 +46,7 @@ export function unquotedEtag(etag: string | undefined): string | undefined {
 }
 
 export async function deleteObject(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<void> {
-  await awsCall('DeleteObject', `s3://${bucket}/${key}`, () => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
+  await awsCall('DeleteObject', `s3://${bucket}/${key}`, () =>
+    s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
+  );
 }

@@ -29,9 +29,7 @@ export function restartReason(policy: UnfinishedPolicy, error: unknown): string 
 }
 
 export type ResumeStart =
-  | { kind: 'fresh' }
-  | { kind: 'resume'; recordKey: string }
-  | { kind: 'taken'; problem: string };
+  { kind: 'fresh' } | { kind: 'resume'; recordKey: string } | { kind: 'taken'; problem: string };
 
 /**
  * What an attempt finds at the address. `takeUp`: whether an unfinished bundle (a record, no
@@ -43,7 +41,14 @@ export function resumeStart(address: BundleAddress, listing: readonly StoredObje
   const hasRecord = listing.some((object) => object.key === recordKey);
   if (takeUp && !hasManifest && hasRecord) return { kind: 'resume', recordKey };
   if (listing.length === 0) return { kind: 'fresh' };
-  return { kind: 'taken', problem: hasManifest ? 'a manifest is already there' : hasRecord ? 'this run does not take up its resume record' : 'its resume record is missing' };
+  return {
+    kind: 'taken',
+    problem: hasManifest
+      ? 'a manifest is already there'
+      : hasRecord
+        ? 'this run does not take up its resume record'
+        : 'its resume record is missing',
+  };
 }
 
 export interface ResumePlan {
@@ -55,7 +60,13 @@ export interface ResumePlan {
 }
 
 /** The record and the listing give the plan; a record made with another part size is refused. */
-export function planResume(record: ResumeRecord, listing: readonly StoredObject[], partSize: number, recordKey: string, where: string): ResumePlan {
+export function planResume(
+  record: ResumeRecord,
+  listing: readonly StoredObject[],
+  partSize: number,
+  recordKey: string,
+  where: string,
+): ResumePlan {
   if (record.partSize !== partSize) {
     throw new ResumeMismatchError(
       'bucket',
@@ -68,14 +79,21 @@ export function planResume(record: ResumeRecord, listing: readonly StoredObject[
     const object = inS3.get(part.key);
     return object !== undefined && object.size === part.size && object.etag.toLowerCase() === part.etag.toLowerCase();
   });
-  const point: ResumePoint = { attempt: record.attempt, userEncryptedKey: record.userEncryptedKey, userEncryptedIv: record.userEncryptedIv, signature: record.signature };
+  const point: ResumePoint = {
+    attempt: record.attempt,
+    userEncryptedKey: record.userEncryptedKey,
+    userEncryptedIv: record.userEncryptedIv,
+    signature: record.signature,
+  };
   return { point, stored, recordKey };
 }
 
 /** The stored part to keep instead of uploading the one just made (same key, size and SHA-1), if any. */
 export function keptPart(plan: ResumePlan | undefined, made: Omit<RecordedPart, 'etag'>): RecordedPart | undefined {
   const stored = plan?.stored.find((part) => part.index === made.index);
-  return stored && stored.key === made.key && stored.size === made.size && stored.sha1 === made.sha1 ? { ...stored } : undefined;
+  return stored && stored.key === made.key && stored.size === made.size && stored.sha1 === made.sha1
+    ? { ...stored }
+    : undefined;
 }
 
 /** The parts a suspended run records: the earlier ones, replaced by any this run stored. */

@@ -42,18 +42,40 @@ export function parseResumeRecord(text: string, name: string, where: string): Re
     throw unusableRecord(name, where, 'not JSON');
   }
   if (record?.version !== 1 || record.name !== name) throw unusableRecord(name, where, 'version or name');
-  if (![record.attempt, record.userEncryptedKey, record.userEncryptedIv, record.signature].every((value) => typeof value === 'string' && HEX.test(value))) {
+  if (
+    ![record.attempt, record.userEncryptedKey, record.userEncryptedIv, record.signature].every(
+      (value) => typeof value === 'string' && HEX.test(value),
+    )
+  ) {
     throw unusableRecord(name, where, 'attempt, key, IV or signature');
   }
   if (!Number.isInteger(record.partSize) || !Array.isArray(record.parts)) throw unusableRecord(name, where, 'parts');
   for (const part of record.parts) {
-    const valid = Number.isInteger(part?.index) && part.index >= 0 && typeof part.key === 'string' && Number.isInteger(part.size) && typeof part.etag === 'string' && typeof part.sha1 === 'string' && /^[0-9a-f]{40}$/.test(part.sha1);
+    const valid =
+      Number.isInteger(part?.index) &&
+      part.index >= 0 &&
+      typeof part.key === 'string' &&
+      Number.isInteger(part.size) &&
+      typeof part.etag === 'string' &&
+      typeof part.sha1 === 'string' &&
+      /^[0-9a-f]{40}$/.test(part.sha1);
     if (!valid) throw unusableRecord(name, where, 'a part');
   }
   return record;
 }
 
-export function renderResumeRecord(name: string, point: ResumePoint, partSize: number, parts: readonly RecordedPart[]): string {
-  const record: ResumeRecord = { version: 1, name, ...point, partSize, parts: [...parts].sort((a, b) => a.index - b.index) };
+export function renderResumeRecord(
+  name: string,
+  point: ResumePoint,
+  partSize: number,
+  parts: readonly RecordedPart[],
+): string {
+  const record: ResumeRecord = {
+    version: 1,
+    name,
+    ...point,
+    partSize,
+    parts: [...parts].sort((a, b) => a.index - b.index),
+  };
   return JSON.stringify(record, null, 1);
 }

@@ -66,10 +66,20 @@ export class S3BundleOutput implements BundleOutput {
 
   async prepare(name: string): Promise<void> {
     const { s3, location, signal } = this.options;
-    const bucket = await preflightBucket({ s3, bucket: location.bucket, acl: this.acl, createBucket: this.options.createBucket, signal });
+    const bucket = await preflightBucket({
+      s3,
+      bucket: location.bucket,
+      acl: this.acl,
+      createBucket: this.options.createBucket,
+      signal,
+    });
     this.bucketCreated = bucket.created;
     const earlier = await listBundleObjects(s3, location, name, signal);
-    const start = resumeStart(bundleAddress(location, name), earlier, this.options.resumable === true && (this.options.resumeExisting ?? true));
+    const start = resumeStart(
+      bundleAddress(location, name),
+      earlier,
+      this.options.resumable === true && (this.options.resumeExisting ?? true),
+    );
     if (start.kind === 'taken') {
       throw new DestinationTakenError(
         start.problem,
@@ -78,14 +88,22 @@ export class S3BundleOutput implements BundleOutput {
     }
     if (start.kind === 'resume') {
       const where = `s3://${location.bucket}/${start.recordKey}`;
-      this.plan = planResume(parseResumeRecord(await this.readRecord(start.recordKey, where), name, where), earlier, this.partSize, start.recordKey, where);
+      this.plan = planResume(
+        parseResumeRecord(await this.readRecord(start.recordKey, where), name, where),
+        earlier,
+        this.partSize,
+        start.recordKey,
+        where,
+      );
     }
   }
 
   private readRecord(recordKey: string, where: string): Promise<string> {
     const { s3, location, signal } = this.options;
     return awsCall('GetObject', where, async () => {
-      const answer = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: recordKey }), { abortSignal: signal });
+      const answer = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: recordKey }), {
+        abortSignal: signal,
+      });
       return (await answer.Body?.transformToString('utf8')) ?? '';
     });
   }
@@ -123,7 +141,11 @@ export class S3BundleOutput implements BundleOutput {
     const address = bundleAddress(location, name);
     const key = manifestKey(address);
     const body = Buffer.from(xml, 'utf8');
-    const etag = await putObject(s3, location.bucket, key, body, { acl: this.acl, contentType: 'application/xml', signal });
+    const etag = await putObject(s3, location.bucket, key, body, {
+      acl: this.acl,
+      contentType: 'application/xml',
+      signal,
+    });
     this.manifestObject = { key, etag, size: body.length };
     if (this.plan) {
       // The bundle is whole: the record has done its job. Left behind, it is harmless (a manifest wins).

@@ -117,7 +117,13 @@ export class S3PartStore implements PartStore {
     if (!recordKey || parts.length === 0) return false;
     try {
       // No signal: the run may be failing because it was aborted, and the record must still be stored.
-      await putObject(s3, this.bucket, recordKey, Buffer.from(renderResumeRecord(address.name, point, partSize, parts)), { acl: 'none', contentType: 'application/json' });
+      await putObject(
+        s3,
+        this.bucket,
+        recordKey,
+        Buffer.from(renderResumeRecord(address.name, point, partSize, parts)),
+        { acl: 'none', contentType: 'application/json' },
+      );
     } catch (error) {
       // A resumed run re-made the same bytes under the same key and IV: the earlier record still
       // holds for every part it lists that is still there, and the next run checks each one.
@@ -153,7 +159,12 @@ export class S3PartStore implements PartStore {
         part.etag = unquotedEtag(copied.CopyObjectResult?.ETag) ?? part.etag;
       });
     }
-    return parts.map((part) => ({ index: part.index, filename: partFileName(address.name, part.index, count), size: part.size, digest: part.sha1 }));
+    return parts.map((part) => ({
+      index: part.index,
+      filename: partFileName(address.name, part.index, count),
+      size: part.size,
+      digest: part.sha1,
+    }));
   }
 
   /** Each part's final key and S3 ETag, after commit. */

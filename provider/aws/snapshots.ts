@@ -2,7 +2,13 @@
  * EBS snapshots through EC2: describe (undefined when gone), wait for `completed` (an `error`
  * state is final and reported with its message), delete.
  */
-import { DeleteSnapshotCommand, DescribeSnapshotsCommand, EC2Client, Snapshot, waitUntilSnapshotCompleted } from '@aws-sdk/client-ec2';
+import {
+  DeleteSnapshotCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  Snapshot,
+  waitUntilSnapshotCompleted,
+} from '@aws-sdk/client-ec2';
 import { AwsOperationError, describeAwsError, errorCode } from './errors';
 import { SnapshotId } from './ids';
 import { fromTagList, Tags } from './tags';
@@ -31,7 +37,13 @@ export class SnapshotNotCompletedError extends AwsOperationError {
     readonly state: string,
     readonly reason: string,
   ) {
-    super('CompleteSnapshot', snapshotId, state === 'error' ? 'SnapshotError' : 'SnapshotNotCompleted', `snapshot ${snapshotId} is ${state}, not completed: ${reason}`, false);
+    super(
+      'CompleteSnapshot',
+      snapshotId,
+      state === 'error' ? 'SnapshotError' : 'SnapshotNotCompleted',
+      `snapshot ${snapshotId} is ${state}, not completed: ${reason}`,
+      false,
+    );
     this.name = 'SnapshotNotCompletedError';
   }
 }
@@ -54,7 +66,11 @@ function summarize(snapshot: Snapshot): SnapshotSummary {
 }
 
 /** The snapshot, or undefined when EC2 does not know it (deleted, never existed, or not visible yet). */
-export async function describeSnapshot(ec2: EC2Client, id: SnapshotId, signal?: AbortSignal): Promise<SnapshotSummary | undefined> {
+export async function describeSnapshot(
+  ec2: EC2Client,
+  id: SnapshotId,
+  signal?: AbortSignal,
+): Promise<SnapshotSummary | undefined> {
   try {
     const output = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [id] }), { abortSignal: signal });
     const snapshot = output.Snapshots?.find((candidate) => candidate.SnapshotId === id);
@@ -71,14 +87,23 @@ export async function describeSnapshot(ec2: EC2Client, id: SnapshotId, signal?: 
  * still pending at the deadline. A snapshot EC2 does not know yet is polled again (eventual
  * consistency after StartSnapshot).
  */
-export async function waitForSnapshotCompleted(ec2: EC2Client, id: SnapshotId, wait?: WaitOptions, signal?: AbortSignal): Promise<SnapshotSummary> {
+export async function waitForSnapshotCompleted(
+  ec2: EC2Client,
+  id: SnapshotId,
+  wait?: WaitOptions,
+  signal?: AbortSignal,
+): Promise<SnapshotSummary> {
   try {
-    await waitUntilSnapshotCompleted(waiterParameters(ec2, wait, { maxWaitSeconds: 3600, minDelaySeconds: 2, maxDelaySeconds: 15 }, signal), { SnapshotIds: [id] });
+    await waitUntilSnapshotCompleted(
+      waiterParameters(ec2, wait, { maxWaitSeconds: 3600, minDelaySeconds: 2, maxDelaySeconds: 15 }, signal),
+      { SnapshotIds: [id] },
+    );
   } catch (error) {
     if (signal?.aborted) throw error;
     const snapshot = await describeSnapshot(ec2, id, signal).catch(() => undefined);
     if (!snapshot) throw new SnapshotNotCompletedError(id, 'unknown', 'EC2 does not find it');
-    const reason = snapshot.state === 'error' ? (snapshot.stateMessage ?? 'EC2 gives no reason') : 'it did not complete in time';
+    const reason =
+      snapshot.state === 'error' ? (snapshot.stateMessage ?? 'EC2 gives no reason') : 'it did not complete in time';
     throw new SnapshotNotCompletedError(id, snapshot.state, reason);
   }
   const snapshot = await describeSnapshot(ec2, id, signal);

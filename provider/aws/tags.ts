@@ -26,14 +26,26 @@ export function tagChanges(before: Tags, after: Tags): TagChanges {
 }
 
 /** Applies the changes from `before` to `after` on an EC2 resource, in place. */
-export async function updateTags(ec2: EC2Client, resourceId: string, before: Tags, after: Tags, signal?: AbortSignal): Promise<void> {
+export async function updateTags(
+  ec2: EC2Client,
+  resourceId: string,
+  before: Tags,
+  after: Tags,
+  signal?: AbortSignal,
+): Promise<void> {
   const changes = tagChanges(before, after);
   if (changes.remove.length > 0) {
     await awsCall('DeleteTags', resourceId, () =>
-      ec2.send(new DeleteTagsCommand({ Resources: [resourceId], Tags: changes.remove.map((Key) => ({ Key })) }), { abortSignal: signal }),
+      ec2.send(new DeleteTagsCommand({ Resources: [resourceId], Tags: changes.remove.map((Key) => ({ Key })) }), {
+        abortSignal: signal,
+      }),
     );
   }
   if (Object.keys(changes.set).length > 0) {
-    await awsCall('CreateTags', resourceId, () => ec2.send(new CreateTagsCommand({ Resources: [resourceId], Tags: toTagList(changes.set) }), { abortSignal: signal }));
+    await awsCall('CreateTags', resourceId, () =>
+      ec2.send(new CreateTagsCommand({ Resources: [resourceId], Tags: toTagList(changes.set) }), {
+        abortSignal: signal,
+      }),
+    );
   }
 }

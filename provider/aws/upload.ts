@@ -53,8 +53,20 @@ export interface UploadResult {
   objects: { key: string; md5: string; size: number }[];
 }
 
-async function putFile(s3: S3Client, location: BundleLocation, file: LocalFile, acl: BundleAcl, contentType: string, signal?: AbortSignal): Promise<void> {
-  await putObject(s3, location.bucket, file.key, await fs.readFile(file.path), { acl, contentType, md5: file.md5, signal });
+async function putFile(
+  s3: S3Client,
+  location: BundleLocation,
+  file: LocalFile,
+  acl: BundleAcl,
+  contentType: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await putObject(s3, location.bucket, file.key, await fs.readFile(file.path), {
+    acl,
+    contentType,
+    md5: file.md5,
+    signal,
+  });
 }
 
 export async function uploadBundle(options: UploadBundleOptions): Promise<UploadResult> {
@@ -65,7 +77,13 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
   if (signal) setMaxListeners((options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY) + 10, signal);
   const local = await readLocalBundle(options.manifestPath, location, options.partDirectory);
   const name = local.manifest.image.name;
-  const bucket = await preflightBucket({ s3, bucket: location.bucket, acl, createBucket: options.createBucket, signal });
+  const bucket = await preflightBucket({
+    s3,
+    bucket: location.bucket,
+    acl,
+    createBucket: options.createBucket,
+    signal,
+  });
   const remote = await listBundleObjects(s3, location, name, signal);
   const plan = planUpload(local.parts, local.manifestFile, remote);
 
@@ -104,4 +122,3 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     objects: [...local.parts, local.manifestFile].map(({ key, md5, size }) => ({ key, md5, size })),
   };
 }
-

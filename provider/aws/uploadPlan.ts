@@ -30,7 +30,11 @@ export function sameContent(local: LocalFile, remote: StoredObject | undefined):
   return remote !== undefined && remote.size === local.size && remote.etag.toLowerCase() === local.md5;
 }
 
-export function planUpload(parts: readonly LocalFile[], manifest: LocalFile, remote: readonly StoredObject[]): UploadPlan {
+export function planUpload(
+  parts: readonly LocalFile[],
+  manifest: LocalFile,
+  remote: readonly StoredObject[],
+): UploadPlan {
   const remoteByKey = new Map(remote.map((object) => [object.key, object]));
   const upload = parts.filter((part) => !sameContent(part, remoteByKey.get(part.key)));
   const skip = parts.filter((part) => sameContent(part, remoteByKey.get(part.key)));

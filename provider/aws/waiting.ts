@@ -7,7 +7,12 @@ export interface WaitOptions {
   maxDelaySeconds?: number;
 }
 
-export function waiterParameters<C>(client: C, options: WaitOptions | undefined, defaults: Required<WaitOptions>, signal?: AbortSignal) {
+export function waiterParameters<C>(
+  client: C,
+  options: WaitOptions | undefined,
+  defaults: Required<WaitOptions>,
+  signal?: AbortSignal,
+) {
   const minDelay = options?.minDelaySeconds ?? defaults.minDelaySeconds;
   return {
     client,

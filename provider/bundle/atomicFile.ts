@@ -4,7 +4,10 @@ import * as path from 'path';
 
 /** Hidden temporary name in the same folder, so that a rename onto the final name is atomic. */
 export function temporarySibling(finalPath: string): string {
-  return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  return path.join(
+    path.dirname(finalPath),
+    `.${path.basename(finalPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
+  );
 }
 
 /** Writes the file under a temporary name, then renames it: readers see all of it or nothing. */

@@ -88,12 +88,17 @@ function randomHex(): string {
 }
 
 /** The user's key, certificate and the EC2 certificate, read and checked against each other. */
-export function readBundleKeys(options: Pick<BundleOptions, 'privateKey' | 'privateKeyPassphrase' | 'userCertificate' | 'ec2Certificate'>) {
+export function readBundleKeys(
+  options: Pick<BundleOptions, 'privateKey' | 'privateKeyPassphrase' | 'userCertificate' | 'ec2Certificate'>,
+) {
   const userCertificate = readCertificate(options.userCertificate, 'userCertificate');
   const ec2Certificate = readCertificate(options.ec2Certificate, 'ec2Certificate');
   const privateKey = readPrivateKey(options.privateKey, 'privateKey', options.privateKeyPassphrase);
   if (!sameKey(privateKey.publicKey, userCertificate.publicKey)) {
-    throw new BundleInputError('privateKey', 'does not match the user certificate; give the private key the certificate was issued for');
+    throw new BundleInputError(
+      'privateKey',
+      'does not match the user certificate; give the private key the certificate was issued for',
+    );
   }
   return { userCertificate, ec2Certificate, privateKey };
 }
@@ -110,14 +115,20 @@ function describeWriteFailure(error: unknown, destination: string): unknown {
 
 /** An upload that failed with its parts kept, so that the same command run again resumes it. */
 export class BundleSuspendedError extends Error {
-  constructor(override readonly cause: unknown, where: string) {
-    super(`${cause instanceof Error ? cause.message : String(cause)}; the parts stored so far are kept in ${where}: run the same command again to resume, or delete them with unikernel-ami delete-bundle`);
+  constructor(
+    override readonly cause: unknown,
+    where: string,
+  ) {
+    super(
+      `${cause instanceof Error ? cause.message : String(cause)}; the parts stored so far are kept in ${where}: run the same command again to resume, or delete them with unikernel-ami delete-bundle`,
+    );
     this.name = 'BundleSuspendedError';
   }
 }
 
 function directoryOutput(destination: string | undefined, partSize: number | undefined): BundleOutput {
-  if (destination === undefined) throw new BundleInputError('destination', 'give a destination folder (or an output) for the bundle');
+  if (destination === undefined)
+    throw new BundleInputError('destination', 'give a destination folder (or an output) for the bundle');
   return new DirectoryOutput(destination, partSize ?? PART_SIZE);
 }
 
@@ -162,11 +173,13 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       sparse: layout,
     };
     attempt = attemptIdentity(entry, gzipMode, keys.userCertificate);
-    if (output.resumeFrom) ({ keyHex, ivHex } = openResumePoint(output.resumeFrom, attempt, keys, output.description, name));
+    if (output.resumeFrom)
+      ({ keyHex, ivHex } = openResumePoint(output.resumeFrom, attempt, keys, output.description, name));
     const storedImageBytes = layout ? storedSize(layout) : imageStats.size;
     parts = output.parts(name, encryptedLengthBound(tarStreamLength(entry)));
     let bundled = 0;
-    const onData = (bytes: number) => report({ phase: 'bundle', bytes: (bundled += bytes), totalBytes: storedImageBytes });
+    const onData = (bytes: number) =>
+      report({ phase: 'bundle', bytes: (bundled += bytes), totalBytes: storedImageBytes });
     const tar = new DigestPassThrough();
     await pipeline(
       Readable.from(tarStream(image, entry, onData), { objectMode: false }),
@@ -177,7 +190,10 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       { signal: options.signal },
     );
     if (!sameFile(imageStats, await image.stat())) {
-      throw new BundleInputError('image', `${options.imagePath} changed while it was being bundled; bundle it again when nothing is writing to it`);
+      throw new BundleInputError(
+        'image',
+        `${options.imagePath} changed while it was being bundled; bundle it again when nothing is writing to it`,
+      );
     }
     const writtenParts = await parts.commit();
     const digest = tar.digest();
@@ -222,8 +238,13 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
     };
   } catch (error) {
     if (manifestWritten) await output.removeManifest(name).catch(() => undefined);
-    const suspend = error instanceof BundleInputError || attempt === undefined ? undefined : parts?.suspend?.bind(parts);
-    if (suspend && attempt !== undefined && (await suspend(makeResumePoint(attempt, keyHex, ivHex, keys)).catch(() => false))) {
+    const suspend =
+      error instanceof BundleInputError || attempt === undefined ? undefined : parts?.suspend?.bind(parts);
+    if (
+      suspend &&
+      attempt !== undefined &&
+      (await suspend(makeResumePoint(attempt, keyHex, ivHex, keys)).catch(() => false))
+    ) {
       throw new BundleSuspendedError(error, output.description);
     }
     await parts?.discard().catch(() => undefined);

@@ -15,7 +15,10 @@ export async function checkDestination(destination: string, name: string): Promi
   try {
     const stats = await fs.stat(destination);
     if (!stats.isDirectory()) {
-      throw new BundleInputError('destination', `${destination} is not a directory; give the folder to write the bundle into`);
+      throw new BundleInputError(
+        'destination',
+        `${destination} is not a directory; give the folder to write the bundle into`,
+      );
     }
     entries = await fs.readdir(destination);
   } catch (error) {
@@ -23,7 +26,10 @@ export async function checkDestination(destination: string, name: string): Promi
     if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
     }
-    throw new BundleInputError('destination', `${destination} cannot be read (${isErrnoException(error) ? error.code : String(error)}); choose a folder you can write to`);
+    throw new BundleInputError(
+      'destination',
+      `${destination} cannot be read (${isErrnoException(error) ? error.code : String(error)}); choose a folder you can write to`,
+    );
   }
   const earlier = entries.filter((entry) => isBundleFileOf(name, entry)).sort();
   if (earlier.length > 0) {
@@ -39,7 +45,10 @@ export async function checkDestination(destination: string, name: string): Promi
     await fs.rm(probe, { force: true });
   } catch (error) {
     const code = isErrnoException(error) ? error.code : String(error);
-    throw new BundleInputError('destination', `${destination} is not writable (${code}); choose a folder you can write to`);
+    throw new BundleInputError(
+      'destination',
+      `${destination} is not writable (${code}); choose a folder you can write to`,
+    );
   }
 }
 

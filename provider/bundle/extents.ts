@@ -42,7 +42,9 @@ export function parseFilefragExtents(output: string, size: number): DataRegion[]
 }
 
 function filefragPath(): string | undefined {
-  const folders = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin'].filter((folder) => path.isAbsolute(folder));
+  const folders = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin'].filter((folder) =>
+    path.isAbsolute(folder),
+  );
   return folders.map((folder) => path.join(folder, 'filefrag')).find((candidate) => existsSync(candidate));
 }
 
@@ -50,8 +52,13 @@ export function fileDataExtents(file: string, size: number): Promise<DataRegion[
   const tool = filefragPath();
   if (!tool) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    execFile(tool, ['-s', '-e', '-b512', file], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } }, (error, stdout) => {
-      resolve(error ? undefined : parseFilefragExtents(stdout, size));
-    });
+    execFile(
+      tool,
+      ['-s', '-e', '-b512', file],
+      { timeout: 30_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } },
+      (error, stdout) => {
+        resolve(error ? undefined : parseFilefragExtents(stdout, size));
+      },
+    );
   });
 }

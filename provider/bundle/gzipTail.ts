@@ -31,7 +31,10 @@ export class GzipTail extends Transform {
     const tail = Buffer.concat(this.recent);
     const rest = leftover <= tail.length ? tail.subarray(tail.length - leftover) : undefined;
     if (!rest || rest.some((byte) => byte !== 0)) {
-      throw new BundleIntegrityError('gunzip', `${leftover} bytes of data follow the end of the gzip stream: the bundle is corrupt (gunzip refuses trailing garbage)`);
+      throw new BundleIntegrityError(
+        'gunzip',
+        `${leftover} bytes of data follow the end of the gzip stream: the bundle is corrupt (gunzip refuses trailing garbage)`,
+      );
     }
   }
 }

@@ -147,7 +147,8 @@ export function handOver<T extends Uint8Array>(buffer: T, stage?: string): T {
 
 function checkHandOver(state: Checking, memory: ArrayBufferLike, stage: string | undefined): void {
   const earlier = state.releasedBy.get(memory);
-  if (earlier !== undefined) throw new ReleasedBufferError(stage ?? functionOf(callerOf(handOver)), earlier, 'hands over');
+  if (earlier !== undefined)
+    throw new ReleasedBufferError(stage ?? functionOf(callerOf(handOver)), earlier, 'hands over');
   if (memory.byteLength > Buffer.poolSize && handedOver.has(memory)) {
     throw new Error(
       `${stage ?? functionOf(callerOf(handOver))} hands over a Buffer whose memory is already handed over and not yet released: ` +
@@ -164,7 +165,8 @@ export function release(buffer: Uint8Array, stage?: string): void {
   const memory = buffer.buffer;
   if (checking !== undefined) {
     const earlier = checking.releasedBy.get(memory);
-    if (earlier !== undefined) throw new ReleasedBufferError(stage ?? functionOf(callerOf(release)), earlier, 'releases');
+    if (earlier !== undefined)
+      throw new ReleasedBufferError(stage ?? functionOf(callerOf(release)), earlier, 'releases');
   }
   if (!handedOver.delete(memory) || !(memory instanceof ArrayBuffer)) return;
   if (!closedPort) {

@@ -11,7 +11,11 @@ export interface SigningIdentity {
   certificatePem: string;
 }
 
-export function createSigningIdentity(commonName = 'unikernel-ami bundle signer', validDays = 3650, bits = 2048): SigningIdentity {
+export function createSigningIdentity(
+  commonName = 'unikernel-ami bundle signer',
+  validDays = 3650,
+  bits = 2048,
+): SigningIdentity {
   // Loaded here, not at the top: only keygen and the demo make certificates (see keys.ts on forge's memory).
   const forge = require('node-forge') as typeof Forge;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });

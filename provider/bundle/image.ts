@@ -25,7 +25,10 @@ export async function statImage(imagePath: string): Promise<Stats> {
     throw new BundleInputError('image', `${imagePath} is a directory; give the disk image file inside it`);
   }
   if (!stats.isFile()) {
-    throw new BundleInputError('image', `${imagePath} is not a regular file; copy the device or stream into an image file first`);
+    throw new BundleInputError(
+      'image',
+      `${imagePath} is not a regular file; copy the device or stream into an image file first`,
+    );
   }
   if (stats.size === 0) {
     throw new BundleInputError('image', `${imagePath} is empty (0 bytes); give a disk image with content`);

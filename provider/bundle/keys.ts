@@ -9,7 +9,16 @@
  * Loading forge costs about 10 MB of RSS, a fifth of the bundler's memory budget, which is why the
  * bundling path does without it.
  */
-import { constants, createPrivateKey, createPublicKey, KeyObject, publicEncrypt, sign as rsaSign, verify as rsaVerify, X509Certificate } from 'crypto';
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  publicEncrypt,
+  sign as rsaSign,
+  verify as rsaVerify,
+  X509Certificate,
+} from 'crypto';
 import type * as Forge from 'node-forge';
 import { BundleInputError, BundleIntegrityError } from './errors';
 
@@ -38,18 +47,27 @@ function modulusBytesOf(key: KeyObject): number {
 export function readCertificate(pem: string, input: string): Certificate {
   const kind = PEM_BLOCK.exec(pem)?.[1];
   if (kind !== 'CERTIFICATE') {
-    throw new BundleInputError(input, kind
-      ? `is a PEM "${kind}", not a certificate; give the X.509 certificate (-----BEGIN CERTIFICATE-----)`
-      : 'is not a PEM certificate; give the X.509 certificate file (-----BEGIN CERTIFICATE-----)');
+    throw new BundleInputError(
+      input,
+      kind
+        ? `is a PEM "${kind}", not a certificate; give the X.509 certificate (-----BEGIN CERTIFICATE-----)`
+        : 'is not a PEM certificate; give the X.509 certificate file (-----BEGIN CERTIFICATE-----)',
+    );
   }
   let publicKey: KeyObject;
   try {
     publicKey = new X509Certificate(pem).publicKey;
   } catch (error) {
-    throw new BundleInputError(input, `could not be read as an RSA X.509 certificate (${(error as Error).message}); bundles need an RSA certificate`);
+    throw new BundleInputError(
+      input,
+      `could not be read as an RSA X.509 certificate (${(error as Error).message}); bundles need an RSA certificate`,
+    );
   }
   if (publicKey.asymmetricKeyType !== 'rsa') {
-    throw new BundleInputError(input, `holds a ${publicKey.asymmetricKeyType} key, not an RSA key; bundles need an RSA certificate`);
+    throw new BundleInputError(
+      input,
+      `holds a ${publicKey.asymmetricKeyType} key, not an RSA key; bundles need an RSA certificate`,
+    );
   }
   return { publicKey, modulusBytes: modulusBytesOf(publicKey) };
 }
@@ -58,9 +76,12 @@ export function readCertificate(pem: string, input: string): Certificate {
 export function readPrivateKey(pem: string, input: string, passphrase?: string): PrivateKey {
   const kind = PEM_BLOCK.exec(pem)?.[1];
   if (!kind || !/PRIVATE KEY$/.test(kind)) {
-    throw new BundleInputError(input, kind
-      ? `is a PEM "${kind}", not a private key; give the RSA private key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)`
-      : 'is not a PEM private key; give the RSA private key file (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)');
+    throw new BundleInputError(
+      input,
+      kind
+        ? `is a PEM "${kind}", not a private key; give the RSA private key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)`
+        : 'is not a PEM private key; give the RSA private key file (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)',
+    );
   }
   let key: KeyObject;
   try {
@@ -69,7 +90,10 @@ export function readPrivateKey(pem: string, input: string, passphrase?: string):
     const code = (error as NodeJS.ErrnoException).code;
     const encrypted = /ENCRYPTED/.test(pem);
     if (encrypted && !passphrase) {
-      throw new BundleInputError(input, 'is encrypted and no passphrase was given; set UNIKERNEL_AMI_KEY_PASSPHRASE or pass --passphrase-file');
+      throw new BundleInputError(
+        input,
+        'is encrypted and no passphrase was given; set UNIKERNEL_AMI_KEY_PASSPHRASE or pass --passphrase-file',
+      );
     }
     if (encrypted) {
       throw new BundleInputError(input, 'could not be decrypted with the passphrase given; check the passphrase');
@@ -88,7 +112,10 @@ export function sameKey(a: KeyObject, b: KeyObject): boolean {
 
 /** RSAES-PKCS1-v1_5 of the 32 ASCII hex characters (not the raw bytes), as lowercase hex. */
 export function seal(certificate: Certificate, hexText: string): string {
-  const sealed = publicEncrypt({ key: certificate.publicKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(hexText, 'latin1'));
+  const sealed = publicEncrypt(
+    { key: certificate.publicKey, padding: constants.RSA_PKCS1_PADDING },
+    Buffer.from(hexText, 'latin1'),
+  );
   return sealed.toString('hex').padStart(certificate.modulusBytes * 2, '0');
 }
 
@@ -118,14 +145,20 @@ export function unseal(privateKey: PrivateKey, sealedHex: string, what: string):
     );
   }
   if (!/^[0-9a-fA-F]{32}$/.test(plain)) {
-    throw new BundleIntegrityError('unseal', `${what} decrypts to something other than 32 hex characters; the bundle is corrupt`);
+    throw new BundleIntegrityError(
+      'unseal',
+      `${what} decrypts to something other than 32 hex characters; the bundle is corrupt`,
+    );
   }
   return plain.toLowerCase();
 }
 
 /** RSASSA-PKCS1-v1_5 with SHA-1 over the UTF-8 bytes of `text`, as lowercase hex. */
 export function sign(privateKey: PrivateKey, text: string): string {
-  const signature = rsaSign('sha1', Buffer.from(text, 'utf8'), { key: privateKey.key, padding: constants.RSA_PKCS1_PADDING });
+  const signature = rsaSign('sha1', Buffer.from(text, 'utf8'), {
+    key: privateKey.key,
+    padding: constants.RSA_PKCS1_PADDING,
+  });
   return signature.toString('hex').padStart(privateKey.modulusBytes * 2, '0');
 }
 
@@ -133,7 +166,12 @@ export function verifySignature(publicKey: KeyObject, text: string, signatureHex
   if (!/^[0-9a-fA-F]+$/.test(signatureHex)) return false;
   const hex = signatureHex.length % 2 === 1 ? `0${signatureHex}` : signatureHex;
   try {
-    return rsaVerify('sha1', Buffer.from(text, 'utf8'), { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(hex, 'hex'));
+    return rsaVerify(
+      'sha1',
+      Buffer.from(text, 'utf8'),
+      { key: publicKey, padding: constants.RSA_PKCS1_PADDING },
+      Buffer.from(hex, 'hex'),
+    );
   } catch {
     return false;
   }

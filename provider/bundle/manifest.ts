@@ -88,7 +88,9 @@ function renderBundler(bundler: BundlerInfo | undefined): string {
   if (!bundler) return '';
   return element(
     'bundler',
-    element('name', text(bundler.name)) + element('version', text(bundler.version)) + element('release', text(bundler.release)),
+    element('name', text(bundler.name)) +
+      element('version', text(bundler.version)) +
+      element('release', text(bundler.release)),
   );
 }
 
@@ -99,7 +101,9 @@ export function sortMappings(mappings: readonly BlockDeviceMapping[]): BlockDevi
 
 export function renderMachineConfiguration(configuration: MachineConfiguration): string {
   const mappings = sortMappings(configuration.blockDeviceMappings ?? [])
-    .map((mapping) => element('mapping', element('virtual', text(mapping.virtual)) + element('device', text(mapping.device))))
+    .map((mapping) =>
+      element('mapping', element('virtual', text(mapping.virtual)) + element('device', text(mapping.device))),
+    )
     .join('');
   const productCodes = (configuration.productCodes ?? []).map((code) => element('product_code', text(code))).join('');
   return element(

@@ -21,7 +21,8 @@ function parseXml(xml: string): XmlElement {
         'the manifest contains a document type declaration (<!DOCTYPE>); bundle manifests never have one, and it can carry an entity-expansion bomb',
       );
     }
-    if (error.kind === 'empty') throw new BundleIntegrityError('manifest-xml', 'the manifest has no <manifest> root element');
+    if (error.kind === 'empty')
+      throw new BundleIntegrityError('manifest-xml', 'the manifest has no <manifest> root element');
     throw new BundleIntegrityError('manifest-xml', `the manifest is not well-formed XML: ${error.message}`);
   }
 }
@@ -40,7 +41,8 @@ function required(node: XmlElement | undefined, path: string[]): string {
   for (const name of path) current = child(current, name);
   const where = path.join('/');
   if (!current) throw new BundleIntegrityError('manifest-field', `invalid AMI manifest, ${where} element not present`);
-  if (current.text === '') throw new BundleIntegrityError('manifest-field', `invalid AMI manifest, ${where} element empty`);
+  if (current.text === '')
+    throw new BundleIntegrityError('manifest-field', `invalid AMI manifest, ${where} element empty`);
   return current.text;
 }
 
@@ -51,7 +53,10 @@ function optional(node: XmlElement | undefined, name: string): string | undefine
 
 function decimal(value: string, where: string): number {
   if (!/^[0-9]{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new BundleIntegrityError('manifest-field', `invalid AMI manifest, ${where} is not a decimal number: ${JSON.stringify(value)}`);
+    throw new BundleIntegrityError(
+      'manifest-field',
+      `invalid AMI manifest, ${where} is not a decimal number: ${JSON.stringify(value)}`,
+    );
   }
   return Number(value);
 }
@@ -68,10 +73,12 @@ function hexField(node: XmlElement, path: string[]): string {
 
 function parseParts(image: XmlElement): ManifestPart[] {
   const partsNode = child(image, 'parts');
-  if (!partsNode) throw new BundleIntegrityError('manifest-field', 'invalid AMI manifest, image/parts element not present');
+  if (!partsNode)
+    throw new BundleIntegrityError('manifest-field', 'invalid AMI manifest, image/parts element not present');
   const parts = children(partsNode, 'part').map((part): ManifestPart => {
     const indexText = part.attributes.index;
-    if (indexText === undefined) throw new BundleIntegrityError('manifest-parts', 'invalid AMI manifest, a part has no index attribute');
+    if (indexText === undefined)
+      throw new BundleIntegrityError('manifest-parts', 'invalid AMI manifest, a part has no index attribute');
     return {
       index: decimal(indexText, 'a part index'),
       filename: required(part, ['filename']),
@@ -80,13 +87,19 @@ function parseParts(image: XmlElement): ManifestPart[] {
   });
   const countText = partsNode.attributes.count;
   if (countText !== undefined && decimal(countText, 'image/parts count') !== parts.length) {
-    throw new BundleIntegrityError('manifest-parts', `the manifest says count='${countText}' but lists ${parts.length} parts`);
+    throw new BundleIntegrityError(
+      'manifest-parts',
+      `the manifest says count='${countText}' but lists ${parts.length} parts`,
+    );
   }
   if (parts.length === 0) throw new BundleIntegrityError('manifest-parts', 'the manifest lists no parts');
   parts.sort((a, b) => a.index - b.index);
   parts.forEach((part, position) => {
     if (part.index !== position) {
-      throw new BundleIntegrityError('manifest-parts', `the manifest's part indexes are not 0..${parts.length - 1} (index ${part.index} is out of place)`);
+      throw new BundleIntegrityError(
+        'manifest-parts',
+        `the manifest's part indexes are not 0..${parts.length - 1} (index ${part.index} is out of place)`,
+      );
     }
   });
   return parts;
@@ -118,9 +131,13 @@ export function parseManifest(xml: string): ParsedManifest {
     throw new BundleIntegrityError('manifest-xml', 'the manifest has no <manifest> root element');
   }
   const version = optional(root, 'version');
-  if (version === undefined) throw new BundleIntegrityError('manifest-version', 'Invalid manifest: it has no version element');
+  if (version === undefined)
+    throw new BundleIntegrityError('manifest-version', 'Invalid manifest: it has no version element');
   if (version !== '2007-10-10') {
-    throw new BundleIntegrityError('manifest-version', `manifest version ${JSON.stringify(version)} is not supported; only 2007-10-10 bundles can be read`);
+    throw new BundleIntegrityError(
+      'manifest-version',
+      `manifest version ${JSON.stringify(version)} is not supported; only 2007-10-10 bundles can be read`,
+    );
   }
   const bundlerNode = child(root, 'bundler');
   const configuration = child(root, 'machine_configuration');
@@ -128,12 +145,19 @@ export function parseManifest(xml: string): ParsedManifest {
   if (!image) throw new BundleIntegrityError('manifest-field', 'invalid AMI manifest, image element not present');
   const type = required(image, ['type']);
   if (type !== 'machine' && type !== 'kernel' && type !== 'ramdisk') {
-    throw new BundleIntegrityError('manifest-field', `invalid AMI manifest, image/type ${JSON.stringify(type)} is not machine, kernel or ramdisk`);
+    throw new BundleIntegrityError(
+      'manifest-field',
+      `invalid AMI manifest, image/type ${JSON.stringify(type)} is not machine, kernel or ramdisk`,
+    );
   }
   const manifest: Manifest = {
     version,
     bundler: bundlerNode
-      ? { name: optional(bundlerNode, 'name'), version: optional(bundlerNode, 'version'), release: optional(bundlerNode, 'release') }
+      ? {
+          name: optional(bundlerNode, 'name'),
+          version: optional(bundlerNode, 'version'),
+          release: optional(bundlerNode, 'release'),
+        }
       : undefined,
     machineConfiguration: {
       architecture: optional(configuration, 'architecture'),

@@ -128,10 +128,14 @@ export class ParallelGzip extends Transform {
     this.parallelism = options.parallelism ?? defaultParallelism();
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.maxInFlight = options.maxInFlight ?? 2 * this.parallelism;
-    if (!Number.isInteger(this.parallelism) || this.parallelism < 1) throw new RangeError(`parallelism must be a positive integer, not ${this.parallelism}`);
-    if (!Number.isInteger(this.chunkSize) || this.chunkSize < DICTIONARY_SIZE) throw new RangeError(`chunkSize must be an integer of at least ${DICTIONARY_SIZE}, not ${this.chunkSize}`);
+    if (!Number.isInteger(this.parallelism) || this.parallelism < 1)
+      throw new RangeError(`parallelism must be a positive integer, not ${this.parallelism}`);
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < DICTIONARY_SIZE)
+      throw new RangeError(`chunkSize must be an integer of at least ${DICTIONARY_SIZE}, not ${this.chunkSize}`);
     if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < this.parallelism) {
-      throw new RangeError(`maxInFlight must be an integer of at least parallelism (${this.parallelism}), not ${this.maxInFlight}`);
+      throw new RangeError(
+        `maxInFlight must be an integer of at least parallelism (${this.parallelism}), not ${this.maxInFlight}`,
+      );
     }
     this.fill = Buffer.allocUnsafeSlow(this.chunkSize);
   }
@@ -223,7 +227,13 @@ export class ParallelGzip extends Transform {
     const flush = job.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
     // `flush` as well as `finishFlush`, so that the whole chunk is compressed and flushed in one pass on
     // the pool; the pass zlib makes at the end of the input then finds nothing left to do.
-    const options: zlib.ZlibOptions = { level: 9, dictionary: job.dictionary, flush, finishFlush: flush, chunkSize: outputRoom(job.input.length) };
+    const options: zlib.ZlibOptions = {
+      level: 9,
+      dictionary: job.dictionary,
+      flush,
+      finishFlush: flush,
+      chunkSize: outputRoom(job.input.length),
+    };
     zlib.deflateRaw(job.input, options, (error, output) => {
       this.running--;
       if (this.destroyed) return;

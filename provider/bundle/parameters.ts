@@ -110,16 +110,25 @@ export function checkBundleParameters(parameters: BundleParameters): FieldProble
   };
   report('name', problemWithName(parameters.name));
   if (normalizeAccountId(parameters.accountId) === undefined) {
-    report('accountId', `"${parameters.accountId}" is not a 12-digit AWS account id (hyphens allowed, e.g. 1234-5678-9012)`);
+    report(
+      'accountId',
+      `"${parameters.accountId}" is not a 12-digit AWS account id (hyphens allowed, e.g. 1234-5678-9012)`,
+    );
   }
   if (!(ARCHITECTURES as readonly string[]).includes(parameters.architecture)) {
     report('architecture', `"${parameters.architecture}" is not a bundle architecture; use i386 or x86_64`);
   }
   if (parameters.kernelId !== undefined && !awsId('aki').test(parameters.kernelId)) {
-    report('kernelId', `"${parameters.kernelId}" is not a kernel id; expected aki- and 8 or 17 hex digits, e.g. aki-fc8f11cc`);
+    report(
+      'kernelId',
+      `"${parameters.kernelId}" is not a kernel id; expected aki- and 8 or 17 hex digits, e.g. aki-fc8f11cc`,
+    );
   }
   if (parameters.ramdiskId !== undefined && !awsId('ari').test(parameters.ramdiskId)) {
-    report('ramdiskId', `"${parameters.ramdiskId}" is not a ramdisk id; expected ari- and 8 or 17 hex digits, e.g. ari-12345678`);
+    report(
+      'ramdiskId',
+      `"${parameters.ramdiskId}" is not a ramdisk id; expected ari- and 8 or 17 hex digits, e.g. ari-12345678`,
+    );
   }
   if (parameters.blockDeviceMappings !== undefined) {
     report('blockDeviceMappings', mappingProblem(parameters.blockDeviceMappings));
@@ -145,7 +154,10 @@ export function normalizeBundleParameters(parameters: BundleParameters): Normali
     architecture: parameters.architecture as Architecture,
     kernelId: parameters.kernelId,
     ramdiskId: parameters.ramdiskId,
-    blockDeviceMappings: parameters.blockDeviceMappings === undefined ? undefined : parseBlockDeviceMappings(parameters.blockDeviceMappings),
+    blockDeviceMappings:
+      parameters.blockDeviceMappings === undefined
+        ? undefined
+        : parseBlockDeviceMappings(parameters.blockDeviceMappings),
     productCodes: splitList(parameters.productCodes),
     ancestorAmiIds: parameters.ancestorAmiIds?.length ? parameters.ancestorAmiIds : undefined,
   };

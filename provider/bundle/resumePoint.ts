@@ -29,7 +29,14 @@ export interface UserKeys {
 /** The tar header (name, size, mtime, mode, sparse map), how gzip runs, and the certificate the key is sealed for. */
 export function attemptIdentity(entry: TarEntry, gzip: GzipMode, userCertificate: Certificate): string {
   return createHash('sha256')
-    .update(JSON.stringify({ format: 1, header: encodeHeader(entry).toString('hex'), gzip, chunk: gzip === 'parallel' ? DEFAULT_CHUNK_SIZE : 0 }))
+    .update(
+      JSON.stringify({
+        format: 1,
+        header: encodeHeader(entry).toString('hex'),
+        gzip,
+        chunk: gzip === 'parallel' ? DEFAULT_CHUNK_SIZE : 0,
+      }),
+    )
     .update(userCertificate.publicKey.export({ type: 'spki', format: 'der' }))
     .digest('hex');
 }
@@ -39,7 +46,11 @@ function signedText(point: Omit<ResumePoint, 'signature'>): string {
 }
 
 export function makeResumePoint(attempt: string, keyHex: string, ivHex: string, keys: UserKeys): ResumePoint {
-  const fields = { attempt, userEncryptedKey: seal(keys.userCertificate, keyHex), userEncryptedIv: seal(keys.userCertificate, ivHex) };
+  const fields = {
+    attempt,
+    userEncryptedKey: seal(keys.userCertificate, keyHex),
+    userEncryptedIv: seal(keys.userCertificate, ivHex),
+  };
   return { ...fields, signature: sign(keys.privateKey, signedText(fields)) };
 }
 
@@ -47,7 +58,13 @@ export function makeResumePoint(attempt: string, keyHex: string, ivHex: string, 
  * The key and IV of an earlier attempt, opened with the user's key; refused when the record is not
  * signed with it or the attempt differs. `where` and `name` are for the messages.
  */
-export function openResumePoint(earlier: ResumePoint, attempt: string, keys: UserKeys, where: string, name: string): { keyHex: string; ivHex: string } {
+export function openResumePoint(
+  earlier: ResumePoint,
+  attempt: string,
+  keys: UserKeys,
+  where: string,
+  name: string,
+): { keyHex: string; ivHex: string } {
   if (!verifySignature(keys.userCertificate.publicKey, signedText(earlier), earlier.signature)) {
     throw new ResumeMismatchError(
       'privateKey',

@@ -100,7 +100,10 @@ export function decodeNumber(field: Buffer, what: string): number {
     }
     return Number(value);
   }
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) {
     throw new BundleIntegrityError('tar-header', `tar ${what} field is not a number: ${JSON.stringify(text)}`);
@@ -245,7 +248,10 @@ export function decodeHeader(block: Buffer): DecodedHeader {
   const magic = slice(FIELD.magic);
   const isOldGnu = magic.equals(OLD_GNU_MAGIC);
   if (!isOldGnu && !magic.subarray(0, 6).equals(USTAR_MAGIC.subarray(0, 6))) {
-    throw new BundleIntegrityError('tar-header', 'the bundle does not hold a tar archive (no ustar magic in the first header)');
+    throw new BundleIntegrityError(
+      'tar-header',
+      'the bundle does not hold a tar archive (no ustar magic in the first header)',
+    );
   }
   const recorded = decodeNumber(slice(FIELD.checksum), 'checksum');
   if (recorded !== checksumOf(block)) {
@@ -254,7 +260,10 @@ export function decodeHeader(block: Buffer): DecodedHeader {
   const typeflag = String.fromCharCode(block[FIELD.typeflag[0]]);
   if (typeflag !== '0' && typeflag !== '\0' && typeflag !== 'S') {
     const what = TYPE_NAMES[typeflag] ?? `an entry of unknown type ${JSON.stringify(typeflag)}`;
-    throw new BundleIntegrityError('tar-member-type', `the tar member is ${what}; a bundle must hold exactly one regular file`);
+    throw new BundleIntegrityError(
+      'tar-member-type',
+      `the tar member is ${what}; a bundle must hold exactly one regular file`,
+    );
   }
   let name = cString(slice(FIELD.name));
   if (!isOldGnu) {
@@ -263,7 +272,10 @@ export function decodeHeader(block: Buffer): DecodedHeader {
   }
   const problem = validateMemberName(name);
   if (problem) {
-    throw new BundleIntegrityError('tar-member-name', `the tar member name ${JSON.stringify(name)} ${problem}; refusing to write it`);
+    throw new BundleIntegrityError(
+      'tar-member-name',
+      `the tar member name ${JSON.stringify(name)} ${problem}; refusing to write it`,
+    );
   }
   const size = decodeNumber(slice(FIELD.size), 'size');
   const header: DecodedHeader = {
@@ -305,13 +317,19 @@ export function checkSparseMap(entries: DataRegion[], storedBytes: number, realS
   let total = 0;
   for (const region of regions) {
     if (region.offset < end || region.offset + region.length > realSize) {
-      throw new BundleIntegrityError('tar-sparse-map', 'the sparse map of the tar member has overlapping or out-of-range regions');
+      throw new BundleIntegrityError(
+        'tar-sparse-map',
+        'the sparse map of the tar member has overlapping or out-of-range regions',
+      );
     }
     end = region.offset + region.length;
     total += region.length;
   }
   if (total !== storedBytes) {
-    throw new BundleIntegrityError('tar-sparse-map', `the sparse map lists ${total} data bytes but the member stores ${storedBytes}`);
+    throw new BundleIntegrityError(
+      'tar-sparse-map',
+      `the sparse map lists ${total} data bytes but the member stores ${storedBytes}`,
+    );
   }
   return regions;
 }

@@ -8,7 +8,15 @@ import { Writable } from 'stream';
 import { TAR_BLOCK_SIZE } from './constants';
 import { BundleIntegrityError } from './errors';
 import { releasedError } from './handOver';
-import { checkSparseMap, DataRegion, decodeHeader, decodeSparseExtension, DecodedHeader, isZeroBlock, paddingAfter } from './tarHeader';
+import {
+  checkSparseMap,
+  DataRegion,
+  decodeHeader,
+  decodeSparseExtension,
+  DecodedHeader,
+  isZeroBlock,
+  paddingAfter,
+} from './tarHeader';
 
 export interface ImageSink {
   write(offset: number, data: Buffer): Promise<void>;

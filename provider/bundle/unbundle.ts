@@ -65,13 +65,20 @@ async function readManifestText(manifestPath: string): Promise<string> {
     stats = await fs.stat(manifestPath);
   } catch (error) {
     if (isErrnoException(error) && error.code === 'ENOENT') {
-      throw new BundleInputError('manifest', `${manifestPath} does not exist; give the NAME.manifest.xml of the bundle`);
+      throw new BundleInputError(
+        'manifest',
+        `${manifestPath} does not exist; give the NAME.manifest.xml of the bundle`,
+      );
     }
     throw error;
   }
-  if (!stats.isFile()) throw new BundleInputError('manifest', `${manifestPath} is not a file; give the NAME.manifest.xml of the bundle`);
+  if (!stats.isFile())
+    throw new BundleInputError('manifest', `${manifestPath} is not a file; give the NAME.manifest.xml of the bundle`);
   if (stats.size > MAX_MANIFEST_BYTES) {
-    throw new BundleIntegrityError('manifest-size', `${manifestPath} is ${stats.size} bytes; bundle manifests are far smaller, so this is not one`);
+    throw new BundleIntegrityError(
+      'manifest-size',
+      `${manifestPath} is ${stats.size} bytes; bundle manifests are far smaller, so this is not one`,
+    );
   }
   return fs.readFile(manifestPath, 'utf8');
 }
@@ -88,7 +95,10 @@ async function locateParts(manifest: Manifest, sourceDirectory: string): Promise
   for (const part of manifest.image.parts) {
     const problem = validateMemberName(part.filename);
     if (problem) {
-      throw new BundleIntegrityError('part-name', `the manifest names a part ${JSON.stringify(part.filename)} that ${problem}; refusing to read outside the bundle folder`);
+      throw new BundleIntegrityError(
+        'part-name',
+        `the manifest names a part ${JSON.stringify(part.filename)} that ${problem}; refusing to read outside the bundle folder`,
+      );
     }
     const partPath = path.join(sourceDirectory, part.filename);
     let size: number;
@@ -96,7 +106,10 @@ async function locateParts(manifest: Manifest, sourceDirectory: string): Promise
       size = (await fs.stat(partPath)).size;
     } catch (error) {
       if (isErrnoException(error) && error.code === 'ENOENT') {
-        throw new BundleIntegrityError('part-missing', `part ${part.filename} is missing from ${sourceDirectory}; copy every part next to the manifest or give -s`);
+        throw new BundleIntegrityError(
+          'part-missing',
+          `part ${part.filename} is missing from ${sourceDirectory}; copy every part next to the manifest or give -s`,
+        );
       }
       throw error;
     }
@@ -104,15 +117,25 @@ async function locateParts(manifest: Manifest, sourceDirectory: string): Promise
   }
   const total = parts.reduce((sum, part) => sum + part.size, 0);
   if (total !== manifest.image.bundledSize) {
-    throw new BundleIntegrityError('bundled-size', `the parts add up to ${total} bytes but the manifest's bundled_size is ${manifest.image.bundledSize}`);
+    throw new BundleIntegrityError(
+      'bundled-size',
+      `the parts add up to ${total} bytes but the manifest's bundled_size is ${manifest.image.bundledSize}`,
+    );
   }
   if (total % 16 !== 0) {
-    throw new BundleIntegrityError('bundled-size', `the parts add up to ${total} bytes, not a multiple of the AES block size: a part is truncated`);
+    throw new BundleIntegrityError(
+      'bundled-size',
+      `the parts add up to ${total} bytes, not a multiple of the AES block size: a part is truncated`,
+    );
   }
   return parts;
 }
 
-async function sha1OfFile(file: string, onBytes: (bytes: number) => void, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
+async function sha1OfFile(
+  file: string,
+  onBytes: (bytes: number) => void,
+  signal?: AbortSignal,
+): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha1');
   let size = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024, signal })) {
@@ -125,11 +148,18 @@ async function sha1OfFile(file: string, onBytes: (bytes: number) => void, signal
 }
 
 function partCorrupt(part: PartFile): BundleIntegrityError {
-  return new BundleIntegrityError('part-digest', `part ${part.filename} does not match its SHA-1 in the manifest: it is corrupt or was altered`);
+  return new BundleIntegrityError(
+    'part-digest',
+    `part ${part.filename} does not match its SHA-1 in the manifest: it is corrupt or was altered`,
+  );
 }
 
 /** Checks every part's size and SHA-1 before anything is decrypted. */
-async function checkPartDigests(parts: PartFile[], onBytes: (bytes: number) => void, signal?: AbortSignal): Promise<void> {
+async function checkPartDigests(
+  parts: PartFile[],
+  onBytes: (bytes: number) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   for (const part of parts) {
     const { digest, size } = await sha1OfFile(part.path, onBytes, signal);
     if (size !== part.size || digest !== part.digest) throw partCorrupt(part);
@@ -155,10 +185,16 @@ function describePipelineFailure(error: unknown): unknown {
   const code = isErrnoException(error) ? error.code : undefined;
   const message = error instanceof Error ? error.message : String(error);
   if (/bad decrypt|wrong final block length/i.test(message) || code === 'ERR_OSSL_BAD_DECRYPT') {
-    return new BundleIntegrityError('decrypt', 'the bundle does not decrypt (bad padding): a part was altered or the key and IV are wrong');
+    return new BundleIntegrityError(
+      'decrypt',
+      'the bundle does not decrypt (bad padding): a part was altered or the key and IV are wrong',
+    );
   }
   if (code?.startsWith('Z_')) {
-    return new BundleIntegrityError('gunzip', `the decrypted bundle is not valid gzip (${message}): the bundle is corrupt`);
+    return new BundleIntegrityError(
+      'gunzip',
+      `the decrypted bundle is not valid gzip (${message}): the bundle is corrupt`,
+    );
   }
   return error;
 }
@@ -168,11 +204,16 @@ interface ReadOutcome {
   member: MemberInfo;
 }
 
-async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manifest) => Promise<ImageSink>): Promise<ReadOutcome> {
+async function readBundle(
+  options: ReadBundleOptions,
+  sinkFor: (manifest: Manifest) => Promise<ImageSink>,
+): Promise<ReadOutcome> {
   const xml = await readManifestText(options.manifestPath);
   const { manifest, canonical } = parseManifest(xml);
   const privateKey = readPrivateKey(options.privateKey, 'privateKey', options.privateKeyPassphrase);
-  const verifier = options.userCertificate ? readCertificate(options.userCertificate, 'userCertificate').publicKey : privateKey.publicKey;
+  const verifier = options.userCertificate
+    ? readCertificate(options.userCertificate, 'userCertificate').publicKey
+    : privateKey.publicKey;
   // Like Amazon's AMI tools, verify the re-serialization of what was parsed, not a text search of
   // the raw file: then every value used below is covered by the signature, and text hidden in
   // comments, CDATA or unknown elements cannot stand in for the real fields.
@@ -184,7 +225,10 @@ async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manife
   }
   const nameProblem = validateMemberName(manifest.image.name);
   if (nameProblem) {
-    throw new BundleIntegrityError('manifest-field', `the manifest's image name ${JSON.stringify(manifest.image.name)} ${nameProblem}`);
+    throw new BundleIntegrityError(
+      'manifest-field',
+      `the manifest's image name ${JSON.stringify(manifest.image.name)} ${nameProblem}`,
+    );
   }
   const keyHex = unseal(privateKey, manifest.image.userEncryptedKey, 'user_encrypted_key');
   const ivHex = unseal(privateKey, manifest.image.userEncryptedIv, 'user_encrypted_iv');
@@ -192,7 +236,8 @@ async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manife
 
   const progress = (phase: 'parts' | 'image') => {
     let bytes = 0;
-    return (more: number) => options.onProgress?.({ phase, bytes: (bytes += more), totalBytes: manifest.image.bundledSize });
+    return (more: number) =>
+      options.onProgress?.({ phase, bytes: (bytes += more), totalBytes: manifest.image.bundledSize });
   };
   await checkPartDigests(parts, progress('parts'), options.signal);
 
@@ -217,7 +262,10 @@ async function readBundle(options: ReadBundleOptions, sinkFor: (manifest: Manife
   compressed.checkNothingAfter(gunzip.bytesWritten);
   const digest = tar.digest();
   if (digest !== manifest.image.digest) {
-    throw new BundleIntegrityError('digest', `invalid digest, expected ${manifest.image.digest} received ${digest}: the image inside the bundle is not the one the manifest describes`);
+    throw new BundleIntegrityError(
+      'digest',
+      `invalid digest, expected ${manifest.image.digest} received ${digest}: the image inside the bundle is not the one the manifest describes`,
+    );
   }
   const member = reader.member as MemberInfo;
   return {
@@ -264,17 +312,29 @@ export async function unbundleImage(options: UnbundleOptions): Promise<UnbundleR
 async function checkUnbundleDestination(destination: string, imagePath: string): Promise<void> {
   try {
     if (!(await fs.stat(destination)).isDirectory()) {
-      throw new BundleInputError('destination', `${destination} is not a directory; give the folder to write the image into`);
+      throw new BundleInputError(
+        'destination',
+        `${destination} is not a directory; give the folder to write the image into`,
+      );
     }
   } catch (error) {
     if (error instanceof BundleInputError) throw error;
     if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
     }
-    throw new BundleInputError('destination', `${destination} cannot be used (${isErrnoException(error) ? error.code : String(error)})`);
+    throw new BundleInputError(
+      'destination',
+      `${destination} cannot be used (${isErrnoException(error) ? error.code : String(error)})`,
+    );
   }
-  const exists = await fs.stat(imagePath).then(() => true, () => false);
+  const exists = await fs.stat(imagePath).then(
+    () => true,
+    () => false,
+  );
   if (exists) {
-    throw new BundleInputError('destination', `${imagePath} already exists; move it away or unbundle into another folder`);
+    throw new BundleInputError(
+      'destination',
+      `${imagePath} already exists; move it away or unbundle into another folder`,
+    );
   }
 }

@@ -29,7 +29,10 @@ export function parseXmlTree(text: string, options: { localNames?: boolean } = {
   const stack: XmlElement[] = [top];
   let failure: XmlTreeError | undefined;
   parser.on('doctype', () => {
-    failure ??= new XmlTreeError('doctype', 'the document has a document type declaration (<!DOCTYPE>), which is refused');
+    failure ??= new XmlTreeError(
+      'doctype',
+      'the document has a document type declaration (<!DOCTYPE>), which is refused',
+    );
   });
   parser.on('opentag', (tag) => {
     const name = options.localNames ? tag.name.replace(/^.*:/, '') : tag.name;

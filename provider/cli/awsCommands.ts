@@ -34,7 +34,8 @@ interface DeleteCommandOptions extends AwsCommandOptions {
 function positiveInteger(option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
+  if (!Number.isInteger(number) || number < 1)
+    throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
   return number;
 }
 
@@ -44,7 +45,11 @@ async function s3For(options: AwsCommandOptions) {
   return createS3Client({ region: options.region, maxAttempts: positiveInteger('--retry', options.retry, 5) });
 }
 
-function runAws(command: string, options: AwsCommandOptions, body: (output: Output, signal: AbortSignal) => Promise<void>): Promise<void> {
+function runAws(
+  command: string,
+  options: AwsCommandOptions,
+  body: (output: Output, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
   return runCommand(command, options, {}, body);
 }
 
@@ -66,9 +71,17 @@ export function registerAwsCommands(program: Command): void {
       .option('--json', 'print a machine-readable summary on stdout')
       .option('--log-file <path>', 'also write every message to this file');
 
-  awsOptions(program.command('upload').description('upload a bundle to S3: parts in parallel, then the manifest; resumes where a failed run stopped'))
+  awsOptions(
+    program
+      .command('upload')
+      .description('upload a bundle to S3: parts in parallel, then the manifest; resumes where a failed run stopped'),
+  )
     .requiredOption('-m, --manifest <path>', "the bundle's NAME.manifest.xml")
-    .addOption(new Option('--acl <acl>', 'canned ACL of the objects (EC2 reads bundles through aws-exec-read)').choices([...BUNDLE_ACLS]).default('aws-exec-read'))
+    .addOption(
+      new Option('--acl <acl>', 'canned ACL of the objects (EC2 reads bundles through aws-exec-read)')
+        .choices([...BUNDLE_ACLS])
+        .default('aws-exec-read'),
+    )
     .option('-d, --directory <dir>', 'folder holding the parts (default: the manifest folder)')
     .option('--create-bucket', 'create the bucket (with ACLs enabled) when it does not exist')
     .option('--concurrency <n>', 'parts uploaded at once', '8')
@@ -84,7 +97,8 @@ export function registerAwsCommands(program: Command): void {
           createBucket: options.createBucket,
           partDirectory: options.directory,
           concurrency: positiveInteger('--concurrency', options.concurrency, 8),
-          deadlineMs: options.timeout === undefined ? undefined : positiveInteger('--timeout', options.timeout, 1) * 1000,
+          deadlineMs:
+            options.timeout === undefined ? undefined : positiveInteger('--timeout', options.timeout, 1) * 1000,
           signal,
           onProgress: (progress) => {
             output.progress.update('uploading', progress.bytes, progress.totalBytes);
@@ -102,16 +116,20 @@ export function registerAwsCommands(program: Command): void {
       }),
     );
 
-  awsOptions(program.command('delete-bundle').description('delete a bundle from S3: the manifest first, then its parts'))
+  awsOptions(
+    program.command('delete-bundle').description('delete a bundle from S3: the manifest first, then its parts'),
+  )
     .option('-m, --manifest <path>', 'a local copy of the manifest (its parts are deleted)')
     .option('-p, --prefix <name>', 'the bundle name, when there is no local manifest')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (options: DeleteCommandOptions) =>
       runAws('delete-bundle', options, async (output, signal) => {
-        if (!options.manifest && !options.prefix) throw new CliInputError('give -m/--manifest or -p/--prefix to say which bundle to delete');
+        if (!options.manifest && !options.prefix)
+          throw new CliInputError('give -m/--manifest or -p/--prefix to say which bundle to delete');
         const location = parseBucketArgument(options.bucket);
         if (!options.yes) {
-          if (!process.stdin.isTTY) throw new CliInputError('-y/--yes is needed to delete without a terminal to confirm on');
+          if (!process.stdin.isTTY)
+            throw new CliInputError('-y/--yes is needed to delete without a terminal to confirm on');
           const what = options.manifest ?? options.prefix;
           if (!(await confirm(`Delete bundle ${what} from s3://${location.bucket}/${location.keyPrefix}?`))) {
             output.info('Nothing deleted.');
@@ -119,7 +137,13 @@ export function registerAwsCommands(program: Command): void {
           }
         }
         const { deleteBundle } = await import('../aws/deleteBundle.js');
-        const result = await deleteBundle({ s3: await s3For(options), location, manifestPath: options.manifest, name: options.prefix, signal });
+        const result = await deleteBundle({
+          s3: await s3For(options),
+          location,
+          manifestPath: options.manifest,
+          name: options.prefix,
+          signal,
+        });
         output.info(`Deleted ${result.deleted.length} object(s) from s3://${location.bucket}`);
         output.result({ command: 'delete-bundle', bucket: location.bucket, deleted: result.deleted });
       }),

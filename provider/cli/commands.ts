@@ -66,7 +66,8 @@ async function s3Target(options: BundleCommandOptions, files: Record<string, str
   const { createS3Client } = await import('../aws/clients.js');
   const { bundleToS3, S3LeftoversError } = await import('../aws/bundleToS3.js');
   const concurrency = Number(options.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliInputError(`--concurrency ${options.concurrency}: give a whole number of at least 1`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new CliInputError(`--concurrency ${options.concurrency}: give a whole number of at least 1`);
   const target = {
     s3: createS3Client({ region: options.region }),
     location: parseBucketArgument(options.bucket as string),
@@ -79,7 +80,9 @@ async function s3Target(options: BundleCommandOptions, files: Record<string, str
     bundleToS3({ ...bundle, ...target }).catch((error: unknown) => {
       if (!(error instanceof S3LeftoversError)) throw error;
       const { leftovers } = error;
-      throw new CliInputError(`${describeFailure(error.cause, files)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`);
+      throw new CliInputError(
+        `${describeFailure(error.cause, files)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`,
+      );
     });
 }
 
@@ -132,7 +135,11 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       sparse: result.sparse,
       tarSize: result.tarSize,
       bundledSize: result.bundledSize,
-      parts: result.parts.map((part) => ({ file: path.join(path.dirname(result.manifestPath), part.filename), size: part.size, sha1: part.digest })),
+      parts: result.parts.map((part) => ({
+        file: path.join(path.dirname(result.manifestPath), part.filename),
+        size: part.size,
+        sha1: part.digest,
+      })),
       ...(options.bucket ? { imageLocation: result.manifestPath } : {}),
     });
   });
@@ -147,7 +154,8 @@ function readerInputs(options: ReaderCommandOptions, signal: AbortSignal, output
     userCertificate: options.cert ? readOptionFile('userCertificate', options.cert) : undefined,
     sourceDirectory: options.source,
     signal,
-    onProgress: ({ phase, bytes, totalBytes }: { phase: 'parts' | 'image'; bytes: number; totalBytes: number }) => progress[phase](bytes, totalBytes),
+    onProgress: ({ phase, bytes, totalBytes }: { phase: 'parts' | 'image'; bytes: number; totalBytes: number }) =>
+      progress[phase](bytes, totalBytes),
   };
 }
 
@@ -169,17 +177,29 @@ function reportSummary(command: string, report: BundleReport) {
 
 function warnIfNotCanonical(output: Output, report: BundleReport): void {
   if (!report.canonical) {
-    output.info('Warning: the manifest is not in the canonical form Amazon\'s AMI tools re-serialize; their signature check (ec2-migrate-manifest) would fail');
+    output.info(
+      "Warning: the manifest is not in the canonical form Amazon's AMI tools re-serialize; their signature check (ec2-migrate-manifest) would fail",
+    );
   }
 }
 
 export async function runUnbundle(options: ReaderCommandOptions): Promise<void> {
-  const files = { privateKey: options.privatekey, userCertificate: options.cert, manifest: options.manifest, destination: options.destination };
+  const files = {
+    privateKey: options.privatekey,
+    userCertificate: options.cert,
+    manifest: options.manifest,
+    destination: options.destination,
+  };
   await runCommand('unbundle', options, files, async (output, signal) => {
-    const result = await unbundleImage({ ...readerInputs(options, signal, output), destination: options.destination ?? '.' });
+    const result = await unbundleImage({
+      ...readerInputs(options, signal, output),
+      destination: options.destination ?? '.',
+    });
     output.progress.done();
     warnIfNotCanonical(output, result);
-    output.info(`Unbundled ${result.name} (${formatBytes(result.imageSize)}) to ${result.imagePath}; digest ${result.digest} verified`);
+    output.info(
+      `Unbundled ${result.name} (${formatBytes(result.imageSize)}) to ${result.imagePath}; digest ${result.digest} verified`,
+    );
     output.result({ ...reportSummary('unbundle', result), image: result.imagePath });
   });
 }
@@ -214,7 +234,9 @@ export async function runKeygen(options: KeygenCommandOptions): Promise<void> {
       await fs.rm(options.key, { force: true });
       throw error;
     }
-    output.info(`Wrote a new RSA private key to ${options.key} (mode 600) and its self-signed certificate to ${options.cert}`);
+    output.info(
+      `Wrote a new RSA private key to ${options.key} (mode 600) and its self-signed certificate to ${options.cert}`,
+    );
     output.result({ command: 'keygen', privateKey: options.key, certificate: options.cert });
   });
 }

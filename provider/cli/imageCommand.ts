@@ -83,7 +83,9 @@ export async function runImage(options: ImageCommandOptions): Promise<void> {
       `Built ${result.imagePath} (${formatBytes(result.size)} ext2, ${result.blockSize}-byte blocks, UUID ${result.uuid}) from ${result.kernel.path} ` +
         `(${xen.architecture} Xen PV kernel${xen.guestOs ? ` "${xen.guestOs}"` : ''}, ${formatBytes(result.kernel.bytes)}, ${formatBytes(result.kernel.gzippedBytes)} gzipped)`,
     );
-    output.info(`PV-GRUB (hd0) boots ${result.bootFile} through /${MENU_LST}${result.cmdline ? ` with "${result.cmdline}"` : ''}; image SHA-256 ${result.sha256}`);
+    output.info(
+      `PV-GRUB (hd0) boots ${result.bootFile} through /${MENU_LST}${result.cmdline ? ` with "${result.cmdline}"` : ''}; image SHA-256 ${result.sha256}`,
+    );
     output.result(imageSummary(result));
   });
 }
@@ -92,10 +94,18 @@ export async function runImage(options: ImageCommandOptions): Promise<void> {
 export function registerImageCommand(program: Command): Command {
   return program
     .command('image')
-    .description('make a PV-GRUB-bootable ext2 disk image from a Xen PV kernel (mke2fs -d: no root, no loop mount; same kernel, same bytes)')
-    .requiredOption('--kernel <path>', 'the Xen PV kernel: an x86-64 (or i386) ELF file with Xen notes, e.g. mir-app.xen')
+    .description(
+      'make a PV-GRUB-bootable ext2 disk image from a Xen PV kernel (mke2fs -d: no root, no loop mount; same kernel, same bytes)',
+    )
+    .requiredOption(
+      '--kernel <path>',
+      'the Xen PV kernel: an x86-64 (or i386) ELF file with Xen notes, e.g. mir-app.xen',
+    )
     .requiredOption('-o, --out <path>', 'the disk image file to write (replaced atomically)')
-    .option('--size <size>', 'image size, e.g. 32M, 1G or a number of bytes (default: the gzipped kernel plus headroom, at least 8M; at most 10G)')
+    .option(
+      '--size <size>',
+      'image size, e.g. 32M, 1G or a number of bytes (default: the gzipped kernel plus headroom, at least 8M; at most 10G)',
+    )
     .option('--cmdline <args>', 'kernel command line, written after the kernel in menu.lst')
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--log-file <path>', 'also write every message to this file')

@@ -48,7 +48,9 @@ export function readOptionFile(field: string, filePath: string): string {
     if (isErrnoException(error) && error.code === 'EISDIR') {
       throw new CliInputError(`${option} ${filePath}: is a directory; give a file`);
     }
-    throw new CliInputError(`${option} ${filePath}: cannot be read (${isErrnoException(error) ? error.code : String(error)})`);
+    throw new CliInputError(
+      `${option} ${filePath}: cannot be read (${isErrnoException(error) ? error.code : String(error)})`,
+    );
   }
 }
 
@@ -69,7 +71,8 @@ export function describeFailure(error: unknown, files: Record<string, string | u
   }
   if (error instanceof AwsInputError) return `${OPTION_NAMES[error.input] ?? `--${error.input}`}: ${error.message}`;
   if (error instanceof BundleIntegrityError) return `bundle check failed (${error.check}): ${error.message}`;
-  if (error instanceof Error && error.name === 'AbortError') return 'interrupted; every file this run had written was removed';
+  if (error instanceof Error && error.name === 'AbortError')
+    return 'interrupted; every file this run had written was removed';
   if (error instanceof Error) return error.message;
   return String(error);
 }

@@ -22,7 +22,8 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 function portOf(value: string): number {
   const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65_535) throw new CliInputError(`--port ${value}: give a port from 1 to 65535, or 0 for any free port`);
+  if (!/^\d+$/.test(value) || port > 65_535)
+    throw new CliInputError(`--port ${value}: give a port from 1 to 65535, or 0 for any free port`);
   return port;
 }
 
@@ -33,7 +34,9 @@ function collect(value: string, previous: string[]): string[] {
 export function registerLocalAwsCommand(program: Command): void {
   program
     .command('local-aws')
-    .description('serve a local AWS (S3, EC2, EBS direct APIs; in memory) on 127.0.0.1 until stopped, for any AWS client')
+    .description(
+      'serve a local AWS (S3, EC2, EBS direct APIs; in memory) on 127.0.0.1 until stopped, for any AWS client',
+    )
     .option('--port <n>', 'port to listen on (0: any free port)', '0')
     .option('--region <region>', 'the region it serves', 'us-east-1')
     .option('--account-id <id>', 'the account every credential belongs to', '123456789012')
@@ -41,16 +44,27 @@ export function registerLocalAwsCommand(program: Command): void {
     .option('--json', 'print the endpoint, region and credentials as one JSON line')
     .action(async (options: LocalAwsCommandOptions) => {
       const port = portOf(options.port);
-      if (!REGION.test(options.region)) throw new CliInputError(`--region ${options.region}: give a region name such as us-east-1`);
-      if (!ACCOUNT_ID.test(options.accountId)) throw new CliInputError(`--account-id ${options.accountId}: give 12 digits`);
+      if (!REGION.test(options.region))
+        throw new CliInputError(`--region ${options.region}: give a region name such as us-east-1`);
+      if (!ACCOUNT_ID.test(options.accountId))
+        throw new CliInputError(`--account-id ${options.accountId}: give 12 digits`);
       for (const bucket of options.bucket) {
-        if (!BUCKET_NAME.test(bucket)) throw new CliInputError(`--bucket ${bucket}: give a bucket name of 3 to 63 lower-case letters, digits, dots and hyphens`);
+        if (!BUCKET_NAME.test(bucket))
+          throw new CliInputError(
+            `--bucket ${bucket}: give a bucket name of 3 to 63 lower-case letters, digits, dots and hyphens`,
+          );
       }
       // Loaded only now: the local AWS and its signing library are no part of the other commands.
       const { LocalAws } = await import('../../testing/localAws/index.js');
-      const local = await LocalAws.start({ port, region: options.region, accountId: options.accountId }).catch((error: unknown) => {
-        throw new CliInputError(isErrnoException(error) && error.code === 'EADDRINUSE' ? `--port ${port}: the port is in use; choose another, or 0 for any free port` : `could not listen on 127.0.0.1:${port}: ${String(error)}`);
-      });
+      const local = await LocalAws.start({ port, region: options.region, accountId: options.accountId }).catch(
+        (error: unknown) => {
+          throw new CliInputError(
+            isErrnoException(error) && error.code === 'EADDRINUSE'
+              ? `--port ${port}: the port is in use; choose another, or 0 for any free port`
+              : `could not listen on 127.0.0.1:${port}: ${String(error)}`,
+          );
+        },
+      );
       for (const bucket of new Set(options.bucket)) local.createBucket(bucket, { objectOwnership: 'ObjectWriter' });
       const summary = {
         endpoint: local.endpoint,

@@ -21,13 +21,18 @@ export function buildProgram(): Command {
     .description('Bundle disk images into EC2 instance-store bundles, and read them back.')
     .version(packageInfo.version)
     // One line for option errors too; `--help` shows the usage.
-    .configureOutput({ outputError: (text, write) => write(`unikernel-ami: ${text.replace(/^error: /, '').trim()} (see --help)\n`) });
+    .configureOutput({
+      outputError: (text, write) => write(`unikernel-ami: ${text.replace(/^error: /, '').trim()} (see --help)\n`),
+    });
 
   const common = (command: Command) =>
     command
       .option('--json', 'print a machine-readable summary on stdout')
       .option('--log-file <path>', 'also write every message to this file')
-      .option('--passphrase-file <path>', 'file holding the passphrase of an encrypted private key (or set UNIKERNEL_AMI_KEY_PASSPHRASE)');
+      .option(
+        '--passphrase-file <path>',
+        'file holding the passphrase of an encrypted private key (or set UNIKERNEL_AMI_KEY_PASSPHRASE)',
+      );
 
   common(
     program
@@ -37,7 +42,10 @@ export function buildProgram(): Command {
       .requiredOption('-k, --privatekey <path>', "the user's PEM RSA private key (signs the manifest)")
       .requiredOption('-c, --cert <path>', "the user's PEM X.509 certificate")
       .requiredOption('-u, --user <account>', 'the AWS account id (12 digits, hyphens allowed)')
-      .requiredOption('--ec2cert <path>', "EC2's bundling certificate for the region (from ec2-ami-tools: cert-ec2.pem for the commercial regions older than 2019; opt-in regions, China and GovCloud have their own)")
+      .requiredOption(
+        '--ec2cert <path>',
+        "EC2's bundling certificate for the region (from ec2-ami-tools: cert-ec2.pem for the commercial regions older than 2019; opt-in regions, China and GovCloud have their own)",
+      )
       .option('-r, --arch <arch>', `image architecture: ${ARCHITECTURES.join(' or ')}`, defaultArchitecture())
       .option('-d, --destination <dir>', 'folder to write the parts and manifest into', '/tmp')
       .option('-p, --prefix <name>', 'bundle name (default: the image file name)')
@@ -46,13 +54,23 @@ export function buildProgram(): Command {
       .option('-B, --block-device-mapping <map>', 'virtual=device pairs, e.g. ami=sda1,root=/dev/sda1,ephemeral0=sdb')
       .option('--productcodes <codes>', 'comma-separated product codes')
       .option('--no-sparse', 'store zero blocks as data instead of holes of a GNU sparse member')
-      .option('-b, --bucket <bucket[/prefix]>', 'bundle straight into S3 instead of -d: parts uploaded as they are made, the manifest last')
-      .addOption(new Option('--acl <acl>', 'with --bucket: canned ACL of the objects').choices([...BUNDLE_ACLS]).default('aws-exec-read'))
+      .option(
+        '-b, --bucket <bucket[/prefix]>',
+        'bundle straight into S3 instead of -d: parts uploaded as they are made, the manifest last',
+      )
+      .addOption(
+        new Option('--acl <acl>', 'with --bucket: canned ACL of the objects')
+          .choices([...BUNDLE_ACLS])
+          .default('aws-exec-read'),
+      )
       .option('--create-bucket', 'with --bucket: create the bucket (with ACLs enabled) when it does not exist')
       .option('--region <region>', 'with --bucket: AWS region (default: the SDK chain)')
       .option('--concurrency <n>', 'with --bucket: parts uploaded at once', '4')
       .addOption(
-        new Option('--gzip <mode>', 'how gzip -9 runs: parallel compresses chunks on every core as pigz does, single is one zlib stream as GNU gzip; both write one standard gzip member')
+        new Option(
+          '--gzip <mode>',
+          'how gzip -9 runs: parallel compresses chunks on every core as pigz does, single is one zlib stream as GNU gzip; both write one standard gzip member',
+        )
           .choices(GZIP_MODES)
           .default('parallel'),
       ),
@@ -63,14 +81,19 @@ export function buildProgram(): Command {
       command
         .requiredOption('-m, --manifest <path>', "the bundle's NAME.manifest.xml")
         .requiredOption('-k, --privatekey <path>', "the user's PEM RSA private key (opens the AES key and IV)")
-        .option('-c, --cert <path>', "the user's certificate to check the signature with (default: the private key's public half)")
+        .option(
+          '-c, --cert <path>',
+          "the user's certificate to check the signature with (default: the private key's public half)",
+        )
         .option('-s, --source <dir>', 'folder holding the parts (default: the manifest folder)'),
     );
 
   reader(program.command('unbundle').description('check a bundle and restore its image'))
     .option('-d, --destination <dir>', 'folder to write the image into', '.')
     .action(runUnbundle);
-  reader(program.command('verify').description('run every check of unbundle without writing the image')).action(runVerify);
+  reader(program.command('verify').description('run every check of unbundle without writing the image')).action(
+    runVerify,
+  );
 
   common(
     program

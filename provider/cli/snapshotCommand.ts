@@ -21,17 +21,23 @@ interface SnapshotCommandOptions {
 function wholeNumber(option: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1) throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1)
+    throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
   return number;
 }
 
 export function registerSnapshotCommand(program: Command): void {
   program
     .command('snapshot')
-    .description('write a raw disk image into a new EBS snapshot (EBS direct APIs: 512 KiB blocks, many in flight) and print the snapshot id')
+    .description(
+      'write a raw disk image into a new EBS snapshot (EBS direct APIs: 512 KiB blocks, many in flight) and print the snapshot id',
+    )
     .requiredOption('-i, --image <path>', 'the raw disk image')
     .option('--concurrency <n>', 'blocks in flight', '32')
-    .option('--skip-zero-blocks', 'do not upload blocks of zeros (smaller and faster, but encrypted volumes created from the snapshot may not read zeros there)')
+    .option(
+      '--skip-zero-blocks',
+      'do not upload blocks of zeros (smaller and faster, but encrypted volumes created from the snapshot may not read zeros there)',
+    )
     .option('--volume-size <GiB>', 'volume size of the snapshot (default: the image size rounded up to whole GiB)')
     .option('--description <text>', 'snapshot description (default: the image file name)')
     .option('--region <region>', 'AWS region (default: the SDK chain: AWS_REGION, profile)')
@@ -65,7 +71,8 @@ export function registerSnapshotCommand(program: Command): void {
             deadlineMs: timeout === undefined ? undefined : timeout * 1000,
             signal,
             onProgress: (progress) => {
-              if (progress.phase === 'uploading') output.progress.update('blocks', progress.bytesDone, progress.totalBytes);
+              if (progress.phase === 'uploading')
+                output.progress.update('blocks', progress.bytesDone, progress.totalBytes);
               if (progress.phase !== phase) {
                 phase = progress.phase;
                 if (phase !== 'uploading') output.progress.done();

@@ -8,7 +8,9 @@ export async function writeNewFile(option: string, filePath: string, content: st
     await fs.writeFile(filePath, content, { flag: 'wx', mode });
   } catch (error) {
     if (isErrnoException(error) && error.code === 'EEXIST') {
-      throw new CliInputError(`${option} ${filePath}: already exists; it was left untouched: choose another path or remove it`);
+      throw new CliInputError(
+        `${option} ${filePath}: already exists; it was left untouched: choose another path or remove it`,
+      );
     }
     if (isErrnoException(error) && error.code === 'ENOENT') {
       throw new CliInputError(`${option} ${filePath}: its folder does not exist; create it first`);

@@ -37,7 +37,8 @@ export class FailureList {
   readonly failures: CheckFailure[] = [];
 
   fail(property: string, reason: string | undefined): void {
-    if (reason && !this.failures.some((failure) => failure.property === property)) this.failures.push({ property, reason });
+    if (reason && !this.failures.some((failure) => failure.property === property))
+      this.failures.push({ property, reason });
   }
 
   attempt(property: string, parse: () => unknown): void {

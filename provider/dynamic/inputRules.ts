@@ -7,7 +7,12 @@ export function positiveSecondsProblem(value: number | Unknown | undefined): str
 }
 
 /** A whole number from `minimum` to `maximum`, counted in `unit` (unknown values are not judged). */
-export function wholeNumberProblem(value: number | Unknown | undefined, minimum: number, maximum: number, unit: string): string | undefined {
+export function wholeNumberProblem(
+  value: number | Unknown | undefined,
+  minimum: number,
+  maximum: number,
+  unit: string,
+): string | undefined {
   const whole = isKnown(value) && Number.isInteger(value) && value >= minimum && value <= maximum;
   return isKnown(value) && !whole ? `must be a whole number of ${unit} from ${minimum} to ${maximum}` : undefined;
 }

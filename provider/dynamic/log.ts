@@ -7,7 +7,11 @@ export function progress(resource: string, message: string): void {
 }
 
 /** A progress reporter that speaks at most every `everyPercent` percent. */
-export function percentReporter(resource: string, label: string, everyPercent = 20): (done: number, total: number) => void {
+export function percentReporter(
+  resource: string,
+  label: string,
+  everyPercent = 20,
+): (done: number, total: number) => void {
   let next = 0;
   return (done, total) => {
     const percent = total > 0 ? Math.floor((done / total) * 100) : 100;

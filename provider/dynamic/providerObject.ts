@@ -23,7 +23,8 @@ export interface ResourceOperations {
 }
 
 export function dynamicProvider(resourceFolder: string): pulumi.dynamic.ResourceProvider {
-  const operations = (): ResourceOperations => require(`pulumi-unikernel/dist/provider/dynamic/${resourceFolder}/operations.js`);
+  const operations = (): ResourceOperations =>
+    require(`pulumi-unikernel/dist/provider/dynamic/${resourceFolder}/operations.js`);
   return {
     async configure(request) {
       const settings: typeof Settings = require('pulumi-unikernel/dist/provider/dynamic/settings.js');

@@ -37,7 +37,10 @@ function oneOf<const V extends string>(values: readonly V[]): Kind<V, string> {
 }
 
 function listOf<T>(item: Kind<T, unknown>): Kind<T[], unknown[]> {
-  return { is: (value): value is T[] => Array.isArray(value) && value.every(item.is), looksLike: (value): value is unknown[] => Array.isArray(value) };
+  return {
+    is: (value): value is T[] => Array.isArray(value) && value.every(item.is),
+    looksLike: (value): value is unknown[] => Array.isArray(value),
+  };
 }
 
 /**
@@ -45,8 +48,11 @@ function listOf<T>(item: Kind<T, unknown>): Kind<T[], unknown[]> {
  * where the fields must name every field of T.
  */
 function record<T extends Record<keyof T, string>>() {
-  return <const F extends readonly (keyof T & string)[]>(fields: F & ([Exclude<keyof T, F[number]>] extends [never] ? unknown : never)): Kind<T> => {
-    const is = (value: unknown): value is T => isObject(value) && fields.every((field) => typeof value[field] === 'string');
+  return <const F extends readonly (keyof T & string)[]>(
+    fields: F & ([Exclude<keyof T, F[number]>] extends [never] ? unknown : never),
+  ): Kind<T> => {
+    const is = (value: unknown): value is T =>
+      isObject(value) && fields.every((field) => typeof value[field] === 'string');
     return { is, looksLike: is };
   };
 }
@@ -103,7 +109,9 @@ type ValueOf<P> = P extends Property<infer T, unknown> ? T : never;
 type LooseOf<P> = P extends Property<unknown, infer L> ? L : never;
 
 type RequiredInputKey<S> = { [K in keyof S]: S[K] extends { input: 'required' } ? K : never }[keyof S];
-type OptionalInputKey<S> = { [K in keyof S]: S[K] extends { input: 'optional' } | { checked: true } ? K : never }[keyof S];
+type OptionalInputKey<S> = {
+  [K in keyof S]: S[K] extends { input: 'optional' } | { checked: true } ? K : never;
+}[keyof S];
 type AlwaysOutputKey<S> = { [K in keyof S]: S[K] extends { output: 'always' } ? K : never }[keyof S];
 type MaybeOutputKey<S> = { [K in keyof S]: S[K] extends { output: 'maybe' } ? K : never }[keyof S];
 
@@ -118,7 +126,9 @@ export type OutputsOf<S> = { [K in keyof S as K extends AlwaysOutputKey<S> ? K :
 };
 
 /** What check and diff judge: any input may be missing or still unknown (preview), and an enum is any string. */
-export type PlannedOf<S> = { [K in keyof S as K extends RequiredInputKey<S> | OptionalInputKey<S> ? K : never]?: LooseOf<S[K]> | Unknown };
+export type PlannedOf<S> = {
+  [K in keyof S as K extends RequiredInputKey<S> | OptionalInputKey<S> ? K : never]?: LooseOf<S[K]> | Unknown;
+};
 
 /** The keys with a property flag, in declaration order (which orders the diff's `replaces`). */
 export function keysWhere<S extends Schema>(schema: S, test: (property: Property) => boolean): (keyof S & string)[] {
@@ -129,7 +139,12 @@ export function isInput(property: Property): boolean {
   return property.input !== undefined || property.checked === true;
 }
 
-type PublicInputKey<S> = { [K in keyof S]: S[K] extends ({ input: 'required' | 'optional' } | { checked: true }) & { output: 'always' | 'maybe' } ? K : never }[keyof S] & string;
+type PublicInputKey<S> = {
+  [K in keyof S]: S[K] extends ({ input: 'required' | 'optional' } | { checked: true }) & { output: 'always' | 'maybe' }
+    ? K
+    : never;
+}[keyof S] &
+  string;
 
 function isPublicInput(property: Property): boolean {
   return isInput(property) && property.output !== undefined;
@@ -158,7 +173,10 @@ export function defaultsOf(schema: Schema, source?: string): Record<string, unkn
 }
 
 /** The value with the defaults filled in where nothing is given. */
-export function withDefaults(props: Record<string, unknown>, defaults: Record<string, unknown>): Record<string, unknown> {
+export function withDefaults(
+  props: Record<string, unknown>,
+  defaults: Record<string, unknown>,
+): Record<string, unknown> {
   return { ...defaults, ...Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) };
 }
 
@@ -190,25 +208,37 @@ function hasOutputs<S extends Schema>(schema: S, props: Props): props is Props &
 
 /** The checked inputs create and update receive, typed; anything else is a bug and throws. */
 export function parseInputs<S extends Schema>(schema: S, props: Props, resource: string): Props & InputsOf<S> {
-  if (!hasInputs(schema, props)) throw new Error(`${resource}: the inputs do not match the declaration: ${mismatch(schema, props, (property) => property.input === 'required')}`);
+  if (!hasInputs(schema, props))
+    throw new Error(
+      `${resource}: the inputs do not match the declaration: ${mismatch(schema, props, (property) => property.input === 'required')}`,
+    );
   return props;
 }
 
 /** The state read, update and delete receive, typed; anything else is a bug and throws. */
 export function parseOutputs<S extends Schema>(schema: S, props: Props, resource: string): Props & OutputsOf<S> {
-  if (!hasOutputs(schema, props)) throw new Error(`${resource}: the state does not match the declaration: ${mismatch(schema, props, (property) => property.output === 'always')}`);
+  if (!hasOutputs(schema, props))
+    throw new Error(
+      `${resource}: the state does not match the declaration: ${mismatch(schema, props, (property) => property.output === 'always')}`,
+    );
   return props;
 }
 
 function isPlanned<S extends Schema>(schema: S, props: Props): props is Props & PlannedOf<S> {
-  return Object.entries(schema).every(([key, property]) => !isInput(property) || props[key] === undefined || isUnknown(props[key]) || property.kind.looksLike(props[key]));
+  return Object.entries(schema).every(
+    ([key, property]) =>
+      !isInput(property) || props[key] === undefined || isUnknown(props[key]) || property.kind.looksLike(props[key]),
+  );
 }
 
 /**
  * The inputs check and diff judge, typed: a value of the wrong kind (a program not checked by
  * TypeScript) is left out and is a failure of its property.
  */
-export function parsePlanned<S extends Schema>(schema: S, props: Props): { planned: PlannedOf<S>; failures: { property: string; reason: string }[] } {
+export function parsePlanned<S extends Schema>(
+  schema: S,
+  props: Props,
+): { planned: PlannedOf<S>; failures: { property: string; reason: string }[] } {
   const failures: { property: string; reason: string }[] = [];
   const kept: Props = { ...props };
   for (const [key, property] of Object.entries(schema)) {

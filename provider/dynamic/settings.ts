@@ -54,7 +54,11 @@ export function awsSettings(region: string | undefined): AwsSettings {
 export function waitOptions(timeoutSeconds: number) {
   const poll = currentSettings().pollSeconds ?? 5;
   const margin = Math.min(30, Math.max(poll * 2, timeoutSeconds * 0.1));
-  return { minDelaySeconds: poll, maxDelaySeconds: Math.max(poll, poll * 6), maxWaitSeconds: Math.max(poll, timeoutSeconds - margin) };
+  return {
+    minDelaySeconds: poll,
+    maxDelaySeconds: Math.max(poll, poll * 6),
+    maxWaitSeconds: Math.max(poll, timeoutSeconds - margin),
+  };
 }
 
 /** What every resource records so that `read` and `delete`, which get outputs only, find AWS again. */

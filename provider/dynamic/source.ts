@@ -32,7 +32,12 @@ export async function sourceHash(source: SourceDescription): Promise<string> {
   if (source.imagePath !== undefined) return fileSha256(source.imagePath);
   if (source.kernelPath === undefined) throw new Error('no image or kernel to hash');
   const kernel = await fileSha256(source.kernelPath);
-  const recipe = canonicalJson({ kind: 'pv-grub-ext2', kernel, imageSize: source.imageSize, cmdline: source.kernelCommandLine });
+  const recipe = canonicalJson({
+    kind: 'pv-grub-ext2',
+    kernel,
+    imageSize: source.imageSize,
+    cmdline: source.kernelCommandLine,
+  });
   return createHash('sha256').update(recipe).digest('hex');
 }
 

@@ -69,7 +69,11 @@ export function diffProperties<T extends object>(olds: Partial<T>, news: Partial
 export function definedOnly<T>(value: T): T {
   if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : definedOnly(item))) as T;
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined).map(([key, item]) => [key, definedOnly(item)])) as T;
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, item]) => item !== undefined)
+        .map(([key, item]) => [key, definedOnly(item)]),
+    ) as T;
   }
   return value;
 }

@@ -108,7 +108,8 @@ interface CheckedOptions {
 }
 
 function checkOptions(options: KernelImageOptions): CheckedOptions {
-  if (!options.kernelPath) throw new BundleInputError('kernel', 'no kernel given: give the path of the Xen kernel to put in the image');
+  if (!options.kernelPath)
+    throw new BundleInputError('kernel', 'no kernel given: give the path of the Xen kernel to put in the image');
   if (!options.outPath) throw new BundleInputError('out', 'no output given: give the path of the image file to write');
   return {
     kernelPath: options.kernelPath,
@@ -126,20 +127,30 @@ async function readKernel(kernelPath: string): Promise<{ bytes: Buffer; stats: S
     stats = await fs.stat(kernelPath);
   } catch (error) {
     if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      throw new BundleInputError('kernel', `${kernelPath} does not exist; give the path of the Xen kernel (e.g. mir-app.xen)`);
+      throw new BundleInputError(
+        'kernel',
+        `${kernelPath} does not exist; give the path of the Xen kernel (e.g. mir-app.xen)`,
+      );
     }
-    if (isErrnoException(error) && error.code === 'EACCES') throw new BundleInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
+    if (isErrnoException(error) && error.code === 'EACCES')
+      throw new BundleInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
     throw error;
   }
-  if (stats.isDirectory()) throw new BundleInputError('kernel', `${kernelPath} is a directory; give the kernel file inside it`);
-  if (!stats.isFile()) throw new BundleInputError('kernel', `${kernelPath} is not a regular file; give the kernel file`);
+  if (stats.isDirectory())
+    throw new BundleInputError('kernel', `${kernelPath} is a directory; give the kernel file inside it`);
+  if (!stats.isFile())
+    throw new BundleInputError('kernel', `${kernelPath} is not a regular file; give the kernel file`);
   if (stats.size > MAX_KERNEL_SIZE) {
-    throw new BundleInputError('kernel', `${kernelPath} is ${stats.size} bytes, more than the ${MAX_KERNEL_SIZE} a unikernel kernel can sensibly be: is it a disk image?`);
+    throw new BundleInputError(
+      'kernel',
+      `${kernelPath} is ${stats.size} bytes, more than the ${MAX_KERNEL_SIZE} a unikernel kernel can sensibly be: is it a disk image?`,
+    );
   }
   try {
     return { bytes: await fs.readFile(kernelPath), stats };
   } catch (error) {
-    if (isErrnoException(error) && error.code === 'EACCES') throw new BundleInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
+    if (isErrnoException(error) && error.code === 'EACCES')
+      throw new BundleInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
     throw error;
   }
 }
@@ -157,7 +168,8 @@ async function checkOutput(outPath: string, kernelStats: Stats): Promise<void> {
   }
   if (!folderStats.isDirectory()) throw new BundleInputError('out', `${outPath}: ${folder} is not a folder`);
   const existing = await fs.stat(outPath).catch(() => undefined);
-  if (existing?.isDirectory()) throw new BundleInputError('out', `${outPath} is a directory; give the path of the image file to write`);
+  if (existing?.isDirectory())
+    throw new BundleInputError('out', `${outPath} is a directory; give the path of the image file to write`);
   if (existing && existing.ino === kernelStats.ino && existing.dev === kernelStats.dev) {
     throw new BundleInputError('out', `${outPath} is the kernel itself; give another path for the image`);
   }
@@ -183,14 +195,26 @@ async function populate(root: string, kernelFile: string, gzipped: Buffer, menu:
   for (const file of files) await fs.chmod(file, 0o644);
   for (const folder of folders) await fs.chmod(folder, 0o755);
   for (const entry of [...files, ...folders]) await fs.utimes(entry, IMAGE_TIMESTAMP, IMAGE_TIMESTAMP);
-  return ['/', '/lost+found', `/${BOOT_DIRECTORY}`, `/${GRUB_DIRECTORY}`, `/${MENU_LST}`, `/${BOOT_DIRECTORY}/${kernelFile}`];
+  return [
+    '/',
+    '/lost+found',
+    `/${BOOT_DIRECTORY}`,
+    `/${GRUB_DIRECTORY}`,
+    `/${MENU_LST}`,
+    `/${BOOT_DIRECTORY}/${kernelFile}`,
+  ];
 }
 
 function tooSmall(run: { stdout: string; stderr: string }): boolean {
   return /could not allocate|no space left|not enough space|too small|too many/i.test(`${run.stdout}\n${run.stderr}`);
 }
 
-async function sha256Of(file: string, size: number, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<string> {
+async function sha256Of(
+  file: string,
+  size: number,
+  signal?: AbortSignal,
+  onBytes?: (bytes: number) => void,
+): Promise<string> {
   const hash = createHash('sha256');
   let done = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20, signal })) {
@@ -209,7 +233,13 @@ async function checkSuperblock(imageFile: string, plan: ImagePlan, uuid: string,
     await handle.read(buffer, 0, SUPERBLOCK_SIZE, SUPERBLOCK_OFFSET);
     const superblock = parseSuperblock(buffer);
     const stats = await handle.stat();
-    if (superblock.blocksCount !== plan.blocks || superblock.blockSize !== plan.blockSize || superblock.uuid !== uuid || superblock.label !== label || stats.size !== plan.size) {
+    if (
+      superblock.blocksCount !== plan.blocks ||
+      superblock.blockSize !== plan.blockSize ||
+      superblock.uuid !== uuid ||
+      superblock.label !== label ||
+      stats.size !== plan.size
+    ) {
       throw new Error(
         `mke2fs made a different file system than asked (${superblock.blocksCount} blocks of ${superblock.blockSize} bytes, UUID ${superblock.uuid}, ` +
           `label ${superblock.label}, file ${stats.size} bytes; asked ${plan.blocks} of ${plan.blockSize}, ${uuid}, ${label})`,
@@ -224,7 +254,8 @@ async function checkSuperblock(imageFile: string, plan: ImagePlan, uuid: string,
 /** Builds the image; see the module comment. Throws BundleInputError for bad inputs, ImageToolError for missing tools. */
 export async function buildKernelImage(options: KernelImageOptions): Promise<KernelImageResult> {
   const { signal } = options;
-  const progress = (phase: KernelImageProgress['phase'], bytes: number, totalBytes: number) => options.onProgress?.({ phase, bytes, totalBytes });
+  const progress = (phase: KernelImageProgress['phase'], bytes: number, totalBytes: number) =>
+    options.onProgress?.({ phase, bytes, totalBytes });
   signal?.throwIfAborted();
   const checked = checkOptions(options);
 
@@ -264,16 +295,24 @@ export async function buildKernelImage(options: KernelImageOptions): Promise<Ker
     const made = await runTool('mke2fs', tools.mke2fs, args, { env: environment, signal });
     if (made.code !== 0) {
       if (tooSmall(made)) {
-        throw new BundleInputError('size', `${formatSize(plan.size)} is too small for the gzipped kernel (${gzipped.length} bytes): give a larger size, or leave it out (mke2fs: ${outputTail(made, 2)})`);
+        throw new BundleInputError(
+          'size',
+          `${formatSize(plan.size)} is too small for the gzipped kernel (${gzipped.length} bytes): give a larger size, or leave it out (mke2fs: ${outputTail(made, 2)})`,
+        );
       }
       throw new Error(`mke2fs failed (exit ${made.code}): ${outputTail(made)}`);
     }
     progress('mke2fs', plan.size, plan.size);
 
-    const fixed = await runTool('debugfs', tools.debugfs, ['-w', '-f', fixupsFile, imageFile], { env: environment, signal });
+    const fixed = await runTool('debugfs', tools.debugfs, ['-w', '-f', fixupsFile, imageFile], {
+      env: environment,
+      signal,
+    });
     const complaints = fixed.stderr.split('\n').filter((line) => line.trim() !== '' && !/^debugfs \d/.test(line));
     if (fixed.code !== 0 || complaints.length > 0) {
-      throw new Error(`debugfs could not set owners and times in the new image (exit ${fixed.code}): ${complaints.slice(0, 3).join(' / ') || outputTail(fixed)}`);
+      throw new Error(
+        `debugfs could not set owners and times in the new image (exit ${fixed.code}): ${complaints.slice(0, 3).join(' / ') || outputTail(fixed)}`,
+      );
     }
     progress('metadata', plan.size, plan.size);
     await checkSuperblock(imageFile, plan, uuid, checked.label);
@@ -303,7 +342,13 @@ export async function buildKernelImage(options: KernelImageOptions): Promise<Ker
       bootFile: `/${BOOT_DIRECTORY}/${kernelFile}`,
       menuLst: menu,
       cmdline: checked.cmdline,
-      kernel: { path: checked.kernelPath, bytes: kernel.length, sha256: kernelSha256, gzippedBytes: gzipped.length, xen },
+      kernel: {
+        path: checked.kernelPath,
+        bytes: kernel.length,
+        sha256: kernelSha256,
+        gzippedBytes: gzipped.length,
+        xen,
+      },
       e2fsprogsVersion: tools.version,
       zlibVersion: process.versions.zlib ?? 'unknown',
       mke2fsArguments: args,

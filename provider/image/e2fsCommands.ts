@@ -62,7 +62,14 @@ export function mke2fsArguments(inputs: Mke2fsInputs): string[] {
 
 /** The whole mke2fs.conf mke2fs sees (through MKE2FS_CONFIG): one usage type, nothing from the host. */
 export function mke2fsConfiguration(plan: ImagePlan): string {
-  return ['[fs_types]', `\t${USAGE_TYPE} = {`, `\t\tblocksize = ${plan.blockSize}`, `\t\tinode_size = ${INODE_SIZE}`, '\t}', ''].join('\n');
+  return [
+    '[fs_types]',
+    `\t${USAGE_TYPE} = {`,
+    `\t\tblocksize = ${plan.blockSize}`,
+    `\t\tinode_size = ${INODE_SIZE}`,
+    '\t}',
+    '',
+  ].join('\n');
 }
 
 /**
@@ -95,7 +102,8 @@ export function metadataFixups(imagePaths: string[]): string {
   for (const imagePath of imagePaths) {
     if (!/^\/[A-Za-z0-9._+/-]*$/.test(imagePath)) throw new Error(`internal: unsafe path ${imagePath} for debugfs`);
     for (const field of ['uid', 'gid']) lines.push(`set_inode_field ${imagePath} ${field} 0`);
-    for (const field of ['atime', 'ctime', 'mtime']) lines.push(`set_inode_field ${imagePath} ${field} @${IMAGE_TIMESTAMP}`);
+    for (const field of ['atime', 'ctime', 'mtime'])
+      lines.push(`set_inode_field ${imagePath} ${field} @${IMAGE_TIMESTAMP}`);
   }
   return `${lines.join('\n')}\n`;
 }

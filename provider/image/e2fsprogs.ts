@@ -41,7 +41,12 @@ export interface RunOptions {
 }
 
 function missing(tool: E2fsToolName, file?: string): ImageToolError {
-  return new ImageToolError(tool, file ? `${tool} not found at ${file}: ${E2FSPROGS_INSTALL_HINT}, or give the right path` : `${tool} not found: ${E2FSPROGS_INSTALL_HINT}`);
+  return new ImageToolError(
+    tool,
+    file
+      ? `${tool} not found at ${file}: ${E2FSPROGS_INSTALL_HINT}, or give the right path`
+      : `${tool} not found: ${E2FSPROGS_INSTALL_HINT}`,
+  );
 }
 
 /** Runs `file args` without a shell; resolves with the exit code and output, whatever the code. */
@@ -54,7 +59,11 @@ export function runTool(tool: E2fsToolName, file: string, args: string[], option
         action();
       }
     };
-    const child = spawn(file, args, { env: options.env ?? process.env, signal: options.signal, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, {
+      env: options.env ?? process.env,
+      signal: options.signal,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let kept = 0;
@@ -67,7 +76,8 @@ export function runTool(tool: E2fsToolName, file: string, args: string[], option
     child.on('error', (error: NodeJS.ErrnoException) => {
       settle(() => {
         if (error.code === 'ENOENT') reject(missing(tool, file.includes('/') ? file : undefined));
-        else if (error.code === 'EACCES') reject(new ImageToolError(tool, `${file} cannot be run (permission denied): ${E2FSPROGS_INSTALL_HINT}`));
+        else if (error.code === 'EACCES')
+          reject(new ImageToolError(tool, `${file} cannot be run (permission denied): ${E2FSPROGS_INSTALL_HINT}`));
         else reject(error);
       });
     });
@@ -94,7 +104,11 @@ async function isExecutable(file: string): Promise<boolean> {
 
 /** The first executable `tool` in `preferred`, then PATH, then the sbin folders. */
 async function locate(tool: E2fsToolName, preferred: string[], pathVariable: string | undefined): Promise<string> {
-  const directories = [...preferred, ...(pathVariable ?? '').split(path.delimiter).filter(Boolean), ...SYSTEM_DIRECTORIES];
+  const directories = [
+    ...preferred,
+    ...(pathVariable ?? '').split(path.delimiter).filter(Boolean),
+    ...SYSTEM_DIRECTORIES,
+  ];
   for (const directory of directories) {
     const candidate = path.join(directory, tool);
     if (await isExecutable(candidate)) return candidate;
@@ -122,7 +136,10 @@ export async function findE2fsprogs(paths: E2fsToolPaths = {}, options: RunOptio
   const probe = await runTool('mke2fs', mke2fs, ['-V'], options);
   const version = parseE2fsVersion(`${probe.stdout}\n${probe.stderr}`);
   if (probe.code !== 0 || !version) {
-    throw new ImageToolError('mke2fs', `${mke2fs} -V failed (exit ${probe.code}) or printed no version: ${E2FSPROGS_INSTALL_HINT}`);
+    throw new ImageToolError(
+      'mke2fs',
+      `${mke2fs} -V failed (exit ${probe.code}) or printed no version: ${E2FSPROGS_INSTALL_HINT}`,
+    );
   }
   if (!isRecentEnough(version)) {
     throw new ImageToolError(

@@ -119,7 +119,9 @@ class Reader {
 
   private check(offset: number, length: number, what: string): void {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.bytes.length) {
-      throw new ElfFormatError(`the ${what} lies beyond the end of the file (offset ${offset}, file is ${this.bytes.length} bytes): the file is truncated or corrupt`);
+      throw new ElfFormatError(
+        `the ${what} lies beyond the end of the file (offset ${offset}, file is ${this.bytes.length} bytes): the file is truncated or corrupt`,
+      );
     }
   }
 
@@ -203,7 +205,10 @@ export function parseElf(bytes: Buffer): ElfFile {
 
   const segments: ElfSegment[] = [];
   if (phnum > 0) {
-    if (phentsize < minPhent) throw new ElfFormatError(`program header entries are ${phentsize} bytes, less than the ${minPhent} an ELF${is64 ? 64 : 32} entry needs`);
+    if (phentsize < minPhent)
+      throw new ElfFormatError(
+        `program header entries are ${phentsize} bytes, less than the ${minPhent} an ELF${is64 ? 64 : 32} entry needs`,
+      );
     requireRange(bytes, phoff, phnum * phentsize, 'program header table');
     for (let index = 0; index < phnum; index++) {
       const at = phoff + index * phentsize;
@@ -234,7 +239,10 @@ export function parseElf(bytes: Buffer): ElfFile {
 
   const sections: ElfSection[] = [];
   if (shoff !== 0 && shnum > 0) {
-    if (shentsize < minShent) throw new ElfFormatError(`section header entries are ${shentsize} bytes, less than the ${minShent} an ELF${is64 ? 64 : 32} entry needs`);
+    if (shentsize < minShent)
+      throw new ElfFormatError(
+        `section header entries are ${shentsize} bytes, less than the ${minShent} an ELF${is64 ? 64 : 32} entry needs`,
+      );
     requireRange(bytes, shoff, shnum * shentsize, 'section header table');
     const raw: Array<{ nameOffset: number; type: number; offset: number; size: number }> = [];
     for (let index = 0; index < shnum; index++) {
@@ -275,7 +283,13 @@ export function readString(bytes: Buffer, offset: number, end: number = bytes.le
  * The note records in [offset, offset + size). Names and descriptions are padded to 4 bytes, as Xen's
  * own loader reads them whatever the ELF class.
  */
-export function readNotes(bytes: Buffer, offset: number, size: number, bigEndian = false, where = 'note area'): ElfNote[] {
+export function readNotes(
+  bytes: Buffer,
+  offset: number,
+  size: number,
+  bigEndian = false,
+  where = 'note area',
+): ElfNote[] {
   requireRange(bytes, offset, size, where);
   const read = new Reader(bytes, bigEndian);
   const end = offset + size;
@@ -288,7 +302,8 @@ export function readNotes(bytes: Buffer, offset: number, size: number, bigEndian
     const nameStart = at + 12;
     const descStart = nameStart + align4(nameSize);
     const next = descStart + align4(descSize);
-    if (next > end) throw new ElfFormatError(`a note in the ${where} runs past its end (note at byte ${at}): the file is corrupt`);
+    if (next > end)
+      throw new ElfFormatError(`a note in the ${where} runs past its end (note at byte ${at}): the file is corrupt`);
     notes.push({
       name: readString(bytes, nameStart, nameStart + nameSize),
       type,

@@ -36,13 +36,22 @@ export function kernelFileName(kernelPath: string): string {
 export function validateCmdline(cmdline: string | undefined): string {
   if (cmdline === undefined) return '';
   if (/[\r\n]/.test(cmdline)) {
-    throw new BundleInputError('cmdline', 'holds a line break, which would end the kernel line of menu.lst: give the arguments on one line');
+    throw new BundleInputError(
+      'cmdline',
+      'holds a line break, which would end the kernel line of menu.lst: give the arguments on one line',
+    );
   }
   if (!PRINTABLE.test(cmdline)) {
-    throw new BundleInputError('cmdline', 'holds control or non-ASCII characters: PV-GRUB passes plain ASCII; give printable ASCII only');
+    throw new BundleInputError(
+      'cmdline',
+      'holds control or non-ASCII characters: PV-GRUB passes plain ASCII; give printable ASCII only',
+    );
   }
   if (cmdline.length > MAX_CMDLINE_LENGTH) {
-    throw new BundleInputError('cmdline', `is ${cmdline.length} characters; Xen passes at most ${MAX_CMDLINE_LENGTH}: shorten it`);
+    throw new BundleInputError(
+      'cmdline',
+      `is ${cmdline.length} characters; Xen passes at most ${MAX_CMDLINE_LENGTH}: shorten it`,
+    );
   }
   return cmdline.trim();
 }
@@ -57,7 +66,10 @@ export function validateTitle(title: string): string {
 /** ext2 labels are at most 16 bytes; keep them to characters every tool prints the same way. */
 export function validateLabel(label: string): string {
   if (!/^[A-Za-z0-9._-]{1,16}$/.test(label)) {
-    throw new BundleInputError('label', `"${label}" is not a valid label: give 1 to 16 letters, digits, dots, dashes or underscores`);
+    throw new BundleInputError(
+      'label',
+      `"${label}" is not a valid label: give 1 to 16 letters, digits, dots, dashes or underscores`,
+    );
   }
   return label;
 }
@@ -74,7 +86,15 @@ export interface MenuOptions {
 /** GRUB legacy's menu.lst: one entry, booted at once, from the whole disk (hd0) without a partition. */
 export function menuLst(options: MenuOptions): string {
   const kernelLine = `kernel /${BOOT_DIRECTORY}/${options.kernelFile}${options.cmdline ? ` ${options.cmdline}` : ''}`;
-  return ['default 0', `timeout ${options.timeoutSeconds ?? 0}`, '', `title ${options.title}`, '    root (hd0)', `    ${kernelLine}`, ''].join('\n');
+  return [
+    'default 0',
+    `timeout ${options.timeoutSeconds ?? 0}`,
+    '',
+    `title ${options.title}`,
+    '    root (hd0)',
+    `    ${kernelLine}`,
+    '',
+  ].join('\n');
 }
 
 /**
@@ -82,7 +102,10 @@ export function menuLst(options: MenuOptions): string {
  * different file systems. Formatted as an RFC 9562 version 8 (custom) UUID.
  */
 export function derivedUuid(kernelSha256: string, purpose: 'uuid' | 'hash_seed'): string {
-  const bytes = createHash('sha256').update(`pulumi-unikernel ext2 ${purpose}\0${kernelSha256}`).digest().subarray(0, 16);
+  const bytes = createHash('sha256')
+    .update(`pulumi-unikernel ext2 ${purpose}\0${kernelSha256}`)
+    .digest()
+    .subarray(0, 16);
   bytes[6] = (bytes[6] & 0x0f) | 0x80;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hexText = bytes.toString('hex');

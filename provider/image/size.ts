@@ -23,7 +23,8 @@ const SIZE_HINT = 'give a size such as 32M, 1G or 33554432 (bytes); K, M and G a
 /** `32M`, `1G`, `1.5G`, `512KiB` or a plain number of bytes. */
 export function parseSize(text: string | number): number {
   if (typeof text === 'number') {
-    if (!Number.isSafeInteger(text) || text <= 0) throw new BundleInputError('size', `${text} is not a positive whole number of bytes; ${SIZE_HINT}`);
+    if (!Number.isSafeInteger(text) || text <= 0)
+      throw new BundleInputError('size', `${text} is not a positive whole number of bytes; ${SIZE_HINT}`);
     return text;
   }
   const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:ib)?)?\s*$/i.exec(text);
@@ -117,7 +118,10 @@ export function planImage(fileSizes: number[], requested?: number): ImagePlan {
   if (requested === undefined) {
     let blockSize = blockSizeFor(DEFAULT_MINIMUM_SIZE);
     let minimumSize = minimumImageSize(fileSizes, blockSize);
-    let size = Math.max(DEFAULT_MINIMUM_SIZE, roundUp(minimumSize + Math.max(4 * MiB, Math.ceil(contentBytes / 4)), MiB));
+    let size = Math.max(
+      DEFAULT_MINIMUM_SIZE,
+      roundUp(minimumSize + Math.max(4 * MiB, Math.ceil(contentBytes / 4)), MiB),
+    );
     if (blockSizeFor(size) !== blockSize) {
       blockSize = blockSizeFor(size);
       minimumSize = minimumImageSize(fileSizes, blockSize);
@@ -133,11 +137,17 @@ export function planImage(fileSizes: number[], requested?: number): ImagePlan {
   }
 
   if (requested > MAX_IMAGE_SIZE) {
-    throw new BundleInputError('size', `${formatSize(requested)} is above the 10 GiB (${MAX_IMAGE_SIZE} bytes) limit of instance-store images: give a smaller size`);
+    throw new BundleInputError(
+      'size',
+      `${formatSize(requested)} is above the 10 GiB (${MAX_IMAGE_SIZE} bytes) limit of instance-store images: give a smaller size`,
+    );
   }
   const blockSize = blockSizeFor(requested);
   if (requested % blockSize !== 0) {
-    throw new BundleInputError('size', `${requested} bytes is not a whole number of ${blockSize}-byte file system blocks: give e.g. ${formatSize(roundUp(requested, MiB))}`);
+    throw new BundleInputError(
+      'size',
+      `${requested} bytes is not a whole number of ${blockSize}-byte file system blocks: give e.g. ${formatSize(roundUp(requested, MiB))}`,
+    );
   }
   const minimumSize = minimumImageSize(fileSizes, blockSize);
   if (requested < minimumSize) {
@@ -146,5 +156,12 @@ export function planImage(fileSizes: number[], requested?: number): ImagePlan {
       `${formatSize(requested)} is too small for the gzipped kernel and menu.lst (${contentBytes} bytes): give at least ${formatSize(roundUp(minimumSize, MiB))}, or leave the size out`,
     );
   }
-  return { size: requested, blockSize, blocks: requested / blockSize, inodes: INODE_COUNT, minimumSize, defaulted: false };
+  return {
+    size: requested,
+    blockSize,
+    blocks: requested / blockSize,
+    inodes: INODE_COUNT,
+    minimumSize,
+    defaulted: false,
+  };
 }

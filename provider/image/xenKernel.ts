@@ -74,7 +74,9 @@ const NUMERIC_NOTES = new Set<number>([
   XEN_ELFNOTE.PHYS32_ENTRY,
 ]);
 
-const NOTE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(XEN_ELFNOTE).map(([name, type]) => [type, name]));
+const NOTE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(XEN_ELFNOTE).map(([name, type]) => [type, name]),
+);
 
 export type XenInfoSource = 'PT_NOTE' | 'SHT_NOTE' | '__xen_guest';
 export type KernelArchitecture = 'x86_64' | 'i386';
@@ -119,7 +121,8 @@ export const hex = (value: bigint) => `0x${value.toString(16)}`;
 /** Kinds of files people give by mistake, recognised by their first bytes. */
 export function describeNonElf(bytes: Buffer): string {
   const starts = (...values: number[]) => values.every((value, index) => bytes[index] === value);
-  if (starts(0x1f, 0x8b)) return 'is gzip-compressed: give the uncompressed kernel (the image stores it gzipped for PV-GRUB by itself)';
+  if (starts(0x1f, 0x8b))
+    return 'is gzip-compressed: give the uncompressed kernel (the image stores it gzipped for PV-GRUB by itself)';
   if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'is xz-compressed: give the uncompressed kernel';
   if (starts(0x42, 0x5a, 0x68)) return 'is bzip2-compressed: give the uncompressed kernel';
   if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'is zstd-compressed: give the uncompressed kernel';
@@ -127,7 +130,7 @@ export function describeNonElf(bytes: Buffer): string {
     return 'is an ext2/3/4 file system, not a kernel: a ready disk image is bundled as it is (unikernel-ami bundle -i)';
   }
   if (starts(0x4d, 0x5a) && bytes.length >= 0x206 && bytes.toString('latin1', 0x202, 0x206) === 'HdrS') {
-    return 'is a Linux bzImage, not an ELF kernel: give the ELF kernel (vmlinux, or the unikernel\'s .xen file)';
+    return "is a Linux bzImage, not an ELF kernel: give the ELF kernel (vmlinux, or the unikernel's .xen file)";
   }
   if (bytes.length >= 512 && bytes[510] === 0x55 && bytes[511] === 0xaa) {
     return 'looks like a partitioned disk image (it has an MBR boot signature), not a kernel: a ready disk image is bundled as it is (unikernel-ami bundle -i)';
@@ -154,7 +157,10 @@ function noteNumber(note: ElfNote, bigEndian: boolean, kernelPath: string): bigi
     case 8:
       return bigEndian ? desc.readBigUInt64BE(0) : desc.readBigUInt64LE(0);
     default:
-      throw new BundleInputError('kernel', `${kernelPath}: its Xen note ${name} holds ${desc.length} bytes; numeric Xen notes hold 4 or 8: the kernel's notes are corrupt`);
+      throw new BundleInputError(
+        'kernel',
+        `${kernelPath}: its Xen note ${name} holds ${desc.length} bytes; numeric Xen notes hold 4 or 8: the kernel's notes are corrupt`,
+      );
   }
 }
 
@@ -271,7 +277,11 @@ export function parseXenGuestString(text: string): XenGuestParameters {
 }
 
 /** The Xen parameters of a parsed ELF file, found where libelf looks for them; undefined if none. */
-export function readXenGuestParameters(elf: ElfFile, bytes: Buffer, kernelPath = 'kernel'): XenGuestParameters | undefined {
+export function readXenGuestParameters(
+  elf: ElfFile,
+  bytes: Buffer,
+  kernelPath = 'kernel',
+): XenGuestParameters | undefined {
   const fromNotes = (source: XenInfoSource, areas: Array<{ offset: number; size: number; where: string }>) => {
     const parameters: XenGuestParameters = { source, fields: [] };
     for (const area of areas) {
@@ -286,20 +296,30 @@ export function readXenGuestParameters(elf: ElfFile, bytes: Buffer, kernelPath =
     .map((segment, index) => ({ segment, index }))
     // Some binutils versions wrote note segments with p_offset 0; libelf skips those, and so do we.
     .filter(({ segment }) => segment.type === PT_NOTE && segment.offset !== 0)
-    .map(({ segment, index }) => ({ offset: segment.offset, size: segment.fileSize, where: `note segment (program header ${index})` }));
+    .map(({ segment, index }) => ({
+      offset: segment.offset,
+      size: segment.fileSize,
+      where: `note segment (program header ${index})`,
+    }));
   const inSegments = fromNotes('PT_NOTE', segments);
   if (inSegments) return inSegments;
 
   const sections = elf.sections
     .filter((section, index) => index > 0 && section.type === SHT_NOTE)
-    .map((section) => ({ offset: section.offset, size: section.size, where: `note section ${section.name || '(unnamed)'}` }));
+    .map((section) => ({
+      offset: section.offset,
+      size: section.size,
+      where: `note section ${section.name || '(unnamed)'}`,
+    }));
   const inSections = fromNotes('SHT_NOTE', sections);
   if (inSections) return inSections;
 
   const guest = elf.sections.find((section) => section.name === XEN_GUEST_SECTION);
   if (guest) {
     if (guest.offset + guest.size > bytes.length) {
-      throw new ElfFormatError(`the ${XEN_GUEST_SECTION} section lies beyond the end of the file: the file is truncated or corrupt`);
+      throw new ElfFormatError(
+        `the ${XEN_GUEST_SECTION} section lies beyond the end of the file: the file is truncated or corrupt`,
+      );
     }
     return parseXenGuestString(readString(bytes, guest.offset, guest.offset + guest.size));
   }
@@ -308,18 +328,23 @@ export function readXenGuestParameters(elf: ElfFile, bytes: Buffer, kernelPath =
 
 function architectureOf(elf: ElfFile, kernelPath: string): KernelArchitecture {
   const fail = (message: string) => new BundleInputError('kernel', `${kernelPath} ${message}`);
-  const expected = 'EC2\'s PV-GRUB boots x86-64 (or i386) Xen PV kernels: build the unikernel for Xen on x86_64';
+  const expected = "EC2's PV-GRUB boots x86-64 (or i386) Xen PV kernels: build the unikernel for Xen on x86_64";
   if (elf.machine !== EM_X86_64 && elf.machine !== EM_386) {
     throw fail(`is an ELF file for ${machineName(elf.machine)}, not x86-64 or i386; ${expected}`);
   }
   const architecture: KernelArchitecture = elf.machine === EM_X86_64 ? 'x86_64' : 'i386';
-  if (elf.bigEndian) throw fail(`is a big-endian ELF file for ${architecture}, which does not exist: the file is corrupt`);
+  if (elf.bigEndian)
+    throw fail(`is a big-endian ELF file for ${architecture}, which does not exist: the file is corrupt`);
   const expectedClass = architecture === 'x86_64' ? 64 : 32;
   if (elf.elfClass !== expectedClass) {
-    throw fail(`is a ${elf.elfClass}-bit ELF file for ${architecture}, which should be ${expectedClass}-bit (x32 and other mixes are not Xen PV kernels)`);
+    throw fail(
+      `is a ${elf.elfClass}-bit ELF file for ${architecture}, which should be ${expectedClass}-bit (x32 and other mixes are not Xen PV kernels)`,
+    );
   }
   if (elf.type !== ET_EXEC && elf.type !== ET_DYN) {
-    throw fail(`is ${typeName(elf.type)}, not an executable kernel: give the linked kernel the unikernel build produced`);
+    throw fail(
+      `is ${typeName(elf.type)}, not an executable kernel: give the linked kernel the unikernel build produced`,
+    );
   }
   return architecture;
 }
@@ -329,16 +354,21 @@ function pvLoaderProblems(parameters: XenGuestParameters, architecture: KernelAr
   const quoted = (value: string | undefined) => (value === undefined ? 'absent' : `"${value}"`);
   const loaderOk = (parameters.loader ?? '').startsWith('generic') || (parameters.guestOs ?? '').startsWith('linux');
   if (!loaderOk) {
-    problems.push(`Xen's PV loader needs LOADER "generic" or GUEST_OS "linux..." (LOADER is ${quoted(parameters.loader)}, GUEST_OS ${quoted(parameters.guestOs)})`);
+    problems.push(
+      `Xen's PV loader needs LOADER "generic" or GUEST_OS "linux..." (LOADER is ${quoted(parameters.loader)}, GUEST_OS ${quoted(parameters.guestOs)})`,
+    );
   }
   if (!(parameters.xenVersion ?? '').startsWith('xen-3.0')) {
     problems.push(`Xen's PV loader needs XEN_VERSION "xen-3.0" (it is ${quoted(parameters.xenVersion)})`);
   }
   if (architecture === 'i386') {
     const pae = parameters.paeMode ?? '';
-    const paeOk = parameters.source === '__xen_guest' ? pae.startsWith('yes') : pae === 'yes' || pae.includes('bimodal');
+    const paeOk =
+      parameters.source === '__xen_guest' ? pae.startsWith('yes') : pae === 'yes' || pae.includes('bimodal');
     if (!paeOk) {
-      problems.push(`a 32-bit kernel must be built for PAE, the only 32-bit PV mode of EC2's 64-bit Xen (PAE_MODE is ${quoted(parameters.paeMode)}, expected "yes" or "bimodal")`);
+      problems.push(
+        `a 32-bit kernel must be built for PAE, the only 32-bit PV mode of EC2's 64-bit Xen (PAE_MODE is ${quoted(parameters.paeMode)}, expected "yes" or "bimodal")`,
+      );
     }
   }
   return problems;
@@ -354,12 +384,19 @@ interface Layout {
 
 /** elf_xen_addr_calc_check: where Xen will map the kernel, and whether its entry point is inside. */
 function addressLayout(elf: ElfFile, parameters: XenGuestParameters, kernelPath: string, fileLength: number): Layout {
-  const fail = (message: string) => new BundleInputError('kernel', `${kernelPath}: ${message}; Xen's PV loader would refuse this kernel at boot`);
-  const loadable = elf.segments.filter((segment) => segment.type === PT_LOAD && (segment.flags & (PF_R | PF_W | PF_X)) !== 0);
-  if (loadable.length === 0) throw new BundleInputError('kernel', `${kernelPath} has no loadable segment (PT_LOAD): it is not a kernel`);
+  const fail = (message: string) =>
+    new BundleInputError('kernel', `${kernelPath}: ${message}; Xen's PV loader would refuse this kernel at boot`);
+  const loadable = elf.segments.filter(
+    (segment) => segment.type === PT_LOAD && (segment.flags & (PF_R | PF_W | PF_X)) !== 0,
+  );
+  if (loadable.length === 0)
+    throw new BundleInputError('kernel', `${kernelPath} has no loadable segment (PT_LOAD): it is not a kernel`);
   for (const segment of loadable) {
     if (segment.offset + segment.fileSize > fileLength) {
-      throw new BundleInputError('kernel', `${kernelPath}: a loadable segment lies beyond the end of the file: the file is truncated or corrupt`);
+      throw new BundleInputError(
+        'kernel',
+        `${kernelPath}: a loadable segment lies beyond the end of the file: the file is truncated or corrupt`,
+      );
     }
   }
   if (parameters.paddrOffset !== undefined && parameters.virtBase === undefined) {
@@ -379,11 +416,15 @@ function addressLayout(elf: ElfFile, parameters: XenGuestParameters, kernelPath:
   const kernelEnd = wrap(physicalEnd + virtOffset);
   const entry = parameters.entry ?? elf.entry;
   const range = `${hex(kernelStart)}..${hex(kernelEnd)}`;
-  if (kernelStart > kernelEnd) throw fail(`its loaded range ${range} is inverted (VIRT_BASE ${hex(virtBase)}, PADDR_OFFSET ${hex(paddrOffset)})`);
-  if (virtBase > kernelStart) throw fail(`VIRT_BASE ${hex(virtBase)} lies above the start of the kernel ${hex(kernelStart)}`);
+  if (kernelStart > kernelEnd)
+    throw fail(`its loaded range ${range} is inverted (VIRT_BASE ${hex(virtBase)}, PADDR_OFFSET ${hex(paddrOffset)})`);
+  if (virtBase > kernelStart)
+    throw fail(`VIRT_BASE ${hex(virtBase)} lies above the start of the kernel ${hex(kernelStart)}`);
   // A BSD symbol table extends the loaded range past the segments; only the lower bound is certain then.
   if (entry < kernelStart || (!parameters.bsdSymtab && entry > kernelEnd)) {
-    throw fail(`its entry point ${hex(entry)} lies outside the kernel's loaded range ${range} (VIRT_BASE ${hex(virtBase)}, PADDR_OFFSET ${hex(paddrOffset)})`);
+    throw fail(
+      `its entry point ${hex(entry)} lies outside the kernel's loaded range ${range} (VIRT_BASE ${hex(virtBase)}, PADDR_OFFSET ${hex(paddrOffset)})`,
+    );
   }
   if (parameters.initP2m !== undefined && parameters.initP2m >= kernelStart && parameters.initP2m < kernelEnd) {
     throw fail(`its INIT_P2M address ${hex(parameters.initP2m)} lies inside the kernel ${range}`);
@@ -397,9 +438,16 @@ function addressLayout(elf: ElfFile, parameters: XenGuestParameters, kernelPath:
  * starts with `kernelPath`, says what is wrong and what was expected.
  */
 export function inspectXenKernel(bytes: Buffer, kernelPath: string): XenKernelInfo {
-  if (bytes.length === 0) throw new BundleInputError('kernel', `${kernelPath} is empty (0 bytes); give the Xen kernel the unikernel build produced`);
+  if (bytes.length === 0)
+    throw new BundleInputError(
+      'kernel',
+      `${kernelPath} is empty (0 bytes); give the Xen kernel the unikernel build produced`,
+    );
   if (!isElf(bytes)) {
-    throw new BundleInputError('kernel', `${kernelPath} ${describeNonElf(bytes)}; a Xen PV kernel (an x86-64 ELF file with Xen ELF notes) was expected`);
+    throw new BundleInputError(
+      'kernel',
+      `${kernelPath} ${describeNonElf(bytes)}; a Xen PV kernel (an x86-64 ELF file with Xen ELF notes) was expected`,
+    );
   }
   let elf: ElfFile;
   let parameters: XenGuestParameters | undefined;
@@ -420,10 +468,13 @@ export function inspectXenKernel(bytes: Buffer, kernelPath: string): XenKernelIn
         throw new BundleInputError(
           'kernel',
           `${kernelPath} is a Xen PVH kernel (it has a PHYS32_ENTRY note) that cannot boot as a PV guest: ${problems.join('; ')}. ` +
-            'EC2\'s PV-GRUB boots only paravirtualised (PV) kernels: build the unikernel for a Xen PV target',
+            "EC2's PV-GRUB boots only paravirtualised (PV) kernels: build the unikernel for a Xen PV target",
         );
       }
-      throw new BundleInputError('kernel', `${kernelPath} has Xen notes (in ${parameters.source}) that Xen's PV loader refuses: ${problems.join('; ')}`);
+      throw new BundleInputError(
+        'kernel',
+        `${kernelPath} has Xen notes (in ${parameters.source}) that Xen's PV loader refuses: ${problems.join('; ')}`,
+      );
     }
     const layout = addressLayout(elf, parameters, kernelPath, bytes.length);
     return {

@@ -34,7 +34,8 @@ export function decodeAwsChunked(body: Buffer): DecodedChunkedBody {
     if (size === 0) break;
     if (position + size + 2 > body.length) throw malformed('a chunk is cut short');
     chunks.push(body.subarray(position, position + size));
-    if (!body.subarray(position + size, position + size + 2).equals(CRLF)) throw malformed('a chunk is not followed by CRLF');
+    if (!body.subarray(position + size, position + size + 2).equals(CRLF))
+      throw malformed('a chunk is not followed by CRLF');
     position += size + 2;
   }
   const trailers: Record<string, string> = {};

@@ -21,7 +21,10 @@ export interface InstanceTypeInfo {
   instanceStorageGb?: number;
 }
 
-const XEN_INSTANCE_STORE_ROOT: Pick<InstanceTypeInfo, 'currentGeneration' | 'rootDeviceTypes' | 'virtualizationTypes' | 'hypervisor' | 'burstable'> = {
+const XEN_INSTANCE_STORE_ROOT: Pick<
+  InstanceTypeInfo,
+  'currentGeneration' | 'rootDeviceTypes' | 'virtualizationTypes' | 'hypervisor' | 'burstable'
+> = {
   currentGeneration: false,
   rootDeviceTypes: ['ebs', 'instance-store'],
   virtualizationTypes: ['hvm', 'paravirtual'],
@@ -30,11 +33,46 @@ const XEN_INSTANCE_STORE_ROOT: Pick<InstanceTypeInfo, 'currentGeneration' | 'roo
 };
 
 export const INSTANCE_TYPES: readonly InstanceTypeInfo[] = [
-  { instanceType: 'm1.small', ...XEN_INSTANCE_STORE_ROOT, architectures: ['i386', 'x86_64'], vcpus: 1, memoryMiB: 1740, instanceStorageGb: 160 },
-  { instanceType: 'm1.medium', ...XEN_INSTANCE_STORE_ROOT, architectures: ['i386', 'x86_64'], vcpus: 1, memoryMiB: 3788, instanceStorageGb: 410 },
-  { instanceType: 'c1.medium', ...XEN_INSTANCE_STORE_ROOT, architectures: ['i386', 'x86_64'], vcpus: 2, memoryMiB: 1740, instanceStorageGb: 350 },
-  { instanceType: 'm3.medium', ...XEN_INSTANCE_STORE_ROOT, architectures: ['x86_64'], vcpus: 1, memoryMiB: 3840, instanceStorageGb: 4 },
-  { instanceType: 'c3.large', ...XEN_INSTANCE_STORE_ROOT, architectures: ['i386', 'x86_64'], vcpus: 2, memoryMiB: 3840, instanceStorageGb: 32 },
+  {
+    instanceType: 'm1.small',
+    ...XEN_INSTANCE_STORE_ROOT,
+    architectures: ['i386', 'x86_64'],
+    vcpus: 1,
+    memoryMiB: 1740,
+    instanceStorageGb: 160,
+  },
+  {
+    instanceType: 'm1.medium',
+    ...XEN_INSTANCE_STORE_ROOT,
+    architectures: ['i386', 'x86_64'],
+    vcpus: 1,
+    memoryMiB: 3788,
+    instanceStorageGb: 410,
+  },
+  {
+    instanceType: 'c1.medium',
+    ...XEN_INSTANCE_STORE_ROOT,
+    architectures: ['i386', 'x86_64'],
+    vcpus: 2,
+    memoryMiB: 1740,
+    instanceStorageGb: 350,
+  },
+  {
+    instanceType: 'm3.medium',
+    ...XEN_INSTANCE_STORE_ROOT,
+    architectures: ['x86_64'],
+    vcpus: 1,
+    memoryMiB: 3840,
+    instanceStorageGb: 4,
+  },
+  {
+    instanceType: 'c3.large',
+    ...XEN_INSTANCE_STORE_ROOT,
+    architectures: ['i386', 'x86_64'],
+    vcpus: 2,
+    memoryMiB: 3840,
+    instanceStorageGb: 32,
+  },
   {
     instanceType: 't2.micro',
     currentGeneration: true,
@@ -129,17 +167,32 @@ function derivedAki(region: string, name: string): string {
  * ec2-paravirtual-instance-check list, plus us-gov-west-1). Regions opened later have none.
  */
 const PV_REGIONS = new Set([
-  'us-east-1', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-northeast-1',
-  'ap-southeast-1', 'ap-southeast-2', 'sa-east-1', 'cn-north-1', 'us-gov-west-1',
+  'us-east-1',
+  'us-west-1',
+  'us-west-2',
+  'eu-west-1',
+  'eu-central-1',
+  'ap-northeast-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'sa-east-1',
+  'cn-north-1',
+  'us-gov-west-1',
 ]);
 
 /** Amazon's PV-GRUB AKIs for a region: hd0 and hd00 at 1.05, plus the older hd0 1.04 pair; none outside the PV regions. */
 export function pvGrubKernels(region: string): KernelImageSeed[] {
   const seeds: KernelImageSeed[] = [];
   if (!PV_REGIONS.has(region)) return seeds;
-  const add = (disk: 'hd0' | 'hd00', version: '1.04' | '1.05', architecture: 'x86_64' | 'i386', creationDate: string) => {
+  const add = (
+    disk: 'hd0' | 'hd00',
+    version: '1.04' | '1.05',
+    architecture: 'x86_64' | 'i386',
+    creationDate: string,
+  ) => {
     const name = `pv-grub-${disk}_${version}-${architecture}.gz`;
-    const published = disk === 'hd0' && version === '1.05' ? HD0_105[region]?.[architecture === 'x86_64' ? 0 : 1] : undefined;
+    const published =
+      disk === 'hd0' && version === '1.05' ? HD0_105[region]?.[architecture === 'x86_64' ? 0 : 1] : undefined;
     seeds.push({ imageId: published ?? derivedAki(region, name), name, architecture, creationDate });
   };
   add('hd0', '1.04', 'x86_64', '2013-07-11T17:40:13.000Z');

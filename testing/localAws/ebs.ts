@@ -49,10 +49,18 @@ export function routeEbs(method: string, path: string): EbsRoute {
   }
   if (parts[0] !== 'snapshots') return { operation: 'Unknown' };
   if (method === 'POST' && parts.length === 1) return { operation: 'StartSnapshot' };
-  if (method === 'POST' && parts.length === 3 && parts[1] === 'completion') return { operation: 'CompleteSnapshot', snapshotId: parts[2] };
-  if (parts.length === 4 && parts[2] === 'blocks') return { operation: method === 'PUT' ? 'PutSnapshotBlock' : method === 'GET' ? 'GetSnapshotBlock' : 'Unknown', snapshotId: parts[1], blockIndex: parts[3] };
-  if (method === 'GET' && parts.length === 3 && parts[2] === 'blocks') return { operation: 'ListSnapshotBlocks', snapshotId: parts[1] };
-  if (method === 'GET' && parts.length === 3 && parts[2] === 'changedblocks') return { operation: 'ListChangedBlocks', snapshotId: parts[1] };
+  if (method === 'POST' && parts.length === 3 && parts[1] === 'completion')
+    return { operation: 'CompleteSnapshot', snapshotId: parts[2] };
+  if (parts.length === 4 && parts[2] === 'blocks')
+    return {
+      operation: method === 'PUT' ? 'PutSnapshotBlock' : method === 'GET' ? 'GetSnapshotBlock' : 'Unknown',
+      snapshotId: parts[1],
+      blockIndex: parts[3],
+    };
+  if (method === 'GET' && parts.length === 3 && parts[2] === 'blocks')
+    return { operation: 'ListSnapshotBlocks', snapshotId: parts[1] };
+  if (method === 'GET' && parts.length === 3 && parts[2] === 'changedblocks')
+    return { operation: 'ListChangedBlocks', snapshotId: parts[1] };
   return { operation: 'Unknown' };
 }
 
@@ -73,22 +81,40 @@ export function renderEbsError(error: AwsError): HttpAnswer {
 }
 
 export function ebsThrottle(): AwsError {
-  return new AwsError(400, 'RequestThrottledException', 'The number of API requests has exceeded the maximum allowed API request throttling limit for the snapshot.', { Reason: 'RESOURCE_LEVEL_THROTTLE' });
+  return new AwsError(
+    400,
+    'RequestThrottledException',
+    'The number of API requests has exceeded the maximum allowed API request throttling limit for the snapshot.',
+    { Reason: 'RESOURCE_LEVEL_THROTTLE' },
+  );
 }
 
 /** The snapshot an EBS direct call names: ResourceNotFoundException for an unknown (or still hidden) id. */
 function directSnapshot(state: LocalAwsState, id: string | undefined): SnapshotRecord {
-  if (id === undefined || !SNAPSHOT_ID.test(id)) throw validation(`The snapshot ID '${id ?? ''}' is not valid.`, 'INVALID_SNAPSHOT_ID');
+  if (id === undefined || !SNAPSHOT_ID.test(id))
+    throw validation(`The snapshot ID '${id ?? ''}' is not valid.`, 'INVALID_SNAPSHOT_ID');
   const snapshot = state.snapshots.get(id);
-  if (!snapshot || state.isHidden(id, true)) throw new AwsError(404, 'ResourceNotFoundException', `The snapshot '${id}' does not exist.`, { Reason: 'SNAPSHOT_NOT_FOUND' });
+  if (!snapshot || state.isHidden(id, true))
+    throw new AwsError(404, 'ResourceNotFoundException', `The snapshot '${id}' does not exist.`, {
+      Reason: 'SNAPSHOT_NOT_FOUND',
+    });
   return snapshot;
 }
 
-function integerField(input: Record<string, unknown>, name: string, minimum: number, maximum: number, reason: string): number | undefined {
+function integerField(
+  input: Record<string, unknown>,
+  name: string,
+  minimum: number,
+  maximum: number,
+  reason: string,
+): number | undefined {
   const value = input[name];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > maximum) {
-    throw validation(`The value ${JSON.stringify(value)} for ${name} is not valid: expected an integer from ${minimum} to ${maximum}.`, reason);
+    throw validation(
+      `The value ${JSON.stringify(value)} for ${name} is not valid: expected an integer from ${minimum} to ${maximum}.`,
+      reason,
+    );
   }
   return value;
 }
@@ -96,7 +122,11 @@ function integerField(input: Record<string, unknown>, name: string, minimum: num
 function stringField(input: Record<string, unknown>, name: string, maximum: number): string | undefined {
   const value = input[name];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value.length > maximum) throw validation(`The value for ${name} must be a string of at most ${maximum} characters.`, 'INVALID_PARAMETER_VALUE');
+  if (typeof value !== 'string' || value.length > maximum)
+    throw validation(
+      `The value for ${name} must be a string of at most ${maximum} characters.`,
+      'INVALID_PARAMETER_VALUE',
+    );
   return value;
 }
 
@@ -107,10 +137,16 @@ function tagsField(input: Record<string, unknown>): Map<string, string> {
   if (!Array.isArray(value)) throw validation('Tags must be a list of {Key, Value}.', 'INVALID_TAG');
   for (const tag of value as unknown[]) {
     const { Key, Value } = (tag ?? {}) as { Key?: unknown; Value?: unknown };
-    if (typeof Key !== 'string' || Key.length === 0 || Key.length > 127 || (Value !== undefined && (typeof Value !== 'string' || Value.length > 255))) {
+    if (
+      typeof Key !== 'string' ||
+      Key.length === 0 ||
+      Key.length > 127 ||
+      (Value !== undefined && (typeof Value !== 'string' || Value.length > 255))
+    ) {
       throw validation('A tag key must be 1 to 127 characters and a value at most 255.', 'INVALID_TAG');
     }
-    if (Key.toLowerCase().startsWith('aws:')) throw validation("Tag keys starting with 'aws:' are reserved.", 'INVALID_TAG');
+    if (Key.toLowerCase().startsWith('aws:'))
+      throw validation("Tag keys starting with 'aws:' are reserved.", 'INVALID_TAG');
     tags.set(Key, typeof Value === 'string' ? Value : '');
   }
   if (tags.size > 50) throw validation('A snapshot can have at most 50 tags.', 'INVALID_TAG');
@@ -151,25 +187,49 @@ function startSnapshot(request: EbsRequest): HttpAnswer {
   const kmsKeyArn = stringField(input, 'KmsKeyArn', 2048);
   const parentSnapshotId = stringField(input, 'ParentSnapshotId', 64);
   const encryptedValue = input.Encrypted;
-  if (encryptedValue !== undefined && encryptedValue !== null && typeof encryptedValue !== 'boolean') throw validation('Encrypted must be a boolean.', 'INVALID_PARAMETER_VALUE');
+  if (encryptedValue !== undefined && encryptedValue !== null && typeof encryptedValue !== 'boolean')
+    throw validation('Encrypted must be a boolean.', 'INVALID_PARAMETER_VALUE');
   const tags = tagsField(input);
-  if (encryptedValue === true && parentSnapshotId !== undefined) throw validation("You can't specify Encrypted and ParentSnapshotId in the same request.", 'INVALID_PARAMETER_VALUE');
-  if (kmsKeyArn !== undefined && encryptedValue !== true) throw validation('KmsKeyArn requires Encrypted to be true.', 'INVALID_PARAMETER_VALUE');
+  if (encryptedValue === true && parentSnapshotId !== undefined)
+    throw validation(
+      "You can't specify Encrypted and ParentSnapshotId in the same request.",
+      'INVALID_PARAMETER_VALUE',
+    );
+  if (kmsKeyArn !== undefined && encryptedValue !== true)
+    throw validation('KmsKeyArn requires Encrypted to be true.', 'INVALID_PARAMETER_VALUE');
 
-  const fingerprint = JSON.stringify([volumeSize, timeoutMinutes, description, kmsKeyArn, parentSnapshotId, encryptedValue ?? null, [...tags]]);
+  const fingerprint = JSON.stringify([
+    volumeSize,
+    timeoutMinutes,
+    description,
+    kmsKeyArn,
+    parentSnapshotId,
+    encryptedValue ?? null,
+    [...tags],
+  ]);
   if (clientToken !== undefined) {
     const earlier = state.snapshotTokens.get(clientToken);
     const snapshot = earlier === undefined ? undefined : state.snapshots.get(earlier);
     if (snapshot) {
-      if (snapshot.fingerprint !== fingerprint) throw new AwsError(409, 'ConflictException', 'The request uses the same client token as a previous, but non-identical request.');
+      if (snapshot.fingerprint !== fingerprint)
+        throw new AwsError(
+          409,
+          'ConflictException',
+          'The request uses the same client token as a previous, but non-identical request.',
+        );
       return json(201, describe(state, snapshot));
     }
   }
   let parent: SnapshotRecord | undefined;
   if (parentSnapshotId !== undefined) {
     parent = directSnapshot(state, parentSnapshotId);
-    if (state.snapshotState(parent).state !== 'completed') throw validation(`The parent snapshot '${parentSnapshotId}' is not completed.`, 'INVALID_PARAMETER_VALUE');
-    if (parent.volumeSizeGiB > volumeSize) throw validation(`The volume size must be at least the parent snapshot's ${parent.volumeSizeGiB} GiB.`, 'INVALID_VOLUME_SIZE');
+    if (state.snapshotState(parent).state !== 'completed')
+      throw validation(`The parent snapshot '${parentSnapshotId}' is not completed.`, 'INVALID_PARAMETER_VALUE');
+    if (parent.volumeSizeGiB > volumeSize)
+      throw validation(
+        `The volume size must be at least the parent snapshot's ${parent.volumeSizeGiB} GiB.`,
+        'INVALID_VOLUME_SIZE',
+      );
   }
   const now = state.now();
   const snapshot: SnapshotRecord = {
@@ -200,7 +260,10 @@ function startSnapshot(request: EbsRequest): HttpAnswer {
 function writable(state: LocalAwsState, snapshot: SnapshotRecord): void {
   const current = state.snapshotState(snapshot).state;
   if (current !== 'pending' || snapshot.completion) {
-    throw validation(`The snapshot '${snapshot.snapshotId}' is ${snapshot.completion && current === 'pending' ? 'being completed' : current}; blocks can be written only while it is pending.`, 'INVALID_PARAMETER_VALUE');
+    throw validation(
+      `The snapshot '${snapshot.snapshotId}' is ${snapshot.completion && current === 'pending' ? 'being completed' : current}; blocks can be written only while it is pending.`,
+      'INVALID_PARAMETER_VALUE',
+    );
   }
 }
 
@@ -210,23 +273,42 @@ function putSnapshotBlock(request: EbsRequest): HttpAnswer {
   writable(state, snapshot);
   const indexText = request.route.blockIndex ?? '';
   const volumeBlocks = snapshot.volumeSizeGiB * BLOCKS_PER_GIB;
-  if (!/^\d+$/.test(indexText)) throw validation(`The block index '${indexText}' is not a non-negative integer.`, 'INVALID_BLOCK');
+  if (!/^\d+$/.test(indexText))
+    throw validation(`The block index '${indexText}' is not a non-negative integer.`, 'INVALID_BLOCK');
   const index = Number(indexText);
   if (index >= volumeBlocks) {
-    throw validation(`The block index ${index} is out of range for a ${snapshot.volumeSizeGiB} GiB volume (0 to ${volumeBlocks - 1}).`, 'INVALID_BLOCK');
+    throw validation(
+      `The block index ${index} is out of range for a ${snapshot.volumeSizeGiB} GiB volume (0 to ${volumeBlocks - 1}).`,
+      'INVALID_BLOCK',
+    );
   }
   const dataLength = headers['x-amz-data-length'];
   if (dataLength === undefined) throw validation('x-amz-Data-Length is required.', 'INVALID_PARAMETER_VALUE');
-  if (dataLength !== String(EBS_BLOCK_BYTES)) throw validation(`The data length ${dataLength} is not valid: the only supported size is ${EBS_BLOCK_BYTES} bytes.`, 'INVALID_PARAMETER_VALUE');
-  if (body.length !== EBS_BLOCK_BYTES) throw validation(`The request carries ${body.length} bytes of block data, not the ${dataLength} of x-amz-Data-Length.`, 'INVALID_BLOCK');
+  if (dataLength !== String(EBS_BLOCK_BYTES))
+    throw validation(
+      `The data length ${dataLength} is not valid: the only supported size is ${EBS_BLOCK_BYTES} bytes.`,
+      'INVALID_PARAMETER_VALUE',
+    );
+  if (body.length !== EBS_BLOCK_BYTES)
+    throw validation(
+      `The request carries ${body.length} bytes of block data, not the ${dataLength} of x-amz-Data-Length.`,
+      'INVALID_BLOCK',
+    );
   const algorithm = headers['x-amz-checksum-algorithm'];
-  if (algorithm !== 'SHA256') throw validation(`The checksum algorithm ${algorithm ?? '(none)'} is not supported: use SHA256.`, 'INVALID_PARAMETER_VALUE');
+  if (algorithm !== 'SHA256')
+    throw validation(
+      `The checksum algorithm ${algorithm ?? '(none)'} is not supported: use SHA256.`,
+      'INVALID_PARAMETER_VALUE',
+    );
   const checksum = headers['x-amz-checksum'];
-  if (checksum === undefined || checksum.length > 64 || !/^[A-Za-z0-9+/=]+$/.test(checksum)) throw validation('x-amz-Checksum must be a base64 SHA-256.', 'INVALID_PARAMETER_VALUE');
+  if (checksum === undefined || checksum.length > 64 || !/^[A-Za-z0-9+/=]+$/.test(checksum))
+    throw validation('x-amz-Checksum must be a base64 SHA-256.', 'INVALID_PARAMETER_VALUE');
   const progress = headers['x-amz-progress'];
-  if (progress !== undefined && (!/^\d+$/.test(progress) || Number(progress) > 100)) throw validation(`The progress ${progress} is not a percentage from 0 to 100.`, 'INVALID_PARAMETER_VALUE');
+  if (progress !== undefined && (!/^\d+$/.test(progress) || Number(progress) > 100))
+    throw validation(`The progress ${progress} is not a percentage from 0 to 100.`, 'INVALID_PARAMETER_VALUE');
   const digest = createHash('sha256').update(body).digest();
-  if (digest.toString('base64') !== checksum) throw validation('The checksum of the block data does not match x-amz-Checksum.', 'INVALID_BLOCK');
+  if (digest.toString('base64') !== checksum)
+    throw validation('The checksum of the block data does not match x-amz-Checksum.', 'INVALID_BLOCK');
   snapshot.blocks.set(index, Buffer.from(body));
   snapshot.digests.set(index, digest);
   snapshot.blocksWritten++;
@@ -245,17 +327,35 @@ function completeSnapshot(request: EbsRequest): HttpAnswer {
   const { state, headers } = request;
   const snapshot = directSnapshot(state, request.route.snapshotId);
   const countText = headers['x-amz-changedblockscount'];
-  if (countText === undefined || !/^\d+$/.test(countText)) throw validation('x-amz-ChangedBlocksCount must be a non-negative integer.', 'INVALID_PARAMETER_VALUE');
+  if (countText === undefined || !/^\d+$/.test(countText))
+    throw validation('x-amz-ChangedBlocksCount must be a non-negative integer.', 'INVALID_PARAMETER_VALUE');
   const checksum = headers['x-amz-checksum'];
   const algorithm = headers['x-amz-checksum-algorithm'];
   const aggregation = headers['x-amz-checksum-aggregation-method'];
-  if (checksum !== undefined && algorithm !== 'SHA256') throw validation(`The checksum algorithm ${algorithm ?? '(none)'} is not supported: use SHA256.`, 'INVALID_PARAMETER_VALUE');
-  if (checksum !== undefined && aggregation !== 'LINEAR') throw validation(`The checksum aggregation method ${aggregation ?? '(none)'} is not supported: use LINEAR.`, 'INVALID_PARAMETER_VALUE');
-  const completion = { changedBlocksCount: Number(countText), checksum, checksumAlgorithm: algorithm, aggregationMethod: aggregation };
+  if (checksum !== undefined && algorithm !== 'SHA256')
+    throw validation(
+      `The checksum algorithm ${algorithm ?? '(none)'} is not supported: use SHA256.`,
+      'INVALID_PARAMETER_VALUE',
+    );
+  if (checksum !== undefined && aggregation !== 'LINEAR')
+    throw validation(
+      `The checksum aggregation method ${aggregation ?? '(none)'} is not supported: use LINEAR.`,
+      'INVALID_PARAMETER_VALUE',
+    );
+  const completion = {
+    changedBlocksCount: Number(countText),
+    checksum,
+    checksumAlgorithm: algorithm,
+    aggregationMethod: aggregation,
+  };
   if (snapshot.completion) {
     // The same call again (an answer lost on the way back): answered like the first one.
-    if (JSON.stringify(snapshot.completion) === JSON.stringify(completion)) return json(202, { Status: state.snapshotState(snapshot).state });
-    throw validation(`The snapshot '${snapshot.snapshotId}' was already completed with other parameters.`, 'INVALID_PARAMETER_VALUE');
+    if (JSON.stringify(snapshot.completion) === JSON.stringify(completion))
+      return json(202, { Status: state.snapshotState(snapshot).state });
+    throw validation(
+      `The snapshot '${snapshot.snapshotId}' was already completed with other parameters.`,
+      'INVALID_PARAMETER_VALUE',
+    );
   }
   writable(state, snapshot);
   snapshot.completion = completion;
@@ -271,7 +371,11 @@ function completeSnapshot(request: EbsRequest): HttpAnswer {
     } else if (checksum !== undefined && checksum !== linearChecksum(snapshot.digests)) {
       message = 'The aggregated checksum does not match the checksums of the blocks written.';
     }
-    timeline.push(message === undefined ? { at, state: 'completed' } : { at, state: 'error', reason: { code: 'SnapshotError', message } });
+    timeline.push(
+      message === undefined
+        ? { at, state: 'completed' }
+        : { at, state: 'error', reason: { code: 'SnapshotError', message } },
+    );
   }
   snapshot.timeline = timeline;
   return json(202, { Status: 'pending' });
@@ -288,6 +392,10 @@ export function handleEbs(request: EbsRequest): HttpAnswer {
     case 'Unknown':
       throw new AwsError(404, 'UnknownOperationException', 'Unknown operation');
     default:
-      throw new AwsError(501, 'NotImplemented', `The local EBS direct APIs do not implement ${request.route.operation}.`);
+      throw new AwsError(
+        501,
+        'NotImplemented',
+        `The local EBS direct APIs do not implement ${request.route.operation}.`,
+      );
   }
 }

@@ -1,7 +1,15 @@
 /** The EC2 Query API: action dispatch, the small actions, and the response and error envelopes. */
 import { bootModesOf, INSTANCE_TYPES, InstanceTypeInfo, requiresEna } from './catalog';
 import { AwsError } from './errors';
-import { Ec2Action, Ec2Context, imagesNotFound, instancesNotFound, lookUpImage, lookUpInstance, paginate } from './ec2Context';
+import {
+  Ec2Action,
+  Ec2Context,
+  imagesNotFound,
+  instancesNotFound,
+  lookUpImage,
+  lookUpInstance,
+  paginate,
+} from './ec2Context';
 import { deregisterImage, describeImages, modifyImageAttribute, registerImage } from './ec2Images';
 import { describeInstances, runInstances, terminateInstances } from './ec2Instances';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
@@ -17,7 +25,8 @@ function taggable(context: Ec2Context, id: string): Map<string, string> {
   if (/^(ami|aki|ari)-/.test(id)) {
     const image = lookUpImage(state, id);
     if (!image || state.imageState(image).state === 'deregistered') throw imagesNotFound([id]);
-    if (image.seeded) throw new AwsError(403, 'UnauthorizedOperation', 'You are not authorized to perform this operation.');
+    if (image.seeded)
+      throw new AwsError(403, 'UnauthorizedOperation', 'You are not authorized to perform this operation.');
     return image.tags;
   }
   if (/^i-/.test(id)) {
@@ -35,7 +44,8 @@ function taggable(context: Ec2Context, id: string): Map<string, string> {
 
 function resourceIds(context: Ec2Context): string[] {
   const ids = scalarList(context.params, 'ResourceId');
-  if (ids.length === 0) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter ResourceId');
+  if (ids.length === 0)
+    throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter ResourceId');
   return ids;
 }
 
@@ -46,7 +56,12 @@ const createTags: Ec2Action = (context) => {
   tags.forEach((tag) => checkTag(tag.key, tag.value));
   for (const target of targets) {
     const keys = new Set([...target.keys(), ...tags.map((tag) => tag.key)]);
-    if (keys.size > MAX_TAGS) throw new AwsError(400, 'TagLimitExceeded', `The maximum number of tags (${MAX_TAGS}) for the resource has been exceeded`);
+    if (keys.size > MAX_TAGS)
+      throw new AwsError(
+        400,
+        'TagLimitExceeded',
+        `The maximum number of tags (${MAX_TAGS}) for the resource has been exceeded`,
+      );
   }
   for (const target of targets) for (const tag of tags) target.set(tag.key, tag.value);
   return el('return', true);
@@ -88,11 +103,17 @@ function renderInstanceType(info: InstanceTypeInfo) {
     items('supportedVirtualizationTypes', info.virtualizationTypes, (type) => type),
     el('bareMetal', false),
     el('hypervisor', info.hypervisor),
-    el('processorInfo', items('supportedArchitectures', info.architectures, (architecture) => architecture), el('manufacturer', info.architectures.includes('arm64') ? 'AWS' : 'Intel')),
+    el(
+      'processorInfo',
+      items('supportedArchitectures', info.architectures, (architecture) => architecture),
+      el('manufacturer', info.architectures.includes('arm64') ? 'AWS' : 'Intel'),
+    ),
     el('vCpuInfo', el('defaultVCpus', info.vcpus)),
     el('memoryInfo', el('sizeInMiB', info.memoryMiB)),
     el('instanceStorageSupported', info.instanceStorageGb !== undefined),
-    info.instanceStorageGb !== undefined ? el('instanceStorageInfo', el('totalSizeInGB', info.instanceStorageGb)) : undefined,
+    info.instanceStorageGb !== undefined
+      ? el('instanceStorageInfo', el('totalSizeInGB', info.instanceStorageGb))
+      : undefined,
     el('burstablePerformanceSupported', info.burstable),
     items('supportedBootModes', bootModesOf(info), (mode) => mode),
     el('networkInfo', el('enaSupport', requiresEna(info) ? 'required' : 'unsupported')),
@@ -103,7 +124,11 @@ const describeInstanceTypes: Ec2Action = (context) => {
   const names = scalarList(context.params, 'InstanceType');
   const unknown = names.filter((name) => !INSTANCE_TYPES.some((info) => info.instanceType === name));
   if (unknown.length > 0) {
-    throw new AwsError(400, 'InvalidInstanceType', `The following supplied instance types do not exist: [${unknown.join(', ')}]`);
+    throw new AwsError(
+      400,
+      'InvalidInstanceType',
+      `The following supplied instance types do not exist: [${unknown.join(', ')}]`,
+    );
   }
   const filterList = filters(context.params);
   const selected = INSTANCE_TYPES.filter((info) => {
@@ -142,12 +167,22 @@ const ACTIONS: Record<string, Ec2Action> = {
 export function handleEc2(context: Ec2Context): string {
   const action = context.params.Action ?? '';
   const handler = Object.prototype.hasOwnProperty.call(ACTIONS, action) ? ACTIONS[action] : undefined;
-  if (!handler) throw new AwsError(400, 'InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
-  if (context.params.DryRun === 'true') throw new AwsError(412, 'DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
+  if (!handler)
+    throw new AwsError(400, 'InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+  if (context.params.DryRun === 'true')
+    throw new AwsError(412, 'DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
   const content = handler(context);
-  return xmlDocument(element(`${action}Response`, { xmlns: EC2_NAMESPACE }, el('requestId', context.request.requestId), content));
+  return xmlDocument(
+    element(`${action}Response`, { xmlns: EC2_NAMESPACE }, el('requestId', context.request.requestId), content),
+  );
 }
 
 export function renderEc2Error(error: AwsError, requestId: string): string {
-  return xmlDocument(el('Response', el('Errors', el('Error', el('Code', error.code), el('Message', error.message))), el('RequestID', requestId)));
+  return xmlDocument(
+    el(
+      'Response',
+      el('Errors', el('Error', el('Code', error.code), el('Message', error.message))),
+      el('RequestID', requestId),
+    ),
+  );
 }

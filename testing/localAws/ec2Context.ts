@@ -24,7 +24,8 @@ function listed(ids: readonly string[]): string {
 }
 
 export function checkImageId(id: string): void {
-  if (!IMAGE_ID.test(id)) throw new AwsError(400, 'InvalidAMIID.Malformed', `Invalid id: "${id}" (expecting "ami-...")`);
+  if (!IMAGE_ID.test(id))
+    throw new AwsError(400, 'InvalidAMIID.Malformed', `Invalid id: "${id}" (expecting "ami-...")`);
 }
 
 export function checkInstanceId(id: string): void {
@@ -69,16 +70,41 @@ export function lookUpInstance(state: LocalAwsState, id: string): InstanceRecord
  * Page through a list with MaxResults/NextToken; the token is the opaque start offset. Describe
  * calls that take explicit ids refuse MaxResults with them (`idsGiven`).
  */
-export function paginate<T>(context: Ec2Context, list: readonly T[], idsGiven: boolean, largestPage = 1000): { page: readonly T[]; nextToken?: string } {
+export function paginate<T>(
+  context: Ec2Context,
+  list: readonly T[],
+  idsGiven: boolean,
+  largestPage = 1000,
+): { page: readonly T[]; nextToken?: string } {
   const { params } = context;
   if (params.MaxResults === undefined && params.NextToken === undefined) return { page: list };
-  if (idsGiven) throw new AwsError(400, 'InvalidParameterCombination', 'The parameter MaxResults cannot be used with an explicit list of ids');
+  if (idsGiven)
+    throw new AwsError(
+      400,
+      'InvalidParameterCombination',
+      'The parameter MaxResults cannot be used with an explicit list of ids',
+    );
   const maxResults = params.MaxResults === undefined ? largestPage : Number(params.MaxResults);
   if (!Number.isInteger(maxResults) || maxResults < 5 || maxResults > largestPage) {
-    throw new AwsError(400, 'InvalidParameterValue', `Value ( ${params.MaxResults} ) for parameter maxResults is invalid. Expecting a value between 5 and ${largestPage}.`);
+    throw new AwsError(
+      400,
+      'InvalidParameterValue',
+      `Value ( ${params.MaxResults} ) for parameter maxResults is invalid. Expecting a value between 5 and ${largestPage}.`,
+    );
   }
-  const start = params.NextToken === undefined ? 0 : Number(Buffer.from(params.NextToken, 'base64url').toString('utf8').replace(/^offset:/, ''));
-  if (!Number.isInteger(start) || start < 0) throw new AwsError(400, 'InvalidPaginationToken', 'The specified pagination token is not valid');
+  const start =
+    params.NextToken === undefined
+      ? 0
+      : Number(
+          Buffer.from(params.NextToken, 'base64url')
+            .toString('utf8')
+            .replace(/^offset:/, ''),
+        );
+  if (!Number.isInteger(start) || start < 0)
+    throw new AwsError(400, 'InvalidPaginationToken', 'The specified pagination token is not valid');
   const end = start + maxResults;
-  return { page: list.slice(start, end), nextToken: end < list.length ? Buffer.from(`offset:${end}`).toString('base64url') : undefined };
+  return {
+    page: list.slice(start, end),
+    nextToken: end < list.length ? Buffer.from(`offset:${end}`).toString('base64url') : undefined,
+  };
 }

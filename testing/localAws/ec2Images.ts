@@ -53,17 +53,25 @@ function s3Url(bucket: string, key: string): string {
   return `http://s3.amazonaws.com:80/${bucket}/${key}`;
 }
 
-function readManifest(state: LocalAwsState, location: string): { manifest: Manifest; bucket: string; key: string; object: StoredObject } {
+function readManifest(
+  state: LocalAwsState,
+  location: string,
+): { manifest: Manifest; bucket: string; key: string; object: StoredObject } {
   const slash = location.indexOf('/');
   if (slash <= 0 || slash === location.length - 1) {
-    throw invalidValue('ImageLocation', location, `Invalid value '${location}' for ImageLocation: expecting bucket/path/name.manifest.xml`);
+    throw invalidValue(
+      'ImageLocation',
+      location,
+      `Invalid value '${location}' for ImageLocation: expecting bucket/path/name.manifest.xml`,
+    );
   }
   const bucketName = location.slice(0, slash);
   const key = location.slice(slash + 1);
   const bucket = state.buckets.get(bucketName);
   const object = bucket?.objects.get(key);
   if (!bucket || !object) throw invalidManifest(`HTTP 404 (Not Found) response for URL ${s3Url(bucketName, key)}`);
-  if (!readableByEc2(bucket, object)) throw invalidManifest(`HTTP 403 (Forbidden) response for URL ${s3Url(bucketName, key)}`);
+  if (!readableByEc2(bucket, object))
+    throw invalidManifest(`HTTP 403 (Forbidden) response for URL ${s3Url(bucketName, key)}`);
   try {
     return { manifest: parseManifest(object.body.toString('utf8')).manifest, bucket: bucketName, key, object };
   } catch (error) {
@@ -74,7 +82,12 @@ function readManifest(state: LocalAwsState, location: string): { manifest: Manif
 function givenMappings(context: Ec2Context): LocalBlockDeviceMapping[] {
   return structList(context.params, 'BlockDeviceMapping').map((mapping) => {
     const deviceName = mapping.DeviceName;
-    if (!deviceName) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter BlockDeviceMapping.N.DeviceName');
+    if (!deviceName)
+      throw new AwsError(
+        400,
+        'MissingParameter',
+        'The request must contain the parameter BlockDeviceMapping.N.DeviceName',
+      );
     const ebs: Record<string, string> = {};
     for (const [name, value] of Object.entries(mapping)) if (name.startsWith('Ebs.')) ebs[name.slice(4)] = value;
     return {
@@ -91,15 +104,20 @@ function blockDeviceMappings(context: Ec2Context, manifest: Manifest): LocalBloc
   if (given.length > 0) return given;
   return (manifest.machineConfiguration.blockDeviceMappings ?? [])
     .filter((mapping) => mapping.virtual !== 'ami' && mapping.virtual !== 'root')
-    .map((mapping) => ({ deviceName: mapping.device.startsWith('/dev/') ? mapping.device : `/dev/${mapping.device}`, virtualName: mapping.virtual }));
+    .map((mapping) => ({
+      deviceName: mapping.device.startsWith('/dev/') ? mapping.device : `/dev/${mapping.device}`,
+      virtualName: mapping.virtual,
+    }));
 }
 
 function checkKernel(state: LocalAwsState, kernelId: string | undefined, virtualizationType: string): void {
   if (kernelId === undefined) return;
-  if (virtualizationType === 'hvm') throw new AwsError(400, 'InvalidParameterCombination', 'Kernel and ramdisk ids cannot be specified for HVM images');
+  if (virtualizationType === 'hvm')
+    throw new AwsError(400, 'InvalidParameterCombination', 'Kernel and ramdisk ids cannot be specified for HVM images');
   if (!/^aki-/.test(kernelId)) throw invalidValue('KernelId', kernelId);
   const kernel = lookUpImage(state, kernelId);
-  if (!kernel || kernel.imageType !== 'kernel' || state.imageState(kernel).state !== 'available') throw imagesNotFound([kernelId]);
+  if (!kernel || kernel.imageType !== 'kernel' || state.imageState(kernel).state !== 'available')
+    throw imagesNotFound([kernelId]);
 }
 
 function imageTimeline(context: Ec2Context, now: number): TimelineEntry<ImageState>[] {
@@ -110,7 +128,11 @@ function imageTimeline(context: Ec2Context, now: number): TimelineEntry<ImageSta
   const ready = now + state.config.imagePendingMs;
   if (failure) {
     const code = failure.code ?? 'Client.InvalidManifest';
-    timeline.push({ at: ready, state: 'failed', reason: { code, message: failure.message ?? `${code}: the image could not be registered` } });
+    timeline.push({
+      at: ready,
+      state: 'failed',
+      reason: { code, message: failure.message ?? `${code}: the image could not be registered` },
+    });
   } else {
     timeline.push({ at: ready, state: 'available' });
   }
@@ -131,7 +153,12 @@ function checkDuplicate(state: LocalAwsState, name: string): void {
   const duplicate = [...state.images.values()].find(
     (image) => !image.seeded && image.name === name && state.imageState(image).state !== 'deregistered',
   );
-  if (duplicate) throw new AwsError(400, 'InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${duplicate.imageId}`);
+  if (duplicate)
+    throw new AwsError(
+      400,
+      'InvalidAMIName.Duplicate',
+      `AMI name ${name} is already in use by AMI ${duplicate.imageId}`,
+    );
 }
 
 function hiddenAfterCreate(context: Ec2Context, imageId: string): void {
@@ -152,10 +179,19 @@ function ebsMappings(state: LocalAwsState, mappings: LocalBlockDeviceMapping[]):
       const snapshot = lookUpSnapshot(state, ebs.SnapshotId);
       if (!snapshot) throw snapshotsNotFound([ebs.SnapshotId]);
       const current = state.snapshotState(snapshot).state;
-      if (current !== 'completed') throw new AwsError(400, 'IncorrectState', `Snapshot '${snapshot.snapshotId}' is ${current}; an image can be registered only from a completed snapshot.`);
+      if (current !== 'completed')
+        throw new AwsError(
+          400,
+          'IncorrectState',
+          `Snapshot '${snapshot.snapshotId}' is ${current}; an image can be registered only from a completed snapshot.`,
+        );
       const size = ebs.VolumeSize === undefined ? snapshot.volumeSizeGiB : Number(ebs.VolumeSize);
       if (!Number.isInteger(size) || size < snapshot.volumeSizeGiB) {
-        throw new AwsError(400, 'InvalidBlockDeviceMapping', `Volume of size ${ebs.VolumeSize}GB is smaller than snapshot '${snapshot.snapshotId}', expect size >= ${snapshot.volumeSizeGiB}GB`);
+        throw new AwsError(
+          400,
+          'InvalidBlockDeviceMapping',
+          `Volume of size ${ebs.VolumeSize}GB is smaller than snapshot '${snapshot.snapshotId}', expect size >= ${snapshot.volumeSizeGiB}GB`,
+        );
       }
       ebs.VolumeSize = String(size);
       ebs.Encrypted = String(snapshot.encrypted);
@@ -168,12 +204,21 @@ function ebsMappings(state: LocalAwsState, mappings: LocalBlockDeviceMapping[]):
 function registerFromSnapshot(context: Ec2Context, name: string, description: string | undefined): XmlContent {
   const { state, params } = context;
   const rootDeviceName = params.RootDeviceName;
-  if (rootDeviceName === undefined) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter ImageLocation or RootDeviceName');
+  if (rootDeviceName === undefined)
+    throw new AwsError(
+      400,
+      'MissingParameter',
+      'The request must contain the parameter ImageLocation or RootDeviceName',
+    );
   const mappings = ebsMappings(state, givenMappings(context));
   const root = mappings.find((mapping) => mapping.deviceName === rootDeviceName);
   const rootSnapshotId = root?.ebs?.SnapshotId;
   if (rootSnapshotId === undefined) {
-    throw new AwsError(400, 'InvalidBlockDeviceMapping', `The root device ${rootDeviceName} must be mapped to an EBS snapshot (BlockDeviceMapping.N.Ebs.SnapshotId)`);
+    throw new AwsError(
+      400,
+      'InvalidBlockDeviceMapping',
+      `The root device ${rootDeviceName} must be mapped to an EBS snapshot (BlockDeviceMapping.N.Ebs.SnapshotId)`,
+    );
   }
   const architecture = params.Architecture ?? 'i386';
   if (!ARCHITECTURES.includes(architecture)) throw invalidValue('Architecture', architecture);
@@ -184,11 +229,13 @@ function registerFromSnapshot(context: Ec2Context, name: string, description: st
   if (params.RamdiskId !== undefined) throw imagesNotFound([params.RamdiskId]);
   const bootMode = params.BootMode;
   if (bootMode !== undefined && !BOOT_MODES.includes(bootMode)) throw invalidValue('BootMode', bootMode);
-  if (bootMode === 'legacy-bios' && architecture === 'arm64') throw new AwsError(400, 'InvalidParameterCombination', 'The arm64 architecture supports only the uefi boot mode.');
+  if (bootMode === 'legacy-bios' && architecture === 'arm64')
+    throw new AwsError(400, 'InvalidParameterCombination', 'The arm64 architecture supports only the uefi boot mode.');
   const imdsSupport = params.ImdsSupport;
   if (imdsSupport !== undefined && imdsSupport !== 'v2.0') throw invalidValue('ImdsSupport', imdsSupport);
   const enaSupport = params.EnaSupport;
-  if (enaSupport !== undefined && enaSupport !== 'true' && enaSupport !== 'false') throw invalidValue('EnaSupport', enaSupport);
+  if (enaSupport !== undefined && enaSupport !== 'true' && enaSupport !== 'false')
+    throw invalidValue('EnaSupport', enaSupport);
   const tags = tagSpecifications(params, 'image', ['snapshot']);
   checkDuplicate(state, name);
 
@@ -226,19 +273,30 @@ export const registerImage: Ec2Action = (context) => {
   const name = required(params, 'Name');
   checkName(name);
   const description = params.Description;
-  if (description !== undefined && description.length > 255) throw invalidValue('Description', description, 'The description must be at most 255 characters long');
+  if (description !== undefined && description.length > 255)
+    throw invalidValue('Description', description, 'The description must be at most 255 characters long');
   if (params.ImageLocation === undefined) return registerFromSnapshot(context, name, description);
   const location = required(params, 'ImageLocation');
   const { manifest, bucket, key, object } = readManifest(state, location);
   const owner = manifest.image.user.replace(/-/g, '');
   if (owner !== state.config.accountId) {
-    throw invalidManifest(`The manifest at ${location} belongs to account ${owner}, not to the registering account ${state.config.accountId}`);
+    throw invalidManifest(
+      `The manifest at ${location} belongs to account ${owner}, not to the registering account ${state.config.accountId}`,
+    );
   }
   const manifestArchitecture = manifest.machineConfiguration.architecture;
   const architecture = params.Architecture ?? manifestArchitecture ?? 'i386';
   if (!ARCHITECTURES.includes(architecture)) throw invalidValue('Architecture', architecture);
-  if (params.Architecture !== undefined && manifestArchitecture !== undefined && params.Architecture !== manifestArchitecture) {
-    throw invalidValue('Architecture', architecture, `The architecture '${architecture}' does not match the manifest's architecture '${manifestArchitecture}'`);
+  if (
+    params.Architecture !== undefined &&
+    manifestArchitecture !== undefined &&
+    params.Architecture !== manifestArchitecture
+  ) {
+    throw invalidValue(
+      'Architecture',
+      architecture,
+      `The architecture '${architecture}' does not match the manifest's architecture '${manifestArchitecture}'`,
+    );
   }
   const virtualizationType = VIRTUALIZATION_TYPES.find((type) => type === (params.VirtualizationType ?? 'paravirtual'));
   if (!virtualizationType) throw invalidValue('VirtualizationType', params.VirtualizationType ?? '');
@@ -287,7 +345,9 @@ export const registerImage: Ec2Action = (context) => {
 
 export function tagSet(tags: ReadonlyMap<string, string>): XmlContent {
   // EC2 leaves tagSet out entirely when a resource has no tags.
-  return tags.size === 0 ? undefined : items('tagSet', [...tags], ([key, value]) => [el('key', key), el('value', value)]);
+  return tags.size === 0
+    ? undefined
+    : items('tagSet', [...tags], ([key, value]) => [el('key', key), el('value', value)]);
 }
 
 function renderImage(state: LocalAwsState, image: ImageRecord): XmlContent {
@@ -312,13 +372,20 @@ function renderImage(state: LocalAwsState, image: ImageRecord): XmlContent {
       el('deviceName', mapping.deviceName),
       opt('virtualName', mapping.virtualName),
       mapping.noDevice ? el('noDevice', '') : undefined,
-      mapping.ebs ? el('ebs', Object.entries(mapping.ebs).map(([name, value]) => el(name.charAt(0).toLowerCase() + name.slice(1), value))) : undefined,
+      mapping.ebs
+        ? el(
+            'ebs',
+            Object.entries(mapping.ebs).map(([name, value]) => el(name.charAt(0).toLowerCase() + name.slice(1), value)),
+          )
+        : undefined,
     ]),
     el('virtualizationType', image.virtualizationType),
     tagSet(image.tags),
     el('hypervisor', 'xen'),
     image.enaSupport ? el('enaSupport', true) : undefined,
-    current.reason ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message)) : undefined,
+    current.reason
+      ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message))
+      : undefined,
     el('platformDetails', 'Linux/UNIX'),
     el('usageOperation', 'RunInstances'),
     opt('bootMode', image.bootMode),
@@ -349,13 +416,17 @@ export const describeImages: Ec2Action = (context) => {
     }
     if (missing.length > 0) throw imagesNotFound(missing);
   } else {
-    candidates = [...state.images.values()].filter((image) => state.imageState(image).state !== 'deregistered' && !state.isHidden(image.imageId, false));
+    candidates = [...state.images.values()].filter(
+      (image) => state.imageState(image).state !== 'deregistered' && !state.isHidden(image.imageId, false),
+    );
   }
   const selected = candidates.filter((image) => {
     if (owners.length > 0 && !owners.some((owner) => ownerMatches(image, owner, state.config.accountId))) return false;
     const fields: Record<string, string[]> = {
       architecture: [image.architecture],
-      'block-device-mapping.snapshot-id': image.blockDeviceMappings.flatMap((mapping) => (mapping.ebs?.SnapshotId === undefined ? [] : [mapping.ebs.SnapshotId])),
+      'block-device-mapping.snapshot-id': image.blockDeviceMappings.flatMap((mapping) =>
+        mapping.ebs?.SnapshotId === undefined ? [] : [mapping.ebs.SnapshotId],
+      ),
       description: image.description === undefined ? [] : [image.description],
       hypervisor: ['xen'],
       'image-id': [image.imageId],
@@ -393,15 +464,28 @@ export const modifyImageAttribute: Ec2Action = (context) => {
   const image = ownImage(context, id);
   const current = state.imageState(image).state;
   if (current === 'deregistered') throw imagesNotFound([id]);
-  if (current === 'pending') throw new AwsError(400, 'InvalidAMIID.Unavailable', `The AMI ID '${id}' is currently pending and may not be used for this operation`);
+  if (current === 'pending')
+    throw new AwsError(
+      400,
+      'InvalidAMIID.Unavailable',
+      `The AMI ID '${id}' is currently pending and may not be used for this operation`,
+    );
   const description = params['Description.Value'] ?? (params.Attribute === 'description' ? params.Value : undefined);
   const added = structList(params, 'LaunchPermission.Add').map((permission) => permission.Group);
   const removed = structList(params, 'LaunchPermission.Remove').map((permission) => permission.Group);
   if (description === undefined && added.length === 0 && removed.length === 0) {
-    throw new AwsError(400, 'InvalidParameterCombination', 'The local EC2 models only the Description attribute and the "all" launch permission group');
+    throw new AwsError(
+      400,
+      'InvalidParameterCombination',
+      'The local EC2 models only the Description attribute and the "all" launch permission group',
+    );
   }
   if ([...added, ...removed].some((group) => group !== 'all')) {
-    throw new AwsError(400, 'InvalidParameterCombination', 'The local EC2 models only the "all" launch permission group');
+    throw new AwsError(
+      400,
+      'InvalidParameterCombination',
+      'The local EC2 models only the "all" launch permission group',
+    );
   }
   if (description !== undefined) image.description = description;
   if (added.length > 0) image.isPublic = true;
@@ -413,7 +497,11 @@ export const deregisterImage: Ec2Action = (context) => {
   const { state, params } = context;
   const id = required(params, 'ImageId');
   const image = ownImage(context, id);
-  if (state.imageState(image).state === 'deregistered') throw new AwsError(400, 'InvalidAMIID.Unavailable', `The image id '[${id}]' is no longer available`);
-  image.timeline = [...image.timeline.filter((entry) => entry.at <= state.now()), { at: state.now(), state: 'deregistered' }];
+  if (state.imageState(image).state === 'deregistered')
+    throw new AwsError(400, 'InvalidAMIID.Unavailable', `The image id '[${id}]' is no longer available`);
+  image.timeline = [
+    ...image.timeline.filter((entry) => entry.at <= state.now()),
+    { at: state.now(), state: 'deregistered' },
+  ];
   return el('return', true);
 };

@@ -3,7 +3,16 @@ import { createHash } from 'crypto';
 import { bootModesOf, findInstanceType, requiresEna } from './catalog';
 import { sha1Hex } from './checksums';
 import { AwsError } from './errors';
-import { checkInstanceId, Ec2Action, Ec2Context, imagesNotFound, instancesNotFound, lookUpImage, lookUpInstance, paginate } from './ec2Context';
+import {
+  checkInstanceId,
+  Ec2Action,
+  Ec2Context,
+  imagesNotFound,
+  instancesNotFound,
+  lookUpImage,
+  lookUpInstance,
+  paginate,
+} from './ec2Context';
 import { readableByEc2, tagSet } from './ec2Images';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
 import { LocalAwsState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
@@ -19,8 +28,14 @@ const STATE_CODES: Record<InstanceStateName, number> = {
   stopped: 80,
 };
 
-const USER_SHUTDOWN: StateReason = { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' };
-const LAUNCH_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Server.InternalError: Internal error on launch' };
+const USER_SHUTDOWN: StateReason = {
+  code: 'Client.UserInitiatedShutdown',
+  message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+};
+const LAUNCH_FAILURE: StateReason = {
+  code: 'Server.InternalError',
+  message: 'Server.InternalError: Internal error on launch',
+};
 const MAX_USER_DATA = 16 * 1024;
 
 const INSTANCE_FILTERS = [
@@ -58,7 +73,10 @@ function stateXml(name: string, state: InstanceStateName): XmlContent {
 }
 
 function gmt(time: number): string {
-  return new Date(time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT');
+  return new Date(time)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' GMT');
 }
 
 function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlContent {
@@ -91,8 +109,13 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
     live ? el('privateIpAddress', privateIp) : undefined,
     running ? el('ipAddress', publicIp) : undefined,
     el('sourceDestCheck', true),
-    items('groupSet', instance.securityGroupIds, (groupId) => [el('groupId', groupId), el('groupName', groupId === defaultSecurityGroup(state) ? 'default' : groupId)]),
-    current.reason ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message)) : undefined,
+    items('groupSet', instance.securityGroupIds, (groupId) => [
+      el('groupId', groupId),
+      el('groupName', groupId === defaultSecurityGroup(state) ? 'default' : groupId),
+    ]),
+    current.reason
+      ? el('stateReason', el('code', current.reason.code), el('message', current.reason.message))
+      : undefined,
     el('architecture', instance.architecture),
     el('rootDeviceType', instance.rootDeviceType),
     el('rootDeviceName', instance.rootDeviceName),
@@ -129,7 +152,11 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
   ];
 }
 
-function renderReservation(state: LocalAwsState, reservation: Reservation, instances: readonly InstanceRecord[]): XmlContent {
+function renderReservation(
+  state: LocalAwsState,
+  reservation: Reservation,
+  instances: readonly InstanceRecord[],
+): XmlContent {
   return [
     el('reservationId', reservation.reservationId),
     el('ownerId', reservation.ownerId),
@@ -143,9 +170,16 @@ function launchableImage(state: LocalAwsState, imageId: string): ImageRecord {
   const image = lookUpImage(state, imageId);
   if (!image) throw imagesNotFound([imageId]);
   const current = state.imageState(image).state;
-  if (current === 'deregistered') throw new AwsError(400, 'InvalidAMIID.Unavailable', `AMI '${imageId}' has been deregistered and is no longer available`);
-  if (current !== 'available') throw new AwsError(400, 'InvalidAMIID.Unavailable', `AMI '${imageId}' is ${current}, and cannot be run`);
-  if (image.imageType !== 'machine') throw invalidValue('ImageId', imageId, `The image '${imageId}' is a ${image.imageType} image and cannot be run`);
+  if (current === 'deregistered')
+    throw new AwsError(
+      400,
+      'InvalidAMIID.Unavailable',
+      `AMI '${imageId}' has been deregistered and is no longer available`,
+    );
+  if (current !== 'available')
+    throw new AwsError(400, 'InvalidAMIID.Unavailable', `AMI '${imageId}' is ${current}, and cannot be run`);
+  if (image.imageType !== 'machine')
+    throw invalidValue('ImageId', imageId, `The image '${imageId}' is a ${image.imageType} image and cannot be run`);
   return image;
 }
 
@@ -154,10 +188,18 @@ function checkCompatibility(image: ImageRecord, instanceType: string): string {
   const info = findInstanceType(instanceType);
   if (!info) throw invalidValue('InstanceType', instanceType);
   if (!info.rootDeviceTypes.includes(image.rootDeviceType)) {
-    throw new AwsError(400, 'UnsupportedOperation', `AMI '${image.imageId}' with an ${image.rootDeviceType} root device is not supported for the instance type '${instanceType}'.`);
+    throw new AwsError(
+      400,
+      'UnsupportedOperation',
+      `AMI '${image.imageId}' with an ${image.rootDeviceType} root device is not supported for the instance type '${instanceType}'.`,
+    );
   }
   if (!info.virtualizationTypes.includes(image.virtualizationType)) {
-    throw new AwsError(400, 'InvalidParameterCombination', `Virtualization type '${info.virtualizationTypes[0]}' is required for instances of type '${instanceType}'.`);
+    throw new AwsError(
+      400,
+      'InvalidParameterCombination',
+      `Virtualization type '${info.virtualizationTypes[0]}' is required for instances of type '${instanceType}'.`,
+    );
   }
   if (!info.architectures.includes(image.architecture)) {
     throw new AwsError(
@@ -177,7 +219,11 @@ function checkCompatibility(image: ImageRecord, instanceType: string): string {
   if (image.bootMode === undefined) return modes[0];
   if (image.bootMode === 'uefi-preferred') return modes.includes('uefi') ? 'uefi' : 'legacy-bios';
   if (!modes.includes(image.bootMode)) {
-    throw new AwsError(400, 'InvalidParameterCombination', `The instance type '${instanceType}' does not support the boot mode '${image.bootMode}' of AMI '${image.imageId}'.`);
+    throw new AwsError(
+      400,
+      'InvalidParameterCombination',
+      `The instance type '${instanceType}' does not support the boot mode '${image.bootMode}' of AMI '${image.imageId}'.`,
+    );
   }
   return image.bootMode;
 }
@@ -205,10 +251,14 @@ function bundleIntact(state: LocalAwsState, image: ImageRecord): boolean {
 function decodeUserData(value: string | undefined): Buffer | undefined {
   if (value === undefined) return undefined;
   const decoded = Buffer.from(value, 'base64');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || decoded.toString('base64').replace(/=+$/, '') !== value.replace(/=+$/, '')) {
+  if (
+    !/^[A-Za-z0-9+/]*={0,2}$/.test(value) ||
+    decoded.toString('base64').replace(/=+$/, '') !== value.replace(/=+$/, '')
+  ) {
     throw new AwsError(400, 'InvalidParameterValue', 'Invalid BASE64 encoding of user data.');
   }
-  if (decoded.length > MAX_USER_DATA) throw new AwsError(400, 'InvalidParameterValue', `User data is limited to ${MAX_USER_DATA} bytes`);
+  if (decoded.length > MAX_USER_DATA)
+    throw new AwsError(400, 'InvalidParameterValue', `User data is limited to ${MAX_USER_DATA} bytes`);
   return decoded;
 }
 
@@ -222,7 +272,9 @@ function fingerprint(params: Readonly<Record<string, string>>): string {
 
 function launchTimeline(context: Ec2Context, intact: boolean, now: number): TimelineEntry<InstanceStateName>[] {
   const { state, faults, request } = context;
-  const timeline: TimelineEntry<InstanceStateName>[] = [{ at: now, state: 'pending', reason: { code: 'pending', message: 'pending' } }];
+  const timeline: TimelineEntry<InstanceStateName>[] = [
+    { at: now, state: 'pending', reason: { code: 'pending', message: 'pending' } },
+  ];
   if (faults.takeResourceFault(request, 'stuckPending')) return timeline;
   const ready = now + state.config.instancePendingMs;
   if (intact) return [...timeline, { at: ready, state: 'running' }];
@@ -241,23 +293,41 @@ export const runInstances: Ec2Action = (context) => {
   if (minCount === undefined) required(params, 'MinCount');
   if (maxCount === undefined) required(params, 'MaxCount');
   const clientToken = params.ClientToken ?? '';
-  if (clientToken.length > 64) throw invalidValue('ClientToken', clientToken, 'The client token must be at most 64 ASCII characters long');
+  if (clientToken.length > 64)
+    throw invalidValue('ClientToken', clientToken, 'The client token must be at most 64 ASCII characters long');
   const earlier = clientToken === '' ? undefined : state.clientTokens.get(clientToken);
   if (earlier) {
     if (earlier.fingerprint !== fingerprint(params)) {
-      throw new AwsError(400, 'IdempotentParameterMismatch', 'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+      throw new AwsError(
+        400,
+        'IdempotentParameterMismatch',
+        'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).',
+      );
     }
     const reservation = state.reservations.get(earlier.reservationId);
     if (reservation) {
-      const instances = reservation.instanceIds.map((id) => state.instances.get(id)).filter((instance): instance is InstanceRecord => instance !== undefined);
+      const instances = reservation.instanceIds
+        .map((id) => state.instances.get(id))
+        .filter((instance): instance is InstanceRecord => instance !== undefined);
       return renderReservation(state, reservation, instances);
     }
   }
-  if (minCount === undefined || maxCount === undefined) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameters MinCount and MaxCount');
-  if (minCount < 1) throw invalidValue('MinCount', String(minCount), `Value (${minCount}) for parameter minCount is invalid. Expected a positive integer.`);
-  if (maxCount < minCount) throw invalidValue('MaxCount', String(maxCount), 'MaxCount must be greater than or equal to MinCount');
+  if (minCount === undefined || maxCount === undefined)
+    throw new AwsError(400, 'MissingParameter', 'The request must contain the parameters MinCount and MaxCount');
+  if (minCount < 1)
+    throw invalidValue(
+      'MinCount',
+      String(minCount),
+      `Value (${minCount}) for parameter minCount is invalid. Expected a positive integer.`,
+    );
+  if (maxCount < minCount)
+    throw invalidValue('MaxCount', String(maxCount), 'MaxCount must be greater than or equal to MinCount');
   if (minCount > 20) {
-    throw new AwsError(400, 'InstanceLimitExceeded', `You have requested more instances (${minCount}) than your current instance limit of 20 allows for the specified instance type.`);
+    throw new AwsError(
+      400,
+      'InstanceLimitExceeded',
+      `You have requested more instances (${minCount}) than your current instance limit of 20 allows for the specified instance type.`,
+    );
   }
   const count = Math.min(maxCount, 20);
 
@@ -271,19 +341,26 @@ export const runInstances: Ec2Action = (context) => {
   }
   const userData = decodeUserData(params.UserData);
   const httpTokens = params['MetadataOptions.HttpTokens'] ?? 'optional';
-  if (httpTokens !== 'optional' && httpTokens !== 'required') throw invalidValue('MetadataOptions.HttpTokens', httpTokens);
+  if (httpTokens !== 'optional' && httpTokens !== 'required')
+    throw invalidValue('MetadataOptions.HttpTokens', httpTokens);
   const groupIds = scalarList(params, 'SecurityGroupId');
   for (const groupId of groupIds) {
-    if (!/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/.test(groupId)) throw new AwsError(400, 'InvalidGroupId.Malformed', `Invalid id: "${groupId}" (expecting "sg-...")`);
+    if (!/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/.test(groupId))
+      throw new AwsError(400, 'InvalidGroupId.Malformed', `Invalid id: "${groupId}" (expecting "sg-...")`);
   }
   const subnetId = params.SubnetId ?? defaultSubnet(state);
-  if (!/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/.test(subnetId)) throw new AwsError(400, 'InvalidSubnetID.Malformed', `Invalid id: "${subnetId}"`);
+  if (!/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/.test(subnetId))
+    throw new AwsError(400, 'InvalidSubnetID.Malformed', `Invalid id: "${subnetId}"`);
   const tags = tagSpecifications(params, 'instance', ['volume', 'network-interface']);
 
   const now = state.now();
   const timeline = launchTimeline(context, bundleIntact(state, image), now);
   const hiding = context.faults.takeResourceFault(context.request, 'notFoundAfterCreate');
-  const reservation: Reservation = { reservationId: state.newId('r'), ownerId: state.config.accountId, instanceIds: [] };
+  const reservation: Reservation = {
+    reservationId: state.newId('r'),
+    ownerId: state.config.accountId,
+    instanceIds: [],
+  };
   const instances: InstanceRecord[] = [];
   for (let index = 0; index < count; index++) {
     const instance: InstanceRecord = {
@@ -316,7 +393,8 @@ export const runInstances: Ec2Action = (context) => {
     if (hiding) state.hide(instance.instanceId, hiding.forMs, hiding.forCalls);
   }
   state.reservations.set(reservation.reservationId, reservation);
-  if (clientToken !== '') state.clientTokens.set(clientToken, { reservationId: reservation.reservationId, fingerprint: fingerprint(params) });
+  if (clientToken !== '')
+    state.clientTokens.set(clientToken, { reservationId: reservation.reservationId, fingerprint: fingerprint(params) });
   return renderReservation(state, reservation, instances);
 };
 
@@ -341,7 +419,9 @@ export const describeInstances: Ec2Action = (context) => {
   const candidates =
     ids.length > 0
       ? namedInstances(state, ids)
-      : [...state.instances.values()].filter((instance) => !state.instanceGone(instance) && !state.isHidden(instance.instanceId, false));
+      : [...state.instances.values()].filter(
+          (instance) => !state.instanceGone(instance) && !state.isHidden(instance.instanceId, false),
+        );
   const selected = new Set(
     candidates.filter((instance) => {
       const current = state.instanceState(instance).state;
@@ -364,17 +444,23 @@ export const describeInstances: Ec2Action = (context) => {
   const reservations = [...state.reservations.values()]
     .map((reservation) => ({
       reservation,
-      instances: reservation.instanceIds.map((id) => state.instances.get(id)).filter((instance): instance is InstanceRecord => instance !== undefined && selected.has(instance)),
+      instances: reservation.instanceIds
+        .map((id) => state.instances.get(id))
+        .filter((instance): instance is InstanceRecord => instance !== undefined && selected.has(instance)),
     }))
     .filter((entry) => entry.instances.length > 0);
   const { page, nextToken } = paginate(context, reservations, ids.length > 0);
-  return [items('reservationSet', page, (entry) => renderReservation(state, entry.reservation, entry.instances)), opt('nextToken', nextToken)];
+  return [
+    items('reservationSet', page, (entry) => renderReservation(state, entry.reservation, entry.instances)),
+    opt('nextToken', nextToken),
+  ];
 };
 
 export const terminateInstances: Ec2Action = (context) => {
   const { state, params } = context;
   const ids = scalarList(params, 'InstanceId');
-  if (ids.length === 0) throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter InstanceId');
+  if (ids.length === 0)
+    throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter InstanceId');
   const instances = namedInstances(state, ids);
   const now = state.now();
   const changes = instances.map((instance) => {

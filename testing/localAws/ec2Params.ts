@@ -34,7 +34,8 @@ export function structList(params: QueryParams, prefix: string): Array<Record<st
 
 export function required(params: QueryParams, name: string): string {
   const value = params[name];
-  if (value === undefined || value === '') throw new AwsError(400, 'MissingParameter', `The request must contain the parameter ${name}`);
+  if (value === undefined || value === '')
+    throw new AwsError(400, 'MissingParameter', `The request must contain the parameter ${name}`);
   return value;
 }
 
@@ -68,7 +69,10 @@ export function filters(params: QueryParams): Filter[] {
 }
 
 function wildcard(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 's');
 }
 
@@ -104,13 +108,20 @@ export interface TagPair {
 }
 
 export function checkTag(key: string, value: string): void {
-  if (key.length === 0 || key.length > 128) throw new AwsError(400, 'InvalidParameterValue', `Tag key '${key}' must be 1 to 128 characters long`);
-  if (value.length > 256) throw new AwsError(400, 'InvalidParameterValue', `Tag value for key '${key}' must be at most 256 characters long`);
-  if (key.toLowerCase().startsWith('aws:')) throw new AwsError(400, 'InvalidParameterValue', "Tag keys starting with 'aws:' are reserved for internal use");
+  if (key.length === 0 || key.length > 128)
+    throw new AwsError(400, 'InvalidParameterValue', `Tag key '${key}' must be 1 to 128 characters long`);
+  if (value.length > 256)
+    throw new AwsError(400, 'InvalidParameterValue', `Tag value for key '${key}' must be at most 256 characters long`);
+  if (key.toLowerCase().startsWith('aws:'))
+    throw new AwsError(400, 'InvalidParameterValue', "Tag keys starting with 'aws:' are reserved for internal use");
 }
 
 /** Tags of `TagSpecification.N` for one resource type; other resource types are refused. */
-export function tagSpecifications(params: QueryParams, resourceType: string, alsoAccepted: readonly string[] = []): Map<string, string> {
+export function tagSpecifications(
+  params: QueryParams,
+  resourceType: string,
+  alsoAccepted: readonly string[] = [],
+): Map<string, string> {
   const tags = new Map<string, string>();
   const groups = new Map<number, { type?: string; tags: Record<string, string> }>();
   for (const [name, value] of Object.entries(params)) {
@@ -122,9 +133,14 @@ export function tagSpecifications(params: QueryParams, resourceType: string, als
     groups.set(Number(match[1]), group);
   }
   for (const group of groups.values()) {
-    if (group.type === undefined) throw new AwsError(400, 'InvalidParameterValue', 'A TagSpecification must name its ResourceType');
+    if (group.type === undefined)
+      throw new AwsError(400, 'InvalidParameterValue', 'A TagSpecification must name its ResourceType');
     if (group.type !== resourceType && !alsoAccepted.includes(group.type)) {
-      throw new AwsError(400, 'InvalidParameterValue', `'${group.type}' is not a valid taggable resource type for this operation.`);
+      throw new AwsError(
+        400,
+        'InvalidParameterValue',
+        `'${group.type}' is not a valid taggable resource type for this operation.`,
+      );
     }
     if (group.type !== resourceType) continue;
     for (const tag of structList(group.tags, 'Tag')) {

@@ -11,14 +11,29 @@ const SNAPSHOT_ID = /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/;
 /** What EC2 shows as the volume of a snapshot that was not taken from one (the EBS direct APIs). */
 const NO_VOLUME = 'vol-ffffffff';
 
-const SNAPSHOT_FILTERS = ['description', 'encrypted', 'owner-id', 'progress', 'snapshot-id', 'start-time', 'status', 'volume-id', 'volume-size'];
+const SNAPSHOT_FILTERS = [
+  'description',
+  'encrypted',
+  'owner-id',
+  'progress',
+  'snapshot-id',
+  'start-time',
+  'status',
+  'volume-id',
+  'volume-size',
+];
 
 export function checkSnapshotId(id: string): void {
-  if (!SNAPSHOT_ID.test(id)) throw new AwsError(400, 'InvalidSnapshotID.Malformed', `Invalid id: "${id}" (expecting "snap-...")`);
+  if (!SNAPSHOT_ID.test(id))
+    throw new AwsError(400, 'InvalidSnapshotID.Malformed', `Invalid id: "${id}" (expecting "snap-...")`);
 }
 
 export function snapshotsNotFound(ids: readonly string[]): AwsError {
-  return new AwsError(400, 'InvalidSnapshot.NotFound', ids.length === 1 ? `The snapshot '${ids[0]}' does not exist.` : `The snapshots '${ids.join(', ')}' do not exist.`);
+  return new AwsError(
+    400,
+    'InvalidSnapshot.NotFound',
+    ids.length === 1 ? `The snapshot '${ids[0]}' does not exist.` : `The snapshots '${ids.join(', ')}' do not exist.`,
+  );
 }
 
 /** The snapshot an id names, or undefined when EC2 would not know it (deleted, never created, or still hidden by a fault). */
@@ -74,7 +89,13 @@ export const describeSnapshots: Ec2Action = (context: Ec2Context) => {
     candidates = [...state.snapshots.values()].filter((snapshot) => !state.isHidden(snapshot.snapshotId, false));
   }
   const selected = candidates.filter((snapshot) => {
-    if (owners.length > 0 && !owners.some((owner) => (owner === 'self' ? snapshot.ownerId === state.config.accountId : snapshot.ownerId === owner))) return false;
+    if (
+      owners.length > 0 &&
+      !owners.some((owner) =>
+        owner === 'self' ? snapshot.ownerId === state.config.accountId : snapshot.ownerId === owner,
+      )
+    )
+      return false;
     const fields: Record<string, string[]> = {
       description: snapshot.description === undefined ? [] : [snapshot.description],
       encrypted: [String(snapshot.encrypted)],
@@ -99,7 +120,8 @@ export const deleteSnapshot: Ec2Action = (context) => {
   const snapshot = lookUpSnapshot(state, id);
   if (!snapshot) throw snapshotsNotFound([id]);
   const user = state.imagesUsingSnapshot(id)[0];
-  if (user) throw new AwsError(400, 'InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by ${user.imageId}`);
+  if (user)
+    throw new AwsError(400, 'InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by ${user.imageId}`);
   state.snapshots.delete(id);
   return el('return', true);
 };

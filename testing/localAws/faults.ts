@@ -6,7 +6,8 @@ type RuleOf<K extends FaultKind> = Extract<FaultRule, { kind: K }>;
 /** Faults that decide the answer to the request itself. */
 export type RequestFault = RuleOf<'status'> | RuleOf<'throttle'> | RuleOf<'reset'>;
 /** Faults that change what happens to a created image, instance or snapshot. */
-export type ResourceFault = RuleOf<'notFoundAfterCreate'> | RuleOf<'stuckPending'> | RuleOf<'imageFails'> | RuleOf<'snapshotFails'>;
+export type ResourceFault =
+  RuleOf<'notFoundAfterCreate'> | RuleOf<'stuckPending'> | RuleOf<'imageFails'> | RuleOf<'snapshotFails'>;
 
 class Injected implements InjectedFault {
   hits = 0;

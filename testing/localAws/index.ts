@@ -44,7 +44,10 @@ export class LocalAws {
   private constructor(options: LocalAwsOptions) {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '123456789012';
-    this.credentials = { accessKeyId: options.accessKeyId ?? 'AKIDLOCALAWS', secretAccessKey: options.secretAccessKey ?? 'local-aws-secret' };
+    this.credentials = {
+      accessKeyId: options.accessKeyId ?? 'AKIDLOCALAWS',
+      secretAccessKey: options.secretAccessKey ?? 'local-aws-secret',
+    };
     this.state = new LocalAwsState({
       region: this.region,
       accountId: this.accountId,
@@ -231,7 +234,9 @@ export class LocalAws {
       ramdiskId: image.ramdiskId,
       rootDeviceName: image.rootDeviceName,
       rootDeviceType: image.rootDeviceType,
-      blockDeviceMappings: image.blockDeviceMappings.map((mapping) => (mapping.ebs ? { ...mapping, ebs: { ...mapping.ebs } } : { ...mapping })),
+      blockDeviceMappings: image.blockDeviceMappings.map((mapping) =>
+        mapping.ebs ? { ...mapping, ebs: { ...mapping.ebs } } : { ...mapping },
+      ),
       tags: Object.fromEntries(image.tags),
       creationDate: image.creationDate,
       enaSupport: image.enaSupport,

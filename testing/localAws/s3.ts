@@ -21,7 +21,11 @@ export type { HttpAnswer, S3Request, S3Route } from './s3Common';
 export { routeS3 } from './s3Routes';
 
 function notImplemented(request: S3Request): never {
-  throw new AwsError(501, 'NotImplemented', `The local S3 does not implement ${request.operation} (${request.method}).`);
+  throw new AwsError(
+    501,
+    'NotImplemented',
+    `The local S3 does not implement ${request.operation} (${request.method}).`,
+  );
 }
 
 export function handleS3(state: LocalAwsState, request: S3Request): HttpAnswer {
@@ -72,6 +76,15 @@ export function renderS3Error(error: AwsError, requestId: string, head: boolean)
   return {
     status: error.status,
     headers: { 'content-type': 'application/xml', ...headers },
-    body: xmlDocument(el('Error', el('Code', error.code), el('Message', error.message), details, el('RequestId', requestId), el('HostId', Buffer.from(requestId).toString('base64')))),
+    body: xmlDocument(
+      el(
+        'Error',
+        el('Code', error.code),
+        el('Message', error.message),
+        details,
+        el('RequestId', requestId),
+        el('HostId', Buffer.from(requestId).toString('base64')),
+      ),
+    ),
   };
 }

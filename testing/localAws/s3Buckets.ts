@@ -27,14 +27,25 @@ function encodeKey(value: string, urlEncoding: boolean): string {
   return urlEncoding ? encodeURIComponent(value).replace(/%2F/g, '/') : value;
 }
 
-function listingQuery(request: S3Request): { prefix: string; delimiter?: string; maxKeys: number; urlEncoding: boolean } {
+function listingQuery(request: S3Request): {
+  prefix: string;
+  delimiter?: string;
+  maxKeys: number;
+  urlEncoding: boolean;
+} {
   const maxKeysText = request.query['max-keys'];
   if (maxKeysText !== undefined && !/^\d+$/.test(maxKeysText)) {
-    throw new AwsError(400, 'InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: maxKeysText });
+    throw new AwsError(400, 'InvalidArgument', 'Provided max-keys not an integer or within integer range', {
+      ArgumentName: 'max-keys',
+      ArgumentValue: maxKeysText,
+    });
   }
   const encoding = request.query['encoding-type'];
   if (encoding !== undefined && encoding !== 'url') {
-    throw new AwsError(400, 'InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type', ArgumentValue: encoding });
+    throw new AwsError(400, 'InvalidArgument', 'Invalid Encoding Method specified in Request', {
+      ArgumentName: 'encoding-type',
+      ArgumentValue: encoding,
+    });
   }
   return {
     prefix: request.query.prefix ?? '',
@@ -67,13 +78,22 @@ export function listObjectsV2(state: LocalAwsState, request: S3Request): HttpAns
   let resumeAfter: string | undefined;
   if (token !== undefined) {
     const decoded = Buffer.from(token, 'base64url').toString('utf8');
-    if (!token || !decoded.startsWith('after:')) throw new AwsError(400, 'InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
+    if (!token || !decoded.startsWith('after:'))
+      throw new AwsError(400, 'InvalidArgument', 'The continuation token provided is incorrect', {
+        ArgumentName: 'continuation-token',
+      });
     resumeAfter = decoded.slice('after:'.length);
   }
   const startAfter = request.query['start-after'];
-  const after = [resumeAfter, startAfter].filter((value): value is string => value !== undefined).sort(compareKeys).pop();
+  const after = [resumeAfter, startAfter]
+    .filter((value): value is string => value !== undefined)
+    .sort(compareKeys)
+    .pop();
   const listing = listKeys(bucket.objects.values(), { ...query, after });
-  const nextToken = listing.truncated && listing.last !== undefined ? Buffer.from(`after:${listing.last}`, 'utf8').toString('base64url') : undefined;
+  const nextToken =
+    listing.truncated && listing.last !== undefined
+      ? Buffer.from(`after:${listing.last}`, 'utf8').toString('base64url')
+      : undefined;
   return document(
     200,
     'ListBucketResult',
@@ -102,7 +122,12 @@ export function listObjects(state: LocalAwsState, request: S3Request): HttpAnswe
     el('Name', bucket.name),
     el('Prefix', encodeKey(query.prefix, query.urlEncoding)),
     el('Marker', marker === undefined ? '' : encodeKey(marker, query.urlEncoding)),
-    opt('NextMarker', listing.truncated && query.delimiter !== undefined && listing.last !== undefined ? encodeKey(listing.last, query.urlEncoding) : undefined),
+    opt(
+      'NextMarker',
+      listing.truncated && query.delimiter !== undefined && listing.last !== undefined
+        ? encodeKey(listing.last, query.urlEncoding)
+        : undefined,
+    ),
     el('MaxKeys', query.maxKeys),
     opt('Delimiter', query.delimiter === undefined ? undefined : encodeKey(query.delimiter, query.urlEncoding)),
     opt('EncodingType', query.urlEncoding ? 'url' : undefined),
@@ -119,20 +144,31 @@ export function headBucket(state: LocalAwsState, request: S3Request): HttpAnswer
 export function getBucketLocation(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = state.buckets.get(request.bucket ?? '');
   if (!bucket) throw noSuchBucket(request.bucket ?? '');
-  return { status: 200, headers: { 'content-type': 'application/xml' }, body: xmlDocument(element('LocationConstraint', { xmlns: S3_NAMESPACE }, bucket.region === 'us-east-1' ? undefined : bucket.region)) };
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/xml' },
+    body: xmlDocument(
+      element('LocationConstraint', { xmlns: S3_NAMESPACE }, bucket.region === 'us-east-1' ? undefined : bucket.region),
+    ),
+  };
 }
 
 export function getOwnershipControls(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   if (!bucket.ownership) {
-    throw new AwsError(404, 'OwnershipControlsNotFoundError', 'The bucket ownership controls were not found', { BucketName: bucket.name });
+    throw new AwsError(404, 'OwnershipControlsNotFoundError', 'The bucket ownership controls were not found', {
+      BucketName: bucket.name,
+    });
   }
   return document(200, 'OwnershipControls', el('Rule', el('ObjectOwnership', bucket.ownership)));
 }
 
 function parseOwnership(value: string | undefined): ObjectOwnership {
   const ownership = OWNERSHIPS.find((candidate) => candidate === value);
-  if (!ownership) throw new AwsError(400, 'InvalidArgument', `Invalid x-amz-object-ownership: ${value}`, { ArgumentName: 'x-amz-object-ownership' });
+  if (!ownership)
+    throw new AwsError(400, 'InvalidArgument', `Invalid x-amz-object-ownership: ${value}`, {
+      ArgumentName: 'x-amz-object-ownership',
+    });
   return ownership;
 }
 
@@ -155,7 +191,8 @@ export function deleteOwnershipControls(state: LocalAwsState, request: S3Request
 
 export function createBucket(state: LocalAwsState, request: S3Request): HttpAnswer {
   const name = request.bucket ?? '';
-  if (!validBucketName(name)) throw new AwsError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: name });
+  if (!validBucketName(name))
+    throw new AwsError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: name });
   let constraint: string | undefined;
   if (request.body.length > 0) {
     const root = parseBody(request.body);
@@ -164,22 +201,47 @@ export function createBucket(state: LocalAwsState, request: S3Request): HttpAnsw
     }
     constraint = childText(root, 'LocationConstraint') || undefined;
   }
-  if (constraint === 'us-east-1') throw new AwsError(400, 'InvalidLocationConstraint', 'The specified location-constraint is not valid', { LocationConstraint: constraint });
+  if (constraint === 'us-east-1')
+    throw new AwsError(400, 'InvalidLocationConstraint', 'The specified location-constraint is not valid', {
+      LocationConstraint: constraint,
+    });
   const region = constraint === 'EU' ? 'eu-west-1' : (constraint ?? 'us-east-1');
   if (request.signingRegion !== 'us-east-1' && region !== request.signingRegion) {
     const which = constraint === undefined ? 'unspecified' : constraint;
-    throw new AwsError(400, 'IllegalLocationConstraintException', `The ${which} location constraint is incompatible for the region specific endpoint this request was sent to.`);
+    throw new AwsError(
+      400,
+      'IllegalLocationConstraintException',
+      `The ${which} location constraint is incompatible for the region specific endpoint this request was sent to.`,
+    );
   }
-  const ownership = request.headers['x-amz-object-ownership'] === undefined ? 'BucketOwnerEnforced' : parseOwnership(request.headers['x-amz-object-ownership']);
+  const ownership =
+    request.headers['x-amz-object-ownership'] === undefined
+      ? 'BucketOwnerEnforced'
+      : parseOwnership(request.headers['x-amz-object-ownership']);
   const acl = request.headers['x-amz-acl'];
-  if (ownership === 'BucketOwnerEnforced' && acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control') {
-    throw new AwsError(400, 'InvalidBucketAclWithObjectOwnership', "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting");
+  if (
+    ownership === 'BucketOwnerEnforced' &&
+    acl !== undefined &&
+    acl !== 'private' &&
+    acl !== 'bucket-owner-full-control'
+  ) {
+    throw new AwsError(
+      400,
+      'InvalidBucketAclWithObjectOwnership',
+      "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    );
   }
   const existing = state.buckets.get(name);
   if (existing) {
     // us-east-1 answers 200 to the owner re-creating a bucket there; every other region refuses.
-    if (existing.region === 'us-east-1' && region === 'us-east-1') return { status: 200, headers: { location: `/${name}` } };
-    throw new AwsError(409, 'BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', { BucketName: name });
+    if (existing.region === 'us-east-1' && region === 'us-east-1')
+      return { status: 200, headers: { location: `/${name}` } };
+    throw new AwsError(
+      409,
+      'BucketAlreadyOwnedByYou',
+      'Your previous request to create the named bucket succeeded and you already own it.',
+      { BucketName: name },
+    );
   }
   state.createBucket(name, region, ownership);
   return { status: 200, headers: { location: `/${name}` } };
@@ -187,7 +249,10 @@ export function createBucket(state: LocalAwsState, request: S3Request): HttpAnsw
 
 export function deleteBucket(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
-  if (bucket.objects.size > 0) throw new AwsError(409, 'BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: bucket.name });
+  if (bucket.objects.size > 0)
+    throw new AwsError(409, 'BucketNotEmpty', 'The bucket you tried to delete is not empty', {
+      BucketName: bucket.name,
+    });
   state.buckets.delete(bucket.name);
   return { status: 204, headers: {} };
 }
@@ -200,7 +265,14 @@ export function listBuckets(state: LocalAwsState): HttpAnswer {
     el('Owner', el('ID', canonicalUserId(state.config.accountId))),
     el(
       'Buckets',
-      buckets.map((bucket) => el('Bucket', el('Name', bucket.name), el('CreationDate', isoSeconds(bucket.creationDate)), el('BucketRegion', bucket.region))),
+      buckets.map((bucket) =>
+        el(
+          'Bucket',
+          el('Name', bucket.name),
+          el('CreationDate', isoSeconds(bucket.creationDate)),
+          el('BucketRegion', bucket.region),
+        ),
+      ),
     ),
   );
 }

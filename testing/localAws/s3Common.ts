@@ -28,7 +28,11 @@ export interface HttpAnswer {
 }
 
 export function document(status: number, name: string, ...content: XmlContent[]): HttpAnswer {
-  return { status, headers: { 'content-type': 'application/xml' }, body: xmlDocument(element(name, { xmlns: S3_NAMESPACE }, ...content)) };
+  return {
+    status,
+    headers: { 'content-type': 'application/xml' },
+    body: xmlDocument(element(name, { xmlns: S3_NAMESPACE }, ...content)),
+  };
 }
 
 export function noSuchBucket(name: string): AwsError {
@@ -63,7 +67,11 @@ export function requireBucket(state: LocalAwsState, request: S3Request): Bucket 
 }
 
 export function malformedXml(): AwsError {
-  return new AwsError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+  return new AwsError(
+    400,
+    'MalformedXML',
+    'The XML you provided was not well-formed or did not validate against our published schema',
+  );
 }
 
 export function parseBody(body: Buffer): XmlNode {

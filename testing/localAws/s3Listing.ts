@@ -23,12 +23,18 @@ export function compareKeys(a: string, b: string): number {
 }
 
 export function listKeys(objects: Iterable<StoredObject>, query: ListingQuery): Listing {
-  const sorted = [...objects].filter((object) => object.key.startsWith(query.prefix)).sort((a, b) => compareKeys(a.key, b.key));
+  const sorted = [...objects]
+    .filter((object) => object.key.startsWith(query.prefix))
+    .sort((a, b) => compareKeys(a.key, b.key));
   const result: Listing = { objects: [], commonPrefixes: [], truncated: false };
   let returned = 0;
   for (const object of sorted) {
     const after = query.after;
-    if (after !== undefined && (compareKeys(object.key, after) <= 0 || (query.delimiter && after.endsWith(query.delimiter) && object.key.startsWith(after)))) {
+    if (
+      after !== undefined &&
+      (compareKeys(object.key, after) <= 0 ||
+        (query.delimiter && after.endsWith(query.delimiter) && object.key.startsWith(after)))
+    ) {
       continue;
     }
     let commonPrefix: string | undefined;
@@ -36,7 +42,8 @@ export function listKeys(objects: Iterable<StoredObject>, query: ListingQuery): 
       const at = object.key.indexOf(query.delimiter, query.prefix.length);
       if (at >= 0) commonPrefix = object.key.slice(0, at + query.delimiter.length);
     }
-    if (commonPrefix !== undefined && commonPrefix === result.commonPrefixes[result.commonPrefixes.length - 1]) continue;
+    if (commonPrefix !== undefined && commonPrefix === result.commonPrefixes[result.commonPrefixes.length - 1])
+      continue;
     if (returned === query.maxKeys) {
       result.truncated = true;
       break;

@@ -1,9 +1,25 @@
 /** Object operations: PutObject (digests, aws-chunked, ACLs), GetObject/HeadObject, deletes, GetObjectAcl. */
 import { createHash } from 'crypto';
 import { decodeAwsChunked } from './awsChunked';
-import { CHECKSUM_ALGORITHMS, CHECKSUM_NAMES, checksumBase64, checksumByteLength, decodeBase64Digest } from './checksums';
+import {
+  CHECKSUM_ALGORITHMS,
+  CHECKSUM_NAMES,
+  checksumBase64,
+  checksumByteLength,
+  decodeBase64Digest,
+} from './checksums';
 import { AwsError } from './errors';
-import { canonicalUserId, document, HttpAnswer, httpDate, malformedXml, noSuchKey, parseBody, requireBucket, S3Request } from './s3Common';
+import {
+  canonicalUserId,
+  document,
+  HttpAnswer,
+  httpDate,
+  malformedXml,
+  noSuchKey,
+  parseBody,
+  requireBucket,
+  S3Request,
+} from './s3Common';
 import { STREAMING_UNSIGNED_TRAILER } from './sigv4';
 import { Bucket, LocalAwsState, StoredObject } from './state';
 import { childNodes, childText, el, element, XmlContent } from './xml';
@@ -23,7 +39,11 @@ const CANNED_ACLS = [
 const EC2_BUNDLE_READER = '6aa5a366c34c1cbe25dc49211496e913e0351eb0e8c37aa3477e40942ec6b97c';
 
 /** The checksum headers of a request, checked against the data. */
-function checkChecksums(headers: Record<string, string>, data: Buffer, trailers: Record<string, string> = {}): StoredObject['checksum'] {
+function checkChecksums(
+  headers: Record<string, string>,
+  data: Buffer,
+  trailers: Record<string, string> = {},
+): StoredObject['checksum'] {
   let stored: StoredObject['checksum'];
   for (const algorithm of CHECKSUM_ALGORITHMS) {
     const name = `x-amz-checksum-${algorithm}`;
@@ -33,7 +53,11 @@ function checkChecksums(headers: Record<string, string>, data: Buffer, trailers:
       throw new AwsError(400, 'InvalidRequest', `Value for ${name} header is invalid.`);
     }
     if (checksumBase64(algorithm, data) !== value) {
-      throw new AwsError(400, 'BadDigest', `The ${CHECKSUM_NAMES[algorithm]} you specified did not match the calculated checksum.`);
+      throw new AwsError(
+        400,
+        'BadDigest',
+        `The ${CHECKSUM_NAMES[algorithm]} you specified did not match the calculated checksum.`,
+      );
     }
     stored = { algorithm, value };
   }
@@ -44,7 +68,8 @@ function checkContentMd5(headers: Record<string, string>, data: Buffer): void {
   const value = headers['content-md5'];
   if (value === undefined) return;
   const digest = decodeBase64Digest(value, 16);
-  if (!digest) throw new AwsError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.', { 'Content-MD5': value });
+  if (!digest)
+    throw new AwsError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.', { 'Content-MD5': value });
   if (!createHash('md5').update(data).digest().equals(digest)) {
     throw new AwsError(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.', {
       ExpectedDigest: value,
@@ -65,7 +90,11 @@ function objectData(request: S3Request): { data: Buffer; trailers: Record<string
   const contentEncoding = remaining.length > 0 ? remaining.join(',') : undefined;
   if (!chunked) return { data: request.body, trailers: {}, contentEncoding };
   if (payloadHash !== STREAMING_UNSIGNED_TRAILER) {
-    throw new AwsError(501, 'NotImplemented', `The local S3 accepts aws-chunked bodies only with x-amz-content-sha256: ${STREAMING_UNSIGNED_TRAILER}.`);
+    throw new AwsError(
+      501,
+      'NotImplemented',
+      `The local S3 accepts aws-chunked bodies only with x-amz-content-sha256: ${STREAMING_UNSIGNED_TRAILER}.`,
+    );
   }
   const decoded = decodeAwsChunked(request.body);
   const declared = request.headers['x-amz-decoded-content-length'];
@@ -73,14 +102,25 @@ function objectData(request: S3Request): { data: Buffer; trailers: Record<string
     throw new AwsError(411, 'MissingContentLength', 'You must provide the Content-Length HTTP header.');
   }
   if (Number(declared) !== decoded.data.length) {
-    throw new AwsError(400, 'IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header', {
-      NumberBytesExpected: declared,
-      NumberBytesProvided: String(decoded.data.length),
-    });
+    throw new AwsError(
+      400,
+      'IncompleteBody',
+      'You did not provide the number of bytes specified by the Content-Length HTTP header',
+      {
+        NumberBytesExpected: declared,
+        NumberBytesProvided: String(decoded.data.length),
+      },
+    );
   }
-  for (const name of (request.headers['x-amz-trailer'] ?? '').split(',').map((trailer) => trailer.trim().toLowerCase())) {
+  for (const name of (request.headers['x-amz-trailer'] ?? '')
+    .split(',')
+    .map((trailer) => trailer.trim().toLowerCase())) {
     if (name !== '' && decoded.trailers[name] === undefined) {
-      throw new AwsError(400, 'MalformedTrailerError', 'The request contained trailing data that was not well-formed or did not conform to our published schema.');
+      throw new AwsError(
+        400,
+        'MalformedTrailerError',
+        'The request contained trailing data that was not well-formed or did not conform to our published schema.',
+      );
     }
   }
   return { data: decoded.data, trailers: decoded.trailers, contentEncoding };
@@ -88,9 +128,13 @@ function objectData(request: S3Request): { data: Buffer; trailers: Record<string
 
 function checkAcl(bucket: Bucket, headers: Record<string, string>): string | undefined {
   const acl = headers['x-amz-acl'];
-  if (acl !== undefined && !CANNED_ACLS.includes(acl)) throw new AwsError(400, 'InvalidArgument', `Invalid canned ACL: ${acl}`, { ArgumentName: 'x-amz-acl' });
+  if (acl !== undefined && !CANNED_ACLS.includes(acl))
+    throw new AwsError(400, 'InvalidArgument', `Invalid canned ACL: ${acl}`, { ArgumentName: 'x-amz-acl' });
   const grants = Object.keys(headers).some((name) => name.startsWith('x-amz-grant-'));
-  if (bucket.ownership === 'BucketOwnerEnforced' && (grants || (acl !== undefined && acl !== 'bucket-owner-full-control'))) {
+  if (
+    bucket.ownership === 'BucketOwnerEnforced' &&
+    (grants || (acl !== undefined && acl !== 'bucket-owner-full-control'))
+  ) {
     throw new AwsError(400, 'AccessControlListNotSupported', 'The bucket does not allow ACLs');
   }
   return acl;
@@ -116,7 +160,8 @@ export function putObject(state: LocalAwsState, request: S3Request): HttpAnswer 
   checkContentMd5(request.headers, data);
   const checksum = checkChecksums(request.headers, data, trailers);
   const metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = value;
+  for (const [name, value] of Object.entries(request.headers))
+    if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = value;
   const stored = state.storeObject(bucket, {
     key: request.key ?? '',
     body: data,
@@ -136,12 +181,18 @@ function parseRange(header: string, size: number): { start: number; end: number 
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
   if (match[1] === '') {
     const suffix = Math.min(Number(match[2]), size);
-    if (suffix === 0) throw new AwsError(416, 'InvalidRange', 'The requested range is not satisfiable', { ActualObjectSize: String(size) });
+    if (suffix === 0)
+      throw new AwsError(416, 'InvalidRange', 'The requested range is not satisfiable', {
+        ActualObjectSize: String(size),
+      });
     return { start: size - suffix, end: size - 1 };
   }
   const start = Number(match[1]);
   const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (start >= size || end < start) throw new AwsError(416, 'InvalidRange', 'The requested range is not satisfiable', { ActualObjectSize: String(size) });
+  if (start >= size || end < start)
+    throw new AwsError(416, 'InvalidRange', 'The requested range is not satisfiable', {
+      ActualObjectSize: String(size),
+    });
   return { start, end };
 }
 
@@ -171,7 +222,10 @@ export function copyObject(state: LocalAwsState, request: S3Request): HttpAnswer
   const slash = source.indexOf('/');
   const sourceBucket = state.buckets.get(source.slice(0, slash));
   const original = slash > 0 ? sourceBucket?.objects.get(source.slice(slash + 1).split('?')[0]) : undefined;
-  if (!sourceBucket) throw new AwsError(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: source.slice(0, slash) });
+  if (!sourceBucket)
+    throw new AwsError(404, 'NoSuchBucket', 'The specified bucket does not exist', {
+      BucketName: source.slice(0, slash),
+    });
   if (!original) throw noSuchKey(source.slice(slash + 1));
   const copied = state.storeObject(target, {
     key: request.key ?? '',
@@ -182,7 +236,12 @@ export function copyObject(state: LocalAwsState, request: S3Request): HttpAnswer
     metadata: { ...original.metadata },
     checksum: original.checksum,
   });
-  return document(200, 'CopyObjectResult', el('LastModified', copied.lastModified.toISOString()), el('ETag', `"${copied.md5}"`));
+  return document(
+    200,
+    'CopyObjectResult',
+    el('LastModified', copied.lastModified.toISOString()),
+    el('ETag', `"${copied.md5}"`),
+  );
 }
 
 export function deleteObject(state: LocalAwsState, request: S3Request): HttpAnswer {
@@ -193,8 +252,11 @@ export function deleteObject(state: LocalAwsState, request: S3Request): HttpAnsw
 
 export function deleteObjects(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
-  const checksumGiven = request.headers['content-md5'] !== undefined || CHECKSUM_ALGORITHMS.some((algorithm) => request.headers[`x-amz-checksum-${algorithm}`] !== undefined);
-  if (!checksumGiven) throw new AwsError(400, 'InvalidRequest', 'Missing required header for this request: Content-MD5');
+  const checksumGiven =
+    request.headers['content-md5'] !== undefined ||
+    CHECKSUM_ALGORITHMS.some((algorithm) => request.headers[`x-amz-checksum-${algorithm}`] !== undefined);
+  if (!checksumGiven)
+    throw new AwsError(400, 'InvalidRequest', 'Missing required header for this request: Content-MD5');
   checkContentMd5(request.headers, request.body);
   checkChecksums(request.headers, request.body);
   const root = parseBody(request.body);
@@ -220,13 +282,27 @@ export function getObjectAcl(state: LocalAwsState, request: S3Request): HttpAnsw
   const owner = canonicalUserId(state.config.accountId);
   const grantee = (content: XmlContent, type: string) =>
     element('Grantee', { 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', 'xsi:type': type }, content);
-  const grants: XmlContent[] = [el('Grant', grantee(el('ID', owner), 'CanonicalUser'), el('Permission', 'FULL_CONTROL'))];
+  const grants: XmlContent[] = [
+    el('Grant', grantee(el('ID', owner), 'CanonicalUser'), el('Permission', 'FULL_CONTROL')),
+  ];
   const acl = bucket.ownership === 'BucketOwnerEnforced' ? undefined : object.acl;
   if (acl === 'public-read' || acl === 'public-read-write') {
-    grants.push(el('Grant', grantee(el('URI', 'http://acs.amazonaws.com/groups/global/AllUsers'), 'Group'), el('Permission', 'READ')));
+    grants.push(
+      el(
+        'Grant',
+        grantee(el('URI', 'http://acs.amazonaws.com/groups/global/AllUsers'), 'Group'),
+        el('Permission', 'READ'),
+      ),
+    );
   }
   if (acl === 'aws-exec-read') {
-    grants.push(el('Grant', grantee([el('ID', EC2_BUNDLE_READER), el('DisplayName', 'za-team')], 'CanonicalUser'), el('Permission', 'READ')));
+    grants.push(
+      el(
+        'Grant',
+        grantee([el('ID', EC2_BUNDLE_READER), el('DisplayName', 'za-team')], 'CanonicalUser'),
+        el('Permission', 'READ'),
+      ),
+    );
   }
   return document(200, 'AccessControlPolicy', el('Owner', el('ID', owner)), el('AccessControlList', grants));
 }

@@ -13,7 +13,12 @@ function bucketOperation(method: string, query: Record<string, string>): string 
       if (has(query, 'location')) return 'GetBucketLocation';
       if (has(query, 'ownershipControls')) return 'GetBucketOwnershipControls';
       if (query['list-type'] === '2') return 'ListObjectsV2';
-      if (Object.keys(query).some((name) => !['prefix', 'delimiter', 'marker', 'max-keys', 'encoding-type'].includes(name))) return 'UnsupportedBucketGet';
+      if (
+        Object.keys(query).some(
+          (name) => !['prefix', 'delimiter', 'marker', 'max-keys', 'encoding-type'].includes(name),
+        )
+      )
+        return 'UnsupportedBucketGet';
       return 'ListObjects';
     case 'PUT':
       if (has(query, 'ownershipControls')) return 'PutBucketOwnershipControls';
@@ -50,7 +55,12 @@ function objectOperation(method: string, query: Record<string, string>, headers:
   }
 }
 
-export function routeS3(method: string, rawPath: string, query: Record<string, string>, headers: Record<string, string>): S3Route {
+export function routeS3(
+  method: string,
+  rawPath: string,
+  query: Record<string, string>,
+  headers: Record<string, string>,
+): S3Route {
   const trimmed = rawPath.replace(/^\//, '');
   if (trimmed === '') return { operation: method === 'GET' ? 'ListBuckets' : 'Unsupported' };
   const slash = trimmed.indexOf('/');

@@ -41,7 +41,12 @@ function parseQuery(raw: string): { flat: Record<string, string>; forSigning: Re
   return { flat, forSigning };
 }
 
-function classify(method: string, path: string, query: Record<string, string>, headers: Record<string, string>): ServiceName {
+function classify(
+  method: string,
+  path: string,
+  query: Record<string, string>,
+  headers: Record<string, string>,
+): ServiceName {
   const scoped = scopeService(headers.authorization);
   if (scoped !== undefined) return scoped === 'ec2' || scoped === 'ebs' ? scoped : 's3';
   if (path !== '/') return 's3';
@@ -179,7 +184,9 @@ export class LocalAwsServer {
       body = received;
     } else {
       body = await readBody(request);
-      const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded') ? parseQuery(body.toString('utf8')).flat : {};
+      const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
+        ? parseQuery(body.toString('utf8')).flat
+        : {};
       record.params = { ...query.flat, ...form };
       record.operation = record.params.Action ?? 'Unknown';
       requests.push(record);
@@ -198,28 +205,57 @@ export class LocalAwsServer {
       if (delay > 0) await sleep(delay);
       const injected = faults.takeAnswer(record);
       if (injected?.kind === 'throttle') throw throttleError(service);
-      if (injected?.kind === 'status') throw new AwsError(injected.status, injected.code, injected.message ?? `Injected ${injected.code}`);
+      if (injected?.kind === 'status')
+        throw new AwsError(injected.status, injected.code, injected.message ?? `Injected ${injected.code}`);
       if (routeError) throw routeError;
-      const signature = await verifySignature(service, { method, path, query: query.forSigning, headers, body }, this.parts.secrets, new Date(state.now()));
+      const signature = await verifySignature(
+        service,
+        { method, path, query: query.forSigning, headers, body },
+        this.parts.secrets,
+        new Date(state.now()),
+      );
       if (service === 'ec2') {
         if (signature.region !== state.config.region) {
-          throw new AwsError(401, 'AuthFailure', `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`);
+          throw new AwsError(
+            401,
+            'AuthFailure',
+            `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`,
+          );
         }
-        answer = { status: 200, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: handleEc2({ state, params: record.params, request: record, faults }) };
+        answer = {
+          status: 200,
+          headers: { 'content-type': 'text/xml;charset=UTF-8' },
+          body: handleEc2({ state, params: record.params, request: record, faults }),
+        };
       } else if (service === 'ebs') {
         if (signature.region !== state.config.region) {
-          throw new AwsError(403, 'InvalidSignatureException', `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`);
+          throw new AwsError(
+            403,
+            'InvalidSignatureException',
+            `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`,
+          );
         }
         answer = handleEbs({ state, faults, record, route: ebsRoute ?? { operation: 'Unknown' }, headers, body });
       } else {
-        answer = handleS3(state, { ...(route ?? { operation: 'Unknown' }), method, query: query.flat, headers, body, signingRegion: signature.region });
+        answer = handleS3(state, {
+          ...(route ?? { operation: 'Unknown' }),
+          method,
+          query: query.flat,
+          headers,
+          body,
+          signingRegion: signature.region,
+        });
       }
     } catch (error) {
       if (!(error instanceof AwsError)) throw error;
       record.errorCode = error.code;
       answer =
         service === 'ec2'
-          ? { status: error.status, headers: { 'content-type': 'text/xml;charset=UTF-8', ...error.headers }, body: renderEc2Error(error, record.requestId) }
+          ? {
+              status: error.status,
+              headers: { 'content-type': 'text/xml;charset=UTF-8', ...error.headers },
+              body: renderEc2Error(error, record.requestId),
+            }
           : service === 'ebs'
             ? renderEbsError(error)
             : renderS3Error(error, record.requestId, method === 'HEAD');
@@ -238,7 +274,12 @@ export class LocalAwsServer {
       headers['x-amz-id-2'] = Buffer.from(record.requestId).toString('base64');
       headers.server = 'AmazonS3';
     }
-    const body = answer.body === undefined ? undefined : Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(answer.body, 'utf8');
+    const body =
+      answer.body === undefined
+        ? undefined
+        : Buffer.isBuffer(answer.body)
+          ? answer.body
+          : Buffer.from(answer.body, 'utf8');
     if (body !== undefined) headers['content-length'] = String(body.length);
     else if (headers['content-length'] === undefined) headers['content-length'] = '0';
     response.writeHead(answer.status, headers);

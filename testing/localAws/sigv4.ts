@@ -74,15 +74,23 @@ interface AuthErrors {
 
 const S3_ERRORS: AuthErrors = {
   missing: () => new AwsError(403, 'AccessDenied', 'Access Denied'),
-  malformed: (message) => new AwsError(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; ${message}`),
+  malformed: (message) =>
+    new AwsError(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; ${message}`),
   unknownKey: (accessKeyId) =>
-    new AwsError(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', { AWSAccessKeyId: accessKeyId }),
-  skewed: (requestTime, now) =>
-    new AwsError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', {
-      RequestTime: requestTime.toISOString(),
-      ServerTime: now.toISOString(),
-      MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS),
+    new AwsError(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
+      AWSAccessKeyId: accessKeyId,
     }),
+  skewed: (requestTime, now) =>
+    new AwsError(
+      403,
+      'RequestTimeTooSkewed',
+      'The difference between the request time and the current time is too large.',
+      {
+        RequestTime: requestTime.toISOString(),
+        ServerTime: now.toISOString(),
+        MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS),
+      },
+    ),
   mismatch: () =>
     new AwsError(
       403,
@@ -93,7 +101,8 @@ const S3_ERRORS: AuthErrors = {
 
 const EC2_ERRORS: AuthErrors = {
   missing: () => new AwsError(401, 'MissingAuthenticationToken', 'Request is missing Authentication Token'),
-  malformed: (message) => new AwsError(400, 'IncompleteSignature', `The request signature does not conform to AWS standards: ${message}`),
+  malformed: (message) =>
+    new AwsError(400, 'IncompleteSignature', `The request signature does not conform to AWS standards: ${message}`),
   unknownKey: () => new AwsError(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials'),
   skewed: () => new AwsError(400, 'RequestExpired', 'Request has expired.'),
   mismatch: () =>
@@ -107,8 +116,14 @@ const EC2_ERRORS: AuthErrors = {
 /** The errors of REST-JSON services such as the EBS direct APIs. */
 const REST_JSON_ERRORS: AuthErrors = {
   missing: () => new AwsError(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token'),
-  malformed: (message) => new AwsError(400, 'IncompleteSignatureException', `The request signature does not conform to AWS standards: ${message}`),
-  unknownKey: () => new AwsError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.'),
+  malformed: (message) =>
+    new AwsError(
+      400,
+      'IncompleteSignatureException',
+      `The request signature does not conform to AWS standards: ${message}`,
+    ),
+  unknownKey: () =>
+    new AwsError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.'),
   skewed: (requestTime, now) =>
     new AwsError(
       403,
@@ -134,20 +149,31 @@ const S3_SPECIAL_PAYLOAD_HASHES = [
 
 /** S3 trusts x-amz-content-sha256 in the signature, and compares it with the body itself. */
 function checkS3PayloadHash(payloadHash: string | undefined, body: Buffer): void {
-  if (payloadHash === undefined) throw new AwsError(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+  if (payloadHash === undefined)
+    throw new AwsError(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   if (S3_SPECIAL_PAYLOAD_HASHES.includes(payloadHash)) return;
   if (!/^[0-9a-f]{64}$/.test(payloadHash)) {
-    throw new AwsError(400, 'InvalidArgument', `x-amz-content-sha256 must be ${S3_SPECIAL_PAYLOAD_HASHES.join(', ')} or a valid sha256 value.`, {
-      ArgumentName: 'x-amz-content-sha256',
-      ArgumentValue: payloadHash,
-    });
+    throw new AwsError(
+      400,
+      'InvalidArgument',
+      `x-amz-content-sha256 must be ${S3_SPECIAL_PAYLOAD_HASHES.join(', ')} or a valid sha256 value.`,
+      {
+        ArgumentName: 'x-amz-content-sha256',
+        ArgumentValue: payloadHash,
+      },
+    );
   }
   const computed = sha256Hex(body);
   if (payloadHash !== computed) {
-    throw new AwsError(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", {
-      ClientComputedContentSHA256: payloadHash,
-      S3ComputedContentSHA256: computed,
-    });
+    throw new AwsError(
+      400,
+      'XAmzContentSHA256Mismatch',
+      "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      {
+        ClientComputedContentSHA256: payloadHash,
+        S3ComputedContentSHA256: computed,
+      },
+    );
   }
 }
 
@@ -175,13 +201,15 @@ export async function verifySignature(
   const match = AUTHORIZATION.exec(authorization);
   if (!match) throw errors.malformed('expected "AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…"');
   const [, accessKeyId, scopeDay, region, scopeServiceName, signedHeaderList, signature] = match;
-  if (scopeServiceName !== service) throw errors.malformed(`the credential scope names service '${scopeServiceName}'; expecting '${service}'`);
+  if (scopeServiceName !== service)
+    throw errors.malformed(`the credential scope names service '${scopeServiceName}'; expecting '${service}'`);
   const secret = secrets.get(accessKeyId);
   if (secret === undefined) throw errors.unknownKey(accessKeyId);
   const date = parseAmzDate(request.headers['x-amz-date']);
   if (!date) throw errors.malformed('the x-amz-date header is missing or not in the form YYYYMMDDTHHMMSSZ');
   if (Math.abs(now.getTime() - date.getTime()) > MAX_SKEW_MS) throw errors.skewed(date, now);
-  if (request.headers['x-amz-date']?.slice(0, 8) !== scopeDay) throw errors.malformed('the credential date is not the date of x-amz-date');
+  if (request.headers['x-amz-date']?.slice(0, 8) !== scopeDay)
+    throw errors.malformed('the credential date is not the date of x-amz-date');
 
   const signedNames = signedHeaderList.split(';');
   if (!signedNames.includes('host')) throw errors.malformed('the host header must be signed');
@@ -189,7 +217,12 @@ export async function verifySignature(
   if (service === 's3') checkS3PayloadHash(payloadHash, request.body);
   // Other services hash the body they received, so any other declared hash breaks the signature; but
   // EBS block data is not part of the signature (its x-amz-Checksum is), so UNSIGNED-PAYLOAD is accepted.
-  else if (payloadHash !== undefined && payloadHash !== sha256Hex(request.body) && !(service === 'ebs' && payloadHash === UNSIGNED_PAYLOAD)) throw errors.mismatch();
+  else if (
+    payloadHash !== undefined &&
+    payloadHash !== sha256Hex(request.body) &&
+    !(service === 'ebs' && payloadHash === UNSIGNED_PAYLOAD)
+  )
+    throw errors.mismatch();
 
   const headers: Record<string, string> = {};
   for (const name of signedNames) headers[name] = request.headers[name] ?? '';

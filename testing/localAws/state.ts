@@ -113,7 +113,12 @@ export interface SnapshotRecord {
   blocksWritten: number;
   /** The last x-amz-Progress a block came with. */
   progress?: number;
-  completion?: { changedBlocksCount: number; checksum?: string; checksumAlgorithm?: string; aggregationMethod?: string };
+  completion?: {
+    changedBlocksCount: number;
+    checksum?: string;
+    checksumAlgorithm?: string;
+    aggregationMethod?: string;
+  };
   timeline: TimelineEntry<SnapshotState>[];
 }
 
@@ -219,13 +224,23 @@ export class LocalAwsState {
   // S3
 
   createBucket(name: string, region: string, ownership: ObjectOwnership | undefined): Bucket {
-    const bucket: Bucket = { name, region, creationDate: new Date(Math.floor(this.now() / 1000) * 1000), ownership, objects: new Map() };
+    const bucket: Bucket = {
+      name,
+      region,
+      creationDate: new Date(Math.floor(this.now() / 1000) * 1000),
+      ownership,
+      objects: new Map(),
+    };
     this.buckets.set(name, bucket);
     return bucket;
   }
 
   storeObject(bucket: Bucket, object: Omit<StoredObject, 'md5' | 'lastModified'>): StoredObject {
-    const stored: StoredObject = { ...object, md5: md5Hex(object.body), lastModified: new Date(Math.floor(this.now() / 1000) * 1000) };
+    const stored: StoredObject = {
+      ...object,
+      md5: md5Hex(object.body),
+      lastModified: new Date(Math.floor(this.now() / 1000) * 1000),
+    };
     bucket.objects.set(object.key, stored);
     return stored;
   }
@@ -246,7 +261,9 @@ export class LocalAwsState {
 
   /** Images (not deregistered) whose root device is this snapshot. */
   imagesUsingSnapshot(snapshotId: string): ImageRecord[] {
-    return [...this.images.values()].filter((image) => image.rootSnapshotId === snapshotId && this.imageState(image).state !== 'deregistered');
+    return [...this.images.values()].filter(
+      (image) => image.rootSnapshotId === snapshotId && this.imageState(image).state !== 'deregistered',
+    );
   }
 
   /** Terminated instances disappear from every answer some time after they terminate. */

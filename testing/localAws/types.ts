@@ -127,7 +127,12 @@ export interface LocalSnapshot {
   /** PutSnapshotBlock requests accepted. */
   blocksWritten: number;
   /** What CompleteSnapshot said, once it was called. */
-  completion?: { changedBlocksCount: number; checksum?: string; checksumAlgorithm?: string; aggregationMethod?: string };
+  completion?: {
+    changedBlocksCount: number;
+    checksum?: string;
+    checksumAlgorithm?: string;
+    aggregationMethod?: string;
+  };
 }
 
 export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';

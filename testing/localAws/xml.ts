@@ -27,7 +27,11 @@ function attributesText(attributes: Readonly<Record<string, string>>): string {
     .join('');
 }
 
-export function element(name: string, attributes: Readonly<Record<string, string>>, ...content: XmlContent[]): XmlFragment {
+export function element(
+  name: string,
+  attributes: Readonly<Record<string, string>>,
+  ...content: XmlContent[]
+): XmlFragment {
   const inner = content.map(render).join('');
   const open = `${name}${attributesText(attributes)}`;
   return new XmlFragment(inner === '' ? `<${open}/>` : `<${open}>${inner}</${name}>`);
@@ -44,7 +48,10 @@ export function opt(name: string, value: string | number | boolean | undefined):
 
 /** An EC2-style list: `<name><item>…</item>…</name>`. */
 export function items<T>(name: string, values: readonly T[], item: (value: T) => XmlContent): XmlFragment {
-  return el(name, values.map((value) => el('item', item(value))));
+  return el(
+    name,
+    values.map((value) => el('item', item(value))),
+  );
 }
 
 export function xmlDocument(root: XmlFragment): string {
@@ -61,7 +68,10 @@ export function parseXml(text: string): XmlNode {
   try {
     return parseXmlTree(text, { localNames: true });
   } catch (error) {
-    if (error instanceof XmlTreeError) throw new XmlSyntaxError(error.kind === 'doctype' ? 'document type declarations are not accepted' : error.message);
+    if (error instanceof XmlTreeError)
+      throw new XmlSyntaxError(
+        error.kind === 'doctype' ? 'document type declarations are not accepted' : error.message,
+      );
     throw error;
   }
 }

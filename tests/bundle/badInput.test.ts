@@ -65,8 +65,33 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
     writeFileSync(notPem, 'this is not a PEM file\n');
     encryptedKey = path.join(folder.dir, 'encrypted-pk.pem');
     encryptedCert = path.join(folder.dir, 'encrypted-cert.pem');
-    run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-aes-128-cbc', '-pass', 'pass:secret', '-out', encryptedKey]);
-    run('openssl', ['req', '-x509', '-new', '-key', encryptedKey, '-passin', 'pass:secret', '-out', encryptedCert, '-days', '2', '-subj', '/CN=encrypted']);
+    run('openssl', [
+      'genpkey',
+      '-algorithm',
+      'RSA',
+      '-pkeyopt',
+      'rsa_keygen_bits:2048',
+      '-aes-128-cbc',
+      '-pass',
+      'pass:secret',
+      '-out',
+      encryptedKey,
+    ]);
+    run('openssl', [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      encryptedKey,
+      '-passin',
+      'pass:secret',
+      '-out',
+      encryptedCert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=encrypted',
+    ]);
     assert.match(readFileSync(encryptedKey, 'utf8'), /-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     passphraseFile = path.join(folder.dir, 'passphrase.txt');
     writeFileSync(passphraseFile, 'secret\n');
@@ -118,7 +143,11 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
     const result = runCli(argv, { UNIKERNEL_AMI_KEY_PASSPHRASE: '', ...expected.env });
     assert.notEqual(result.status, 0, `exit status must be non-zero; stdout: ${result.stdout}`);
     const line = assertOneLine(result);
-    assert.match(line, new RegExp(`^unikernel-ami bundle: ${escapeRegExp(expected.option)}[ :]`), 'the line names the option first');
+    assert.match(
+      line,
+      new RegExp(`^unikernel-ami bundle: ${escapeRegExp(expected.option)}[ :]`),
+      'the line names the option first',
+    );
     assert.match(line, expected.problem);
     assert.equal(result.stdout, '', 'nothing on stdout');
     watch.forEach((dir, i) => assert.deepEqual(listing(dir), before[i], `no new file in ${dir}`));
@@ -134,12 +163,18 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
 
   describe('the image (-i/--image)', () => {
     it('refuses a missing image', () => {
-      expectRefusal(bundleArgs({ '-i': path.join(folder.dir, 'no-such.img') }), { option: '-i/--image', problem: /no-such\.img does not exist/ });
+      expectRefusal(bundleArgs({ '-i': path.join(folder.dir, 'no-such.img') }), {
+        option: '-i/--image',
+        problem: /no-such\.img does not exist/,
+      });
     });
 
     it('refuses a directory', () => {
       const dir = freshDir('image-dir');
-      expectRefusal(bundleArgs({ '-i': dir }), { option: '-i/--image', problem: /is a directory; give the disk image file inside it/ });
+      expectRefusal(bundleArgs({ '-i': dir }), {
+        option: '-i/--image',
+        problem: /is a directory; give the disk image file inside it/,
+      });
     });
 
     it('refuses an image of 0 bytes', () => {
@@ -153,7 +188,9 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
       run('truncate', ['-s', String(MAX_IMAGE_SIZE + 1), big]);
       expectRefusal(bundleArgs({ '-i': big }), {
         option: '-i/--image',
-        problem: new RegExp(`is ${MAX_IMAGE_SIZE + 1} bytes; instance-store images are limited to 10 GiB \\(${MAX_IMAGE_SIZE} bytes\\)`),
+        problem: new RegExp(
+          `is ${MAX_IMAGE_SIZE + 1} bytes; instance-store images are limited to 10 GiB \\(${MAX_IMAGE_SIZE} bytes\\)`,
+        ),
       });
     });
 
@@ -176,19 +213,31 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
     });
 
     it('refuses a certificate given as the key', () => {
-      expectRefusal(bundleArgs({ '-k': pki.user.certPath }), { option: '-k/--privatekey', problem: /is a PEM "CERTIFICATE", not a private key/ });
+      expectRefusal(bundleArgs({ '-k': pki.user.certPath }), {
+        option: '-k/--privatekey',
+        problem: /is a PEM "CERTIFICATE", not a private key/,
+      });
     });
 
     it('refuses a key given as the certificate', () => {
-      expectRefusal(bundleArgs({ '-c': pki.user.keyPath }), { option: '-c/--cert', problem: /is a PEM "PRIVATE KEY", not a certificate/ });
+      expectRefusal(bundleArgs({ '-c': pki.user.keyPath }), {
+        option: '-c/--cert',
+        problem: /is a PEM "PRIVATE KEY", not a certificate/,
+      });
     });
 
     it('refuses key and certificate swapped', () => {
-      expectRefusal(bundleArgs({ '-k': pki.user.certPath, '-c': pki.user.keyPath }), { option: '-c/--cert', problem: /not a certificate/ });
+      expectRefusal(bundleArgs({ '-k': pki.user.certPath, '-c': pki.user.keyPath }), {
+        option: '-c/--cert',
+        problem: /not a certificate/,
+      });
     });
 
     it('refuses a key file that does not exist', () => {
-      expectRefusal(bundleArgs({ '-k': path.join(folder.dir, 'no-such-pk.pem') }), { option: '-k/--privatekey', problem: /no such file/ });
+      expectRefusal(bundleArgs({ '-k': path.join(folder.dir, 'no-such-pk.pem') }), {
+        option: '-k/--privatekey',
+        problem: /no such file/,
+      });
     });
 
     it('refuses an encrypted key when no passphrase is given', () => {
@@ -200,13 +249,20 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
 
     it('bundles with the encrypted key and UNIKERNEL_AMI_KEY_PASSPHRASE', () => {
       const destination = freshDir('passphrase-env');
-      expectSuccess(bundleArgs({ '-k': encryptedKey, '-c': encryptedCert, '-d': destination }), { UNIKERNEL_AMI_KEY_PASSPHRASE: 'secret' });
+      expectSuccess(bundleArgs({ '-k': encryptedKey, '-c': encryptedCert, '-d': destination }), {
+        UNIKERNEL_AMI_KEY_PASSPHRASE: 'secret',
+      });
       assert.deepEqual(listing(destination), ['disk.img.manifest.xml', 'disk.img.part.0']);
     });
 
     it('bundles with the encrypted key and --passphrase-file', () => {
       const destination = freshDir('passphrase-file');
-      expectSuccess(bundleArgs({ '-k': encryptedKey, '-c': encryptedCert, '-d': destination }, ['--passphrase-file', passphraseFile]));
+      expectSuccess(
+        bundleArgs({ '-k': encryptedKey, '-c': encryptedCert, '-d': destination }, [
+          '--passphrase-file',
+          passphraseFile,
+        ]),
+      );
       assert.deepEqual(listing(destination), ['disk.img.manifest.xml', 'disk.img.part.0']);
     });
 
@@ -219,32 +275,83 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
     });
 
     it('refuses a wrong passphrase (--passphrase-file)', () => {
-      expectRefusal(bundleArgs({ '-k': encryptedKey, '-c': encryptedCert }, ['--passphrase-file', wrongPassphraseFile]), {
-        option: '-k/--privatekey',
-        problem: /could not be decrypted with the passphrase given/,
-      });
+      expectRefusal(
+        bundleArgs({ '-k': encryptedKey, '-c': encryptedCert }, ['--passphrase-file', wrongPassphraseFile]),
+        {
+          option: '-k/--privatekey',
+          problem: /could not be decrypted with the passphrase given/,
+        },
+      );
     });
 
     it('refuses a key that does not match its certificate', () => {
-      expectRefusal(bundleArgs({ '-k': pki.other.keyPath }), { option: '-k/--privatekey', problem: /does not match the user certificate/ });
+      expectRefusal(bundleArgs({ '-k': pki.other.keyPath }), {
+        option: '-k/--privatekey',
+        problem: /does not match the user certificate/,
+      });
     });
   });
 
   describe('the descriptive options', () => {
     const cases: Array<[string, Record<string, string>, string, RegExp]> = [
-      ['an account id of 11 digits', { '-u': '12345678901' }, '-u/--user', /"12345678901" is not a 12-digit AWS account id/],
-      ['an account id of 13 digits', { '-u': '1234567890123' }, '-u/--user', /"1234567890123" is not a 12-digit AWS account id/],
-      ['an account id with letters', { '-u': '12345678901a' }, '-u/--user', /"12345678901a" is not a 12-digit AWS account id/],
+      [
+        'an account id of 11 digits',
+        { '-u': '12345678901' },
+        '-u/--user',
+        /"12345678901" is not a 12-digit AWS account id/,
+      ],
+      [
+        'an account id of 13 digits',
+        { '-u': '1234567890123' },
+        '-u/--user',
+        /"1234567890123" is not a 12-digit AWS account id/,
+      ],
+      [
+        'an account id with letters',
+        { '-u': '12345678901a' },
+        '-u/--user',
+        /"12345678901a" is not a 12-digit AWS account id/,
+      ],
       ['an empty prefix', { '-p': '' }, '-p/--prefix', /is empty/],
       ['a prefix containing /', { '-p': 'a/b' }, '-p/--prefix', /contains a path separator/],
       ['the prefix ..', { '-p': '..' }, '-p/--prefix', /is a relative directory name/],
-      ['a malformed --kernel id', { '--kernel': 'aki-xyz' }, '--kernel', /"aki-xyz" is not a kernel id; expected aki- and 8 or 17 hex digits/],
+      [
+        'a malformed --kernel id',
+        { '--kernel': 'aki-xyz' },
+        '--kernel',
+        /"aki-xyz" is not a kernel id; expected aki- and 8 or 17 hex digits/,
+      ],
       ['an AMI id given as --kernel', { '--kernel': 'ami-12345678' }, '--kernel', /"ami-12345678" is not a kernel id/],
-      ['a malformed --ramdisk id', { '--ramdisk': 'ari-1' }, '--ramdisk', /"ari-1" is not a ramdisk id; expected ari- and 8 or 17 hex digits/],
-      ['a block device mapping without =', { '-B': 'ami' }, '-B/--block-device-mapping', /"ami" is not a virtual=device pair/],
-      ['a block device mapping with a bad virtual name', { '-B': 'foo=sda1' }, '-B/--block-device-mapping', /"foo" is not a virtual device name/],
-      ['a block device mapping with a bad device', { '-B': 'ami=floppy' }, '-B/--block-device-mapping', /"floppy" is not a device name/],
-      ['a duplicate block device mapping', { '-B': 'ami=sda1,root=/dev/sda1,ami=sdb' }, '-B/--block-device-mapping', /"ami" is mapped more than once/],
+      [
+        'a malformed --ramdisk id',
+        { '--ramdisk': 'ari-1' },
+        '--ramdisk',
+        /"ari-1" is not a ramdisk id; expected ari- and 8 or 17 hex digits/,
+      ],
+      [
+        'a block device mapping without =',
+        { '-B': 'ami' },
+        '-B/--block-device-mapping',
+        /"ami" is not a virtual=device pair/,
+      ],
+      [
+        'a block device mapping with a bad virtual name',
+        { '-B': 'foo=sda1' },
+        '-B/--block-device-mapping',
+        /"foo" is not a virtual device name/,
+      ],
+      [
+        'a block device mapping with a bad device',
+        { '-B': 'ami=floppy' },
+        '-B/--block-device-mapping',
+        /"floppy" is not a device name/,
+      ],
+      [
+        'a duplicate block device mapping',
+        { '-B': 'ami=sda1,root=/dev/sda1,ami=sdb' },
+        '-B/--block-device-mapping',
+        /"ami" is mapped more than once/,
+      ],
     ];
     for (const [title, changes, option, problem] of cases) {
       it(`refuses ${title}`, () => {
@@ -259,21 +366,33 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
     });
 
     it('refuses an architecture other than i386/x86_64 with one line naming -r/--arch', () => {
-      expectRefusal(bundleArgs({ '-r': 'arm64' }), { option: '-r/--arch', problem: /"arm64" is not a bundle architecture; use i386 or x86_64/ });
+      expectRefusal(bundleArgs({ '-r': 'arm64' }), {
+        option: '-r/--arch',
+        problem: /"arm64" is not a bundle architecture; use i386 or x86_64/,
+      });
     });
   });
 
   describe('the destination (-d/--destination)', () => {
     it('refuses a destination that does not exist', () => {
-      expectRefusal(bundleArgs({ '-d': path.join(folder.dir, 'no-such-dir') }), { option: '-d/--destination', problem: /no-such-dir does not exist/ });
+      expectRefusal(bundleArgs({ '-d': path.join(folder.dir, 'no-such-dir') }), {
+        option: '-d/--destination',
+        problem: /no-such-dir does not exist/,
+      });
     });
 
     it('refuses a destination that is a file', () => {
-      expectRefusal(bundleArgs({ '-d': image }), { option: '-d/--destination', problem: /disk\.img is not a directory/ });
+      expectRefusal(bundleArgs({ '-d': image }), {
+        option: '-d/--destination',
+        problem: /disk\.img is not a directory/,
+      });
     });
 
     it('refuses a destination below a file with one line naming -d/--destination', () => {
-      expectRefusal(bundleArgs({ '-d': path.join(image, 'sub') }), { option: '-d/--destination', problem: /does not exist|not a directory/ });
+      expectRefusal(bundleArgs({ '-d': path.join(image, 'sub') }), {
+        option: '-d/--destination',
+        problem: /does not exist|not a directory/,
+      });
     });
 
     it('refuses a read-only destination (a read-only tmpfs mount: EROFS, even for root)', function () {
@@ -285,7 +404,11 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
       }
       mounted.push(dir);
       try {
-        expectRefusal(bundleArgs({ '-d': dir }), { option: '-d/--destination', problem: /is not writable \(EROFS\); choose a folder you can write to/, watch: [dir, folder.dir] });
+        expectRefusal(bundleArgs({ '-d': dir }), {
+          option: '-d/--destination',
+          problem: /is not writable \(EROFS\); choose a folder you can write to/,
+          watch: [dir, folder.dir],
+        });
       } finally {
         spawnSync('umount', [dir]);
         mounted.splice(mounted.indexOf(dir), 1);
@@ -314,7 +437,7 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
       const earlier: Record<string, string> = {
         'disk.img.part.0': 'part 0 of an earlier bundle',
         'disk.img.part.1': 'part 1 of an earlier bundle',
-        'disk.img.manifest.xml': '<?xml version=\'1.0\'?><manifest/>',
+        'disk.img.manifest.xml': "<?xml version='1.0'?><manifest/>",
       };
       for (const [file, content] of Object.entries(earlier)) {
         writeFileSync(path.join(destination, file), content);
@@ -322,7 +445,8 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
       }
       expectRefusal(bundleArgs({ '-d': destination }), {
         option: '-d/--destination',
-        problem: /already holds a bundle named disk\.img \(disk\.img\.manifest\.xml, disk\.img\.part\.0, disk\.img\.part\.1\); delete those files or choose another bundle name/,
+        problem:
+          /already holds a bundle named disk\.img \(disk\.img\.manifest\.xml, disk\.img\.part\.0, disk\.img\.part\.1\); delete those files or choose another bundle name/,
         watch: [destination, folder.dir],
       });
       for (const [file, content] of Object.entries(earlier)) {
@@ -347,7 +471,12 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
       writeFileSync(path.join(destination, 'other.img.part.0'), 'another bundle');
       writeFileSync(path.join(destination, 'disk.img.part.0.bak'), 'a backup');
       expectSuccess(bundleArgs({ '-d': destination }));
-      assert.deepEqual(listing(destination), ['disk.img.manifest.xml', 'disk.img.part.0', 'disk.img.part.0.bak', 'other.img.part.0']);
+      assert.deepEqual(listing(destination), [
+        'disk.img.manifest.xml',
+        'disk.img.part.0',
+        'disk.img.part.0.bak',
+        'other.img.part.0',
+      ]);
       assert.equal(readFileSync(path.join(destination, 'other.img.part.0'), 'utf8'), 'another bundle');
       assert.equal(readFileSync(path.join(destination, 'disk.img.part.0.bak'), 'utf8'), 'a backup');
     });
@@ -417,7 +546,10 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
       assert.equal(summary.manifest, path.join(destination, 'disk.img.manifest.xml'));
       assert.ok(existsSync(summary.manifest));
       assert.match(summary.digest, /^[0-9a-f]{40}$/);
-      assert.match(readFileSync(summary.manifest, 'utf8'), new RegExp(`<digest algorithm='SHA1'>${summary.digest}</digest>`));
+      assert.match(
+        readFileSync(summary.manifest, 'utf8'),
+        new RegExp(`<digest algorithm='SHA1'>${summary.digest}</digest>`),
+      );
       assert.equal(summary.imageSize, statSync(image).size);
       assert.equal(summary.tarSize % 10240, 0);
       assert.equal(summary.parts.length, 1);
@@ -433,7 +565,10 @@ describe('bundle CLI: bad input is refused with one line naming the option, and 
     });
 
     it('prints nothing on stdout and one line on stderr on failure', () => {
-      expectRefusal(bundleArgs({ '-u': '42' }, ['--json']), { option: '-u/--user', problem: /"42" is not a 12-digit AWS account id/ });
+      expectRefusal(bundleArgs({ '-u': '42' }, ['--json']), {
+        option: '-u/--user',
+        problem: /"42" is not a 12-digit AWS account id/,
+      });
     });
   });
 });

@@ -8,7 +8,8 @@ import { bundleWithTestKeys, opensslDecryptParts, opensslUnseal, elementText, re
 import { testPki } from '../helpers/pki';
 import { MiB, run, temporaryFolder, writeImage } from '../helpers/tools';
 
-const HEADER = 'Filesystem type is: ef53\nFile size of x is 4294967296 (8388608 blocks of 512 bytes)\n ext:     logical_offset:        physical_offset: length:   expected: flags:\n';
+const HEADER =
+  'Filesystem type is: ef53\nFile size of x is 4294967296 (8388608 blocks of 512 bytes)\n ext:     logical_offset:        physical_offset: length:   expected: flags:\n';
 
 describe('data extents from the file system', () => {
   it('parses filefrag -s -e -b512: merged and clipped; unwritten extents still count as data', () => {
@@ -25,12 +26,19 @@ describe('data extents from the file system', () => {
       { offset: 4194304 * 512, length: 5000 },
     ]);
     // filefrag counts physically contiguous extents as one: the lines may outnumber the count
-    assert.deepEqual(parseFilefragExtents(output.replace('4 extents found', '3 extents found'), 4194304 * 512 + 5000)?.length, 3);
+    assert.deepEqual(
+      parseFilefragExtents(output.replace('4 extents found', '3 extents found'), 4194304 * 512 + 5000)?.length,
+      3,
+    );
   });
 
   it('gives up on output it cannot trust (no header, a missing line, no count)', () => {
     assert.equal(parseFilefragExtents('FIEMAP not supported\n', 100), undefined);
-    assert.equal(parseFilefragExtents(HEADER + '   0:        0..   7:    0..  7:   8:  \nx: 1 extent found\n', 4096), undefined, 'no extent flagged last: cut short');
+    assert.equal(
+      parseFilefragExtents(HEADER + '   0:        0..   7:    0..  7:   8:  \nx: 1 extent found\n', 4096),
+      undefined,
+      'no extent flagged last: cut short',
+    );
     assert.deepEqual(parseFilefragExtents(HEADER + 'x: 0 extents found\n', 4096), [], 'all hole');
     assert.equal(parseFilefragExtents(HEADER + '   0:        0..   7:    0..  7:   8:  last\n', 4096), undefined);
   });
@@ -59,7 +67,10 @@ describe('data extents from the file system', () => {
       assert.ok(extents.reduce((sum, extent) => sum + extent.length, 0) < 2 * MiB, 'only the data is listed');
       const handle = await fs.open(image, 'r');
       try {
-        assert.deepEqual(await scanForHoles(handle, stats.size, undefined, undefined, extents), await scanForHoles(handle, stats.size));
+        assert.deepEqual(
+          await scanForHoles(handle, stats.size, undefined, undefined, extents),
+          await scanForHoles(handle, stats.size),
+        );
       } finally {
         await handle.close();
       }
@@ -68,7 +79,12 @@ describe('data extents from the file system', () => {
       const result = await bundleWithTestKeys(image, out);
       const xml = readManifest(result);
       const pki = testPki();
-      const tar = opensslDecryptParts(out, 'holes.img', opensslUnseal(elementText(xml, 'user_encrypted_key'), pki.user.keyPath), opensslUnseal(elementText(xml, 'user_encrypted_iv'), pki.user.keyPath));
+      const tar = opensslDecryptParts(
+        out,
+        'holes.img',
+        opensslUnseal(elementText(xml, 'user_encrypted_key'), pki.user.keyPath),
+        opensslUnseal(elementText(xml, 'user_encrypted_iv'), pki.user.keyPath),
+      );
       const restoredDir = path.join(folder.dir, 'restored');
       await fs.mkdir(restoredDir);
       run('tar', ['-x', '-C', restoredDir], { input: tar });

@@ -62,7 +62,12 @@ function releasedBufferError(stage: string, by = 'the test'): (error: unknown) =
     assert.ok(error instanceof ReleasedBufferError, `a ReleasedBufferError, not ${String(error)}`);
     assert.equal(error.stage, stage);
     assert.ok(error.releasedBy.startsWith(by), error.releasedBy);
-    assert.match(error.message, new RegExp(`^${stage.replace(/[.()]/g, '\\$&')} (was given|releases|hands over) a Buffer that was released earlier \\(by ${by}`));
+    assert.match(
+      error.message,
+      new RegExp(
+        `^${stage.replace(/[.()]/g, '\\$&')} (was given|releases|hands over) a Buffer that was released earlier \\(by ${by}`,
+      ),
+    );
     return true;
   };
 }
@@ -102,7 +107,10 @@ describe('handOver and release', function () {
 
     const handed = copies.map((chunk) => handOver(Buffer.from(chunk)));
     const again = await collect(new ParallelGzip({ chunkSize: 256 * 1024 }), handed);
-    assert.ok(handed.every((chunk) => chunk.length === 0), 'handed-over input is freed once copied in');
+    assert.ok(
+      handed.every((chunk) => chunk.length === 0),
+      'handed-over input is freed once copied in',
+    );
     assert.deepEqual(again, gzipped, 'the same output');
 
     const key = randomBytes(16);
@@ -193,7 +201,10 @@ describe('handOver checking mode', function () {
   it('handOver refuses memory already handed over and not released, and a released Buffer', function () {
     const memory = Buffer.allocUnsafeSlow(64 * 1024);
     handOver(memory.subarray(0, 1024), 'FirstProducer');
-    assert.throws(() => handOver(memory.subarray(1024), 'SecondProducer'), /^Error: SecondProducer hands over a Buffer whose memory is already handed over and not yet released/);
+    assert.throws(
+      () => handOver(memory.subarray(1024), 'SecondProducer'),
+      /^Error: SecondProducer hands over a Buffer whose memory is already handed over and not yet released/,
+    );
     release(memory, 'the test');
     assert.doesNotThrow(() => handOver(Buffer.allocUnsafeSlow(64 * 1024), 'SecondProducer'));
     assert.throws(() => handOver(memory, 'SecondProducer'), releasedBufferError('SecondProducer'));

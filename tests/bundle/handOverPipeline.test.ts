@@ -13,7 +13,12 @@ import { AwsClients, createClients } from '../../provider/aws/clients';
 import { parseBucketArgument } from '../../provider/aws/location';
 import { S3BundleOutput } from '../../provider/aws/s3BundleOutput';
 import { BundleResult } from '../../provider/bundle/bundle';
-import { CHECK_HANDOVER_VARIABLE, checkHandOvers, HandOverCounts, handOverCounts } from '../../provider/bundle/handOver';
+import {
+  CHECK_HANDOVER_VARIABLE,
+  checkHandOvers,
+  HandOverCounts,
+  handOverCounts,
+} from '../../provider/bundle/handOver';
 import { GZIP_MODES, GzipMode } from '../../provider/bundle/parallelGzip';
 import { unbundleImage, verifyBundle } from '../../provider/bundle/unbundle';
 import { LocalAws } from '../../testing/localAws';
@@ -45,11 +50,20 @@ describe('the bundle pipeline in handOver checking mode', function () {
   before(async () => {
     original = checkHandOvers(true);
     fake = await LocalAws.start();
-    aws = createClients({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 3 });
+    aws = createClients({
+      endpoint: fake.endpoint,
+      region: fake.region,
+      credentials: fake.credentials,
+      maxAttempts: 3,
+    });
     folder = temporaryFolder('handover-pipeline');
     image = path.join(folder.dir, 'app.img');
     // Several 1 MiB read buffers and deflate chunks, a run of zeros stored as a hole, a short last chunk.
-    writeImage(image, [{ kind: 'random', bytes: 2.5 * MiB }, { kind: 'zeros', bytes: MiB }, { kind: 'random', bytes: 1.5 * MiB + 1000 }]);
+    writeImage(image, [
+      { kind: 'random', bytes: 2.5 * MiB },
+      { kind: 'zeros', bytes: MiB },
+      { kind: 'random', bytes: 1.5 * MiB + 1000 },
+    ]);
   });
   after(async () => {
     await fake?.stop();
@@ -68,7 +82,10 @@ describe('the bundle pipeline in handOver checking mode', function () {
     // DigestPassThrough, the gzip stage and EncryptStream each check every chunk they take in.
     assert.ok(checked >= 3 * 5, `chunks checked: ${checked}`);
     if (gzip === 'parallel') {
-      assert.ok(released.ParallelGzip >= 5, `ParallelGzip frees the tar stream's read buffers: ${JSON.stringify(released)}`);
+      assert.ok(
+        released.ParallelGzip >= 5,
+        `ParallelGzip frees the tar stream's read buffers: ${JSON.stringify(released)}`,
+      );
       assert.ok(released.EncryptStream >= 4, `EncryptStream frees the deflate outputs: ${JSON.stringify(released)}`);
     } else {
       // zlib's own stream frees nothing, and its outputs (slices of one buffer) are never handed over.
@@ -121,7 +138,12 @@ describe('the bundle pipeline in handOver checking mode', function () {
     it(`bundles straight into S3 (local AWS) with ${gzip} gzip, and the bundle verifies and unbundles`, async () => {
       const bucket = `handover-${gzip}`;
       fake.createBucket(bucket, { objectOwnership: 'ObjectWriter' });
-      const output = new S3BundleOutput({ s3: aws.s3, location: parseBucketArgument(`${bucket}/images`), partSize: MiB, concurrency: 2 });
+      const output = new S3BundleOutput({
+        s3: aws.s3,
+        location: parseBucketArgument(`${bucket}/images`),
+        partSize: MiB,
+        concurrency: 2,
+      });
       const result = await bundleWithTestKeys(image, '', { output, gzip, destination: undefined });
       assert.equal(result.manifestPath, `${bucket}/images/app.img.manifest.xml`);
       assert.ok(result.parts.length >= 4, `${result.parts.length} parts`);
@@ -145,13 +167,36 @@ describe('the bundle pipeline in handOver checking mode', function () {
     fake.createBucket('handover-cli', { objectOwnership: 'ObjectWriter' });
     for (const gzip of GZIP_MODES) {
       const bundled = await runCliAsync(
-        ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', `handover-cli/${gzip}`, '--gzip', gzip, '--json'],
+        [
+          'bundle',
+          '-i',
+          image,
+          '-k',
+          pki.user.keyPath,
+          '-c',
+          pki.user.certPath,
+          '-u',
+          fake.accountId,
+          '--ec2cert',
+          pki.ec2.certPath,
+          '-r',
+          'x86_64',
+          '-b',
+          `handover-cli/${gzip}`,
+          '--gzip',
+          gzip,
+          '--json',
+        ],
         environment,
       );
       assert.equal(bundled.status, 0, bundled.stderr);
       const target = path.join(folder.dir, `cli-${gzip}`);
       await downloadBundle('handover-cli', `${gzip}/`, target);
-      const report = await verifyBundle({ manifestPath: path.join(target, 'app.img.manifest.xml'), privateKey: pki.user.key, userCertificate: pki.user.cert });
+      const report = await verifyBundle({
+        manifestPath: path.join(target, 'app.img.manifest.xml'),
+        privateKey: pki.user.key,
+        userCertificate: pki.user.cert,
+      });
       assert.equal(report.name, 'app.img');
       assert.equal(JSON.parse(bundled.stdout).imageLocation, `handover-cli/${gzip}/app.img.manifest.xml`);
     }

@@ -49,7 +49,11 @@ interface ReadKeys {
 }
 
 /** Runs `action`, which must reject with a BundleIntegrityError of the expected check and message. */
-async function assertIntegrityError(action: () => Promise<unknown>, expected: Expected, who: string): Promise<BundleIntegrityError> {
+async function assertIntegrityError(
+  action: () => Promise<unknown>,
+  expected: Expected,
+  who: string,
+): Promise<BundleIntegrityError> {
   let caught: unknown;
   const started = Date.now();
   try {
@@ -130,7 +134,11 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
   }
 
   /** Both readers refuse the bundle with the expected check; neither leaves a file anywhere. */
-  async function expectRefused(manifestPath: string, expected: Expected, readKeys: ReadKeys = userKeys()): Promise<void> {
+  async function expectRefused(
+    manifestPath: string,
+    expected: Expected,
+    readKeys: ReadKeys = userKeys(),
+  ): Promise<void> {
     const options: ReadBundleOptions = { manifestPath, ...readKeys };
     const bundleDir = path.dirname(manifestPath);
     const bundleFiles = listFolder(bundleDir);
@@ -143,7 +151,14 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
   }
 
   function crafted(label: string, tar: Buffer, extra: Partial<CraftOptions> = {}): string {
-    return writeCraftedBundle({ directory: freshDir(label), name: NAME, tar, imageSize: payload.length, keys, ...extra }).manifestPath;
+    return writeCraftedBundle({
+      directory: freshDir(label),
+      name: NAME,
+      tar,
+      imageSize: payload.length,
+      keys,
+      ...extra,
+    }).manifestPath;
   }
 
   it('accepts the good bundle and a well-formed crafted one (the baseline every case spoils)', async () => {
@@ -161,7 +176,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       {
         title: 'a member name with "/"',
         members: () => [{ name: `dir/${NAME}`, data: payload }],
-        expected: { check: 'tar-member-name', message: /"dir\/app\.img" contains a path separator; refusing to write it/ },
+        expected: {
+          check: 'tar-member-name',
+          message: /"dir\/app\.img" contains a path separator; refusing to write it/,
+        },
       },
       {
         title: 'a member name with ".." (../app.img)',
@@ -186,7 +204,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       {
         title: 'a symlink member',
         members: () => [{ name: NAME, typeflag: '2', linkname: '/etc/passwd' }],
-        expected: { check: 'tar-member-type', message: /is a symbolic link; a bundle must hold exactly one regular file/ },
+        expected: {
+          check: 'tar-member-type',
+          message: /is a symbolic link; a bundle must hold exactly one regular file/,
+        },
       },
       {
         title: 'a hard link member',
@@ -215,7 +236,9 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       },
       {
         title: 'a pax extended header',
-        members: () => [{ name: 'PaxHeaders/app.img', typeflag: 'x', data: Buffer.from('30 path=../../etc/cron.d/evil\n') }],
+        members: () => [
+          { name: 'PaxHeaders/app.img', typeflag: 'x', data: Buffer.from('30 path=../../etc/cron.d/evil\n') },
+        ],
         expected: { check: 'tar-member-type', message: /is a pax extended header/ },
       },
       {
@@ -242,7 +265,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       {
         title: 'a member whose size disagrees with the manifest <size>',
         members: () => [{ name: NAME, data: payload.subarray(0, 4000) }],
-        expected: { check: 'tar-size', message: /the tar member is 4000 bytes but the manifest says the image is 5000 bytes/ },
+        expected: {
+          check: 'tar-size',
+          message: /the tar member is 4000 bytes but the manifest says the image is 5000 bytes/,
+        },
       },
       {
         title: 'a header with a wrong checksum',
@@ -273,11 +299,17 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
     });
 
     it('refuses an archive with no member', async () => {
-      await expectRefused(crafted('empty-tar', Buffer.alloc(10240)), { check: 'tar-empty', message: /holds no member/ });
+      await expectRefused(crafted('empty-tar', Buffer.alloc(10240)), {
+        check: 'tar-empty',
+        message: /holds no member/,
+      });
     });
 
     it('refuses a stream that is not tar at all', async () => {
-      await expectRefused(crafted('not-tar', pseudoRandomBytes(10240, 'noise')), { check: 'tar-header', message: /no ustar magic/ });
+      await expectRefused(crafted('not-tar', pseudoRandomBytes(10240, 'noise')), {
+        check: 'tar-header',
+        message: /no ustar magic/,
+      });
     });
 
     it('refuses non-gzip garbage after the gzip stream', async () => {
@@ -313,13 +345,19 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       const edited = xml.replace(`<size>${image.length}</size>`, `<size>${image.length + 1}</size>`);
       assert.notEqual(edited, xml);
       writeFileSync(manifestPath, edited);
-      await expectRefused(manifestPath, { check: 'signature', message: /the manifest was altered or signed by another key/ });
+      await expectRefused(manifestPath, {
+        check: 'signature',
+        message: /the manifest was altered or signed by another key/,
+      });
     });
 
     it('refuses a manifest whose signed <machine_configuration> was edited, the old signature kept', async () => {
       const manifestPath = goodCopy('edited-arch');
       const xml = readFileSync(manifestPath, 'utf8');
-      writeFileSync(manifestPath, xml.replace('<architecture>x86_64</architecture>', '<architecture>i386</architecture>'));
+      writeFileSync(
+        manifestPath,
+        xml.replace('<architecture>x86_64</architecture>', '<architecture>i386</architecture>'),
+      );
       await expectRefused(manifestPath, { check: 'signature', message: /does not verify/ });
     });
 
@@ -387,7 +425,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
     it('refuses a manifest with a DOCTYPE declaring an external entity (XXE)', async () => {
       const manifestPath = goodCopy('xxe');
       const xml = readFileSync(manifestPath, 'utf8')
-        .replace("<?xml version='1.0'?>", `<?xml version='1.0'?><!DOCTYPE manifest [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`)
+        .replace(
+          "<?xml version='1.0'?>",
+          `<?xml version='1.0'?><!DOCTYPE manifest [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`,
+        )
         .replace('<architecture>x86_64</architecture>', '<architecture>&xxe;</architecture>');
       writeFileSync(manifestPath, xml);
       await expectRefused(manifestPath, { check: 'manifest-dtd', message: /document type declaration/ });
@@ -423,7 +464,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       resignManifest(manifestPath, signer(), (manifest) => {
         manifest.image.name = `../${NAME}`;
       });
-      await expectRefused(manifestPath, { check: 'manifest-field', message: /image name "\.\.\/app\.img" contains a path separator/ });
+      await expectRefused(manifestPath, {
+        check: 'manifest-field',
+        message: /image name "\.\.\/app\.img" contains a path separator/,
+      });
     });
   });
 
@@ -466,7 +510,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
         const bytes = readFileSync(part);
         bytes[offset] ^= 0x80;
         writeFileSync(part, bytes);
-        await expectRefused(manifestPath, { check: 'part-digest', message: /part app\.img\.part\.0 does not match its SHA-1/ });
+        await expectRefused(manifestPath, {
+          check: 'part-digest',
+          message: /part app\.img\.part\.0 does not match its SHA-1/,
+        });
       }
     });
 
@@ -481,7 +528,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       const part = partPath(manifestPath, partCount - 1);
       const size = readFileSync(part).length;
       truncateSync(part, size - 16);
-      await expectRefused(manifestPath, { check: 'bundled-size', message: /the parts add up to \d+ bytes but the manifest's bundled_size is \d+/ });
+      await expectRefused(manifestPath, {
+        check: 'bundled-size',
+        message: /the parts add up to \d+ bytes but the manifest's bundled_size is \d+/,
+      });
     });
 
     it('refuses a manifest (properly re-signed) that lists an extra part named ../x, and reads nothing outside', async () => {
@@ -490,7 +540,11 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       const outsideContent = Buffer.from('a file outside the bundle folder');
       writeFileSync(outside, outsideContent);
       resignManifest(manifestPath, signer(), (manifest) => {
-        manifest.image.parts.push({ index: manifest.image.parts.length, filename: '../x', digest: sha1(outsideContent) });
+        manifest.image.parts.push({
+          index: manifest.image.parts.length,
+          filename: '../x',
+          digest: sha1(outsideContent),
+        });
         manifest.image.bundledSize += outsideContent.length;
       });
       await expectRefused(manifestPath, {
@@ -506,7 +560,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       resignManifest(manifestPath, signer(), (manifest) => {
         manifest.image.parts[0].filename = '/etc/passwd';
       });
-      await expectRefused(manifestPath, { check: 'part-name', message: /"\/etc\/passwd" that contains a path separator/ });
+      await expectRefused(manifestPath, {
+        check: 'part-name',
+        message: /"\/etc\/passwd" that contains a path separator/,
+      });
     });
 
     it('refuses a digest mismatch that only the image digest check can catch (manifest re-signed)', async () => {
@@ -517,22 +574,33 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       resignManifest(manifestPath, signer(), (edited) => {
         edited.image.digest = wrong;
       });
-      await expectRefused(manifestPath, { check: 'digest', message: new RegExp(`invalid digest, expected ${wrong} received ${right}`) });
+      await expectRefused(manifestPath, {
+        check: 'digest',
+        message: new RegExp(`invalid digest, expected ${wrong} received ${right}`),
+      });
     });
 
-    it('refuses the bundle with a private key that is not the bundle\'s (padding check)', async () => {
+    it("refuses the bundle with a private key that is not the bundle's (padding check)", async () => {
       const manifestPath = goodCopy('other-key');
       // The user certificate checks the signature; the other key cannot open the sealed AES key.
       await expectRefused(
         manifestPath,
-        { check: 'unseal', message: /could not decrypt user_encrypted_key with the private key given \(padding check failed\)|decrypts to something other than 32 hex/ },
+        {
+          check: 'unseal',
+          message:
+            /could not decrypt user_encrypted_key with the private key given \(padding check failed\)|decrypts to something other than 32 hex/,
+        },
         { privateKey: pki.other.key, userCertificate: pki.user.cert },
       );
     });
 
     it('refuses the bundle with another key and no certificate at the signature check', async () => {
       const manifestPath = goodCopy('other-key-no-cert');
-      await expectRefused(manifestPath, { check: 'signature', message: /does not verify with the private key's public key/ }, { privateKey: pki.other.key });
+      await expectRefused(
+        manifestPath,
+        { check: 'signature', message: /does not verify with the private key's public key/ },
+        { privateKey: pki.other.key },
+      );
     });
   });
 
@@ -546,7 +614,9 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
 
     before(function () {
       if (!hasReferenceBundles()) {
-        console.log(`      skipped: the reference bundles (${REFERENCE_BUNDLES}) are absent, so Amazon-made bundles cannot be tampered with`);
+        console.log(
+          `      skipped: the reference bundles (${REFERENCE_BUNDLES}) are absent, so Amazon-made bundles cannot be tampered with`,
+        );
         this.skip();
       }
       referenceKeys = {
@@ -556,7 +626,10 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
     });
 
     function referenceCopy(vector: { folder: string; name: string }, label: string): string {
-      return path.join(copyBundle(path.join(REFERENCE_BUNDLES, vector.folder), freshDir(label)), `${vector.name}.manifest.xml`);
+      return path.join(
+        copyBundle(path.join(REFERENCE_BUNDLES, vector.folder), freshDir(label)),
+        `${vector.name}.manifest.xml`,
+      );
     }
 
     for (const vector of vectors) {
@@ -567,7 +640,11 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
         const bytes = readFileSync(part);
         bytes[Math.floor(bytes.length / 2)] ^= 0x01;
         writeFileSync(part, bytes);
-        await expectRefused(manifestPath, { check: 'part-digest', message: /part .*\.part\.0 does not match its SHA-1/ }, referenceKeys);
+        await expectRefused(
+          manifestPath,
+          { check: 'part-digest', message: /part .*\.part\.0 does not match its SHA-1/ },
+          referenceKeys,
+        );
       });
 
       it(`refuses ${vector.folder}/ with one byte of the signed manifest text edited`, async () => {
@@ -577,7 +654,11 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
         const at = xml.indexOf("<digest algorithm='SHA1'>") + "<digest algorithm='SHA1'>".length + 7;
         assert.ok(at > xml.indexOf('<image>') && at < xml.indexOf('</image>'));
         writeFileSync(manifestPath, xml.slice(0, at) + (xml[at] === 'a' ? 'b' : 'a') + xml.slice(at + 1));
-        await expectRefused(manifestPath, { check: 'signature', message: /does not verify with the user certificate/ }, referenceKeys);
+        await expectRefused(
+          manifestPath,
+          { check: 'signature', message: /does not verify with the user certificate/ },
+          referenceKeys,
+        );
       });
     }
 
@@ -588,7 +669,11 @@ describe('hostile bundles are refused with a specific BundleIntegrityError, leav
       const bytes = readFileSync(part);
       bytes[1000] ^= 0x01;
       writeFileSync(part, bytes);
-      await expectRefused(manifestPath, { check: 'part-digest', message: /part multi\.img\.part\.1 does not match its SHA-1/ }, referenceKeys);
+      await expectRefused(
+        manifestPath,
+        { check: 'part-digest', message: /part multi\.img\.part\.1 does not match its SHA-1/ },
+        referenceKeys,
+      );
     });
 
     it('refuses sparse/ with one byte of its signed <machine_configuration> edited', async () => {

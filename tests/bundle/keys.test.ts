@@ -7,7 +7,15 @@ import { createHash } from 'crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import forge from 'node-forge';
-import { readCertificate, readPrivateKey, sameKey, seal, sign, unseal, verifySignature } from '../../provider/bundle/keys';
+import {
+  readCertificate,
+  readPrivateKey,
+  sameKey,
+  seal,
+  sign,
+  unseal,
+  verifySignature,
+} from '../../provider/bundle/keys';
 import { certificateFingerprint } from '../../provider/dynamic/bundledImage/rules';
 import { opensslUnseal } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
@@ -73,16 +81,38 @@ describe('bundle keys', () => {
     const { dir } = testPki();
     const keyPath = path.join(dir, 'ec-key.pem');
     const certPath = path.join(dir, 'ec-cert.pem');
-    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=ec']);
+    run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=ec',
+    ]);
     const pem = run('cat', [certPath]).toString();
-    assert.throws(() => readCertificate(pem, 'ec2Certificate'), (error: Error & { input?: string }) => error.input === 'ec2Certificate' && /ec key, not an RSA key/.test(error.message));
+    assert.throws(
+      () => readCertificate(pem, 'ec2Certificate'),
+      (error: Error & { input?: string }) =>
+        error.input === 'ec2Certificate' && /ec key, not an RSA key/.test(error.message),
+    );
   });
 
   it('keeps the certificate fingerprint of stored bundle keys: hex modulus and exponent as node-forge wrote them', () => {
     const { user, ec2 } = testPki();
     for (const pem of [user.cert, ec2.cert]) {
       const publicKey = forge.pki.certificateFromPem(pem).publicKey as forge.pki.rsa.PublicKey;
-      const expected = createHash('sha256').update(`${publicKey.n.toString(16)}:${publicKey.e.toString(16)}`).digest('hex');
+      const expected = createHash('sha256')
+        .update(`${publicKey.n.toString(16)}:${publicKey.e.toString(16)}`)
+        .digest('hex');
       assert.equal(certificateFingerprint(pem), expected);
     }
   });
@@ -94,7 +124,9 @@ describe('bundle keys', () => {
       const image = path.join(dir, 'app.img');
       writeImage(image, [{ kind: 'random', bytes: MiB }]);
       const script = path.join(dir, 'bundle.js');
-      writeFileSync(script, `
+      writeFileSync(
+        script,
+        `
         const { bundleImage } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'provider', 'bundle'))});
         bundleImage({
           imagePath: ${JSON.stringify(image)}, destination: ${JSON.stringify(dir)}, accountId: '123456789012', architecture: 'x86_64',
@@ -104,7 +136,8 @@ describe('bundle keys', () => {
           const loaded = Object.keys(require.cache).filter((file) => file.includes('node-forge'));
           console.log(JSON.stringify(loaded));
         }, (error) => { console.error(error); process.exit(1); });
-      `);
+      `,
+      );
       const result = await runNodeAsync(script);
       assert.equal(result.status, 0, result.stderr);
       assert.deepEqual(JSON.parse(result.stdout), []);

@@ -74,7 +74,10 @@ describe('manifest serialization', () => {
     manifest.image.ancestorAmiIds = [];
     manifest.bundler = { name: 'x' };
     const xml = renderManifest(manifest);
-    assert.match(xml, /<bundler><name>x<\/name><\/bundler><machine_configuration><architecture>i386<\/architecture><\/machine_configuration><image>/);
+    assert.match(
+      xml,
+      /<bundler><name>x<\/name><\/bundler><machine_configuration><architecture>i386<\/architecture><\/machine_configuration><image>/,
+    );
     assert.doesNotMatch(xml, /ancestry|kernel_id|product_codes|block_device_mapping|<version>0/);
   });
 
@@ -105,9 +108,15 @@ describe('manifest serialization', () => {
     assert.equal(parseManifest(GOLDEN.replace('</manifest>', '</manifest>\n')).canonical, false);
   });
 
-  it('reports a missing or empty field with ec2-unbundle\'s words', () => {
-    assert.throws(() => parseManifest(GOLDEN.replace(/<digest algorithm='SHA1'>d+<\/digest>/, '')), /invalid AMI manifest, digest element not present/);
-    assert.throws(() => parseManifest(GOLDEN.replace('<user>123456789012</user>', '<user></user>')), /invalid AMI manifest, user element empty/);
+  it("reports a missing or empty field with ec2-unbundle's words", () => {
+    assert.throws(
+      () => parseManifest(GOLDEN.replace(/<digest algorithm='SHA1'>d+<\/digest>/, '')),
+      /invalid AMI manifest, digest element not present/,
+    );
+    assert.throws(
+      () => parseManifest(GOLDEN.replace('<user>123456789012</user>', '<user></user>')),
+      /invalid AMI manifest, user element empty/,
+    );
   });
 
   it('refuses a part list whose count or indexes disagree', () => {
@@ -117,9 +126,12 @@ describe('manifest serialization', () => {
 
   it('refuses any DOCTYPE, so no entity can be declared or expanded', () => {
     const bomb =
-      "<?xml version='1.0'?><!DOCTYPE manifest [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>" +
+      '<?xml version=\'1.0\'?><!DOCTYPE manifest [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>' +
       GOLDEN.slice("<?xml version='1.0'?>".length).replace('<name>app.img</name>', '<name>&c;</name>');
-    assert.throws(() => parseManifest(bomb), (error: unknown) => error instanceof BundleIntegrityError && error.check === 'manifest-dtd');
+    assert.throws(
+      () => parseManifest(bomb),
+      (error: unknown) => error instanceof BundleIntegrityError && error.check === 'manifest-dtd',
+    );
   });
 
   it('refuses an undefined entity and malformed XML', () => {
@@ -128,6 +140,9 @@ describe('manifest serialization', () => {
   });
 
   it('refuses other manifest versions', () => {
-    assert.throws(() => parseManifest(GOLDEN.replace('<version>2007-10-10</version>', '<version>2007-08-29</version>')), /only 2007-10-10/);
+    assert.throws(
+      () => parseManifest(GOLDEN.replace('<version>2007-10-10</version>', '<version>2007-08-29</version>')),
+      /only 2007-10-10/,
+    );
   });
 });

@@ -11,7 +11,16 @@ import { parseManifest } from '../../provider/bundle/manifestParse';
 import { unbundleImage, verifyBundle } from '../../provider/bundle/unbundle';
 import { BundleOptions } from '../../provider/bundle/bundle';
 import { GZIP_MODES } from '../../provider/bundle/parallelGzip';
-import { bundleWithTestKeys, elementText, FIXED_IV, FIXED_KEY, opensslDecryptParts, opensslDecryptToGzip, opensslUnseal, readManifest } from '../helpers/bundles';
+import {
+  bundleWithTestKeys,
+  elementText,
+  FIXED_IV,
+  FIXED_KEY,
+  opensslDecryptParts,
+  opensslDecryptToGzip,
+  opensslUnseal,
+  readManifest,
+} from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
 import { ImageSegment, MiB, run, shell, temporaryFolder, writeImage } from '../helpers/tools';
 
@@ -23,7 +32,12 @@ describe('bundles read by the real tools', () => {
   beforeEach(() => (folder = temporaryFolder('oracle')));
   afterEach(() => folder.cleanup());
 
-  async function bundleSegments(name: string, segments: ImageSegment[], hooks = {}, extra: Partial<BundleOptions> = {}) {
+  async function bundleSegments(
+    name: string,
+    segments: ImageSegment[],
+    hooks = {},
+    extra: Partial<BundleOptions> = {},
+  ) {
     const imagePath = path.join(folder.dir, name);
     writeImage(imagePath, segments);
     const out = path.join(folder.dir, 'out');
@@ -56,14 +70,30 @@ describe('bundles read by the real tools', () => {
 
   for (const gzip of GZIP_MODES) {
     it(`decrypts with openssl enc and gunzips to the tar stream whose SHA-1 is the manifest digest, equal to GNU tar output (${gzip} gzip)`, async () => {
-      const { imagePath, out, result, xml } = await bundleSegments('dense.img', [{ kind: 'random', bytes: 3 * MiB + 123 }], {}, { gzip });
+      const { imagePath, out, result, xml } = await bundleSegments(
+        'dense.img',
+        [{ kind: 'random', bytes: 3 * MiB + 123 }],
+        {},
+        { gzip },
+      );
       const pki = testPki();
       const key = opensslUnseal(elementText(xml, 'user_encrypted_key'), pki.user.keyPath);
       const iv = opensslUnseal(elementText(xml, 'user_encrypted_iv'), pki.user.keyPath);
       const tar = opensslDecryptParts(out, 'dense.img', key, iv);
       assert.equal(sha1(tar), elementText(xml, 'digest'));
       assert.equal(sha1(tar), result.digest);
-      const gnu = run('tar', ['-c', '-h', '-S', '--owner', '0', '--group', '0', '-C', path.dirname(imagePath), 'dense.img']);
+      const gnu = run('tar', [
+        '-c',
+        '-h',
+        '-S',
+        '--owner',
+        '0',
+        '--group',
+        '0',
+        '-C',
+        path.dirname(imagePath),
+        'dense.img',
+      ]);
       assert.deepEqual(tar, gnu, 'tar stream byte-identical to GNU tar');
       const gz = opensslDecryptToGzip(out, 'dense.img', key, iv);
       run('gzip', ['-t'], { input: gz });
@@ -78,22 +108,42 @@ describe('bundles read by the real tools', () => {
     await fs.writeFile(path.join(folder.dir, 'signed.txt'), extractSignedText(xml));
     await fs.writeFile(path.join(folder.dir, 'signature.bin'), Buffer.from(elementText(xml, 'signature'), 'hex'));
     run('openssl', ['x509', '-pubkey', '-noout', '-in', pki.user.certPath, '-out', path.join(folder.dir, 'pub.pem')]);
-    const verdict = run('openssl', ['dgst', '-sha1', '-verify', 'pub.pem', '-signature', 'signature.bin', 'signed.txt'], { cwd: folder.dir });
+    const verdict = run(
+      'openssl',
+      ['dgst', '-sha1', '-verify', 'pub.pem', '-signature', 'signature.bin', 'signed.txt'],
+      { cwd: folder.dir },
+    );
     assert.equal(verdict.toString().trim(), 'Verified OK');
     // and it is the very signature openssl makes: PKCS#1 v1.5 signatures are deterministic
-    const opensslSignature = run('openssl', ['dgst', '-sha1', '-sign', pki.user.keyPath, 'signed.txt'], { cwd: folder.dir });
+    const opensslSignature = run('openssl', ['dgst', '-sha1', '-sign', pki.user.keyPath, 'signed.txt'], {
+      cwd: folder.dir,
+    });
     assert.equal(opensslSignature.toString('hex'), elementText(xml, 'signature'));
   });
 
   it('writes part digests that sha1sum agrees with, and a bundled_size equal to the part sizes', async () => {
-    const { out, xml } = await bundleSegments('parts.img', [{ kind: 'random', bytes: 200 * 1024 }], { partSize: 16 * 1024 });
+    const { out, xml } = await bundleSegments('parts.img', [{ kind: 'random', bytes: 200 * 1024 }], {
+      partSize: 16 * 1024,
+    });
     const parts = (await fs.readdir(out)).filter((file) => file.includes('.part.')).sort();
     assert.equal(parts.length, 13);
-    assert.deepEqual(parts.slice(0, 2), ['parts.img.part.00', 'parts.img.part.01'], 'indexes padded to the digits of the count');
-    const sums = shell(`cd '${out}' && sha1sum ${parts.join(' ')}`).trim().split('\n').map((line) => line.split(/\s+/)[0]);
-    const listed = [...xml.matchAll(/<digest algorithm='SHA1'>([0-9a-f]{40})<\/digest>/g)].map((match) => match[1]).slice(1);
+    assert.deepEqual(
+      parts.slice(0, 2),
+      ['parts.img.part.00', 'parts.img.part.01'],
+      'indexes padded to the digits of the count',
+    );
+    const sums = shell(`cd '${out}' && sha1sum ${parts.join(' ')}`)
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/)[0]);
+    const listed = [...xml.matchAll(/<digest algorithm='SHA1'>([0-9a-f]{40})<\/digest>/g)]
+      .map((match) => match[1])
+      .slice(1);
     assert.deepEqual(listed, sums);
-    const total = (await Promise.all(parts.map((file) => fs.stat(path.join(out, file))))).reduce((sum, stats) => sum + stats.size, 0);
+    const total = (await Promise.all(parts.map((file) => fs.stat(path.join(out, file))))).reduce(
+      (sum, stats) => sum + stats.size,
+      0,
+    );
     assert.equal(Number(elementText(xml, 'bundled_size')), total);
     assert.equal(total % 16, 0);
     assert.match(xml, /<parts count='13'>/);
@@ -101,16 +151,23 @@ describe('bundles read by the real tools', () => {
 
   it('is reproducible given the same key and IV (only the RSA-sealed copies and signature differ)', async () => {
     const imagePath = path.join(folder.dir, 'same.img');
-    writeImage(imagePath, [{ kind: 'random', bytes: MiB }, { kind: 'zeros', bytes: MiB }, { kind: 'random', bytes: 700 }]);
+    writeImage(imagePath, [
+      { kind: 'random', bytes: MiB },
+      { kind: 'zeros', bytes: MiB },
+      { kind: 'random', bytes: 700 },
+    ]);
     const bundles = [];
     for (const dir of ['one', 'two']) {
       await fs.mkdir(path.join(folder.dir, dir));
-      bundles.push(await bundleWithTestKeys(imagePath, path.join(folder.dir, dir), {}, { keyHex: FIXED_KEY, ivHex: FIXED_IV }));
+      bundles.push(
+        await bundleWithTestKeys(imagePath, path.join(folder.dir, dir), {}, { keyHex: FIXED_KEY, ivHex: FIXED_IV }),
+      );
     }
     const [one, two] = bundles;
     assert.deepEqual(one.parts, two.parts);
     assert.equal(one.digest, two.digest);
-    const stripRandom = (xml: string) => xml.replace(/(encrypted_(key|iv)[^>]*>)[0-9a-f]+/g, '$1').replace(/<signature>[0-9a-f]+/, '<signature>');
+    const stripRandom = (xml: string) =>
+      xml.replace(/(encrypted_(key|iv)[^>]*>)[0-9a-f]+/g, '$1').replace(/<signature>[0-9a-f]+/, '<signature>');
     assert.equal(stripRandom(readManifest(one)), stripRandom(readManifest(two)));
     const tar = opensslDecryptParts(path.join(folder.dir, 'one'), 'same.img', FIXED_KEY, FIXED_IV);
     assert.equal(sha1(tar), one.digest);
@@ -119,7 +176,16 @@ describe('bundles read by the real tools', () => {
   const roundTrips: Array<[string, ImageSegment[], number]> = [
     ['tiny (1 byte)', [{ kind: 'random', bytes: 1 }], 1],
     ['dense', [{ kind: 'random', bytes: 2 * MiB + 5 }], 1],
-    ['sparse (zeros written in the middle and at the end)', [{ kind: 'random', bytes: MiB }, { kind: 'zeros', bytes: 5 * MiB }, { kind: 'random', bytes: 4096 }, { kind: 'zeros', bytes: 2 * MiB }], 1],
+    [
+      'sparse (zeros written in the middle and at the end)',
+      [
+        { kind: 'random', bytes: MiB },
+        { kind: 'zeros', bytes: 5 * MiB },
+        { kind: 'random', bytes: 4096 },
+        { kind: 'zeros', bytes: 2 * MiB },
+      ],
+      1,
+    ],
     ['exactly 10 MiB', [{ kind: 'random', bytes: 10 * MiB }], 2],
     ['multi-part', [{ kind: 'random', bytes: 21 * MiB }], 3],
   ];
@@ -130,12 +196,20 @@ describe('bundles read by the real tools', () => {
         assert.equal(result.parts.length, expectedParts);
         const original = readFileSync(imagePath);
         const pki = testPki();
-        const report = await verifyBundle({ manifestPath: result.manifestPath, privateKey: pki.user.key, userCertificate: pki.user.cert });
+        const report = await verifyBundle({
+          manifestPath: result.manifestPath,
+          privateKey: pki.user.key,
+          userCertificate: pki.user.cert,
+        });
         assert.equal(report.digest, result.digest);
         assert.equal(report.canonical, true);
         const restored = path.join(folder.dir, 'restored');
         await fs.mkdir(restored);
-        const unbundled = await unbundleImage({ manifestPath: result.manifestPath, privateKey: pki.user.key, destination: restored });
+        const unbundled = await unbundleImage({
+          manifestPath: result.manifestPath,
+          privateKey: pki.user.key,
+          destination: restored,
+        });
         assert.equal(sha256(readFileSync(unbundled.imagePath)), sha256(original));
         assert.deepEqual((await fs.readdir(restored)).sort(), ['image.img'], 'only the image is left behind');
         // the stock-tool pipeline restores it too
@@ -152,7 +226,10 @@ describe('bundles read by the real tools', () => {
 
   it('stores zero blocks as holes by default and as data with sparse: false', async () => {
     const imagePath = path.join(folder.dir, 'holes.img');
-    writeImage(imagePath, [{ kind: 'random', bytes: 64 * 1024 }, { kind: 'zeros', bytes: 8 * MiB }]);
+    writeImage(imagePath, [
+      { kind: 'random', bytes: 64 * 1024 },
+      { kind: 'zeros', bytes: 8 * MiB },
+    ]);
     const sparse = await bundleWithTestKeys(imagePath, folder.dir, { name: 'sparse' });
     const dense = await bundleWithTestKeys(imagePath, folder.dir, { name: 'dense', sparse: false });
     assert.equal(sparse.sparse, true);

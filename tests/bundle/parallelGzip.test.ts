@@ -18,7 +18,7 @@ const HEADER_HEX = '1f8b0800000000000203';
 function lengths(seed: number, total: number, largest: number): number[] {
   const result: number[] = [];
   let state = seed;
-  for (let left = total; left > 0; ) {
+  for (let left = total; left > 0;) {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     const length = Math.min(left, 1 + (state % largest));
     result.push(length);
@@ -28,7 +28,11 @@ function lengths(seed: number, total: number, largest: number): number[] {
 }
 
 /** Writes `input` in pieces of uneven sizes, as a stream would deliver it, and collects the output. */
-async function compress(input: Buffer, options: ParallelGzipOptions = {}, largestWrite = 200 * KiB): Promise<{ output: Buffer; gzip: ParallelGzip }> {
+async function compress(
+  input: Buffer,
+  options: ParallelGzipOptions = {},
+  largestWrite = 200 * KiB,
+): Promise<{ output: Buffer; gzip: ParallelGzip }> {
   const gzip = new ParallelGzip(options);
   const pieces: Buffer[] = [];
   let offset = 0;
@@ -52,7 +56,9 @@ function assertGnuGzipReads(output: Buffer, input: Buffer): void {
 }
 
 function repeatedText(bytes: number): Buffer {
-  const line = Buffer.from('Lorem ipsum dolor sit amet, consectetur adipiscing elit; sed do eiusmod tempor incididunt 0123456789\n');
+  const line = Buffer.from(
+    'Lorem ipsum dolor sit amet, consectetur adipiscing elit; sed do eiusmod tempor incididunt 0123456789\n',
+  );
   const text = Buffer.alloc(bytes);
   for (let offset = 0; offset < bytes; offset += line.length) line.copy(text, offset);
   return text;
@@ -102,7 +108,11 @@ describe('parallel gzip read by GNU gzip', () => {
     const input = mixed(2 * MiB + 333);
     const { output: reference, gzip } = await compress(input, { chunkSize, parallelism: 1 }, 100);
     assert.equal(gzip.peakRunning, 1, 'parallelism 1 compresses one chunk at a time');
-    for (const [parallelism, largestWrite] of [[2, 4096], [4, MiB], [8, 3 * chunkSize]] as const) {
+    for (const [parallelism, largestWrite] of [
+      [2, 4096],
+      [4, MiB],
+      [8, 3 * chunkSize],
+    ] as const) {
       const { output, gzip: other } = await compress(input, { chunkSize, parallelism }, largestWrite);
       assert.ok(output.equals(reference), `parallelism ${parallelism}, writes up to ${largestWrite} bytes`);
       assert.ok(other.peakRunning <= parallelism);
@@ -145,7 +155,11 @@ describe('parallel gzip read by GNU gzip', () => {
     assert.ok(createGzipStage() instanceof ParallelGzip, 'parallel by default');
     const input = mixed(300 * KiB);
     const chunks: Buffer[] = [];
-    await pipeline(Readable.from([input]), stage, new Writable({ write: (chunk: Buffer, _encoding, callback) => (chunks.push(chunk), callback()) }));
+    await pipeline(
+      Readable.from([input]),
+      stage,
+      new Writable({ write: (chunk: Buffer, _encoding, callback) => (chunks.push(chunk), callback()) }),
+    );
     const output = Buffer.concat(chunks);
     assert.equal(output.subarray(0, 10).toString('hex'), HEADER_HEX);
     assertGnuGzipReads(output, input);
@@ -200,7 +214,10 @@ describe('parallel gzip: order, back-pressure and failures', () => {
     // chunks in flight, as many outputs waiting to be read, the chunk being filled and the streams' buffers.
     const bound = (2 * gzip.maxInFlight + 2) * chunkSize;
     assert.ok(furthestAhead <= bound, `the writer ran ${furthestAhead} bytes ahead of the reader (bound ${bound})`);
-    assert.ok(largestReadable <= (gzip.maxInFlight + 2) * (chunkSize + 2 * KiB), `${largestReadable} bytes waited in the readable buffer`);
+    assert.ok(
+      largestReadable <= (gzip.maxInFlight + 2) * (chunkSize + 2 * KiB),
+      `${largestReadable} bytes waited in the readable buffer`,
+    );
   });
 
   it('passes an error of its input on and ignores the chunks still being compressed', async () => {
@@ -213,10 +230,7 @@ describe('parallel gzip: order, back-pressure and failures', () => {
       },
     });
     let emittedAfter = 0;
-    await assert.rejects(
-      pipeline(failing, gzip, new PassThrough().resume()),
-      /the disk went away/,
-    );
+    await assert.rejects(pipeline(failing, gzip, new PassThrough().resume()), /the disk went away/);
     assert.ok(gzip.destroyed);
     gzip.on('data', () => emittedAfter++);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -237,5 +251,4 @@ describe('parallel gzip: order, back-pressure and failures', () => {
     assert.deepEqual(errors, []);
     assert.equal(gzip.inFlight, 0);
   });
-
 });

@@ -6,19 +6,27 @@ const good: BundleParameters = { name: 'app.img', accountId: '1234-5678-9012', a
 
 describe('bundle parameters', () => {
   it('normalizes a good set: hyphens stripped, mappings and product codes split', () => {
-    assert.deepEqual(normalizeBundleParameters({ ...good, blockDeviceMappings: 'root=/dev/sda1, ami=sda1', productCodes: 'A1,B2', kernelId: 'aki-fc8f11cc' }), {
-      name: 'app.img',
-      accountId: '123456789012',
-      architecture: 'x86_64',
-      kernelId: 'aki-fc8f11cc',
-      ramdiskId: undefined,
-      blockDeviceMappings: [
-        { virtual: 'root', device: '/dev/sda1' },
-        { virtual: 'ami', device: 'sda1' },
-      ],
-      productCodes: ['A1', 'B2'],
-      ancestorAmiIds: undefined,
-    });
+    assert.deepEqual(
+      normalizeBundleParameters({
+        ...good,
+        blockDeviceMappings: 'root=/dev/sda1, ami=sda1',
+        productCodes: 'A1,B2',
+        kernelId: 'aki-fc8f11cc',
+      }),
+      {
+        name: 'app.img',
+        accountId: '123456789012',
+        architecture: 'x86_64',
+        kernelId: 'aki-fc8f11cc',
+        ramdiskId: undefined,
+        blockDeviceMappings: [
+          { virtual: 'root', device: '/dev/sda1' },
+          { virtual: 'ami', device: 'sda1' },
+        ],
+        productCodes: ['A1', 'B2'],
+        ancestorAmiIds: undefined,
+      },
+    );
   });
 
   const bad: Array<[string, Partial<BundleParameters>, string, RegExp]> = [
@@ -49,6 +57,9 @@ describe('bundle parameters', () => {
 
   it('reports every bad field at once for a preview', () => {
     const problems = checkBundleParameters({ name: '', accountId: 'x', architecture: 'y', kernelId: 'z' });
-    assert.deepEqual(problems.map((problem) => problem.field), ['name', 'accountId', 'architecture', 'kernelId']);
+    assert.deepEqual(
+      problems.map((problem) => problem.field),
+      ['name', 'accountId', 'architecture', 'kernelId'],
+    );
   });
 });

@@ -59,10 +59,28 @@ describe('part cutter', () => {
       const cutter = new PartCutter(store, 2500);
       await pipeline(Readable.from(chunksOf(data, sizes)), cutter.writable);
       const expected = [0, 1, 2, 3].map((index) => data.subarray(index * 2500, (index + 1) * 2500));
-      assert.deepEqual(store.parts.map((slices) => Buffer.concat(slices)), expected, `chunks of ${sizes.join(', ')}`);
-      assert.deepEqual(cutter.parts, expected.map((part, index) => ({ index, size: 2500, digest: sha1(part) })));
+      assert.deepEqual(
+        store.parts.map((slices) => Buffer.concat(slices)),
+        expected,
+        `chunks of ${sizes.join(', ')}`,
+      );
+      assert.deepEqual(
+        cutter.parts,
+        expected.map((part, index) => ({ index, size: 2500, digest: sha1(part) })),
+      );
       // The stream destroys itself once finished: the store is told to let go of nothing.
-      assert.deepEqual(store.calls, ['begin 0', 'end 0', 'begin 1', 'end 1', 'begin 2', 'end 2', 'begin 3', 'end 3', 'flush', 'abandon']);
+      assert.deepEqual(store.calls, [
+        'begin 0',
+        'end 0',
+        'begin 1',
+        'end 1',
+        'begin 2',
+        'end 2',
+        'begin 3',
+        'end 3',
+        'flush',
+        'abandon',
+      ]);
     }
   });
 
@@ -71,9 +89,15 @@ describe('part cutter', () => {
     const store = new MemoryStore();
     const cutter = new PartCutter(store, 2000);
     await pipeline(Readable.from(chunksOf(data, [333])), cutter.writable);
-    assert.deepEqual(cutter.parts.map((part) => part.size), [2000, 2000, 1001]);
+    assert.deepEqual(
+      cutter.parts.map((part) => part.size),
+      [2000, 2000, 1001],
+    );
     assert.equal(cutter.parts[2].digest, sha1(data.subarray(4000)));
-    assert.deepEqual((await cutter.commit()).map((part) => part.filename), ['p.0', 'p.1', 'p.2']);
+    assert.deepEqual(
+      (await cutter.commit()).map((part) => part.filename),
+      ['p.0', 'p.1', 'p.2'],
+    );
     await cutter.discard();
     assert.equal(store.calls[store.calls.length - 1], 'discard');
   });
@@ -91,7 +115,11 @@ describe('part cutter', () => {
     store.failEndOf = 1;
     const cutter = new PartCutter(store, 100);
     await assert.rejects(pipeline(Readable.from(chunksOf(randomBytes(1000), [64])), cutter.writable), /part 1 failed/);
-    assert.deepEqual(cutter.parts.map((part) => part.index), [0], 'the failed part is not counted');
+    assert.deepEqual(
+      cutter.parts.map((part) => part.index),
+      [0],
+      'the failed part is not counted',
+    );
     assert.ok(store.calls.includes('abandon'));
     assert.ok(!store.calls.includes('flush'));
   });

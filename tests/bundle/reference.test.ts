@@ -20,9 +20,30 @@ interface Vector {
 
 /** From reference-bundles/README.md: the originals' sizes and hashes. */
 const VECTORS: Vector[] = [
-  { folder: 'mixed', name: 'mixed.img', size: 4259840, sha256: '027d98ea0740b0d6f13be1e8d5a113b29839c35a78ed8a65d92543eecc4a81ec', sparse: false, parts: 1 },
-  { folder: 'sparse', name: 'sparse-app', size: 7356416, sha256: '471e8f9f8d4d85e402e379d5752d6204f2168b9783e0806ab8bed9e55ed18059', sparse: true, parts: 1 },
-  { folder: 'multi', name: 'multi.img', size: 12582912, sha256: '9e3201fbebe8c53b6a2e9bb3b143fdab66e64b1985a3014dace51286c385ef10', sparse: false, parts: 2 },
+  {
+    folder: 'mixed',
+    name: 'mixed.img',
+    size: 4259840,
+    sha256: '027d98ea0740b0d6f13be1e8d5a113b29839c35a78ed8a65d92543eecc4a81ec',
+    sparse: false,
+    parts: 1,
+  },
+  {
+    folder: 'sparse',
+    name: 'sparse-app',
+    size: 7356416,
+    sha256: '471e8f9f8d4d85e402e379d5752d6204f2168b9783e0806ab8bed9e55ed18059',
+    sparse: true,
+    parts: 1,
+  },
+  {
+    folder: 'multi',
+    name: 'multi.img',
+    size: 12582912,
+    sha256: '9e3201fbebe8c53b6a2e9bb3b143fdab66e64b1985a3014dace51286c385ef10',
+    sparse: false,
+    parts: 2,
+  },
 ];
 
 const keys = path.join(REFERENCE_BUNDLES, 'keys');
@@ -30,14 +51,19 @@ const keys = path.join(REFERENCE_BUNDLES, 'keys');
 function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
-    createReadStream(file).on('data', (chunk) => hash.update(chunk)).on('error', reject).on('end', () => resolve(hash.digest('hex')));
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
   });
 }
 
 describe('reference bundles made by ec2-bundle-image', function () {
   before(function () {
     if (!hasReferenceBundles()) {
-      console.log(`      skipped: ${REFERENCE_BUNDLES} is absent (it comes with the shared folder beside the repository)`);
+      console.log(
+        `      skipped: ${REFERENCE_BUNDLES} is absent (it comes with the shared folder beside the repository)`,
+      );
       this.skip();
     }
   });
@@ -52,7 +78,12 @@ describe('reference bundles made by ec2-bundle-image', function () {
 
   for (const vector of VECTORS) {
     it(`unbundles ${vector.folder}/ to the original image (size and SHA-256)`, async () => {
-      const result = await unbundleImage({ manifestPath: manifestOf(vector), privateKey: userKey(), userCertificate: userCert(), destination: folder.dir });
+      const result = await unbundleImage({
+        manifestPath: manifestOf(vector),
+        privateKey: userKey(),
+        userCertificate: userCert(),
+        destination: folder.dir,
+      });
       assert.equal(result.imagePath, path.join(folder.dir, vector.name));
       assert.equal((await fs.stat(result.imagePath)).size, vector.size);
       assert.equal(await sha256File(result.imagePath), vector.sha256);
@@ -61,7 +92,11 @@ describe('reference bundles made by ec2-bundle-image', function () {
     });
 
     it(`verifies ${vector.folder}/ with every check, writing nothing`, async () => {
-      const report = await verifyBundle({ manifestPath: manifestOf(vector), privateKey: userKey(), userCertificate: userCert() });
+      const report = await verifyBundle({
+        manifestPath: manifestOf(vector),
+        privateKey: userKey(),
+        userCertificate: userCert(),
+      });
       assert.equal(report.imageSize, vector.size);
       assert.equal(report.canonical, true);
       assert.deepEqual(report.bundler, { name: 'ec2-ami-tools', version: '1.5', release: '3' });
@@ -80,7 +115,10 @@ describe('reference bundles made by ec2-bundle-image', function () {
     const key = unseal(user, manifest.image.userEncryptedKey, 'user key');
     assert.match(key, /^[0-9a-f]{32}$/);
     assert.equal(unseal(ec2Key, manifest.image.ec2EncryptedKey, 'ec2 key'), key);
-    assert.equal(unseal(ec2Key, manifest.image.ec2EncryptedIv, 'ec2 iv'), unseal(user, manifest.image.userEncryptedIv, 'user iv'));
+    assert.equal(
+      unseal(ec2Key, manifest.image.ec2EncryptedIv, 'ec2 iv'),
+      unseal(user, manifest.image.userEncryptedIv, 'user iv'),
+    );
   });
 
   it('reads every optional manifest field of the sparse vector', () => {
@@ -100,12 +138,31 @@ describe('reference bundles made by ec2-bundle-image', function () {
 
   it('verifies and unbundles through the CLI with ec2-unbundle option names', async () => {
     const vector = VECTORS[1];
-    const verify = runCli(['verify', '-m', manifestOf(vector), '-k', path.join(keys, 'user-pk.pem'), '-c', path.join(keys, 'user-cert.pem'), '--json']);
+    const verify = runCli([
+      'verify',
+      '-m',
+      manifestOf(vector),
+      '-k',
+      path.join(keys, 'user-pk.pem'),
+      '-c',
+      path.join(keys, 'user-cert.pem'),
+      '--json',
+    ]);
     assert.equal(verify.status, 0, verify.stderr);
     const summary = JSON.parse(verify.stdout);
     assert.equal(summary.digest, 'bc019fab8f16c0056ddbce63a19494798eddad09');
     assert.equal(summary.sparse, true);
-    const unbundle = runCli(['unbundle', '-m', manifestOf(vector), '-k', path.join(keys, 'user-pk.pem'), '-s', path.join(REFERENCE_BUNDLES, vector.folder), '-d', folder.dir]);
+    const unbundle = runCli([
+      'unbundle',
+      '-m',
+      manifestOf(vector),
+      '-k',
+      path.join(keys, 'user-pk.pem'),
+      '-s',
+      path.join(REFERENCE_BUNDLES, vector.folder),
+      '-d',
+      folder.dir,
+    ]);
     assert.equal(unbundle.status, 0, unbundle.stderr);
     assert.match(unbundle.stdout, /Unbundled sparse-app/);
     assert.equal(await sha256File(path.join(folder.dir, vector.name)), vector.sha256);

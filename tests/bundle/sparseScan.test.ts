@@ -15,7 +15,14 @@ function image(layout: Array<[number, number]>, size: number): Buffer {
 
 describe('zero-block scanner', () => {
   it('finds data regions at 512-byte granularity', () => {
-    const content = image([[0, 1000], [8192, 512], [20000, 10]], 32768);
+    const content = image(
+      [
+        [0, 1000],
+        [8192, 512],
+        [20000, 10],
+      ],
+      32768,
+    );
     assert.deepEqual(scan(content), {
       realSize: 32768,
       regions: [
@@ -36,7 +43,15 @@ describe('zero-block scanner', () => {
   });
 
   it('gives the same answer whatever the chunking', () => {
-    const content = image([[512, 512], [4096, 3], [9000, 2000], [65536 - 1, 1]], 65536);
+    const content = image(
+      [
+        [512, 512],
+        [4096, 3],
+        [9000, 2000],
+        [65536 - 1, 1],
+      ],
+      65536,
+    );
     assert.deepEqual(scan(content, 512), scan(content, 65536));
   });
 
@@ -47,7 +62,10 @@ describe('zero-block scanner', () => {
     assert.ok(result);
     assert.ok(result.regions.length <= 10, `${result.regions.length} regions`);
     for (const [offset, length] of layout) {
-      assert.ok(result.regions.some((region) => region.offset <= offset && offset + length <= region.offset + region.length), `data at ${offset} still stored`);
+      assert.ok(
+        result.regions.some((region) => region.offset <= offset && offset + length <= region.offset + region.length),
+        `data at ${offset} still stored`,
+      );
     }
   });
 

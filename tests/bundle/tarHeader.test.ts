@@ -20,7 +20,13 @@ async function ourTar(file: string, name: string, sparse: boolean): Promise<Buff
       for (let at = 0; at < content.length; at += MiB) scanner.push(content.subarray(at, at + MiB));
       layout = scanner.finish();
     }
-    const entry: TarEntry = { name, mode: stats.mode, mtime: Math.floor(stats.mtimeMs / 1000), size: stats.size, sparse: layout };
+    const entry: TarEntry = {
+      name,
+      mode: stats.mode,
+      mtime: Math.floor(stats.mtimeMs / 1000),
+      size: stats.size,
+      sparse: layout,
+    };
     const chunks: Buffer[] = [];
     for await (const chunk of tarStream(handle, entry)) chunks.push(chunk);
     const tar = Buffer.concat(chunks);
@@ -80,7 +86,8 @@ describe('tar stream (GNU tar is the oracle)', () => {
   it('writes sparse maps with extension blocks that GNU tar extracts to the identical file', async () => {
     const file = path.join(folder.dir, 'many.img');
     const segments: ImageSegment[] = [];
-    for (let i = 0; i < 60; i++) segments.push({ kind: 'random', bytes: 1000 + i * 7 }, { kind: 'zeros', bytes: 4096 + 512 });
+    for (let i = 0; i < 60; i++)
+      segments.push({ kind: 'random', bytes: 1000 + i * 7 }, { kind: 'zeros', bytes: 4096 + 512 });
     writeImage(file, segments);
     const tar = await ourTar(file, 'many.img', true);
     assert.equal(tar[156], 'S'.charCodeAt(0));
@@ -89,7 +96,12 @@ describe('tar stream (GNU tar is the oracle)', () => {
     await fs.mkdir(out);
     run('tar', ['-x', '-C', out], { input: tar });
     const restored = await fs.readFile(path.join(out, 'many.img'));
-    assert.equal(createHash('sha256').update(restored).digest('hex'), createHash('sha256').update(await fs.readFile(file)).digest('hex'));
+    assert.equal(
+      createHash('sha256').update(restored).digest('hex'),
+      createHash('sha256')
+        .update(await fs.readFile(file))
+        .digest('hex'),
+    );
     assert.equal(run('tar', ['-t'], { input: tar }).toString(), 'many.img\n', 'GNU tar lists exactly one member');
   });
 
@@ -116,7 +128,10 @@ describe('tar stream (GNU tar is the oracle)', () => {
     run('touch', ['-d', '@1700000000', file]);
     const stats = await fs.stat(file);
     // GNU tar without -S writes a plain header first; only its first block is read.
-    const gnuHeader = execFileSync('bash', ['-c', `tar -c -h --owner 0 --group 0 -C '${folder.dir}' big.img 2>/dev/null | head -c 512`]);
+    const gnuHeader = execFileSync('bash', [
+      '-c',
+      `tar -c -h --owner 0 --group 0 -C '${folder.dir}' big.img 2>/dev/null | head -c 512`,
+    ]);
     const ours = encodeHeader({ name: 'big.img', mode: stats.mode, mtime: 1_700_000_000, size });
     assert.deepEqual(ours, gnuHeader);
     assert.equal(ours[124], 0x80);
@@ -136,10 +151,19 @@ describe('tar header fields', () => {
   it('refuses a header whose checksum is wrong', () => {
     const header = encodeHeader({ name: 'x.img', mode: 0o644, mtime: 1, size: 1 });
     header[0] = 'y'.charCodeAt(0);
-    assert.throws(() => decodeHeader(header), (error: unknown) => error instanceof BundleIntegrityError && /checksum/.test(error.message));
+    assert.throws(
+      () => decodeHeader(header),
+      (error: unknown) => error instanceof BundleIntegrityError && /checksum/.test(error.message),
+    );
   });
 
-  for (const [flag, what] of [['1', 'hard link'], ['2', 'symbolic link'], ['3', 'character device'], ['4', 'block device'], ['5', 'directory']]) {
+  for (const [flag, what] of [
+    ['1', 'hard link'],
+    ['2', 'symbolic link'],
+    ['3', 'character device'],
+    ['4', 'block device'],
+    ['5', 'directory'],
+  ]) {
     it(`refuses a ${what} member`, () => {
       const header = encodeHeader({ name: 'x.img', mode: 0o644, mtime: 1, size: 0 });
       header[156] = flag.charCodeAt(0);

@@ -41,7 +41,10 @@ describe('unikernel-ami upload and delete-bundle', function () {
   it('uploads with ec2-upload-bundle option names, then deletes with ec2-delete-bundle option names', async () => {
     fake.createBucket('cli-bucket', { objectOwnership: 'ObjectWriter' });
     const logFile = path.join(folder.dir, 'upload.log');
-    const upload = await runCliAsync(['upload', '-b', 'cli-bucket/images', '-m', manifestPath, '--json', '--log-file', logFile], environment);
+    const upload = await runCliAsync(
+      ['upload', '-b', 'cli-bucket/images', '-m', manifestPath, '--json', '--log-file', logFile],
+      environment,
+    );
     assert.equal(upload.status, 0, upload.stderr);
     const summary = JSON.parse(upload.stdout);
     assert.equal(summary.imageLocation, 'cli-bucket/images/app.img.manifest.xml');
@@ -60,7 +63,10 @@ describe('unikernel-ami upload and delete-bundle', function () {
     assert.match(refused.stderr, /-y\/--yes is needed/);
     assert.equal(fake.objects('cli-bucket').length, partCount + 1, 'nothing deleted without confirmation');
 
-    const removed = await runCliAsync(['delete-bundle', '-b', 'cli-bucket/images', '-p', 'app.img', '-y', '--json'], environment);
+    const removed = await runCliAsync(
+      ['delete-bundle', '-b', 'cli-bucket/images', '-p', 'app.img', '-y', '--json'],
+      environment,
+    );
     assert.equal(removed.status, 0, removed.stderr);
     assert.equal(JSON.parse(removed.stdout).deleted[0], 'images/app.img.manifest.xml');
     assert.deepEqual(fake.objects('cli-bucket'), []);
@@ -78,7 +84,10 @@ describe('unikernel-ami upload and delete-bundle', function () {
 
   it('refuses a wrong secret key with one line that names no secret', async () => {
     fake.createBucket('secret-test', { objectOwnership: 'ObjectWriter' });
-    const result = await runCliAsync(['upload', '-b', 'secret-test', '-m', manifestPath, '--retry', '1'], { ...environment, AWS_SECRET_ACCESS_KEY: 'wrong-secret-value' });
+    const result = await runCliAsync(['upload', '-b', 'secret-test', '-m', manifestPath, '--retry', '1'], {
+      ...environment,
+      AWS_SECRET_ACCESS_KEY: 'wrong-secret-value',
+    });
     assert.equal(result.status, 1);
     assert.match(result.stderr, /check the credentials/);
     assert.ok(!result.stderr.includes('wrong-secret-value'));
@@ -88,25 +97,71 @@ describe('unikernel-ami upload and delete-bundle', function () {
   it('bundles straight into S3 with --bucket, then delete-bundle removes it', async () => {
     fake.createBucket('direct', { objectOwnership: 'ObjectWriter' });
     const image = path.join(folder.dir, 'direct.img');
-    writeImage(image, [{ kind: 'random', bytes: 300 * 1024 }, { kind: 'zeros', bytes: MiB }]);
+    writeImage(image, [
+      { kind: 'random', bytes: 300 * 1024 },
+      { kind: 'zeros', bytes: MiB },
+    ]);
     const pki = testPki();
     fake.clearRequests();
     const bundled = await runCliAsync(
-      ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', 'direct/v1', '--json'],
+      [
+        'bundle',
+        '-i',
+        image,
+        '-k',
+        pki.user.keyPath,
+        '-c',
+        pki.user.certPath,
+        '-u',
+        fake.accountId,
+        '--ec2cert',
+        pki.ec2.certPath,
+        '-r',
+        'x86_64',
+        '-b',
+        'direct/v1',
+        '--json',
+      ],
       environment,
     );
     assert.equal(bundled.status, 0, bundled.stderr);
     const summary = JSON.parse(bundled.stdout);
     assert.equal(summary.imageLocation, 'direct/v1/direct.img.manifest.xml');
-    assert.deepEqual(fake.objects('direct').map((object) => object.key), ['v1/direct.img.manifest.xml', 'v1/direct.img.part.0']);
-    assert.equal(fake.requests.filter((request) => request.operation === 'PutObject').pop()?.key, 'v1/direct.img.manifest.xml', 'manifest last');
+    assert.deepEqual(
+      fake.objects('direct').map((object) => object.key),
+      ['v1/direct.img.manifest.xml', 'v1/direct.img.part.0'],
+    );
+    assert.equal(
+      fake.requests.filter((request) => request.operation === 'PutObject').pop()?.key,
+      'v1/direct.img.manifest.xml',
+      'manifest last',
+    );
 
     const again = await runCliAsync(
-      ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', 'direct/v1'],
+      [
+        'bundle',
+        '-i',
+        image,
+        '-k',
+        pki.user.keyPath,
+        '-c',
+        pki.user.certPath,
+        '-u',
+        fake.accountId,
+        '--ec2cert',
+        pki.ec2.certPath,
+        '-r',
+        'x86_64',
+        '-b',
+        'direct/v1',
+      ],
       environment,
     );
     assert.equal(again.status, 1);
-    assert.match(again.stderr, /^unikernel-ami bundle: -b\/--bucket: s3:\/\/direct\/v1\/ already holds a bundle named direct\.img/);
+    assert.match(
+      again.stderr,
+      /^unikernel-ami bundle: -b\/--bucket: s3:\/\/direct\/v1\/ already holds a bundle named direct\.img/,
+    );
 
     const removed = await runCliAsync(['delete-bundle', '-b', 'direct/v1', '-p', 'direct.img', '-y'], environment);
     assert.equal(removed.status, 0, removed.stderr);
@@ -117,13 +172,46 @@ describe('unikernel-ami upload and delete-bundle', function () {
     const image = path.join(folder.dir, 'resume.img');
     writeImage(image, [{ kind: 'random', bytes: 25 * MiB }]);
     const pki = testPki();
-    const args = ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', fake.accountId, '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-b', 'resume/v1', '--concurrency', '1', '--json'];
-    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'v1/resume.img.part.1' });
+    const args = [
+      'bundle',
+      '-i',
+      image,
+      '-k',
+      pki.user.keyPath,
+      '-c',
+      pki.user.certPath,
+      '-u',
+      fake.accountId,
+      '--ec2cert',
+      pki.ec2.certPath,
+      '-r',
+      'x86_64',
+      '-b',
+      'resume/v1',
+      '--concurrency',
+      '1',
+      '--json',
+    ];
+    fake.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'reset',
+      match: (request) => request.key === 'v1/resume.img.part.1',
+    });
     const failed = await runCliAsync(args, environment);
     fake.faults.clear();
     assert.equal(failed.status, 1);
-    assert.match(failed.stderr, /resume\.img\.part\.1.*kept in s3:\/\/resume\/v1\/: run the same command again to resume/);
-    assert.deepEqual(fake.objects('resume').map((object) => object.key).sort(), ['v1/resume.img.part.0', 'v1/resume.img.resume.json']);
+    assert.match(
+      failed.stderr,
+      /resume\.img\.part\.1.*kept in s3:\/\/resume\/v1\/: run the same command again to resume/,
+    );
+    assert.deepEqual(
+      fake
+        .objects('resume')
+        .map((object) => object.key)
+        .sort(),
+      ['v1/resume.img.part.0', 'v1/resume.img.resume.json'],
+    );
 
     fake.clearRequests();
     const resumed = await runCliAsync(args, environment);
@@ -131,14 +219,32 @@ describe('unikernel-ami upload and delete-bundle', function () {
     assert.equal(JSON.parse(resumed.stdout).resumedParts, 1);
     const puts = fake.requests.filter((request) => request.operation === 'PutObject').map((request) => request.key);
     assert.deepEqual(puts, ['v1/resume.img.part.1', 'v1/resume.img.part.2', 'v1/resume.img.manifest.xml']);
-    assert.deepEqual(fake.objects('resume').map((object) => object.key).sort(), ['v1/resume.img.manifest.xml', 'v1/resume.img.part.0', 'v1/resume.img.part.1', 'v1/resume.img.part.2']);
+    assert.deepEqual(
+      fake
+        .objects('resume')
+        .map((object) => object.key)
+        .sort(),
+      ['v1/resume.img.manifest.xml', 'v1/resume.img.part.0', 'v1/resume.img.part.1', 'v1/resume.img.part.2'],
+    );
 
-    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === 'v2/resume.img.part.2' });
-    const failedAgain = await runCliAsync([...args.slice(0, -4), 'resume/v2', '--concurrency', '1', '--json'], environment);
+    fake.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'reset',
+      match: (request) => request.key === 'v2/resume.img.part.2',
+    });
+    const failedAgain = await runCliAsync(
+      [...args.slice(0, -4), 'resume/v2', '--concurrency', '1', '--json'],
+      environment,
+    );
     fake.faults.clear();
     assert.equal(failedAgain.status, 1);
     const removed = await runCliAsync(['delete-bundle', '-b', 'resume/v2', '-p', 'resume.img', '-y'], environment);
     assert.equal(removed.status, 0, removed.stderr);
-    assert.deepEqual(fake.objects('resume').filter((object) => object.key.startsWith('v2/')), [], 'parts and record removed');
+    assert.deepEqual(
+      fake.objects('resume').filter((object) => object.key.startsWith('v2/')),
+      [],
+      'parts and record removed',
+    );
   });
 });

@@ -13,12 +13,44 @@ describe('unikernel-ami CLI', () => {
 
   function bundleArgs(image: string, destination: string): string[] {
     const pki = testPki();
-    return ['bundle', '-i', image, '-k', pki.user.keyPath, '-c', pki.user.certPath, '-u', '123456789012', '--ec2cert', pki.ec2.certPath, '-r', 'x86_64', '-d', destination];
+    return [
+      'bundle',
+      '-i',
+      image,
+      '-k',
+      pki.user.keyPath,
+      '-c',
+      pki.user.certPath,
+      '-u',
+      '123456789012',
+      '--ec2cert',
+      pki.ec2.certPath,
+      '-r',
+      'x86_64',
+      '-d',
+      destination,
+    ];
   }
 
   it('shows ec2-bundle-image and ec2-unbundle option names in --help', () => {
     const bundle = runCli(['bundle', '--help']).stdout;
-    for (const option of ['-i, --image', '-k, --privatekey', '-c, --cert', '-u, --user', '-r, --arch', '-d, --destination', '-p, --prefix', '--ec2cert', '--kernel', '--ramdisk', '-B, --block-device-mapping', '--productcodes', '--no-sparse', '--json', '--log-file']) {
+    for (const option of [
+      '-i, --image',
+      '-k, --privatekey',
+      '-c, --cert',
+      '-u, --user',
+      '-r, --arch',
+      '-d, --destination',
+      '-p, --prefix',
+      '--ec2cert',
+      '--kernel',
+      '--ramdisk',
+      '-B, --block-device-mapping',
+      '--productcodes',
+      '--no-sparse',
+      '--json',
+      '--log-file',
+    ]) {
       assert.ok(bundle.includes(option), `bundle --help lists ${option}`);
     }
     const unbundle = runCli(['unbundle', '--help']).stdout;
@@ -30,7 +62,10 @@ describe('unikernel-ami CLI', () => {
 
   it('bundles quietly off a terminal, prints a --json summary, and logs to --log-file without secrets', async () => {
     const image = path.join(folder.dir, 'app.img');
-    writeImage(image, [{ kind: 'random', bytes: MiB }, { kind: 'zeros', bytes: 2 * MiB }]);
+    writeImage(image, [
+      { kind: 'random', bytes: MiB },
+      { kind: 'zeros', bytes: 2 * MiB },
+    ]);
     const logFile = path.join(folder.dir, 'bundle.log');
     const result = runCli([...bundleArgs(image, folder.dir), '--json', '--log-file', logFile]);
     assert.equal(result.status, 0, result.stderr);
@@ -81,7 +116,10 @@ describe('unikernel-ami CLI', () => {
   it('reports option errors (a missing required option) in one line too', () => {
     const result = runCli(['bundle', '-i', 'x.img']);
     assert.notEqual(result.status, 0);
-    assert.equal(result.stderr, "unikernel-ami: required option '-k, --privatekey <path>' not specified (see --help)\n");
+    assert.equal(
+      result.stderr,
+      "unikernel-ami: required option '-k, --privatekey <path>' not specified (see --help)\n",
+    );
   });
 });
 

@@ -27,7 +27,9 @@ function startServer(args: string[]): Promise<{ child: ChildProcess; served: Ser
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     lines.once('line', (line) => resolve({ child, served: JSON.parse(line) as Served }));
-    child.once('exit', (code) => reject(new Error(`local-aws exited with ${code} before printing its endpoint: ${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`local-aws exited with ${code} before printing its endpoint: ${stderr}`)),
+    );
   });
 }
 
@@ -43,9 +45,14 @@ function awsCli(served: Served, args: string[]): Promise<{ code: number; stdout:
     AWS_EC2_METADATA_DISABLED: 'true',
   };
   return new Promise((resolve) => {
-    execFile('aws', ['--endpoint-url', served.endpoint, '--output', 'json', ...args], { env }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      'aws',
+      ['--endpoint-url', served.endpoint, '--output', 'json', ...args],
+      { env },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -77,15 +84,25 @@ describe('unikernel-ami local-aws', function () {
 
   it('serves the AWS SDK: S3 objects in the bucket it made, and Amazon PV-GRUB kernels of its region', async () => {
     const { served } = server;
-    const config = { endpoint: served.endpoint, region: served.region, credentials: { accessKeyId: served.accessKeyId, secretAccessKey: served.secretAccessKey } };
+    const config = {
+      endpoint: served.endpoint,
+      region: served.region,
+      credentials: { accessKeyId: served.accessKeyId, secretAccessKey: served.secretAccessKey },
+    };
     const s3 = new S3Client({ ...config, forcePathStyle: true });
     const ec2 = new EC2Client(config);
     try {
-      await s3.send(new PutObjectCommand({ Bucket: 'served-bundles', Key: 'hello.txt', Body: 'hello', ACL: 'aws-exec-read' }));
+      await s3.send(
+        new PutObjectCommand({ Bucket: 'served-bundles', Key: 'hello.txt', Body: 'hello', ACL: 'aws-exec-read' }),
+      );
       const got = await s3.send(new GetObjectCommand({ Bucket: 'served-bundles', Key: 'hello.txt' }));
       assert.equal(await got.Body!.transformToString(), 'hello');
-      const kernels = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['pv-grub-hd0*'] }] }));
-      assert.ok((kernels.Images ?? []).length > 0 && kernels.Images!.every((image) => image.ImageId?.startsWith('aki-')));
+      const kernels = await ec2.send(
+        new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['pv-grub-hd0*'] }] }),
+      );
+      assert.ok(
+        (kernels.Images ?? []).length > 0 && kernels.Images!.every((image) => image.ImageId?.startsWith('aki-')),
+      );
     } finally {
       s3.destroy();
       ec2.destroy();
@@ -99,20 +116,45 @@ describe('unikernel-ami local-aws', function () {
     const { served } = server;
     const buckets = await awsCli(served, ['s3api', 'list-buckets']);
     assert.equal(buckets.code, 0, buckets.stderr);
-    assert.ok((JSON.parse(buckets.stdout) as { Buckets: Array<{ Name: string }> }).Buckets.some((bucket) => bucket.Name === 'served-bundles'));
+    assert.ok(
+      (JSON.parse(buckets.stdout) as { Buckets: Array<{ Name: string }> }).Buckets.some(
+        (bucket) => bucket.Name === 'served-bundles',
+      ),
+    );
     const body = path.join(folder.dir, 'part.bin');
     writeFileSync(body, Buffer.alloc(70_000, 3));
-    const put = await awsCli(served, ['s3api', 'put-object', '--bucket', 'served-bundles', '--key', 'cli/part.bin', '--body', body, '--acl', 'aws-exec-read']);
+    const put = await awsCli(served, [
+      's3api',
+      'put-object',
+      '--bucket',
+      'served-bundles',
+      '--key',
+      'cli/part.bin',
+      '--body',
+      body,
+      '--acl',
+      'aws-exec-read',
+    ]);
     assert.equal(put.code, 0, put.stderr);
     const head = await awsCli(served, ['s3api', 'head-object', '--bucket', 'served-bundles', '--key', 'cli/part.bin']);
     assert.equal(head.code, 0, head.stderr);
     assert.equal((JSON.parse(head.stdout) as { ContentLength: number }).ContentLength, 70_000);
-    const images = await awsCli(served, ['ec2', 'describe-images', '--owners', 'amazon', '--filters', 'Name=name,Values=pv-grub-hd0*']);
+    const images = await awsCli(served, [
+      'ec2',
+      'describe-images',
+      '--owners',
+      'amazon',
+      '--filters',
+      'Name=name,Values=pv-grub-hd0*',
+    ]);
     assert.equal(images.code, 0, images.stderr);
     assert.ok((JSON.parse(images.stdout) as { Images: unknown[] }).Images.length > 0);
     const types = await awsCli(served, ['ec2', 'describe-instance-types', '--instance-types', 'm3.medium']);
     assert.equal(types.code, 0, types.stderr);
-    assert.equal((JSON.parse(types.stdout) as { InstanceTypes: Array<{ InstanceType: string }> }).InstanceTypes[0].InstanceType, 'm3.medium');
+    assert.equal(
+      (JSON.parse(types.stdout) as { InstanceTypes: Array<{ InstanceType: string }> }).InstanceTypes[0].InstanceType,
+      'm3.medium',
+    );
     const missing = await awsCli(served, ['s3api', 'head-object', '--bucket', 'served-bundles', '--key', 'absent']);
     assert.notEqual(missing.code, 0, 'a missing object is an error to the AWS CLI as on S3');
   });

@@ -163,7 +163,11 @@ export function sha1(data: Buffer | string): string {
 }
 
 /** The canonical manifest text, signed over its signed text with `privateKey` (or with the signature given). */
-export function signedManifestXml(unsigned: UnsignedManifest, privateKey: PrivateKey | undefined, signature?: string): Manifest {
+export function signedManifestXml(
+  unsigned: UnsignedManifest,
+  privateKey: PrivateKey | undefined,
+  signature?: string,
+): Manifest {
   return { ...unsigned, signature: signature ?? (privateKey ? sign(privateKey, signedTextOf(unsigned)) : '00') };
 }
 
@@ -229,7 +233,11 @@ export function readUnsignedManifest(manifestPath: string): UnsignedManifest {
 }
 
 /** Edits a manifest's content and signs it again properly, so only the edited field is wrong. */
-export function resignManifest(manifestPath: string, privateKey: PrivateKey, edit: (manifest: UnsignedManifest) => void): Manifest {
+export function resignManifest(
+  manifestPath: string,
+  privateKey: PrivateKey,
+  edit: (manifest: UnsignedManifest) => void,
+): Manifest {
   const unsigned = readUnsignedManifest(manifestPath);
   edit(unsigned);
   const manifest = signedManifestXml(unsigned, privateKey);

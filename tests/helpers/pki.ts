@@ -26,7 +26,21 @@ let cached: TestPki | undefined;
 function makePair(dir: string, name: string, bits: number): KeyPair {
   const keyPath = path.join(dir, `${name}-pk.pem`);
   const certPath = path.join(dir, `${name}-cert.pem`);
-  run('openssl', ['req', '-x509', '-newkey', `rsa:${bits}`, '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', `/CN=${name}`]);
+  run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    `rsa:${bits}`,
+    '-nodes',
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+  ]);
   return { keyPath, certPath, key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8') };
 }
 
@@ -34,6 +48,11 @@ export function testPki(): TestPki {
   if (cached) return cached;
   const { dir, cleanup } = temporaryFolder('unikernel-pki');
   process.once('exit', cleanup);
-  cached = { dir, user: makePair(dir, 'user', 2048), ec2: makePair(dir, 'ec2', 1024), other: makePair(dir, 'other', 2048) };
+  cached = {
+    dir,
+    user: makePair(dir, 'user', 2048),
+    ec2: makePair(dir, 'ec2', 1024),
+    other: makePair(dir, 'other', 2048),
+  };
   return cached;
 }

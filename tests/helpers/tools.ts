@@ -24,12 +24,21 @@ export function temporaryFolder(label = 'unikernel-test'): { dir: string; cleanu
 
 /** Runs a command and returns stdout as a Buffer; throws with stderr on failure. */
 export function run(command: string, args: string[], options: { cwd?: string; input?: Buffer | string } = {}): Buffer {
-  return execFileSync(command, args, { cwd: options.cwd, input: options.input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(command, args, {
+    cwd: options.cwd,
+    input: options.input,
+    maxBuffer: 1 << 30,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** Runs a shell pipeline with bash (for oracle pipelines such as openssl | gzip | sha1sum). */
 export function shell(script: string, cwd?: string): string {
-  return execFileSync('bash', ['-o', 'pipefail', '-c', script], { cwd, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  return execFileSync('bash', ['-o', 'pipefail', '-c', script], {
+    cwd,
+    maxBuffer: 1 << 30,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).toString();
 }
 
 export interface CliResult {
@@ -49,9 +58,18 @@ export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promis
 }
 
 /** Runs a Node script in a child process without blocking this one. */
-export function runNodeAsync(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
+export function runNodeAsync(
+  script: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));

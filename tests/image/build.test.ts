@@ -40,8 +40,16 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     return { dir, scratch, kernelPath, outPath: path.join(dir, 'app.img') };
   }
 
-  function build(paths: ReturnType<typeof setup>, options: Partial<KernelImageOptions> = {}): Promise<KernelImageResult> {
-    return buildKernelImage({ kernelPath: paths.kernelPath, outPath: paths.outPath, temporaryDirectory: paths.scratch, ...options });
+  function build(
+    paths: ReturnType<typeof setup>,
+    options: Partial<KernelImageOptions> = {},
+  ): Promise<KernelImageResult> {
+    return buildKernelImage({
+      kernelPath: paths.kernelPath,
+      outPath: paths.outPath,
+      temporaryDirectory: paths.scratch,
+      ...options,
+    });
   }
 
   const debugfs = (image: string, request: string) => run(tools.debugfs, ['-R', request, image]).toString();
@@ -49,7 +57,11 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
   /** Nothing left but the kernel (and the image, when one was made). */
   function assertClean(paths: ReturnType<typeof setup>, imageMade: boolean) {
     assert.deepEqual(readdirSync(paths.scratch), [], 'the temporary populated folder was removed');
-    assert.deepEqual(readdirSync(paths.dir).sort(), (imageMade ? ['app.img', 'mir-app.xen', 'scratch'] : ['mir-app.xen', 'scratch']).sort(), 'no temporary image left');
+    assert.deepEqual(
+      readdirSync(paths.dir).sort(),
+      (imageMade ? ['app.img', 'mir-app.xen', 'scratch'] : ['mir-app.xen', 'scratch']).sort(),
+      'no temporary image left',
+    );
   }
 
   it('builds an image that e2fsck -fn accepts, whose menu.lst and kernel debugfs reads back', async () => {
@@ -88,7 +100,10 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     assert.equal(superblock.mkfsTime, IMAGE_TIMESTAMP);
     assert.equal(superblock.writeTime, IMAGE_TIMESTAMP);
 
-    const root = debugfs(paths.outPath, 'ls -p /').split('\n').filter(Boolean).map((line) => line.split('/')[5]);
+    const root = debugfs(paths.outPath, 'ls -p /')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split('/')[5]);
     assert.deepEqual(root.sort(), ['.', '..', 'boot', 'lost+found'].sort(), 'nothing else at the root');
     assertClean(paths, true);
   });
@@ -101,7 +116,13 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     } finally {
       process.umask(previous);
     }
-    const expected: Record<string, string> = { '/': '040755', '/boot': '040755', '/boot/grub': '040755', '/boot/grub/menu.lst': '100644', '/boot/mir-app.xen.gz': '100644' };
+    const expected: Record<string, string> = {
+      '/': '040755',
+      '/boot': '040755',
+      '/boot/grub': '040755',
+      '/boot/grub/menu.lst': '100644',
+      '/boot/mir-app.xen.gz': '100644',
+    };
     for (const [file, mode] of Object.entries(expected)) {
       const stat = debugfs(paths.outPath, `stat ${file}`);
       assert.match(stat, /User:\s+0\s+Group:\s+0\s/, `${file} is owned by 0:0`);
@@ -162,34 +183,67 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     const first = await build(paths);
     const minimum = path.join(paths.dir, 'minimum.img');
     const planned = minimumImageSize([first.kernel.gzippedBytes, Buffer.byteLength(first.menuLst)], 1024);
-    const exact = await buildKernelImage({ kernelPath: paths.kernelPath, outPath: minimum, size: planned, temporaryDirectory: paths.scratch });
+    const exact = await buildKernelImage({
+      kernelPath: paths.kernelPath,
+      outPath: minimum,
+      size: planned,
+      temporaryDirectory: paths.scratch,
+    });
     assert.equal(exact.size, planned);
     await assert.rejects(
-      buildKernelImage({ kernelPath: paths.kernelPath, outPath: minimum, size: planned - 1024, temporaryDirectory: paths.scratch }),
-      (error: unknown) => error instanceof BundleInputError && error.input === 'size' && /is too small .* give at least/.test(error.message),
+      buildKernelImage({
+        kernelPath: paths.kernelPath,
+        outPath: minimum,
+        size: planned - 1024,
+        temporaryDirectory: paths.scratch,
+      }),
+      (error: unknown) =>
+        error instanceof BundleInputError &&
+        error.input === 'size' &&
+        /is too small .* give at least/.test(error.message),
     );
   });
 
   it('refuses a size too small for the kernel before writing anything', async () => {
     const paths = setup({ payloadBytes: 2 * MiB, seed: 'two' });
-    await assert.rejects(build(paths, { size: '1M' }), (error: unknown) => error instanceof BundleInputError && error.input === 'size' && /1M is too small/.test(error.message));
+    await assert.rejects(
+      build(paths, { size: '1M' }),
+      (error: unknown) =>
+        error instanceof BundleInputError && error.input === 'size' && /1M is too small/.test(error.message),
+    );
     assertClean(paths, false);
   });
 
   for (const variant of BAD_KERNEL_VARIANTS) {
     it(`refuses the ${variant} kernel before writing anything`, async () => {
       const paths = setup({ variant });
-      await assert.rejects(build(paths), (error: unknown) => error instanceof BundleInputError && error.input === 'kernel');
+      await assert.rejects(
+        build(paths),
+        (error: unknown) => error instanceof BundleInputError && error.input === 'kernel',
+      );
       assertClean(paths, false);
     });
   }
 
   it('refuses a missing kernel, a missing output folder and a folder as output', async () => {
     const paths = setup();
-    await assert.rejects(build(paths, { kernelPath: path.join(paths.dir, 'nope.xen') }), /nope\.xen does not exist; give the path of the Xen kernel/);
+    await assert.rejects(
+      build(paths, { kernelPath: path.join(paths.dir, 'nope.xen') }),
+      /nope\.xen does not exist; give the path of the Xen kernel/,
+    );
     await assert.rejects(build(paths, { kernelPath: paths.dir }), /is a directory; give the kernel file inside it/);
-    await assert.rejects(build(paths, { outPath: path.join(paths.dir, 'missing', 'app.img') }), (error: unknown) => error instanceof BundleInputError && error.input === 'out' && /does not exist; create it first/.test(error.message));
-    await assert.rejects(build(paths, { outPath: paths.scratch }), (error: unknown) => error instanceof BundleInputError && error.input === 'out' && /is a directory/.test(error.message));
+    await assert.rejects(
+      build(paths, { outPath: path.join(paths.dir, 'missing', 'app.img') }),
+      (error: unknown) =>
+        error instanceof BundleInputError &&
+        error.input === 'out' &&
+        /does not exist; create it first/.test(error.message),
+    );
+    await assert.rejects(
+      build(paths, { outPath: paths.scratch }),
+      (error: unknown) =>
+        error instanceof BundleInputError && error.input === 'out' && /is a directory/.test(error.message),
+    );
     await assert.rejects(build(paths, { outPath: paths.kernelPath }), /is the kernel itself/);
     assertClean(paths, false);
   });
@@ -201,14 +255,21 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
       return true;
     });
     const paths = setup();
-    await assert.rejects(build(paths, { tools: { mke2fs: path.join(paths.dir, 'no', 'mke2fs') } }), /mke2fs not found at .*: install e2fsprogs \(apt-get install e2fsprogs\)/);
+    await assert.rejects(
+      build(paths, { tools: { mke2fs: path.join(paths.dir, 'no', 'mke2fs') } }),
+      /mke2fs not found at .*: install e2fsprogs \(apt-get install e2fsprogs\)/,
+    );
     assertClean(paths, false);
   });
 
   /** A stand-in mke2fs: answers -V like 1.47, then runs `body`. */
   function fakeMke2fs(dir: string, body: string): string {
     const file = path.join(dir, 'fake-mke2fs');
-    writeFileSync(file, `#!/bin/sh\nif [ "$1" = -V ]; then echo "mke2fs 1.47.0 (5-Feb-2023)" >&2; exit 0; fi\n${body}\n`, { mode: 0o755 });
+    writeFileSync(
+      file,
+      `#!/bin/sh\nif [ "$1" = -V ]; then echo "mke2fs 1.47.0 (5-Feb-2023)" >&2; exit 0; fi\n${body}\n`,
+      { mode: 0o755 },
+    );
     return file;
   }
 
@@ -216,23 +277,42 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     const paths = setup();
     const old = path.join(paths.dir, 'old-mke2fs');
     writeFileSync(old, '#!/bin/sh\necho "mke2fs 1.42.9 (28-Dec-2013)" >&2\n', { mode: 0o755 });
-    await assert.rejects(build(paths, { tools: { mke2fs: old } }), (error: unknown) => error instanceof ImageToolError && /mke2fs 1\.42\.9 is too old: .*1\.44 or later/.test(error.message));
+    await assert.rejects(
+      build(paths, { tools: { mke2fs: old } }),
+      (error: unknown) =>
+        error instanceof ImageToolError && /mke2fs 1\.42\.9 is too old: .*1\.44 or later/.test(error.message),
+    );
     run('rm', [old]);
     assertClean(paths, false);
   });
 
   it('removes the partial image and the populated folder when mke2fs fails', async () => {
     const paths = setup();
-    const fake = fakeMke2fs(paths.dir, 'for a in "$@"; do case "$a" in *.tmp) echo partial > "$a";; esac; done\necho "mke2fs: something broke" >&2\nexit 1');
-    await assert.rejects(build(paths, { tools: { mke2fs: fake } }), /mke2fs failed \(exit 1\): mke2fs: something broke/);
+    const fake = fakeMke2fs(
+      paths.dir,
+      'for a in "$@"; do case "$a" in *.tmp) echo partial > "$a";; esac; done\necho "mke2fs: something broke" >&2\nexit 1',
+    );
+    await assert.rejects(
+      build(paths, { tools: { mke2fs: fake } }),
+      /mke2fs failed \(exit 1\): mke2fs: something broke/,
+    );
     run('rm', [fake]);
     assertClean(paths, false);
   });
 
   it('turns mke2fs running out of room into a --size error', async () => {
     const paths = setup();
-    const fake = fakeMke2fs(paths.dir, 'echo "__populate_fs: Could not allocate block in ext2 filesystem while writing file" >&2\nexit 1');
-    await assert.rejects(build(paths, { tools: { mke2fs: fake } }), (error: unknown) => error instanceof BundleInputError && error.input === 'size' && /too small .*give a larger size/.test(error.message));
+    const fake = fakeMke2fs(
+      paths.dir,
+      'echo "__populate_fs: Could not allocate block in ext2 filesystem while writing file" >&2\nexit 1',
+    );
+    await assert.rejects(
+      build(paths, { tools: { mke2fs: fake } }),
+      (error: unknown) =>
+        error instanceof BundleInputError &&
+        error.input === 'size' &&
+        /too small .*give a larger size/.test(error.message),
+    );
     run('rm', [fake]);
     assertClean(paths, false);
   });
@@ -243,7 +323,10 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(), 300);
-    await assert.rejects(build(paths, { tools: { mke2fs: fake }, signal: controller.signal }), (error: unknown) => error instanceof Error && error.name === 'AbortError');
+    await assert.rejects(
+      build(paths, { tools: { mke2fs: fake }, signal: controller.signal }),
+      (error: unknown) => error instanceof Error && error.name === 'AbortError',
+    );
     assert.ok(Date.now() - started < 10_000, 'did not wait for mke2fs to finish');
     run('rm', [fake]);
     assertClean(paths, false);
@@ -252,7 +335,10 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
   it('reports its phases', async () => {
     const paths = setup();
     const phases: string[] = [];
-    await build(paths, { onProgress: ({ phase, bytes, totalBytes }) => bytes === totalBytes && !phases.includes(phase) && phases.push(phase) });
+    await build(paths, {
+      onProgress: ({ phase, bytes, totalBytes }) =>
+        bytes === totalBytes && !phases.includes(phase) && phases.push(phase),
+    });
     assert.deepEqual(phases, ['kernel', 'mke2fs', 'metadata', 'check', 'digest']);
   });
 });

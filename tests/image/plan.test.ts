@@ -1,8 +1,22 @@
 import { strict as assert } from 'assert';
 import { BundleInputError } from '../../provider/bundle/errors';
-import { e2fsEnvironment, metadataFixups, mke2fsArguments, mke2fsConfiguration } from '../../provider/image/e2fsCommands';
+import {
+  e2fsEnvironment,
+  metadataFixups,
+  mke2fsArguments,
+  mke2fsConfiguration,
+} from '../../provider/image/e2fsCommands';
 import { isRecentEnough, parseE2fsVersion } from '../../provider/image/e2fsprogs';
-import { derivedUuid, IMAGE_TIMESTAMP, kernelFileName, MAX_CMDLINE_LENGTH, menuLst, validateCmdline, validateLabel, validateTitle } from '../../provider/image/layout';
+import {
+  derivedUuid,
+  IMAGE_TIMESTAMP,
+  kernelFileName,
+  MAX_CMDLINE_LENGTH,
+  menuLst,
+  validateCmdline,
+  validateLabel,
+  validateTitle,
+} from '../../provider/image/layout';
 import { fileBlocks, GiB, MiB, minimumImageSize, parseSize, planImage } from '../../provider/image/size';
 import { parseSuperblock } from '../../provider/image/superblock';
 
@@ -42,7 +56,11 @@ describe('image planning', () => {
     assert.equal(fileBlocks(0, 1024), 0);
     assert.equal(fileBlocks(12 * 1024, 1024), 12);
     assert.equal(fileBlocks(13 * 1024, 1024), 14, 'one single-indirect block');
-    assert.equal(fileBlocks((12 + 256 + 1) * 1024, 1024), 12 + 256 + 1 + 1 + 2, 'single indirect, then a double indirect with one block of pointers');
+    assert.equal(
+      fileBlocks((12 + 256 + 1) * 1024, 1024),
+      12 + 256 + 1 + 1 + 2,
+      'single indirect, then a double indirect with one block of pointers',
+    );
     assert.equal(fileBlocks(1, 4096), 1);
   });
 
@@ -71,11 +89,17 @@ describe('image planning', () => {
 
   it('uses a requested size exactly', () => {
     const plan = planImage([40_000, 100], 32 * MiB);
-    assert.deepEqual({ size: plan.size, blockSize: plan.blockSize, blocks: plan.blocks, defaulted: plan.defaulted }, { size: 32 * MiB, blockSize: 1024, blocks: 32768, defaulted: false });
+    assert.deepEqual(
+      { size: plan.size, blockSize: plan.blockSize, blocks: plan.blocks, defaulted: plan.defaulted },
+      { size: 32 * MiB, blockSize: 1024, blocks: 32768, defaulted: false },
+    );
   });
 
   it('refuses sizes above the 10 GiB bundle limit', () => {
-    assert.throws(() => planImage([40_000], 11 * GiB), inputError('size', /above the 10 GiB .* limit of instance-store images/));
+    assert.throws(
+      () => planImage([40_000], 11 * GiB),
+      inputError('size', /above the 10 GiB .* limit of instance-store images/),
+    );
     assert.equal(planImage([40_000], 10 * GiB).blockSize, 4096);
   });
 
@@ -84,12 +108,18 @@ describe('image planning', () => {
   });
 
   it('refuses sizes that are not whole blocks, naming the block size', () => {
-    assert.throws(() => planImage([40_000], 32 * MiB + 1), inputError('size', /not a whole number of 1024-byte file system blocks: give e\.g\. 33M/));
+    assert.throws(
+      () => planImage([40_000], 32 * MiB + 1),
+      inputError('size', /not a whole number of 1024-byte file system blocks: give e\.g\. 33M/),
+    );
     assert.throws(() => planImage([40_000], 600 * MiB + 1024), inputError('size', /4096-byte/));
   });
 
   it('refuses a size too small for the files, and says how much is needed', () => {
-    assert.throws(() => planImage([3 * MiB, 100], 2 * MiB), inputError('size', /2M is too small for the gzipped kernel and menu\.lst .*: give at least 4M/));
+    assert.throws(
+      () => planImage([3 * MiB, 100], 2 * MiB),
+      inputError('size', /2M is too small for the gzipped kernel and menu\.lst .*: give at least 4M/),
+    );
   });
 
   it('keeps the minimum size growing with the content', () => {
@@ -116,7 +146,10 @@ describe('image layout', () => {
       menuLst({ title: 'mir-app.xen', kernelFile: 'mir-app.xen.gz', cmdline: '--ipv4=10.0.0.2/24' }),
       'default 0\ntimeout 0\n\ntitle mir-app.xen\n    root (hd0)\n    kernel /boot/mir-app.xen.gz --ipv4=10.0.0.2/24\n',
     );
-    assert.equal(menuLst({ title: 't', kernelFile: 'k.gz', timeoutSeconds: 3 }), 'default 0\ntimeout 3\n\ntitle t\n    root (hd0)\n    kernel /boot/k.gz\n');
+    assert.equal(
+      menuLst({ title: 't', kernelFile: 'k.gz', timeoutSeconds: 3 }),
+      'default 0\ntimeout 3\n\ntitle t\n    root (hd0)\n    kernel /boot/k.gz\n',
+    );
   });
 
   it('keeps the kernel command line to one line of printable ASCII that fits in Xen', () => {
@@ -160,20 +193,57 @@ describe('e2fsprogs invocations', () => {
         imageFile: '/out/.app.img.tmp',
       }),
       [
-        '-q', '-F', '-t', 'ext2', '-T', 'unikernel', '-O', 'none,sparse_super,large_file,filetype', '-b', '1024', '-I', '128', '-N', '64', '-m', '0',
-        '-o', 'Linux', '-L', 'unikernel', '-U', '11111111-2222-8333-8444-555555555555', '-E', 'hash_seed=66666666-7777-8888-9999-000000000000,root_owner=0:0',
-        '-d', '/tmp/w/root', '/out/.app.img.tmp', '32768',
+        '-q',
+        '-F',
+        '-t',
+        'ext2',
+        '-T',
+        'unikernel',
+        '-O',
+        'none,sparse_super,large_file,filetype',
+        '-b',
+        '1024',
+        '-I',
+        '128',
+        '-N',
+        '64',
+        '-m',
+        '0',
+        '-o',
+        'Linux',
+        '-L',
+        'unikernel',
+        '-U',
+        '11111111-2222-8333-8444-555555555555',
+        '-E',
+        'hash_seed=66666666-7777-8888-9999-000000000000,root_owner=0:0',
+        '-d',
+        '/tmp/w/root',
+        '/out/.app.img.tmp',
+        '32768',
       ],
     );
   });
 
   it('gives mke2fs a private configuration defining only its usage type', () => {
-    assert.equal(mke2fsConfiguration(plan), '[fs_types]\n\tunikernel = {\n\t\tblocksize = 1024\n\t\tinode_size = 128\n\t}\n');
+    assert.equal(
+      mke2fsConfiguration(plan),
+      '[fs_types]\n\tunikernel = {\n\t\tblocksize = 1024\n\t\tinode_size = 128\n\t}\n',
+    );
   });
 
   it('pins the clock and drops host variables that change what e2fsprogs writes', () => {
     const environment = e2fsEnvironment(
-      { PATH: '/bin', HOME: '/h', MKE2FS_CONFIG: '/etc/evil.conf', E2FSPROGS_FAKE_TIME: '5', MKE2FS_SYNC: '1', LANG: 'de_DE.UTF-8', LC_MESSAGES: 'fr_FR', TZ: 'Europe/Paris' },
+      {
+        PATH: '/bin',
+        HOME: '/h',
+        MKE2FS_CONFIG: '/etc/evil.conf',
+        E2FSPROGS_FAKE_TIME: '5',
+        MKE2FS_SYNC: '1',
+        LANG: 'de_DE.UTF-8',
+        LC_MESSAGES: 'fr_FR',
+        TZ: 'Europe/Paris',
+      },
       '/w/mke2fs.conf',
     );
     assert.deepEqual(environment, {

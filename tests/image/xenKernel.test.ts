@@ -57,11 +57,15 @@ describe('ELF reader', () => {
           this.skip();
         }
         const header = spawnSync('readelf', ['-h', file], { encoding: 'utf8' });
-        const theirs = [...readelf.stdout.matchAll(/^\s+(\S+)\s+(0x[0-9a-f]+)\s/gm)].map((match) => `${match[1]} ${Number(match[2])}`);
+        const theirs = [...readelf.stdout.matchAll(/^\s+(\S+)\s+(0x[0-9a-f]+)\s/gm)].map(
+          (match) => `${match[1]} ${Number(match[2])}`,
+        );
         const bytes = xenKernelBytes({ variant });
         const elf = parseElf(bytes);
         const noteSegment = elf.segments.find((segment) => segment.type === 4)!;
-        const ours = readNotes(bytes, noteSegment.offset, noteSegment.fileSize).map((note) => `${note.name} ${note.desc.length}`);
+        const ours = readNotes(bytes, noteSegment.offset, noteSegment.fileSize).map(
+          (note) => `${note.name} ${note.desc.length}`,
+        );
         assert.deepEqual(ours, theirs);
         assert.match(header.stdout, new RegExp(`Entry point address:\\s+0x${elf.entry.toString(16)}\\b`));
       }
@@ -72,7 +76,10 @@ describe('ELF reader', () => {
 
   it('reports truncation instead of reading past the end', () => {
     const bytes = xenKernelBytes();
-    assert.throws(() => parseElf(bytes.subarray(0, 40)), (error: unknown) => error instanceof ElfFormatError && /ELF header .* beyond the end/.test(error.message));
+    assert.throws(
+      () => parseElf(bytes.subarray(0, 40)),
+      (error: unknown) => error instanceof ElfFormatError && /ELF header .* beyond the end/.test(error.message),
+    );
     assert.throws(() => readNotes(bytes, 0x100, 0x100000), /beyond the end of the file/);
     const broken = Buffer.from(bytes);
     broken.writeUInt32LE(0x7fffffff, 0x100 + 4); // the first note's description size
@@ -94,7 +101,17 @@ describe('Xen kernel check', () => {
     assert.equal(info.entry, KERNEL_BASE + 0x400n);
     assert.equal(info.kernelStart, KERNEL_BASE);
     assert.equal(info.hypercallPage, KERNEL_BASE + 0x1000n);
-    assert.deepEqual(info.fields, ['GUEST_OS', 'GUEST_VERSION', 'XEN_VERSION', 'LOADER', 'PAE_MODE', 'VIRT_BASE', 'PADDR_OFFSET', 'ENTRY', 'HYPERCALL_PAGE']);
+    assert.deepEqual(info.fields, [
+      'GUEST_OS',
+      'GUEST_VERSION',
+      'XEN_VERSION',
+      'LOADER',
+      'PAE_MODE',
+      'VIRT_BASE',
+      'PADDR_OFFSET',
+      'ENTRY',
+      'HYPERCALL_PAGE',
+    ]);
   });
 
   it('falls back to SHT_NOTE sections, as Xen does', () => {
@@ -119,16 +136,28 @@ describe('Xen kernel check', () => {
   });
 
   it('refuses a file that is not ELF, and says what was expected', () => {
-    assert.throws(() => inspect({ variant: 'not-elf' }), refused(/is a script, not a kernel; a Xen PV kernel \(an x86-64 ELF file with Xen ELF notes\) was expected/));
-    assert.throws(() => inspectXenKernel(Buffer.from('hello world'), KERNEL), refused(/is not an ELF file \(it starts with 68 65 6c 6c, not 7f 45 4c 46\)/));
+    assert.throws(
+      () => inspect({ variant: 'not-elf' }),
+      refused(/is a script, not a kernel; a Xen PV kernel \(an x86-64 ELF file with Xen ELF notes\) was expected/),
+    );
+    assert.throws(
+      () => inspectXenKernel(Buffer.from('hello world'), KERNEL),
+      refused(/is not an ELF file \(it starts with 68 65 6c 6c, not 7f 45 4c 46\)/),
+    );
     assert.throws(() => inspectXenKernel(Buffer.alloc(0), KERNEL), refused(/is empty/));
   });
 
   it('recognises the files people give by mistake', () => {
-    assert.throws(() => inspectXenKernel(gzipSync(xenKernelBytes()), KERNEL), refused(/is gzip-compressed: give the uncompressed kernel/));
+    assert.throws(
+      () => inspectXenKernel(gzipSync(xenKernelBytes()), KERNEL),
+      refused(/is gzip-compressed: give the uncompressed kernel/),
+    );
     const ext2 = Buffer.alloc(4096);
     ext2.writeUInt16LE(0xef53, 1080);
-    assert.throws(() => inspectXenKernel(ext2, KERNEL), refused(/is an ext2\/3\/4 file system, not a kernel: a ready disk image is bundled as it is/));
+    assert.throws(
+      () => inspectXenKernel(ext2, KERNEL),
+      refused(/is an ext2\/3\/4 file system, not a kernel: a ready disk image is bundled as it is/),
+    );
     const mbr = Buffer.alloc(4096);
     mbr[510] = 0x55;
     mbr[511] = 0xaa;
@@ -136,21 +165,39 @@ describe('Xen kernel check', () => {
   });
 
   it('refuses a kernel for another architecture', () => {
-    assert.throws(() => inspect({ variant: 'aarch64' }), refused(/is an ELF file for AArch64, not x86-64 or i386; EC2's PV-GRUB boots x86-64 \(or i386\) Xen PV kernels/));
+    assert.throws(
+      () => inspect({ variant: 'aarch64' }),
+      refused(/is an ELF file for AArch64, not x86-64 or i386; EC2's PV-GRUB boots x86-64 \(or i386\) Xen PV kernels/),
+    );
   });
 
   it('refuses an ELF file without Xen notes', () => {
-    assert.throws(() => inspect({ variant: 'no-xen-notes' }), refused(/is an x86_64 ELF file without Xen ELF notes .* it is not a Xen PV kernel/));
+    assert.throws(
+      () => inspect({ variant: 'no-xen-notes' }),
+      refused(/is an x86_64 ELF file without Xen ELF notes .* it is not a Xen PV kernel/),
+    );
   });
 
   it('refuses a PVH-only kernel, which PV-GRUB cannot boot', () => {
-    assert.throws(() => inspect({ variant: 'pvh-only' }), refused(/is a Xen PVH kernel .* PV-GRUB boots only paravirtualised \(PV\) kernels/));
+    assert.throws(
+      () => inspect({ variant: 'pvh-only' }),
+      refused(/is a Xen PVH kernel .* PV-GRUB boots only paravirtualised \(PV\) kernels/),
+    );
   });
 
-  it('refuses notes that Xen\'s PV loader refuses', () => {
-    assert.throws(() => inspect({ notes: { loader: null, guestOs: 'Mini-OS' } }), refused(/needs LOADER "generic" or GUEST_OS "linux\.\.\." \(LOADER is absent, GUEST_OS "Mini-OS"\)/));
-    assert.throws(() => inspect({ notes: { xenVersion: 'xen-4.0' } }), refused(/needs XEN_VERSION "xen-3\.0" \(it is "xen-4\.0"\)/));
-    assert.throws(() => inspect({ variant: 'legacy', notes: { xenVersion: null } }), refused(/in __xen_guest.*XEN_VERSION "xen-3\.0" \(it is absent\)/));
+  it("refuses notes that Xen's PV loader refuses", () => {
+    assert.throws(
+      () => inspect({ notes: { loader: null, guestOs: 'Mini-OS' } }),
+      refused(/needs LOADER "generic" or GUEST_OS "linux\.\.\." \(LOADER is absent, GUEST_OS "Mini-OS"\)/),
+    );
+    assert.throws(
+      () => inspect({ notes: { xenVersion: 'xen-4.0' } }),
+      refused(/needs XEN_VERSION "xen-3\.0" \(it is "xen-4\.0"\)/),
+    );
+    assert.throws(
+      () => inspect({ variant: 'legacy', notes: { xenVersion: null } }),
+      refused(/in __xen_guest.*XEN_VERSION "xen-3\.0" \(it is absent\)/),
+    );
   });
 
   it('refuses a 32-bit kernel not built for PAE', () => {
@@ -159,20 +206,34 @@ describe('Xen kernel check', () => {
   });
 
   it('refuses an entry point outside the loaded kernel', () => {
-    assert.throws(() => inspect({ notes: { entry: 0x10n } }), refused(/entry point 0x10 lies outside the kernel's loaded range 0x400000\.\.0x[0-9a-f]+ .*Xen's PV loader would refuse this kernel/));
+    assert.throws(
+      () => inspect({ notes: { entry: 0x10n } }),
+      refused(
+        /entry point 0x10 lies outside the kernel's loaded range 0x400000\.\.0x[0-9a-f]+ .*Xen's PV loader would refuse this kernel/,
+      ),
+    );
   });
 
   it('refuses mismatched class and machine, and object files', () => {
     const x32 = xenKernelBytes({ variant: 'i386' });
     x32.writeUInt16LE(62, 18);
-    assert.throws(() => inspectXenKernel(x32, KERNEL), refused(/is a 32-bit ELF file for x86_64, which should be 64-bit/));
+    assert.throws(
+      () => inspectXenKernel(x32, KERNEL),
+      refused(/is a 32-bit ELF file for x86_64, which should be 64-bit/),
+    );
     const object = xenKernelBytes();
     object.writeUInt16LE(1, 16);
-    assert.throws(() => inspectXenKernel(object, KERNEL), refused(/is a relocatable object \(ET_REL\), not an executable kernel/));
+    assert.throws(
+      () => inspectXenKernel(object, KERNEL),
+      refused(/is a relocatable object \(ET_REL\), not an executable kernel/),
+    );
   });
 
   it('refuses a truncated kernel as a broken ELF file', () => {
-    assert.throws(() => inspectXenKernel(xenKernelBytes().subarray(0, 0x180), KERNEL), refused(/is a broken ELF file: .*truncated or corrupt/));
+    assert.throws(
+      () => inspectXenKernel(xenKernelBytes().subarray(0, 0x180), KERNEL),
+      refused(/is a broken ELF file: .*truncated or corrupt/),
+    );
     const noLoad = xenKernelBytes();
     noLoad.writeUInt32LE(6, 64); // PT_LOAD becomes PT_PHDR
     assert.throws(() => inspectXenKernel(noLoad, KERNEL), refused(/has no loadable segment/));
@@ -183,7 +244,9 @@ describe('Xen kernel check', () => {
     assert.equal(parseCNumber('010'), 8n);
     assert.equal(parseCNumber('12abc'), 12n);
     assert.equal(parseCNumber('zz'), 0n);
-    const legacy = parseXenGuestString('GUEST_OS=Mini-OS,XEN_VER=xen-3.0,VIRT_BASE=0x0,ELF_PADDR_OFFSET=0x0,HYPERCALL_PAGE=0x2,LOADER=generic');
+    const legacy = parseXenGuestString(
+      'GUEST_OS=Mini-OS,XEN_VER=xen-3.0,VIRT_BASE=0x0,ELF_PADDR_OFFSET=0x0,HYPERCALL_PAGE=0x2,LOADER=generic',
+    );
     assert.equal(legacy.guestOs, 'Mini-OS');
     assert.equal(legacy.xenVersion, 'xen-3.0');
     assert.equal(legacy.loader, 'generic');
@@ -193,7 +256,16 @@ describe('Xen kernel check', () => {
 
   it('uses the note numbers of xen/include/public/elfnote.h', () => {
     assert.deepEqual(
-      [XEN_ELFNOTE.ENTRY, XEN_ELFNOTE.HYPERCALL_PAGE, XEN_ELFNOTE.VIRT_BASE, XEN_ELFNOTE.PADDR_OFFSET, XEN_ELFNOTE.XEN_VERSION, XEN_ELFNOTE.GUEST_OS, XEN_ELFNOTE.LOADER, XEN_ELFNOTE.PHYS32_ENTRY],
+      [
+        XEN_ELFNOTE.ENTRY,
+        XEN_ELFNOTE.HYPERCALL_PAGE,
+        XEN_ELFNOTE.VIRT_BASE,
+        XEN_ELFNOTE.PADDR_OFFSET,
+        XEN_ELFNOTE.XEN_VERSION,
+        XEN_ELFNOTE.GUEST_OS,
+        XEN_ELFNOTE.LOADER,
+        XEN_ELFNOTE.PHYS32_ENTRY,
+      ],
       [1, 2, 3, 4, 5, 6, 8, 18],
     );
   });

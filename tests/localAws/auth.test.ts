@@ -33,7 +33,10 @@ describe('fake AWS: SigV4 checks', function () {
     const s3 = s3For(fake, { credentials: wrong });
     const ec2 = ec2For(fake, { credentials: wrong });
     try {
-      const s3Error = await failure(s3.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'k', Body: Buffer.from('x') })), S3ServiceException);
+      const s3Error = await failure(
+        s3.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'k', Body: Buffer.from('x') })),
+        S3ServiceException,
+      );
       assert.equal(s3Error.name, 'SignatureDoesNotMatch');
       assert.equal(s3Error.$metadata.httpStatusCode, 403);
       const ec2Error = await failure(ec2.send(new DescribeImagesCommand({ Owners: ['self'] })), EC2ServiceException);
@@ -59,7 +62,10 @@ describe('fake AWS: SigV4 checks', function () {
     const s3 = s3For(fake, { credentials: unknown });
     const ec2 = ec2For(fake, { credentials: unknown });
     try {
-      const s3Error = await failure(s3.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'k', Body: Buffer.from('x') })), S3ServiceException);
+      const s3Error = await failure(
+        s3.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'k', Body: Buffer.from('x') })),
+        S3ServiceException,
+      );
       assert.equal(s3Error.name, 'InvalidAccessKeyId');
       assert.equal(s3Error.$metadata.httpStatusCode, 403);
       const ec2Error = await failure(ec2.send(new DescribeImagesCommand({ Owners: ['self'] })), EC2ServiceException);
@@ -75,7 +81,10 @@ describe('fake AWS: SigV4 checks', function () {
     const s3 = s3For(fake, { systemClockOffset: -3_600_000 });
     const ec2 = ec2For(fake, { systemClockOffset: 3_600_000 });
     try {
-      const s3Error = await failure(s3.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'k', Body: Buffer.from('x') })), S3ServiceException);
+      const s3Error = await failure(
+        s3.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'k', Body: Buffer.from('x') })),
+        S3ServiceException,
+      );
       assert.equal(s3Error.name, 'RequestTimeTooSkewed');
       const ec2Error = await failure(ec2.send(new DescribeImagesCommand({ Owners: ['self'] })), EC2ServiceException);
       assert.equal(ec2Error.name, 'RequestExpired');
@@ -139,10 +148,13 @@ describe('fake AWS: SigV4 checks', function () {
   it('refuses unsigned requests', async () => {
     const answer = await new Promise<number>((resolve, reject) => {
       const url = new URL(fake.endpoint);
-      const outgoing = httpRequest({ host: url.hostname, port: Number(url.port), method: 'GET', path: '/auth-bucket/k' }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-      });
+      const outgoing = httpRequest(
+        { host: url.hostname, port: Number(url.port), method: 'GET', path: '/auth-bucket/k' },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
       outgoing.on('error', reject);
       outgoing.end();
     });

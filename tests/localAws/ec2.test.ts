@@ -61,7 +61,10 @@ describe('fake AWS: EC2', function () {
     cleanups.splice(0).forEach((cleanup) => cleanup());
   });
 
-  async function bundle(name: string, options: { accountId?: string; architecture?: 'x86_64' | 'i386'; acl?: 'aws-exec-read' | 'private' } = {}) {
+  async function bundle(
+    name: string,
+    options: { accountId?: string; architecture?: 'x86_64' | 'i386'; acl?: 'aws-exec-read' | 'private' } = {},
+  ) {
     const uploaded = await uploadTestBundle(s3, 'bundles', `images/${name}/`, { name, ...options });
     cleanups.push(uploaded.cleanup);
     return uploaded;
@@ -69,7 +72,14 @@ describe('fake AWS: EC2', function () {
 
   async function availableImage(name = 'app.img', architecture: 'x86_64' | 'i386' = 'x86_64'): Promise<string> {
     const { location } = await bundle(name, { architecture });
-    const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: name, ImageLocation: location, VirtualizationType: 'paravirtual', KernelId: 'aki-919dcaf8' }));
+    const { ImageId } = await ec2.send(
+      new RegisterImageCommand({
+        Name: name,
+        ImageLocation: location,
+        VirtualizationType: 'paravirtual',
+        KernelId: 'aki-919dcaf8',
+      }),
+    );
     await waitUntilImageAvailable({ client: ec2, ...FAST_WAITER }, { ImageIds: [ImageId!] });
     return ImageId!;
   }
@@ -112,33 +122,50 @@ describe('fake AWS: EC2', function () {
     const waited = await waitUntilImageAvailable({ client: ec2, ...FAST_WAITER }, { ImageIds: [registered.ImageId!] });
     assert.equal(waited.state, 'SUCCESS');
     assert.equal(fake.images()[0].state, 'available');
-    const mine = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['app-*'] }] }));
-    assert.deepEqual(mine.Images?.map((found) => found.ImageId), [registered.ImageId]);
+    const mine = await ec2.send(
+      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['app-*'] }] }),
+    );
+    assert.deepEqual(
+      mine.Images?.map((found) => found.ImageId),
+      [registered.ImageId],
+    );
   });
 
   it('refuses a manifest that is missing, unreadable by EC2, unparseable or of another account, and a duplicate name', async () => {
-    const missing = await ec2Failure(ec2.send(new RegisterImageCommand({ Name: 'x-1', ImageLocation: 'bundles/none.manifest.xml' })));
+    const missing = await ec2Failure(
+      ec2.send(new RegisterImageCommand({ Name: 'x-1', ImageLocation: 'bundles/none.manifest.xml' })),
+    );
     assert.equal(missing.name, 'InvalidManifest');
     assert.match(missing.message, /404/);
     assert.equal(missing.$metadata.httpStatusCode, 400);
 
     const privateBundle = await bundle('private.img', { acl: 'private' });
-    const unreadable = await ec2Failure(ec2.send(new RegisterImageCommand({ Name: 'x-2', ImageLocation: privateBundle.location })));
+    const unreadable = await ec2Failure(
+      ec2.send(new RegisterImageCommand({ Name: 'x-2', ImageLocation: privateBundle.location })),
+    );
     assert.equal(unreadable.name, 'InvalidManifest');
     assert.match(unreadable.message, /403/);
 
-    fake.putObjectDirect('bundles', 'garbage.manifest.xml', Buffer.from('<manifest><version>'), { acl: 'aws-exec-read' });
-    const garbage = await ec2Failure(ec2.send(new RegisterImageCommand({ Name: 'x-3', ImageLocation: 'bundles/garbage.manifest.xml' })));
+    fake.putObjectDirect('bundles', 'garbage.manifest.xml', Buffer.from('<manifest><version>'), {
+      acl: 'aws-exec-read',
+    });
+    const garbage = await ec2Failure(
+      ec2.send(new RegisterImageCommand({ Name: 'x-3', ImageLocation: 'bundles/garbage.manifest.xml' })),
+    );
     assert.equal(garbage.name, 'InvalidManifest');
 
     const foreign = await bundle('foreign.img', { accountId: '210987654321' });
-    const refused = await ec2Failure(ec2.send(new RegisterImageCommand({ Name: 'x-4', ImageLocation: foreign.location })));
+    const refused = await ec2Failure(
+      ec2.send(new RegisterImageCommand({ Name: 'x-4', ImageLocation: foreign.location })),
+    );
     assert.equal(refused.name, 'InvalidManifest');
     assert.match(refused.message, /210987654321/);
 
     const good = await bundle('good.img');
     const first = await ec2.send(new RegisterImageCommand({ Name: 'taken-name', ImageLocation: good.location }));
-    const duplicate = await ec2Failure(ec2.send(new RegisterImageCommand({ Name: 'taken-name', ImageLocation: good.location })));
+    const duplicate = await ec2Failure(
+      ec2.send(new RegisterImageCommand({ Name: 'taken-name', ImageLocation: good.location })),
+    );
     assert.equal(duplicate.name, 'InvalidAMIName.Duplicate');
     assert.match(duplicate.message, new RegExp(first.ImageId!));
     assert.equal(fake.images().length, 1);
@@ -155,7 +182,10 @@ describe('fake AWS: EC2', function () {
         ],
       }),
     );
-    assert.deepEqual(kernels.Images?.map((image) => image.Name).sort(), ['pv-grub-hd0_1.04-x86_64.gz', 'pv-grub-hd0_1.05-x86_64.gz']);
+    assert.deepEqual(kernels.Images?.map((image) => image.Name).sort(), [
+      'pv-grub-hd0_1.04-x86_64.gz',
+      'pv-grub-hd0_1.05-x86_64.gz',
+    ]);
     const newest = [...kernels.Images!].sort((a, b) => (a.CreationDate! < b.CreationDate! ? 1 : -1))[0];
     assert.equal(newest.ImageId, 'aki-919dcaf8');
     assert.equal(newest.ImageOwnerAlias, 'amazon');
@@ -165,20 +195,38 @@ describe('fake AWS: EC2', function () {
     const west = await LocalAws.start({ region: 'eu-west-1' });
     const westEc2 = ec2For(west);
     try {
-      const found = await westEc2.send(new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['pv-grub-hd0_1.05-i386.gz'] }] }));
-      assert.deepEqual(found.Images?.map((image) => image.ImageId), ['aki-68a3451f']);
+      const found = await westEc2.send(
+        new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['pv-grub-hd0_1.05-i386.gz'] }] }),
+      );
+      assert.deepEqual(
+        found.Images?.map((image) => image.ImageId),
+        ['aki-68a3451f'],
+      );
     } finally {
       westEc2.destroy();
       await west.stop();
     }
 
-    assert.equal((await ec2Failure(ec2.send(new DescribeImagesCommand({ ImageIds: ['ami-0123456789abcdef0'] })))).name, 'InvalidAMIID.NotFound');
-    assert.equal((await ec2Failure(ec2.send(new DescribeImagesCommand({ ImageIds: ['image-1'] })))).name, 'InvalidAMIID.Malformed');
-    assert.equal((await ec2Failure(ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })))).name, 'InvalidParameterValue');
+    assert.equal(
+      (await ec2Failure(ec2.send(new DescribeImagesCommand({ ImageIds: ['ami-0123456789abcdef0'] })))).name,
+      'InvalidAMIID.NotFound',
+    );
+    assert.equal(
+      (await ec2Failure(ec2.send(new DescribeImagesCommand({ ImageIds: ['image-1'] })))).name,
+      'InvalidAMIID.Malformed',
+    );
+    assert.equal(
+      (await ec2Failure(ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })))).name,
+      'InvalidParameterValue',
+    );
   });
 
   it('describes instance types: which can boot an instance-store root, and which virtualization they take', async () => {
-    const answer = await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['m1.small', 'c3.large', 't3.micro', 'm5.large', 'm3.medium', 'm1.medium'] }));
+    const answer = await ec2.send(
+      new DescribeInstanceTypesCommand({
+        InstanceTypes: ['m1.small', 'c3.large', 't3.micro', 'm5.large', 'm3.medium', 'm1.medium'],
+      }),
+    );
     const byName = new Map(answer.InstanceTypes!.map((info) => [info.InstanceType, info]));
     assert.deepEqual(byName.get('m1.small')?.SupportedRootDeviceTypes, ['ebs', 'instance-store']);
     assert.deepEqual(byName.get('m1.small')?.SupportedVirtualizationTypes, ['hvm', 'paravirtual']);
@@ -187,13 +235,20 @@ describe('fake AWS: EC2', function () {
     assert.deepEqual(byName.get('t3.micro')?.SupportedRootDeviceTypes, ['ebs']);
     assert.deepEqual(byName.get('m5.large')?.SupportedVirtualizationTypes, ['hvm']);
     assert.equal(byName.get('m5.large')?.MemoryInfo?.SizeInMiB, 8192);
-    const unknown = await ec2Failure(ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['m1.small', NO_SUCH_TYPE] })));
+    const unknown = await ec2Failure(
+      ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['m1.small', NO_SUCH_TYPE] })),
+    );
     assert.equal(unknown.name, 'InvalidInstanceType');
-    const storeRoots = await ec2.send(new DescribeInstanceTypesCommand({ Filters: [{ Name: 'supported-root-device-type', Values: ['instance-store'] }] }));
+    const storeRoots = await ec2.send(
+      new DescribeInstanceTypesCommand({
+        Filters: [{ Name: 'supported-root-device-type', Values: ['instance-store'] }],
+      }),
+    );
     assert.ok(storeRoots.InstanceTypes!.every((info) => info.SupportedRootDeviceTypes!.includes('instance-store')));
     assert.ok(storeRoots.InstanceTypes!.some((info) => info.InstanceType === 'c3.large'));
     const pageSizes: number[] = [];
-    for await (const page of paginateDescribeInstanceTypes({ client: ec2, pageSize: 5 }, {})) pageSizes.push(page.InstanceTypes!.length);
+    for await (const page of paginateDescribeInstanceTypes({ client: ec2, pageSize: 5 }, {}))
+      pageSizes.push(page.InstanceTypes!.length);
     assert.deepEqual(pageSizes, [5, 4]);
   });
 
@@ -222,14 +277,20 @@ describe('fake AWS: EC2', function () {
     assert.equal(started.RootDeviceType, 'instance-store');
     assert.equal(started.ClientToken, 'launch-1');
     assert.equal(started.MetadataOptions?.HttpTokens, 'required');
-    assert.deepEqual(started.SecurityGroups?.map((group) => group.GroupId), ['sg-0123456789abcdef0']);
+    assert.deepEqual(
+      started.SecurityGroups?.map((group) => group.GroupId),
+      ['sg-0123456789abcdef0'],
+    );
     assert.ok(started.LaunchTime instanceof Date);
     const recorded = fake.requests.find((request) => request.operation === 'RunInstances')!;
     assert.equal(recorded.params['MetadataOptions.HttpTokens'], 'required');
     assert.equal(recorded.params['SecurityGroupId.1'], 'sg-0123456789abcdef0');
     assert.equal(recorded.params['TagSpecification.1.ResourceType'], 'instance');
 
-    const running = await waitUntilInstanceRunning({ client: ec2, ...FAST_WAITER }, { InstanceIds: [started.InstanceId!] });
+    const running = await waitUntilInstanceRunning(
+      { client: ec2, ...FAST_WAITER },
+      { InstanceIds: [started.InstanceId!] },
+    );
     assert.equal(running.state, 'SUCCESS');
     const described = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [started.InstanceId!] }));
     const instance = described.Reservations![0].Instances![0];
@@ -244,7 +305,10 @@ describe('fake AWS: EC2', function () {
     const terminating = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [started.InstanceId!] }));
     assert.equal(terminating.TerminatingInstances![0].PreviousState?.Name, 'running');
     assert.equal(terminating.TerminatingInstances![0].CurrentState?.Name, 'shutting-down');
-    const terminated = await waitUntilInstanceTerminated({ client: ec2, ...FAST_WAITER }, { InstanceIds: [started.InstanceId!] });
+    const terminated = await waitUntilInstanceTerminated(
+      { client: ec2, ...FAST_WAITER },
+      { InstanceIds: [started.InstanceId!] },
+    );
     assert.equal(terminated.state, 'SUCCESS');
     const after = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [started.InstanceId!] }));
     assert.equal(after.Reservations![0].Instances![0].State?.Name, 'terminated');
@@ -255,7 +319,13 @@ describe('fake AWS: EC2', function () {
 
   it('answers a repeated ClientToken with the first launch, and refuses it with other parameters', async () => {
     const imageId = await availableImage();
-    const launch: RunInstancesCommandInput = { ImageId: imageId, InstanceType: 'c3.large', MinCount: 1, MaxCount: 1, ClientToken: 'same-token' };
+    const launch: RunInstancesCommandInput = {
+      ImageId: imageId,
+      InstanceType: 'c3.large',
+      MinCount: 1,
+      MaxCount: 1,
+      ClientToken: 'same-token',
+    };
     const first = await ec2.send(new RunInstancesCommand(launch));
     const second = await ec2.send(new RunInstancesCommand(launch));
     assert.equal(second.ReservationId, first.ReservationId);
@@ -271,14 +341,23 @@ describe('fake AWS: EC2', function () {
   it('refuses instance types that cannot boot the image, as EC2 does', async () => {
     const imageId = await availableImage();
     for (const instanceType of ['t3.micro', 'm5.large'] as const) {
-      const refused = await ec2Failure(ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: instanceType, MinCount: 1, MaxCount: 1 })));
+      const refused = await ec2Failure(
+        ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: instanceType, MinCount: 1, MaxCount: 1 })),
+      );
       assert.equal(refused.name, 'UnsupportedOperation');
-      assert.equal(refused.message, `AMI '${imageId}' with an instance-store root device is not supported for the instance type '${instanceType}'.`);
+      assert.equal(
+        refused.message,
+        `AMI '${imageId}' with an instance-store root device is not supported for the instance type '${instanceType}'.`,
+      );
     }
-    const unknownType = await ec2Failure(ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: NO_SUCH_TYPE, MinCount: 1, MaxCount: 1 })));
+    const unknownType = await ec2Failure(
+      ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: NO_SUCH_TYPE, MinCount: 1, MaxCount: 1 })),
+    );
     assert.equal(unknownType.name, 'InvalidParameterValue');
     const i386 = await availableImage('small32.img', 'i386');
-    const architecture = await ec2Failure(ec2.send(new RunInstancesCommand({ ImageId: i386, InstanceType: 'm3.medium', MinCount: 1, MaxCount: 1 })));
+    const architecture = await ec2Failure(
+      ec2.send(new RunInstancesCommand({ ImageId: i386, InstanceType: 'm3.medium', MinCount: 1, MaxCount: 1 })),
+    );
     assert.equal(architecture.name, 'InvalidParameterValue');
     assert.match(architecture.message, /architecture/);
     assert.equal(fake.instances().length, 0);
@@ -295,7 +374,9 @@ describe('fake AWS: EC2', function () {
     assert.equal(fake.images()[0].state, 'deregistered');
     const gone = await ec2Failure(ec2.send(new RunInstancesCommand({ ImageId, MinCount: 1, MaxCount: 1 })));
     assert.equal(gone.name, 'InvalidAMIID.Unavailable');
-    const unknown = await ec2Failure(ec2.send(new RunInstancesCommand({ ImageId: 'ami-0123456789abcdef0', MinCount: 1, MaxCount: 1 })));
+    const unknown = await ec2Failure(
+      ec2.send(new RunInstancesCommand({ ImageId: 'ami-0123456789abcdef0', MinCount: 1, MaxCount: 1 })),
+    );
     assert.equal(unknown.name, 'InvalidAMIID.NotFound');
     const again = await ec2.send(new RegisterImageCommand({ Name: 'slow', ImageLocation: location }));
     assert.notEqual(again.ImageId, ImageId, 'a deregistered name can be used again');
@@ -303,8 +384,12 @@ describe('fake AWS: EC2', function () {
 
   it('changes an image description, but not while the image is pending', async () => {
     const { location } = await bundle('described.img');
-    const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: 'described', ImageLocation: location, Description: 'first' }));
-    const pending = await ec2Failure(ec2.send(new ModifyImageAttributeCommand({ ImageId, Description: { Value: 'second' } })));
+    const { ImageId } = await ec2.send(
+      new RegisterImageCommand({ Name: 'described', ImageLocation: location, Description: 'first' }),
+    );
+    const pending = await ec2Failure(
+      ec2.send(new ModifyImageAttributeCommand({ ImageId, Description: { Value: 'second' } })),
+    );
     assert.equal(pending.name, 'InvalidAMIID.Unavailable');
     await waitUntilImageAvailable({ client: ec2, ...FAST_WAITER }, { ImageIds: [ImageId!] });
     await ec2.send(new ModifyImageAttributeCommand({ ImageId, Description: { Value: 'second' } }));
@@ -317,16 +402,33 @@ describe('fake AWS: EC2', function () {
     const { Instances } = await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 }));
     const instanceId = Instances![0].InstanceId!;
     assert.equal(Instances![0].Tags, undefined, 'EC2 leaves tagSet out when there are no tags');
-    await ec2.send(new CreateTagsCommand({ Resources: [imageId, instanceId], Tags: [{ Key: 'stack', Value: 'dev' }, { Key: 'owner', Value: 'me' }] }));
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: [imageId, instanceId],
+        Tags: [
+          { Key: 'stack', Value: 'dev' },
+          { Key: 'owner', Value: 'me' },
+        ],
+      }),
+    );
     assert.deepEqual(fake.images()[0].tags, { stack: 'dev', owner: 'me' });
     assert.deepEqual(fake.instances()[0].tags, { stack: 'dev', owner: 'me' });
-    await ec2.send(new DeleteTagsCommand({ Resources: [instanceId], Tags: [{ Key: 'owner', Value: 'someone else' }, { Key: 'stack' }] }));
+    await ec2.send(
+      new DeleteTagsCommand({
+        Resources: [instanceId],
+        Tags: [{ Key: 'owner', Value: 'someone else' }, { Key: 'stack' }],
+      }),
+    );
     assert.deepEqual(fake.instances()[0].tags, { owner: 'me' });
     const filtered = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:owner', Values: ['me'] }] }));
     assert.equal(filtered.Reservations?.length, 1);
-    const reserved = await ec2Failure(ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: 'aws:x', Value: 'y' }] })));
+    const reserved = await ec2Failure(
+      ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: 'aws:x', Value: 'y' }] })),
+    );
     assert.equal(reserved.name, 'InvalidParameterValue');
-    const missing = await ec2Failure(ec2.send(new CreateTagsCommand({ Resources: ['i-0123456789abcdef0'], Tags: [{ Key: 'a', Value: 'b' }] })));
+    const missing = await ec2Failure(
+      ec2.send(new CreateTagsCommand({ Resources: ['i-0123456789abcdef0'], Tags: [{ Key: 'a', Value: 'b' }] })),
+    );
     assert.equal(missing.name, 'InvalidInstanceID.NotFound');
   });
 
@@ -336,7 +438,10 @@ describe('fake AWS: EC2', function () {
     await waitUntilImageAvailable({ client: ec2, ...FAST_WAITER }, { ImageIds: [ImageId!] });
     fake.putObjectDirect('bundles', keys[0], Buffer.from('not the part any more'));
     const { Instances } = await ec2.send(new RunInstancesCommand({ ImageId, MinCount: 1, MaxCount: 1 }));
-    const error = await waitUntilInstanceRunning({ client: ec2, ...FAST_WAITER }, { InstanceIds: [Instances![0].InstanceId!] }).then(
+    const error = await waitUntilInstanceRunning(
+      { client: ec2, ...FAST_WAITER },
+      { InstanceIds: [Instances![0].InstanceId!] },
+    ).then(
       () => undefined,
       (failure: Error) => failure,
     );

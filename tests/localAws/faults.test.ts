@@ -55,14 +55,25 @@ describe('fake AWS: fault injection', function () {
   async function availableImage(): Promise<string> {
     const uploaded = await uploadTestBundle(s3, 'fault-bucket', 'img/', { name: 'fault.img' });
     cleanups.push(uploaded.cleanup);
-    const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: 'fault-image', ImageLocation: uploaded.location }));
+    const { ImageId } = await ec2.send(
+      new RegisterImageCommand({ Name: 'fault-image', ImageLocation: uploaded.location }),
+    );
     await waitUntilImageAvailable({ client: ec2, ...FAST_WAITER }, { ImageIds: [ImageId!] });
     return ImageId!;
   }
 
   it('answers injected 500s; the default retry strategy recovers', async () => {
-    const fault = fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'status', status: 500, code: 'InternalError', times: 2 });
-    const single = await failure(s3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'k', Body: Buffer.from('x') })));
+    const fault = fake.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'status',
+      status: 500,
+      code: 'InternalError',
+      times: 2,
+    });
+    const single = await failure(
+      s3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'k', Body: Buffer.from('x') })),
+    );
     assert.ok(single instanceof S3ServiceException);
     assert.equal(single.name, 'InternalError');
     assert.equal(single.$fault, 'server');
@@ -90,10 +101,14 @@ describe('fake AWS: fault injection', function () {
     assert.equal(recovered.$metadata.attempts, 2);
 
     fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'throttle', times: 1 });
-    const result = await retryingS3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'slow', Body: Buffer.from('x') }));
+    const result = await retryingS3.send(
+      new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'slow', Body: Buffer.from('x') }),
+    );
     assert.equal(result.$metadata.attempts, 2);
     assert.deepEqual(
-      fake.requests.filter((request) => request.operation === 'PutObject').map((request) => [request.status, request.errorCode]),
+      fake.requests
+        .filter((request) => request.operation === 'PutObject')
+        .map((request) => [request.status, request.errorCode]),
       [
         [503, 'SlowDown'],
         [200, undefined],
@@ -106,11 +121,17 @@ describe('fake AWS: fault injection', function () {
     fake.faults.inject({ operation: 'PutObject', kind: 'reset', times: 1 });
     const reset = await failure(s3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'big', Body: body })));
     assert.ok(!(reset instanceof S3ServiceException), `a network error, not a service error: ${reset.name}`);
-    assert.match(`${reset.name} ${(reset as NodeJS.ErrnoException).code ?? ''} ${reset.message}`, /ECONNRESET|EPIPE|socket hang up/i);
+    assert.match(
+      `${reset.name} ${(reset as NodeJS.ErrnoException).code ?? ''} ${reset.message}`,
+      /ECONNRESET|EPIPE|socket hang up/i,
+    );
     const [recorded] = fake.requests;
     assert.equal(recorded.status, 0);
     assert.equal(recorded.errorCode, 'ConnectionReset');
-    assert.ok(recorded.bodyBytes > 0 && recorded.bodyBytes < body.length, `read ${recorded.bodyBytes} bytes before the reset`);
+    assert.ok(
+      recorded.bodyBytes > 0 && recorded.bodyBytes < body.length,
+      `read ${recorded.bodyBytes} bytes before the reset`,
+    );
     assert.deepEqual(fake.objects('fault-bucket'), []);
 
     fake.faults.inject({ operation: 'PutObject', kind: 'reset', times: 1 });
@@ -151,15 +172,24 @@ describe('fake AWS: fault injection', function () {
 
     fake.faults.inject({ operation: 'RunInstances', kind: 'notFoundAfterCreate', forCalls: 1 });
     const second = await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 }));
-    const waited = await waitUntilInstanceRunning({ client: ec2, ...FAST_WAITER }, { InstanceIds: [second.Instances![0].InstanceId!] });
+    const waited = await waitUntilInstanceRunning(
+      { client: ec2, ...FAST_WAITER },
+      { InstanceIds: [second.Instances![0].InstanceId!] },
+    );
     assert.equal(waited.state, 'SUCCESS');
 
     const uploaded = await uploadTestBundle(s3, 'fault-bucket', 'img2/', { name: 'later.img' });
     cleanups.push(uploaded.cleanup);
     fake.faults.inject({ operation: 'RegisterImage', kind: 'notFoundAfterCreate', forMs: 150 });
     const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: 'later', ImageLocation: uploaded.location }));
-    assert.equal((await failure(ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] })))).name, 'InvalidAMIID.NotFound');
-    assert.deepEqual((await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images?.map((image) => image.ImageId), [imageId]);
+    assert.equal(
+      (await failure(ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] })))).name,
+      'InvalidAMIID.NotFound',
+    );
+    assert.deepEqual(
+      (await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images?.map((image) => image.ImageId),
+      [imageId],
+    );
     await sleep(170);
     assert.equal((await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images?.length, 1);
   });
@@ -169,7 +199,10 @@ describe('fake AWS: fault injection', function () {
     fake.faults.inject({ operation: 'RunInstances', kind: 'stuckPending', times: 1 });
     const { Instances } = await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 }));
     const timedOut = await failure(
-      waitUntilInstanceRunning({ client: ec2, minDelay: 0.02, maxDelay: 0.05, maxWaitTime: 0.3 }, { InstanceIds: [Instances![0].InstanceId!] }),
+      waitUntilInstanceRunning(
+        { client: ec2, minDelay: 0.02, maxDelay: 0.05, maxWaitTime: 0.3 },
+        { InstanceIds: [Instances![0].InstanceId!] },
+      ),
     );
     assert.match(timedOut.message, /TimeoutError|timed out|exceeded/i);
     assert.equal(fake.instances()[0].state, 'pending');
@@ -185,20 +218,36 @@ describe('fake AWS: fault injection', function () {
   it('fails a registered image with a state reason, and the image waiter reports the failure', async () => {
     const uploaded = await uploadTestBundle(s3, 'fault-bucket', 'img4/', { name: 'broken.img' });
     cleanups.push(uploaded.cleanup);
-    fake.faults.inject({ operation: 'RegisterImage', kind: 'imageFails', message: 'Client.InvalidManifest: the bundle could not be read' });
+    fake.faults.inject({
+      operation: 'RegisterImage',
+      kind: 'imageFails',
+      message: 'Client.InvalidManifest: the bundle could not be read',
+    });
     const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: 'broken', ImageLocation: uploaded.location }));
     const failed = await failure(waitUntilImageAvailable({ client: ec2, ...FAST_WAITER }, { ImageIds: [ImageId!] }));
     assert.match(failed.message, /FAILURE|failed/i);
     const [image] = (await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images!;
     assert.equal(image.State, 'failed');
-    assert.deepEqual(image.StateReason, { Code: 'Client.InvalidManifest', Message: 'Client.InvalidManifest: the bundle could not be read' });
+    assert.deepEqual(image.StateReason, {
+      Code: 'Client.InvalidManifest',
+      Message: 'Client.InvalidManifest: the bundle could not be read',
+    });
   });
 
   it('records every request with its parameters, status and error code, faults included', async () => {
     fake.faults.inject({ service: 'ec2', operation: '*', kind: 'status', status: 503, code: 'Unavailable', times: 1 });
-    const unavailable = await failure(ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['a b', 'c&d'] }] })));
+    const unavailable = await failure(
+      ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['a b', 'c&d'] }] })),
+    );
     assert.equal(unavailable.name, 'Unavailable');
-    await s3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'dir/file name.txt', Body: Buffer.from('hello'), ACL: 'aws-exec-read' }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'fault-bucket',
+        Key: 'dir/file name.txt',
+        Body: Buffer.from('hello'),
+        ACL: 'aws-exec-read',
+      }),
+    );
     const [describe, put] = fake.requests;
     assert.equal(describe.service, 'ec2');
     assert.equal(describe.operation, 'DescribeImages');

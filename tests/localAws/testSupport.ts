@@ -16,7 +16,13 @@ export function s3For(fake: LocalAws, extra: Partial<S3ClientConfig> = {}): S3Cl
 }
 
 export function ec2For(fake: LocalAws, extra: Partial<EC2ClientConfig> = {}): EC2Client {
-  return new EC2Client({ endpoint: fake.endpoint, region: fake.region, credentials: { ...fake.credentials }, maxAttempts: 1, ...extra });
+  return new EC2Client({
+    endpoint: fake.endpoint,
+    region: fake.region,
+    credentials: { ...fake.credentials },
+    maxAttempts: 1,
+    ...extra,
+  });
 }
 
 /** Waiter timing for the fake's millisecond lifecycles (the SDK defaults poll every 15 s). */
@@ -46,12 +52,19 @@ export async function uploadTestBundle(
   writeImage(imagePath, [{ kind: 'random', bytes: 48 * 1024 }]);
   const destination = path.join(dir, 'out');
   mkdirSync(destination);
-  const result = await bundleWithTestKeys(imagePath, destination, { accountId: options.accountId ?? '123456789012', architecture: options.architecture ?? 'x86_64' }, { partSize: 16 * 1024 });
+  const result = await bundleWithTestKeys(
+    imagePath,
+    destination,
+    { accountId: options.accountId ?? '123456789012', architecture: options.architecture ?? 'x86_64' },
+    { partSize: 16 * 1024 },
+  );
   const files = [...result.parts.map((part) => path.join(destination, part.filename)), result.manifestPath];
   const keys: string[] = [];
   for (const file of files) {
     const key = `${prefix}${path.basename(file)}`;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(file), ACL: options.acl ?? 'aws-exec-read' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(file), ACL: options.acl ?? 'aws-exec-read' }),
+    );
     keys.push(key);
   }
   return { result, location: `${bucket}/${prefix}${path.basename(result.manifestPath)}`, keys, folder: dir, cleanup };
@@ -66,10 +79,23 @@ export interface RawAnswer {
 /** Signs a request with the fake's credentials, lets the test change it, then sends it as is. */
 export async function sendSigned(
   fake: LocalAws,
-  options: { service: 's3' | 'ec2'; method: string; path: string; headers?: Record<string, string>; body: string; tamper?: (body: string) => string },
+  options: {
+    service: 's3' | 'ec2';
+    method: string;
+    path: string;
+    headers?: Record<string, string>;
+    body: string;
+    tamper?: (body: string) => string;
+  },
 ): Promise<RawAnswer> {
   const url = new URL(fake.endpoint);
-  const signer = new SignatureV4({ credentials: fake.credentials, region: fake.region, service: options.service, sha256: NodeSha256, uriEscapePath: options.service !== 's3' });
+  const signer = new SignatureV4({
+    credentials: fake.credentials,
+    region: fake.region,
+    service: options.service,
+    sha256: NodeSha256,
+    uriEscapePath: options.service !== 's3',
+  });
   const signed = await signer.sign({
     method: options.method,
     protocol: 'http:',
@@ -83,11 +109,23 @@ export async function sendSigned(
   const body = options.tamper ? options.tamper(options.body) : options.body;
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest(
-      { host: url.hostname, port: Number(url.port), method: options.method, path: options.path, headers: signed.headers },
+      {
+        host: url.hostname,
+        port: Number(url.port),
+        method: options.method,
+        path: options.path,
+        headers: signed.headers,
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
       },
     );
     outgoing.on('error', reject);

@@ -19,7 +19,8 @@ function sources(folder: string): string[] {
 /** Every module specifier of `import … from`, `export … from`, `import '…'`, `import()` and `require()`. */
 function specifiers(text: string): string[] {
   const found: string[] = [];
-  for (const match of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(['"`])([^'"`]+)\1/g)) found.push(match[2]);
+  for (const match of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(['"`])([^'"`]+)\1/g))
+    found.push(match[2]);
   return found;
 }
 
@@ -45,7 +46,9 @@ describe('module boundaries', () => {
       const offenders = sources(path.join(REPO_ROOT, layer)).flatMap((file) =>
         specifiers(readFileSync(file, 'utf8'))
           .filter((specifier) => specifier.startsWith('.'))
-          .map((specifier) => path.relative(REPO_ROOT, path.resolve(path.dirname(file), specifier)).replace(/\.js$/, ''))
+          .map((specifier) =>
+            path.relative(REPO_ROOT, path.resolve(path.dirname(file), specifier)).replace(/\.js$/, ''),
+          )
           .filter((target) => {
             if (layerOf(target) === layer || target.startsWith(`${layer}/`)) return false;
             return !allowed.some((each) => target === each.replace(/\.ts$/, '') || target.startsWith(`${each}/`));
@@ -60,7 +63,11 @@ describe('module boundaries', () => {
     it(`nothing under ${folder}/ imports from tests/`, () => {
       const offenders = sources(path.join(REPO_ROOT, folder)).flatMap((file) =>
         specifiers(readFileSync(file, 'utf8'))
-          .filter((specifier) => specifier.startsWith('.') && path.resolve(path.dirname(file), specifier).startsWith(path.join(REPO_ROOT, 'tests') + path.sep))
+          .filter(
+            (specifier) =>
+              specifier.startsWith('.') &&
+              path.resolve(path.dirname(file), specifier).startsWith(path.join(REPO_ROOT, 'tests') + path.sep),
+          )
           .map((specifier) => `${path.relative(REPO_ROOT, file)}: ${specifier}`),
       );
       assert.deepEqual(offenders, []);
@@ -68,9 +75,16 @@ describe('module boundaries', () => {
   }
 
   it('the demo names no path outside the repository', () => {
-    for (const file of [path.join(REPO_ROOT, 'examples', 'demo.ts'), ...sources(path.join(REPO_ROOT, 'examples', 'demo'))]) {
+    for (const file of [
+      path.join(REPO_ROOT, 'examples', 'demo.ts'),
+      ...sources(path.join(REPO_ROOT, 'examples', 'demo')),
+    ]) {
       const text = readFileSync(file, 'utf8');
-      assert.doesNotMatch(text, /shared['"`/]|\.\.['"`],\s*['"`]\.\.['"`],\s*['"`]\.\./, `${path.relative(REPO_ROOT, file)} reaches outside the repository`);
+      assert.doesNotMatch(
+        text,
+        /shared['"`/]|\.\.['"`],\s*['"`]\.\.['"`],\s*['"`]\.\./,
+        `${path.relative(REPO_ROOT, file)} reaches outside the repository`,
+      );
     }
   });
 });

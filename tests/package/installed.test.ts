@@ -30,10 +30,17 @@ interface PackResult {
 
 function npm(args: string[], cwd: string): string {
   try {
-    return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--no-update-notifier'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+    return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--no-update-notifier'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 1 << 28,
+    });
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${failed.stderr ?? ''}${failed.stdout ?? ''}`, { cause: error });
+    throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${failed.stderr ?? ''}${failed.stdout ?? ''}`, {
+      cause: error,
+    });
   }
 }
 
@@ -67,12 +74,18 @@ describe('the packed package, installed in a project outside the repository', fu
   };
 
   before(() => {
-    const output = timed('npm pack (prepack builds)', () => npm(['pack', '--json', '--pack-destination', scratch.dir], REPO_ROOT));
+    const output = timed('npm pack (prepack builds)', () =>
+      npm(['pack', '--json', '--pack-destination', scratch.dir], REPO_ROOT),
+    );
     packed = (JSON.parse(output.slice(output.indexOf('['))) as PackResult[])[0];
     const tarball = path.join(scratch.dir, packed.filename);
-    const manifest = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
+    const manifest = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as Record<
+      string,
+      Record<string, string>
+    >;
     const repositoryLock = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as Lockfile;
-    const locked = (name: string) => repositoryLock.packages[`node_modules/${name}`]?.version ?? assert.fail(`${name} is not in package-lock.json`);
+    const locked = (name: string) =>
+      repositoryLock.packages[`node_modules/${name}`]?.version ?? assert.fail(`${name} is not in package-lock.json`);
     const dependencies = {
       'pulumi-unikernel': `file:../${packed.filename}`,
       '@pulumi/pulumi': locked('@pulumi/pulumi'),
@@ -90,8 +103,13 @@ describe('the packed package, installed in a project outside the repository', fu
       engines: manifest.engines,
     };
     mkdirSync(project);
-    writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'scratch', version: '1.0.0', private: true, dependencies }, null, 2)}\n`);
-    const lock = scratchLock(repositoryLock, 'scratch', dependencies, { 'node_modules/pulumi-unikernel': packageEntry });
+    writeFileSync(
+      path.join(project, 'package.json'),
+      `${JSON.stringify({ name: 'scratch', version: '1.0.0', private: true, dependencies }, null, 2)}\n`,
+    );
+    const lock = scratchLock(repositoryLock, 'scratch', dependencies, {
+      'node_modules/pulumi-unikernel': packageEntry,
+    });
     writeFileSync(path.join(project, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`);
     timed('npm ci --offline', () => npm(['ci', '--offline'], project));
     assert.ok(tarball.endsWith('.tgz'));
@@ -104,14 +122,30 @@ describe('the packed package, installed in a project outside the repository', fu
 
   it('ships what runs and nothing of the repository: no tests, no links back', () => {
     const files = packed.files.map((file) => file.path);
-    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/provider/cli/main.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/testing/index.js', 'docs/LOCAL-AWS.md']) {
+    for (const needed of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/provider/cli/main.js',
+      'dist/sdk/index.js',
+      'dist/sdk/index.d.ts',
+      'dist/testing/index.js',
+      'docs/LOCAL-AWS.md',
+    ]) {
       assert.ok(files.includes(needed), `${needed} is packed`);
     }
-    assert.deepEqual(files.filter((file) => /^dist\/(tests|bench|examples)\/|\.test\.js$/.test(file)), [], 'no test, bench or example code');
+    assert.deepEqual(
+      files.filter((file) => /^dist\/(tests|bench|examples)\/|\.test\.js$/.test(file)),
+      [],
+      'no test, bench or example code',
+    );
     const installed = path.join(project, 'node_modules', 'pulumi-unikernel');
     assert.ok(!lstatSync(installed).isSymbolicLink(), 'installed as files, not linked');
     assert.ok(!realpathSync(installed).startsWith(REPO_ROOT), 'nothing resolves into the working tree');
-    const installedManifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const installedManifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     assert.equal(installedManifest.private, undefined, 'publishable');
     assert.match(readFileSync(path.join(installed, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
     assert.equal(installedManifest.license, 'Apache-2.0');
@@ -123,7 +157,7 @@ describe('the packed package, installed in a project outside the repository', fu
       "require('pulumi-unikernel');",
       'console.log(JSON.stringify({',
       '  envChanged: JSON.stringify(process.env) !== before,',
-      "  testingLoaded: Object.keys(require.cache).filter((file) => /node_modules[\\\\/](@smithy[\\\\/]signature-v4|pulumi-unikernel[\\\\/]dist[\\\\/]testing)[\\\\/]/.test(file)),",
+      '  testingLoaded: Object.keys(require.cache).filter((file) => /node_modules[\\\\/](@smithy[\\\\/]signature-v4|pulumi-unikernel[\\\\/]dist[\\\\/]testing)[\\\\/]/.test(file)),',
       `  resolved: ${JSON.stringify(SERIALIZED_MODULE_PATHS)}.map((request) => require.resolve(request)),`,
       '}));',
     ].join('\n');
@@ -134,7 +168,8 @@ describe('the packed package, installed in a project outside the repository', fu
     assert.equal(report.envChanged, false, 'importing the package changes no environment variable');
     assert.deepEqual(report.testingLoaded, [], 'the testing entry and its libraries load only when imported');
     const installed = realpathSync(path.join(project, 'node_modules', 'pulumi-unikernel'));
-    for (const resolved of report.resolved) assert.ok(resolved.startsWith(installed), `${resolved} is in the installed package`);
+    for (const resolved of report.resolved)
+      assert.ok(resolved.startsWith(installed), `${resolved} is in the installed package`);
     assert.equal(report.resolved.length, SERIALIZED_MODULE_PATHS.length);
   });
 
@@ -143,15 +178,22 @@ describe('the packed package, installed in a project outside the repository', fu
     writeFileSync(path.join(project, 'index.ts'), readmeBlock(readme, '## Pulumi'));
     // The library example awaits at top level: an ES module, compiled with Node's own resolution.
     writeFileSync(path.join(project, 'library.mts'), readmeBlock(readme, '## Library use'));
-    for (const file of readdirSync(PROJECT_FILES)) copyFileSync(path.join(PROJECT_FILES, file), path.join(project, file));
+    for (const file of readdirSync(PROJECT_FILES))
+      copyFileSync(path.join(PROJECT_FILES, file), path.join(project, file));
     mkdirSync(path.join(project, 'examples'));
-    for (const example of ['mirage', 'disk-image']) copyFileSync(path.join(REPO_ROOT, 'examples', example, 'index.ts'), path.join(project, 'examples', `${example}.ts`));
+    for (const example of ['mirage', 'disk-image'])
+      copyFileSync(
+        path.join(REPO_ROOT, 'examples', example, 'index.ts'),
+        path.join(project, 'examples', `${example}.ts`),
+      );
     // The Pulumi template's settings (CommonJS, node10 resolution), then Node's own resolution.
     const tsc = (config: string) => {
       try {
         execFileSync(bin('tsc'), ['-p', config], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
       } catch (error) {
-        assert.fail(`tsc -p ${config} in the scratch project:\n${(error as { stdout?: string }).stdout ?? String(error)}`);
+        assert.fail(
+          `tsc -p ${config} in the scratch project:\n${(error as { stdout?: string }).stdout ?? String(error)}`,
+        );
       }
     };
     timed('tsc (template settings)', () => tsc('tsconfig.json'));
@@ -167,13 +209,33 @@ describe('the packed package, installed in a project outside the repository', fu
     const work = path.join(project, 'work');
     mkdirSync(work);
     const at = (name: string) => path.join(work, name);
-    assert.equal((await cli('--version')).trim(), JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version);
+    assert.equal(
+      (await cli('--version')).trim(),
+      JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version,
+    );
     await cli('keygen', '--key', at('pk.pem'), '--cert', at('cert.pem'));
     await cli('keygen', '--key', at('ec2-pk.pem'), '--cert', at('ec2-cert.pem'));
     buildXenKernel(work, { fileName: 'mir-app.xen' });
     await cli('image', '--kernel', at('mir-app.xen'), '--out', at('app.img'));
     mkdirSync(at('bundle'));
-    const bundled = JSON.parse(await cli('bundle', '-i', at('app.img'), '-k', at('pk.pem'), '-c', at('cert.pem'), '-u', '123456789012', '--ec2cert', at('ec2-cert.pem'), '-d', at('bundle'), '--json')) as Record<string, unknown>;
+    const bundled = JSON.parse(
+      await cli(
+        'bundle',
+        '-i',
+        at('app.img'),
+        '-k',
+        at('pk.pem'),
+        '-c',
+        at('cert.pem'),
+        '-u',
+        '123456789012',
+        '--ec2cert',
+        at('ec2-cert.pem'),
+        '-d',
+        at('bundle'),
+        '--json',
+      ),
+    ) as Record<string, unknown>;
     assert.ok(typeof bundled === 'object' && bundled !== null);
     const manifest = at('bundle/app.img.manifest.xml');
     assert.match(readFileSync(manifest, 'utf8'), /<bundler><name>pulumi-unikernel<\/name><version>\d+\.\d+<\/version>/);
@@ -182,7 +244,10 @@ describe('the packed package, installed in a project outside the repository', fu
     await cli('unbundle', '-m', manifest, '-k', at('pk.pem'), '-d', at('restored'));
     assert.equal(sha256(at('restored/app.img')), sha256(at('app.img')));
 
-    const server = spawn(bin('unikernel-ami'), ['local-aws', '--json', '--bucket', 'installed'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(bin('unikernel-ami'), ['local-aws', '--json', '--bucket', 'installed'], {
+      cwd: project,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const [line] = (await once(readline.createInterface({ input: server.stdout! }), 'line')) as [string];
     const served = JSON.parse(line) as { endpoint: string; buckets: string[] };
     assert.match(served.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -201,16 +266,23 @@ describe('the packed package, installed in a project outside the repository', fu
       left: Record<string, string[]>;
       privateKeyInState: boolean;
     };
-    assert.deepEqual(report.steps.map((step) => step.resource), ['bundle', 'ami', 'instance', 'ebs-ami']);
+    assert.deepEqual(
+      report.steps.map((step) => step.resource),
+      ['bundle', 'ami', 'instance', 'ebs-ami'],
+    );
     const [bundle, ami, instance, ebsAmi] = report.steps;
-    assert.match(bundle.id, /^scratch-bundles\/unikernels\/dev\/[0-9a-f]+\/mir-app\.xen\.img\.manifest\.xml$|^scratch-bundles\/unikernels\/dev\//);
+    assert.match(
+      bundle.id,
+      /^scratch-bundles\/unikernels\/dev\/[0-9a-f]+\/mir-app\.xen\.img\.manifest\.xml$|^scratch-bundles\/unikernels\/dev\//,
+    );
     assert.match(ami.id, /^ami-[0-9a-f]{8,17}$/);
     assert.match(instance.id, /^i-[0-9a-f]{8,17}$/);
     assert.match(ebsAmi.id, /^ami-[0-9a-f]{8,17}$/);
     assert.equal(ami.outputs.state, 'available');
     assert.equal(instance.outputs.state, 'running');
     assert.equal(ebsAmi.outputs.rootDeviceType, 'ebs');
-    for (const step of report.steps) assert.equal(step.refreshedId, step.id, `${step.resource} is found again on refresh`);
+    for (const step of report.steps)
+      assert.equal(step.refreshedId, step.id, `${step.resource} is found again on refresh`);
     assert.equal(report.privateKeyInState, false);
     assert.deepEqual(report.left, { objects: [], images: [], instances: [], snapshots: [] }, 'destroy leaves nothing');
   });

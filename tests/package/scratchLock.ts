@@ -41,7 +41,11 @@ export function resolveInLock(packages: Record<string, LockEntry>, from: string,
 }
 
 function requiredNames(entry: LockEntry): string[] {
-  const optionalPeers = new Set(Object.entries(entry.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional).map(([name]) => name));
+  const optionalPeers = new Set(
+    Object.entries(entry.peerDependenciesMeta ?? {})
+      .filter(([, meta]) => meta.optional)
+      .map(([name]) => name),
+  );
   return [
     ...Object.keys(entry.dependencies ?? {}),
     ...Object.keys(entry.optionalDependencies ?? {}),
@@ -53,7 +57,12 @@ function requiredNames(entry: LockEntry): string[] {
  * The lock of a project named `name` whose dependencies are `dependencies`; `added` are entries for
  * packages that are not in `source` (a packed tarball), keyed by their path in node_modules.
  */
-export function scratchLock(source: Lockfile, name: string, dependencies: Record<string, string>, added: Record<string, LockEntry> = {}): Lockfile {
+export function scratchLock(
+  source: Lockfile,
+  name: string,
+  dependencies: Record<string, string>,
+  added: Record<string, LockEntry> = {},
+): Lockfile {
   const from: Record<string, LockEntry> = { ...source.packages, ...added };
   const packages: Record<string, LockEntry> = { '': { name, version: '1.0.0', dependencies } };
   const queue: string[] = [''];
@@ -64,7 +73,9 @@ export function scratchLock(source: Lockfile, name: string, dependencies: Record
       const found = resolveInLock(from, at, required);
       if (found === undefined) {
         if (entry.optionalDependencies?.[required] !== undefined) continue;
-        throw new Error(`${at || name} needs ${required}, which the repository lock does not hold: run npm install in the repository`);
+        throw new Error(
+          `${at || name} needs ${required}, which the repository lock does not hold: run npm install in the repository`,
+        );
       }
       if (packages[found]) continue;
       const { dev: _dev, peer: _peer, devOptional: _devOptional, ...copy } = from[found];

@@ -49,7 +49,10 @@ const held = {
 };
 
 function holdBundle(id: string, props: Props): void {
-  held.bundles.set(id, { bucket: String(props.bucket), prefix: `${String(props.keyPrefix ?? '')}${String(props.bundleKey)}/` });
+  held.bundles.set(id, {
+    bucket: String(props.bucket),
+    prefix: `${String(props.keyPrefix ?? '')}${String(props.bundleKey)}/`,
+  });
 }
 
 let fake: LocalAws;
@@ -73,7 +76,12 @@ function pluginEnv(): NodeJS.ProcessEnv {
 
 /** One plugin per describe, configured with the stack config like the engine does before any resource call. */
 async function launchPlugin(): Promise<PluginClient> {
-  const plugin = await startPlugin({ cwd: checkoutProject(), project: PROJECT, env: pluginEnv(), deadlineMs: DEADLINE_MS });
+  const plugin = await startPlugin({
+    cwd: checkoutProject(),
+    project: PROJECT,
+    env: pluginEnv(),
+    deadlineMs: DEADLINE_MS,
+  });
   const protocol = await plugin.configure(CONFIG);
   assert.equal(protocol.acceptSecrets, false, 'secrets are stripped before they reach the plugin');
   return plugin;
@@ -106,7 +114,10 @@ function failureMap(failures: CheckFailure[]): Record<string, string> {
   const map: Record<string, string> = {};
   for (const failure of failures) {
     assert.ok(!(failure.property in map), `one failure per property, ${failure.property} twice`);
-    assert.ok(failure.reason.length > 0 && !failure.reason.includes('\n'), `one clear line for ${failure.property}: ${JSON.stringify(failure.reason)}`);
+    assert.ok(
+      failure.reason.length > 0 && !failure.reason.includes('\n'),
+      `one clear line for ${failure.property}: ${JSON.stringify(failure.reason)}`,
+    );
     map[failure.property] = failure.reason;
   }
   return map;
@@ -179,32 +190,56 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     // ---- BundledImage ----
 
     it('BundledImage check: good inputs gain sourceHash; the private key arrives unwrapped (secrets are stripped)', async function () {
-      const checked = await bundles.check(bundleUrn('app'), {}, bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0' }));
+      const checked = await bundles.check(
+        bundleUrn('app'),
+        {},
+        bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0' }),
+      );
       assert.deepEqual(checked.failures, []);
       assert.match(String(checked.inputs.sourceHash), /^[0-9a-f]{64}$/);
       assert.equal(checked.inputs.privateKey, pki.user.key, 'a plain string, not a secret wrapper');
       assert.equal(checked.inputs[PROVIDER_KEY], texts.bundle);
-      assert.deepEqual(withoutProvider(checked.inputs), { ...bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0' }), privateKey: pki.user.key, sourceHash: checked.inputs.sourceHash });
+      assert.deepEqual(withoutProvider(checked.inputs), {
+        ...bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0' }),
+        privateKey: pki.user.key,
+        sourceHash: checked.inputs.sourceHash,
+      });
       bundleInputs = checked.inputs;
 
-      const again = await bundles.check(bundleUrn('app'), bundleInputs, bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0' }));
+      const again = await bundles.check(
+        bundleUrn('app'),
+        bundleInputs,
+        bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0' }),
+      );
       assert.equal(again.inputs.sourceHash, bundleInputs.sourceHash, 'the same kernel and options hash the same');
     });
 
     it('BundledImage check: bad inputs give one failure per property with a clear reason', async function () {
-      const bad = await bundles.check(bundleUrn('bad'), {}, {
-        kernelPath: path.join(folder.dir, 'missing.xen'),
-        bucket: 'Bad_Bucket',
-        keyPrefix: 'a/../b',
-        acl: 'public-for-all',
-        timeoutSeconds: -1,
-        accountId: '123',
-        privateKey: secret('not a key'),
-        certificate: pki.user.cert,
-        ec2Certificate: '',
-      });
+      const bad = await bundles.check(
+        bundleUrn('bad'),
+        {},
+        {
+          kernelPath: path.join(folder.dir, 'missing.xen'),
+          bucket: 'Bad_Bucket',
+          keyPrefix: 'a/../b',
+          acl: 'public-for-all',
+          timeoutSeconds: -1,
+          accountId: '123',
+          privateKey: secret('not a key'),
+          certificate: pki.user.cert,
+          ec2Certificate: '',
+        },
+      );
       const failures = failureMap(bad.failures);
-      assert.deepEqual(Object.keys(failures).sort(), ['accountId', 'acl', 'bucket', 'ec2Certificate', 'kernelPath', 'keyPrefix', 'timeoutSeconds']);
+      assert.deepEqual(Object.keys(failures).sort(), [
+        'accountId',
+        'acl',
+        'bucket',
+        'ec2Certificate',
+        'kernelPath',
+        'keyPrefix',
+        'timeoutSeconds',
+      ]);
       assert.match(failures.kernelPath, /missing\.xen does not exist/);
       assert.match(failures.bucket, /bucket name "Bad_Bucket"/);
       assert.match(failures.keyPrefix, /"\.\." segment/);
@@ -214,10 +249,18 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.match(failures.ec2Certificate, /cert-ec2\.pem/);
       assert.equal(bad.inputs.sourceHash, UNKNOWN, 'no hash of inputs that do not check');
 
-      const badKey = await bundles.check(bundleUrn('bad'), {}, bundleProgram({ kernelPath, privateKey: secret('not a key') }));
+      const badKey = await bundles.check(
+        bundleUrn('bad'),
+        {},
+        bundleProgram({ kernelPath, privateKey: secret('not a key') }),
+      );
       assert.deepEqual(Object.keys(failureMap(badKey.failures)), ['privateKey']);
 
-      const notKernel = await bundles.check(bundleUrn('bad'), {}, bundleProgram({ kernelPath: path.join(REPO_ROOT, 'package.json') }));
+      const notKernel = await bundles.check(
+        bundleUrn('bad'),
+        {},
+        bundleProgram({ kernelPath: path.join(REPO_ROOT, 'package.json') }),
+      );
       const kernelFailures = failureMap(notKernel.failures);
       assert.deepEqual(Object.keys(kernelFailures), ['kernelPath']);
       assert.match(kernelFailures.kernelPath, /ELF/);
@@ -244,7 +287,11 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.equal(partKeys.length, outs.partCount);
       const stored = fake.objects(BUCKET);
       assert.deepEqual(stored.map((object) => object.key).sort(), [...partKeys, String(outs.manifestKey)].sort());
-      assert.equal(stored.find((object) => object.key === outs.manifestKey)?.md5, outs.manifestEtag, 'the ETag S3 answered (the MD5 here)');
+      assert.equal(
+        stored.find((object) => object.key === outs.manifestKey)?.md5,
+        outs.manifestEtag,
+        'the ETag S3 answered (the MD5 here)',
+      );
       assert.ok(stored.every((object) => object.acl === 'aws-exec-read'));
 
       await bundles.waitForOutput(`BundledImage mir-app.img: uploaded: ${created.id}`);
@@ -258,19 +305,35 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const otherDir = path.join(folder.dir, 'v2');
       mkdirSync(otherDir);
       const newKernel = buildXenKernel(otherDir, { fileName: 'mir-app.xen', seed: 'version 2' });
-      const rechecked = await bundles.check(bundleUrn('app'), bundleInputs, bundleProgram({ kernelPath: newKernel, kernelCommandLine: 'console=hvc0' }));
+      const rechecked = await bundles.check(
+        bundleUrn('app'),
+        bundleInputs,
+        bundleProgram({ kernelPath: newKernel, kernelCommandLine: 'console=hvc0' }),
+      );
       assert.deepEqual(rechecked.failures, []);
       assert.notEqual(rechecked.inputs.sourceHash, bundleInputs.sourceHash);
       const replace = await bundles.diff(bundle.id, bundleUrn('app'), bundle.outputs, rechecked.inputs, bundleInputs);
-      assert.deepEqual([replace.changes, replace.replaces, replace.deleteBeforeReplace], ['DIFF_SOME', ['sourceHash'], false], 'a new bundle at a new key: create before delete');
+      assert.deepEqual(
+        [replace.changes, replace.replaces, replace.deleteBeforeReplace],
+        ['DIFF_SOME', ['sourceHash'], false],
+        'a new bundle at a new key: create before delete',
+      );
 
-      const slower = await bundles.check(bundleUrn('app'), bundleInputs, bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0', timeoutSeconds: 600 }));
+      const slower = await bundles.check(
+        bundleUrn('app'),
+        bundleInputs,
+        bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0', timeoutSeconds: 600 }),
+      );
       const inPlace = await bundles.diff(bundle.id, bundleUrn('app'), bundle.outputs, slower.inputs, bundleInputs);
       assert.deepEqual([inPlace.changes, inPlace.replaces], ['DIFF_SOME', []]);
     });
 
     it('BundledImage diff in preview: an unknown bucket (the sentinel) replaces on bucket', async function () {
-      const checked = await bundles.check(bundleUrn('app'), bundleInputs, bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0', bucket: UNKNOWN }));
+      const checked = await bundles.check(
+        bundleUrn('app'),
+        bundleInputs,
+        bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0', bucket: UNKNOWN }),
+      );
       assert.deepEqual(checked.failures, []);
       assert.equal(checked.inputs.bucket, UNKNOWN);
       const preview = await bundles.diff(bundle.id, bundleUrn('app'), bundle.outputs, checked.inputs, bundleInputs);
@@ -279,7 +342,11 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     });
 
     it('BundledImage update in place: outputs take the new timeout, keep the bundle, and still hold no key', async function () {
-      const slower = await bundles.check(bundleUrn('app'), bundleInputs, bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0', timeoutSeconds: 600 }));
+      const slower = await bundles.check(
+        bundleUrn('app'),
+        bundleInputs,
+        bundleProgram({ kernelPath, kernelCommandLine: 'console=hvc0', timeoutSeconds: 600 }),
+      );
       const before = fake.objects(BUCKET);
       const updated = await bundles.update(bundle.id, bundleUrn('app'), bundle.outputs, slower.inputs, bundleInputs);
       assert.equal(updated.properties.timeoutSeconds, 600);
@@ -305,24 +372,43 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     // ---- RegisteredAmi ----
 
     it('RegisteredAmi check: good inputs pass unchanged; bad inputs give one failure per property', async function () {
-      const program = { manifestLocation: bundle.outputs.manifestLocation, manifestEtag: bundle.outputs.manifestEtag, name: 'mir-app', description: 'first', tags: { app: 'mir' } };
+      const program = {
+        manifestLocation: bundle.outputs.manifestLocation,
+        manifestEtag: bundle.outputs.manifestEtag,
+        name: 'mir-app',
+        description: 'first',
+        tags: { app: 'mir' },
+      };
       const checked = await amis.check(amiUrn('app'), {}, program);
       assert.deepEqual(checked.failures, []);
       assert.deepEqual(withoutProvider(checked.inputs), program);
       amiInputs = checked.inputs;
 
-      const bad = await amis.check(amiUrn('bad'), {}, {
-        manifestLocation: 'nope',
-        name: 'x',
-        architecture: 'arm64',
-        virtualizationType: 'xen',
-        kernelId: 'ami-12345678',
-        ramdiskId: 'ari-xyz',
-        description: 'd'.repeat(300),
-        timeoutSeconds: 0,
-      });
+      const bad = await amis.check(
+        amiUrn('bad'),
+        {},
+        {
+          manifestLocation: 'nope',
+          name: 'x',
+          architecture: 'arm64',
+          virtualizationType: 'xen',
+          kernelId: 'ami-12345678',
+          ramdiskId: 'ari-xyz',
+          description: 'd'.repeat(300),
+          timeoutSeconds: 0,
+        },
+      );
       const failures = failureMap(bad.failures);
-      assert.deepEqual(Object.keys(failures).sort(), ['architecture', 'description', 'kernelId', 'manifestLocation', 'name', 'ramdiskId', 'timeoutSeconds', 'virtualizationType']);
+      assert.deepEqual(Object.keys(failures).sort(), [
+        'architecture',
+        'description',
+        'kernelId',
+        'manifestLocation',
+        'name',
+        'ramdiskId',
+        'timeoutSeconds',
+        'virtualizationType',
+      ]);
       assert.match(failures.name, /AMI name "x" must be 3 to 128 characters/);
       assert.match(failures.architecture, /"arm64" is not an architecture for instance-store AMIs/);
       assert.match(failures.kernelId, /"ami-12345678" is not a kernel id/);
@@ -359,10 +445,20 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const inPlace = await amis.diff(ami.id, amiUrn('app'), ami.outputs, retagged, amiInputs);
       assert.deepEqual([inPlace.changes, inPlace.replaces, inPlace.deleteBeforeReplace], ['DIFF_SOME', [], false]);
 
-      const renamed = await amis.diff(ami.id, amiUrn('app'), ami.outputs, { ...amiInputs, name: 'mir-app-2' }, amiInputs);
+      const renamed = await amis.diff(
+        ami.id,
+        amiUrn('app'),
+        ami.outputs,
+        { ...amiInputs, name: 'mir-app-2' },
+        amiInputs,
+      );
       assert.deepEqual([renamed.changes, renamed.replaces], ['DIFF_SOME', ['name']]);
 
-      const previewChecked = await amis.check(amiUrn('app'), amiInputs, { ...withoutProvider(amiInputs), manifestLocation: UNKNOWN, manifestEtag: UNKNOWN });
+      const previewChecked = await amis.check(amiUrn('app'), amiInputs, {
+        ...withoutProvider(amiInputs),
+        manifestLocation: UNKNOWN,
+        manifestEtag: UNKNOWN,
+      });
       assert.deepEqual(previewChecked.failures, [], 'unknowns are not judged');
       const preview = await amis.diff(ami.id, amiUrn('app'), ami.outputs, previewChecked.inputs, amiInputs);
       assert.equal(preview.changes, 'DIFF_SOME');
@@ -394,17 +490,29 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.deepEqual(withoutProvider(checked.inputs), program);
       instanceInputs = checked.inputs;
 
-      const bad = await instances.check(instanceUrn('bad'), {}, {
-        imageId: 'i-12345678',
-        instanceType: 'big',
-        subnetId: 'subnet-x',
-        securityGroupIds: ['sg-12345678', 'default'],
-        userData: 'x'.repeat(17 * 1024),
-        httpTokens: 'sometimes',
-        timeoutSeconds: -5,
-      });
+      const bad = await instances.check(
+        instanceUrn('bad'),
+        {},
+        {
+          imageId: 'i-12345678',
+          instanceType: 'big',
+          subnetId: 'subnet-x',
+          securityGroupIds: ['sg-12345678', 'default'],
+          userData: 'x'.repeat(17 * 1024),
+          httpTokens: 'sometimes',
+          timeoutSeconds: -5,
+        },
+      );
       const failures = failureMap(bad.failures);
-      assert.deepEqual(Object.keys(failures).sort(), ['httpTokens', 'imageId', 'instanceType', 'securityGroupIds', 'subnetId', 'timeoutSeconds', 'userData']);
+      assert.deepEqual(Object.keys(failures).sort(), [
+        'httpTokens',
+        'imageId',
+        'instanceType',
+        'securityGroupIds',
+        'subnetId',
+        'timeoutSeconds',
+        'userData',
+      ]);
       assert.match(failures.imageId, /"i-12345678" is not an AMI id/);
       assert.match(failures.instanceType, /"big" is not an instance type/);
       assert.match(failures.securityGroupIds, /"default" is not a security group id/);
@@ -430,20 +538,51 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     });
 
     it('UnikernelInstance diff: none; tags in place; instanceType replaces with a note on instance-store; an unknown AMI replaces', async function () {
-      const none = await instances.diff(instance.id, instanceUrn('app'), instance.outputs, instanceInputs, instanceInputs);
+      const none = await instances.diff(
+        instance.id,
+        instanceUrn('app'),
+        instance.outputs,
+        instanceInputs,
+        instanceInputs,
+      );
       assert.deepEqual([none.changes, none.replaces], ['DIFF_NONE', []]);
 
-      const retagged = await instances.diff(instance.id, instanceUrn('app'), instance.outputs, { ...instanceInputs, tags: { Name: 'mir', env: 'test' } }, instanceInputs);
+      const retagged = await instances.diff(
+        instance.id,
+        instanceUrn('app'),
+        instance.outputs,
+        { ...instanceInputs, tags: { Name: 'mir', env: 'test' } },
+        instanceInputs,
+      );
       assert.deepEqual([retagged.changes, retagged.replaces, retagged.deleteBeforeReplace], ['DIFF_SOME', [], false]);
 
-      const bigger = await instances.diff(instance.id, instanceUrn('app'), instance.outputs, { ...instanceInputs, instanceType: 'c3.large' }, instanceInputs);
+      const bigger = await instances.diff(
+        instance.id,
+        instanceUrn('app'),
+        instance.outputs,
+        { ...instanceInputs, instanceType: 'c3.large' },
+        instanceInputs,
+      );
       assert.deepEqual([bigger.changes, bigger.replaces], ['DIFF_SOME', ['instanceType']]);
       const note = await instances.waitForOutput(`UnikernelInstance ${instance.id}: instanceType m1.small → c3.large`);
-      assert.match(note, /the instance is replaced \(a type changes only on a stopped instance, and instance-store instances cannot be stopped\)/);
+      assert.match(
+        note,
+        /the instance is replaced \(a type changes only on a stopped instance, and instance-store instances cannot be stopped\)/,
+      );
 
-      const previewChecked = await instances.check(instanceUrn('app'), instanceInputs, { imageId: UNKNOWN, instanceType: 'm1.small', tags: { Name: 'mir' } });
+      const previewChecked = await instances.check(instanceUrn('app'), instanceInputs, {
+        imageId: UNKNOWN,
+        instanceType: 'm1.small',
+        tags: { Name: 'mir' },
+      });
       assert.deepEqual(previewChecked.failures, []);
-      const preview = await instances.diff(instance.id, instanceUrn('app'), instance.outputs, previewChecked.inputs, instanceInputs);
+      const preview = await instances.diff(
+        instance.id,
+        instanceUrn('app'),
+        instance.outputs,
+        previewChecked.inputs,
+        instanceInputs,
+      );
       assert.equal(preview.changes, 'DIFF_SOME');
       assert.deepEqual(preview.replaces, ['imageId']);
     });
@@ -454,10 +593,19 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.equal(updated.properties.instanceId, instance.id);
       assert.equal(updated.properties.clientToken, instance.outputs.clientToken);
       assert.deepEqual(updated.properties.tags, { Name: 'mir', env: 'test' });
-      assert.deepEqual(fake.instances().find((each) => each.instanceId === instance.id)?.tags, { Name: 'mir', env: 'test' });
+      assert.deepEqual(fake.instances().find((each) => each.instanceId === instance.id)?.tags, {
+        Name: 'mir',
+        env: 'test',
+      });
       instance = { id: instance.id, outputs: updated.properties };
       instanceInputs = news;
-      const settled = await instances.diff(instance.id, instanceUrn('app'), instance.outputs, instanceInputs, instanceInputs);
+      const settled = await instances.diff(
+        instance.id,
+        instanceUrn('app'),
+        instance.outputs,
+        instanceInputs,
+        instanceInputs,
+      );
       assert.equal(settled.changes, 'DIFF_NONE');
     });
 
@@ -471,17 +619,40 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.deepEqual(withoutProvider(clean.inputs), { ...withoutProvider(instanceInputs), region: fake.region });
 
       const ec2 = ec2OutOfBand();
-      await ec2.send(new CreateTagsCommand({ Resources: [instance.id], Tags: [{ Key: 'env', Value: 'prod' }, { Key: 'owner', Value: 'ops' }] }));
+      await ec2.send(
+        new CreateTagsCommand({
+          Resources: [instance.id],
+          Tags: [
+            { Key: 'env', Value: 'prod' },
+            { Key: 'owner', Value: 'ops' },
+          ],
+        }),
+      );
       const drifted = await instances.read(instance.id, instanceUrn('app'), instance.outputs, instanceInputs);
       assert.equal(drifted.id, instance.id);
       assert.deepEqual(drifted.properties.tags, { Name: 'mir', env: 'prod', owner: 'ops' });
       assert.deepEqual(drifted.inputs?.tags, { Name: 'mir', env: 'prod', owner: 'ops' });
 
-      const heal = await instances.diff(instance.id, instanceUrn('app'), drifted.properties, instanceInputs, drifted.inputs);
+      const heal = await instances.diff(
+        instance.id,
+        instanceUrn('app'),
+        drifted.properties,
+        instanceInputs,
+        drifted.inputs,
+      );
       assert.deepEqual([heal.changes, heal.replaces], ['DIFF_SOME', []], 'an update, not a replacement');
-      const healed = await instances.update(instance.id, instanceUrn('app'), drifted.properties, instanceInputs, drifted.inputs);
+      const healed = await instances.update(
+        instance.id,
+        instanceUrn('app'),
+        drifted.properties,
+        instanceInputs,
+        drifted.inputs,
+      );
       assert.deepEqual(healed.properties.tags, { Name: 'mir', env: 'test' });
-      assert.deepEqual(fake.instances().find((each) => each.instanceId === instance.id)?.tags, { Name: 'mir', env: 'test' });
+      assert.deepEqual(fake.instances().find((each) => each.instanceId === instance.id)?.tags, {
+        Name: 'mir',
+        env: 'test',
+      });
       instance = { id: instance.id, outputs: healed.properties };
     });
 
@@ -525,7 +696,11 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     });
 
     it('RegisteredAmi read of an AMI with no description, then after an out-of-band deregistration: id "" (gone)', async function () {
-      const checked = await amis.check(amiUrn('drift'), {}, { manifestLocation: bundle.outputs.manifestLocation, name: 'mir-app-drift' });
+      const checked = await amis.check(
+        amiUrn('drift'),
+        {},
+        { manifestLocation: bundle.outputs.manifestLocation, name: 'mir-app-drift' },
+      );
       const created = await amis.create(amiUrn('drift'), checked.inputs);
       held.amis.add(created.id);
       const clean = await amis.read(created.id, amiUrn('drift'), created.properties, checked.inputs);
@@ -558,20 +733,29 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       };
       const expectReplaceFirst = async () => {
         const heal = await bundles.diff(created.id, bundleUrn('disk'), state, checked.inputs, checked.inputs);
-        assert.deepEqual([heal.changes, heal.replaces, heal.deleteBeforeReplace], ['DIFF_SOME', ['bundleStatus'], true], 'the same location: delete before the new upload');
+        assert.deepEqual(
+          [heal.changes, heal.replaces, heal.deleteBeforeReplace],
+          ['DIFF_SOME', ['bundleStatus'], true],
+          'the same location: delete before the new upload',
+        );
       };
 
       fake.deleteObjectDirect(BUCKET, partKey);
       assert.deepEqual(await refresh(), { id: created.id, status: `damaged: part ${partKey} is missing` });
       await expectReplaceFirst();
-      await bundles.waitForOutput(/^BundledImage disk\.img: the bundle in S3 is damaged .* it will be made and uploaded again$/);
+      await bundles.waitForOutput(
+        /^BundledImage disk\.img: the bundle in S3 is damaged .* it will be made and uploaded again$/,
+      );
 
       fake.putObjectDirect(BUCKET, partKey, Buffer.from('tampered'));
       assert.deepEqual(await refresh(), { id: created.id, status: `damaged: part ${partKey} was changed` });
       await expectReplaceFirst();
 
       fake.deleteObjectDirect(BUCKET, manifestKey);
-      assert.deepEqual(await refresh(), { id: created.id, status: `damaged: manifest ${manifestKey} is missing; part ${partKey} was changed` });
+      assert.deepEqual(await refresh(), {
+        id: created.id,
+        status: `damaged: manifest ${manifestKey} is missing; part ${partKey} was changed`,
+      });
       await expectReplaceFirst();
 
       fake.deleteObjectDirect(BUCKET, partKey);
@@ -583,8 +767,19 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     // ---- partial failures keep the id ----
 
     it('RegisteredAmi create whose image fails: a partial failure carrying the AMI id; Delete with its properties deregisters it', async function () {
-      fake.faults.inject({ service: 'ec2', operation: 'RegisterImage', kind: 'imageFails', times: 1, code: 'Client.InvalidManifest', message: 'Client.InvalidManifest: bundle digest mismatch' });
-      const checked = await amis.check(amiUrn('doomed'), {}, { manifestLocation: bundle.outputs.manifestLocation, name: 'mir-app-doomed' });
+      fake.faults.inject({
+        service: 'ec2',
+        operation: 'RegisterImage',
+        kind: 'imageFails',
+        times: 1,
+        code: 'Client.InvalidManifest',
+        message: 'Client.InvalidManifest: bundle digest mismatch',
+      });
+      const checked = await amis.check(
+        amiUrn('doomed'),
+        {},
+        { manifestLocation: bundle.outputs.manifestLocation, name: 'mir-app-doomed' },
+      );
       const error = await rejection(amis.create(amiUrn('doomed'), checked.inputs));
       fake.faults.clear();
       assert.equal(error.codeName, 'UNKNOWN');
@@ -592,7 +787,10 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const id = error.partial.id;
       held.amis.add(id);
       assert.match(id, /^ami-[0-9a-f]{17}$/);
-      assert.match(error.message, new RegExp(`AMI ${id} was registered but is failed, not available: .*bundle digest mismatch`));
+      assert.match(
+        error.message,
+        new RegExp(`AMI ${id} was registered but is failed, not available: .*bundle digest mismatch`),
+      );
       assert.ok(!error.message.includes('\n'), 'one line');
       assert.deepEqual(error.partial.reasons, [error.message]);
       assert.equal(error.partial.properties.imageId, id);
@@ -614,14 +812,21 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
     it('UnikernelInstance create stuck pending past timeoutSeconds: a partial failure carrying the instance id; Delete terminates it', async function () {
       fake.faults.inject({ service: 'ec2', operation: 'RunInstances', kind: 'stuckPending', times: 1 });
-      const checked = await instances.check(instanceUrn('stuck'), {}, { imageId: ami.id, instanceType: 'm1.small', timeoutSeconds: 1 });
+      const checked = await instances.check(
+        instanceUrn('stuck'),
+        {},
+        { imageId: ami.id, instanceType: 'm1.small', timeoutSeconds: 1 },
+      );
       const error = await rejection(instances.create(instanceUrn('stuck'), checked.inputs));
       fake.faults.clear();
       const stuck = fake.instances().filter((each) => each.state === 'pending');
       assert.equal(stuck.length, 1, 'one instance was launched');
       // Whatever the outcome, the instance is either held (partial) or gone: never leaked.
       if (error.partial) held.instances.add(error.partial.id);
-      assert.ok(error.partial, `ErrorResourceInitFailed expected; got ${JSON.stringify(error.message)} and the instance is ${stuck[0].state}`);
+      assert.ok(
+        error.partial,
+        `ErrorResourceInitFailed expected; got ${JSON.stringify(error.message)} and the instance is ${stuck[0].state}`,
+      );
       const id = error.partial.id;
       assert.equal(id, stuck[0].instanceId);
       assert.match(error.message, new RegExp(`instance ${id} was launched but is pending, not running`));
@@ -658,7 +863,9 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       await bundles.delete(bundle.id, bundleUrn('app'), bundle.outputs, bundleInputs);
       assert.deepEqual(fake.objects(BUCKET), []);
       held.bundles.delete(bundle.id);
-      await bundles.waitForOutput(`BundledImage mir-app.img: deleted ${Number(bundle.outputs.partCount) + 1} object(s) from s3://${BUCKET}`);
+      await bundles.waitForOutput(
+        `BundledImage mir-app.img: deleted ${Number(bundle.outputs.partCount) + 1} object(s) from s3://${BUCKET}`,
+      );
       assert.equal((await bundles.read(bundle.id, bundleUrn('app'), bundle.outputs)).id, '');
     });
 
@@ -698,25 +905,49 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     async function checkedBundle(name: string, bytes: number): Promise<Props> {
       const imagePath = path.join(folder.dir, `${name}.img`);
       writeImage(imagePath, [{ kind: 'random', bytes }]);
-      const checked = await bundles.check(bundles.urn(BUNDLE, name), {}, bundleProgram({ imagePath, keyPrefix: 'faults' }));
+      const checked = await bundles.check(
+        bundles.urn(BUNDLE, name),
+        {},
+        bundleProgram({ imagePath, keyPrefix: 'faults' }),
+      );
       assert.deepEqual(checked.failures, []);
       return checked.inputs;
     }
 
     it('BundledImage create recovers from two S3 500s through retries', async function () {
-      fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'status', status: 500, code: 'InternalError', times: 2 });
+      fake.faults.inject({
+        service: 's3',
+        operation: 'PutObject',
+        kind: 'status',
+        status: 500,
+        code: 'InternalError',
+        times: 2,
+      });
       const inputs = await checkedBundle('flaky', MiB);
       const created = await bundles.create(bundles.urn(BUNDLE, 'flaky'), inputs);
       holdBundle(created.id, created.properties);
       bundle = { id: created.id, outputs: created.properties, inputs };
-      assert.equal(fake.requests.filter((request) => request.fault === 'status').length, 2, 'both 500s were met, and retried');
-      const keys = fake.objects(BUCKET).map((object) => object.key).sort();
-      assert.deepEqual(keys, [...(created.properties.partKeys as string[]), String(created.properties.manifestKey)].sort());
+      assert.equal(
+        fake.requests.filter((request) => request.fault === 'status').length,
+        2,
+        'both 500s were met, and retried',
+      );
+      const keys = fake
+        .objects(BUCKET)
+        .map((object) => object.key)
+        .sort();
+      assert.deepEqual(
+        keys,
+        [...(created.properties.partKeys as string[]), String(created.properties.manifestKey)].sort(),
+      );
       await assertZeroOrphans();
     });
 
     /** A create of NAME.img whose manifest PUT keeps failing: the partial failure the engine would keep in state. */
-    async function unfinishedCreate(name: string, inputs: Props): Promise<{ id: string; state: Props; error: PluginRpcError }> {
+    async function unfinishedCreate(
+      name: string,
+      inputs: Props,
+    ): Promise<{ id: string; state: Props; error: PluginRpcError }> {
       const isManifest = (request: { key?: string }) => request.key?.endsWith(`/${name}.img.manifest.xml`) === true;
       const fault = fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: isManifest });
       const error = await rejection(bundles.create(bundles.urn(BUNDLE, name), inputs));
@@ -727,8 +958,16 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       return { id: error.partial.id, state: error.partial.properties, error };
     }
 
-    const putKeys = () => fake.requests.filter((request) => request.operation === 'PutObject' && request.status === 200).map((request) => String(request.key));
-    const bundleObjects = (name: string) => fake.objects(BUCKET).map((object) => object.key).filter((key) => key.includes(`/${name}.`)).sort();
+    const putKeys = () =>
+      fake.requests
+        .filter((request) => request.operation === 'PutObject' && request.status === 200)
+        .map((request) => String(request.key));
+    const bundleObjects = (name: string) =>
+      fake
+        .objects(BUCKET)
+        .map((object) => object.key)
+        .filter((key) => key.includes(`/${name}.`))
+        .sort();
 
     it('BundledImage create fails on a connection reset that outlasts the retries: a partial failure that keeps the parts and a resume record; the next update resumes without uploading a part again', async function () {
       const inputs = await checkedBundle('reset', 11 * MiB);
@@ -745,7 +984,11 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assertNoKeyMaterial(state, 'the partial state');
       const partsPut = putKeys().filter((key) => key.includes('.part.'));
       assert.equal(partsPut.length, 2, 'both parts had reached S3 before the manifest failed');
-      assert.deepEqual(bundleObjects('reset'), [...partsPut, partsPut[0].replace(/\.part\.\d+$/, '.resume.json')].sort(), 'the parts and the resume record stay; no manifest');
+      assert.deepEqual(
+        bundleObjects('reset'),
+        [...partsPut, partsPut[0].replace(/\.part\.\d+$/, '.resume.json')].sort(),
+        'the parts and the resume record stay; no manifest',
+      );
 
       const refreshed = await bundles.read(id, bundles.urn(BUNDLE, 'reset'), state, inputs);
       assert.equal(refreshed.id, id);
@@ -753,31 +996,56 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
       const plan = await bundles.diff(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs);
       assert.deepEqual([plan.changes, plan.replaces], ['DIFF_SOME', []], 'an update in place, not a replacement');
-      await bundles.waitForOutput('BundledImage reset.img: the upload stopped before it finished; the update resumes it');
+      await bundles.waitForOutput(
+        'BundledImage reset.img: the upload stopped before it finished; the update resumes it',
+      );
 
       // The resume fails too: again a partial failure, and the kept parts are still not uploaded.
       fake.clearRequests();
-      fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'reset', match: (request) => request.key === state.manifestKey });
-      const again = await rejection(bundles.update(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs));
+      fake.faults.inject({
+        service: 's3',
+        operation: 'PutObject',
+        kind: 'reset',
+        match: (request) => request.key === state.manifestKey,
+      });
+      const again = await rejection(
+        bundles.update(id, bundles.urn(BUNDLE, 'reset'), refreshed.properties, inputs, inputs),
+      );
       fake.faults.clear();
       assert.equal(again.partial?.id, id);
       assert.equal(again.partial?.properties.bundleStatus, 'unfinished');
       assert.equal(again.partial?.properties[PROVIDER_KEY], texts.bundle);
-      assert.deepEqual(putKeys().filter((key) => key.includes('.part.')), [], 'a failed resume uploads no part again');
+      assert.deepEqual(
+        putKeys().filter((key) => key.includes('.part.')),
+        [],
+        'a failed resume uploads no part again',
+      );
       assert.equal(bundleObjects('reset').length, 3, 'the parts and the record are still there');
 
       fake.clearRequests();
       const updated = await bundles.update(id, bundles.urn(BUNDLE, 'reset'), again.partial.properties, inputs, inputs);
       assert.deepEqual(putKeys(), [String(state.manifestKey)], 'only the manifest is uploaded: both parts are kept');
-      await bundles.waitForOutput(/^BundledImage reset\.img: uploaded: .* \(2 part\(s\), 2 of them kept from the unfinished upload, \d+ bytes\)$/);
+      await bundles.waitForOutput(
+        /^BundledImage reset\.img: uploaded: .* \(2 part\(s\), 2 of them kept from the unfinished upload, \d+ bytes\)$/,
+      );
       const outputs = updated.properties;
       assert.equal(outputs.bundleStatus, 'intact');
       assert.equal(outputs.manifestLocation, id, 'the same id');
       assert.deepEqual(outputs.partKeys, partsPut);
       assert.match(String(outputs.manifestEtag), /^[0-9a-f]{32}$/);
-      assert.deepEqual(bundleObjects('reset'), [...partsPut, String(outputs.manifestKey)].sort(), 'the record is gone once the manifest is there');
-      assert.equal((await bundles.read(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs)).properties.bundleStatus, 'intact');
-      assert.deepEqual((await bundles.diff(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs, inputs)).changes, 'DIFF_NONE');
+      assert.deepEqual(
+        bundleObjects('reset'),
+        [...partsPut, String(outputs.manifestKey)].sort(),
+        'the record is gone once the manifest is there',
+      );
+      assert.equal(
+        (await bundles.read(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs)).properties.bundleStatus,
+        'intact',
+      );
+      assert.deepEqual(
+        (await bundles.diff(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs, inputs)).changes,
+        'DIFF_NONE',
+      );
 
       await bundles.delete(id, bundles.urn(BUNDLE, 'reset'), outputs, inputs);
       held.bundles.delete(id);
@@ -799,9 +1067,16 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.ok(record);
       fake.deleteObjectDirect(BUCKET, record);
       const refreshed = await bundles.read(again.id, bundles.urn(BUNDLE, 'dropped'), again.state, inputs);
-      assert.equal(refreshed.properties.bundleStatus, `damaged: the upload was unfinished and its resume record ${record} is missing`);
+      assert.equal(
+        refreshed.properties.bundleStatus,
+        `damaged: the upload was unfinished and its resume record ${record} is missing`,
+      );
       const plan = await bundles.diff(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs, inputs);
-      assert.deepEqual([plan.changes, plan.replaces, plan.deleteBeforeReplace], ['DIFF_SOME', ['bundleStatus'], true], 'not resumable: removed, then made again');
+      assert.deepEqual(
+        [plan.changes, plan.replaces, plan.deleteBeforeReplace],
+        ['DIFF_SOME', ['bundleStatus'], true],
+        'not resumable: removed, then made again',
+      );
       await bundles.delete(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs);
       held.bundles.delete(again.id);
       assert.deepEqual(bundleObjects('dropped'), []);
@@ -811,10 +1086,15 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       fake.deleteObjectDirect(BUCKET, record);
       fake.clearRequests();
       const updated = await bundles.update(third.id, bundles.urn(BUNDLE, 'dropped'), third.state, inputs, inputs);
-      await bundles.waitForOutput('BundledImage dropped.img: the unfinished upload cannot be resumed (its resume record is missing); removing it and bundling from the start');
+      await bundles.waitForOutput(
+        'BundledImage dropped.img: the unfinished upload cannot be resumed (its resume record is missing); removing it and bundling from the start',
+      );
       assert.equal(updated.properties.bundleStatus, 'intact');
       assert.equal(putKeys().filter((key) => key.includes('.part.')).length, 2, 'every part is uploaded again');
-      assert.deepEqual(bundleObjects('dropped'), [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort());
+      assert.deepEqual(
+        bundleObjects('dropped'),
+        [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort(),
+      );
       await bundles.delete(third.id, bundles.urn(BUNDLE, 'dropped'), updated.properties, inputs);
       held.bundles.delete(third.id);
       await assertZeroOrphans();
@@ -823,14 +1103,29 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
     it('BundledImage create never takes over an unfinished upload it finds (another stack or resource may own it): refused, and left as it was', async function () {
       const inputs = await checkedBundle('owned', 11 * MiB);
       const { id, state } = await unfinishedCreate('owned', inputs);
-      const before = fake.objects(BUCKET).filter((object) => object.key.includes('/owned.')).map((object) => `${object.key} ${object.md5}`).sort();
+      const before = fake
+        .objects(BUCKET)
+        .filter((object) => object.key.includes('/owned.'))
+        .map((object) => `${object.key} ${object.md5}`)
+        .sort();
       fake.clearRequests();
       const error = await rejection(bundles.create(bundles.urn(BUNDLE, 'intruder'), inputs));
       assert.equal(error.partial, undefined, 'nothing of its own to keep');
       assert.match(error.message, /already holds a bundle named owned\.img \(3 object\(s\)\)/);
       assert.deepEqual(putKeys(), [], 'nothing uploaded');
-      assert.equal(fake.requests.filter((request) => request.operation === 'DeleteObject').length, 0, 'nothing deleted');
-      assert.deepEqual(fake.objects(BUCKET).filter((object) => object.key.includes('/owned.')).map((object) => `${object.key} ${object.md5}`).sort(), before);
+      assert.equal(
+        fake.requests.filter((request) => request.operation === 'DeleteObject').length,
+        0,
+        'nothing deleted',
+      );
+      assert.deepEqual(
+        fake
+          .objects(BUCKET)
+          .filter((object) => object.key.includes('/owned.'))
+          .map((object) => `${object.key} ${object.md5}`)
+          .sort(),
+        before,
+      );
       await bundles.delete(id, bundles.urn(BUNDLE, 'owned'), state, inputs);
       held.bundles.delete(id);
       await assertZeroOrphans();
@@ -841,14 +1136,23 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const { id, state } = await unfinishedCreate('touched', inputs);
       const imagePath = String(inputs.imagePath);
       utimesSync(imagePath, new Date('2030-01-01T00:00:00Z'), new Date('2030-01-01T00:00:00Z'));
-      const rechecked = await bundles.check(bundles.urn(BUNDLE, 'touched'), inputs, bundleProgram({ imagePath, keyPrefix: 'faults' }));
+      const rechecked = await bundles.check(
+        bundles.urn(BUNDLE, 'touched'),
+        inputs,
+        bundleProgram({ imagePath, keyPrefix: 'faults' }),
+      );
       assert.equal(rechecked.inputs.sourceHash, inputs.sourceHash, 'the same content: the same location');
       fake.clearRequests();
       const updated = await bundles.update(id, bundles.urn(BUNDLE, 'touched'), state, rechecked.inputs, inputs);
-      await bundles.waitForOutput("BundledImage touched.img: the unfinished upload cannot be resumed (the image's mtime, mode or sparse layout, or the options, differ); removing it and bundling from the start");
+      await bundles.waitForOutput(
+        "BundledImage touched.img: the unfinished upload cannot be resumed (the image's mtime, mode or sparse layout, or the options, differ); removing it and bundling from the start",
+      );
       assert.equal(putKeys().filter((key) => key.includes('.part.')).length, 2, 'every part is uploaded again');
       assert.equal(updated.properties.bundleStatus, 'intact');
-      assert.deepEqual(bundleObjects('touched'), [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort());
+      assert.deepEqual(
+        bundleObjects('touched'),
+        [...(updated.properties.partKeys as string[]), String(updated.properties.manifestKey)].sort(),
+      );
       await bundles.delete(id, bundles.urn(BUNDLE, 'touched'), updated.properties, rechecked.inputs);
       held.bundles.delete(id);
       await assertZeroOrphans();
@@ -856,7 +1160,11 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
     it('BundledImage from a kernel: the image is built again with the same tar header, so its unfinished upload resumes', async function () {
       const kernelPath = buildXenKernel(folder.dir, { fileName: 'resumed.xen' });
-      const checked = await bundles.check(bundles.urn(BUNDLE, 'resumed'), {}, bundleProgram({ kernelPath, keyPrefix: 'faults' }));
+      const checked = await bundles.check(
+        bundles.urn(BUNDLE, 'resumed'),
+        {},
+        bundleProgram({ kernelPath, keyPrefix: 'faults' }),
+      );
       assert.deepEqual(checked.failures, []);
       const { id, state } = await unfinishedCreate('resumed', checked.inputs);
       const partsPut = putKeys().filter((key) => key.includes('.part.'));
@@ -865,7 +1173,11 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       await new Promise((resolve) => setTimeout(resolve, 1100));
       fake.clearRequests();
       const updated = await bundles.update(id, bundles.urn(BUNDLE, 'resumed'), state, checked.inputs, checked.inputs);
-      assert.deepEqual(putKeys(), [String(updated.properties.manifestKey)], 'the rebuilt image resumes: no part is uploaded again');
+      assert.deepEqual(
+        putKeys(),
+        [String(updated.properties.manifestKey)],
+        'the rebuilt image resumes: no part is uploaded again',
+      );
       assert.equal(updated.properties.bundleStatus, 'intact');
       await bundles.delete(id, bundles.urn(BUNDLE, 'resumed'), updated.properties, checked.inputs);
       held.bundles.delete(id);
@@ -874,19 +1186,48 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
     it('RegisteredAmi and UnikernelInstance create recover from an EC2 500 through retries, with no duplicate', async function () {
       assert.ok(bundle);
-      fake.faults.inject({ service: 'ec2', operation: 'RegisterImage', kind: 'status', status: 500, code: 'InternalError', times: 1 });
-      const amiChecked = await amis.check(amis.urn(AMI, 'flaky'), {}, { manifestLocation: bundle.outputs.manifestLocation, manifestEtag: bundle.outputs.manifestEtag, name: 'flaky' });
+      fake.faults.inject({
+        service: 'ec2',
+        operation: 'RegisterImage',
+        kind: 'status',
+        status: 500,
+        code: 'InternalError',
+        times: 1,
+      });
+      const amiChecked = await amis.check(
+        amis.urn(AMI, 'flaky'),
+        {},
+        { manifestLocation: bundle.outputs.manifestLocation, manifestEtag: bundle.outputs.manifestEtag, name: 'flaky' },
+      );
       const createdAmi = await amis.create(amis.urn(AMI, 'flaky'), amiChecked.inputs);
       held.amis.add(createdAmi.id);
       ami = { id: createdAmi.id, outputs: createdAmi.properties, inputs: amiChecked.inputs };
       assert.equal(fake.images().filter((image) => image.name === 'flaky').length, 1);
 
-      fake.faults.inject({ service: 'ec2', operation: 'RunInstances', kind: 'status', status: 500, code: 'InternalError', times: 1 });
-      const checked = await instances.check(instances.urn(INSTANCE, 'flaky'), {}, { imageId: createdAmi.id, instanceType: 'm3.medium' });
+      fake.faults.inject({
+        service: 'ec2',
+        operation: 'RunInstances',
+        kind: 'status',
+        status: 500,
+        code: 'InternalError',
+        times: 1,
+      });
+      const checked = await instances.check(
+        instances.urn(INSTANCE, 'flaky'),
+        {},
+        { imageId: createdAmi.id, instanceType: 'm3.medium' },
+      );
       const created = await instances.create(instances.urn(INSTANCE, 'flaky'), checked.inputs);
       held.instances.add(created.id);
       assert.equal(fake.requests.filter((request) => request.fault === 'status').length, 2);
-      assert.deepEqual(fake.instances().filter((each) => each.clientToken === created.properties.clientToken).map((each) => each.instanceId), [created.id], 'the retried RunInstances launched once');
+      assert.deepEqual(
+        fake
+          .instances()
+          .filter((each) => each.clientToken === created.properties.clientToken)
+          .map((each) => each.instanceId),
+        [created.id],
+        'the retried RunInstances launched once',
+      );
 
       await instances.delete(created.id, instances.urn(INSTANCE, 'flaky'), created.properties, checked.inputs);
       held.instances.delete(created.id);
@@ -895,11 +1236,21 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
     it('RegisteredAmi delete recovers from DeregisterImage throttling; a delete that keeps failing keeps the AMI in state', async function () {
       assert.ok(ami);
-      fake.faults.inject({ service: 'ec2', operation: 'DeregisterImage', kind: 'status', status: 503, code: 'Unavailable' });
+      fake.faults.inject({
+        service: 'ec2',
+        operation: 'DeregisterImage',
+        kind: 'status',
+        status: 503,
+        code: 'Unavailable',
+      });
       const error = await rejection(amis.delete(ami.id, amis.urn(AMI, 'flaky'), ami.outputs, ami.inputs));
       assert.ok(!error.message.includes('\n'), `one line: ${JSON.stringify(error.message)}`);
       assert.match(error.message, new RegExp(`^DeregisterImage ${ami.id} failed: Unavailable`));
-      assert.equal(fake.images().find((image) => image.imageId === ami?.id)?.state, 'available', 'still there, and still held');
+      assert.equal(
+        fake.images().find((image) => image.imageId === ami?.id)?.state,
+        'available',
+        'still there, and still held',
+      );
       await assertZeroOrphans();
       fake.faults.clear();
       fake.clearRequests();
@@ -914,7 +1265,14 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
     it('BundledImage delete recovers from an S3 500 on DeleteObject', async function () {
       assert.ok(bundle);
-      fake.faults.inject({ service: 's3', operation: 'DeleteObject', kind: 'status', status: 500, code: 'InternalError', times: 1 });
+      fake.faults.inject({
+        service: 's3',
+        operation: 'DeleteObject',
+        kind: 'status',
+        status: 500,
+        code: 'InternalError',
+        times: 1,
+      });
       await bundles.delete(bundle.id, bundles.urn(BUNDLE, 'flaky'), bundle.outputs, bundle.inputs);
       assert.equal(fake.requests.filter((request) => request.fault === 'status').length, 1);
       assert.deepEqual(fake.objects(BUCKET), []);
@@ -938,22 +1296,35 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
  * in the state. Buckets are listed through S3 itself, so a bucket created on the way is seen too.
  */
 async function assertZeroOrphans(): Promise<void> {
-  const s3 = new S3Client({ endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, forcePathStyle: true, maxAttempts: 1 });
+  const s3 = new S3Client({
+    endpoint: fake.endpoint,
+    region: fake.region,
+    credentials: fake.credentials,
+    forcePathStyle: true,
+    maxAttempts: 1,
+  });
   const listed = await s3.send(new ListBucketsCommand({}));
   const buckets = (listed.Buckets ?? []).map((bucket) => bucket.Name ?? '');
   assert.ok(buckets.includes(BUCKET));
   const orphans: string[] = [];
   for (const bucket of buckets) {
     for (const object of fake.objects(bucket)) {
-      const recorded = [...held.bundles.values()].some((location) => location.bucket === bucket && object.key.startsWith(location.prefix));
+      const recorded = [...held.bundles.values()].some(
+        (location) => location.bucket === bucket && object.key.startsWith(location.prefix),
+      );
       if (!recorded) orphans.push(`s3://${bucket}/${object.key}`);
     }
   }
   for (const image of fake.images()) {
-    if (image.state !== 'deregistered' && !held.amis.has(image.imageId)) orphans.push(`${image.imageId} (${image.state})`);
+    if (image.state !== 'deregistered' && !held.amis.has(image.imageId))
+      orphans.push(`${image.imageId} (${image.state})`);
   }
   for (const instance of fake.instances()) {
-    if (instance.state !== 'terminated' && instance.state !== 'shutting-down' && !held.instances.has(instance.instanceId)) {
+    if (
+      instance.state !== 'terminated' &&
+      instance.state !== 'shutting-down' &&
+      !held.instances.has(instance.instanceId)
+    ) {
       orphans.push(`${instance.instanceId} (${instance.state})`);
     }
   }

@@ -8,7 +8,13 @@ import * as path from 'path';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
 import { LocalAws } from '../../testing/localAws';
-import { PluginClient, PluginRpcError, serializeProvider, startPlugin, withoutProvider } from '../../testing/pluginHarness';
+import {
+  PluginClient,
+  PluginRpcError,
+  serializeProvider,
+  startPlugin,
+  withoutProvider,
+} from '../../testing/pluginHarness';
 import { MiB, checkoutProject, temporaryFolder, writeImage } from '../helpers/tools';
 
 describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', function () {
@@ -24,10 +30,20 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
     folder = temporaryFolder('ebs-ami');
     imagePath = path.join(folder.dir, 'nanos.raw');
-    writeImage(imagePath, [{ kind: 'random', bytes: MiB + 12345 }, { kind: 'zeros', bytes: MiB }, { kind: 'random', bytes: 4096 }]);
+    writeImage(imagePath, [
+      { kind: 'random', bytes: MiB + 12345 },
+      { kind: 'zeros', bytes: MiB },
+      { kind: 'random', bytes: 4096 },
+    ]);
     plugin = await startPlugin({
       cwd: checkoutProject(),
-      env: { AWS_ENDPOINT_URL: fake.endpoint, AWS_REGION: fake.region, AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey, AWS_PROFILE: undefined },
+      env: {
+        AWS_ENDPOINT_URL: fake.endpoint,
+        AWS_REGION: fake.region,
+        AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+        AWS_PROFILE: undefined,
+      },
       config: { 'unikernel:pollSeconds': '0.05' },
     });
     amis = plugin.withProvider(await serializeProvider(registeredAmiProvider));
@@ -97,12 +113,25 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
 
   it('refuses bundle-only options, and cleans up a snapshot whose upload fails', async () => {
     const urn = amis.urn('unikernel:RegisteredAmi', 'bad');
-    const checked = await amis.check(urn, {}, { imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' });
+    const checked = await amis.check(
+      urn,
+      {},
+      { imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' },
+    );
     assert.deepEqual(checked.failures.map((failure) => failure.property).sort(), ['kernelId', 'virtualizationType']);
 
-    fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'status', status: 400, code: 'ValidationException' });
+    fake.faults.inject({
+      service: 'ebs',
+      operation: 'PutSnapshotBlock',
+      kind: 'status',
+      status: 400,
+      code: 'ValidationException',
+    });
     const good = await amis.check(urn, {}, { imagePath, name: 'failing-app' });
-    await assert.rejects(amis.create(urn, good.inputs), (error: unknown) => error instanceof PluginRpcError && !error.partial);
+    await assert.rejects(
+      amis.create(urn, good.inputs),
+      (error: unknown) => error instanceof PluginRpcError && !error.partial,
+    );
     fake.faults.clear();
     assert.deepEqual(fake.snapshots(), [], 'no snapshot left behind (the earlier cases deleted theirs too)');
   });

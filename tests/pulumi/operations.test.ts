@@ -65,14 +65,26 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.ok(!JSON.stringify(image.outs).includes('PRIVATE KEY'), 'no key material anywhere in the outputs');
     assert.equal(image.outs.bundleStatus, 'intact');
 
-    assert.deepEqual(bundled.diff(image.outs, checked.inputs), { changes: false, replaces: [] }, 'nothing changed, nothing to do');
+    assert.deepEqual(
+      bundled.diff(image.outs, checked.inputs),
+      { changes: false, replaces: [] },
+      'nothing changed, nothing to do',
+    );
 
-    const amiInputs = { manifestLocation: image.outs.manifestLocation, manifestEtag: image.outs.manifestEtag, name: 'mir-app', tags: { app: 'mir' } };
+    const amiInputs = {
+      manifestLocation: image.outs.manifestLocation,
+      manifestEtag: image.outs.manifestEtag,
+      name: 'mir-app',
+      tags: { app: 'mir' },
+    };
     const registered = await ami.create((await ami.check({}, amiInputs)).inputs as unknown as Record<string, unknown>);
     assert.match(registered.id, /^ami-/);
     assert.match(registered.outs.effectiveKernelId ?? '', /^aki-/);
 
-    const checkedInstance = instance.check({}, { imageId: registered.id, instanceType: 'm1.small', tags: { Name: 'mir' } });
+    const checkedInstance = instance.check(
+      {},
+      { imageId: registered.id, instanceType: 'm1.small', tags: { Name: 'mir' } },
+    );
     const launched = await instance.create(checkedInstance.inputs as unknown as Record<string, unknown>);
     assert.equal(launched.outs.state, 'running');
 
@@ -86,12 +98,20 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.deepEqual(healing, { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true });
 
     fake.setInstanceStateDirect(launched.id, 'terminated');
-    assert.deepEqual(await instance.read(launched.id, launched.outs as unknown as Record<string, unknown>), { id: '' }, 'terminated out of band: gone');
+    assert.deepEqual(
+      await instance.read(launched.id, launched.outs as unknown as Record<string, unknown>),
+      { id: '' },
+      'terminated out of band: gone',
+    );
 
     const amiRead = await ami.read(registered.id, registered.outs as unknown as Record<string, unknown>);
     assert.equal((amiRead.props as unknown as RegisteredAmiOutputs).state, 'available');
     fake.deregisterImageDirect(registered.id);
-    assert.deepEqual(await ami.read(registered.id, registered.outs as unknown as Record<string, unknown>), { id: '' }, 'deregistered out of band: gone');
+    assert.deepEqual(
+      await ami.read(registered.id, registered.outs as unknown as Record<string, unknown>),
+      { id: '' },
+      'deregistered out of band: gone',
+    );
 
     await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
     assert.deepEqual(fake.objects('unikernels'), []);
@@ -103,24 +123,49 @@ describe('dynamic resource operations against the fake AWS', function () {
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
     const checked = await bundled.check({}, bundleInputs({ imagePath }));
     const image = await bundled.create({ ...checked.inputs });
-    const registered = await ami.create({ manifestLocation: image.outs.manifestLocation, name: 'disk', tags: { a: '1' } });
-    const updatedAmi = await ami.update(registered.id, registered.outs as unknown as Record<string, unknown>, { ...registered.outs, description: 'now described', tags: { a: '2' } } as unknown as Record<string, unknown>);
+    const registered = await ami.create({
+      manifestLocation: image.outs.manifestLocation,
+      name: 'disk',
+      tags: { a: '1' },
+    });
+    const updatedAmi = await ami.update(
+      registered.id,
+      registered.outs as unknown as Record<string, unknown>,
+      { ...registered.outs, description: 'now described', tags: { a: '2' } } as unknown as Record<string, unknown>,
+    );
     assert.deepEqual(fake.images().find((each) => each.imageId === registered.id)?.tags, { a: '2' });
     assert.equal(fake.images().find((each) => each.imageId === registered.id)?.description, 'now described');
     assert.equal((updatedAmi.outs as RegisteredAmiOutputs).description, 'now described');
 
-    const checkedInstance = instance.check({}, { imageId: registered.id, instanceType: 'm3.medium', tags: { Name: 'x' } });
+    const checkedInstance = instance.check(
+      {},
+      { imageId: registered.id, instanceType: 'm3.medium', tags: { Name: 'x' } },
+    );
     const launched = await instance.create(checkedInstance.inputs as unknown as Record<string, unknown>);
     const outs = launched.outs as UnikernelInstanceOutputs;
-    assert.deepEqual(instance.diff(outs, { ...checkedInstance.inputs, tags: { Name: 'y' } }), { changes: true, replaces: [] });
-    assert.deepEqual(instance.diff(outs, { ...checkedInstance.inputs, instanceType: 'c3.large' }), { changes: true, replaces: ['instanceType'] });
-    await instance.update(launched.id, outs as unknown as Record<string, unknown>, { ...checkedInstance.inputs, tags: { Name: 'y' } } as unknown as Record<string, unknown>);
+    assert.deepEqual(instance.diff(outs, { ...checkedInstance.inputs, tags: { Name: 'y' } }), {
+      changes: true,
+      replaces: [],
+    });
+    assert.deepEqual(instance.diff(outs, { ...checkedInstance.inputs, instanceType: 'c3.large' }), {
+      changes: true,
+      replaces: ['instanceType'],
+    });
+    await instance.update(
+      launched.id,
+      outs as unknown as Record<string, unknown>,
+      { ...checkedInstance.inputs, tags: { Name: 'y' } } as unknown as Record<string, unknown>,
+    );
     assert.deepEqual(fake.instances().find((each) => each.instanceId === launched.id)?.tags, { Name: 'y' });
 
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }], 1_700_000_500);
     const rechecked = await bundled.check({}, bundleInputs({ imagePath }));
     assert.notEqual(rechecked.inputs.sourceHash, checked.inputs.sourceHash);
-    assert.deepEqual(bundled.diff(image.outs, rechecked.inputs), { changes: true, replaces: ['sourceHash'], deleteBeforeReplace: undefined });
+    assert.deepEqual(bundled.diff(image.outs, rechecked.inputs), {
+      changes: true,
+      replaces: ['sourceHash'],
+      deleteBeforeReplace: undefined,
+    });
 
     await instance.remove(launched.id, outs as unknown as Record<string, unknown>);
     await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
@@ -135,23 +180,51 @@ describe('dynamic resource operations against the fake AWS', function () {
     const checked = await bundled.check({}, bundleInputs({ imagePath }));
     const image = await bundled.create({ ...checked.inputs });
     const unfinished: BundledImageOutputs = { ...image.outs, bundleStatus: 'unfinished' };
-    assert.deepEqual(bundled.diff(unfinished, checked.inputs), { changes: true, replaces: [] }, 'the same bundle: resume it');
-    assert.deepEqual(bundled.diff(unfinished, { ...checked.inputs, acl: 'bucket-owner-full-control' }), { changes: true, replaces: ['acl'], deleteBeforeReplace: true }, 'the same place: removed before it is made again');
-    assert.deepEqual(bundled.diff(unfinished, { ...checked.inputs, keyPrefix: 'elsewhere' }), { changes: true, replaces: ['keyPrefix'], deleteBeforeReplace: undefined });
-    assert.deepEqual(bundled.diff({ ...image.outs, bundleStatus: 'incomplete upload' }, checked.inputs), { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true }, 'nothing to resume from: made again');
+    assert.deepEqual(
+      bundled.diff(unfinished, checked.inputs),
+      { changes: true, replaces: [] },
+      'the same bundle: resume it',
+    );
+    assert.deepEqual(
+      bundled.diff(unfinished, { ...checked.inputs, acl: 'bucket-owner-full-control' }),
+      { changes: true, replaces: ['acl'], deleteBeforeReplace: true },
+      'the same place: removed before it is made again',
+    );
+    assert.deepEqual(bundled.diff(unfinished, { ...checked.inputs, keyPrefix: 'elsewhere' }), {
+      changes: true,
+      replaces: ['keyPrefix'],
+      deleteBeforeReplace: undefined,
+    });
+    assert.deepEqual(
+      bundled.diff({ ...image.outs, bundleStatus: 'incomplete upload' }, checked.inputs),
+      { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true },
+      'nothing to resume from: made again',
+    );
     await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
     assert.deepEqual(fake.objects('unikernels'), []);
   });
 
   it('checks every input with a message per property', async () => {
-    const { failures } = await bundled.check({}, { bucket: 'Bad_Bucket', accountId: '123', privateKey: 'nope', certificate: 'nope', ec2Certificate: '' } as BundledImageInputs);
+    const { failures } = await bundled.check({}, {
+      bucket: 'Bad_Bucket',
+      accountId: '123',
+      privateKey: 'nope',
+      certificate: 'nope',
+      ec2Certificate: '',
+    } as BundledImageInputs);
     const properties = failures.map((failure) => failure.property).sort();
     assert.deepEqual(properties, ['accountId', 'bucket', 'ec2Certificate', 'imagePath']);
     const kernelFailures = await bundled.check({}, bundleInputs({ kernelPath: '/etc/passwd' }));
     assert.equal(kernelFailures.failures[0].property, 'kernelPath');
     assert.match(kernelFailures.failures[0].reason, /not an ELF file/);
-    assert.deepEqual((await ami.check({}, { manifestLocation: 'nope', name: 'x' })).failures.map((failure) => failure.property), ['manifestLocation', 'name']);
-    assert.deepEqual(instance.check({}, { imageId: 'i-123', instanceType: 'big' }).failures.map((failure) => failure.property), ['imageId', 'instanceType']);
+    assert.deepEqual(
+      (await ami.check({}, { manifestLocation: 'nope', name: 'x' })).failures.map((failure) => failure.property),
+      ['manifestLocation', 'name'],
+    );
+    assert.deepEqual(
+      instance.check({}, { imageId: 'i-123', instanceType: 'big' }).failures.map((failure) => failure.property),
+      ['imageId', 'instanceType'],
+    );
   });
 
   it('never deletes a bundle it did not upload, and replaces without reusing names or tokens', async () => {
@@ -163,22 +236,36 @@ describe('dynamic resource operations against the fake AWS', function () {
     // the same inputs again (another stack, or a replace that keeps the location): refused, and the
     // existing bundle stays
     await assert.rejects(bundled.create({ ...checked.inputs }), /already holds a bundle named keep\.img/);
-    assert.deepEqual(fake.objects('unikernels').map((object) => object.key), before);
+    assert.deepEqual(
+      fake.objects('unikernels').map((object) => object.key),
+      before,
+    );
 
     const amiInputs = { manifestLocation: image.outs.manifestLocation, name: 'keep' };
     const registered = await ami.create(amiInputs);
-    assert.deepEqual(ami.diff(registered.outs, amiInputs), { changes: false, replaces: [] }, 'no tags given, none found: no change');
+    assert.deepEqual(
+      ami.diff(registered.outs, amiInputs),
+      { changes: false, replaces: [] },
+      'no tags given, none found: no change',
+    );
     const rebundled = ami.diff(registered.outs, { ...amiInputs, manifestEtag: 'f'.repeat(32) });
-    assert.deepEqual(rebundled, { changes: true, replaces: ['manifestEtag'], deleteBeforeReplace: true }, 'same name: the old AMI goes first');
+    assert.deepEqual(
+      rebundled,
+      { changes: true, replaces: ['manifestEtag'], deleteBeforeReplace: true },
+      'same name: the old AMI goes first',
+    );
 
     const instanceInputs = { imageId: registered.id, instanceType: 'm1.small' };
     const first = await instance.create({ ...instanceInputs });
     assert.deepEqual(instance.diff(first.outs, instanceInputs), { changes: false, replaces: [] });
-    const replacement = await instance.create({ ...instance.check(first.outs, { ...instanceInputs, instanceType: 'm3.medium' }).inputs });
+    const replacement = await instance.create({
+      ...instance.check(first.outs, { ...instanceInputs, instanceType: 'm3.medium' }).inputs,
+    });
     assert.notEqual(replacement.id, first.id, 'the replacement is a new instance');
     assert.notEqual(replacement.outs.clientToken, first.outs.clientToken);
 
-    for (const launched of [first, replacement]) await instance.remove(launched.id, launched.outs as unknown as Record<string, unknown>);
+    for (const launched of [first, replacement])
+      await instance.remove(launched.id, launched.outs as unknown as Record<string, unknown>);
     await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
     await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
     assert.deepEqual(fake.objects('unikernels'), []);

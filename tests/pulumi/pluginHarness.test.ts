@@ -219,7 +219,12 @@ describe('pulumi: plugin harness against the real dynamic-provider plugin', func
     const good = await client.check(fileUrn, {}, { dir: folder.dir, name: 'alpha', size: 3 });
     assert.deepStrictEqual(good.failures, []);
     assert.strictEqual(good.inputs[PROVIDER_KEY], providerText);
-    assert.deepStrictEqual(withoutProvider(good.inputs), { dir: folder.dir, name: 'alpha', size: 3, nameWasUnknown: false });
+    assert.deepStrictEqual(withoutProvider(good.inputs), {
+      dir: folder.dir,
+      name: 'alpha',
+      size: 3,
+      nameWasUnknown: false,
+    });
     createdInputs = good.inputs;
   });
 
@@ -240,7 +245,8 @@ describe('pulumi: plugin harness against the real dynamic-provider plugin', func
     // With no engine connection, pulumi.log falls back to the console with its own prefix.
     await client.waitForOutput('info: [runtime] toy: progress alpha');
     // stdout and stderr are separate pipes: their relative order is not preserved, so look lines up by stream.
-    const streamOf = (text: string): string | undefined => client.outputLines().find((entry) => entry.line === text)?.stream;
+    const streamOf = (text: string): string | undefined =>
+      client.outputLines().find((entry) => entry.line === text)?.stream;
     assert.strictEqual(streamOf('toy: creating alpha'), 'stdout');
     assert.strictEqual(streamOf('toy: stderr while creating alpha'), 'stderr');
     assert.strictEqual(streamOf('info: [runtime] toy: progress alpha'), 'stdout');
@@ -268,10 +274,22 @@ describe('pulumi: plugin harness against the real dynamic-provider plugin', func
   it('Diff: DIFF_NONE, DIFF_SOME with replaces and deleteBeforeReplace, DIFF_UNKNOWN; stables are dropped', async function () {
     const olds = withoutProvider(created.properties);
     const same = await client.diff(created.id, fileUrn, olds, createdInputs, createdInputs);
-    assert.deepStrictEqual(same, { changes: 'DIFF_NONE', replaces: [], deleteBeforeReplace: false, stables: [], diffs: [] });
+    assert.deepStrictEqual(same, {
+      changes: 'DIFF_NONE',
+      replaces: [],
+      deleteBeforeReplace: false,
+      stables: [],
+      diffs: [],
+    });
 
     const resized = await client.diff(created.id, fileUrn, olds, { ...withoutProvider(createdInputs), size: 4 });
-    assert.deepStrictEqual(resized, { changes: 'DIFF_SOME', replaces: [], deleteBeforeReplace: false, stables: [], diffs: [] });
+    assert.deepStrictEqual(resized, {
+      changes: 'DIFF_SOME',
+      replaces: [],
+      deleteBeforeReplace: false,
+      stables: [],
+      diffs: [],
+    });
 
     const renamed = await client.diff(created.id, fileUrn, olds, { ...withoutProvider(createdInputs), name: 'beta' });
     assert.deepStrictEqual(renamed, {
@@ -282,7 +300,10 @@ describe('pulumi: plugin harness against the real dynamic-provider plugin', func
       diffs: [],
     });
 
-    const noOpinion = await client.diff(created.id, fileUrn, olds, { ...withoutProvider(createdInputs), noOpinion: true });
+    const noOpinion = await client.diff(created.id, fileUrn, olds, {
+      ...withoutProvider(createdInputs),
+      noOpinion: true,
+    });
     assert.strictEqual(noOpinion.changes, 'DIFF_UNKNOWN');
   });
 
@@ -348,18 +369,28 @@ describe('pulumi: plugin harness against the real dynamic-provider plugin', func
     assert.deepStrictEqual([diff.changes, diff.replaces, diff.deleteBeforeReplace], ['DIFF_SOME', ['name'], true]);
 
     // The plugin answered supportsPreview=false, so the engine (and the harness) echo the inputs.
-    const echoed = await client.create(previewUrn, { dir: folder.dir, name: 'preview', size: UNKNOWN }, { preview: true });
+    const echoed = await client.create(
+      previewUrn,
+      { dir: folder.dir, name: 'preview', size: UNKNOWN },
+      { preview: true },
+    );
     assert.deepStrictEqual(echoed, {
       id: '',
       properties: { dir: folder.dir, name: 'preview', size: UNKNOWN, [PROVIDER_KEY]: providerText },
     });
-    const updatedEcho = await client.update('toy-preview', previewUrn, olds, { ...olds, size: UNKNOWN }, undefined, { preview: true });
+    const updatedEcho = await client.update('toy-preview', previewUrn, olds, { ...olds, size: UNKNOWN }, undefined, {
+      preview: true,
+    });
     assert.strictEqual(updatedEcho.properties.size, UNKNOWN);
     assert.ok(!client.output().includes('toy: creating preview'));
     assert.ok(!existsSync(path.join(folder.dir, 'preview.txt')));
 
     // Sent anyway, preview=true is ignored by the plugin: the provider really creates.
-    const raw = await client.create(previewUrn, { dir: folder.dir, name: 'preview', size: 2 }, { preview: true, rawRpc: true });
+    const raw = await client.create(
+      previewUrn,
+      { dir: folder.dir, name: 'preview', size: 2 },
+      { preview: true, rawRpc: true },
+    );
     assert.strictEqual(raw.id, 'toy-preview');
     await client.waitForOutput('toy: creating preview');
     assert.ok(existsSync(path.join(folder.dir, 'preview.txt')));

@@ -49,7 +49,12 @@ describe('example program with mocks', function () {
   before(async () => {
     process.chdir(checkoutProject());
     fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
-    Object.assign(process.env, { AWS_ENDPOINT_URL: fake.endpoint, AWS_REGION: fake.region, AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: fake.endpoint,
+      AWS_REGION: fake.region,
+      AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+    });
     fake.createBucket('program-bundles', { objectOwnership: 'ObjectWriter' });
     folder = temporaryFolder('program');
     const pki = testPki();
@@ -88,7 +93,8 @@ describe('example program with mocks', function () {
           }
           const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
           const checked = await provider.check?.({}, inputs);
-          if (checked?.failures?.length) throw new Error(checked.failures.map((failure) => `${failure.property}: ${failure.reason}`).join('; '));
+          if (checked?.failures?.length)
+            throw new Error(checked.failures.map((failure) => `${failure.property}: ${failure.reason}`).join('; '));
           const created = await provider.create(checked?.inputs ?? inputs);
           return { id: created.id, state: { ...created.outs } };
         },
@@ -104,16 +110,26 @@ describe('example program with mocks', function () {
     const manifestLocation = await outputValue(program.manifestLocation);
     assert.match(String(imageId.value), /^ami-/);
     assert.match(String(instanceId.value), /^i-/);
-    assert.match(String(manifestLocation.value), /^program-bundles\/unikernels\/dev\/[0-9a-f]{16}\/mir-app\.img\.manifest\.xml$/);
+    assert.match(
+      String(manifestLocation.value),
+      /^program-bundles\/unikernels\/dev\/[0-9a-f]{16}\/mir-app\.img\.manifest\.xml$/,
+    );
 
-    assert.deepEqual(recorded.map((args) => args.type), [
-      'pulumi-nodejs:dynamic/unikernel:BundledImage',
-      'pulumi-nodejs:dynamic/unikernel:RegisteredAmi',
-      'pulumi-nodejs:dynamic/unikernel:UnikernelInstance',
-    ]);
+    assert.deepEqual(
+      recorded.map((args) => args.type),
+      [
+        'pulumi-nodejs:dynamic/unikernel:BundledImage',
+        'pulumi-nodejs:dynamic/unikernel:RegisteredAmi',
+        'pulumi-nodejs:dynamic/unikernel:UnikernelInstance',
+      ],
+    );
     const [bundleArgs, amiArgs, instanceArgs] = recorded;
     assert.equal(bundleArgs.inputs.keyPrefix, 'unikernels/dev');
-    assert.equal(bundleArgs.inputs.privateKey[rpc.specialSigKey], rpc.specialSecretSig, 'the private key is passed as a secret');
+    assert.equal(
+      bundleArgs.inputs.privateKey[rpc.specialSigKey],
+      rpc.specialSecretSig,
+      'the private key is passed as a secret',
+    );
     assert.equal(amiArgs.inputs.manifestLocation, manifestLocation.value);
     assert.match(String(amiArgs.inputs.manifestEtag), /^[0-9a-f]{32}$/);
     assert.equal(amiArgs.inputs.name, 'mirage-dev');

@@ -18,43 +18,144 @@ import { resourceProps } from '../../sdk/declared';
 describe('resource declarations and what derives from them', () => {
   it('the state keeps every BundledImage input but the secrets, and sourceHash', () => {
     assert.deepEqual([...PUBLIC_INPUTS].sort(), [
-      'accountId', 'acl', 'architecture', 'blockDeviceMappings', 'bucket', 'bundleName', 'certificate', 'createBucket', 'ec2Certificate', 'imagePath', 'imageSize',
-      'kernelCommandLine', 'kernelId', 'kernelPath', 'keyPrefix', 'productCodes', 'ramdiskId', 'region', 'sourceHash', 'sparse', 'timeoutSeconds',
+      'accountId',
+      'acl',
+      'architecture',
+      'blockDeviceMappings',
+      'bucket',
+      'bundleName',
+      'certificate',
+      'createBucket',
+      'ec2Certificate',
+      'imagePath',
+      'imageSize',
+      'kernelCommandLine',
+      'kernelId',
+      'kernelPath',
+      'keyPrefix',
+      'productCodes',
+      'ramdiskId',
+      'region',
+      'sourceHash',
+      'sparse',
+      'timeoutSeconds',
     ]);
   });
 
   it('each resource class passes the output keys it declares or reserves as undefined, and wraps the secrets', () => {
-    const undefinedKeys = (props: Record<string, unknown>) => Object.keys(props).filter((key) => props[key] === undefined).sort();
-    const bundle = resourceProps(bundledImageSchema, { bucket: 'b', accountId: '1', privateKey: 'k', certificate: 'c', ec2Certificate: 'e' });
-    assert.deepEqual(undefinedKeys(bundle), ['bundleKey', 'bundleStatus', 'bundledSize', 'imageBytes', 'imageDigest', 'imageSha256', 'manifestEtag', 'manifestKey', 'manifestLocation', 'partCount', 'sourceHash']);
+    const undefinedKeys = (props: Record<string, unknown>) =>
+      Object.keys(props)
+        .filter((key) => props[key] === undefined)
+        .sort();
+    const bundle = resourceProps(bundledImageSchema, {
+      bucket: 'b',
+      accountId: '1',
+      privateKey: 'k',
+      certificate: 'c',
+      ec2Certificate: 'e',
+    });
+    assert.deepEqual(undefinedKeys(bundle), [
+      'bundleKey',
+      'bundleStatus',
+      'bundledSize',
+      'imageBytes',
+      'imageDigest',
+      'imageSha256',
+      'manifestEtag',
+      'manifestKey',
+      'manifestLocation',
+      'partCount',
+      'sourceHash',
+    ]);
     assert.ok(pulumi.Output.isInstance(bundle.privateKey), 'the private key goes as a secret Output');
     assert.ok(!('privateKeyPassphrase' in bundle), 'no passphrase, no secret made for it');
-    assert.ok(pulumi.Output.isInstance(resourceProps(bundledImageSchema, { privateKeyPassphrase: 'p' }).privateKeyPassphrase));
-    assert.deepEqual(undefinedKeys(resourceProps(registeredAmiSchema, { name: 'n' })), ['effectiveKernelId', 'imageId', 'rootDeviceType', 'snapshotId', 'state']);
-    assert.deepEqual(undefinedKeys(resourceProps(unikernelInstanceSchema, { imageId: 'ami-1', instanceType: 't3.micro' })), ['clientToken', 'instanceId', 'privateIpAddress', 'publicIpAddress', 'state']);
+    assert.ok(
+      pulumi.Output.isInstance(resourceProps(bundledImageSchema, { privateKeyPassphrase: 'p' }).privateKeyPassphrase),
+    );
+    assert.deepEqual(undefinedKeys(resourceProps(registeredAmiSchema, { name: 'n' })), [
+      'effectiveKernelId',
+      'imageId',
+      'rootDeviceType',
+      'snapshotId',
+      'state',
+    ]);
+    assert.deepEqual(
+      undefinedKeys(resourceProps(unikernelInstanceSchema, { imageId: 'ami-1', instanceType: 't3.micro' })),
+      ['clientToken', 'instanceId', 'privateIpAddress', 'publicIpAddress', 'state'],
+    );
   });
 
   it('refresh returns the state without what only the provider sets', () => {
-    const state = { imageId: 'ami-12345678', instanceType: 'm1.small', region: 'r', tags: {}, instanceId: 'i-1', state: 'running', clientToken: 't', publicIpAddress: '1.2.3.4', __provider: 'code' };
-    assert.deepEqual(refreshedInputs(unikernelInstanceSchema, state), { imageId: 'ami-12345678', instanceType: 'm1.small', region: 'r', tags: {}, __provider: 'code' });
+    const state = {
+      imageId: 'ami-12345678',
+      instanceType: 'm1.small',
+      region: 'r',
+      tags: {},
+      instanceId: 'i-1',
+      state: 'running',
+      clientToken: 't',
+      publicIpAddress: '1.2.3.4',
+      __provider: 'code',
+    };
+    assert.deepEqual(refreshedInputs(unikernelInstanceSchema, state), {
+      imageId: 'ami-12345678',
+      instanceType: 'm1.small',
+      region: 'r',
+      tags: {},
+      __provider: 'code',
+    });
   });
 
   it('props are parsed at the boundary: what create and read get must match the declaration', () => {
-    const inputs = parseInputs(unikernelInstanceSchema, { imageId: 'ami-12345678', instanceType: 't3.micro', securityGroupIds: ['sg-12345678'], __provider: 'x' }, 'UnikernelInstance');
+    const inputs = parseInputs(
+      unikernelInstanceSchema,
+      { imageId: 'ami-12345678', instanceType: 't3.micro', securityGroupIds: ['sg-12345678'], __provider: 'x' },
+      'UnikernelInstance',
+    );
     assert.equal(inputs.instanceType, 't3.micro');
-    assert.throws(() => parseInputs(unikernelInstanceSchema, { imageId: 'ami-12345678' }, 'UnikernelInstance'), /UnikernelInstance: the inputs do not match the declaration: instanceType is missing/);
-    assert.throws(() => parseInputs(unikernelInstanceSchema, { imageId: UNKNOWN, instanceType: 't3.micro' }, 'UnikernelInstance'), /imageId is unknown/);
-    assert.throws(() => parseOutputs(registeredAmiSchema, { name: 'n', tags: {}, region: 'r', imageId: 'ami-1', state: 'available', rootDeviceType: 'floppy' }, 'RegisteredAmi'), /rootDeviceType is not what it should be \("floppy"\)/);
+    assert.throws(
+      () => parseInputs(unikernelInstanceSchema, { imageId: 'ami-12345678' }, 'UnikernelInstance'),
+      /UnikernelInstance: the inputs do not match the declaration: instanceType is missing/,
+    );
+    assert.throws(
+      () => parseInputs(unikernelInstanceSchema, { imageId: UNKNOWN, instanceType: 't3.micro' }, 'UnikernelInstance'),
+      /imageId is unknown/,
+    );
+    assert.throws(
+      () =>
+        parseOutputs(
+          registeredAmiSchema,
+          { name: 'n', tags: {}, region: 'r', imageId: 'ami-1', state: 'available', rootDeviceType: 'floppy' },
+          'RegisteredAmi',
+        ),
+      /rootDeviceType is not what it should be \("floppy"\)/,
+    );
   });
 
   it('check sees any string for an enum (its rule names the choices) and fails a value of the wrong kind on its property', () => {
-    const { planned, failures } = parsePlanned(registeredAmiSchema, { name: 42, architecture: 'sparc', tags: ['not', 'a', 'map'], description: UNKNOWN });
-    assert.deepEqual(failures.map((failure) => failure.property), ['name', 'tags']);
+    const { planned, failures } = parsePlanned(registeredAmiSchema, {
+      name: 42,
+      architecture: 'sparc',
+      tags: ['not', 'a', 'map'],
+      description: UNKNOWN,
+    });
+    assert.deepEqual(
+      failures.map((failure) => failure.property),
+      ['name', 'tags'],
+    );
     assert.equal(planned.architecture, 'sparc');
     assert.equal(planned.description, UNKNOWN);
     assert.ok(!('name' in planned));
-    assert.deepEqual(checkAmiInputs({ manifestLocation: 'bucket/a.manifest.xml', name: 42 }).map((failure) => failure.property), ['name']);
-    assert.deepEqual(checkInstanceInputs({ imageId: 'ami-12345678', instanceType: 't3.micro', securityGroupIds: 'sg-12345678' }).map((failure) => failure.property), ['securityGroupIds']);
+    assert.deepEqual(
+      checkAmiInputs({ manifestLocation: 'bucket/a.manifest.xml', name: 42 }).map((failure) => failure.property),
+      ['name'],
+    );
+    assert.deepEqual(
+      checkInstanceInputs({ imageId: 'ami-12345678', instanceType: 't3.micro', securityGroupIds: 'sg-12345678' }).map(
+        (failure) => failure.property,
+      ),
+      ['securityGroupIds'],
+    );
   });
 
   it('the source of a RegisteredAmi is named by imagePath, in the inputs and in the state', () => {

@@ -8,7 +8,14 @@ import * as pulumi from '@pulumi/pulumi';
 import type { BlockDeviceMapping } from '../../provider/bundle/manifest';
 import type { BundleAcl } from '../../provider/aws/acl';
 import type { InstanceStoreMapping } from '../../provider/aws/images';
-import { BundledImage, BundledImageArgs, RegisteredAmi, RegisteredAmiArgs, UnikernelInstance, UnikernelInstanceArgs } from '../../sdk';
+import {
+  BundledImage,
+  BundledImageArgs,
+  RegisteredAmi,
+  RegisteredAmiArgs,
+  UnikernelInstance,
+  UnikernelInstanceArgs,
+} from '../../sdk';
 
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Flat<T> = { [K in keyof T]: T[K] };
@@ -114,7 +121,10 @@ const pinned: true[] = [
   true satisfies Same<Flat<UnikernelInstanceArgs>, Flat<PinnedUnikernelInstanceArgs>>,
   true satisfies Same<Outputs<BundledImage, keyof PinnedBundledImageOutputs>, Flat<PinnedBundledImageOutputs>>,
   true satisfies Same<Outputs<RegisteredAmi, keyof PinnedRegisteredAmiOutputs>, Flat<PinnedRegisteredAmiOutputs>>,
-  true satisfies Same<Outputs<UnikernelInstance, keyof PinnedUnikernelInstanceOutputs>, Flat<PinnedUnikernelInstanceOutputs>>,
+  true satisfies Same<
+    Outputs<UnikernelInstance, keyof PinnedUnikernelInstanceOutputs>,
+    Flat<PinnedUnikernelInstanceOutputs>
+  >,
 ];
 
 describe('the sdk types derived from the declarations', () => {

@@ -39,12 +39,19 @@ describe('provider serialization', function () {
       assert.ok(!text.includes(REPO_ROOT), 'no absolute path of this machine');
       assert.ok(!/\/(home|root|tmp|work)\//.test(text), 'no absolute path at all');
       assert.ok(!text.includes('secret-in-the-environment') && !text.includes('PRIVATE KEY'), 'no secret');
-      assert.match(text, /require\('pulumi-unikernel\/dist\/provider\/dynamic\//, 'the implementation is required by package name');
+      assert.match(
+        text,
+        /require\('pulumi-unikernel\/dist\/provider\/dynamic\//,
+        'the implementation is required by package name',
+      );
       const loaded = (requireFromString(text) as { handler: () => pulumi.dynamic.ResourceProvider }).handler();
       assert.equal(typeof loaded.create, 'function');
       assert.equal(typeof loaded.delete, 'function');
       const checked = await loaded.check?.({}, {});
-      assert.ok(checked?.failures && checked.failures.length > 0, 'check runs from the loaded code and reports the empty inputs');
+      assert.ok(
+        checked?.failures && checked.failures.length > 0,
+        'check runs from the loaded code and reports the empty inputs',
+      );
     });
   }
 
@@ -64,9 +71,20 @@ describe('provider serialization', function () {
       await loaded.configure!({ config: { get: () => undefined } } as never);
       await loaded.check!({}, {});
       const folder = name.charAt(0).toLowerCase() + name.slice(1);
-      assert.deepEqual(new Set(requested), new Set(['pulumi-unikernel/dist/provider/dynamic/settings.js', `pulumi-unikernel/dist/provider/dynamic/${folder}/operations.js`]), name);
+      assert.deepEqual(
+        new Set(requested),
+        new Set([
+          'pulumi-unikernel/dist/provider/dynamic/settings.js',
+          `pulumi-unikernel/dist/provider/dynamic/${folder}/operations.js`,
+        ]),
+        name,
+      );
       for (const each of requested) required.add(each);
     }
-    assert.deepEqual([...required].sort(), [...SERIALIZED_MODULE_PATHS].sort(), 'the pinned list is exactly what the providers require');
+    assert.deepEqual(
+      [...required].sort(),
+      [...SERIALIZED_MODULE_PATHS].sort(),
+      'the pinned list is exactly what the providers require',
+    );
   });
 });

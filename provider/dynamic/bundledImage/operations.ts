@@ -27,7 +27,15 @@ import { percentReporter, progress } from '../log';
 import { awsSettings, currentSettings, resolveRegion } from '../settings';
 import { isUnknown, pick, UNKNOWN } from '../values';
 import { normalizeKeyPrefix } from '../../aws/location';
-import { bundleAddressOf, bundleKeyOf, certificateFingerprint, checkInputs, defaultBundleName, diffBundledImage, IN_PLACE_PROPERTIES } from './rules';
+import {
+  bundleAddressOf,
+  bundleKeyOf,
+  certificateFingerprint,
+  checkInputs,
+  defaultBundleName,
+  diffBundledImage,
+  IN_PLACE_PROPERTIES,
+} from './rules';
 import { fileSha256, sourceHash } from '../source';
 import { BundledImageInputs, BundledImageOutputs, BundleStatus, PUBLIC_INPUTS, UNFINISHED } from './types';
 
@@ -47,7 +55,10 @@ async function checkSourceFiles(inputs: BundledImageInputs, failures: CheckFailu
       inspectXenKernel(await fs.readFile(inputs.kernelPath), inputs.kernelPath);
     } catch (error) {
       if (error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-        failures.push({ property: 'kernelPath', reason: `${inputs.kernelPath} does not exist; give the Xen kernel the unikernel build produced` });
+        failures.push({
+          property: 'kernelPath',
+          reason: `${inputs.kernelPath} does not exist; give the Xen kernel the unikernel build produced`,
+        });
       } else fail('kernelPath', error);
     }
   }
@@ -60,26 +71,45 @@ async function checkSourceFiles(inputs: BundledImageInputs, failures: CheckFailu
   }
 }
 
-export async function check(_olds: Partial<BundledImageInputs>, news: BundledImageInputs): Promise<{ inputs: BundledImageInputs; failures: CheckFailure[] }> {
+export async function check(
+  _olds: Partial<BundledImageInputs>,
+  news: BundledImageInputs,
+): Promise<{ inputs: BundledImageInputs; failures: CheckFailure[] }> {
   const failures = checkInputs(news);
   await checkSourceFiles(news, failures);
-  const sourceKnown = !isUnknown(news.imagePath) && !isUnknown(news.kernelPath) && !isUnknown(news.imageSize) && !isUnknown(news.kernelCommandLine);
+  const sourceKnown =
+    !isUnknown(news.imagePath) &&
+    !isUnknown(news.kernelPath) &&
+    !isUnknown(news.imageSize) &&
+    !isUnknown(news.kernelCommandLine);
   const hash = failures.length === 0 && sourceKnown ? await sourceHash(news) : UNKNOWN;
   return { inputs: { ...news, sourceHash: hash }, failures };
 }
 
 export function diff(olds: BundledImageOutputs, news: BundledImageInputs) {
-  const region = isUnknown(news.region) ? news.region : (news.region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
+  const region = isUnknown(news.region)
+    ? news.region
+    : (news.region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
   const outcome = diffBundledImage(olds, news, region);
   if (outcome.replaces.includes('bundleStatus')) {
-    progress(`BundledImage ${olds.bundleName}`, `the bundle in S3 is damaged (${olds.bundleStatus}); it will be made and uploaded again`);
+    progress(
+      `BundledImage ${olds.bundleName}`,
+      `the bundle in S3 is damaged (${olds.bundleStatus}); it will be made and uploaded again`,
+    );
   } else if (olds.bundleStatus === UNFINISHED && outcome.replaces.length === 0) {
     progress(`BundledImage ${olds.bundleName}`, 'the upload stopped before it finished; the update resumes it');
   }
   return outcome;
 }
 
-function outputsFrom(inputs: BundledImageInputs, region: string, bundleKey: string, manifestLocation: string, objects: StoredObject[], facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number }): BundledImageOutputs {
+function outputsFrom(
+  inputs: BundledImageInputs,
+  region: string,
+  bundleKey: string,
+  manifestLocation: string,
+  objects: StoredObject[],
+  facts: { imageDigest: string; imageSha256: string; imageBytes: number; bundledSize: number },
+): BundledImageOutputs {
   const parts = objects.slice(0, -1);
   const manifest = objects[objects.length - 1];
   return {
@@ -140,10 +170,17 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
       acl: inputs.acl,
       createBucket: inputs.createBucket,
       unfinished: resuming ? 'restart' : 'refuse',
-      onRestart: (problem) => progress(label, `the unfinished upload cannot be resumed (${problem}); removing it and bundling from the start`),
+      onRestart: (problem) =>
+        progress(
+          label,
+          `the unfinished upload cannot be resumed (${problem}); removing it and bundling from the start`,
+        ),
     });
     const resumed = bundle.resumedParts > 0 ? `, ${bundle.resumedParts} of them kept from the unfinished upload` : '';
-    progress(label, `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s)${resumed}, ${bundle.bundledSize} bytes)`);
+    progress(
+      label,
+      `uploaded: ${bundle.manifestPath} (${bundle.parts.length} part(s)${resumed}, ${bundle.bundledSize} bytes)`,
+    );
     const outs = outputsFrom(inputs, region, bundleKey, bundle.manifestPath, bundle.objects, {
       imageDigest: bundle.digest,
       imageSha256,
@@ -173,7 +210,13 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
   }
 }
 
-function bundleOptions(inputs: BundledImageInputs, imagePath: string, name: string, signal: AbortSignal, bundling: (bytes: number, total: number) => void): Omit<BundleOptions, 'output'> {
+function bundleOptions(
+  inputs: BundledImageInputs,
+  imagePath: string,
+  name: string,
+  signal: AbortSignal,
+  bundling: (bytes: number, total: number) => void,
+): Omit<BundleOptions, 'output'> {
   return {
     imagePath,
     name,
@@ -194,7 +237,13 @@ function bundleOptions(inputs: BundledImageInputs, imagePath: string, name: stri
 }
 
 /** The image to bundle: the one given (checked unchanged since check hashed it), or one built from the kernel in `work`. */
-async function imageToBundle(inputs: BundledImageInputs, name: string, label: string, work: string, signal: AbortSignal): Promise<{ imagePath: string; imageSha256: string }> {
+async function imageToBundle(
+  inputs: BundledImageInputs,
+  name: string,
+  label: string,
+  work: string,
+  signal: AbortSignal,
+): Promise<{ imagePath: string; imageSha256: string }> {
   if (inputs.imagePath !== undefined) {
     const imageSha256 = await fileSha256(inputs.imagePath);
     if (imageSha256 !== inputs.sourceHash) {
@@ -226,7 +275,11 @@ interface BundlePlace {
 }
 
 /** A partial failure holding the bundle's location, so that the engine keeps it in state. */
-function unfinishedState({ inputs, props, region, bundleKey, address }: BundlePlace, bundleStatus: BundleStatus, reasons: string[]): PartialFailure {
+function unfinishedState(
+  { inputs, props, region, bundleKey, address }: BundlePlace,
+  bundleStatus: BundleStatus,
+  reasons: string[],
+): PartialFailure {
   const manifestLocation = imageLocation(address);
   const state: Partial<BundledImageOutputs> = {
     ...pick(inputs, PUBLIC_INPUTS),
@@ -285,7 +338,8 @@ function unfinishedStatus(outputs: BundledImageOutputs, remote: StoredObject[]):
 
 export async function update(_id: string, olds: Props, news: Props) {
   // An unfinished upload at the same location (anything else is a replacement): resume it.
-  if ((olds as unknown as BundledImageOutputs).bundleStatus === UNFINISHED) return { outs: (await bundleIntoS3(news, true)).outs };
+  if ((olds as unknown as BundledImageOutputs).bundleStatus === UNFINISHED)
+    return { outs: (await bundleIntoS3(news, true)).outs };
   const refreshed: Props = { ...olds };
   for (const property of IN_PLACE_PROPERTIES) {
     if (news[property] === undefined) delete refreshed[property];
@@ -298,11 +352,18 @@ export async function remove(_id: string, props: Props): Promise<void> {
   const outputs = props as unknown as BundledImageOutputs;
   const aws = createClients(awsSettings(outputs.region));
   try {
-    const deleted = await deleteBundle({ s3: aws.s3, location: bundleAddressOf(outputs).location, name: outputs.bundleName, deadlineMs: (outputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000 });
-    progress(`BundledImage ${outputs.bundleName}`, `deleted ${deleted.deleted.length} object(s) from s3://${outputs.bucket}`);
+    const deleted = await deleteBundle({
+      s3: aws.s3,
+      location: bundleAddressOf(outputs).location,
+      name: outputs.bundleName,
+      deadlineMs: (outputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+    });
+    progress(
+      `BundledImage ${outputs.bundleName}`,
+      `deleted ${deleted.deleted.length} object(s) from s3://${outputs.bucket}`,
+    );
   } catch (error) {
     if (errorCode(error) === 'NoSuchBucket') return;
     throw error;
   }
 }
-

@@ -28,7 +28,9 @@ const PARAMETER_FIELDS: Record<string, keyof BundledImageInputs> = {
   ec2Certificate: 'ec2Certificate',
 };
 
-export function defaultBundleName(inputs: Pick<BundledImageInputs, 'bundleName' | 'imagePath' | 'kernelPath'>): string | undefined {
+export function defaultBundleName(
+  inputs: Pick<BundledImageInputs, 'bundleName' | 'imagePath' | 'kernelPath'>,
+): string | undefined {
   if (inputs.bundleName !== undefined) return inputs.bundleName;
   if (inputs.imagePath !== undefined) return path.basename(inputs.imagePath);
   if (inputs.kernelPath !== undefined) return `${path.basename(inputs.kernelPath).replace(/\.xen$/, '')}.img`;
@@ -48,7 +50,10 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
     fail('kernelPath', 'give imagePath or kernelPath, not both');
   }
   if (inputs.imagePath !== undefined && (inputs.imageSize !== undefined || inputs.kernelCommandLine !== undefined)) {
-    fail(inputs.imageSize !== undefined ? 'imageSize' : 'kernelCommandLine', 'only applies to an image built from kernelPath');
+    fail(
+      inputs.imageSize !== undefined ? 'imageSize' : 'kernelCommandLine',
+      'only applies to an image built from kernelPath',
+    );
   }
   if (!inputs.bucket) fail('bucket', 'give the S3 bucket for the bundle');
   else if (known(inputs.bucket)) {
@@ -56,8 +61,10 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
     if (problem) fail('bucket', `bucket name "${inputs.bucket}" ${problem}`);
   }
   if (known(inputs.keyPrefix)) fail('keyPrefix', keyPrefixProblem(inputs.keyPrefix as string));
-  if (known(inputs.acl) && !BUNDLE_ACLS.includes(inputs.acl as never)) fail('acl', `"${inputs.acl}" is not one of ${BUNDLE_ACLS.join(', ')}`);
-  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0)) fail('timeoutSeconds', 'must be a positive number of seconds');
+  if (known(inputs.acl) && !BUNDLE_ACLS.includes(inputs.acl as never))
+    fail('acl', `"${inputs.acl}" is not one of ${BUNDLE_ACLS.join(', ')}`);
+  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0))
+    fail('timeoutSeconds', 'must be a positive number of seconds');
 
   const name = defaultBundleName(inputs);
   const parameters: BundleParameters = {
@@ -75,8 +82,13 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
     if (property === 'bundleName' && (name === undefined || isUnknown(name))) continue;
     fail(property, problem.message);
   }
-  if ([inputs.privateKey, inputs.certificate, inputs.ec2Certificate, inputs.privateKeyPassphrase].every((value) => !isUnknown(value))) {
-    if (!inputs.privateKey) fail('privateKey', 'give the PEM RSA private key that signs the manifest (keep it a secret)');
+  if (
+    [inputs.privateKey, inputs.certificate, inputs.ec2Certificate, inputs.privateKeyPassphrase].every(
+      (value) => !isUnknown(value),
+    )
+  ) {
+    if (!inputs.privateKey)
+      fail('privateKey', 'give the PEM RSA private key that signs the manifest (keep it a secret)');
     if (!inputs.certificate) fail('certificate', 'give the PEM certificate of the private key');
     if (!inputs.ec2Certificate) {
       fail(
@@ -107,8 +119,13 @@ export function certificateFingerprint(pem: string): string {
   const { publicKey } = readCertificate(pem, 'certificate');
   const { n, e } = publicKey.export({ format: 'jwk' });
   // Hex without leading zeros, as the first releases wrote it: stored bundle keys depend on it.
-  const hex = (base64url: string | undefined) => Buffer.from(base64url ?? '', 'base64url').toString('hex').replace(/^0+(?=.)/, '');
-  return createHash('sha256').update(`${hex(n)}:${hex(e)}`).digest('hex');
+  const hex = (base64url: string | undefined) =>
+    Buffer.from(base64url ?? '', 'base64url')
+      .toString('hex')
+      .replace(/^0+(?=.)/, '');
+  return createHash('sha256')
+    .update(`${hex(n)}:${hex(e)}`)
+    .digest('hex');
 }
 
 /** Everything that goes into the manifest: any change makes a different bundle. */
@@ -131,8 +148,16 @@ export function bundleKeyOf(inputs: BundledImageInputs): string {
 }
 
 /** Where a BundledImage's bundle lives: `bucket/prefix/bundle key/NAME.*`, from its inputs or its outputs. */
-export function bundleAddressOf(place: { bucket: string; keyPrefix?: string; bundleKey: string; bundleName: string }): BundleAddress {
-  return bundleAddress(subLocation({ bucket: bucketName(place.bucket), keyPrefix: normalizeKeyPrefix(place.keyPrefix) }, place.bundleKey), place.bundleName);
+export function bundleAddressOf(place: {
+  bucket: string;
+  keyPrefix?: string;
+  bundleKey: string;
+  bundleName: string;
+}): BundleAddress {
+  return bundleAddress(
+    subLocation({ bucket: bucketName(place.bucket), keyPrefix: normalizeKeyPrefix(place.keyPrefix) }, place.bundleKey),
+    place.bundleName,
+  );
 }
 
 /** Properties that change nothing in S3 (declared as updated in place). */
@@ -156,11 +181,22 @@ function withoutDashes(value: unknown): unknown {
  * prefix come to, the effective region, the certificates' fingerprints (the state keeps no PEM
  * comparison of its own), the account id without dashes. `region` is the effective region.
  */
-const COMPARED: Partial<Record<(typeof REPLACING_PROPERTIES)[number], (olds: BundledImageOutputs, news: BundledImageInputs, region: string | undefined) => boolean>> = {
+const COMPARED: Partial<
+  Record<
+    (typeof REPLACING_PROPERTIES)[number],
+    (olds: BundledImageOutputs, news: BundledImageInputs, region: string | undefined) => boolean
+  >
+> = {
   accountId: (olds, news) => changed(withoutDashes(olds.accountId), withoutDashes(news.accountId)),
   bundleName: (olds, news) =>
-    changed(olds.bundleName, isUnknown(news.bundleName) || isUnknown(news.imagePath) || isUnknown(news.kernelPath) ? (news.bundleName ?? news.imagePath ?? news.kernelPath) : defaultBundleName(news)),
-  keyPrefix: (olds, news) => changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizeKeyPrefix(news.keyPrefix)),
+    changed(
+      olds.bundleName,
+      isUnknown(news.bundleName) || isUnknown(news.imagePath) || isUnknown(news.kernelPath)
+        ? (news.bundleName ?? news.imagePath ?? news.kernelPath)
+        : defaultBundleName(news),
+    ),
+  keyPrefix: (olds, news) =>
+    changed(olds.keyPrefix, isUnknown(news.keyPrefix) ? news.keyPrefix : normalizeKeyPrefix(news.keyPrefix)),
   region: (olds, _news, region) => regionMoves(olds.region, region),
   certificate: (olds, news) => fingerprintChanged(news.certificate, olds.certificateFingerprint),
   ec2Certificate: (olds, news) => fingerprintChanged(news.ec2Certificate, olds.ec2CertificateFingerprint),
@@ -174,7 +210,11 @@ function fingerprintChanged(pem: string | undefined, fingerprint: string): boole
  * Cheap: no file is read (check already hashed the source). `effectiveRegion` is the region the
  * new inputs would use (the input, else the provider's configured region), or undefined if unknown.
  */
-export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageInputs, effectiveRegion: string | undefined): DiffOutcome {
+export function diffBundledImage(
+  olds: BundledImageOutputs,
+  news: BundledImageInputs,
+  effectiveRegion: string | undefined,
+): DiffOutcome {
   const newLocation = locationKey(news);
   const oldRecord: Props = withDefaults(olds, DEFAULTS);
   const newRecord: Props = withDefaults(news, DEFAULTS);
@@ -197,7 +237,11 @@ export function diffBundledImage(olds: BundledImageOutputs, news: BundledImageIn
 export function locationKey(inputs: BundledImageInputs): string | undefined {
   if (isUnknown(inputs) || !inputs.certificate || !inputs.ec2Certificate || !inputs.sourceHash) return undefined;
   // Inputs with a source hash have passed check, which refuses them without a bundle name.
-  return addressTextOf(() => ({ ...inputs, bundleKey: bundleKeyOf(inputs), bundleName: defaultBundleName(inputs) as string }));
+  return addressTextOf(() => ({
+    ...inputs,
+    bundleKey: bundleKeyOf(inputs),
+    bundleName: defaultBundleName(inputs) as string,
+  }));
 }
 
 /** The address as text, or undefined when a property is not usable yet (a bad certificate or bucket). */

@@ -18,22 +18,41 @@ export type BundleStatus = 'intact' | 'unfinished' | 'incomplete upload' | `dama
 
 export const UNFINISHED: BundleStatus = 'unfinished';
 
-const bundleStatuses = matching<BundleStatus>((value) => value === 'intact' || value === UNFINISHED || value === 'incomplete upload' || value.startsWith('damaged: '));
+const bundleStatuses = matching<BundleStatus>(
+  (value) =>
+    value === 'intact' || value === UNFINISHED || value === 'incomplete upload' || value.startsWith('damaged: '),
+);
 
 export const bundledImageSchema = {
   /** Set by check: SHA-256 of what the bundle is made from (image content, or kernel + options). */
   sourceHash: property(strings, { checked: true, output: 'always', change: 'replace', resource: 'declared' }),
   /** The AWS account id that will register the AMI (12 digits). */
   accountId: property(strings, { input: 'required', output: 'always', change: 'replace' }),
-  architecture: property(oneOf(['x86_64', 'i386']), { input: 'optional', output: 'maybe', change: 'replace', default: 'x86_64', resource: 'declared', shownAs: strings }),
+  architecture: property(oneOf(['x86_64', 'i386']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    default: 'x86_64',
+    resource: 'declared',
+    shownAs: strings,
+  }),
   kernelId: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
   ramdiskId: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
-  blockDeviceMappings: property(listOf(record<BlockDeviceMapping>()(['virtual', 'device'])), { input: 'optional', output: 'maybe', change: 'replace' }),
+  blockDeviceMappings: property(listOf(record<BlockDeviceMapping>()(['virtual', 'device'])), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+  }),
   productCodes: property(listOf(strings), { input: 'optional', output: 'maybe', change: 'replace' }),
   /** Store zero blocks as holes (default true). */
   sparse: property(flags, { input: 'optional', output: 'maybe', change: 'replace', default: true }),
   bucket: property(strings, { input: 'required', output: 'always', change: 'replace', resource: 'declared' }),
-  acl: property(oneOf(BUNDLE_ACLS), { input: 'optional', output: 'maybe', change: 'replace', default: 'aws-exec-read' }),
+  acl: property(oneOf(BUNDLE_ACLS), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    default: 'aws-exec-read',
+  }),
   /** NAME of NAME.manifest.xml; default: the image's file name (or the kernel's + ".img"). */
   bundleName: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
   /** Key prefix in the bucket, e.g. "images/" (bundles go under PREFIX/<bundle key>/). */

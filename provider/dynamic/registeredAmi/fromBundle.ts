@@ -5,7 +5,13 @@
  */
 import { createClients } from '../../aws/clients';
 import { imageId, kernelId, ramdiskId } from '../../aws/ids';
-import { deregisterImage, describeImage, ImageNotAvailableError, registerImage, waitForImageAvailable } from '../../aws/images';
+import {
+  deregisterImage,
+  describeImage,
+  ImageNotAvailableError,
+  registerImage,
+  waitForImageAvailable,
+} from '../../aws/images';
 import { PartialFailure, reason } from '../failures';
 import { progress } from '../log';
 import { awsSettings, resolveRegion, waitOptions } from '../settings';
@@ -23,7 +29,8 @@ export const fromBundle: AmiSourceOperations = {
     const { ec2 } = createClients(awsSettings(region));
     const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     const signal = AbortSignal.timeout(timeout * 1000);
-    if (inputs.manifestLocation === undefined) throw new Error(`${label}: no manifestLocation to register (check requires one)`);
+    if (inputs.manifestLocation === undefined)
+      throw new Error(`${label}: no manifestLocation to register (check requires one)`);
     const registered = await registerImage({
       ec2,
       imageLocation: inputs.manifestLocation,
@@ -37,7 +44,10 @@ export const fromBundle: AmiSourceOperations = {
       tags: inputs.tags,
       signal,
     });
-    progress(label, `registered ${registered.imageId}${registered.kernelId ? ` (kernel ${registered.kernelId})` : ''}; waiting until it is available`);
+    progress(
+      label,
+      `registered ${registered.imageId}${registered.kernelId ? ` (kernel ${registered.kernelId})` : ''}; waiting until it is available`,
+    );
     const facts = { imageId: registered.imageId, region, effectiveKernelId: registered.kernelId };
     try {
       const image = await waitForImageAvailable(ec2, registered.imageId, waitOptions(timeout), signal);
@@ -45,12 +55,18 @@ export const fromBundle: AmiSourceOperations = {
       return { id: image.imageId, outs: amiOutputs(inputs, { ...facts, state: image.state, tags: image.tags }) };
     } catch (error) {
       if (error instanceof ImageNotAvailableError) {
-        throw new PartialFailure(registered.imageId, { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
+        throw new PartialFailure(
+          registered.imageId,
+          { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) },
+          [error.message],
+        );
       }
       await deregisterImage(ec2, registered.imageId).catch((cleanupError: unknown) => {
-        throw new PartialFailure(registered.imageId, { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) }, [
-          `${reason(error)}; deregistering ${registered.imageId} failed too (${reason(cleanupError)})`,
-        ]);
+        throw new PartialFailure(
+          registered.imageId,
+          { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) },
+          [`${reason(error)}; deregistering ${registered.imageId} failed too (${reason(cleanupError)})`],
+        );
       });
       throw error;
     }

@@ -27,7 +27,8 @@ type Props = Record<string, unknown>;
 const { enaSupport, imdsSupport, volumeType, skipZeroBlocks } = registeredAmiSchema;
 
 function imagePathOf(inputs: RegisteredAmiInputs): string {
-  if (inputs.imagePath === undefined) throw new Error(`${amiLabel(inputs.name)}: no imagePath (the source is a raw image)`);
+  if (inputs.imagePath === undefined)
+    throw new Error(`${amiLabel(inputs.name)}: no imagePath (the source is a raw image)`);
   return inputs.imagePath;
 }
 
@@ -38,7 +39,10 @@ export const fromImage: AmiSourceOperations = {
     if (!isKnown(path) || typeof path !== 'string') return { ...news, sourceHash: UNKNOWN };
     const stats = await fs.stat(path).catch(() => undefined);
     if (!stats || !stats.isFile() || stats.size === 0) {
-      failures.push({ property: 'imagePath', reason: `${path} ${!stats ? 'does not exist' : !stats.isFile() ? 'is not a file' : 'is empty'}; give the raw bootable disk image` });
+      failures.push({
+        property: 'imagePath',
+        reason: `${path} ${!stats ? 'does not exist' : !stats.isFile() ? 'is not a file' : 'is empty'}; give the raw bootable disk image`,
+      });
       return news;
     }
     return { ...news, sourceHash: failures.length === 0 ? await fileSha256(path) : UNKNOWN };
@@ -74,7 +78,13 @@ export const fromImage: AmiSourceOperations = {
       snapshot = uploaded.snapshotId;
     } catch (error) {
       if (error instanceof SnapshotUploadError && error.snapshotRemains) {
-        const facts = { imageId: '', region, state: 'snapshot incomplete', tags: inputs.tags ?? {}, snapshotId: error.snapshotId };
+        const facts = {
+          imageId: '',
+          region,
+          state: 'snapshot incomplete',
+          tags: inputs.tags ?? {},
+          snapshotId: error.snapshotId,
+        };
         throw new PartialFailure(error.snapshotId, { ...props, ...amiOutputs(inputs, facts) }, [error.message]);
       }
       throw error;
@@ -109,12 +119,18 @@ export const fromImage: AmiSourceOperations = {
       return { id: image.imageId, outs: amiOutputs(inputs, { ...facts, state: image.state, tags: image.tags }) };
     } catch (error) {
       if (error instanceof ImageNotAvailableError) {
-        throw new PartialFailure(registered, { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
+        throw new PartialFailure(
+          registered,
+          { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) },
+          [error.message],
+        );
       }
       await deregisterEbsImage(ec2, registered, snapshot).catch((cleanupError: unknown) => {
-        throw new PartialFailure(registered, { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) }, [
-          `${reason(error)}; removing ${registered} and ${snapshot} failed too (${reason(cleanupError)})`,
-        ]);
+        throw new PartialFailure(
+          registered,
+          { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) },
+          [`${reason(error)}; removing ${registered} and ${snapshot} failed too (${reason(cleanupError)})`],
+        );
       });
       throw error;
     }
@@ -130,7 +146,11 @@ export const fromImage: AmiSourceOperations = {
     const live = await describeEbsImage(ec2, imageId(olds.imageId), snapshot);
     if (live.missing.length === 2) return undefined;
     const image = live.image;
-    const state = live.missing.includes('image') ? 'deregistered outside Pulumi' : live.missing.includes('snapshot') ? 'snapshot deleted outside Pulumi' : (image?.state ?? 'unknown');
+    const state = live.missing.includes('image')
+      ? 'deregistered outside Pulumi'
+      : live.missing.includes('snapshot')
+        ? 'snapshot deleted outside Pulumi'
+        : (image?.state ?? 'unknown');
     return { state, description: image?.description, tags: image?.tags, name: image?.name };
   },
 
@@ -151,11 +171,20 @@ function snapshotOf(id: string | undefined): SnapshotId {
   return snapshotId(id);
 }
 
-async function removeSnapshotOrReport(ec2: EC2Client, snapshot: SnapshotId, props: Props, inputs: RegisteredAmiInputs & Props, region: string, cause: unknown): Promise<void> {
+async function removeSnapshotOrReport(
+  ec2: EC2Client,
+  snapshot: SnapshotId,
+  props: Props,
+  inputs: RegisteredAmiInputs & Props,
+  region: string,
+  cause: unknown,
+): Promise<void> {
   try {
     await deleteSnapshot(ec2, snapshot);
   } catch (cleanupError) {
     const facts = { imageId: '', region, state: 'not registered', tags: inputs.tags ?? {}, snapshotId: snapshot };
-    throw new PartialFailure(snapshot, { ...props, ...amiOutputs(inputs, facts) }, [`registering failed (${reason(cause)}) and deleting snapshot ${snapshot} failed too (${reason(cleanupError)})`]);
+    throw new PartialFailure(snapshot, { ...props, ...amiOutputs(inputs, facts) }, [
+      `registering failed (${reason(cause)}) and deleting snapshot ${snapshot} failed too (${reason(cleanupError)})`,
+    ]);
   }
 }

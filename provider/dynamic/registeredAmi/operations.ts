@@ -41,7 +41,13 @@ export async function read(id: string, props: Props) {
   const { ec2 } = createClients(awsSettings(olds.region));
   const live = await SOURCES[sourceOf(olds)].read(ec2, id, olds);
   if (!live) return { id: '' };
-  const refreshed = definedOnly({ ...olds, state: live.state, description: live.description ?? olds.description, tags: live.tags ?? olds.tags, name: live.name ?? olds.name });
+  const refreshed = definedOnly({
+    ...olds,
+    state: live.state,
+    description: live.description ?? olds.description,
+    tags: live.tags ?? olds.tags,
+    name: live.name ?? olds.name,
+  });
   return { id, props: { ...props, ...refreshed }, inputs: refreshedInputs(registeredAmiSchema, refreshed) };
 }
 
@@ -50,9 +56,17 @@ export async function update(id: string, olds: Props, news: Props) {
   const inputs = parseInputs(registeredAmiSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
   const image = imageId(id);
-  if ((inputs.description ?? '') !== (before.description ?? '')) await setImageDescription(ec2, image, inputs.description ?? '');
+  if ((inputs.description ?? '') !== (before.description ?? ''))
+    await setImageDescription(ec2, image, inputs.description ?? '');
   await updateTags(ec2, image, before.tags ?? {}, inputs.tags ?? {});
-  const facts = { imageId: id, region: before.region, state: before.state, tags: inputs.tags ?? {}, effectiveKernelId: before.effectiveKernelId, snapshotId: before.snapshotId };
+  const facts = {
+    imageId: id,
+    region: before.region,
+    state: before.state,
+    tags: inputs.tags ?? {},
+    effectiveKernelId: before.effectiveKernelId,
+    snapshotId: before.snapshotId,
+  };
   return { outs: amiOutputs(inputs, facts) };
 }
 

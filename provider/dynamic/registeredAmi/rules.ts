@@ -36,7 +36,11 @@ const SOURCE_RULES: Record<AmiSource, SourceRules> = {
   bundle: {
     identity(inputs, list) {
       const location = inputs.manifestLocation;
-      if (location === undefined) list.fail('manifestLocation', 'give the bundle manifest location (BundledImage.manifestLocation), or imagePath for an EBS-backed AMI');
+      if (location === undefined)
+        list.fail(
+          'manifestLocation',
+          'give the bundle manifest location (BundledImage.manifestLocation), or imagePath for an EBS-backed AMI',
+        );
       else if (isKnown(location)) list.attempt('manifestLocation', () => parseImageLocation(location));
     },
     architectures: ['x86_64', 'i386'],
@@ -51,17 +55,22 @@ const SOURCE_RULES: Record<AmiSource, SourceRules> = {
   },
   image: {
     identity(inputs, list) {
-      if (inputs.manifestLocation !== undefined) list.fail('imagePath', 'give manifestLocation (instance-store AMI) or imagePath (EBS-backed AMI), not both');
+      if (inputs.manifestLocation !== undefined)
+        list.fail('imagePath', 'give manifestLocation (instance-store AMI) or imagePath (EBS-backed AMI), not both');
     },
     architectures: ['x86_64', 'arm64'],
     called: 'EBS-backed',
     hvmOnly: true,
     elsewhere: 'AMIs from a bundle manifest',
     rules(inputs, list) {
-      if (isKnown(inputs.bootMode) && !['legacy-bios', 'uefi', 'uefi-preferred'].includes(inputs.bootMode)) list.fail('bootMode', 'must be legacy-bios, uefi or uefi-preferred');
-      if (inputs.architecture === 'arm64' && inputs.bootMode === 'legacy-bios') list.fail('bootMode', 'arm64 AMIs boot with uefi only');
-      if (isKnown(inputs.imdsSupport) && !['v2.0', 'optional'].includes(inputs.imdsSupport)) list.fail('imdsSupport', 'must be "v2.0" (IMDSv2 required) or "optional"');
-      if (isKnown(inputs.volumeType) && !['gp3', 'gp2', 'io1', 'io2', 'standard'].includes(inputs.volumeType)) list.fail('volumeType', 'must be gp3, gp2, io1, io2 or standard');
+      if (isKnown(inputs.bootMode) && !['legacy-bios', 'uefi', 'uefi-preferred'].includes(inputs.bootMode))
+        list.fail('bootMode', 'must be legacy-bios, uefi or uefi-preferred');
+      if (inputs.architecture === 'arm64' && inputs.bootMode === 'legacy-bios')
+        list.fail('bootMode', 'arm64 AMIs boot with uefi only');
+      if (isKnown(inputs.imdsSupport) && !['v2.0', 'optional'].includes(inputs.imdsSupport))
+        list.fail('imdsSupport', 'must be "v2.0" (IMDSv2 required) or "optional"');
+      if (isKnown(inputs.volumeType) && !['gp3', 'gp2', 'io1', 'io2', 'standard'].includes(inputs.volumeType))
+        list.fail('volumeType', 'must be gp3, gp2, io1, io2 or standard');
       list.fail('volumeSize', wholeNumberProblem(inputs.volumeSize, 1, 16384, 'GiB'));
     },
   },
@@ -69,9 +78,10 @@ const SOURCE_RULES: Record<AmiSource, SourceRules> = {
 
 /** The properties of the other source, which the inputs must not give (the two naming a source have their own rule). */
 function foreignProperties(source: AmiSource) {
-  return keysWhere(registeredAmiSchema, (property) => property.input !== undefined && property.source !== undefined && property.source !== source).filter(
-    (key) => key !== 'manifestLocation' && key !== 'imagePath',
-  );
+  return keysWhere(
+    registeredAmiSchema,
+    (property) => property.input !== undefined && property.source !== undefined && property.source !== source,
+  ).filter((key) => key !== 'manifestLocation' && key !== 'imagePath');
 }
 
 export function checkAmiInputs(props: Props): CheckFailure[] {
@@ -87,21 +97,29 @@ export function checkAmiInputs(props: Props): CheckFailure[] {
     if (problem) list.fail('name', `AMI name "${inputs.name}" ${problem}`);
   }
   if (isKnown(inputs.architecture) && !rules.architectures.includes(inputs.architecture)) {
-    list.fail('architecture', `"${inputs.architecture}" is not an architecture for ${rules.called} AMIs; use ${rules.architectures.join(' or ')}`);
+    list.fail(
+      'architecture',
+      `"${inputs.architecture}" is not an architecture for ${rules.called} AMIs; use ${rules.architectures.join(' or ')}`,
+    );
   }
-  if (isKnown(inputs.virtualizationType) && !['paravirtual', 'hvm'].includes(inputs.virtualizationType)) list.fail('virtualizationType', `"${inputs.virtualizationType}" is not paravirtual or hvm`);
-  else if (rules.hvmOnly && isKnown(inputs.virtualizationType) && inputs.virtualizationType !== 'hvm') list.fail('virtualizationType', 'EBS-backed AMIs made from a raw image are hvm');
+  if (isKnown(inputs.virtualizationType) && !['paravirtual', 'hvm'].includes(inputs.virtualizationType))
+    list.fail('virtualizationType', `"${inputs.virtualizationType}" is not paravirtual or hvm`);
+  else if (rules.hvmOnly && isKnown(inputs.virtualizationType) && inputs.virtualizationType !== 'hvm')
+    list.fail('virtualizationType', 'EBS-backed AMIs made from a raw image are hvm');
   for (const property of foreignProperties(source)) {
     if (props[property] !== undefined) list.fail(property, `only applies to ${rules.elsewhere}`);
   }
   rules.rules(inputs, list);
-  if (isKnown(inputs.description) && inputs.description.length > 255) list.fail('description', 'AMI descriptions are at most 255 characters');
+  if (isKnown(inputs.description) && inputs.description.length > 255)
+    list.fail('description', 'AMI descriptions are at most 255 characters');
   list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
   return list.failures;
 }
 
 /** Replacing properties compared as given; the region is compared as it takes effect, below. */
-const REPLACE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'replace').filter((key) => key !== 'region');
+const REPLACE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'replace').filter(
+  (key) => key !== 'region',
+);
 const UPDATE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'update');
 
 /** Each side with the defaults of its own source, so that stating a default is no change. */

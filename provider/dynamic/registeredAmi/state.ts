@@ -14,9 +14,16 @@ export interface AmiFacts {
   snapshotId?: string;
 }
 
-export function amiOutputs(inputs: RegisteredAmiInputs & Record<string, unknown>, facts: AmiFacts): RegisteredAmiOutputs & Record<string, unknown> {
+export function amiOutputs(
+  inputs: RegisteredAmiInputs & Record<string, unknown>,
+  facts: AmiFacts,
+): RegisteredAmiOutputs & Record<string, unknown> {
   const { __provider: _provider, ...rest } = inputs;
-  return definedOnly({ ...rest, ...facts, rootDeviceType: sourceOf(inputs) === 'image' ? ('ebs' as const) : ('instance-store' as const) });
+  return definedOnly({
+    ...rest,
+    ...facts,
+    rootDeviceType: sourceOf(inputs) === 'image' ? ('ebs' as const) : ('instance-store' as const),
+  });
 }
 
 export function amiLabel(name: string): string {

@@ -25,38 +25,88 @@ export const registeredAmiSchema = {
   /** Set by check for imagePath: SHA-256 of the image. */
   sourceHash: property(strings, { checked: true, output: 'maybe', change: 'replace', source: 'image' }),
   name: property(strings, { input: 'required', output: 'always', change: 'replace', resource: 'declared' }),
-  architecture: property(oneOf(['x86_64', 'i386', 'arm64']), { input: 'optional', output: 'maybe', change: 'replace', default: 'x86_64' }),
+  architecture: property(oneOf(['x86_64', 'i386', 'arm64']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    default: 'x86_64',
+  }),
   /**
    * Instance-store: paravirtual (the default) for a PV-GRUB image; hvm for a disk image that boots
    * by itself, which can also run on D2, I2, R3 and X1. EBS-backed AMIs are always hvm.
    */
-  virtualizationType: property(oneOf(['paravirtual', 'hvm']), { input: 'optional', output: 'maybe', change: 'replace', defaultFor: { bundle: 'paravirtual', image: 'hvm' } }),
+  virtualizationType: property(oneOf(['paravirtual', 'hvm']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    defaultFor: { bundle: 'paravirtual', image: 'hvm' },
+  }),
   /**
    * Default for paravirtual AMIs: Amazon's PV-GRUB hd0 kernel for the region (looked up). Regions
    * newer than those listed under manifestLocation have none, so a paravirtual AMI cannot be made there.
    */
   kernelId: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   ramdiskId: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
-  blockDeviceMappings: property(listOf(record<InstanceStoreMapping>()(['deviceName', 'virtualName'])), { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
+  blockDeviceMappings: property(listOf(record<InstanceStoreMapping>()(['deviceName', 'virtualName'])), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'bundle',
+  }),
   /** EBS-backed: ENA networking (default true; Nitro types need it). */
-  enaSupport: property(flags, { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: true }),
+  enaSupport: property(flags, {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+    default: true,
+  }),
   /** EBS-backed: legacy-bios, uefi or uefi-preferred (arm64 boots uefi only). */
-  bootMode: property(oneOf(['legacy-bios', 'uefi', 'uefi-preferred']), { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
+  bootMode: property(oneOf(['legacy-bios', 'uefi', 'uefi-preferred']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+  }),
   /** EBS-backed: "v2.0" (default) makes instances require IMDSv2. */
-  imdsSupport: property(oneOf(['v2.0', 'optional']), { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: 'v2.0' }),
+  imdsSupport: property(oneOf(['v2.0', 'optional']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+    default: 'v2.0',
+  }),
   /** EBS-backed: root volume size in GiB (default: the image rounded up). */
   volumeSize: property(numbers, { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
   /** EBS-backed: root volume type (default gp3). */
-  volumeType: property(oneOf(['gp3', 'gp2', 'io1', 'io2', 'standard']), { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: 'gp3' }),
+  volumeType: property(oneOf(['gp3', 'gp2', 'io1', 'io2', 'standard']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+    default: 'gp3',
+  }),
   /** EBS-backed: skip all-zero blocks (not for encrypted launches). */
-  skipZeroBlocks: property(flags, { input: 'optional', output: 'maybe', change: 'replace', source: 'image', default: false }),
+  skipZeroBlocks: property(flags, {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+    default: false,
+  }),
   /**
    * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
    * EBS-backed HVM AMI for current (Nitro) instance types.
    */
   imagePath: property(strings, { input: 'optional', output: 'maybe', change: 'update', source: 'image' }),
   description: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
-  tags: property(stringMap, { input: 'optional', output: 'always', change: 'update', default: {}, resource: 'declared' }),
+  tags: property(stringMap, {
+    input: 'optional',
+    output: 'always',
+    change: 'update',
+    default: {},
+    resource: 'declared',
+  }),
   /** Deadline for registering and waiting until available, in seconds (default 1800). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
@@ -65,7 +115,11 @@ export const registeredAmiSchema = {
   imageId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** available; or what refresh found instead (a replacement follows). */
   state: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
-  rootDeviceType: property(oneOf(['instance-store', 'ebs']), { output: 'always', change: 'none', resource: 'declared' }),
+  rootDeviceType: property(oneOf(['instance-store', 'ebs']), {
+    output: 'always',
+    change: 'none',
+    resource: 'declared',
+  }),
   /** EBS-backed: the root snapshot, deleted with the AMI. */
   snapshotId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** The kernel the AMI boots with (the input, or the PV-GRUB kernel found). */

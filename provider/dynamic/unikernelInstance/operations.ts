@@ -5,7 +5,14 @@
 import { randomUUID } from 'crypto';
 import { createClients } from '../../aws/clients';
 import { imageId, instanceId } from '../../aws/ids';
-import { describeInstance, InstanceNotRunningError, InstanceSummary, launchInstance, terminateInstance, waitForInstanceRunning } from '../../aws/instances';
+import {
+  describeInstance,
+  InstanceNotRunningError,
+  InstanceSummary,
+  launchInstance,
+  terminateInstance,
+  waitForInstanceRunning,
+} from '../../aws/instances';
 import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
@@ -24,14 +31,25 @@ export function check(_olds: Props, news: Props): { inputs: Props; failures: Che
 }
 
 export function diff(olds: Props, news: Props) {
-  const { notes, ...outcome } = diffInstance(olds, news, plannedRegion(typeof news.region === 'string' ? news.region : undefined));
+  const { notes, ...outcome } = diffInstance(
+    olds,
+    news,
+    plannedRegion(typeof news.region === 'string' ? news.region : undefined),
+  );
   for (const note of notes) progress(`UnikernelInstance ${String(olds.instanceId)}`, note);
   return outcome;
 }
 
-type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> & { instanceId: string };
+type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> & {
+  instanceId: string;
+};
 
-function outputs(inputs: UnikernelInstanceInputs & Props, clientToken: string, region: string, instance: InstanceFacts): UnikernelInstanceOutputs & Props {
+function outputs(
+  inputs: UnikernelInstanceInputs & Props,
+  clientToken: string,
+  region: string,
+  instance: InstanceFacts,
+): UnikernelInstanceOutputs & Props {
   const { __provider: _provider, ...rest } = inputs;
   return definedOnly({
     ...rest,
@@ -75,13 +93,22 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
     return { id, outs: outputs(inputs, clientToken, region, instance) };
   } catch (error) {
     if (error instanceof InstanceNotRunningError) {
-      throw new PartialFailure(id, { ...props, ...outputs(inputs, clientToken, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }) }, [error.message]);
+      throw new PartialFailure(
+        id,
+        {
+          ...props,
+          ...outputs(inputs, clientToken, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }),
+        },
+        [error.message],
+      );
     }
     try {
       await terminateInstance(ec2, id, waitOptions(60));
     } catch (cleanupError) {
       const facts = { instanceId: id, state: 'unknown', tags: inputs.tags ?? {} };
-      throw new PartialFailure(id, { ...props, ...outputs(inputs, clientToken, region, facts) }, [`${reason(error)}; terminating ${id} failed too (${reason(cleanupError)}): destroy or update again to remove it`]);
+      throw new PartialFailure(id, { ...props, ...outputs(inputs, clientToken, region, facts) }, [
+        `${reason(error)}; terminating ${id} failed too (${reason(cleanupError)}): destroy or update again to remove it`,
+      ]);
     }
     throw error;
   }
@@ -100,7 +127,11 @@ export async function read(id: string, props: Props) {
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
   };
-  return { id, props: definedOnly({ ...props, ...refreshed }), inputs: definedOnly(refreshedInputs(unikernelInstanceSchema, refreshed)) };
+  return {
+    id,
+    props: definedOnly({ ...props, ...refreshed }),
+    inputs: definedOnly(refreshedInputs(unikernelInstanceSchema, refreshed)),
+  };
 }
 
 export async function update(id: string, olds: Props, news: Props) {

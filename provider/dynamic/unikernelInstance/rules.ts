@@ -18,15 +18,25 @@ export function checkInstanceInputs(props: Props): CheckFailure[] {
   const { imageId: image, instanceType: type, subnetId, securityGroupIds, userData, httpTokens } = inputs;
   if (!image) list.fail('imageId', 'give the AMI to run (RegisteredAmi.imageId)');
   else if (isKnown(image)) list.attempt('imageId', () => imageId(image, 'imageId'));
-  if (!type) list.fail('instanceType', 'give the instance type to run: m3.medium, say, for a paravirtual instance-store AMI, t3.micro for an EBS-backed HVM one');
+  if (!type)
+    list.fail(
+      'instanceType',
+      'give the instance type to run: m3.medium, say, for a paravirtual instance-store AMI, t3.micro for an EBS-backed HVM one',
+    );
   else if (isKnown(type)) list.attempt('instanceType', () => instanceType(type, 'instanceType'));
-  if (isKnown(subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(subnetId)) list.fail('subnetId', `"${subnetId}" is not a subnet id (subnet-…)`);
-  const badGroup = isKnown(securityGroupIds) ? securityGroupIds.find((group) => !isUnknown(group) && !(typeof group === 'string' && /^sg-[0-9a-f]{8,17}$/.test(group))) : undefined;
+  if (isKnown(subnetId) && !/^subnet-[0-9a-f]{8,17}$/.test(subnetId))
+    list.fail('subnetId', `"${subnetId}" is not a subnet id (subnet-…)`);
+  const badGroup = isKnown(securityGroupIds)
+    ? securityGroupIds.find(
+        (group) => !isUnknown(group) && !(typeof group === 'string' && /^sg-[0-9a-f]{8,17}$/.test(group)),
+      )
+    : undefined;
   if (badGroup !== undefined) list.fail('securityGroupIds', `"${String(badGroup)}" is not a security group id (sg-…)`);
   if (isKnown(userData) && Buffer.byteLength(userData) > MAX_USER_DATA_BYTES) {
     list.fail('userData', `is ${Buffer.byteLength(userData)} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}`);
   }
-  if (isKnown(httpTokens) && !['required', 'optional'].includes(httpTokens)) list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
+  if (isKnown(httpTokens) && !['required', 'optional'].includes(httpTokens))
+    list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
   list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
   return list.failures;
 }
@@ -43,16 +53,23 @@ export interface InstanceDiff extends DiffOutcome {
 
 const DEFAULTS = defaultsOf(unikernelInstanceSchema);
 /** Replacing properties compared as given; the region is compared as it takes effect, below. */
-const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace').filter((key) => key !== 'region');
+const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace').filter(
+  (key) => key !== 'region',
+);
 const UPDATE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'update');
 
 /** `effectiveRegion`: the region the new inputs would use, unknown in preview, undefined if none is configured. */
 export function diffInstance(olds: Props, news: Props, effectiveRegion: string | undefined): InstanceDiff {
-  const outcome = diffProperties(withDefaults(olds, DEFAULTS), withDefaults(news, DEFAULTS), { replaceOn: REPLACE_ON, updateOn: UPDATE_ON });
+  const outcome = diffProperties(withDefaults(olds, DEFAULTS), withDefaults(news, DEFAULTS), {
+    replaceOn: REPLACE_ON,
+    updateOn: UPDATE_ON,
+  });
   const replaces = [...outcome.replaces];
   const notes: string[] = [];
   if (replaces.includes('instanceType')) {
-    notes.push(`instanceType ${String(olds.instanceType)} → ${isUnknown(news.instanceType) ? '(unknown)' : String(news.instanceType)}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`);
+    notes.push(
+      `instanceType ${String(olds.instanceType)} → ${isUnknown(news.instanceType) ? '(unknown)' : String(news.instanceType)}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`,
+    );
   }
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'running') {

@@ -14,7 +14,12 @@ export const unikernelInstanceSchema = {
   keyName: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
   securityGroupIds: property(listOf(strings), { input: 'optional', output: 'maybe', change: 'replace' }),
   /** IMDSv2 is required unless this is "optional". */
-  httpTokens: property(oneOf(['required', 'optional']), { input: 'optional', output: 'maybe', change: 'replace', default: 'required' }),
+  httpTokens: property(oneOf(['required', 'optional']), {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    default: 'required',
+  }),
   /**
    * A type that can boot the AMI, checked against the region's DescribeInstanceTypes before launch.
    * A paravirtual instance-store AMI boots on C1, C3, M1, M2 and M3 only (e.g. m3.medium); an
@@ -22,7 +27,13 @@ export const unikernelInstanceSchema = {
    * types such as t3.micro.
    */
   instanceType: property(strings, { input: 'required', output: 'always', change: 'replace' }),
-  tags: property(stringMap, { input: 'optional', output: 'always', change: 'update', default: {}, resource: 'declared' }),
+  tags: property(stringMap, {
+    input: 'optional',
+    output: 'always',
+    change: 'update',
+    default: {},
+    resource: 'declared',
+  }),
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */

@@ -93,8 +93,15 @@ async function main(): Promise<void> {
       return { ...outputs, id: result.id };
     };
 
-    const bundle = await create('bundle', 'unikernel:BundledImage', { ...bundleArgs, privateKey: secret(identity.privateKeyPem) });
-    const ami = await create('ami', 'unikernel:RegisteredAmi', { manifestLocation: bundle.manifestLocation, manifestEtag: bundle.manifestEtag, name: 'scratch-app' });
+    const bundle = await create('bundle', 'unikernel:BundledImage', {
+      ...bundleArgs,
+      privateKey: secret(identity.privateKeyPem),
+    });
+    const ami = await create('ami', 'unikernel:RegisteredAmi', {
+      manifestLocation: bundle.manifestLocation,
+      manifestEtag: bundle.manifestEtag,
+      name: 'scratch-app',
+    });
     await create('instance', 'unikernel:UnikernelInstance', { imageId: ami.id, instanceType: 'm3.medium' });
     await create('ebs-ami', 'unikernel:RegisteredAmi', { imagePath, name: 'scratch-ebs', architecture: 'x86_64' });
 
@@ -110,8 +117,14 @@ async function main(): Promise<void> {
     }
     const left = {
       objects: local.objects('scratch-bundles').map((object) => object.key),
-      images: local.images().filter((image) => image.state !== 'deregistered' && image.ownerId === local.accountId).map((image) => image.imageId),
-      instances: local.instances().filter((instance) => instance.state !== 'terminated').map((instance) => instance.instanceId),
+      images: local
+        .images()
+        .filter((image) => image.state !== 'deregistered' && image.ownerId === local.accountId)
+        .map((image) => image.imageId),
+      instances: local
+        .instances()
+        .filter((instance) => instance.state !== 'terminated')
+        .map((instance) => instance.instanceId),
       snapshots: local.snapshots().map((snapshot) => snapshot.snapshotId),
     };
     const stateText = JSON.stringify(steps);
@@ -126,6 +139,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`lifecycle failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `lifecycle failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exitCode = 1;
 });
