@@ -66,6 +66,12 @@ export function registerLocalAwsCommand(program: Command): void {
         },
       );
       for (const bucket of new Set(options.bucket)) local.createBucket(bucket, { objectOwnership: 'ObjectWriter' });
+      // Listening for the stop signals before saying where it serves: a client that reads the endpoint
+      // and signals at once must find the handler in place.
+      const stopped = new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
       const summary = {
         endpoint: local.endpoint,
         region: local.region,
@@ -90,11 +96,7 @@ export function registerLocalAwsCommand(program: Command): void {
           ].join('\n'),
         );
       }
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopped;
       await local.stop();
       process.stderr.write('local AWS stopped\n');
     });
