@@ -17,7 +17,7 @@ import { StoredObject } from '../../aws/storedObject';
 import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
 import { BundleInputError } from '../../bundle/errors';
-import { statImage } from '../../bundle/image';
+import { statImage } from '../../bundle/imageFile';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
 import { inspectXenKernel } from '../../image/xenKernel';
