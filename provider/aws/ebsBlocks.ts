@@ -12,6 +12,7 @@
  */
 import { createHash } from 'crypto';
 import { AwsInputError } from './errors';
+import { isWholeNumber } from '../common/numbers';
 
 /** The only block size the EBS direct APIs accept (x-amz-Data-Length). */
 export const EBS_BLOCK_BYTES = 512 * 1024;
@@ -29,11 +30,11 @@ export function minimumVolumeGiB(imageBytes: number): number {
 
 /** The snapshot's volume size: the minimum for the image, or a requested size that is not smaller. */
 export function snapshotVolumeGiB(imageBytes: number, requestedGiB?: number): number {
-  if (!Number.isSafeInteger(imageBytes) || imageBytes < 0)
+  if (!isWholeNumber(imageBytes, 0, Number.MAX_SAFE_INTEGER))
     throw new RangeError(`image size ${imageBytes} is not a byte count`);
   const minimum = minimumVolumeGiB(imageBytes);
   if (requestedGiB !== undefined) {
-    if (!Number.isInteger(requestedGiB) || requestedGiB < 1)
+    if (!isWholeNumber(requestedGiB, 1))
       throw new AwsInputError('volumeSize', `volume size ${requestedGiB} is not a whole number of GiB of at least 1`);
     if (requestedGiB < minimum) {
       throw new AwsInputError(
@@ -82,7 +83,7 @@ export function planSnapshot(imageBytes: number, requestedGiB?: number): Snapsho
 /** Where block `index` of an image lies in the file, and how many image bytes it holds. */
 export function blockSpan(index: number, imageBytes: number): { offset: number; length: number } {
   const offset = index * EBS_BLOCK_BYTES;
-  if (!Number.isInteger(index) || index < 0 || offset >= imageBytes)
+  if (!isWholeNumber(index, 0) || offset >= imageBytes)
     throw new RangeError(`block ${index} is outside an image of ${imageBytes} bytes`);
   return { offset, length: Math.min(EBS_BLOCK_BYTES, imageBytes - offset) };
 }

@@ -10,6 +10,7 @@ import { deregisterImage, describeImage, ImageSummary, nameProblem, waitForImage
 import { deleteSnapshot, describeSnapshot, SnapshotSummary } from './snapshots';
 import { Tags, toTagList } from './tags';
 import { WaitOptions } from './waiting';
+import { isWholeNumber } from '../common/numbers';
 
 export type EbsArchitecture = 'x86_64' | 'arm64';
 export type BootMode = 'legacy-bios' | 'uefi' | 'uefi-preferred';
@@ -76,7 +77,7 @@ async function settingsFor(options: RegisterEbsImageOptions): Promise<EbsImageSe
     throw new AwsInputError('snapshotId', `snapshot ${options.snapshotId} is ${snapshot.state}, not completed`);
   const snapshotSize = snapshot.volumeSizeGiB ?? 1;
   const volumeSizeGiB = options.volumeSizeGiB ?? snapshotSize;
-  if (!Number.isInteger(volumeSizeGiB) || volumeSizeGiB < snapshotSize) {
+  if (!isWholeNumber(volumeSizeGiB, snapshotSize)) {
     throw new AwsInputError(
       'volumeSize',
       `root volume size ${volumeSizeGiB} GiB must be a whole number of GiB no smaller than the snapshot (${snapshotSize} GiB)`,

@@ -30,6 +30,7 @@ import { SnapshotId, snapshotId } from './ids';
 import { deleteSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
 import { Tags, toTagList } from './tags';
 import { WaitOptions } from './waiting';
+import { isWholeNumber } from '../common/numbers';
 
 export const DEFAULT_SNAPSHOT_CONCURRENCY = 32;
 /** StartSnapshot's Timeout: minutes without a block written, or before completion, after which EBS cancels the snapshot. */
@@ -144,7 +145,7 @@ export class SnapshotUploadError extends AwsOperationError {
 }
 
 function positiveInteger(input: string, value: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < minimum || value > maximum)
+  if (!isWholeNumber(value, minimum, maximum))
     throw new AwsInputError(input, `${input} ${value} must be a whole number from ${minimum} to ${maximum}`);
   return value;
 }

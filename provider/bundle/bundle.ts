@@ -13,7 +13,7 @@ import { DigestPassThrough } from './digestStream';
 import { EncryptStream } from './encryptStream';
 import { createGzipStage, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException } from './errors';
-import { knownDataExtents, sameFile, scanForHoles, statImage } from './image';
+import { knownDataExtents, sameFile, scanForHoles, statImage } from './imageFile';
 import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
 import { BundleParameters, normalizeBundleParameters } from './parameters';

@@ -1,4 +1,4 @@
-/** Part naming and cutting rules (pure). */
+/** Bundle file names (parts, manifest, resume record) and part sizes (pure). */
 import { PART_SIZE } from './constants';
 
 /** `NAME.part.I`, the index zero-padded to as many digits as the part count has. */
@@ -19,12 +19,12 @@ export function manifestFileName(name: string): string {
   return `${name}.manifest.xml`;
 }
 
-/** Matches the files an earlier bundle of `name` leaves in a folder. */
 /** The record of an unfinished bundle that a later run can resume (S3 outputs only). */
 export function resumeFileName(name: string): string {
   return `${name}.resume.json`;
 }
 
+/** Matches the files an earlier bundle of `name` leaves in a folder. */
 export function isBundleFileOf(name: string, fileName: string): boolean {
   if (fileName === manifestFileName(name) || fileName === resumeFileName(name)) return true;
   const prefix = `${name}.part.`;

@@ -7,6 +7,7 @@ import { CliInputError } from './inputs';
 import { Output } from './output';
 import { formatBytes } from './progress';
 import { runCommand } from './runCommand';
+import { isWholeNumber } from '../common/numbers';
 
 interface AwsCommandOptions {
   bucket: string;
@@ -34,8 +35,7 @@ interface DeleteCommandOptions extends AwsCommandOptions {
 function positiveInteger(option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1)
-    throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
+  if (!isWholeNumber(number, 1)) throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
   return number;
 }
 

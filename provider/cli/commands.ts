@@ -11,6 +11,7 @@ import type { BundleAcl } from '../aws/acl';
 import { runCommand } from './runCommand';
 import { Output } from './output';
 import { formatBytes } from './progress';
+import { isWholeNumber } from '../common/numbers';
 
 interface CommonOptions {
   json?: boolean;
@@ -66,7 +67,7 @@ async function s3Target(options: BundleCommandOptions, files: Record<string, str
   const { createS3Client } = await import('../aws/clients.js');
   const { bundleToS3, S3LeftoversError } = await import('../aws/bundleToS3.js');
   const concurrency = Number(options.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1)
+  if (!isWholeNumber(concurrency, 1))
     throw new CliInputError(`--concurrency ${options.concurrency}: give a whole number of at least 1`);
   const target = {
     s3: createS3Client({ region: options.region }),

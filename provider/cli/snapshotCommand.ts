@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { CliInputError } from './inputs';
 import { formatBytes } from './progress';
 import { runCommand } from './runCommand';
+import { isWholeNumber } from '../common/numbers';
 
 interface SnapshotCommandOptions {
   image: string;
@@ -21,7 +22,7 @@ interface SnapshotCommandOptions {
 function wholeNumber(option: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1)
+  if (!/^\d+$/.test(value) || !isWholeNumber(number, 1, Number.MAX_SAFE_INTEGER))
     throw new CliInputError(`${option} ${value}: give a whole number of at least 1`);
   return number;
 }

@@ -1,5 +1,6 @@
 /** Rules every resource's check and diff share (pure). */
 import { isKnown, isUnknown, Unknown } from './values';
+import { isWholeNumber } from '../common/numbers';
 
 /** A deadline in seconds: any positive number (unknown values are not judged). */
 export function positiveSecondsProblem(value: number | Unknown | undefined): string | undefined {
@@ -13,7 +14,7 @@ export function wholeNumberProblem(
   maximum: number,
   unit: string,
 ): string | undefined {
-  const whole = isKnown(value) && Number.isInteger(value) && value >= minimum && value <= maximum;
+  const whole = isKnown(value) && isWholeNumber(value, minimum, maximum);
   return isKnown(value) && !whole ? `must be a whole number of ${unit} from ${minimum} to ${maximum}` : undefined;
 }
 

@@ -82,6 +82,8 @@ export interface Property<T = unknown, Loose = unknown> {
   readonly secret?: true;
   /** The state always holds it ("always") or only sometimes ("maybe"); absent for secrets. */
   readonly output?: 'always' | 'maybe';
+  /** Held once the resource is made: the state a partial failure leaves (an unfinished upload) may lack it. */
+  readonly onceMade?: true;
   readonly change: Change;
   /** Stating the default is no change. */
   readonly default?: T;
@@ -120,9 +122,18 @@ export type InputsOf<S> = { [K in keyof S as K extends RequiredInputKey<S> ? K :
   [K in keyof S as K extends OptionalInputKey<S> ? K : never]?: ValueOf<S[K]>;
 };
 
-/** What the state holds. */
+/** What the state of a made resource holds (what create returns). */
 export type OutputsOf<S> = { [K in keyof S as K extends AlwaysOutputKey<S> ? K : never]: ValueOf<S[K]> } & {
   [K in keyof S as K extends MaybeOutputKey<S> ? K : never]?: ValueOf<S[K]>;
+};
+
+type OnceMadeKey<S> = { [K in keyof S]: S[K] extends { onceMade: true } ? K : never }[keyof S];
+
+/** What any state holds, the one a partial failure left included (read, update and delete receive it). */
+export type StateOf<S> = {
+  [K in keyof S as K extends Exclude<AlwaysOutputKey<S>, OnceMadeKey<S>> ? K : never]: ValueOf<S[K]>;
+} & {
+  [K in keyof S as K extends MaybeOutputKey<S> | OnceMadeKey<S> ? K : never]?: ValueOf<S[K]>;
 };
 
 /** What check and diff judge: any input may be missing or still unknown (preview), and an enum is any string. */
@@ -198,12 +209,17 @@ function mismatch(schema: Schema, props: Props, needed: (property: Property) => 
   return undefined;
 }
 
-function hasInputs<S extends Schema>(schema: S, props: Props): props is Props & InputsOf<S> {
+function inState(property: Property): boolean {
+  return property.output === 'always' && !property.onceMade;
+}
+
+/** Whether `props` are inputs as create and update receive them (all known, each of its kind). */
+export function hasInputs<S extends Schema>(schema: S, props: Props): props is Props & InputsOf<S> {
   return mismatch(schema, props, (property) => property.input === 'required') === undefined;
 }
 
-function hasOutputs<S extends Schema>(schema: S, props: Props): props is Props & OutputsOf<S> {
-  return mismatch(schema, props, (property) => property.output === 'always') === undefined;
+function hasState<S extends Schema>(schema: S, props: Props): props is Props & StateOf<S> {
+  return mismatch(schema, props, inState) === undefined;
 }
 
 /** The checked inputs create and update receive, typed; anything else is a bug and throws. */
@@ -216,11 +232,9 @@ export function parseInputs<S extends Schema>(schema: S, props: Props, resource:
 }
 
 /** The state read, update and delete receive, typed; anything else is a bug and throws. */
-export function parseOutputs<S extends Schema>(schema: S, props: Props, resource: string): Props & OutputsOf<S> {
-  if (!hasOutputs(schema, props))
-    throw new Error(
-      `${resource}: the state does not match the declaration: ${mismatch(schema, props, (property) => property.output === 'always')}`,
-    );
+export function parseOutputs<S extends Schema>(schema: S, props: Props, resource: string): Props & StateOf<S> {
+  if (!hasState(schema, props))
+    throw new Error(`${resource}: the state does not match the declaration: ${mismatch(schema, props, inState)}`);
   return props;
 }
 

@@ -3,7 +3,7 @@ import { strict as assert } from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { fileDataExtents, parseFilefragExtents } from '../../provider/bundle/extents';
-import { knownDataExtents, scanForHoles } from '../../provider/bundle/image';
+import { knownDataExtents, scanForHoles } from '../../provider/bundle/imageFile';
 import { bundleWithTestKeys, opensslDecryptParts, opensslUnseal, elementText, readManifest } from '../helpers/bundles';
 import { testPki } from '../helpers/pki';
 import { MiB, run, temporaryFolder, writeImage } from '../helpers/tools';

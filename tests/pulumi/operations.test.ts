@@ -91,7 +91,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     // drift: damage the bundle, terminate the instance, deregister the AMI, all out of band
     const [partKey] = image.outs.partKeys;
     fake.putObjectDirect('unikernels', partKey, Buffer.from('tampered'));
-    const bundleRead = await bundled.read(image.id, image.outs as unknown as Record<string, unknown>);
+    const bundleRead = await bundled.read(image.id, image.outs);
     const damaged = bundleRead.props as unknown as BundledImageOutputs;
     assert.match(damaged.bundleStatus, /^damaged: part .* was changed/);
     const healing = bundled.diff(damaged, checked.inputs);
@@ -113,9 +113,9 @@ describe('dynamic resource operations against the fake AWS', function () {
       'deregistered out of band: gone',
     );
 
-    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs);
     assert.deepEqual(fake.objects('unikernels'), []);
-    assert.deepEqual(await bundled.read(image.id, image.outs as unknown as Record<string, unknown>), { id: '' });
+    assert.deepEqual(await bundled.read(image.id, image.outs), { id: '' });
   });
 
   it('updates tags in place and replaces on a new image, with a note on instance type changes', async () => {
@@ -169,7 +169,7 @@ describe('dynamic resource operations against the fake AWS', function () {
 
     await instance.remove(launched.id, outs as unknown as Record<string, unknown>);
     await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
-    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs);
     assert.deepEqual(fake.objects('unikernels'), []);
     assert.ok(fake.instances().every((each) => each.state === 'terminated'));
   });
@@ -200,7 +200,7 @@ describe('dynamic resource operations against the fake AWS', function () {
       { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true },
       'nothing to resume from: made again',
     );
-    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs);
     assert.deepEqual(fake.objects('unikernels'), []);
   });
 
@@ -267,7 +267,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     for (const launched of [first, replacement])
       await instance.remove(launched.id, launched.outs as unknown as Record<string, unknown>);
     await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
-    await bundled.remove(image.id, image.outs as unknown as Record<string, unknown>);
+    await bundled.remove(image.id, image.outs);
     assert.deepEqual(fake.objects('unikernels'), []);
   });
 });

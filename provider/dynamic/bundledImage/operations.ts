@@ -17,14 +17,15 @@ import { StoredObject } from '../../aws/storedObject';
 import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
 import { BundleInputError } from '../../bundle/errors';
-import { statImage } from '../../bundle/image';
+import { statImage } from '../../bundle/imageFile';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
 import { inspectXenKernel } from '../../image/xenKernel';
 import { IMAGE_TIMESTAMP } from '../../image/layout';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
-import { awsSettings, currentSettings, resolveRegion } from '../settings';
+import { awsSettings, plannedRegion, resolveRegion } from '../settings';
+import { parseInputs, parseOutputs, parsePlanned } from '../schema';
 import { isUnknown, pick, UNKNOWN } from '../values';
 import { normalizeKeyPrefix } from '../../aws/location';
 import {
@@ -37,12 +38,22 @@ import {
   IN_PLACE_PROPERTIES,
 } from './rules';
 import { fileSha256, sourceHash } from '../source';
-import { BundledImageInputs, BundledImageOutputs, BundleStatus, PUBLIC_INPUTS, UNFINISHED } from './types';
+import {
+  BundledImageInputs,
+  BundledImageOutputs,
+  bundledImageSchema,
+  BundledImageState,
+  BundleStatus,
+  PlannedBundledImage,
+  PUBLIC_INPUTS,
+  UNFINISHED,
+} from './types';
 
 type Props = Record<string, unknown>;
+const RESOURCE = 'BundledImage';
 const DEFAULT_TIMEOUT_SECONDS = 1800;
 
-async function checkSourceFiles(inputs: BundledImageInputs, failures: CheckFailure[]): Promise<void> {
+async function checkSourceFiles(inputs: PlannedBundledImage, failures: CheckFailure[]): Promise<void> {
   const fail = (property: string, error: unknown) => {
     if (!(error instanceof BundleInputError)) throw error;
     failures.push({ property, reason: error.message });
@@ -72,25 +83,25 @@ async function checkSourceFiles(inputs: BundledImageInputs, failures: CheckFailu
 }
 
 export async function check(
-  _olds: Partial<BundledImageInputs>,
-  news: BundledImageInputs,
-): Promise<{ inputs: BundledImageInputs; failures: CheckFailure[] }> {
+  _olds: Props,
+  news: Props,
+): Promise<{ inputs: Props & { sourceHash: string }; failures: CheckFailure[] }> {
   const failures = checkInputs(news);
-  await checkSourceFiles(news, failures);
+  const { planned } = parsePlanned(bundledImageSchema, news);
+  await checkSourceFiles(planned, failures);
   const sourceKnown =
-    !isUnknown(news.imagePath) &&
-    !isUnknown(news.kernelPath) &&
-    !isUnknown(news.imageSize) &&
-    !isUnknown(news.kernelCommandLine);
-  const hash = failures.length === 0 && sourceKnown ? await sourceHash(news) : UNKNOWN;
+    !isUnknown(planned.imagePath) &&
+    !isUnknown(planned.kernelPath) &&
+    !isUnknown(planned.imageSize) &&
+    !isUnknown(planned.kernelCommandLine);
+  const hash = failures.length === 0 && sourceKnown ? await sourceHash(planned) : UNKNOWN;
   return { inputs: { ...news, sourceHash: hash }, failures };
 }
 
-export function diff(olds: BundledImageOutputs, news: BundledImageInputs) {
-  const region = isUnknown(news.region)
-    ? news.region
-    : (news.region ?? currentSettings().region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
-  const outcome = diffBundledImage(olds, news, region);
+export function diff(oldState: Props, newInputs: Props) {
+  const olds = parseOutputs(bundledImageSchema, oldState, RESOURCE);
+  const news = parsePlanned(bundledImageSchema, newInputs).planned;
+  const outcome = diffBundledImage(olds, news, plannedRegion(news.region));
   if (outcome.replaces.includes('bundleStatus')) {
     progress(
       `BundledImage ${olds.bundleName}`,
@@ -113,7 +124,7 @@ function outputsFrom(
   const parts = objects.slice(0, -1);
   const manifest = objects[objects.length - 1];
   return {
-    ...(pick(inputs, PUBLIC_INPUTS) as Omit<BundledImageInputs, 'privateKey'>),
+    ...pick(inputs, PUBLIC_INPUTS),
     sourceHash: inputs.sourceHash as string,
     region,
     bundleName: defaultBundleName(inputs) as string,
@@ -150,7 +161,7 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
  * over what it finds: an unfinished upload there may be another stack's or resource's, and is refused.
  */
 async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: string; outs: BundledImageOutputs }> {
-  const inputs = props as unknown as BundledImageInputs;
+  const inputs = parseInputs(bundledImageSchema, props, RESOURCE);
   const name = defaultBundleName(inputs) as string;
   const label = `BundledImage ${name}`;
   const region = await resolveRegion(inputs.region);
@@ -300,7 +311,7 @@ function unfinishedState(
 }
 
 export async function read(id: string, props: Props) {
-  const outputs = props as unknown as BundledImageOutputs;
+  const outputs = parseOutputs(bundledImageSchema, props, RESOURCE);
   const aws = createClients(awsSettings(outputs.region));
   let remote;
   try {
@@ -311,8 +322,8 @@ export async function read(id: string, props: Props) {
   }
   if (remote.length === 0) return { id: '' };
   if (outputs.bundleStatus === UNFINISHED) {
-    const refreshed = { ...props, bundleStatus: unfinishedStatus(outputs, remote) };
-    return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
+    const refreshed = { ...outputs, bundleStatus: unfinishedStatus(outputs, remote) };
+    return { id, props: refreshed, inputs: pick(refreshed, PUBLIC_INPUTS) };
   }
   const byKey = new Map(remote.map((object) => [object.key, object.etag.toLowerCase()]));
   const problems: string[] = [];
@@ -323,13 +334,13 @@ export async function read(id: string, props: Props) {
   };
   expect(outputs.manifestKey, outputs.manifestEtag, 'manifest');
   (outputs.partKeys ?? []).forEach((key, index) => expect(key, outputs.partEtags?.[index] ?? '', 'part'));
-  const bundleStatus = problems.length === 0 ? 'intact' : `damaged: ${problems.join('; ')}`;
-  const refreshed = { ...props, bundleStatus };
-  return { id, props: refreshed, inputs: pick(refreshed as unknown as BundledImageOutputs, PUBLIC_INPUTS) };
+  const bundleStatus: BundleStatus = problems.length === 0 ? 'intact' : `damaged: ${problems.join('; ')}`;
+  const refreshed = { ...outputs, bundleStatus };
+  return { id, props: refreshed, inputs: pick(refreshed, PUBLIC_INPUTS) };
 }
 
 /** An unfinished upload stays resumable while its record is there and no manifest has appeared. */
-function unfinishedStatus(outputs: BundledImageOutputs, remote: StoredObject[]): BundleStatus {
+function unfinishedStatus(outputs: BundledImageState, remote: StoredObject[]): BundleStatus {
   const keys = new Set(remote.map((object) => object.key));
   const recordKey = resumeKey(bundleAddressOf(outputs));
   if (keys.has(recordKey) && !keys.has(outputs.manifestKey)) return UNFINISHED;
@@ -338,7 +349,7 @@ function unfinishedStatus(outputs: BundledImageOutputs, remote: StoredObject[]):
 
 export async function update(_id: string, olds: Props, news: Props) {
   // An unfinished upload at the same location (anything else is a replacement): resume it.
-  if ((olds as unknown as BundledImageOutputs).bundleStatus === UNFINISHED)
+  if (parseOutputs(bundledImageSchema, olds, RESOURCE).bundleStatus === UNFINISHED)
     return { outs: (await bundleIntoS3(news, true)).outs };
   const refreshed: Props = { ...olds };
   for (const property of IN_PLACE_PROPERTIES) {
@@ -349,7 +360,7 @@ export async function update(_id: string, olds: Props, news: Props) {
 }
 
 export async function remove(_id: string, props: Props): Promise<void> {
-  const outputs = props as unknown as BundledImageOutputs;
+  const outputs = parseOutputs(bundledImageSchema, props, RESOURCE);
   const aws = createClients(awsSettings(outputs.region));
   try {
     const deleted = await deleteBundle({

@@ -9,10 +9,10 @@ import { checkBundleParameters, BundleParameters } from '../../bundle/parameters
 import { BundleInputError } from '../../bundle/errors';
 import { readBundleKeys } from '../../bundle/bundle';
 import { CheckFailure, FailureList } from '../failures';
-import { regionMoves } from '../inputRules';
-import { defaultsOf, keysWhere, withDefaults } from '../schema';
+import { positiveSecondsProblem, regionMoves } from '../inputRules';
+import { defaultsOf, hasInputs, Kind, keysWhere, parsePlanned, withDefaults } from '../schema';
 import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
-import { BundledImageInputs, BundledImageOutputs, bundledImageSchema, UNFINISHED } from './types';
+import { BundledImageInputs, BundledImageState, bundledImageSchema, PlannedBundledImage, UNFINISHED } from './types';
 import * as path from 'path';
 
 const PARAMETER_FIELDS: Record<string, keyof BundledImageInputs> = {
@@ -37,12 +37,17 @@ export function defaultBundleName(
   return undefined;
 }
 
+type Props = Record<string, unknown>;
+
 /** Every problem with the inputs, one per property (unknown values are not judged). */
-export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
+export function checkInputs(props: Props): CheckFailure[] {
   const list = new FailureList();
+  const { planned: inputs, failures: wrongKinds } = parsePlanned(bundledImageSchema, props);
+  for (const failure of wrongKinds) list.fail(failure.property, failure.reason);
   const { failures } = list;
   const fail = list.fail.bind(list);
   const known = isKnown;
+  const values: Props = inputs;
   if (inputs.imagePath === undefined && inputs.kernelPath === undefined) {
     fail('imagePath', 'give imagePath (a disk image) or kernelPath (a Xen PV kernel to build an image from)');
   }
@@ -60,12 +65,19 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
     const problem = bucketNameProblem(inputs.bucket);
     if (problem) fail('bucket', `bucket name "${inputs.bucket}" ${problem}`);
   }
-  if (known(inputs.keyPrefix)) fail('keyPrefix', keyPrefixProblem(inputs.keyPrefix as string));
-  if (known(inputs.acl) && !BUNDLE_ACLS.includes(inputs.acl as never))
-    fail('acl', `"${inputs.acl}" is not one of ${BUNDLE_ACLS.join(', ')}`);
-  if (known(inputs.timeoutSeconds) && !(Number(inputs.timeoutSeconds) > 0))
-    fail('timeoutSeconds', 'must be a positive number of seconds');
+  if (known(inputs.keyPrefix)) fail('keyPrefix', keyPrefixProblem(inputs.keyPrefix));
+  const { acl } = inputs;
+  if (known(acl) && !BUNDLE_ACLS.some((each) => each === acl))
+    fail('acl', `"${acl}" is not one of ${BUNDLE_ACLS.join(', ')}`);
+  fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
 
+  /** A list whose items are of their kind (a program not checked by TypeScript may give others: its property fails). */
+  const listOf = <T>(property: keyof BundledImageInputs & string, kind: Kind<T, unknown>): T | undefined => {
+    const value = values[property];
+    if (kind.is(value)) return value;
+    if (known(value)) fail(property, `${JSON.stringify(value)} is not a value ${property} takes`);
+    return undefined;
+  };
   const name = defaultBundleName(inputs);
   const parameters: BundleParameters = {
     name: name ?? 'placeholder',
@@ -73,12 +85,12 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
     architecture: inputs.architecture ?? 'x86_64',
     kernelId: inputs.kernelId,
     ramdiskId: inputs.ramdiskId,
-    blockDeviceMappings: inputs.blockDeviceMappings,
-    productCodes: inputs.productCodes,
+    blockDeviceMappings: listOf('blockDeviceMappings', bundledImageSchema.blockDeviceMappings.kind),
+    productCodes: listOf('productCodes', bundledImageSchema.productCodes.kind),
   };
   for (const problem of checkBundleParameters(parameters)) {
     const property = PARAMETER_FIELDS[problem.field] ?? problem.field;
-    if (!known((inputs as unknown as Record<string, unknown>)[property]) && property !== 'bundleName') continue;
+    if (!known(values[property]) && property !== 'bundleName') continue;
     if (property === 'bundleName' && (name === undefined || isUnknown(name))) continue;
     fail(property, problem.message);
   }
@@ -166,8 +178,6 @@ export const IN_PLACE_PROPERTIES = keysWhere(bundledImageSchema, (property) => p
 const REPLACING_PROPERTIES = keysWhere(bundledImageSchema, (property) => property.change === 'replace');
 const DEFAULTS = defaultsOf(bundledImageSchema);
 
-type Props = Record<string, unknown>;
-
 function changed(before: unknown, after: unknown): boolean {
   return isUnknown(after) || !sameValue(before, after);
 }
@@ -184,7 +194,7 @@ function withoutDashes(value: unknown): unknown {
 const COMPARED: Partial<
   Record<
     (typeof REPLACING_PROPERTIES)[number],
-    (olds: BundledImageOutputs, news: BundledImageInputs, region: string | undefined) => boolean
+    (olds: BundledImageState, news: PlannedBundledImage, region: string | undefined) => boolean
   >
 > = {
   accountId: (olds, news) => changed(withoutDashes(olds.accountId), withoutDashes(news.accountId)),
@@ -211,8 +221,8 @@ function fingerprintChanged(pem: string | undefined, fingerprint: string): boole
  * new inputs would use (the input, else the provider's configured region), or undefined if unknown.
  */
 export function diffBundledImage(
-  olds: BundledImageOutputs,
-  news: BundledImageInputs,
+  olds: BundledImageState,
+  news: PlannedBundledImage,
   effectiveRegion: string | undefined,
 ): DiffOutcome {
   const newLocation = locationKey(news);
@@ -234,8 +244,9 @@ export function diffBundledImage(
 }
 
 /** bucket/prefix/bundle key/name of the bundle the inputs would make, or undefined while any part is unknown. */
-export function locationKey(inputs: BundledImageInputs): string | undefined {
+export function locationKey(inputs: PlannedBundledImage): string | undefined {
   if (isUnknown(inputs) || !inputs.certificate || !inputs.ec2Certificate || !inputs.sourceHash) return undefined;
+  if (!hasInputs(bundledImageSchema, inputs)) return undefined;
   // Inputs with a source hash have passed check, which refuses them without a bundle name.
   return addressTextOf(() => ({
     ...inputs,

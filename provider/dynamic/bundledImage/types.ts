@@ -5,7 +5,7 @@
  */
 import type { BlockDeviceMapping } from '../../bundle/manifest';
 import { BUNDLE_ACLS } from '../../aws/acl';
-import { kinds, InputsOf, OutputsOf, property, publicInputs } from '../schema';
+import { kinds, InputsOf, OutputsOf, PlannedOf, property, publicInputs, StateOf } from '../schema';
 
 const { strings, numbers, flags, oneOf, matching, listOf, record } = kinds;
 
@@ -96,12 +96,37 @@ export const bundledImageSchema = {
   partKeys: property(listOf(strings), { output: 'always', change: 'none' }),
   partEtags: property(listOf(strings), { output: 'always', change: 'none' }),
   /** SHA-1 of the tar stream, as in the manifest. */
-  imageDigest: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
+  imageDigest: property(strings, {
+    output: 'always',
+    onceMade: true,
+    change: 'none',
+    resource: 'declared',
+  }),
   /** SHA-256 of the disk image that was bundled. */
-  imageSha256: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
-  imageBytes: property(numbers, { output: 'always', change: 'none', resource: 'declared' }),
-  bundledSize: property(numbers, { output: 'always', change: 'none', resource: 'declared' }),
-  partCount: property(numbers, { output: 'always', change: 'none', resource: 'declared' }),
+  imageSha256: property(strings, {
+    output: 'always',
+    onceMade: true,
+    change: 'none',
+    resource: 'declared',
+  }),
+  imageBytes: property(numbers, {
+    output: 'always',
+    onceMade: true,
+    change: 'none',
+    resource: 'declared',
+  }),
+  bundledSize: property(numbers, {
+    output: 'always',
+    onceMade: true,
+    change: 'none',
+    resource: 'declared',
+  }),
+  partCount: property(numbers, {
+    output: 'always',
+    onceMade: true,
+    change: 'none',
+    resource: 'declared',
+  }),
   certificateFingerprint: property(strings, { output: 'always', change: 'none' }),
   ec2CertificateFingerprint: property(strings, { output: 'always', change: 'none' }),
   /** Intact, unfinished (the update resumes it), an incomplete upload, or damaged (replaced). */
@@ -111,6 +136,10 @@ export const bundledImageSchema = {
 export type BundledImageSchema = typeof bundledImageSchema;
 export type BundledImageInputs = InputsOf<BundledImageSchema>;
 export type BundledImageOutputs = OutputsOf<BundledImageSchema>;
+/** What read, update and delete receive: an unfinished upload's state has no image facts yet. */
+export type BundledImageState = StateOf<BundledImageSchema>;
+/** What check and diff judge. */
+export type PlannedBundledImage = PlannedOf<BundledImageSchema>;
 
 /** Inputs that may be stored in outputs (everything but the secrets). */
 export const PUBLIC_INPUTS = publicInputs(bundledImageSchema);
