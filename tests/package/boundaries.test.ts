@@ -24,16 +24,34 @@ function specifiers(text: string): string[] {
   return found;
 }
 
-/** The folders each layer may import besides its own (paths relative to the repository). */
+/**
+ * The folders each layer may import besides its own (paths relative to the repository).
+ * `provider/common` (what the layers share: input errors and remedies, the atomic file, the image
+ * size limit, errno checks) imports nothing of the project, and any layer may import it.
+ */
 const MAY_IMPORT: Record<string, readonly string[]> = {
-  'provider/bundle': ['provider/packageInfo.ts'],
-  'provider/image': ['provider/bundle', 'provider/packageInfo.ts'],
-  'provider/aws': ['provider/bundle', 'provider/packageInfo.ts'],
-  'provider/dynamic': ['provider/bundle', 'provider/image', 'provider/aws', 'provider/packageInfo.ts'],
+  'provider/common': [],
+  'provider/bundle': ['provider/common', 'provider/packageInfo.ts'],
+  'provider/image': ['provider/common', 'provider/packageInfo.ts'],
+  'provider/aws': ['provider/common', 'provider/bundle', 'provider/packageInfo.ts'],
+  'provider/dynamic': [
+    'provider/common',
+    'provider/bundle',
+    'provider/image',
+    'provider/aws',
+    'provider/packageInfo.ts',
+  ],
   // The CLI's local-aws command serves the local AWS (loaded only when that command runs).
-  'provider/cli': ['provider/bundle', 'provider/image', 'provider/aws', 'provider/packageInfo.ts', 'testing/localAws'],
-  sdk: ['provider/bundle', 'provider/aws', 'provider/dynamic'],
-  testing: ['provider/bundle'],
+  'provider/cli': [
+    'provider/common',
+    'provider/bundle',
+    'provider/image',
+    'provider/aws',
+    'provider/packageInfo.ts',
+    'testing/localAws',
+  ],
+  sdk: ['provider/common', 'provider/bundle', 'provider/aws', 'provider/dynamic'],
+  testing: ['provider/common', 'provider/bundle'],
 };
 
 function layerOf(relative: string): string | undefined {

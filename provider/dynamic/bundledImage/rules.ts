@@ -10,6 +10,7 @@ import { BundleInputError } from '../../bundle/errors';
 import { readBundleKeys } from '../../bundle/bundle';
 import { CheckFailure, FailureList } from '../failures';
 import { regionMoves } from '../inputRules';
+import { pulumiReason } from '../remedies';
 import { defaultsOf, keysWhere, withDefaults } from '../schema';
 import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
 import { BundledImageInputs, BundledImageOutputs, bundledImageSchema, UNFINISHED } from './types';
@@ -108,7 +109,7 @@ export function checkInputs(inputs: BundledImageInputs): CheckFailure[] {
       } catch (error) {
         if (!(error instanceof BundleInputError)) throw error;
         const property = PARAMETER_FIELDS[error.input] ?? error.input;
-        fail(property, `${property} ${error.message}`);
+        fail(property, `${property} ${pulumiReason(error)}`);
       }
     }
   }
