@@ -82,10 +82,7 @@ export async function preflightBucket(options: BucketPreflight): Promise<BucketS
   let created = false;
   if (!head.exists) {
     if (!options.createBucket) {
-      throw new AwsInputError(
-        'bucket',
-        `bucket ${bucket} does not exist in ${clientRegion}; create it, or ask for it to be created (--create-bucket / createBucket: true)`,
-      );
+      throw new AwsInputError('bucket', `bucket ${bucket} does not exist in ${clientRegion}`, { kind: 'createBucket' });
     }
     await awsCall('CreateBucket', resource, () =>
       s3.send(

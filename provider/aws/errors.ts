@@ -2,12 +2,13 @@
  * AWS failures as one clear line: the operation, the resource, what AWS said, and what to do.
  * Credentials never appear: access key ids are masked in anything AWS echoes back.
  */
-export class AwsInputError extends Error {
-  constructor(
-    readonly input: string,
-    message: string,
-  ) {
-    super(message);
+import { InputError } from '../common/errors';
+import { Remedy } from '../common/remedy';
+
+/** A bad input to the AWS layer, named by the layer's field name; `remedy` as for the core's input errors. */
+export class AwsInputError extends InputError {
+  constructor(input: string, message: string, remedy?: Remedy) {
+    super(input, message, remedy);
     this.name = 'AwsInputError';
   }
 }

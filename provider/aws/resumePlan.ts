@@ -69,9 +69,10 @@ export function planResume(
 ): ResumePlan {
   if (record.partSize !== partSize) {
     throw new ResumeMismatchError(
-      'bucket',
+      'destination',
       `its resume record has ${record.partSize}-byte parts`,
-      `${where} was written with ${record.partSize}-byte parts; delete the unfinished bundle (unikernel-ami delete-bundle -p ${record.name}) and bundle again`,
+      `${where} was written with ${record.partSize}-byte parts`,
+      { kind: 'deleteAndRebundle', name: record.name, location: where },
     );
   }
   const inS3 = new Map(listing.map((object) => [object.key, object]));

@@ -26,9 +26,10 @@ const HEX = /^[0-9a-f]+$/;
 /** The refusal for a record this tool cannot use, with the remedy. */
 export function unusableRecord(name: string, where: string, what: string): ResumeMismatchError {
   return new ResumeMismatchError(
-    'bucket',
+    'destination',
     `its resume record is not one this tool wrote (${what})`,
-    `${where} is not a resume record this tool wrote (${what}); delete the unfinished bundle (unikernel-ami delete-bundle -p ${name}) and bundle again`,
+    `${where} is not a resume record this tool wrote (${what})`,
+    { kind: 'deleteAndRebundle', name, location: where },
   );
 }
 

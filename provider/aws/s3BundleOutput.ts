@@ -83,7 +83,8 @@ export class S3BundleOutput implements BundleOutput {
     if (start.kind === 'taken') {
       throw new DestinationTakenError(
         start.problem,
-        `${this.description} already holds a bundle named ${name} (${earlier.length} object(s)); delete it (unikernel-ami delete-bundle) or choose another bundle name or prefix`,
+        `${this.description} already holds a bundle named ${name} (${earlier.length} object(s))`,
+        { kind: 'deleteOrRename', name, location: this.description },
       );
     }
     if (start.kind === 'resume') {

@@ -13,6 +13,7 @@ import { DigestPassThrough } from './digestStream';
 import { EncryptStream } from './encryptStream';
 import { createGzipStage, GzipMode } from './parallelGzip';
 import { BundleInputError, isErrnoException } from './errors';
+import { neutralRemedy, Remedy, withRemedy } from '../common/remedy';
 import { knownDataExtents, sameFile, scanForHoles, statImage } from './imageFile';
 import { readCertificate, readPrivateKey, sameKey, seal, sign } from './keys';
 import { BundlerInfo, Manifest, renderManifest, signedTextOf, UnsignedManifest } from './manifest';
@@ -113,16 +114,22 @@ function describeWriteFailure(error: unknown, destination: string): unknown {
   return error;
 }
 
-/** An upload that failed with its parts kept, so that the same command run again resumes it. */
+/** An upload that failed with its parts kept, so that bundling again the same way resumes it. */
 export class BundleSuspendedError extends Error {
+  readonly fault: string;
+  readonly remedy: Remedy;
+
   constructor(
     override readonly cause: unknown,
     where: string,
+    name: string,
   ) {
-    super(
-      `${cause instanceof Error ? cause.message : String(cause)}; the parts stored so far are kept in ${where}: run the same command again to resume, or delete them with unikernel-ami delete-bundle`,
-    );
+    const fault = `${cause instanceof Error ? cause.message : String(cause)}; the parts stored so far are kept in ${where}`;
+    const remedy: Remedy = { kind: 'resumeLater', name, location: where };
+    super(withRemedy(fault, remedy, neutralRemedy));
     this.name = 'BundleSuspendedError';
+    this.fault = fault;
+    this.remedy = remedy;
   }
 }
 
@@ -245,7 +252,7 @@ export async function bundleImage(options: BundleOptions, testHooks: BundleTestH
       attempt !== undefined &&
       (await suspend(makeResumePoint(attempt, keyHex, ivHex, keys)).catch(() => false))
     ) {
-      throw new BundleSuspendedError(error, output.description);
+      throw new BundleSuspendedError(error, output.description, name);
     }
     await parts?.discard().catch(() => undefined);
     throw describeWriteFailure(error, output.description);

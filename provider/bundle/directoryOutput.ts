@@ -1,7 +1,7 @@
 /** The classic output: part files and the manifest in a local folder, as ec2-bundle-image writes them. */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { writeFileAtomically } from './atomicFile';
+import { writeFileAtomically } from '../common/atomicFile';
 import { BundleOutput, PartSink } from './bundleOutput';
 import { BundleInputError, isErrnoException } from './errors';
 import { isBundleFileOf, manifestFileName } from './parts';

@@ -1,15 +1,19 @@
-/**
- * An error caused by something the user gave us (a file, an option, a bundle), as opposed to a bug.
- * `input` names what was wrong (an option name such as `--image`, or a file path) so that front ends
- * can show one clear line; the message itself already says what to do about it.
- */
-export class BundleInputError extends Error {
-  readonly input: string;
+import { InputError } from '../common/errors';
+import { Remedy } from '../common/remedy';
 
-  constructor(input: string, message: string) {
-    super(message);
+export { isErrnoException } from '../common/errors';
+
+/**
+ * An error caused by something the user gave us (a file, an input, a bundle), as opposed to a bug.
+ * `input` names what was wrong by the core's field name (`image`, `privateKey`, `destination`, …) so
+ * that front ends can show one clear line in their own names; the message says what to do about it,
+ * and where a front end has its own way to do it (an option, a property, a command), `remedy` says
+ * which, as data, for the front end to word.
+ */
+export class BundleInputError extends InputError {
+  constructor(input: string, message: string, remedy?: Remedy) {
+    super(input, message, remedy);
     this.name = 'BundleInputError';
-    this.input = input;
   }
 }
 
@@ -23,19 +27,24 @@ export class ResumeMismatchError extends BundleInputError {
     input: string,
     readonly problem: string,
     message: string,
+    remedy?: Remedy,
   ) {
-    super(input, message);
+    super(input, message, remedy);
     this.name = 'ResumeMismatchError';
   }
 }
 
-/** The destination already holds objects of a bundle of the same name that this run does not resume; `problem` says why. */
+/**
+ * The destination already holds objects of a bundle of the same name that this run does not resume;
+ * `problem` says why. The input at fault is the `destination`, whatever kind of place it is.
+ */
 export class DestinationTakenError extends BundleInputError {
   constructor(
     readonly problem: string,
     message: string,
+    remedy?: Remedy,
   ) {
-    super('bucket', message);
+    super('destination', message, remedy);
     this.name = 'DestinationTakenError';
   }
 }
@@ -49,8 +58,4 @@ export class BundleIntegrityError extends Error {
     this.name = 'BundleIntegrityError';
     this.check = check;
   }
-}
-
-export function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
 }

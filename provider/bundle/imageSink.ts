@@ -3,7 +3,7 @@
  * in the checking mode of handOver.ts that the data they are given was not released.
  */
 import { promises as fs } from 'fs';
-import { temporarySibling } from './atomicFile';
+import { temporarySibling } from '../common/atomicFile';
 import { assertNotReleased } from './handOver';
 import { ImageSink } from './tarReader';
 

@@ -90,10 +90,7 @@ export function readPrivateKey(pem: string, input: string, passphrase?: string):
     const code = (error as NodeJS.ErrnoException).code;
     const encrypted = /ENCRYPTED/.test(pem);
     if (encrypted && !passphrase) {
-      throw new BundleInputError(
-        input,
-        'is encrypted and no passphrase was given; set UNIKERNEL_AMI_KEY_PASSPHRASE or pass --passphrase-file',
-      );
+      throw new BundleInputError(input, 'is encrypted and no passphrase was given', { kind: 'passphrase' });
     }
     if (encrypted) {
       throw new BundleInputError(input, 'could not be decrypted with the passphrase given; check the passphrase');

@@ -69,14 +69,16 @@ export function openResumePoint(
     throw new ResumeMismatchError(
       'privateKey',
       'its resume record is not signed with this key',
-      `the unfinished bundle named ${name} in ${where} was not recorded with this key (its signature does not verify); delete it (unikernel-ami delete-bundle -p ${name}) and bundle again`,
+      `the unfinished bundle named ${name} in ${where} was not recorded with this key (its signature does not verify)`,
+      { kind: 'deleteAndRebundle', name, location: where },
     );
   }
   if (earlier.attempt !== attempt) {
     throw new ResumeMismatchError(
       'image',
       "the image's mtime, mode or sparse layout, or the options, differ",
-      `${where} holds an unfinished bundle named ${name} made from another image or with other options; bundle the same image with the same options to resume it, or delete it (unikernel-ami delete-bundle -p ${name})`,
+      `${where} holds an unfinished bundle named ${name} made from another image or with other options`,
+      { kind: 'resumeOrDelete', name, location: where },
     );
   }
   return {

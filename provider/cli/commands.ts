@@ -6,7 +6,8 @@ import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleOptions, BundleProgress } from '../bundle/bundle';
 import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
-import { CliInputError, describeFailure, readOptionFile, readPassphrase } from './inputs';
+import { BUCKET_OPTION_NAMES, CliInputError, describeFailure, readOptionFile, readPassphrase } from './inputs';
+import { InputError } from '../common/errors';
 import type { BundleAcl } from '../aws/acl';
 import { runCommand } from './runCommand';
 import { Output } from './output';
@@ -61,7 +62,10 @@ function milestoneLogger(output: Output, label: string) {
   };
 }
 
-/** `--bucket`: the bundle goes straight into S3 (the AWS SDK is loaded only then); an unfinished one is resumed. */
+/**
+ * `--bucket`: the bundle goes straight into S3 (the AWS SDK is loaded only then); an unfinished one is
+ * resumed. The core's destination is then the bucket: its errors name `-b/--bucket`.
+ */
 async function s3Target(options: BundleCommandOptions, files: Record<string, string | undefined>) {
   const { parseBucketArgument } = await import('../aws/location.js');
   const { createS3Client } = await import('../aws/clients.js');
@@ -79,10 +83,11 @@ async function s3Target(options: BundleCommandOptions, files: Record<string, str
   };
   return async (bundle: Omit<BundleOptions, 'output' | 'destination'>) =>
     bundleToS3({ ...bundle, ...target }).catch((error: unknown) => {
+      if (error instanceof InputError) throw new CliInputError(describeFailure(error, files, BUCKET_OPTION_NAMES));
       if (!(error instanceof S3LeftoversError)) throw error;
       const { leftovers } = error;
       throw new CliInputError(
-        `${describeFailure(error.cause, files)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`,
+        `${describeFailure(error.cause, files, BUCKET_OPTION_NAMES)}; ${leftovers.length} uploaded object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}): remove them with unikernel-ami delete-bundle`,
       );
     });
 }

@@ -4,7 +4,7 @@
  * it accepts, then serves until SIGINT or SIGTERM; its state lives in memory and ends with it.
  */
 import { Command } from 'commander';
-import { isErrnoException } from '../bundle/errors';
+import { isErrnoException } from '../common/errors';
 import { CliInputError } from './inputs';
 
 interface LocalAwsCommandOptions {

@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs';
 import { CliInputError } from './inputs';
-import { isErrnoException } from '../bundle/errors';
+import { isErrnoException } from '../common/errors';
 
 /** Creates a file that must not exist yet (never overwrites a key), with the given mode. */
 export async function writeNewFile(option: string, filePath: string, content: string, mode: number): Promise<void> {

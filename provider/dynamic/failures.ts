@@ -3,6 +3,7 @@
  * carrying `id`, `properties` and `reasons`, which the plugin turns into a partial failure, so the
  * engine keeps the resource (and its id) in state instead of losing it.
  */
+import { pulumiReason } from './remedies';
 import { definedOnly } from './values';
 
 export class PartialFailure extends Error {
@@ -46,7 +47,7 @@ export class FailureList {
       parse();
     } catch (error) {
       if (!(error instanceof Error) || !('input' in error)) throw error;
-      this.fail(property, error.message);
+      this.fail(property, pulumiReason(error));
     }
   }
 }

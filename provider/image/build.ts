@@ -11,8 +11,9 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { gzip as gzipCallback } from 'zlib';
-import { temporarySibling } from '../bundle/atomicFile';
-import { BundleInputError, isErrnoException } from '../bundle/errors';
+import { temporarySibling } from '../common/atomicFile';
+import { isErrnoException } from '../common/errors';
+import { ImageInputError } from './errors';
 import { e2fsEnvironment, metadataFixups, mke2fsArguments, mke2fsConfiguration } from './e2fsCommands';
 import { E2fsToolPaths, findE2fsprogs, outputTail, runTool } from './e2fsprogs';
 import {
@@ -109,8 +110,8 @@ interface CheckedOptions {
 
 function checkOptions(options: KernelImageOptions): CheckedOptions {
   if (!options.kernelPath)
-    throw new BundleInputError('kernel', 'no kernel given: give the path of the Xen kernel to put in the image');
-  if (!options.outPath) throw new BundleInputError('out', 'no output given: give the path of the image file to write');
+    throw new ImageInputError('kernel', 'no kernel given: give the path of the Xen kernel to put in the image');
+  if (!options.outPath) throw new ImageInputError('out', 'no output given: give the path of the image file to write');
   return {
     kernelPath: options.kernelPath,
     outPath: path.resolve(options.outPath),
@@ -127,21 +128,20 @@ async function readKernel(kernelPath: string): Promise<{ bytes: Buffer; stats: S
     stats = await fs.stat(kernelPath);
   } catch (error) {
     if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      throw new BundleInputError(
+      throw new ImageInputError(
         'kernel',
         `${kernelPath} does not exist; give the path of the Xen kernel (e.g. mir-app.xen)`,
       );
     }
     if (isErrnoException(error) && error.code === 'EACCES')
-      throw new BundleInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
+      throw new ImageInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
     throw error;
   }
   if (stats.isDirectory())
-    throw new BundleInputError('kernel', `${kernelPath} is a directory; give the kernel file inside it`);
-  if (!stats.isFile())
-    throw new BundleInputError('kernel', `${kernelPath} is not a regular file; give the kernel file`);
+    throw new ImageInputError('kernel', `${kernelPath} is a directory; give the kernel file inside it`);
+  if (!stats.isFile()) throw new ImageInputError('kernel', `${kernelPath} is not a regular file; give the kernel file`);
   if (stats.size > MAX_KERNEL_SIZE) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'kernel',
       `${kernelPath} is ${stats.size} bytes, more than the ${MAX_KERNEL_SIZE} a unikernel kernel can sensibly be: is it a disk image?`,
     );
@@ -150,7 +150,7 @@ async function readKernel(kernelPath: string): Promise<{ bytes: Buffer; stats: S
     return { bytes: await fs.readFile(kernelPath), stats };
   } catch (error) {
     if (isErrnoException(error) && error.code === 'EACCES')
-      throw new BundleInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
+      throw new ImageInputError('kernel', `${kernelPath} cannot be read (permission denied)`);
     throw error;
   }
 }
@@ -162,16 +162,16 @@ async function checkOutput(outPath: string, kernelStats: Stats): Promise<void> {
     folderStats = await fs.stat(folder);
   } catch (error) {
     if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      throw new BundleInputError('out', `${outPath}: the folder ${folder} does not exist; create it first`);
+      throw new ImageInputError('out', `${outPath}: the folder ${folder} does not exist; create it first`);
     }
     throw error;
   }
-  if (!folderStats.isDirectory()) throw new BundleInputError('out', `${outPath}: ${folder} is not a folder`);
+  if (!folderStats.isDirectory()) throw new ImageInputError('out', `${outPath}: ${folder} is not a folder`);
   const existing = await fs.stat(outPath).catch(() => undefined);
   if (existing?.isDirectory())
-    throw new BundleInputError('out', `${outPath} is a directory; give the path of the image file to write`);
+    throw new ImageInputError('out', `${outPath} is a directory; give the path of the image file to write`);
   if (existing && existing.ino === kernelStats.ino && existing.dev === kernelStats.dev) {
-    throw new BundleInputError('out', `${outPath} is the kernel itself; give another path for the image`);
+    throw new ImageInputError('out', `${outPath} is the kernel itself; give another path for the image`);
   }
 }
 
@@ -251,7 +251,7 @@ async function checkSuperblock(imageFile: string, plan: ImagePlan, uuid: string,
   }
 }
 
-/** Builds the image; see the module comment. Throws BundleInputError for bad inputs, ImageToolError for missing tools. */
+/** Builds the image; see the module comment. Throws ImageInputError for bad inputs, ImageToolError for missing tools. */
 export async function buildKernelImage(options: KernelImageOptions): Promise<KernelImageResult> {
   const { signal } = options;
   const progress = (phase: KernelImageProgress['phase'], bytes: number, totalBytes: number) =>
@@ -295,7 +295,7 @@ export async function buildKernelImage(options: KernelImageOptions): Promise<Ker
     const made = await runTool('mke2fs', tools.mke2fs, args, { env: environment, signal });
     if (made.code !== 0) {
       if (tooSmall(made)) {
-        throw new BundleInputError(
+        throw new ImageInputError(
           'size',
           `${formatSize(plan.size)} is too small for the gzipped kernel (${gzipped.length} bytes): give a larger size, or leave it out (mke2fs: ${outputTail(made, 2)})`,
         );

@@ -1,7 +1,7 @@
 /** Disk images from unikernel kernels: a PV-GRUB-bootable ext2 image, made without root or loop mounts. */
 export { buildKernelImage, gzipKernel, MAX_KERNEL_SIZE } from './build';
 export type { KernelImageOptions, KernelImageProgress, KernelImageResult } from './build';
-export { ImageToolError, E2FSPROGS_INSTALL_HINT } from './errors';
+export { ImageInputError, ImageToolError, E2FSPROGS_INSTALL_HINT } from './errors';
 export { findE2fsprogs, MINIMUM_E2FSPROGS } from './e2fsprogs';
 export type { E2fsToolPaths, E2fsTools } from './e2fsprogs';
 export {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'crypto';
 import * as path from 'path';
-import { BundleInputError } from '../bundle/errors';
+import { ImageInputError } from './errors';
 
 /** Where PV-GRUB looks: (hd0) is the whole disk, no partition table; GRUB legacy reads /boot/grub/menu.lst. */
 export const BOOT_DIRECTORY = 'boot';
@@ -36,19 +36,19 @@ export function kernelFileName(kernelPath: string): string {
 export function validateCmdline(cmdline: string | undefined): string {
   if (cmdline === undefined) return '';
   if (/[\r\n]/.test(cmdline)) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'cmdline',
       'holds a line break, which would end the kernel line of menu.lst: give the arguments on one line',
     );
   }
   if (!PRINTABLE.test(cmdline)) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'cmdline',
       'holds control or non-ASCII characters: PV-GRUB passes plain ASCII; give printable ASCII only',
     );
   }
   if (cmdline.length > MAX_CMDLINE_LENGTH) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'cmdline',
       `is ${cmdline.length} characters; Xen passes at most ${MAX_CMDLINE_LENGTH}: shorten it`,
     );
@@ -58,7 +58,7 @@ export function validateCmdline(cmdline: string | undefined): string {
 
 export function validateTitle(title: string): string {
   if (!PRINTABLE.test(title) || title.trim() === '' || title.length > MAX_TITLE_LENGTH) {
-    throw new BundleInputError('title', `must be 1 to ${MAX_TITLE_LENGTH} printable ASCII characters on one line`);
+    throw new ImageInputError('title', `must be 1 to ${MAX_TITLE_LENGTH} printable ASCII characters on one line`);
   }
   return title.trim();
 }
@@ -66,7 +66,7 @@ export function validateTitle(title: string): string {
 /** ext2 labels are at most 16 bytes; keep them to characters every tool prints the same way. */
 export function validateLabel(label: string): string {
   if (!/^[A-Za-z0-9._-]{1,16}$/.test(label)) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'label',
       `"${label}" is not a valid label: give 1 to 16 letters, digits, dots, dashes or underscores`,
     );

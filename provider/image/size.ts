@@ -2,8 +2,8 @@
  * How big the image is and how its ext2 file system is shaped: parsing `--size`, the smallest file
  * system that holds the files, the default (that plus headroom), block size and inode count. Pure.
  */
-import { MAX_IMAGE_SIZE } from '../bundle/constants';
-import { BundleInputError } from '../bundle/errors';
+import { MAX_IMAGE_SIZE } from '../common/constants';
+import { ImageInputError } from './errors';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -24,14 +24,14 @@ const SIZE_HINT = 'give a size such as 32M, 1G or 33554432 (bytes); K, M and G a
 export function parseSize(text: string | number): number {
   if (typeof text === 'number') {
     if (!Number.isSafeInteger(text) || text <= 0)
-      throw new BundleInputError('size', `${text} is not a positive whole number of bytes; ${SIZE_HINT}`);
+      throw new ImageInputError('size', `${text} is not a positive whole number of bytes; ${SIZE_HINT}`);
     return text;
   }
   const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:ib)?)?\s*$/i.exec(text);
-  if (!match) throw new BundleInputError('size', `"${text}" is not a size; ${SIZE_HINT}`);
+  if (!match) throw new ImageInputError('size', `"${text}" is not a size; ${SIZE_HINT}`);
   const bytes = Number(match[1]) * UNITS[(match[2] ?? '').toLowerCase()];
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new BundleInputError('size', `"${text}" is not a positive whole number of bytes; ${SIZE_HINT}`);
+    throw new ImageInputError('size', `"${text}" is not a positive whole number of bytes; ${SIZE_HINT}`);
   }
   return bytes;
 }
@@ -128,7 +128,7 @@ export function planImage(fileSizes: number[], requested?: number): ImagePlan {
       size = roundUp(Math.max(size, minimumSize), MiB);
     }
     if (size > MAX_IMAGE_SIZE) {
-      throw new BundleInputError(
+      throw new ImageInputError(
         'kernel',
         `the gzipped kernel (${contentBytes} bytes with menu.lst) needs an image of ${formatSize(size)}, above the 10 GiB limit of instance-store images`,
       );
@@ -137,21 +137,21 @@ export function planImage(fileSizes: number[], requested?: number): ImagePlan {
   }
 
   if (requested > MAX_IMAGE_SIZE) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'size',
       `${formatSize(requested)} is above the 10 GiB (${MAX_IMAGE_SIZE} bytes) limit of instance-store images: give a smaller size`,
     );
   }
   const blockSize = blockSizeFor(requested);
   if (requested % blockSize !== 0) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'size',
       `${requested} bytes is not a whole number of ${blockSize}-byte file system blocks: give e.g. ${formatSize(roundUp(requested, MiB))}`,
     );
   }
   const minimumSize = minimumImageSize(fileSizes, blockSize);
   if (requested < minimumSize) {
-    throw new BundleInputError(
+    throw new ImageInputError(
       'size',
       `${formatSize(requested)} is too small for the gzipped kernel and menu.lst (${contentBytes} bytes): give at least ${formatSize(roundUp(minimumSize, MiB))}, or leave the size out`,
     );

@@ -3,9 +3,10 @@
  * builder (libelf), so this module reads the same things libelf reads, in the same order (Xen notes in
  * PT_NOTE segments, else in SHT_NOTE sections, else the legacy `__xen_guest` string), and applies the
  * same checks (loader, Xen version, address layout), so that a kernel that would fail at boot fails here
- * instead, with a message that says what was expected. Pure: bytes in, facts or a BundleInputError out.
+ * instead, with a message that says what was expected. Pure: bytes in, facts or a ImageInputError out.
  */
-import { BundleInputError } from '../bundle/errors';
+import { neutralRemedy, Remedy, withRemedy } from '../common/remedy';
+import { ImageInputError } from './errors';
 import {
   EM_386,
   EM_X86_64,
@@ -118,26 +119,40 @@ const UINT64 = (1n << 64n) - 1n;
 const wrap = (value: bigint) => value & UINT64;
 export const hex = (value: bigint) => `0x${value.toString(16)}`;
 
-/** Kinds of files people give by mistake, recognised by their first bytes. */
-export function describeNonElf(bytes: Buffer): string {
+/** What a file that is not an ELF file is, and for a ready disk image, the remedy. */
+function classifyNonElf(bytes: Buffer): { what: string; remedy?: Remedy } {
   const starts = (...values: number[]) => values.every((value, index) => bytes[index] === value);
+  const diskImage: Remedy = { kind: 'bundleDiskImage' };
   if (starts(0x1f, 0x8b))
-    return 'is gzip-compressed: give the uncompressed kernel (the image stores it gzipped for PV-GRUB by itself)';
-  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'is xz-compressed: give the uncompressed kernel';
-  if (starts(0x42, 0x5a, 0x68)) return 'is bzip2-compressed: give the uncompressed kernel';
-  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'is zstd-compressed: give the uncompressed kernel';
+    return {
+      what: 'is gzip-compressed: give the uncompressed kernel (the image stores it gzipped for PV-GRUB by itself)',
+    };
+  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return { what: 'is xz-compressed: give the uncompressed kernel' };
+  if (starts(0x42, 0x5a, 0x68)) return { what: 'is bzip2-compressed: give the uncompressed kernel' };
+  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return { what: 'is zstd-compressed: give the uncompressed kernel' };
   if (bytes.length >= 1082 && bytes.readUInt16LE(1080) === 0xef53) {
-    return 'is an ext2/3/4 file system, not a kernel: a ready disk image is bundled as it is (unikernel-ami bundle -i)';
+    return { what: 'is an ext2/3/4 file system, not a kernel', remedy: diskImage };
   }
   if (starts(0x4d, 0x5a) && bytes.length >= 0x206 && bytes.toString('latin1', 0x202, 0x206) === 'HdrS') {
-    return "is a Linux bzImage, not an ELF kernel: give the ELF kernel (vmlinux, or the unikernel's .xen file)";
+    return {
+      what: "is a Linux bzImage, not an ELF kernel: give the ELF kernel (vmlinux, or the unikernel's .xen file)",
+    };
   }
   if (bytes.length >= 512 && bytes[510] === 0x55 && bytes[511] === 0xaa) {
-    return 'looks like a partitioned disk image (it has an MBR boot signature), not a kernel: a ready disk image is bundled as it is (unikernel-ami bundle -i)';
+    return {
+      what: 'looks like a partitioned disk image (it has an MBR boot signature), not a kernel',
+      remedy: diskImage,
+    };
   }
-  if (starts(0x23, 0x21)) return 'is a script, not a kernel';
+  if (starts(0x23, 0x21)) return { what: 'is a script, not a kernel' };
   const head = [...bytes.subarray(0, 4)].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
-  return `is not an ELF file (it starts with ${head || 'nothing'}, not 7f 45 4c 46)`;
+  return { what: `is not an ELF file (it starts with ${head || 'nothing'}, not 7f 45 4c 46)` };
+}
+
+/** Kinds of files people give by mistake, recognised by their first bytes (a remedy in neutral words). */
+export function describeNonElf(bytes: Buffer): string {
+  const { what, remedy } = classifyNonElf(bytes);
+  return remedy ? withRemedy(what, remedy, neutralRemedy) : what;
 }
 
 function noteString(note: ElfNote): string {
@@ -157,7 +172,7 @@ function noteNumber(note: ElfNote, bigEndian: boolean, kernelPath: string): bigi
     case 8:
       return bigEndian ? desc.readBigUInt64BE(0) : desc.readBigUInt64LE(0);
     default:
-      throw new BundleInputError(
+      throw new ImageInputError(
         'kernel',
         `${kernelPath}: its Xen note ${name} holds ${desc.length} bytes; numeric Xen notes hold 4 or 8: the kernel's notes are corrupt`,
       );
@@ -327,7 +342,7 @@ export function readXenGuestParameters(
 }
 
 function architectureOf(elf: ElfFile, kernelPath: string): KernelArchitecture {
-  const fail = (message: string) => new BundleInputError('kernel', `${kernelPath} ${message}`);
+  const fail = (message: string) => new ImageInputError('kernel', `${kernelPath} ${message}`);
   const expected = "EC2's PV-GRUB boots x86-64 (or i386) Xen PV kernels: build the unikernel for Xen on x86_64";
   if (elf.machine !== EM_X86_64 && elf.machine !== EM_386) {
     throw fail(`is an ELF file for ${machineName(elf.machine)}, not x86-64 or i386; ${expected}`);
@@ -385,15 +400,15 @@ interface Layout {
 /** elf_xen_addr_calc_check: where Xen will map the kernel, and whether its entry point is inside. */
 function addressLayout(elf: ElfFile, parameters: XenGuestParameters, kernelPath: string, fileLength: number): Layout {
   const fail = (message: string) =>
-    new BundleInputError('kernel', `${kernelPath}: ${message}; Xen's PV loader would refuse this kernel at boot`);
+    new ImageInputError('kernel', `${kernelPath}: ${message}; Xen's PV loader would refuse this kernel at boot`);
   const loadable = elf.segments.filter(
     (segment) => segment.type === PT_LOAD && (segment.flags & (PF_R | PF_W | PF_X)) !== 0,
   );
   if (loadable.length === 0)
-    throw new BundleInputError('kernel', `${kernelPath} has no loadable segment (PT_LOAD): it is not a kernel`);
+    throw new ImageInputError('kernel', `${kernelPath} has no loadable segment (PT_LOAD): it is not a kernel`);
   for (const segment of loadable) {
     if (segment.offset + segment.fileSize > fileLength) {
-      throw new BundleInputError(
+      throw new ImageInputError(
         'kernel',
         `${kernelPath}: a loadable segment lies beyond the end of the file: the file is truncated or corrupt`,
       );
@@ -434,19 +449,22 @@ function addressLayout(elf: ElfFile, parameters: XenGuestParameters, kernelPath:
 
 /**
  * Checks that `bytes` (the whole kernel file) is a Xen PV kernel for x86-64 or i386 that Xen's PV loader
- * accepts, and returns what it found. Every refusal is a BundleInputError on `kernel` whose message
+ * accepts, and returns what it found. Every refusal is a ImageInputError on `kernel` whose message
  * starts with `kernelPath`, says what is wrong and what was expected.
  */
 export function inspectXenKernel(bytes: Buffer, kernelPath: string): XenKernelInfo {
   if (bytes.length === 0)
-    throw new BundleInputError(
+    throw new ImageInputError(
       'kernel',
       `${kernelPath} is empty (0 bytes); give the Xen kernel the unikernel build produced`,
     );
   if (!isElf(bytes)) {
-    throw new BundleInputError(
+    const { what, remedy } = classifyNonElf(bytes);
+    // A ready disk image: what to do with it says what was expected.
+    if (remedy) throw new ImageInputError('kernel', `${kernelPath} ${what}`, remedy);
+    throw new ImageInputError(
       'kernel',
-      `${kernelPath} ${describeNonElf(bytes)}; a Xen PV kernel (an x86-64 ELF file with Xen ELF notes) was expected`,
+      `${kernelPath} ${what}; a Xen PV kernel (an x86-64 ELF file with Xen ELF notes) was expected`,
     );
   }
   let elf: ElfFile;
@@ -456,7 +474,7 @@ export function inspectXenKernel(bytes: Buffer, kernelPath: string): XenKernelIn
     const architecture = architectureOf(elf, kernelPath);
     parameters = readXenGuestParameters(elf, bytes, kernelPath);
     if (!parameters) {
-      throw new BundleInputError(
+      throw new ImageInputError(
         'kernel',
         `${kernelPath} is an ${architecture} ELF file without Xen ELF notes (owner "Xen", in a PT_NOTE segment or SHT_NOTE section) or a legacy __xen_guest section: ` +
           'it is not a Xen PV kernel; build the unikernel for a Xen PV target',
@@ -465,13 +483,13 @@ export function inspectXenKernel(bytes: Buffer, kernelPath: string): XenKernelIn
     const problems = pvLoaderProblems(parameters, architecture);
     if (problems.length > 0) {
       if (parameters.phys32Entry !== undefined) {
-        throw new BundleInputError(
+        throw new ImageInputError(
           'kernel',
           `${kernelPath} is a Xen PVH kernel (it has a PHYS32_ENTRY note) that cannot boot as a PV guest: ${problems.join('; ')}. ` +
             "EC2's PV-GRUB boots only paravirtualised (PV) kernels: build the unikernel for a Xen PV target",
         );
       }
-      throw new BundleInputError(
+      throw new ImageInputError(
         'kernel',
         `${kernelPath} has Xen notes (in ${parameters.source}) that Xen's PV loader refuses: ${problems.join('; ')}`,
       );
@@ -491,7 +509,7 @@ export function inspectXenKernel(bytes: Buffer, kernelPath: string): XenKernelIn
     };
   } catch (error) {
     if (error instanceof ElfFormatError) {
-      throw new BundleInputError('kernel', `${kernelPath} is a broken ELF file: ${error.message}`);
+      throw new ImageInputError('kernel', `${kernelPath} is a broken ELF file: ${error.message}`);
     }
     throw error;
   }

@@ -1,4 +1,5 @@
 /** Resuming an unfinished bundle, decided without I/O: start, plan, keep or upload, what to record and remove. */
+import { cliRemedy } from '../../provider/cli/inputs';
 import { strict as assert } from 'assert';
 import { bundleAddress } from '../../provider/aws/bundleAddress';
 import { parseBucketArgument } from '../../provider/aws/location';
@@ -81,9 +82,10 @@ describe('resume plan', () => {
       () => planResume(record([], 20), [], 10, 'k', 's3://b-1/k'),
       (error: unknown) =>
         error instanceof ResumeMismatchError &&
-        /s3:\/\/b-1\/k was written with 20-byte parts; delete the unfinished bundle \(unikernel-ami delete-bundle -p app\.img\)/.test(
-          error.message,
-        ),
+        error.message === 's3://b-1/k was written with 20-byte parts; delete the unfinished bundle and bundle again' &&
+        error.remedy !== undefined &&
+        cliRemedy(error.remedy) ===
+          'delete the unfinished bundle (unikernel-ami delete-bundle -p app.img) and bundle again',
     );
   });
 

@@ -157,7 +157,8 @@ describe('bundling straight to S3', function () {
       (error: unknown) =>
         error instanceof BundleSuspendedError &&
         /resume\.img\.part\.05/.test(error.message) &&
-        /run the same command again to resume/.test(error.message),
+        error.remedy.kind === 'resumeLater' &&
+        /kept in s3:\/\/stream-4\/r\/: bundle it again the same way to resume, or delete them$/.test(error.message),
     );
     fake.faults.clear();
     const kept = fake

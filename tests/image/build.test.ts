@@ -3,10 +3,9 @@ import { createHash } from 'crypto';
 import { chmodSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { gunzipSync } from 'zlib';
-import { BundleInputError } from '../../provider/bundle/errors';
 import { buildKernelImage, KernelImageOptions, KernelImageResult } from '../../provider/image/build';
 import { findE2fsprogs, runTool, E2fsTools } from '../../provider/image/e2fsprogs';
-import { ImageToolError } from '../../provider/image/errors';
+import { ImageInputError, ImageToolError } from '../../provider/image/errors';
 import { IMAGE_TIMESTAMP } from '../../provider/image/layout';
 import { MiB, minimumImageSize } from '../../provider/image/size';
 import { parseSuperblock } from '../../provider/image/superblock';
@@ -198,7 +197,7 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
         temporaryDirectory: paths.scratch,
       }),
       (error: unknown) =>
-        error instanceof BundleInputError &&
+        error instanceof ImageInputError &&
         error.input === 'size' &&
         /is too small .* give at least/.test(error.message),
     );
@@ -209,7 +208,7 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     await assert.rejects(
       build(paths, { size: '1M' }),
       (error: unknown) =>
-        error instanceof BundleInputError && error.input === 'size' && /1M is too small/.test(error.message),
+        error instanceof ImageInputError && error.input === 'size' && /1M is too small/.test(error.message),
     );
     assertClean(paths, false);
   });
@@ -219,7 +218,7 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
       const paths = setup({ variant });
       await assert.rejects(
         build(paths),
-        (error: unknown) => error instanceof BundleInputError && error.input === 'kernel',
+        (error: unknown) => error instanceof ImageInputError && error.input === 'kernel',
       );
       assertClean(paths, false);
     });
@@ -235,14 +234,14 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     await assert.rejects(
       build(paths, { outPath: path.join(paths.dir, 'missing', 'app.img') }),
       (error: unknown) =>
-        error instanceof BundleInputError &&
+        error instanceof ImageInputError &&
         error.input === 'out' &&
         /does not exist; create it first/.test(error.message),
     );
     await assert.rejects(
       build(paths, { outPath: paths.scratch }),
       (error: unknown) =>
-        error instanceof BundleInputError && error.input === 'out' && /is a directory/.test(error.message),
+        error instanceof ImageInputError && error.input === 'out' && /is a directory/.test(error.message),
     );
     await assert.rejects(build(paths, { outPath: paths.kernelPath }), /is the kernel itself/);
     assertClean(paths, false);
@@ -309,7 +308,7 @@ describe('kernel image build (e2fsprogs is the oracle)', function () {
     await assert.rejects(
       build(paths, { tools: { mke2fs: fake } }),
       (error: unknown) =>
-        error instanceof BundleInputError &&
+        error instanceof ImageInputError &&
         error.input === 'size' &&
         /too small .*give a larger size/.test(error.message),
     );

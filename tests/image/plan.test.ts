@@ -1,5 +1,5 @@
+import { ImageInputError } from '../../provider/image/errors';
 import { strict as assert } from 'assert';
-import { BundleInputError } from '../../provider/bundle/errors';
 import {
   e2fsEnvironment,
   metadataFixups,
@@ -22,7 +22,7 @@ import { parseSuperblock } from '../../provider/image/superblock';
 
 function inputError(input: string, pattern: RegExp) {
   return (error: unknown) => {
-    assert.ok(error instanceof BundleInputError, `expected a BundleInputError, got ${String(error)}`);
+    assert.ok(error instanceof ImageInputError, `expected a ImageInputError, got ${String(error)}`);
     assert.equal(error.input, input);
     assert.match(error.message, pattern);
     return true;

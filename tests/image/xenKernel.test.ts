@@ -1,9 +1,9 @@
+import { ImageInputError } from '../../provider/image/errors';
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { gzipSync } from 'zlib';
-import { BundleInputError } from '../../provider/bundle/errors';
 import { ElfFormatError, parseElf, readNotes } from '../../provider/image/elf';
 import { inspectXenKernel, parseCNumber, parseXenGuestString, XEN_ELFNOTE } from '../../provider/image/xenKernel';
 import { buildXenKernel, KERNEL_BASE, xenKernelBytes, XenKernelOptions } from '../../testing/xenKernel';
@@ -13,7 +13,7 @@ const KERNEL = 'k.xen';
 
 function refused(pattern: RegExp) {
   return (error: unknown) => {
-    assert.ok(error instanceof BundleInputError, `expected a BundleInputError, got ${String(error)}`);
+    assert.ok(error instanceof ImageInputError, `expected a ImageInputError, got ${String(error)}`);
     assert.equal(error.input, 'kernel');
     assert.ok(error.message.startsWith(KERNEL), `the message starts with the kernel path: ${error.message}`);
     assert.match(error.message, pattern);

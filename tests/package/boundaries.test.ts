@@ -24,12 +24,16 @@ function specifiers(text: string): string[] {
   return found;
 }
 
-/** The folders each layer may import besides its own (paths relative to the repository). */
+/**
+ * The folders each layer may import besides its own (paths relative to the repository).
+ * `provider/common` (what the layers share: input errors and remedies, the atomic file, the image
+ * size limit, errno checks) imports nothing of the project, and any layer may import it.
+ */
 const MAY_IMPORT: Record<string, readonly string[]> = {
-  // Pure rules every layer shares (the whole-number rule); they import nothing of the project.
+  // What every layer shares (the whole-number rule, input errors and remedies); it imports nothing of the project.
   'provider/common': [],
   'provider/bundle': ['provider/common', 'provider/packageInfo.ts'],
-  'provider/image': ['provider/common', 'provider/bundle', 'provider/packageInfo.ts'],
+  'provider/image': ['provider/common', 'provider/packageInfo.ts'],
   'provider/aws': ['provider/common', 'provider/bundle', 'provider/packageInfo.ts'],
   'provider/dynamic': [
     'provider/common',

@@ -17,6 +17,8 @@ import { StoredObject } from '../../aws/storedObject';
 import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
 import { BundleInputError } from '../../bundle/errors';
+import { InputError } from '../../common/errors';
+import { inPulumiWords, pulumiReason } from '../remedies';
 import { statImage } from '../../bundle/imageFile';
 import { buildKernelImage } from '../../image/build';
 import { parseSize } from '../../image/size';
@@ -55,8 +57,8 @@ const DEFAULT_TIMEOUT_SECONDS = 1800;
 
 async function checkSourceFiles(inputs: PlannedBundledImage, failures: CheckFailure[]): Promise<void> {
   const fail = (property: string, error: unknown) => {
-    if (!(error instanceof BundleInputError)) throw error;
-    failures.push({ property, reason: error.message });
+    if (!(error instanceof InputError)) throw error;
+    failures.push({ property, reason: pulumiReason(error) });
   };
   if (inputs.imagePath !== undefined && !isUnknown(inputs.imagePath)) {
     await statImage(inputs.imagePath).catch((error: unknown) => fail('imagePath', error));
@@ -215,7 +217,7 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
         `uploading failed (${reason(cause)}) and ${leftovers.length} object(s) could not be removed (${leftovers.slice(0, 3).join(', ')}); destroy or update again to clean them up`,
       ]);
     }
-    throw error;
+    throw inPulumiWords(error);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

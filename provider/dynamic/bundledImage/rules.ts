@@ -10,6 +10,7 @@ import { BundleInputError } from '../../bundle/errors';
 import { readBundleKeys } from '../../bundle/bundle';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves } from '../inputRules';
+import { pulumiReason } from '../remedies';
 import { defaultsOf, hasInputs, Kind, keysWhere, parsePlanned, withDefaults } from '../schema';
 import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
 import { BundledImageInputs, BundledImageState, bundledImageSchema, PlannedBundledImage, UNFINISHED } from './types';
@@ -120,7 +121,7 @@ export function checkInputs(props: Props): CheckFailure[] {
       } catch (error) {
         if (!(error instanceof BundleInputError)) throw error;
         const property = PARAMETER_FIELDS[error.input] ?? error.input;
-        fail(property, `${property} ${error.message}`);
+        fail(property, `${property} ${pulumiReason(error)}`);
       }
     }
   }
