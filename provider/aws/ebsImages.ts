@@ -4,11 +4,19 @@
  * may have been deleted out of band), and removing both: deregister, then delete the snapshot.
  */
 import { EC2Client, RegisterImageCommand, VolumeType } from '@aws-sdk/client-ec2';
-import { AwsInputError, AwsOperationError, awsCall } from './errors';
-import { ImageId, imageId, SnapshotId } from './ids';
-import { deregisterImage, describeImage, ImageSummary, nameProblem, waitForImageAvailable } from './images';
+import { AwsInputError, awsCall } from './errors';
+import { ImageId, SnapshotId } from './ids';
+import {
+  deregisterImage,
+  describeImage,
+  imageTagSpecifications,
+  ImageSummary,
+  nameProblem,
+  registeredImageId,
+  waitForImageAvailable,
+} from './images';
 import { deleteSnapshot, describeSnapshot, SnapshotSummary } from './snapshots';
-import { Tags, toTagList } from './tags';
+import { Tags } from './tags';
 import { WaitOptions } from './waiting';
 import { isWholeNumber } from '../common/numbers';
 
@@ -120,23 +128,12 @@ export async function registerEbsImage(options: RegisterEbsImageOptions): Promis
         EnaSupport: settings.enaSupport,
         BootMode: settings.bootMode,
         ImdsSupport: settings.imdsSupport === 'v2.0' ? 'v2.0' : undefined,
-        TagSpecifications:
-          options.tags && Object.keys(options.tags).length > 0
-            ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }]
-            : undefined,
+        TagSpecifications: imageTagSpecifications(options.tags),
       }),
       { abortSignal: options.signal },
     ),
   );
-  if (!output.ImageId)
-    throw new AwsOperationError(
-      'RegisterImage',
-      options.snapshotId,
-      'NoImageId',
-      'RegisterImage returned no image id',
-      true,
-    );
-  return { imageId: imageId(output.ImageId), snapshotId: options.snapshotId, settings };
+  return { imageId: registeredImageId(output.ImageId, options.snapshotId), snapshotId: options.snapshotId, settings };
 }
 
 export async function registerEbsImageAndWait(

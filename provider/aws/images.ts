@@ -9,6 +9,7 @@ import {
   Image,
   ModifyImageAttributeCommand,
   RegisterImageCommand,
+  TagSpecification,
   waitUntilImageAvailable,
 } from '@aws-sdk/client-ec2';
 import { AwsInputError, AwsOperationError, awsCall, describeAwsError, errorCode } from './errors';
@@ -156,6 +157,18 @@ export async function waitForImageAvailable(
   return image;
 }
 
+/** RegisterImage's tags for the new image (none when there are none). */
+export function imageTagSpecifications(tags: Tags | undefined): TagSpecification[] | undefined {
+  return tags && Object.keys(tags).length > 0 ? [{ ResourceType: 'image', Tags: toTagList(tags) }] : undefined;
+}
+
+/** The id RegisterImage answered with; an answer without one is a retryable failure naming `source`. */
+export function registeredImageId(answered: string | undefined, source: string): ImageId {
+  if (!answered)
+    throw new AwsOperationError('RegisterImage', source, 'NoImageId', 'RegisterImage returned no image id', true);
+  return imageId(answered);
+}
+
 export interface RegisteredImage {
   imageId: ImageId;
   kernelId?: KernelId;
@@ -186,23 +199,12 @@ export async function registerImage(options: RegisterImageOptions): Promise<Regi
           DeviceName: mapping.deviceName,
           VirtualName: mapping.virtualName,
         })),
-        TagSpecifications:
-          options.tags && Object.keys(options.tags).length > 0
-            ? [{ ResourceType: 'image', Tags: toTagList(options.tags) }]
-            : undefined,
+        TagSpecifications: imageTagSpecifications(options.tags),
       }),
       { abortSignal: options.signal },
     ),
   );
-  if (!output.ImageId)
-    throw new AwsOperationError(
-      'RegisterImage',
-      options.imageLocation,
-      'NoImageId',
-      'RegisterImage returned no image id',
-      true,
-    );
-  return { imageId: imageId(output.ImageId), kernelId: kernel };
+  return { imageId: registeredImageId(output.ImageId, options.imageLocation), kernelId: kernel };
 }
 
 export async function registerAndWait(options: RegisterImageOptions): Promise<ImageSummary> {

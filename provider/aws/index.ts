@@ -1,4 +1,6 @@
 /** The AWS layer: S3 bundle upload/delete, EBS snapshot upload, AMI registration, instances (AWS SDK v3). */
+export { InputError } from '../common/errors';
+export type { Remedy } from '../common/remedy';
 export * from './ids';
 export * from './errors';
 export * from './clients';

@@ -1,4 +1,6 @@
 /** The bundler core: pure, streaming, with no AWS and no Pulumi in it. */
+export { InputError } from '../common/errors';
+export type { Remedy } from '../common/remedy';
 export * from './constants';
 export * from './errors';
 export { bundleImage, BUNDLER, readBundleKeys } from './bundle';

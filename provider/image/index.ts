@@ -1,4 +1,6 @@
 /** Disk images from unikernel kernels: a PV-GRUB-bootable ext2 image, made without root or loop mounts. */
+export { InputError } from '../common/errors';
+export type { Remedy } from '../common/remedy';
 export { buildKernelImage, gzipKernel, MAX_KERNEL_SIZE } from './build';
 export type { KernelImageOptions, KernelImageProgress, KernelImageResult } from './build';
 export { ImageInputError, ImageToolError, E2FSPROGS_INSTALL_HINT } from './errors';
