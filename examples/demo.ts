@@ -40,9 +40,7 @@ const INSTANCE = 'unikernel:UnikernelInstance';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const step = (title: string) => say(`\n▸ ${title}`);
 
-/** A gap of the endpoint or the environment: shown as one line, without a stack trace. */
-class DemoError extends Error {}
-
+/** Every failure, a gap of the endpoint included, is shown as its message's first line, without a stack trace. */
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 interface Target {
@@ -61,9 +59,7 @@ function ec2CertificateFrom(local: boolean): Target['ec2Certificate'] {
   const file = process.env.UNIKERNEL_EC2_CERTIFICATE;
   if (file) {
     if (!existsSync(file))
-      throw new DemoError(
-        `UNIKERNEL_EC2_CERTIFICATE names ${file}, which does not exist: give the path of cert-ec2.pem`,
-      );
+      throw new Error(`UNIKERNEL_EC2_CERTIFICATE names ${file}, which does not exist: give the path of cert-ec2.pem`);
     return { pem: readFileSync(file, 'utf8'), from: file };
   }
   const from = local
@@ -109,8 +105,9 @@ async function kernelFor(aws: Target): Promise<{ kernelId?: string; note: string
     const found = await findPvGrubKernel(ec2, 'x86_64');
     return { note: `kernel ${found} (Amazon's PV-GRUB hd0, looked up at ${aws.endpoint})` };
   } catch (error) {
-    throw new DemoError(
+    throw new Error(
       `${aws.endpoint} has no catalogue of Amazon's PV-GRUB kernels (${messageOf(error)}): set UNIKERNEL_KERNEL_ID to the PV-GRUB hd0 kernel (aki-…) to register with`,
+      { cause: error },
     );
   } finally {
     ec2.destroy();

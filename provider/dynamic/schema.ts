@@ -99,6 +99,20 @@ export interface Property<T = unknown, Loose = unknown> {
 
 export type Schema = Record<string, Property>;
 
+/** Properties every resource that has them declares alike. */
+export const shared = {
+  /** Tags of what the resource makes; changed in place. */
+  tags: property(stringMap, {
+    input: 'optional',
+    output: 'always',
+    change: 'update',
+    default: {},
+    resource: 'declared',
+  }),
+  /** Compared with the effective region (the input, else the provider's): a move replaces. */
+  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
+};
+
 /** Declares a property of type T (or of the kind's type); the kind carries the type to what is derived. */
 export function property<T, Loose, const P extends Omit<Property<T, Loose>, 'kind' | 'default' | 'defaultFor'>>(
   kind: Kind<T, Loose>,

@@ -23,7 +23,7 @@ import { GZIP_MODES, GzipMode } from '../../provider/bundle/parallelGzip';
 import { unbundleImage, verifyBundle } from '../../provider/bundle/unbundle';
 import { LocalAws } from '../../testing/localAws';
 import { bundleWithTestKeys } from '../helpers/bundles';
-import { testPki } from '../helpers/pki';
+import { bundleCliArgs, testPki } from '../helpers/pki';
 import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
 
 /** Our own stages that free what they were handed (the part sinks free too, under their function names). */
@@ -167,26 +167,7 @@ describe('the bundle pipeline in handOver checking mode', function () {
     fake.createBucket('handover-cli', { objectOwnership: 'ObjectWriter' });
     for (const gzip of GZIP_MODES) {
       const bundled = await runCliAsync(
-        [
-          'bundle',
-          '-i',
-          image,
-          '-k',
-          pki.user.keyPath,
-          '-c',
-          pki.user.certPath,
-          '-u',
-          fake.accountId,
-          '--ec2cert',
-          pki.ec2.certPath,
-          '-r',
-          'x86_64',
-          '-b',
-          `handover-cli/${gzip}`,
-          '--gzip',
-          gzip,
-          '--json',
-        ],
+        [...bundleCliArgs(image, fake.accountId), '-b', `handover-cli/${gzip}`, '--gzip', gzip, '--json'],
         environment,
       );
       assert.equal(bundled.status, 0, bundled.stderr);

@@ -4,7 +4,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { LocalAws } from '../../testing/localAws';
 import { bundleWithTestKeys } from '../helpers/bundles';
-import { testPki } from '../helpers/pki';
+import { bundleCliArgs } from '../helpers/pki';
 import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
 
 describe('unikernel-ami upload and delete-bundle', function () {
@@ -101,27 +101,9 @@ describe('unikernel-ami upload and delete-bundle', function () {
       { kind: 'random', bytes: 300 * 1024 },
       { kind: 'zeros', bytes: MiB },
     ]);
-    const pki = testPki();
     fake.clearRequests();
     const bundled = await runCliAsync(
-      [
-        'bundle',
-        '-i',
-        image,
-        '-k',
-        pki.user.keyPath,
-        '-c',
-        pki.user.certPath,
-        '-u',
-        fake.accountId,
-        '--ec2cert',
-        pki.ec2.certPath,
-        '-r',
-        'x86_64',
-        '-b',
-        'direct/v1',
-        '--json',
-      ],
+      [...bundleCliArgs(image, fake.accountId), '-b', 'direct/v1', '--json'],
       environment,
     );
     assert.equal(bundled.status, 0, bundled.stderr);
@@ -137,26 +119,7 @@ describe('unikernel-ami upload and delete-bundle', function () {
       'manifest last',
     );
 
-    const again = await runCliAsync(
-      [
-        'bundle',
-        '-i',
-        image,
-        '-k',
-        pki.user.keyPath,
-        '-c',
-        pki.user.certPath,
-        '-u',
-        fake.accountId,
-        '--ec2cert',
-        pki.ec2.certPath,
-        '-r',
-        'x86_64',
-        '-b',
-        'direct/v1',
-      ],
-      environment,
-    );
+    const again = await runCliAsync([...bundleCliArgs(image, fake.accountId), '-b', 'direct/v1'], environment);
     assert.equal(again.status, 1);
     assert.match(
       again.stderr,
@@ -171,27 +134,7 @@ describe('unikernel-ami upload and delete-bundle', function () {
     fake.createBucket('resume', { objectOwnership: 'ObjectWriter' });
     const image = path.join(folder.dir, 'resume.img');
     writeImage(image, [{ kind: 'random', bytes: 25 * MiB }]);
-    const pki = testPki();
-    const args = [
-      'bundle',
-      '-i',
-      image,
-      '-k',
-      pki.user.keyPath,
-      '-c',
-      pki.user.certPath,
-      '-u',
-      fake.accountId,
-      '--ec2cert',
-      pki.ec2.certPath,
-      '-r',
-      'x86_64',
-      '-b',
-      'resume/v1',
-      '--concurrency',
-      '1',
-      '--json',
-    ];
+    const args = [...bundleCliArgs(image, fake.accountId), '-b', 'resume/v1', '--concurrency', '1', '--json'];
     fake.faults.inject({
       service: 's3',
       operation: 'PutObject',

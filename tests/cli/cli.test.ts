@@ -3,7 +3,7 @@ import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { formatBytes, formatDuration, formatProgress, TerminalProgress } from '../../provider/cli/progress';
-import { testPki } from '../helpers/pki';
+import { bundleCliArgs, testPki } from '../helpers/pki';
 import { MiB, runCli, temporaryFolder, writeImage } from '../helpers/tools';
 
 describe('unikernel-ami CLI', () => {
@@ -12,24 +12,7 @@ describe('unikernel-ami CLI', () => {
   afterEach(() => folder.cleanup());
 
   function bundleArgs(image: string, destination: string): string[] {
-    const pki = testPki();
-    return [
-      'bundle',
-      '-i',
-      image,
-      '-k',
-      pki.user.keyPath,
-      '-c',
-      pki.user.certPath,
-      '-u',
-      '123456789012',
-      '--ec2cert',
-      pki.ec2.certPath,
-      '-r',
-      'x86_64',
-      '-d',
-      destination,
-    ];
+    return [...bundleCliArgs(image, '123456789012'), '-d', destination];
   }
 
   it('shows ec2-bundle-image and ec2-unbundle option names in --help', () => {

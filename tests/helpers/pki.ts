@@ -56,3 +56,10 @@ export function testPki(): TestPki {
   };
   return cached;
 }
+
+/** `unikernel-ami bundle` of `image` with the test keys, for `accountId`, x86_64; the caller adds -d or -b. */
+export function bundleCliArgs(image: string, accountId = '123456789012'): string[] {
+  const pki = testPki();
+  const keys = ['-k', pki.user.keyPath, '-c', pki.user.certPath, '--ec2cert', pki.ec2.certPath];
+  return ['bundle', '-i', image, ...keys, '-u', accountId, '-r', 'x86_64'];
+}

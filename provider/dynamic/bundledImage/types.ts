@@ -5,7 +5,7 @@
  */
 import type { BlockDeviceMapping } from '../../bundle/manifest';
 import { BUNDLE_ACLS } from '../../aws/acl';
-import { kinds, InputsOf, OutputsOf, PlannedOf, property, publicInputs, StateOf } from '../schema';
+import { kinds, shared, InputsOf, OutputsOf, PlannedOf, property, publicInputs, StateOf } from '../schema';
 
 const { strings, numbers, flags, oneOf, matching, listOf, record } = kinds;
 
@@ -58,7 +58,7 @@ export const bundledImageSchema = {
   /** Key prefix in the bucket, e.g. "images/" (bundles go under PREFIX/<bundle key>/). */
   keyPrefix: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
-  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
+  region: shared.region,
   /** PEM certificate of privateKey (self-signed is fine: `unikernel-ami keygen`). */
   certificate: property(strings, { input: 'required', output: 'always', change: 'replace' }),
   /**

@@ -5,9 +5,9 @@
  * Declaration order is the order of the diff's `replaces`.
  */
 import type { InstanceStoreMapping } from '../../aws/images';
-import { kinds, InputsOf, OutputsOf, PlannedOf, property } from '../schema';
+import { kinds, shared, InputsOf, OutputsOf, PlannedOf, property } from '../schema';
 
-const { strings, numbers, flags, oneOf, listOf, record, stringMap } = kinds;
+const { strings, numbers, flags, oneOf, listOf, record } = kinds;
 
 /** Which source a property belongs to: a bundle manifest, a raw image, or both. */
 export type AmiSource = 'bundle' | 'image';
@@ -100,17 +100,11 @@ export const registeredAmiSchema = {
    */
   imagePath: property(strings, { input: 'optional', output: 'maybe', change: 'update', source: 'image' }),
   description: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
-  tags: property(stringMap, {
-    input: 'optional',
-    output: 'always',
-    change: 'update',
-    default: {},
-    resource: 'declared',
-  }),
+  tags: shared.tags,
   /** Deadline for registering and waiting until available, in seconds (default 1800). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
-  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
+  region: shared.region,
   /** The AMI's id. */
   imageId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** available; or what refresh found instead (a replacement follows). */

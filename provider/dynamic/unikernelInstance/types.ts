@@ -3,9 +3,9 @@
  * sdk's (UnikernelInstanceArgs and the resource's outputs). Declaration order is the order of the
  * diff's `replaces`.
  */
-import { kinds, InputsOf, OutputsOf, property } from '../schema';
+import { kinds, shared, InputsOf, OutputsOf, property } from '../schema';
 
-const { strings, numbers, oneOf, listOf, stringMap } = kinds;
+const { strings, numbers, oneOf, listOf } = kinds;
 
 export const unikernelInstanceSchema = {
   imageId: property(strings, { input: 'required', output: 'always', change: 'replace' }),
@@ -27,17 +27,11 @@ export const unikernelInstanceSchema = {
    * types such as t3.micro.
    */
   instanceType: property(strings, { input: 'required', output: 'always', change: 'replace' }),
-  tags: property(stringMap, {
-    input: 'optional',
-    output: 'always',
-    change: 'update',
-    default: {},
-    resource: 'declared',
-  }),
+  tags: shared.tags,
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
-  region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
+  region: shared.region,
   /** The instance's id. */
   instanceId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** running; or what refresh found instead (a replacement follows). */
