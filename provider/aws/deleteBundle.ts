@@ -5,9 +5,9 @@
  */
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'events';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { parseManifest } from '../bundle/manifestParse';
+import { readManifestFile } from '../bundle/manifestFile';
 import { bundleAddress, manifestKey as manifestKeyOf } from './bundleAddress';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
@@ -59,7 +59,7 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
   let listedParts: string[] | undefined;
   let manifestKey: string;
   if (options.manifestPath) {
-    const { manifest } = parseManifest(await fs.readFile(options.manifestPath, 'utf8'));
+    const { manifest } = parseManifest(await readManifestFile(options.manifestPath));
     name = manifest.image.name;
     listedParts = manifest.image.parts.map((part) => part.filename);
     manifestKey = objectKey(location, path.basename(options.manifestPath));

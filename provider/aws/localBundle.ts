@@ -1,9 +1,10 @@
 /** A bundle on local disk, read for upload: its manifest and each part's size, MD5 and SHA-1 check. */
 import { createHash } from 'crypto';
-import { createReadStream, promises as fs } from 'fs';
+import { createReadStream } from 'fs';
 import * as path from 'path';
 import { Manifest } from '../bundle/manifest';
 import { parseManifest } from '../bundle/manifestParse';
+import { readManifestFile } from '../bundle/manifestFile';
 import { validateMemberName } from '../bundle/tarHeader';
 import { forEachLimited } from './concurrency';
 import { AwsInputError } from './errors';
@@ -38,13 +39,7 @@ export async function readLocalBundle(
   location: BundleLocation,
   partDirectory = path.dirname(manifestPath),
 ): Promise<LocalBundle> {
-  let xml: string;
-  try {
-    xml = await fs.readFile(manifestPath, 'utf8');
-  } catch {
-    throw new AwsInputError('manifest', `${manifestPath} cannot be read; give the NAME.manifest.xml written by bundle`);
-  }
-  const { manifest } = parseManifest(xml);
+  const { manifest } = parseManifest(await readManifestFile(manifestPath));
   const manifestName = path.basename(manifestPath);
   const parts: LocalFile[] = new Array(manifest.image.parts.length);
   // Parts are hashed a few at a time: reading and hashing 10 MiB parts one by one leaves cores idle.

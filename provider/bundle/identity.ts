@@ -3,7 +3,7 @@
  * certificate against the account (only its public key is used, to seal a copy of the AES key), so a
  * self-signed one is what ec2-bundle-image users have always made with openssl.
  */
-import { generateKeyPairSync, randomBytes } from 'crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'crypto';
 import type * as Forge from 'node-forge';
 
 export interface SigningIdentity {
@@ -31,4 +31,11 @@ export function createSigningIdentity(
   certificate.setIssuer(subject);
   certificate.sign(forgeKey, forge.md.sha256.create());
   return { privateKeyPem, certificatePem: forge.pki.certificateToPem(certificate) };
+}
+
+/** The private key PEM encrypted with `passphrase` (PKCS#8, AES-256-CBC), as `openssl pkcs8 -topk8 -v2 aes256` writes. */
+export function encryptPrivateKeyPem(privateKeyPem: string, passphrase: string): string {
+  return createPrivateKey(privateKeyPem)
+    .export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase })
+    .toString();
 }

@@ -17,7 +17,8 @@ import { BundleInputError, BundleIntegrityError, isErrnoException } from './erro
 import { AtomicFileSink, NullSink } from './imageSink';
 import { readCertificate, readPrivateKey, unseal, verifySignature } from './keys';
 import { Manifest, signedTextOf } from './manifest';
-import { MAX_MANIFEST_BYTES, parseManifest } from './manifestParse';
+import { parseManifest } from './manifestParse';
+import { readManifestFile } from './manifestFile';
 import { ImageSink, MemberInfo, TarMemberReader } from './tarReader';
 import { validateMemberName } from './tarHeader';
 
@@ -57,30 +58,6 @@ export interface BundleReport {
 
 export interface UnbundleResult extends BundleReport {
   imagePath: string;
-}
-
-async function readManifestText(manifestPath: string): Promise<string> {
-  let stats;
-  try {
-    stats = await fs.stat(manifestPath);
-  } catch (error) {
-    if (isErrnoException(error) && error.code === 'ENOENT') {
-      throw new BundleInputError(
-        'manifest',
-        `${manifestPath} does not exist; give the NAME.manifest.xml of the bundle`,
-      );
-    }
-    throw error;
-  }
-  if (!stats.isFile())
-    throw new BundleInputError('manifest', `${manifestPath} is not a file; give the NAME.manifest.xml of the bundle`);
-  if (stats.size > MAX_MANIFEST_BYTES) {
-    throw new BundleIntegrityError(
-      'manifest-size',
-      `${manifestPath} is ${stats.size} bytes; bundle manifests are far smaller, so this is not one`,
-    );
-  }
-  return fs.readFile(manifestPath, 'utf8');
 }
 
 interface PartFile {
@@ -208,7 +185,7 @@ async function readBundle(
   options: ReadBundleOptions,
   sinkFor: (manifest: Manifest) => Promise<ImageSink>,
 ): Promise<ReadOutcome> {
-  const xml = await readManifestText(options.manifestPath);
+  const xml = await readManifestFile(options.manifestPath);
   const { manifest, canonical } = parseManifest(xml);
   const privateKey = readPrivateKey(options.privateKey, 'privateKey', options.privateKeyPassphrase);
   const verifier = options.userCertificate

@@ -1,12 +1,13 @@
 /** The actions behind each subcommand: read option files, call the core, report. */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { createSigningIdentity } from '../bundle/identity';
+import { createSigningIdentity, encryptPrivateKeyPem } from '../bundle/identity';
 import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleOptions, BundleProgress } from '../bundle/bundle';
 import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
-import { BUCKET_OPTION_NAMES, CliInputError, describeFailure, readOptionFile, readPassphrase } from './inputs';
+import { BUCKET_OPTION_NAMES, CliInputError, describeFailure } from './inputs';
+import { readOptionFile, readPassphrase } from './optionFile';
 import { InputError } from '../common/errors';
 import type { BundleAcl } from '../aws/acl';
 import { runCommand } from './runCommand';
@@ -106,10 +107,10 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
     const bundle = {
       imagePath: options.image,
       name: options.prefix,
-      privateKey: readOptionFile('privateKey', options.privatekey),
-      privateKeyPassphrase: readPassphrase(options.passphraseFile),
-      userCertificate: readOptionFile('userCertificate', options.cert),
-      ec2Certificate: readOptionFile('ec2Certificate', options.ec2cert),
+      privateKey: await readOptionFile('privateKey', options.privatekey),
+      privateKeyPassphrase: await readPassphrase(options.passphraseFile),
+      userCertificate: await readOptionFile('userCertificate', options.cert),
+      ec2Certificate: await readOptionFile('ec2Certificate', options.ec2cert),
       accountId: options.user,
       architecture: options.arch ?? '',
       kernelId: options.kernel,
@@ -151,13 +152,13 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
   });
 }
 
-function readerInputs(options: ReaderCommandOptions, signal: AbortSignal, output: Output) {
+async function readerInputs(options: ReaderCommandOptions, signal: AbortSignal, output: Output) {
   const progress = { parts: milestoneLogger(output, 'checking'), image: milestoneLogger(output, 'reading') };
   return {
     manifestPath: options.manifest,
-    privateKey: readOptionFile('privateKey', options.privatekey),
-    privateKeyPassphrase: readPassphrase(options.passphraseFile),
-    userCertificate: options.cert ? readOptionFile('userCertificate', options.cert) : undefined,
+    privateKey: await readOptionFile('privateKey', options.privatekey),
+    privateKeyPassphrase: await readPassphrase(options.passphraseFile),
+    userCertificate: options.cert ? await readOptionFile('userCertificate', options.cert) : undefined,
     sourceDirectory: options.source,
     signal,
     onProgress: ({ phase, bytes, totalBytes }: { phase: 'parts' | 'image'; bytes: number; totalBytes: number }) =>
@@ -198,7 +199,7 @@ export async function runUnbundle(options: ReaderCommandOptions): Promise<void> 
   };
   await runCommand('unbundle', options, files, async (output, signal) => {
     const result = await unbundleImage({
-      ...readerInputs(options, signal, output),
+      ...(await readerInputs(options, signal, output)),
       destination: options.destination ?? '.',
     });
     output.progress.done();
@@ -213,7 +214,7 @@ export async function runUnbundle(options: ReaderCommandOptions): Promise<void> 
 export async function runVerify(options: ReaderCommandOptions): Promise<void> {
   const files = { privateKey: options.privatekey, userCertificate: options.cert, manifest: options.manifest };
   await runCommand('verify', options, files, async (output, signal) => {
-    const report = await verifyBundle(readerInputs(options, signal, output));
+    const report = await verifyBundle(await readerInputs(options, signal, output));
     output.progress.done();
     warnIfNotCanonical(output, report);
     output.info(
@@ -232,17 +233,26 @@ export interface KeygenCommandOptions extends CommonOptions {
 
 export async function runKeygen(options: KeygenCommandOptions): Promise<void> {
   await runCommand('keygen', options, {}, async (output) => {
+    // Read before anything is made: a missing or unreadable --passphrase-file leaves no key behind.
+    const passphrase = await readPassphrase(options.passphraseFile);
     const identity = createSigningIdentity(options.subject);
-    await writeNewFile('--key', options.key, identity.privateKeyPem, 0o600);
+    const keyPem = passphrase ? encryptPrivateKeyPem(identity.privateKeyPem, passphrase) : identity.privateKeyPem;
+    await writeNewFile('--key', options.key, keyPem, 0o600);
     try {
       await writeNewFile('--cert', options.cert, identity.certificatePem, 0o644);
     } catch (error) {
       await fs.rm(options.key, { force: true });
       throw error;
     }
+    const encryptedBy = options.passphraseFile ? '--passphrase-file' : 'UNIKERNEL_AMI_KEY_PASSPHRASE';
     output.info(
-      `Wrote a new RSA private key to ${options.key} (mode 600) and its self-signed certificate to ${options.cert}`,
+      `Wrote a new RSA private key to ${options.key} (mode 600${passphrase ? `, encrypted with the passphrase of ${encryptedBy}` : ''}) and its self-signed certificate to ${options.cert}`,
     );
-    output.result({ command: 'keygen', privateKey: options.key, certificate: options.cert });
+    output.result({
+      command: 'keygen',
+      privateKey: options.key,
+      certificate: options.cert,
+      encrypted: passphrase !== undefined,
+    });
   });
 }

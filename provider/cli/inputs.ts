@@ -2,11 +2,10 @@
  * Turns CLI file options into the core's inputs, and core errors into one line naming the option
  * and wording the remedy with the CLI's options and commands.
  */
-import { readFileSync } from 'fs';
 import { AwsInputError } from '../aws/errors';
 import { BundleSuspendedError } from '../bundle/bundle';
 import { BundleIntegrityError } from '../bundle/errors';
-import { InputError, isErrnoException, reworded } from '../common/errors';
+import { InputError, reworded } from '../common/errors';
 import { Remedy } from '../common/remedy';
 
 /** Option names as ec2-bundle-image and ec2-unbundle spell them, keyed by the core's field names. */
@@ -64,30 +63,6 @@ export function cliRemedy(remedy: Remedy): string {
 }
 
 export class CliInputError extends Error {}
-
-/** Reads a PEM (or other small text) file named by an option. */
-export function readOptionFile(field: string, filePath: string): string {
-  try {
-    return readFileSync(filePath, 'utf8');
-  } catch (error) {
-    const option = OPTION_NAMES[field] ?? field;
-    if (isErrnoException(error) && error.code === 'ENOENT') {
-      throw new CliInputError(`${option} ${filePath}: no such file; give the path of an existing file`);
-    }
-    if (isErrnoException(error) && error.code === 'EISDIR') {
-      throw new CliInputError(`${option} ${filePath}: is a directory; give a file`);
-    }
-    throw new CliInputError(
-      `${option} ${filePath}: cannot be read (${isErrnoException(error) ? error.code : String(error)})`,
-    );
-  }
-}
-
-/** The passphrase of an encrypted private key: from --passphrase-file, else the environment. */
-export function readPassphrase(passphraseFile: string | undefined): string | undefined {
-  if (passphraseFile) return readOptionFile('passphraseFile', passphraseFile).replace(/\r?\n$/, '');
-  return process.env.UNIKERNEL_AMI_KEY_PASSPHRASE || undefined;
-}
 
 /**
  * One line for any failure: the option at fault (when known), and what to do in the CLI's words.

@@ -1,0 +1,52 @@
+/**
+ * Runs the real CLI in a child process with a watchdog: a run that has not ended by itself after
+ * `patienceMs` gets SIGTERM (as a user's Ctrl-C or a service manager would), then SIGKILL. The result
+ * says which was needed, so a test can tell "refused at once" from "hung" and "ignored the signal".
+ */
+import { spawn } from 'child_process';
+import { CLI } from '../helpers/tools';
+
+export interface WatchedRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The run had not ended by itself and was sent SIGTERM. */
+  neededSigterm: boolean;
+  /** It then ignored SIGTERM too and was killed. */
+  neededSigkill: boolean;
+}
+
+export function runCliWatched(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; patienceMs?: number } = {},
+): Promise<WatchedRun> {
+  const patienceMs = options.patienceMs ?? 20_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let neededSigterm = false;
+    let neededSigkill = false;
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const term = setTimeout(() => {
+      neededSigterm = true;
+      child.kill('SIGTERM');
+    }, patienceMs);
+    const kill = setTimeout(() => {
+      neededSigkill = true;
+      child.kill('SIGKILL');
+    }, patienceMs + 5_000);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      resolve({ status, signal, stdout, stderr, neededSigterm, neededSigkill });
+    });
+  });
+}

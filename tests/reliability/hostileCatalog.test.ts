@@ -1,0 +1,308 @@
+/**
+ * The hostile-input catalog: tables of inputs a careful attacker (or an unlucky user) hands the CLI,
+ * each with the one line it must be refused with. Every case runs the real CLI in a child process
+ * with a watchdog, so a case that hangs (a FIFO with no writer), grows without bound (/dev/zero) or
+ * ignores SIGTERM fails as such. Adding a case is one line in a table.
+ */
+import { strict as assert } from 'assert';
+import { execFileSync } from 'child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'fs';
+import * as path from 'path';
+import { testPki } from '../helpers/pki';
+import { temporaryFolder, writeImage } from '../helpers/tools';
+import { runCliWatched } from './cliProcess';
+
+/** Paths every case can name. */
+interface Fixture {
+  dir: string;
+  fifo: string;
+  /** A regular file of 2 MiB (a hole): larger than any PEM file or passphrase. */
+  big: string;
+  /** A regular file of 5 MiB: larger than any manifest. */
+  huge: string;
+  missing: string;
+  folder: string;
+  empty: string;
+  image: string;
+  key: string;
+  cert: string;
+  ec2: string;
+  manifest: string;
+  out: (name: string) => string;
+}
+
+/** Offline AWS settings: the commands refuse their input before any request, and nothing could reach AWS anyway. */
+const OFFLINE_AWS = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'AKIAOFFLINEEXAMPLE',
+  AWS_SECRET_ACCESS_KEY: 'offline',
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+};
+
+interface OptionFileCase {
+  title: string;
+  args: (f: Fixture) => string[];
+  /** The whole of stderr: one line. */
+  message: RegExp;
+  /** Paths the refused run must not have created. */
+  absent?: (f: Fixture) => string[];
+}
+
+const bundle = (f: Fixture, files: Record<string, string>, extra: string[] = []) => {
+  const keys = { '-k': f.key, '-c': f.cert, '--ec2cert': f.ec2, ...files };
+  return [
+    'bundle',
+    '-i',
+    f.image,
+    ...Object.entries(keys).flat(),
+    '-u',
+    '123456789012',
+    '-r',
+    'x86_64',
+    '-d',
+    f.out('b'),
+    ...extra,
+  ];
+};
+const verify = (f: Fixture, files: Record<string, string>) => [
+  'verify',
+  ...Object.entries({ '-m': f.manifest, '-k': f.key, ...files }).flat(),
+];
+const keygen = (f: Fixture, extra: string[]) => [
+  'keygen',
+  '--key',
+  f.out('new.pem'),
+  '--cert',
+  f.out('new.crt'),
+  ...extra,
+];
+const keygenLeaves = (f: Fixture) => [f.out('new.pem'), f.out('new.crt')];
+
+/** Files named by options: only a regular file, with a size cap, never blocking. */
+const OPTION_FILE_CASES: OptionFileCase[] = [
+  {
+    title: 'bundle -k FIFO',
+    args: (f) => bundle(f, { '-k': f.fifo }),
+    message:
+      /^unikernel-ami bundle: -k\/--privatekey .*fifo: is a FIFO \(named pipe\), not a regular file; give a regular file$/,
+  },
+  {
+    title: 'bundle -k /dev/zero',
+    args: (f) => bundle(f, { '-k': '/dev/zero' }),
+    message:
+      /^unikernel-ami bundle: -k\/--privatekey \/dev\/zero: is a character device, not a regular file; give a regular file$/,
+  },
+  {
+    title: 'bundle -k 2 MiB file',
+    args: (f) => bundle(f, { '-k': f.big }),
+    message:
+      /^unikernel-ami bundle: -k\/--privatekey .*big: is larger than 1 MiB, far more than such a file holds; give the right file$/,
+  },
+  {
+    title: 'bundle -k folder',
+    args: (f) => bundle(f, { '-k': f.folder }),
+    message: /^unikernel-ami bundle: -k\/--privatekey .*folder: is a directory; give a file$/,
+  },
+  {
+    title: 'bundle -k missing',
+    args: (f) => bundle(f, { '-k': f.missing }),
+    message: /^unikernel-ami bundle: -k\/--privatekey .*missing: no such file; give the path of an existing file$/,
+  },
+  {
+    title: 'bundle -c FIFO',
+    args: (f) => bundle(f, { '-c': f.fifo }),
+    message: /^unikernel-ami bundle: -c\/--cert .*fifo: is a FIFO \(named pipe\)/,
+  },
+  {
+    title: 'bundle -c /dev/zero',
+    args: (f) => bundle(f, { '-c': '/dev/zero' }),
+    message: /^unikernel-ami bundle: -c\/--cert \/dev\/zero: is a character device/,
+  },
+  {
+    title: 'bundle --ec2cert FIFO',
+    args: (f) => bundle(f, { '--ec2cert': f.fifo }),
+    message: /^unikernel-ami bundle: --ec2cert .*fifo: is a FIFO \(named pipe\)/,
+  },
+  {
+    title: 'bundle --ec2cert /dev/zero',
+    args: (f) => bundle(f, { '--ec2cert': '/dev/zero' }),
+    message: /^unikernel-ami bundle: --ec2cert \/dev\/zero: is a character device/,
+  },
+  {
+    title: 'bundle --passphrase-file FIFO',
+    args: (f) => bundle(f, { '--passphrase-file': f.fifo }),
+    message: /^unikernel-ami bundle: --passphrase-file .*fifo: is a FIFO \(named pipe\)/,
+  },
+  {
+    title: 'bundle --passphrase-file /dev/zero',
+    args: (f) => bundle(f, { '--passphrase-file': '/dev/zero' }),
+    message: /^unikernel-ami bundle: --passphrase-file \/dev\/zero: is a character device/,
+  },
+  {
+    title: 'bundle --passphrase-file 2 MiB file',
+    args: (f) => bundle(f, { '--passphrase-file': f.big }),
+    message: /^unikernel-ami bundle: --passphrase-file .*big: is larger than 64 KiB/,
+  },
+  {
+    title: 'bundle --passphrase-file empty',
+    args: (f) => bundle(f, { '--passphrase-file': f.empty }),
+    message: /^unikernel-ami bundle: --passphrase-file .*empty: is empty; write the passphrase in it$/,
+  },
+  {
+    title: 'verify -k FIFO',
+    args: (f) => verify(f, { '-k': f.fifo }),
+    message: /^unikernel-ami verify: -k\/--privatekey .*fifo: is a FIFO \(named pipe\)/,
+  },
+  {
+    title: 'verify -c /dev/zero',
+    args: (f) => verify(f, { '-c': '/dev/zero' }),
+    message: /^unikernel-ami verify: -c\/--cert \/dev\/zero: is a character device/,
+  },
+  {
+    title: 'verify -m FIFO',
+    args: (f) => verify(f, { '-m': f.fifo }),
+    message:
+      /^unikernel-ami verify: -m\/--manifest: .*fifo is a FIFO \(named pipe\), not a regular file; give the NAME\.manifest\.xml of the bundle$/,
+  },
+  {
+    title: 'unbundle -m /dev/zero',
+    args: (f) => ['unbundle', '-m', '/dev/zero', '-k', f.key, '-d', f.out('u')],
+    message:
+      /^unikernel-ami unbundle: -m\/--manifest: \/dev\/zero is a character device, not a regular file; give the NAME\.manifest\.xml of the bundle$/,
+  },
+  {
+    title: 'verify -m 5 MiB file',
+    args: (f) => verify(f, { '-m': f.huge }),
+    message:
+      /^unikernel-ami verify: bundle check failed \(manifest-size\): .*huge is larger than 4194304 bytes; bundle manifests are far smaller, so this is not one$/,
+  },
+  {
+    title: 'upload -m FIFO',
+    args: (f) => ['upload', '-b', 'bucket', '-m', f.fifo],
+    message:
+      /^unikernel-ami upload: -m\/--manifest: .*fifo is a FIFO \(named pipe\), not a regular file; give the NAME\.manifest\.xml of the bundle$/,
+  },
+  {
+    title: 'upload -m /dev/zero',
+    args: () => ['upload', '-b', 'bucket', '-m', '/dev/zero'],
+    message: /^unikernel-ami upload: -m\/--manifest: \/dev\/zero is a character device/,
+  },
+  {
+    title: 'delete-bundle -m FIFO',
+    args: (f) => ['delete-bundle', '-b', 'bucket', '-m', f.fifo, '-y'],
+    message: /^unikernel-ami delete-bundle: -m\/--manifest: .*fifo is a FIFO \(named pipe\)/,
+  },
+  {
+    title: 'keygen --passphrase-file missing',
+    args: (f) => keygen(f, ['--passphrase-file', f.missing]),
+    message: /^unikernel-ami keygen: --passphrase-file .*missing: no such file; give the path of an existing file$/,
+    absent: keygenLeaves,
+  },
+  {
+    title: 'keygen --passphrase-file FIFO',
+    args: (f) => keygen(f, ['--passphrase-file', f.fifo]),
+    message: /^unikernel-ami keygen: --passphrase-file .*fifo: is a FIFO \(named pipe\)/,
+    absent: keygenLeaves,
+  },
+  {
+    title: 'keygen --passphrase-file /dev/zero',
+    args: (f) => keygen(f, ['--passphrase-file', '/dev/zero']),
+    message: /^unikernel-ami keygen: --passphrase-file \/dev\/zero: is a character device/,
+    absent: keygenLeaves,
+  },
+  {
+    title: 'keygen --passphrase-file empty',
+    args: (f) => keygen(f, ['--passphrase-file', f.empty]),
+    message: /^unikernel-ami keygen: --passphrase-file .*empty: is empty; write the passphrase in it$/,
+    absent: keygenLeaves,
+  },
+];
+
+/** Every case of every table, for the closing count. */
+export const HOSTILE_CATALOG_SIZES: Record<string, number> = { optionFiles: OPTION_FILE_CASES.length };
+
+describe('hostile-input catalog', function () {
+  let folder: ReturnType<typeof temporaryFolder>;
+  let fixture: Fixture;
+
+  before(() => {
+    folder = temporaryFolder('hostile-catalog');
+    const dir = folder.dir;
+    const pki = testPki();
+    const at = (name: string) => path.join(dir, name);
+    fixture = {
+      dir,
+      fifo: at('fifo'),
+      big: at('big'),
+      huge: at('huge'),
+      missing: at('missing'),
+      folder: at('folder'),
+      empty: at('empty'),
+      image: at('app.img'),
+      key: pki.user.keyPath,
+      cert: pki.user.certPath,
+      ec2: pki.ec2.certPath,
+      manifest: at('app.img.manifest.xml'),
+      out: (name: string) => at(`out-${name}`),
+    };
+    execFileSync('mkfifo', [fixture.fifo]);
+    writeFileSync(fixture.big, '');
+    truncateSync(fixture.big, 2 * 1024 * 1024);
+    writeFileSync(fixture.huge, '');
+    truncateSync(fixture.huge, 5 * 1024 * 1024);
+    writeFileSync(fixture.empty, '');
+    mkdirSync(fixture.folder);
+    writeImage(fixture.image, [{ kind: 'random', bytes: 64 * 1024 }]);
+    writeFileSync(fixture.manifest, '<?xml version="1.0"?><manifest/>');
+  });
+  after(() => folder.cleanup());
+
+  describe(`option files (${OPTION_FILE_CASES.length} cases)`, () => {
+    for (const testCase of OPTION_FILE_CASES) {
+      it(`refuses ${testCase.title} at once, with one line`, async () => {
+        const run = await runCliWatched(testCase.args(fixture), { env: OFFLINE_AWS });
+        assert.ok(
+          !run.neededSigterm,
+          `${testCase.title} hung (SIGTERM ${run.neededSigkill ? 'ignored too' : 'needed'})`,
+        );
+        assert.equal(run.status, 1, run.stderr);
+        assert.match(run.stderr.trimEnd(), testCase.message);
+        assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
+        for (const leftover of testCase.absent?.(fixture) ?? []) assert.ok(!existsSync(leftover), `${leftover} left`);
+      });
+    }
+  });
+});
+
+describe('keygen --passphrase-file', () => {
+  let folder: ReturnType<typeof temporaryFolder>;
+  before(() => (folder = temporaryFolder('keygen-passphrase')));
+  after(() => folder.cleanup());
+
+  it('writes an encrypted key that openssl opens with that passphrase only', async () => {
+    const at = (name: string) => path.join(folder.dir, name);
+    writeFileSync(at('passphrase'), 'correct horse\n');
+    writeFileSync(at('wrong'), 'battery staple\n');
+    const run = await runCliWatched([
+      'keygen',
+      '--key',
+      at('key.pem'),
+      '--cert',
+      at('cert.pem'),
+      '--passphrase-file',
+      at('passphrase'),
+      '--json',
+    ]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).encrypted, true);
+    assert.match(readFileSync(at('key.pem'), 'utf8'), /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    const modulus = (pass: string) =>
+      execFileSync('openssl', ['rsa', '-in', at('key.pem'), '-passin', `file:${at(pass)}`, '-noout', '-modulus'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).toString();
+    const certModulus = execFileSync('openssl', ['x509', '-in', at('cert.pem'), '-noout', '-modulus']).toString();
+    assert.equal(modulus('passphrase'), certModulus, 'the key opened with the passphrase matches the certificate');
+    assert.throws(() => modulus('wrong'), 'openssl refuses the wrong passphrase');
+    assert.equal(statSync(at('key.pem')).mode & 0o777, 0o600);
+  });
+});
