@@ -9,16 +9,26 @@ import { renderManifest, BlockDeviceMapping, ImageType, Manifest, ManifestPart }
 
 /** Manifests are a few kilobytes; 10 GiB of parts is about 1,000 part entries (about 150 KB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** The deepest manifest element is manifest/image/parts/part/digest, at depth 5. */
+export const MAX_MANIFEST_DEPTH = 8;
+/** About 3 elements a part: room for more than 5,000 parts (10 GiB in 10 MiB parts is 1,024). */
+export const MAX_MANIFEST_ELEMENTS = 16_384;
 
 function parseXml(xml: string): XmlElement {
   try {
-    return parseXmlTree(xml);
+    return parseXmlTree(xml, { maxDepth: MAX_MANIFEST_DEPTH, maxElements: MAX_MANIFEST_ELEMENTS });
   } catch (error) {
     if (!(error instanceof XmlTreeError)) throw error;
     if (error.kind === 'doctype') {
       throw new BundleIntegrityError(
         'manifest-dtd',
         'the manifest contains a document type declaration (<!DOCTYPE>); bundle manifests never have one, and it can carry an entity-expansion bomb',
+      );
+    }
+    if (error.kind === 'limits') {
+      throw new BundleIntegrityError(
+        'manifest-limits',
+        `the manifest is not one a bundler writes: ${error.message}; refused before reading further`,
       );
     }
     if (error.kind === 'empty')

@@ -8,6 +8,7 @@ import { Writable } from 'stream';
 import { TAR_BLOCK_SIZE } from './constants';
 import { BundleIntegrityError } from './errors';
 import { releasedError } from './handOver';
+import { DEFAULT_MAX_REGIONS } from './sparseScan';
 import {
   checkSparseMap,
   DataRegion,
@@ -17,6 +18,12 @@ import {
   isZeroBlock,
   paddingAfter,
 } from './tarHeader';
+
+/**
+ * The most sparse map entries read: what the bundler writes at most (its data regions and the
+ * closing zero-length entry), so a hostile map of millions of entries never fills memory.
+ */
+export const MAX_SPARSE_MAP_ENTRIES = DEFAULT_MAX_REGIONS + 1;
 
 export interface ImageSink {
   write(offset: number, data: Buffer): Promise<void>;
@@ -105,8 +112,11 @@ export class TarMemberReader extends Writable {
       const header = this.header as DecodedHeader;
       const extension = decodeSparseExtension(block);
       header.sparseEntries.push(...extension.entries);
-      if (header.sparseEntries.length > 10_000_000) {
-        throw new BundleIntegrityError('tar-sparse-map', 'the sparse map of the tar member is absurdly long');
+      if (header.sparseEntries.length > MAX_SPARSE_MAP_ENTRIES) {
+        throw new BundleIntegrityError(
+          'tar-sparse-map',
+          `the sparse map of the tar member has more than ${MAX_SPARSE_MAP_ENTRIES} entries, more than a bundler writes (at most ${DEFAULT_MAX_REGIONS} data regions); refused before reading further`,
+        );
       }
       if (!extension.hasExtension) {
         this.phase = 'data';

@@ -14,7 +14,7 @@ export interface XmlElement {
 
 export class XmlTreeError extends Error {
   constructor(
-    readonly kind: 'doctype' | 'syntax' | 'empty',
+    readonly kind: 'doctype' | 'syntax' | 'empty' | 'limits',
     message: string,
   ) {
     super(message);
@@ -22,8 +22,23 @@ export class XmlTreeError extends Error {
   }
 }
 
-/** The root element of `text`; `localNames` drops namespace prefixes from element names. */
-export function parseXmlTree(text: string, options: { localNames?: boolean } = {}): XmlElement {
+export interface XmlTreeOptions {
+  /** Drops namespace prefixes from element names. */
+  localNames?: boolean;
+  /** Deepest nesting of elements allowed (the root is at depth 1); parsing stops at the first deeper one. */
+  maxDepth?: number;
+  /** Most elements allowed in the document; parsing stops at the first one more. */
+  maxElements?: number;
+}
+
+/**
+ * The root element of `text`. With `maxDepth` and `maxElements` the tree (and the parser's own stack
+ * of open tags) stays bounded whatever the text: parsing stops at the first element past a limit.
+ */
+export function parseXmlTree(text: string, options: XmlTreeOptions = {}): XmlElement {
+  const maxDepth = options.maxDepth ?? Infinity;
+  const maxElements = options.maxElements ?? Infinity;
+  let elements = 0;
   const parser = new SaxesParser({ xmlns: false });
   const top: XmlElement = { name: '#document', attributes: {}, children: [], text: '' };
   const stack: XmlElement[] = [top];
@@ -35,6 +50,9 @@ export function parseXmlTree(text: string, options: { localNames?: boolean } = {
     );
   });
   parser.on('opentag', (tag) => {
+    elements += 1;
+    if (stack.length > maxDepth) throw new XmlTreeError('limits', `elements are nested more than ${maxDepth} deep`);
+    if (elements > maxElements) throw new XmlTreeError('limits', `there are more than ${maxElements} elements`);
     const name = options.localNames ? tag.name.replace(/^.*:/, '') : tag.name;
     const node: XmlElement = { name, attributes: { ...tag.attributes }, children: [], text: '' };
     stack[stack.length - 1].children.push(node);
@@ -55,6 +73,7 @@ export function parseXmlTree(text: string, options: { localNames?: boolean } = {
   try {
     parser.write(text).close();
   } catch (error) {
+    if (error instanceof XmlTreeError) failure = error;
     failure ??= new XmlTreeError('syntax', (error instanceof Error ? error.message : String(error)).split('\n')[0]);
   }
   if (failure) throw failure;

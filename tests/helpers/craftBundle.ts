@@ -249,3 +249,54 @@ export function resignManifest(
 export function listFolder(dir: string): string[] {
   return readdirSync(dir).sort();
 }
+
+export interface SparseMapOptions {
+  name: string;
+  /** The restored file's size (header field realsize). */
+  realSize: number;
+  /** How many map entries to write (header slots first, then 21 a block in extension blocks). */
+  entryCount: number;
+  /** Entry `i` of the map. */
+  entry: (index: number) => { offset: number; length: number };
+  /** The member's size field (the stored data bytes); defaults to the sum of the entries' lengths. */
+  storedSize?: number;
+}
+
+/**
+ * The header and extension blocks of an old-GNU sparse (`S`) member with any map, laid out by hand
+ * as GNU tar lays it out: 4 slots in the header, 21 in each extension block, a flag byte after them
+ * saying whether another block follows. The data blocks are the caller's.
+ */
+export function gnuSparseHeaderBlocks(options: SparseMapOptions): Buffer {
+  const slot = (target: Buffer, at: number, index: number) => {
+    const { offset, length } = options.entry(index);
+    target.write(octal(offset, 12), at, 'latin1');
+    target.write(octal(length, 12), at + 12, 'latin1');
+  };
+  let stored = options.storedSize;
+  if (stored === undefined) {
+    stored = 0;
+    for (let index = 0; index < options.entryCount; index++) stored += options.entry(index).length;
+  }
+  const header = tarHeaderBlock({ name: options.name, typeflag: 'S', sizeField: stored });
+  const headerSlots = Math.min(4, options.entryCount);
+  for (let index = 0; index < headerSlots; index++) slot(header, 386 + index * 24, index);
+  header[482] = options.entryCount > 4 ? 1 : 0;
+  header.write(octal(options.realSize, 12), 483, 'latin1');
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  const extensionCount = Math.ceil(Math.max(0, options.entryCount - 4) / 21);
+  const blocks = Buffer.alloc((1 + extensionCount) * BLOCK);
+  header.copy(blocks, 0);
+  for (let block = 0; block < extensionCount; block++) {
+    const at = (1 + block) * BLOCK;
+    for (let s = 0; s < 21; s++) {
+      const index = 4 + block * 21 + s;
+      if (index >= options.entryCount) break;
+      slot(blocks, at + s * 24, index);
+    }
+    blocks[at + 504] = block + 1 < extensionCount ? 1 : 0;
+  }
+  return blocks;
+}

@@ -6,11 +6,15 @@
  */
 import { strict as assert } from 'assert';
 import { execFileSync } from 'child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'fs';
 import * as path from 'path';
+import { CraftKeys, craftKeys, gnuSparseHeaderBlocks, writeCraftedBundle } from '../helpers/craftBundle';
+import { MAX_SPARSE_MAP_ENTRIES } from '../../provider/bundle/tarReader';
 import { testPki } from '../helpers/pki';
 import { temporaryFolder, writeImage } from '../helpers/tools';
 import { runCliWatched } from './cliProcess';
+
+const PEAK_RSS_PRELOAD = path.join(__dirname, 'peakRss.js');
 
 /** Paths every case can name. */
 interface Fixture {
@@ -218,8 +222,100 @@ const OPTION_FILE_CASES: OptionFileCase[] = [
   },
 ];
 
+/** What a crafted bundle case builds from: its folder and the signing keys. */
+interface CraftContext {
+  dir: string;
+  keys: CraftKeys;
+}
+
+interface BundleCase {
+  title: string;
+  /** Writes the bundle into `context.dir`; returns its manifest path. */
+  build: (context: CraftContext) => string;
+  /** The whole of stderr of `verify` and of `unbundle` (after the command name): one line. */
+  message: RegExp;
+  /** Peak resident set size allowed to the refusing process, in MiB. */
+  maxPeakMiB?: number;
+}
+
+const NAME = 'app.img';
+
+/** A signed bundle around a tar stream whose member is a GNU sparse file with the given map. */
+function sparseMapBundle(context: CraftContext, entryCount: number): string {
+  const header = gnuSparseHeaderBlocks({
+    name: NAME,
+    realSize: entryCount * 1024,
+    entryCount,
+    entry: (index) => ({ offset: index * 1024, length: 512 }),
+  });
+  return writeCraftedBundle({
+    directory: context.dir,
+    name: NAME,
+    tar: header,
+    imageSize: entryCount * 1024,
+    keys: context.keys,
+  }).manifestPath;
+}
+
+/** A manifest file only (no parts): what the reader must refuse before anything else. */
+function manifestOnly(context: CraftContext, text: string): string {
+  const manifestPath = path.join(context.dir, `${NAME}.manifest.xml`);
+  writeFileSync(manifestPath, text);
+  return manifestPath;
+}
+
+const XML_DECLARATION = "<?xml version='1.0'?>";
+
+/** Hostile bundles and manifests, refused by verify and unbundle alike, with bounded memory where it matters. */
+const BUNDLE_CASES: BundleCase[] = [
+  {
+    title: 'a signed bundle whose sparse map has 2,000,000 entries',
+    build: (context) => sparseMapBundle(context, 2_000_000),
+    message:
+      /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member has more than 32769 entries, more than a bundler writes \(at most 32768 data regions\); refused before reading further$/,
+    maxPeakMiB: 160,
+  },
+  {
+    title: 'a signed bundle whose sparse map has one entry more than the bundler writes',
+    build: (context) => sparseMapBundle(context, MAX_SPARSE_MAP_ENTRIES + 1),
+    message: /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member has more than 32769 entries/,
+  },
+  {
+    title: 'a manifest nested 550,000 elements deep (3.85 MB)',
+    build: (context) =>
+      manifestOnly(context, `${XML_DECLARATION}<manifest>${'<a>'.repeat(550_000)}${'</a>'.repeat(550_000)}</manifest>`),
+    message:
+      /^bundle check failed \(manifest-limits\): the manifest is not one a bundler writes: elements are nested more than 8 deep; refused before reading further$/,
+    maxPeakMiB: 160,
+  },
+  {
+    title: 'a manifest of 1,000,000 empty elements (4 MB)',
+    build: (context) => manifestOnly(context, `${XML_DECLARATION}<manifest>${'<a/>'.repeat(1_000_000)}</manifest>`),
+    message:
+      /^bundle check failed \(manifest-limits\): the manifest is not one a bundler writes: there are more than 16384 elements; refused before reading further$/,
+    maxPeakMiB: 160,
+  },
+  {
+    title: 'a manifest with an entity-expansion bomb',
+    build: (context) =>
+      manifestOnly(
+        context,
+        `${XML_DECLARATION}<!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><manifest>&b;</manifest>`,
+      ),
+    message: /^bundle check failed \(manifest-dtd\): the manifest contains a document type declaration/,
+  },
+  {
+    title: 'a manifest that is not XML',
+    build: (context) => manifestOnly(context, 'PK\u0003\u0004 not a manifest'),
+    message: /^bundle check failed \(manifest-xml\): the manifest is not well-formed XML/,
+  },
+];
+
 /** Every case of every table, for the closing count. */
-export const HOSTILE_CATALOG_SIZES: Record<string, number> = { optionFiles: OPTION_FILE_CASES.length };
+export const HOSTILE_CATALOG_SIZES: Record<string, number> = {
+  optionFiles: OPTION_FILE_CASES.length,
+  bundles: BUNDLE_CASES.length,
+};
 
 describe('hostile-input catalog', function () {
   let folder: ReturnType<typeof temporaryFolder>;
@@ -271,6 +367,74 @@ describe('hostile-input catalog', function () {
         for (const leftover of testCase.absent?.(fixture) ?? []) assert.ok(!existsSync(leftover), `${leftover} left`);
       });
     }
+  });
+});
+
+describe(`hostile bundles and manifests (${BUNDLE_CASES.length} cases)`, function () {
+  let folder: ReturnType<typeof temporaryFolder>;
+  let keys: CraftKeys;
+  let counter = 0;
+  before(() => {
+    folder = temporaryFolder('hostile-bundles');
+    const pki = testPki();
+    keys = craftKeys({ privateKey: pki.user.key, userCertificate: pki.user.cert, ec2Certificate: pki.ec2.cert });
+  });
+  after(() => folder.cleanup());
+
+  for (const testCase of BUNDLE_CASES) {
+    it(`refuses ${testCase.title}${testCase.maxPeakMiB ? `, within ${testCase.maxPeakMiB} MiB` : ''}`, async () => {
+      const dir = path.join(folder.dir, String(++counter));
+      mkdirSync(dir);
+      const manifestPath = testCase.build({ dir, keys });
+      const pki = testPki();
+      for (const command of ['verify', 'unbundle']) {
+        const destination = path.join(dir, `restored-${command}`);
+        mkdirSync(destination);
+        const peakFile = path.join(dir, `peak-${command}`);
+        const args = [command, '-m', manifestPath, '-k', pki.user.keyPath];
+        const run = await runCliWatched(command === 'unbundle' ? [...args, '-d', destination] : args, {
+          env: { PEAK_RSS_FILE: peakFile, NODE_OPTIONS: `--require ${PEAK_RSS_PRELOAD}` },
+        });
+        const peakMiB = Number(readFileSync(peakFile, 'utf8')) / 1024;
+        if (process.env.SHOW_PEAK_RSS) console.log(`      ${command} peaked at ${peakMiB.toFixed(1)} MiB`);
+        assert.ok(!run.neededSigterm, `${command} hung`);
+        assert.equal(run.status, 1, `${command}: ${run.stderr}`);
+        const line = run.stderr.trimEnd();
+        assert.equal(line.split('\n').length, 1, run.stderr);
+        assert.ok(line.startsWith(`unikernel-ami ${command}: `), line);
+        assert.match(line.slice(`unikernel-ami ${command}: `.length), testCase.message);
+        assert.deepEqual(readdirSync(destination), [], `${command} left files behind`);
+        if (testCase.maxPeakMiB !== undefined)
+          assert.ok(peakMiB <= testCase.maxPeakMiB, `${command} peaked at ${peakMiB.toFixed(0)} MiB`);
+      }
+    });
+  }
+});
+
+describe('the limits leave room for what the bundler writes', () => {
+  let folder: ReturnType<typeof temporaryFolder>;
+  before(() => (folder = temporaryFolder('hostile-limits')));
+  after(() => folder.cleanup());
+
+  it(`verifies a bundle whose sparse map has ${MAX_SPARSE_MAP_ENTRIES} entries (32,768 regions and the closing one)`, async () => {
+    const pki = testPki();
+    const keys = craftKeys({ privateKey: pki.user.key, userCertificate: pki.user.cert, ec2Certificate: pki.ec2.cert });
+    const regions = MAX_SPARSE_MAP_ENTRIES - 1;
+    const realSize = regions * 1024;
+    const header = gnuSparseHeaderBlocks({
+      name: NAME,
+      realSize,
+      entryCount: MAX_SPARSE_MAP_ENTRIES,
+      entry: (index) => (index < regions ? { offset: index * 1024, length: 512 } : { offset: realSize, length: 0 }),
+    });
+    const data = Buffer.alloc(regions * 512, 'x');
+    const end = Buffer.alloc(1024);
+    const length = header.length + data.length + end.length;
+    const tar = Buffer.concat([header, data, end, Buffer.alloc((10240 - (length % 10240)) % 10240)]);
+    const { manifestPath } = writeCraftedBundle({ directory: folder.dir, name: NAME, tar, imageSize: realSize, keys });
+    const run = await runCliWatched(['verify', '-m', manifestPath, '-k', pki.user.keyPath, '--json']);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).sparse, true);
   });
 });
 
