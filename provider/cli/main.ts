@@ -11,6 +11,7 @@ import { registerAwsCommands } from './awsCommands';
 import { registerImageCommand } from './imageCommand';
 import { registerLocalAwsCommand } from './localAwsCommand';
 import { registerSnapshotCommand } from './snapshotCommand';
+import { checkOptionRules } from './optionRules';
 
 function defaultArchitecture(): string | undefined {
   return process.arch === 'x64' ? 'x86_64' : process.arch === 'ia32' ? 'i386' : undefined;
@@ -108,6 +109,7 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerSnapshotCommand(program);
   registerLocalAwsCommand(program);
+  program.hook('preAction', checkOptionRules);
   return program;
 }
 

@@ -222,6 +222,54 @@ const OPTION_FILE_CASES: OptionFileCase[] = [
   },
 ];
 
+interface ConflictCase {
+  title: string;
+  args: (f: Fixture) => string[];
+  message: RegExp;
+}
+
+/** Options that conflict or need another: refused before anything runs, one line, nothing ignored. */
+const CONFLICTING_OPTION_CASES: ConflictCase[] = [
+  {
+    title: 'bundle -d … -b …',
+    args: (f) => [...bundle(f, {}), '-b', 'bucket/images'],
+    message:
+      /^unikernel-ami: bundle: -d\/--destination cannot be given with -b\/--bucket: -b bundles straight into S3 and -d into a folder; give one of them \(see --help\)$/,
+  },
+  {
+    title: 'bundle --acl public-read without -b',
+    args: (f) => [...bundle(f, {}), '--acl', 'public-read'],
+    message:
+      /^unikernel-ami: bundle: --acl needs -b\/--bucket: it applies only to bundling into S3; add -b\/--bucket or leave it out \(see --help\)$/,
+  },
+  {
+    title: 'bundle --acl aws-exec-read (the default, given) without -b',
+    args: (f) => [...bundle(f, {}), '--acl', 'aws-exec-read'],
+    message: /^unikernel-ami: bundle: --acl needs -b\/--bucket/,
+  },
+  {
+    title: 'bundle --concurrency without -b',
+    args: (f) => [...bundle(f, {}), '--concurrency', '2'],
+    message: /^unikernel-ami: bundle: --concurrency needs -b\/--bucket/,
+  },
+  {
+    title: 'bundle --create-bucket without -b',
+    args: (f) => [...bundle(f, {}), '--create-bucket'],
+    message: /^unikernel-ami: bundle: --create-bucket needs -b\/--bucket/,
+  },
+  {
+    title: 'bundle --region without -b',
+    args: (f) => [...bundle(f, {}), '--region', 'eu-west-1'],
+    message: /^unikernel-ami: bundle: --region needs -b\/--bucket/,
+  },
+  {
+    title: 'delete-bundle -m … -p …',
+    args: (f) => ['delete-bundle', '-b', 'bucket', '-m', f.manifest, '-p', 'app.img', '-y'],
+    message:
+      /^unikernel-ami: delete-bundle: -m\/--manifest cannot be given with -p\/--prefix: -m deletes the bundle its manifest lists and -p the one stored under that name; give one of them \(see --help\)$/,
+  },
+];
+
 /** What a crafted bundle case builds from: its folder and the signing keys. */
 interface CraftContext {
   dir: string;
@@ -314,6 +362,7 @@ const BUNDLE_CASES: BundleCase[] = [
 /** Every case of every table, for the closing count. */
 export const HOSTILE_CATALOG_SIZES: Record<string, number> = {
   optionFiles: OPTION_FILE_CASES.length,
+  conflictingOptions: CONFLICTING_OPTION_CASES.length,
   bundles: BUNDLE_CASES.length,
 };
 
@@ -365,6 +414,19 @@ describe('hostile-input catalog', function () {
         assert.match(run.stderr.trimEnd(), testCase.message);
         assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
         for (const leftover of testCase.absent?.(fixture) ?? []) assert.ok(!existsSync(leftover), `${leftover} left`);
+      });
+    }
+  });
+
+  describe(`conflicting options (${CONFLICTING_OPTION_CASES.length} cases)`, () => {
+    for (const testCase of CONFLICTING_OPTION_CASES) {
+      it(`refuses ${testCase.title}`, async () => {
+        const args = testCase.args(fixture);
+        const run = await runCliWatched(args, { env: OFFLINE_AWS });
+        assert.equal(run.status, 1, run.stderr);
+        assert.match(run.stderr.trimEnd(), testCase.message);
+        assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
+        assert.ok(!existsSync(fixture.out('b')), 'nothing was bundled');
       });
     }
   });
