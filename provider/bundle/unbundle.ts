@@ -10,7 +10,7 @@ import * as path from 'path';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 import { createGunzip } from 'zlib';
-import { AES_ALGORITHM } from './constants';
+import { AES_ALGORITHM, MAX_IMAGE_SIZE } from './constants';
 import { DigestPassThrough } from './digestStream';
 import { GzipTail } from './gzipTail';
 import { BundleInputError, BundleIntegrityError, isErrnoException } from './errors';
@@ -205,6 +205,12 @@ async function readBundle(
     throw new BundleIntegrityError(
       'manifest-field',
       `the manifest's image name ${JSON.stringify(manifest.image.name)} ${nameProblem}`,
+    );
+  }
+  if (manifest.image.size > MAX_IMAGE_SIZE) {
+    throw new BundleIntegrityError(
+      'image-size',
+      `the manifest says the image is ${manifest.image.size} bytes, over the ${MAX_IMAGE_SIZE} bytes (10 GiB) an instance-store image may have; no instance could boot it, so it is refused`,
     );
   }
   const keyHex = unseal(privateKey, manifest.image.userEncryptedKey, 'user_encrypted_key');

@@ -268,10 +268,20 @@ export interface SparseMapOptions {
  * saying whether another block follows. The data blocks are the caller's.
  */
 export function gnuSparseHeaderBlocks(options: SparseMapOptions): Buffer {
+  // 11 octal digits up to 8 GiB, then GNU tar's base-256: 0x80 and the value big-endian in 11 bytes.
+  const number12 = (target: Buffer, at: number, value: number) => {
+    if (value < 8 ** 11) {
+      target.write(octal(value, 12), at, 'latin1');
+      return;
+    }
+    target.fill(0, at, at + 12);
+    target[at] = 0x80;
+    target.writeBigUInt64BE(BigInt(value), at + 4);
+  };
   const slot = (target: Buffer, at: number, index: number) => {
     const { offset, length } = options.entry(index);
-    target.write(octal(offset, 12), at, 'latin1');
-    target.write(octal(length, 12), at + 12, 'latin1');
+    number12(target, at, offset);
+    number12(target, at + 12, length);
   };
   let stored = options.storedSize;
   if (stored === undefined) {
@@ -282,7 +292,7 @@ export function gnuSparseHeaderBlocks(options: SparseMapOptions): Buffer {
   const headerSlots = Math.min(4, options.entryCount);
   for (let index = 0; index < headerSlots; index++) slot(header, 386 + index * 24, index);
   header[482] = options.entryCount > 4 ? 1 : 0;
-  header.write(octal(options.realSize, 12), 483, 'latin1');
+  number12(header, 483, options.realSize);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
   header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');

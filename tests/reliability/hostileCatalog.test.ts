@@ -305,6 +305,19 @@ function sparseMapBundle(context: CraftContext, entryCount: number): string {
   }).manifestPath;
 }
 
+/** A signed bundle whose sparse member restores to `realSize` bytes: 512 bytes of data, the rest a hole. */
+function oversizedImageBundle(context: CraftContext, realSize: number): string {
+  const header = gnuSparseHeaderBlocks({
+    name: NAME,
+    realSize,
+    entryCount: 2,
+    entry: (index) => (index === 0 ? { offset: 0, length: 512 } : { offset: realSize, length: 0 }),
+  });
+  const tar = Buffer.concat([header, Buffer.alloc(512, 'x'), Buffer.alloc(1024)]);
+  return writeCraftedBundle({ directory: context.dir, name: NAME, tar, imageSize: realSize, keys: context.keys })
+    .manifestPath;
+}
+
 /** A manifest file only (no parts): what the reader must refuse before anything else. */
 function manifestOnly(context: CraftContext, text: string): string {
   const manifestPath = path.join(context.dir, `${NAME}.manifest.xml`);
@@ -327,6 +340,17 @@ const BUNDLE_CASES: BundleCase[] = [
     title: 'a signed bundle whose sparse map has one entry more than the bundler writes',
     build: (context) => sparseMapBundle(context, MAX_SPARSE_MAP_ENTRIES + 1),
     message: /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member has more than 32769 entries/,
+  },
+  {
+    title: 'a signed bundle of an image of 10 GiB and 1 MiB (over the instance-store limit)',
+    build: (context) => oversizedImageBundle(context, 10 * 1024 ** 3 + 1024 * 1024),
+    message:
+      /^bundle check failed \(image-size\): the manifest says the image is 10738466816 bytes, over the 10737418240 bytes \(10 GiB\) an instance-store image may have; no instance could boot it, so it is refused$/,
+  },
+  {
+    title: 'a signed bundle of an image of 8 TiB',
+    build: (context) => oversizedImageBundle(context, 8 * 1024 ** 4),
+    message: /^bundle check failed \(image-size\): the manifest says the image is 8796093022208 bytes/,
   },
   {
     title: 'a manifest nested 550,000 elements deep (3.85 MB)',
