@@ -275,6 +275,7 @@ export async function verifyBundle(options: ReadBundleOptions): Promise<BundleRe
 
 export async function unbundleImage(options: UnbundleOptions): Promise<UnbundleResult> {
   let sink: AtomicFileSink | undefined;
+  let opened = false;
   let imagePath = '';
   try {
     const { report, member } = await readBundle(options, async (manifest) => {
@@ -282,14 +283,47 @@ export async function unbundleImage(options: UnbundleOptions): Promise<UnbundleR
       await checkUnbundleDestination(options.destination, imagePath);
       sink = new AtomicFileSink(imagePath);
       await sink.open();
+      opened = true;
       return sink;
     });
     await (sink as AtomicFileSink).commit(member.mode, member.mtime);
     return { ...report, imagePath };
   } catch (error) {
     await sink?.discard();
-    throw error;
+    throw imageWriteFailure(error, options.destination, imagePath, opened);
   }
+}
+
+const SPACE = 'free some space or choose another folder';
+const ACCESS = 'choose a folder you can write to';
+const WRITE_PROBLEMS: Record<string, [problem: string, remedy: string]> = {
+  ENOSPC: ['ran out of space while the image was being written', SPACE],
+  EDQUOT: ['ran out of disk quota while the image was being written', SPACE],
+  EFBIG: ['cannot hold a file of the image size', 'choose a folder on another file system'],
+  EACCES: ['is not writable (permission denied)', ACCESS],
+  EPERM: ['is not writable (operation not permitted)', ACCESS],
+  EROFS: ['is on a read-only file system', ACCESS],
+  ENOENT: ['does not accept new files', ACCESS],
+  ENOTDIR: ['does not accept new files', ACCESS],
+  EIO: ['failed to write (an I/O error)', 'check the disk or choose another folder'],
+};
+
+/**
+ * An errno error from writing the image, which names the hidden temporary file (or no file at all),
+ * said of the destination folder the user gave, with what became of the partial image.
+ */
+function imageWriteFailure(error: unknown, destination: string, imagePath: string, opened: boolean): unknown {
+  if (!isErrnoException(error) || !error.code || !(error.code in WRITE_PROBLEMS)) return error;
+  const inDestination =
+    error.path === undefined
+      ? ['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO'].includes(error.code)
+      : path.resolve(path.dirname(error.path)) === path.resolve(path.dirname(imagePath));
+  if (!inDestination) return error;
+  const [problem, remedy] = WRITE_PROBLEMS[error.code];
+  return new BundleInputError(
+    'destination',
+    `${destination} ${problem} (${error.code})${opened ? '; the partial image was removed' : ''}: ${remedy}`,
+  );
 }
 
 async function checkUnbundleDestination(destination: string, imagePath: string): Promise<void> {

@@ -7,6 +7,7 @@ import { BundleSuspendedError } from '../bundle/bundle';
 import { BundleIntegrityError } from '../bundle/errors';
 import { InputError, reworded } from '../common/errors';
 import { Remedy } from '../common/remedy';
+import { isStopError, StopCause, stoppedMessage } from './interruption';
 
 /** Option names as ec2-bundle-image and ec2-unbundle spell them, keyed by the core's field names. */
 export const OPTION_NAMES: Record<string, string> = {
@@ -64,6 +65,19 @@ export function cliRemedy(remedy: Remedy): string {
 
 export class CliInputError extends Error {}
 
+/** The AWS SDK's region errors ("Region is missing", "Region not accepted: …") as the option and its remedy. */
+function regionFailure(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : '';
+  if (/\bRegion is missing\b/.test(message))
+    return `${OPTION_NAMES.region}: no AWS region is set; pass ${OPTION_NAMES.region} (such as us-east-1) or set AWS_REGION or a region in the AWS profile`;
+  const refused = /\bRegion not accepted: region="([^"]*)"/.exec(message);
+  if (refused?.[1] === '')
+    return `${OPTION_NAMES.region}: the AWS region is set empty; pass ${OPTION_NAMES.region} (such as us-east-1) or set AWS_REGION`;
+  if (refused)
+    return `${OPTION_NAMES.region} (or AWS_REGION) ${JSON.stringify(refused[1])}: not an AWS region name; give one such as us-east-1`;
+  return undefined;
+}
+
 /**
  * One line for any failure: the option at fault (when known), and what to do in the CLI's words.
  * `optionNames`: the command's options by the core's field names (`BUCKET_OPTION_NAMES` for `bundle --bucket`).
@@ -72,6 +86,7 @@ export function describeFailure(
   error: unknown,
   files: Record<string, string | undefined> = {},
   optionNames: Record<string, string> = OPTION_NAMES,
+  stopCause: StopCause = 'signal',
 ): string {
   if (error instanceof CliInputError) return error.message;
   if (error instanceof AwsInputError)
@@ -82,10 +97,18 @@ export function describeFailure(
     const subject = file && !error.message.startsWith(file) ? `${option} ${file}` : option;
     return `${subject}: ${reworded(error, cliRemedy)}`;
   }
-  if (error instanceof BundleSuspendedError) return reworded(error, cliRemedy);
+  if (error instanceof BundleSuspendedError) {
+    const line = reworded(error, cliRemedy);
+    // The cause's own words ("This operation was aborted") say less than why it stopped.
+    const causeText = error.cause instanceof Error ? error.cause.message : undefined;
+    return isStopError(error.cause) && causeText && line.startsWith(causeText)
+      ? `${stoppedMessage('', stopCause)}${line.slice(causeText.length)}`
+      : line;
+  }
+  if (isStopError(error)) return stoppedMessage('', stopCause);
+  const region = regionFailure(error);
+  if (region) return region;
   if (error instanceof BundleIntegrityError) return `bundle check failed (${error.check}): ${error.message}`;
-  if (error instanceof Error && error.name === 'AbortError')
-    return 'interrupted; every file this run had written was removed';
   if (error instanceof Error) return error.message;
   return String(error);
 }

@@ -1,5 +1,6 @@
 /** The frame every subcommand runs in: output, Ctrl-C as cancellation, one line and exit 1 on failure. */
 import { describeFailure } from './inputs';
+import { isStopError, stoppedMessage } from './interruption';
 import { Output, OutputOptions } from './output';
 
 export async function runCommand(
@@ -8,7 +9,14 @@ export async function runCommand(
   files: Record<string, string | undefined>,
   body: (output: Output, signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
-  const output = new Output(options);
+  let output: Output;
+  try {
+    output = new Output(options);
+  } catch (error) {
+    process.stderr.write(`unikernel-ami ${command}: ${describeFailure(error, files)}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const controller = new AbortController();
   const interrupt = () => controller.abort();
   process.once('SIGINT', interrupt);
@@ -17,10 +25,14 @@ export async function runCommand(
     output.log(`unikernel-ami ${command} started`);
     await body(output, controller.signal);
   } catch (error) {
-    output.error(`unikernel-ami ${command}: ${describeFailure(error, files)}`);
+    const cause = controller.signal.aborted ? 'signal' : 'timeout';
+    output.error(
+      `unikernel-ami ${command}: ${isStopError(error) ? stoppedMessage(command, cause) : describeFailure(error, files, undefined, cause)}`,
+    );
     process.exitCode = controller.signal.aborted ? 130 : 1;
   } finally {
     output.progress.done();
+    output.close();
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }

@@ -15,6 +15,14 @@ export async function writeNewFile(option: string, filePath: string, content: st
     if (isErrnoException(error) && error.code === 'ENOENT') {
       throw new CliInputError(`${option} ${filePath}: its folder does not exist; create it first`);
     }
+    if (isErrnoException(error) && error.code === 'ENOTDIR') {
+      throw new CliInputError(
+        `${option} ${filePath}: a part of its folder path is a file, not a folder; give a path in an existing folder`,
+      );
+    }
+    if (isErrnoException(error) && ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EISDIR'].includes(error.code ?? '')) {
+      throw new CliInputError(`${option} ${filePath}: cannot be written (${error.code}); give a path you can write to`);
+    }
     throw error;
   }
 }

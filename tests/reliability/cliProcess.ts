@@ -25,7 +25,10 @@ export function runCliWatched(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      // A variable given as undefined is removed from the child's environment.
+      env: Object.fromEntries(
+        Object.entries({ ...process.env, ...options.env }).filter(([, value]) => value !== undefined),
+      ),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

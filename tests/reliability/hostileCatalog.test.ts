@@ -32,6 +32,8 @@ interface Fixture {
   cert: string;
   ec2: string;
   manifest: string;
+  /** A real bundle's manifest (its parts beside it), signed by the user key. */
+  goodManifest: string;
   out: (name: string) => string;
 }
 
@@ -45,6 +47,8 @@ const OFFLINE_AWS = {
 
 interface OptionFileCase {
   title: string;
+  /** Environment for this case (a variable set to undefined is removed); OFFLINE_AWS otherwise. */
+  env?: NodeJS.ProcessEnv;
   args: (f: Fixture) => string[];
   /** The whole of stderr: one line. */
   message: RegExp;
@@ -220,6 +224,79 @@ const OPTION_FILE_CASES: OptionFileCase[] = [
     message: /^unikernel-ami keygen: --passphrase-file .*empty: is empty; write the passphrase in it$/,
     absent: keygenLeaves,
   },
+  {
+    title: 'verify --log-file under a file',
+    args: (f) => [...verify(f, {}), '--log-file', path.join(f.image, 'log')],
+    message:
+      /^unikernel-ami verify: --log-file .*app\.img\/log: a part of its folder path is a file, not a folder; give a path in an existing folder$/,
+  },
+  {
+    title: 'verify --log-file FIFO',
+    args: (f) => [...verify(f, {}), '--log-file', f.fifo],
+    message: /^unikernel-ami verify: --log-file .*fifo: is a FIFO with no reader; give a regular file$/,
+  },
+  {
+    title: 'bundle --log-file folder',
+    args: (f) => [...bundle(f, {}), '--log-file', f.folder],
+    message: /^unikernel-ami bundle: --log-file .*folder: is a directory; give a file path$/,
+    absent: (f) => [f.out('b')],
+  },
+  {
+    title: 'keygen --key under a file',
+    args: (f) => ['keygen', '--key', path.join(f.image, 'k.pem'), '--cert', f.out('k.crt')],
+    message:
+      /^unikernel-ami keygen: --key .*app\.img\/k\.pem: a part of its folder path is a file, not a folder; give a path in an existing folder$/,
+    absent: (f) => [f.out('k.crt')],
+  },
+  {
+    title: 'unbundle -d /proc/sys (no new files there)',
+    args: (f) => ['unbundle', '-m', f.goodManifest, '-k', f.key, '-d', '/proc/sys'],
+    message:
+      /^unikernel-ami unbundle: -d\/--destination: \/proc\/sys does not accept new files \(ENOENT\): choose a folder you can write to$/,
+  },
+];
+
+const NO_REGION = {
+  AWS_REGION: undefined,
+  AWS_DEFAULT_REGION: undefined,
+  AWS_PROFILE: undefined,
+  AWS_CONFIG_FILE: '/nonexistent/aws-config',
+};
+
+/** Region settings AWS's SDK refuses in its own words: named as the option, with the remedy. */
+const REGION_CASES: OptionFileCase[] = [
+  {
+    title: 'upload with no region set',
+    env: { ...OFFLINE_AWS, ...NO_REGION },
+    args: (f) => ['upload', '-b', 'bucket', '-m', f.goodManifest],
+    message:
+      /^unikernel-ami upload: --region: no AWS region is set; pass --region \(such as us-east-1\) or set AWS_REGION or a region in the AWS profile$/,
+  },
+  {
+    title: 'bundle -b with no region set',
+    env: { ...OFFLINE_AWS, ...NO_REGION },
+    args: (f) => [...bundle(f, {}).slice(0, -2), '-b', 'bucket'],
+    message: /^unikernel-ami bundle: --region: no AWS region is set/,
+  },
+  {
+    title: 'delete-bundle with no region set',
+    env: { ...OFFLINE_AWS, ...NO_REGION },
+    args: () => ['delete-bundle', '-b', 'bucket', '-p', 'app.img', '-y'],
+    message: /^unikernel-ami delete-bundle: --region: no AWS region is set/,
+  },
+  {
+    title: 'upload --region "bad region!"',
+    args: (f) => ['upload', '-b', 'bucket', '-m', f.goodManifest, '--region', 'bad region!'],
+    message:
+      /^unikernel-ami upload: --region \(or AWS_REGION\) "bad region!": not an AWS region name; give one such as us-east-1$/,
+  },
+  {
+    title: 'upload with AWS_REGION empty',
+    env: { ...OFFLINE_AWS, AWS_REGION: '', AWS_DEFAULT_REGION: undefined },
+    args: (f) => ['upload', '-b', 'bucket', '-m', f.goodManifest],
+    message:
+      /^unikernel-ami upload: --region: the AWS region is set empty; pass --region \(such as us-east-1\) or set AWS_REGION$/,
+  },
 ];
 
 interface ConflictCase {
@@ -386,6 +463,7 @@ const BUNDLE_CASES: BundleCase[] = [
 /** Every case of every table, for the closing count. */
 export const HOSTILE_CATALOG_SIZES: Record<string, number> = {
   optionFiles: OPTION_FILE_CASES.length,
+  regions: REGION_CASES.length,
   conflictingOptions: CONFLICTING_OPTION_CASES.length,
   bundles: BUNDLE_CASES.length,
 };
@@ -394,7 +472,7 @@ describe('hostile-input catalog', function () {
   let folder: ReturnType<typeof temporaryFolder>;
   let fixture: Fixture;
 
-  before(() => {
+  before(async () => {
     folder = temporaryFolder('hostile-catalog');
     const dir = folder.dir;
     const pki = testPki();
@@ -412,6 +490,7 @@ describe('hostile-input catalog', function () {
       cert: pki.user.certPath,
       ec2: pki.ec2.certPath,
       manifest: at('app.img.manifest.xml'),
+      goodManifest: path.join(dir, 'good', 'app.img.manifest.xml'),
       out: (name: string) => at(`out-${name}`),
     };
     execFileSync('mkfifo', [fixture.fifo]);
@@ -423,24 +502,32 @@ describe('hostile-input catalog', function () {
     mkdirSync(fixture.folder);
     writeImage(fixture.image, [{ kind: 'random', bytes: 64 * 1024 }]);
     writeFileSync(fixture.manifest, '<?xml version="1.0"?><manifest/>');
+    mkdirSync(path.dirname(fixture.goodManifest));
+    const made = await runCliWatched([...bundle(fixture, {}).slice(0, -2), '-d', path.dirname(fixture.goodManifest)]);
+    assert.equal(made.status, 0, made.stderr);
   });
   after(() => folder.cleanup());
 
-  describe(`option files (${OPTION_FILE_CASES.length} cases)`, () => {
-    for (const testCase of OPTION_FILE_CASES) {
-      it(`refuses ${testCase.title} at once, with one line`, async () => {
-        const run = await runCliWatched(testCase.args(fixture), { env: OFFLINE_AWS });
-        assert.ok(
-          !run.neededSigterm,
-          `${testCase.title} hung (SIGTERM ${run.neededSigkill ? 'ignored too' : 'needed'})`,
-        );
-        assert.equal(run.status, 1, run.stderr);
-        assert.match(run.stderr.trimEnd(), testCase.message);
-        assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
-        for (const leftover of testCase.absent?.(fixture) ?? []) assert.ok(!existsSync(leftover), `${leftover} left`);
-      });
-    }
-  });
+  for (const [table, cases] of [
+    ['option files', OPTION_FILE_CASES],
+    ['region settings', REGION_CASES],
+  ] as const) {
+    describe(`${table} (${cases.length} cases)`, () => {
+      for (const testCase of cases) {
+        it(`refuses ${testCase.title} at once, with one line`, async () => {
+          const run = await runCliWatched(testCase.args(fixture), { env: testCase.env ?? OFFLINE_AWS });
+          assert.ok(
+            !run.neededSigterm,
+            `${testCase.title} hung (SIGTERM ${run.neededSigkill ? 'ignored too' : 'needed'})`,
+          );
+          assert.equal(run.status, 1, run.stderr);
+          assert.match(run.stderr.trimEnd(), testCase.message);
+          assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
+          for (const leftover of testCase.absent?.(fixture) ?? []) assert.ok(!existsSync(leftover), `${leftover} left`);
+        });
+      }
+    });
+  }
 
   describe(`conflicting options (${CONFLICTING_OPTION_CASES.length} cases)`, () => {
     for (const testCase of CONFLICTING_OPTION_CASES) {
