@@ -80,7 +80,17 @@ export async function knownDataExtents(imagePath: string, stats: Stats): Promise
   return stats.blocks * 512 < stats.size ? fileDataExtents(imagePath, stats.size) : undefined;
 }
 
-/** True when the file is still the one that was stat'ed before bundling began. */
+/**
+ * True when the file is still the one that was stat'ed before bundling began, unchanged. The change
+ * time counts, not only the mtime: any write moves it, and so does setting the mtime back (`touch -d`,
+ * `utimes`), which the kernel lets no one forge.
+ */
 export function sameFile(before: Stats, after: Stats): boolean {
-  return before.size === after.size && before.mtimeMs === after.mtimeMs && before.ino === after.ino;
+  return (
+    before.size === after.size &&
+    before.mtimeMs === after.mtimeMs &&
+    before.ctimeMs === after.ctimeMs &&
+    before.ino === after.ino &&
+    before.dev === after.dev
+  );
 }
