@@ -8,9 +8,18 @@ import { strict as assert } from 'assert';
 import { execFileSync } from 'child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { CraftKeys, craftKeys, gnuSparseHeaderBlocks, writeCraftedBundle } from '../helpers/craftBundle';
+import {
+  CraftKeys,
+  craftKeys,
+  gnuSparseHeaderBlocks,
+  RawMember,
+  tarArchive,
+  writeCraftedBundle,
+} from '../helpers/craftBundle';
 import { MAX_SPARSE_MAP_ENTRIES } from '../../provider/bundle/tarReader';
 import { testPki } from '../helpers/pki';
+import { parseResumeRecord } from '../../provider/aws/resumeRecord';
+import { ResumeMismatchError } from '../../provider/bundle/errors';
 import { temporaryFolder, writeImage } from '../helpers/tools';
 import { runCliWatched } from './cliProcess';
 
@@ -395,6 +404,19 @@ function oversizedImageBundle(context: CraftContext, realSize: number): string {
     .manifestPath;
 }
 
+/** A signed bundle around a tar archive of `members` (RawMember of craftBundle.ts), as GNU tar lays it out. */
+function tarBundle(context: CraftContext, members: RawMember[], gzipTrailer?: Buffer): string {
+  return writeCraftedBundle({
+    directory: context.dir,
+    name: NAME,
+    tar: tarArchive(members),
+    imageSize: 4096,
+    keys: context.keys,
+    gzipTrailer,
+  }).manifestPath;
+}
+const DATA = Buffer.alloc(4096, 'u');
+
 /** A manifest file only (no parts): what the reader must refuse before anything else. */
 function manifestOnly(context: CraftContext, text: string): string {
   const manifestPath = path.join(context.dir, `${NAME}.manifest.xml`);
@@ -430,6 +452,36 @@ const BUNDLE_CASES: BundleCase[] = [
     message: /^bundle check failed \(image-size\): the manifest says the image is 8796093022208 bytes/,
   },
   {
+    title: 'a signed bundle whose member is a symlink to /etc/passwd',
+    build: (c) => tarBundle(c, [{ name: NAME, typeflag: '2', linkname: '/etc/passwd' }]),
+    message:
+      /^bundle check failed \(tar-member-type\): .*is a symbolic link; a bundle must hold exactly one regular file/,
+  },
+  {
+    title: 'a signed bundle whose member is a hard link',
+    build: (c) => tarBundle(c, [{ name: NAME, typeflag: '1', linkname: '/etc/shadow' }]),
+    message: /^bundle check failed \(tar-member-type\): .*is a hard link/,
+  },
+  {
+    title: 'a signed bundle whose member is a block device',
+    build: (c) => tarBundle(c, [{ name: NAME, typeflag: '4' }]),
+    message: /^bundle check failed \(tar-member-type\): .*is a block device/,
+  },
+  {
+    title: 'a signed bundle with a second member after the image',
+    build: (c) =>
+      tarBundle(c, [
+        { name: NAME, data: DATA },
+        { name: '../../etc/cron.d/x', data: DATA },
+      ]),
+    message: /^bundle check failed \(tar-extra-member\): /,
+  },
+  {
+    title: 'a signed bundle with data after its gzip stream',
+    build: (c) => tarBundle(c, [{ name: NAME, data: DATA }], Buffer.from('trailing garbage')),
+    message: /^bundle check failed \(gunzip\): /,
+  },
+  {
     title: 'a manifest nested 550,000 elements deep (3.85 MB)',
     build: (context) =>
       manifestOnly(context, `${XML_DECLARATION}<manifest>${'<a>'.repeat(550_000)}${'</a>'.repeat(550_000)}</manifest>`),
@@ -460,12 +512,52 @@ const BUNDLE_CASES: BundleCase[] = [
   },
 ];
 
+/** A well-formed record's fields, for the resume-record cases to spoil one at a time. */
+const RECORD = {
+  version: 1,
+  name: NAME,
+  attempt: 'ab'.repeat(20),
+  userEncryptedKey: 'cd'.repeat(128),
+  userEncryptedIv: 'ef'.repeat(128),
+  signature: '01'.repeat(128),
+  partSize: 10 * 1024 * 1024,
+  parts: [{ index: 0, key: `v1/${NAME}.part.0`, size: 512, etag: '"0123"', sha1: 'a'.repeat(40) }],
+};
+const recordWith = (change: Record<string, unknown>) => JSON.stringify({ ...RECORD, ...change });
+const partWith = (change: Record<string, unknown>) => recordWith({ parts: [{ ...RECORD.parts[0], ...change }] });
+
+/** Forged or damaged NAME.resume.json texts: each refused, as what it is, before anything is trusted. */
+const RESUME_RECORD_CASES: { title: string; text: string; what: string }[] = [
+  { title: 'not JSON', text: '{"version": 1,', what: 'not JSON' },
+  { title: 'JSON null', text: 'null', what: 'version or name' },
+  { title: 'an array', text: '[1]', what: 'version or name' },
+  { title: 'version 2', text: recordWith({ version: 2 }), what: 'version or name' },
+  { title: 'version "1" as a string', text: recordWith({ version: '1' }), what: 'version or name' },
+  { title: 'another bundle name', text: recordWith({ name: 'other.img' }), what: 'version or name' },
+  { title: 'a non-hex attempt', text: recordWith({ attempt: 'not hex' }), what: 'attempt, key, IV or signature' },
+  { title: 'no signature', text: recordWith({ signature: undefined }), what: 'attempt, key, IV or signature' },
+  {
+    title: 'an uppercase-hex key',
+    text: recordWith({ userEncryptedKey: 'CD'.repeat(128) }),
+    what: 'attempt, key, IV or signature',
+  },
+  { title: 'a fractional part size', text: recordWith({ partSize: 1.5 }), what: 'parts' },
+  { title: 'parts as an object', text: recordWith({ parts: { 0: RECORD.parts[0] } }), what: 'parts' },
+  { title: 'a null part', text: recordWith({ parts: [null] }), what: 'a part' },
+  { title: 'a negative part index', text: partWith({ index: -1 }), what: 'a part' },
+  { title: 'a part key that is not a string', text: partWith({ key: 7 }), what: 'a part' },
+  { title: 'a part SHA-1 of 39 digits', text: partWith({ sha1: 'a'.repeat(39) }), what: 'a part' },
+  { title: 'a part SHA-1 in uppercase', text: partWith({ sha1: 'A'.repeat(40) }), what: 'a part' },
+  { title: 'a part without an ETag', text: partWith({ etag: undefined }), what: 'a part' },
+];
+
 /** Every case of every table, for the closing count. */
 export const HOSTILE_CATALOG_SIZES: Record<string, number> = {
   optionFiles: OPTION_FILE_CASES.length,
   regions: REGION_CASES.length,
   conflictingOptions: CONFLICTING_OPTION_CASES.length,
   bundles: BUNDLE_CASES.length,
+  resumeRecords: RESUME_RECORD_CASES.length,
 };
 
 describe('hostile-input catalog', function () {
@@ -582,6 +674,30 @@ describe(`hostile bundles and manifests (${BUNDLE_CASES.length} cases)`, functio
       }
     });
   }
+});
+
+describe(`forged or damaged resume records (${RESUME_RECORD_CASES.length} cases)`, () => {
+  const where = `s3://bucket/v1/${NAME}.resume.json`;
+  it('takes the well-formed record the cases spoil', () => {
+    assert.equal(parseResumeRecord(JSON.stringify(RECORD), NAME, where).parts.length, 1);
+  });
+  for (const testCase of RESUME_RECORD_CASES) {
+    it(`refuses a record with ${testCase.title}`, () => {
+      assert.throws(
+        () => parseResumeRecord(testCase.text, NAME, where),
+        (error: unknown) =>
+          error instanceof ResumeMismatchError &&
+          error.message.startsWith(`${where} is not a resume record this tool wrote (${testCase.what})`) &&
+          error.remedy?.kind === 'deleteAndRebundle',
+      );
+    });
+  }
+});
+
+describe('the catalog', () => {
+  it(`holds ${Object.values(HOSTILE_CATALOG_SIZES).reduce((sum, size) => sum + size, 0)} cases: ${JSON.stringify(HOSTILE_CATALOG_SIZES)}`, () => {
+    for (const [table, size] of Object.entries(HOSTILE_CATALOG_SIZES)) assert.ok(size > 0, `${table} is empty`);
+  });
 });
 
 describe('the limits leave room for what the bundler writes', () => {
