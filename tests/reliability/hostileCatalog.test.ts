@@ -18,6 +18,7 @@ import {
 } from '../helpers/craftBundle';
 import { MAX_SPARSE_MAP_ENTRIES } from '../../provider/bundle/tarReader';
 import { testPki } from '../helpers/pki';
+import * as bundledImage from '../../provider/dynamic/bundledImage/operations';
 import { parseResumeRecord } from '../../provider/aws/resumeRecord';
 import { ResumeMismatchError } from '../../provider/bundle/errors';
 import { temporaryFolder, writeImage } from '../helpers/tools';
@@ -551,6 +552,15 @@ const RESUME_RECORD_CASES: { title: string; text: string; what: string }[] = [
   { title: 'a part without an ETag', text: partWith({ etag: undefined }), what: 'a part' },
 ];
 
+/** kernelPath of a Pulumi BundledImage: not a regular file, refused by check at once. */
+const KERNEL_PATH_CASES = [
+  [
+    'a FIFO with no writer',
+    (dir: string) => (execFileSync('mkfifo', [path.join(dir, 'k.xen')]), path.join(dir, 'k.xen')),
+  ],
+  ['/dev/zero', () => '/dev/zero'],
+] as const;
+
 /** Every case of every table, for the closing count. */
 export const HOSTILE_CATALOG_SIZES: Record<string, number> = {
   optionFiles: OPTION_FILE_CASES.length,
@@ -558,6 +568,7 @@ export const HOSTILE_CATALOG_SIZES: Record<string, number> = {
   conflictingOptions: CONFLICTING_OPTION_CASES.length,
   bundles: BUNDLE_CASES.length,
   resumeRecords: RESUME_RECORD_CASES.length,
+  pulumiKernelPaths: KERNEL_PATH_CASES.length,
 };
 
 describe('hostile-input catalog', function () {
@@ -725,6 +736,37 @@ describe('the limits leave room for what the bundler writes', () => {
     assert.equal(run.status, 0, run.stderr);
     assert.equal(JSON.parse(run.stdout).sparse, true);
   });
+});
+
+describe('a Pulumi BundledImage kernelPath that is not a regular file', () => {
+  let folder: ReturnType<typeof temporaryFolder>;
+  before(() => (folder = temporaryFolder('kernel-path')));
+  after(() => folder.cleanup());
+
+  for (const [title, make] of KERNEL_PATH_CASES) {
+    it(`is a check failure at once, not a hang: ${title}`, async () => {
+      const kernelPath = make(folder.dir);
+      const pki = testPki();
+      const { failures } = await bundledImage.check(
+        {},
+        {
+          bucket: 'unikernels',
+          region: 'us-east-1',
+          accountId: '123456789012',
+          privateKey: pki.user.key,
+          certificate: pki.user.cert,
+          ec2Certificate: pki.ec2.cert,
+          kernelPath,
+        },
+      );
+      assert.equal(failures.length, 1, JSON.stringify(failures));
+      assert.equal(failures[0].property, 'kernelPath');
+      assert.match(
+        failures[0].reason,
+        /: is a (FIFO \(named pipe\)|character device), not a regular file; give a regular file$/,
+      );
+    });
+  }
 });
 
 describe('keygen --passphrase-file', () => {

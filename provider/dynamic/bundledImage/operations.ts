@@ -4,6 +4,7 @@
  * is always removed). A failed upload keeps its parts for a resume, or removes them when it cannot;
  * either way what stays in S3 is reported as a partial failure, so the engine keeps its location.
  */
+import { readSmallFileBytes, SmallFileError } from '../../common/smallFile';
 import { promises as fs } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
@@ -20,7 +21,7 @@ import { BundleInputError } from '../../bundle/errors';
 import { InputError } from '../../common/errors';
 import { inPulumiWords, pulumiReason } from '../remedies';
 import { statImage } from '../../bundle/imageFile';
-import { buildKernelImage } from '../../image/build';
+import { buildKernelImage, MAX_KERNEL_SIZE } from '../../image/build';
 import { parseSize } from '../../image/size';
 import { inspectXenKernel } from '../../image/xenKernel';
 import { IMAGE_TIMESTAMP } from '../../image/layout';
@@ -65,13 +66,16 @@ async function checkSourceFiles(inputs: PlannedBundledImage, failures: CheckFail
   }
   if (inputs.kernelPath !== undefined && !isUnknown(inputs.kernelPath)) {
     try {
-      inspectXenKernel(await fs.readFile(inputs.kernelPath), inputs.kernelPath);
+      // A regular file of bounded size only, read without blocking: a FIFO must not hang the check.
+      inspectXenKernel(await readSmallFileBytes(inputs.kernelPath, MAX_KERNEL_SIZE), inputs.kernelPath);
     } catch (error) {
-      if (error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (error instanceof SmallFileError && error.problem === 'missing') {
         failures.push({
           property: 'kernelPath',
           reason: `${inputs.kernelPath} does not exist; give the Xen kernel the unikernel build produced`,
         });
+      } else if (error instanceof SmallFileError) {
+        failures.push({ property: 'kernelPath', reason: `${inputs.kernelPath}: ${error.message}` });
       } else fail('kernelPath', error);
     }
   }
