@@ -81,7 +81,7 @@ describe('resource declarations and what derives from them', () => {
     ]);
     assert.deepEqual(
       undefinedKeys(resourceProps(unikernelInstanceSchema, { imageId: 'ami-1', instanceType: 't3.micro' })),
-      ['clientToken', 'instanceId', 'privateIpAddress', 'publicIpAddress', 'state'],
+      ['bootStatus', 'clientToken', 'instanceId', 'privateIpAddress', 'publicIpAddress', 'state', 'statusCheck'],
     );
   });
 
