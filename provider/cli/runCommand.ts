@@ -7,6 +7,7 @@ export async function runCommand(
   options: OutputOptions,
   files: Record<string, string | undefined>,
   body: (output: Output, signal: AbortSignal) => Promise<void>,
+  optionNames?: Record<string, string>,
 ): Promise<void> {
   const output = new Output(options);
   const controller = new AbortController();
@@ -17,7 +18,7 @@ export async function runCommand(
     output.log(`unikernel-ami ${command} started`);
     await body(output, controller.signal);
   } catch (error) {
-    output.error(`unikernel-ami ${command}: ${describeFailure(error, files)}`);
+    output.error(`unikernel-ami ${command}: ${describeFailure(error, files, optionNames)}`);
     process.exitCode = controller.signal.aborted ? 130 : 1;
   } finally {
     output.progress.done();

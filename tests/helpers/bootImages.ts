@@ -45,6 +45,19 @@ export async function registerBootable(
   imagePath: string,
   bucket: string,
 ): Promise<string> {
+  const imageLocation = await uploadBootable(local, dir, imagePath, bucket);
+  const registered = await registerAndWait({
+    ec2: createClients({ ...local.clientConfig() }).ec2,
+    imageLocation,
+    name: `${path.basename(imagePath)}-${Date.now()}`,
+    architecture: 'x86_64',
+    wait: { minDelaySeconds: 0.02, maxDelaySeconds: 0.1, maxWaitSeconds: 10 },
+  });
+  return registered.imageId;
+}
+
+/** Bundles for the local AWS's certificate and uploads into `bucket` (created if need be); returns the image location. */
+export async function uploadBootable(local: LocalAws, dir: string, imagePath: string, bucket: string): Promise<string> {
   const pki = testPki();
   const name = path.basename(imagePath);
   const destination = path.join(dir, `${name}.bundle`);
@@ -63,18 +76,10 @@ export async function registerBootable(
   } catch {
     // already there
   }
-  const clients = createClients({ ...local.clientConfig() });
   const upload = await uploadBundle({
-    s3: clients.s3,
+    s3: createClients({ ...local.clientConfig() }).s3,
     manifestPath: bundle.manifestPath,
     location: parseBucketArgument(`${bucket}/${name}`),
   });
-  const registered = await registerAndWait({
-    ec2: clients.ec2,
-    imageLocation: upload.imageLocation,
-    name: `${name}-${Date.now()}`,
-    architecture: 'x86_64',
-    wait: { minDelaySeconds: 0.02, maxDelaySeconds: 0.1, maxWaitSeconds: 10 },
-  });
-  return registered.imageId;
+  return upload.imageLocation;
 }
