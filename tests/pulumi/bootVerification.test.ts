@@ -35,7 +35,8 @@ describe('UnikernelInstance boot verification through the real plugin', function
   let goodAmi: string;
 
   before(async function () {
-    local = await LocalAws.start({ instancePendingMs: 30, consolePostMs: 60, statusCheckMs: 60 });
+    // As on EC2, the reachability checks settle after the console is posted.
+    local = await LocalAws.start({ instancePendingMs: 30, consolePostMs: 60, statusCheckMs: 400 });
     const started = await startPlugin({
       cwd: checkoutProject(),
       project: 'unikernel-boot',
@@ -96,7 +97,15 @@ describe('UnikernelInstance boot verification through the real plugin', function
     const status = created.properties.bootStatus as Record<string, string>;
     assert.equal(status.result, 'verified');
     assert.equal(status.method, 'status checks');
-    await instances.delete(created.id, urn('checks'), created.properties, inputs);
+    assert.equal(created.properties.arn, `arn:aws:ec2:${local.region}:${local.accountId}:instance/${created.id}`);
+    assert.match(String(created.properties.privateDns), /^ip-172-31-\d+-\d+\.ec2\.internal$/);
+    assert.match(String(created.properties.publicDns), /^ec2-54-\d+-\d+-\d+\.compute-1\.amazonaws\.com$/);
+    assert.equal(created.properties.availabilityZone, `${local.region}a`);
+    const retagged = await checked('checks', { imageId: goodAmi, instanceType: 'm3.medium', tags: { team: 'a' } });
+    const updated = await instances.update(created.id, urn('checks'), created.properties, retagged, inputs);
+    assert.deepEqual(updated.properties.bootStatus, created.properties.bootStatus, 'an update keeps the verdict');
+    assert.equal(updated.properties.arn, created.properties.arn);
+    await instances.delete(created.id, urn('checks'), updated.properties, retagged);
   });
 
   it('a panicking kernel: a partial failure keeping the instance, the console lines in the message; the next diff replaces it', async function () {

@@ -119,6 +119,10 @@ interface PinnedUnikernelInstanceOutputs {
   readonly tags: pulumi.Output<Record<string, string>>;
   readonly bootStatus: pulumi.Output<Record<string, string> | undefined>;
   readonly statusCheck: pulumi.Output<string | undefined>;
+  readonly arn: pulumi.Output<string | undefined>;
+  readonly privateDns: pulumi.Output<string | undefined>;
+  readonly publicDns: pulumi.Output<string | undefined>;
+  readonly availabilityZone: pulumi.Output<string | undefined>;
 }
 
 const pinned: true[] = [

@@ -10,6 +10,7 @@ import { createClients } from '../../aws/clients';
 import { imageId, instanceId, InstanceId } from '../../aws/ids';
 import {
   describeInstance,
+  instanceArn,
   InstanceNotRunningError,
   InstanceSummary,
   launchInstance,
@@ -44,9 +45,10 @@ export function diff(olds: Props, news: Props) {
   return outcome;
 }
 
-type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> & {
-  instanceId: string;
-};
+type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
+  Partial<Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId'>> & {
+    instanceId: string;
+  };
 
 function outputs(
   inputs: UnikernelInstanceInputs & Props,
@@ -63,6 +65,10 @@ function outputs(
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
     tags: instance.tags,
+    arn: instance.ownerId ? instanceArn(region, instance.ownerId, instance.instanceId) : undefined,
+    privateDns: instance.privateDnsName,
+    publicDns: instance.publicDnsName,
+    availabilityZone: instance.availabilityZone,
     clientToken,
   });
 }
@@ -188,6 +194,9 @@ export async function read(id: string, props: Props) {
     tags: instance.tags,
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
+    privateDns: instance.privateDnsName ?? olds.privateDns,
+    publicDns: instance.publicDnsName ?? olds.publicDns,
+    availabilityZone: instance.availabilityZone ?? olds.availabilityZone,
   };
   return {
     id,
@@ -201,7 +210,12 @@ export async function update(id: string, olds: Props, news: Props) {
   const inputs = parseInputs(unikernelInstanceSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
   await updateTags(ec2, instanceId(id), before.tags ?? {}, inputs.tags ?? {});
-  return { outs: outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }) };
+  // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
+  const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone } = before;
+  const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone });
+  return {
+    outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }), ...kept },
+  };
 }
 
 export async function remove(id: string, props: Props): Promise<void> {

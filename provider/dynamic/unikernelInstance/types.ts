@@ -67,6 +67,12 @@ export const unikernelInstanceSchema = {
   bootStatus: property(stringMap, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** "impaired" when refresh last found the instance reachability check failing (the next up replaces it); absent otherwise. */
   statusCheck: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /** The instance's ARN (as @pulumi/aws's Instance.arn). */
+  arn: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /** Private and public DNS names, and the availability zone (as @pulumi/aws's Instance names them). */
+  privateDns: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  publicDns: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  availabilityZone: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** Set by create (one per launch): a retried RunInstances returns the same instance. */
   clientToken: property(strings, { output: 'always', change: 'none', resource: 'reserved' }),
 };
