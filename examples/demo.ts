@@ -5,7 +5,9 @@
  * BundledImage → RegisteredAmi → UnikernelInstance — through Pulumi's real dynamic-provider plugin
  * over gRPC, against the local AWS (`pulumi-unikernel/testing`): create in dependency order, an
  * out-of-band change (the instance terminated, the AMI retagged), refresh showing the drift, an
- * update healing it, and a destroy that leaves AWS empty.
+ * update healing it, a new kernel that crashes at boot (the local AWS boots the real bundle with
+ * PV-GRUB, and the kernel's output is scripted: `up` fails with its console lines and keeps the
+ * instance), a fixed kernel that heals it, and a destroy that leaves AWS empty.
  *
  * With AWS_ENDPOINT_URL set it runs against that endpoint instead, with the usual AWS credentials:
  * another emulator, or AWS itself. There, UNIKERNEL_EC2_CERTIFICATE names EC2's bundling certificate
@@ -13,6 +15,7 @@
  * the PV-GRUB kernel when the endpoint has no catalogue of Amazon's, UNIKERNEL_DEMO_BUCKET the bucket
  * (created with ACLs enabled when missing) and UNIKERNEL_DEMO_ACCOUNT_ID the account.
  */
+import { createHash } from 'crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
@@ -27,7 +30,13 @@ import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provide
 import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance/provider';
 import { LocalAws } from '../testing/localAws';
 import { buildXenKernel } from '../testing/xenKernel';
-import { linkedProject, startPlugin } from '../testing/pluginHarness';
+import {
+  linkedProject,
+  PluginRpcError,
+  serializeProvider,
+  startPlugin,
+  withoutProvider,
+} from '../testing/pluginHarness';
 import { MiniEngine } from './demo/engine';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -55,16 +64,20 @@ interface Target {
   ec2Certificate: { pem: string; from: string };
 }
 
-function ec2CertificateFrom(local: boolean): Target['ec2Certificate'] {
+function ec2CertificateFrom(local: LocalAws | undefined): Target['ec2Certificate'] {
   const file = process.env.UNIKERNEL_EC2_CERTIFICATE;
   if (file) {
     if (!existsSync(file))
       throw new Error(`UNIKERNEL_EC2_CERTIFICATE names ${file}, which does not exist: give the path of cert-ec2.pem`);
     return { pem: readFileSync(file, 'utf8'), from: file };
   }
-  const from = local
-    ? '(a stand-in: the local AWS reads bundles sealed for any certificate)'
-    : '(a stand-in: EC2 cannot decrypt this bundle, so its instance will not boot; set UNIKERNEL_EC2_CERTIFICATE to cert-ec2.pem for AWS)';
+  if (local)
+    return {
+      pem: local.ec2Certificate,
+      from: "(the local AWS's stand-in for cert-ec2.pem: it holds the key, opens the bundle and boots it with PV-GRUB, as EC2 does)",
+    };
+  const from =
+    '(a stand-in: EC2 cannot decrypt this bundle, so its instance will not boot; set UNIKERNEL_EC2_CERTIFICATE to cert-ec2.pem for AWS)';
   return { pem: createSigningIdentity('stand-in for cert-ec2.pem').certificatePem, from };
 }
 
@@ -77,7 +90,7 @@ async function target(): Promise<Target> {
       accountId: process.env.UNIKERNEL_DEMO_ACCOUNT_ID ?? '123456789012',
       bucket: process.env.UNIKERNEL_DEMO_BUCKET ?? 'pulumi-unikernel-demo',
       kernelId: process.env.UNIKERNEL_KERNEL_ID || undefined,
-      ec2Certificate: ec2CertificateFrom(false),
+      ec2Certificate: ec2CertificateFrom(undefined),
     };
   }
   const local = await LocalAws.start({ instancePendingMs: 300, instanceShuttingDownMs: 300, imagePendingMs: 200 });
@@ -88,7 +101,7 @@ async function target(): Promise<Target> {
     bucket: 'pulumi-unikernel-demo',
     credentials: local.credentials,
     local,
-    ec2Certificate: ec2CertificateFrom(true),
+    ec2Certificate: ec2CertificateFrom(local),
   };
 }
 
@@ -111,6 +124,71 @@ async function kernelFor(aws: Target): Promise<{ kernelId?: string; note: string
     );
   } finally {
     ec2.destroy();
+  }
+}
+
+const HEALTHY_CONSOLE = ['Solo5: Xen console: ready', 'mir-hello: listening on 0.0.0.0:8080'];
+const CRASHING_CONSOLE = [
+  'Solo5: Xen console: ready',
+  'Fatal error: exception Invalid_argument("index out of bounds")',
+  'Solo5: solo5_exit(2) called',
+];
+
+function sha256Of(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+function bootSummary(outputs: Record<string, unknown>): string {
+  const status = outputs.bootStatus as Record<string, string> | undefined;
+  return status ? `${status.result}: ${status.summary} (${status.at})` : 'not recorded';
+}
+
+interface Stack {
+  engine: MiniEngine;
+  bundleInputs: Record<string, unknown>;
+  amiInputs: Record<string, unknown>;
+  instanceInputs: Record<string, unknown>;
+}
+
+/**
+ * `pulumi up` of the whole stack with another kernel: the bundle and the AMI are replaced, then the
+ * instance. A boot that is not verified is a partial failure: like the engine, keep the instance
+ * the error names in the state, and show the error as `pulumi up` does.
+ */
+async function upStack(stack: Stack, kernelPath: string): Promise<void> {
+  const { engine } = stack;
+  stack.bundleInputs = { ...stack.bundleInputs, kernelPath };
+  say(
+    `  ~ mirage-bundle: ${await engine.up(BUNDLE, 'mirage-bundle', bundledImageProvider, stack.bundleInputs, ['privateKey'])}`,
+  );
+  const bundle = engine.state.get('mirage-bundle')?.outputs ?? {};
+  stack.amiInputs = {
+    ...stack.amiInputs,
+    manifestLocation: bundle.manifestLocation,
+    manifestEtag: bundle.manifestEtag,
+  };
+  say(`  ~ mirage-ami: ${await engine.up(AMI, 'mirage-ami', registeredAmiProvider, stack.amiInputs)}`);
+  stack.instanceInputs = { ...stack.instanceInputs, imageId: engine.state.get('mirage-ami')?.id };
+  try {
+    const outcome = await engine.up(INSTANCE, 'mirage-instance', unikernelInstanceProvider, stack.instanceInputs);
+    const instance = engine.state.get('mirage-instance');
+    say(`  ~ mirage-instance: ${outcome}  ${instance?.id}`);
+    say(`    boot ${instance ? bootSummary(instance.outputs) : 'not recorded'}`);
+  } catch (error) {
+    if (!(error instanceof PluginRpcError) || !error.partial) throw error;
+    engine.relay();
+    const { partial } = error;
+    engine.state.set('mirage-instance', {
+      type: INSTANCE,
+      name: 'mirage-instance',
+      provider: await serializeProvider(unikernelInstanceProvider),
+      id: partial.id,
+      inputs: stack.instanceInputs,
+      outputs: withoutProvider(partial.properties),
+    });
+    say('  error: update failed');
+    for (const line of error.message.split('\n')) say(`    ${line}`);
+    say(`  the state keeps mirage-instance ${partial.id} (${String(partial.properties.state)}), for inspection`);
   }
 }
 
@@ -161,6 +239,8 @@ async function main(): Promise<void> {
 
     step("The program: a Xen PV kernel, a signing key, EC2's certificate");
     const kernelPath = buildXenKernel(work, { fileName: 'mir-hello.xen' });
+    // What the kernel prints once PV-GRUB has booted it (the local AWS plays the unikernel's part).
+    fake?.scriptConsole({ kernelSha256: sha256Of(kernelPath) }, { lines: HEALTHY_CONSOLE });
     const identity = createSigningIdentity('pulumi-unikernel demo');
     const ec2Certificate = aws.ec2Certificate.pem;
     say(
@@ -196,11 +276,15 @@ async function main(): Promise<void> {
     say(
       `  + RegisteredAmi mirage-ami  ${ami.id}  (paravirtual, kernel ${ami.outputs.effectiveKernelId}, ${ami.outputs.state})`,
     );
-    const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' } };
+    // The boot is verified from the console's marker here; elsewhere (a bundle the endpoint may not
+    // boot) the reachability checks decide.
+    const bootCheck = fake ? { bootMarker: 'listening on' } : {};
+    const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' }, ...bootCheck };
     const instance = await engine.create(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs);
     say(
       `  + UnikernelInstance mirage-instance  ${instance.id}  (${instance.outputs.state}, IMDSv2 ${instance.outputs.httpTokens ?? 'required'})`,
     );
+    say(`    boot ${bootSummary(instance.outputs)}`);
     const stored = JSON.stringify([...engine.state.values()].map((entry) => entry.outputs));
     say(`  state holds no private key: ${stored.includes('PRIVATE KEY') ? 'NO — it does' : 'yes'}`);
 
@@ -248,6 +332,19 @@ async function main(): Promise<void> {
           .map((each) => each.instanceId)
           .join(', ')}`,
       );
+    }
+
+    if (fake) {
+      const broken = buildXenKernel(work, { fileName: 'mir-hello-v2.xen', seed: 'v2: reads past its buffer' });
+      fake.scriptConsole({ kernelSha256: sha256Of(broken) }, { lines: CRASHING_CONSOLE, reachable: false });
+      step('pulumi up with a new kernel that crashes at boot (the program now names mir-hello-v2.xen)');
+      const stack = { engine, amiInputs, instanceInputs, bundleInputs };
+      await upStack(stack, broken);
+
+      const fixed = buildXenKernel(work, { fileName: 'mir-hello-v3.xen', seed: 'v3: fixed' });
+      fake.scriptConsole({ kernelSha256: sha256Of(fixed) }, { lines: HEALTHY_CONSOLE });
+      step('pulumi up after fixing the kernel (mir-hello-v3.xen): the failed instance is replaced');
+      await upStack(stack, fixed);
     }
 
     step('pulumi destroy: in reverse dependency order');

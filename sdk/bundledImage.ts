@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { bundledImageProvider } from '../provider/dynamic/bundledImage/provider';
 import { BundledImageSchema, bundledImageSchema } from '../provider/dynamic/bundledImage/types';
+import { refuseAwsProvider } from './awsProviderOption';
 import { ArgsOf, DeclaredOutputsOf, resourceProps } from './declared';
 
 /** The inputs of a BundledImage, as declared in provider/dynamic/bundledImage/types.ts (with their documentation). */
@@ -17,6 +18,13 @@ export interface BundledImage extends DeclaredOutputsOf<BundledImageSchema> {}
  */
 export class BundledImage extends pulumi.dynamic.Resource {
   constructor(name: string, args: BundledImageArgs, opts?: pulumi.CustomResourceOptions) {
-    super(bundledImageProvider, name, resourceProps(bundledImageSchema, args), opts, 'unikernel', 'BundledImage');
+    super(
+      bundledImageProvider,
+      name,
+      resourceProps(bundledImageSchema, args),
+      refuseAwsProvider('BundledImage', opts),
+      'unikernel',
+      'BundledImage',
+    );
   }
 }

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provider';
 import { RegisteredAmiSchema, registeredAmiSchema } from '../provider/dynamic/registeredAmi/types';
+import { refuseAwsProvider } from './awsProviderOption';
 import { ArgsOf, DeclaredOutputsOf, resourceProps } from './declared';
 
 /** The inputs of a RegisteredAmi, as declared in provider/dynamic/registeredAmi/types.ts (with their documentation). */
@@ -15,6 +16,13 @@ export interface RegisteredAmi extends DeclaredOutputsOf<RegisteredAmiSchema> {}
  */
 export class RegisteredAmi extends pulumi.dynamic.Resource {
   constructor(name: string, args: RegisteredAmiArgs, opts?: pulumi.CustomResourceOptions) {
-    super(registeredAmiProvider, name, resourceProps(registeredAmiSchema, args), opts, 'unikernel', 'RegisteredAmi');
+    super(
+      registeredAmiProvider,
+      name,
+      resourceProps(registeredAmiSchema, args),
+      refuseAwsProvider('RegisteredAmi', opts),
+      'unikernel',
+      'RegisteredAmi',
+    );
   }
 }

@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { refuseAwsProvider } from './awsProviderOption';
 import { BundledImage, BundledImageArgs } from './bundledImage';
 import { RegisteredAmi, RegisteredAmiArgs } from './registeredAmi';
 import { UnikernelInstance, UnikernelInstanceArgs } from './unikernelInstance';
@@ -23,7 +24,7 @@ export class Unikernel extends pulumi.ComponentResource {
   readonly instanceId?: pulumi.Output<string>;
 
   constructor(name: string, args: UnikernelArgs, opts?: pulumi.ComponentResourceOptions) {
-    super('unikernel:index:Unikernel', name, {}, opts);
+    super('unikernel:index:Unikernel', name, {}, refuseAwsProvider('Unikernel', opts));
     const { ami, instance, ...bundleArgs } = args;
     this.bundle = new BundledImage(`${name}-bundle`, bundleArgs, { parent: this });
     this.ami = new RegisteredAmi(

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance/provider';
 import { UnikernelInstanceSchema, unikernelInstanceSchema } from '../provider/dynamic/unikernelInstance/types';
+import { refuseAwsProvider } from './awsProviderOption';
 import { ArgsOf, DeclaredOutputsOf, resourceProps } from './declared';
 
 /** The inputs of a UnikernelInstance, as declared in provider/dynamic/unikernelInstance/types.ts (with their documentation). */
@@ -16,7 +17,7 @@ export class UnikernelInstance extends pulumi.dynamic.Resource {
       unikernelInstanceProvider,
       name,
       resourceProps(unikernelInstanceSchema, args),
-      opts,
+      refuseAwsProvider('UnikernelInstance', opts),
       'unikernel',
       'UnikernelInstance',
     );

@@ -38,6 +38,25 @@ describe('npm run demo', function () {
     assert.match(stdout, /~ mirage-ami: updated in place/);
     assert.match(stdout, /~ mirage-instance: created \(it was gone\)/);
     assert.match(stdout, /AMI tags now \{"project":"pulumi-unikernel","stack":"demo"\}/);
+    assert.match(
+      stdout,
+      /mirage-instance {2}i-[0-9a-f]+ {2}\(running, IMDSv2 required\)\n {4}boot verified: the console printed the boot marker \/listening on\//,
+    );
+    const crashed =
+      /instance (i-[0-9a-f]+) is running but its boot was not verified: the console shows a failure \(OCaml \(MirageOS\) uncaught exception\); last console lines:/.exec(
+        stdout,
+      );
+    assert.ok(crashed, 'the crashing kernel fails the up');
+    assert.match(
+      stdout,
+      /Booting 'mir-hello-v2\.xen'[\s\S]*Fatal error: exception Invalid_argument\("index out of bounds"\)/,
+    );
+    assert.match(stdout, new RegExp(`the state keeps mirage-instance ${crashed[1]} \\(running\\)`));
+    assert.match(
+      stdout,
+      new RegExp(`UnikernelInstance ${crashed[1]}: its boot was not verified .*: the instance is replaced`),
+    );
+    assert.match(stdout, /~ mirage-instance: replaced \(imageId, bootStatus\) {2}i-[0-9a-f]+\n {4}boot verified/);
     assert.match(stdout, /the local AWS now holds 0 object\(s\)/);
   });
 

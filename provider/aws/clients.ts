@@ -17,6 +17,8 @@ export interface AwsSettings {
   ec2Endpoint?: string;
   /** Endpoint of the EBS direct APIs (like AWS_ENDPOINT_URL_EBS). */
   ebsEndpoint?: string;
+  /** The shared config/credentials profile for region and credentials (like AWS_PROFILE). */
+  profile?: string;
   /** Explicit credentials; by default the SDK's chain (environment, profile, SSO, instance role). */
   credentials?: AwsCredentialIdentity;
   /** Attempts per request, the first included (SDK standard retry strategy). Default 5. */
@@ -43,6 +45,7 @@ function environmentEndpoint(service: 'S3' | 'EC2' | 'EBS'): string | undefined 
 function common(settings: AwsSettings) {
   return {
     region: settings.region,
+    profile: settings.profile,
     credentials: settings.credentials,
     maxAttempts: settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     retryMode: 'standard',

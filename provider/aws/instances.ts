@@ -49,6 +49,11 @@ export interface InstanceSummary {
   subnetId?: string;
   privateIpAddress?: string;
   publicIpAddress?: string;
+  privateDnsName?: string;
+  publicDnsName?: string;
+  availabilityZone?: string;
+  /** The account that owns the instance (its reservation's owner), for the ARN. */
+  ownerId?: string;
   keyName?: string;
   securityGroupIds: string[];
   httpTokens?: string;
@@ -73,7 +78,7 @@ export class InstanceNotRunningError extends AwsOperationError {
   }
 }
 
-function summarize(instance: Instance): InstanceSummary {
+function summarize(instance: Instance, ownerId?: string): InstanceSummary {
   return {
     instanceId: instance.InstanceId as InstanceId,
     state: instance.State?.Name ?? 'unknown',
@@ -83,11 +88,21 @@ function summarize(instance: Instance): InstanceSummary {
     subnetId: instance.SubnetId,
     privateIpAddress: instance.PrivateIpAddress,
     publicIpAddress: instance.PublicIpAddress,
+    privateDnsName: instance.PrivateDnsName || undefined,
+    publicDnsName: instance.PublicDnsName || undefined,
+    availabilityZone: instance.Placement?.AvailabilityZone,
+    ownerId,
     keyName: instance.KeyName,
     securityGroupIds: (instance.SecurityGroups ?? []).map((group) => group.GroupId ?? '').filter(Boolean),
     httpTokens: instance.MetadataOptions?.HttpTokens,
     tags: fromTagList(instance.Tags),
   };
+}
+
+/** The instance's ARN, as EC2 forms it (the partition from the region). */
+export function instanceArn(region: string, ownerId: string, id: string): string {
+  const partition = region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+  return `arn:${partition}:ec2:${region}:${ownerId}:instance/${id}`;
 }
 
 async function instanceTypeInfo(ec2: EC2Client, type: string, signal?: AbortSignal): Promise<InstanceTypeInfo> {
@@ -163,8 +178,9 @@ export async function describeInstance(
 ): Promise<InstanceSummary | undefined> {
   try {
     const output = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
-    const instance = output.Reservations?.flatMap((reservation) => reservation.Instances ?? [])[0];
-    return instance ? summarize(instance) : undefined;
+    const reservation = output.Reservations?.find((each) => (each.Instances ?? []).length > 0);
+    const instance = reservation?.Instances?.[0];
+    return instance ? summarize(instance, reservation?.OwnerId) : undefined;
   } catch (error) {
     if (errorCode(error) === 'InvalidInstanceID.NotFound') return undefined;
     throw describeAwsError(error, 'DescribeInstances', id);

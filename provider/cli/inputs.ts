@@ -40,6 +40,21 @@ export const OPTION_NAMES: Record<string, string> = {
   timeoutMinutes: '--timeout',
 };
 
+/** The option names of `register`, `run`, `console`, `terminate` and `deregister` (the AWS CLI's). */
+export const EC2_OPTION_NAMES: Record<string, string> = {
+  ...OPTION_NAMES,
+  name: '-n/--name',
+  imageId: '--image-id',
+  instanceType: '-t/--instance-type',
+  instanceId: '--instance-id',
+  snapshotId: '--snapshot-id',
+  bootMarker: '--boot-marker',
+  bootFailurePatterns: '--boot-failure-pattern',
+  keyName: '-k/--key-name',
+  subnetId: '-s/--subnet-id',
+  securityGroupIds: '-g/--security-group-ids',
+};
+
 /** The option names of `bundle --bucket`, where the core's destination is the bucket. */
 export const BUCKET_OPTION_NAMES: Record<string, string> = { ...OPTION_NAMES, destination: OPTION_NAMES.bucket };
 

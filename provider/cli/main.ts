@@ -8,6 +8,7 @@ import { GZIP_MODES } from '../bundle/parallelGzip';
 import { packageInfo } from '../packageInfo';
 import { runBundle, runKeygen, runUnbundle, runVerify } from './commands';
 import { registerAwsCommands } from './awsCommands';
+import { registerEc2Commands } from './ec2Commands';
 import { registerImageCommand } from './imageCommand';
 import { registerLocalAwsCommand } from './localAwsCommand';
 import { registerSnapshotCommand } from './snapshotCommand';
@@ -109,6 +110,7 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerSnapshotCommand(program);
   registerLocalAwsCommand(program);
+  registerEc2Commands(program);
   program.hook('preAction', checkOptionRules);
   return program;
 }

@@ -8,6 +8,7 @@ export async function runCommand(
   options: OutputOptions,
   files: Record<string, string | undefined>,
   body: (output: Output, signal: AbortSignal) => Promise<void>,
+  optionNames?: Record<string, string>,
 ): Promise<void> {
   let output: Output;
   try {
@@ -27,7 +28,7 @@ export async function runCommand(
   } catch (error) {
     const cause = controller.signal.aborted ? 'signal' : 'timeout';
     output.error(
-      `unikernel-ami ${command}: ${isStopError(error) ? stoppedMessage(command, cause) : describeFailure(error, files, undefined, cause)}`,
+      `unikernel-ami ${command}: ${isStopError(error) ? stoppedMessage(command, cause) : describeFailure(error, files, optionNames, cause)}`,
     );
     process.exitCode = controller.signal.aborted ? 130 : 1;
   } finally {

@@ -1,13 +1,16 @@
 /**
  * Provider-wide settings: stack config passed to `configure` by the plugin, then the environment.
  * Credentials are never read here: the AWS SDK's default chain finds them in the plugin process's
- * environment, so they are never captured into serialized code or written to state.
+ * environment (or the shared files' profile that `aws:profile` names), so they are never captured
+ * into serialized code or written to state.
  */
 import type { AwsSettings } from '../aws/clients';
 import { isUnknown } from './values';
 
 export interface ProviderSettings {
   region?: string;
+  /** The stack's aws:profile: the shared config profile for region and credentials. */
+  profile?: string;
   /** Seconds between polls while waiting for AMIs and instances (tests use a fraction). */
   pollSeconds?: number;
 }
@@ -24,6 +27,7 @@ export function rememberSettings(config: ConfigReader): void {
   const poll = config.get('unikernel:pollSeconds');
   (globalThis as Holder)[KEY] = {
     region: config.get('unikernel:region') ?? config.get('aws:region'),
+    profile: config.get('aws:profile') || undefined,
     pollSeconds: poll === undefined ? undefined : Number(poll),
   };
 }
@@ -43,7 +47,7 @@ export function plannedRegion(region: string | undefined): string | undefined {
 }
 
 export function awsSettings(region: string | undefined): AwsSettings {
-  return { region: effectiveRegion(region) };
+  return { region: effectiveRegion(region), profile: currentSettings().profile };
 }
 
 /**

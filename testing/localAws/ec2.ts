@@ -12,6 +12,7 @@ import {
 } from './ec2Context';
 import { deregisterImage, describeImages, modifyImageAttribute, registerImage } from './ec2Images';
 import { describeInstances, runInstances, terminateInstances } from './ec2Instances';
+import { describeInstanceStatus, getConsoleOutput } from './ec2Console';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
@@ -159,6 +160,8 @@ const ACTIONS: Record<string, Ec2Action> = {
   RunInstances: runInstances,
   DescribeInstances: describeInstances,
   TerminateInstances: terminateInstances,
+  GetConsoleOutput: getConsoleOutput,
+  DescribeInstanceStatus: describeInstanceStatus,
   DescribeSnapshots: describeSnapshots,
   DeleteSnapshot: deleteSnapshot,
 };

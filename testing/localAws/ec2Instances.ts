@@ -14,6 +14,7 @@ import {
   paginate,
 } from './ec2Context';
 import { readableByEc2, tagSet } from './ec2Images';
+import { startBoot } from './ec2Console';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
 import { LocalAwsState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
 import { InstanceStateName, StateReason } from './types';
@@ -248,6 +249,43 @@ function bundleIntact(state: LocalAwsState, image: ImageRecord): boolean {
   });
 }
 
+/**
+ * What RunInstances names must exist, as on EC2: the subnet, the security groups (the region's
+ * default subnet and group always do), the key pair and the instance profile.
+ */
+function checkExistence(
+  state: LocalAwsState,
+  params: Readonly<Record<string, string>>,
+  groupIds: readonly string[],
+  subnetId: string,
+): void {
+  if (subnetId !== defaultSubnet(state) && !state.subnets.has(subnetId))
+    throw new AwsError(400, 'InvalidSubnetID.NotFound', `The subnet ID '${subnetId}' does not exist`);
+  const missingGroup = groupIds.find((id) => id !== defaultSecurityGroup(state) && !state.securityGroups.has(id));
+  if (missingGroup !== undefined)
+    throw new AwsError(400, 'InvalidGroup.NotFound', `The security group '${missingGroup}' does not exist`);
+  const keyName = params.KeyName;
+  if (keyName !== undefined && !state.keyPairs.has(keyName))
+    throw new AwsError(400, 'InvalidKeyPair.NotFound', `The key pair '${keyName}' does not exist`);
+  const profileName = params['IamInstanceProfile.Name'];
+  if (profileName !== undefined && !state.instanceProfiles.has(profileName))
+    throw invalidValue(
+      'iamInstanceProfile.name',
+      profileName,
+      `Value (${profileName}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name`,
+    );
+  const profileArn = params['IamInstanceProfile.Arn'];
+  if (profileArn !== undefined) {
+    const match = /^arn:aws[a-z-]*:iam::(\d{12}):instance-profile\/(?:.*\/)?([^/]+)$/.exec(profileArn);
+    if (!match || match[1] !== state.config.accountId || !state.instanceProfiles.has(match[2]))
+      throw invalidValue(
+        'iamInstanceProfile.arn',
+        profileArn,
+        `Value (${profileArn}) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN`,
+      );
+  }
+}
+
 function decodeUserData(value: string | undefined): Buffer | undefined {
   if (value === undefined) return undefined;
   const decoded = Buffer.from(value, 'base64');
@@ -351,6 +389,7 @@ export const runInstances: Ec2Action = (context) => {
   const subnetId = params.SubnetId ?? defaultSubnet(state);
   if (!/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/.test(subnetId))
     throw new AwsError(400, 'InvalidSubnetID.Malformed', `Invalid id: "${subnetId}"`);
+  checkExistence(state, params, groupIds, subnetId);
   const tags = tagSpecifications(params, 'instance', ['volume', 'network-interface']);
 
   const now = state.now();
@@ -388,6 +427,7 @@ export const runInstances: Ec2Action = (context) => {
       timeline: timeline.map((entry) => ({ ...entry })),
     };
     state.instances.set(instance.instanceId, instance);
+    startBoot(state, instance, image);
     reservation.instanceIds.push(instance.instanceId);
     instances.push(instance);
     if (hiding) state.hide(instance.instanceId, hiding.forMs, hiding.forCalls);

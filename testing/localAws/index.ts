@@ -4,9 +4,11 @@
  * request, keeps state in memory, records every request and can inject failures. What it models,
  * and how strictly, is in docs/LOCAL-AWS.md.
  */
+import { createSigningIdentity } from '../../provider/bundle/identity';
+import { readPrivateKey } from '../../provider/bundle/keys';
 import { FaultInjector } from './faults';
 import { LocalAwsServer } from './server';
-import { LocalAwsState, ImageRecord, InstanceRecord, SnapshotRecord, TimelineEntry } from './state';
+import { ConsoleScript, LocalAwsState, ImageRecord, InstanceRecord, SnapshotRecord, TimelineEntry } from './state';
 import {
   BucketOptions,
   LocalAwsOptions,
@@ -19,6 +21,7 @@ import {
 } from './types';
 
 export * from './types';
+export type { ConsoleScript } from './state';
 export { FaultInjector } from './faults';
 /** Lower-case hex MD5, the form `objects()` reports. */
 export { md5Hex } from './checksums';
@@ -38,6 +41,7 @@ export class LocalAws {
   readonly accountId: string;
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
   private readonly state: LocalAwsState;
+  private ec2CertificatePem: string | undefined;
   private readonly server: LocalAwsServer;
   private port = 0;
 
@@ -56,7 +60,10 @@ export class LocalAws {
       imagePendingMs: options.imagePendingMs ?? 20,
       snapshotCompletingMs: options.snapshotCompletingMs ?? 20,
       terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
+      consolePostMs: options.consolePostMs ?? 100,
+      statusCheckMs: options.statusCheckMs ?? 100,
     });
+    if (options.ec2Identity) this.useEc2Identity(options.ec2Identity.certificatePem, options.ec2Identity.privateKeyPem);
     this.server = new LocalAwsServer({
       state: this.state,
       faults: this.faults,
@@ -155,6 +162,74 @@ export class LocalAws {
     if (state === 'shutting-down') timeline.push({ at: now + instanceShuttingDownMs, state: 'terminated', reason });
     if (state === 'stopping') timeline.push({ at: now + instanceShuttingDownMs, state: 'stopped', reason });
     instance.timeline = timeline;
+  }
+
+  // Console and status checks
+
+  /**
+   * The stand-in EC2 bundling certificate (PEM): bundles sealed for it (`ec2Certificate`) are booted
+   * for real, PV-GRUB reading the restored image. Made on first use unless given at start.
+   */
+  get ec2Certificate(): string {
+    if (!this.ec2CertificatePem) {
+      const identity = createSigningIdentity('local AWS stand-in EC2 certificate', 3650, 2048);
+      this.useEc2Identity(identity.certificatePem, identity.privateKeyPem);
+    }
+    return this.ec2CertificatePem as string;
+  }
+
+  private useEc2Identity(certificatePem: string, privateKeyPem: string): void {
+    this.state.ec2Key = readPrivateKey(privateKeyPem, 'ec2Identity.privateKeyPem');
+    this.ec2CertificatePem = certificatePem;
+  }
+
+  /**
+   * What a kernel (by the SHA-256 of its uncompressed bytes: PV-GRUB boots it from an instance-store
+   * bundle) or an image (EBS-backed, HVM, or a bundle the local AWS cannot open) prints on its console
+   * once it boots, and whether it then answers the reachability check. Applies to instances launched
+   * afterwards.
+   */
+  scriptConsole(target: { kernelSha256: string } | { imageId: string }, script: ConsoleScript): void {
+    const key = 'kernelSha256' in target ? `kernel:${target.kernelSha256.toLowerCase()}` : `image:${target.imageId}`;
+    this.state.consoleScripts.set(key, { lines: [...script.lines], reachable: script.reachable });
+  }
+
+  /** The whole console of an instance as the local AWS worked it out (undefined while the bundle is read). */
+  consoleLines(instanceId: string): string[] | undefined {
+    const record = this.state.consoles.get(instanceId);
+    return record?.settled ? [...record.lines] : undefined;
+  }
+
+  /** Makes the instance reachability check of a running instance fail from now on. */
+  impairInstanceDirect(instanceId: string): void {
+    if (!this.state.instances.has(instanceId)) throw new Error(`no instance ${instanceId}`);
+    this.state.impaired.add(instanceId);
+  }
+
+  // Network, key pairs and instance profiles (only their existence is modelled)
+
+  createKeyPairDirect(name: string): void {
+    this.state.keyPairs.add(name);
+  }
+
+  /** A new security group; returns its id. */
+  createSecurityGroupDirect(): string {
+    const id = this.state.newId('sg');
+    this.state.securityGroups.add(id);
+    return id;
+  }
+
+  /** A new subnet; returns its id. */
+  createSubnetDirect(): string {
+    const id = this.state.newId('subnet');
+    this.state.subnets.add(id);
+    return id;
+  }
+
+  /** A new instance profile; returns its ARN. */
+  createInstanceProfileDirect(name: string): string {
+    this.state.instanceProfiles.add(name);
+    return `arn:aws:iam::${this.accountId}:instance-profile/${name}`;
   }
 
   deregisterImageDirect(imageId: string): void {

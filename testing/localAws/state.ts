@@ -5,6 +5,7 @@
  * running.
  */
 import { randomBytes } from 'crypto';
+import type { PrivateKey } from '../../provider/bundle/keys';
 import { ChecksumAlgorithm, md5Hex } from './checksums';
 import { AMAZON_AKI_OWNER, pvGrubKernels } from './catalog';
 import {
@@ -24,6 +25,25 @@ export interface StateConfig {
   imagePendingMs: number;
   snapshotCompletingMs: number;
   terminatedVisibleMs: number;
+  /** Delay after running before GetConsoleOutput without Latest shows the console (EC2 posts it later). */
+  consolePostMs: number;
+  /** Delay after running before the reachability checks pass or fail. */
+  statusCheckMs: number;
+}
+
+/** What a test (or the demo) makes a kernel or an image print once it boots. */
+export interface ConsoleScript {
+  lines: string[];
+  /** Whether the booted system answers the instance reachability check. Default true. */
+  reachable?: boolean;
+}
+
+/** An instance's serial console, once the local AWS has worked out its boot. */
+export interface ConsoleRecord {
+  lines: string[];
+  reachable: boolean;
+  /** False while the bundle is still being read. */
+  settled: boolean;
 }
 
 export interface StoredObject {
@@ -180,6 +200,19 @@ export class LocalAwsState {
   readonly snapshots = new Map<string, SnapshotRecord>();
   /** StartSnapshot ClientToken → snapshot id. */
   readonly snapshotTokens = new Map<string, string>();
+  /** `kernel:SHA256` or `image:AMI` → what it prints when it boots. */
+  readonly consoleScripts = new Map<string, ConsoleScript>();
+  /** Instance id → its console. */
+  readonly consoles = new Map<string, ConsoleRecord>();
+  /** Instance ids whose instance status check a test impaired. */
+  readonly impaired = new Set<string>();
+  /** What exists besides the defaults: key pair names, security group ids, subnet ids, instance profile names. */
+  readonly keyPairs = new Set<string>();
+  readonly securityGroups = new Set<string>();
+  readonly subnets = new Set<string>();
+  readonly instanceProfiles = new Set<string>();
+  /** The private key of the local AWS's stand-in EC2 certificate, once one exists. */
+  ec2Key?: PrivateKey;
   private readonly hidden = new Map<string, Hiding>();
   private addresses = 0;
 

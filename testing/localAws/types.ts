@@ -19,6 +19,15 @@ export interface LocalAwsOptions {
   snapshotCompletingMs?: number;
   /** How long a terminated instance stays visible to DescribeInstances. Default one hour, as on AWS. */
   terminatedVisibleMs?: number;
+  /** Delay after running before GetConsoleOutput without `Latest` shows the console. Default 100 ms. */
+  consolePostMs?: number;
+  /** Delay after running before DescribeInstanceStatus's reachability checks leave `initializing`. Default 100 ms. */
+  statusCheckMs?: number;
+  /**
+   * The stand-in EC2 bundling certificate and its private key (PEM). Without it, one is made the
+   * first time `ec2Certificate` is read. Bundles sealed for it are booted for real (PV-GRUB's work).
+   */
+  ec2Identity?: { certificatePem: string; privateKeyPem: string };
   /** Port to listen on (127.0.0.1). Default 0: any free port. */
   port?: number;
 }

@@ -254,14 +254,17 @@ describe('fake AWS: EC2', function () {
 
   it('runs an instance from pending to running, terminates it, and the SDK waiters follow', async () => {
     const imageId = await availableImage();
+    const group = fake.createSecurityGroupDirect();
+    const subnet = fake.createSubnetDirect();
+    fake.createKeyPairDirect('demo-key');
     const launch: RunInstancesCommandInput = {
       ImageId: imageId,
       InstanceType: 'm1.small',
       MinCount: 1,
       MaxCount: 1,
       KeyName: 'demo-key',
-      SecurityGroupIds: ['sg-0123456789abcdef0'],
-      SubnetId: 'subnet-0123456789abcdef0',
+      SecurityGroupIds: [group],
+      SubnetId: subnet,
       UserData: Buffer.from('console=hvc0').toString('base64'),
       MetadataOptions: { HttpTokens: 'required' },
       ClientToken: 'launch-1',
@@ -279,12 +282,12 @@ describe('fake AWS: EC2', function () {
     assert.equal(started.MetadataOptions?.HttpTokens, 'required');
     assert.deepEqual(
       started.SecurityGroups?.map((group) => group.GroupId),
-      ['sg-0123456789abcdef0'],
+      [group],
     );
     assert.ok(started.LaunchTime instanceof Date);
     const recorded = fake.requests.find((request) => request.operation === 'RunInstances')!;
     assert.equal(recorded.params['MetadataOptions.HttpTokens'], 'required');
-    assert.equal(recorded.params['SecurityGroupId.1'], 'sg-0123456789abcdef0');
+    assert.equal(recorded.params['SecurityGroupId.1'], group);
     assert.equal(recorded.params['TagSpecification.1.ResourceType'], 'instance');
 
     const running = await waitUntilInstanceRunning(

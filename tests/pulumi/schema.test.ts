@@ -81,7 +81,19 @@ describe('resource declarations and what derives from them', () => {
     ]);
     assert.deepEqual(
       undefinedKeys(resourceProps(unikernelInstanceSchema, { imageId: 'ami-1', instanceType: 't3.micro' })),
-      ['clientToken', 'instanceId', 'privateIpAddress', 'publicIpAddress', 'state'],
+      [
+        'arn',
+        'availabilityZone',
+        'bootStatus',
+        'clientToken',
+        'instanceId',
+        'privateDns',
+        'privateIpAddress',
+        'publicDns',
+        'publicIpAddress',
+        'state',
+        'statusCheck',
+      ],
     );
   });
 

@@ -77,6 +77,10 @@ interface PinnedUnikernelInstanceArgs {
   httpTokens?: pulumi.Input<'required' | 'optional'>;
   region?: pulumi.Input<string>;
   timeoutSeconds?: pulumi.Input<number>;
+  verifyBoot?: pulumi.Input<boolean>;
+  bootMarker?: pulumi.Input<string>;
+  bootFailurePatterns?: pulumi.Input<pulumi.Input<string>[]>;
+  bootTimeoutSeconds?: pulumi.Input<number>;
 }
 interface PinnedBundledImageOutputs {
   readonly manifestLocation: pulumi.Output<string>;
@@ -113,6 +117,12 @@ interface PinnedUnikernelInstanceOutputs {
   readonly privateIpAddress: pulumi.Output<string | undefined>;
   readonly publicIpAddress: pulumi.Output<string | undefined>;
   readonly tags: pulumi.Output<Record<string, string>>;
+  readonly bootStatus: pulumi.Output<Record<string, string> | undefined>;
+  readonly statusCheck: pulumi.Output<string | undefined>;
+  readonly arn: pulumi.Output<string | undefined>;
+  readonly privateDns: pulumi.Output<string | undefined>;
+  readonly publicDns: pulumi.Output<string | undefined>;
+  readonly availabilityZone: pulumi.Output<string | undefined>;
 }
 
 const pinned: true[] = [

@@ -3,10 +3,14 @@
  * running is a partial failure carrying its id; any other failure after launching terminates it.
  */
 import { randomUUID } from 'crypto';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { bootPatterns } from '../../aws/bootCheck';
+import { BootOutcome, bootFailureMessage, reachability, watchBoot } from '../../aws/bootWatch';
 import { createClients } from '../../aws/clients';
-import { imageId, instanceId } from '../../aws/ids';
+import { imageId, instanceId, InstanceId } from '../../aws/ids';
 import {
   describeInstance,
+  instanceArn,
   InstanceNotRunningError,
   InstanceSummary,
   launchInstance,
@@ -16,7 +20,7 @@ import {
 import { updateTags } from '../../aws/tags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
-import { awsSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
+import { awsSettings, currentSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { checkInstanceInputs, diffInstance, isGone } from './rules';
@@ -25,6 +29,7 @@ import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSch
 type Props = Record<string, unknown>;
 const RESOURCE = 'UnikernelInstance';
 const DEFAULT_TIMEOUT_SECONDS = 900;
+const DEFAULT_BOOT_TIMEOUT_SECONDS = 600;
 
 export function check(_olds: Props, news: Props): { inputs: Props; failures: CheckFailure[] } {
   return { inputs: news, failures: checkInstanceInputs(news) };
@@ -40,9 +45,10 @@ export function diff(olds: Props, news: Props) {
   return outcome;
 }
 
-type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> & {
-  instanceId: string;
-};
+type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
+  Partial<Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId'>> & {
+    instanceId: string;
+  };
 
 function outputs(
   inputs: UnikernelInstanceInputs & Props,
@@ -59,6 +65,10 @@ function outputs(
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
     tags: instance.tags,
+    arn: instance.ownerId ? instanceArn(region, instance.ownerId, instance.instanceId) : undefined,
+    privateDns: instance.privateDnsName,
+    publicDns: instance.publicDnsName,
+    availabilityZone: instance.availabilityZone,
     clientToken,
   });
 }
@@ -87,10 +97,10 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
   });
   const label = `UnikernelInstance ${id}`;
   progress(label, `launched from ${inputs.imageId} (${inputs.instanceType}); waiting until it is running`);
+  let instance: InstanceSummary;
   try {
-    const instance = await waitForInstanceRunning(ec2, id, waitOptions(timeout), signal);
+    instance = await waitForInstanceRunning(ec2, id, waitOptions(timeout), signal);
     progress(label, `running${instance.publicIpAddress ? ` at ${instance.publicIpAddress}` : ''}`);
-    return { id, outs: outputs(inputs, clientToken, region, instance) };
   } catch (error) {
     if (error instanceof InstanceNotRunningError) {
       throw new PartialFailure(
@@ -112,6 +122,59 @@ export async function create(props: Props): Promise<{ id: string; outs: Unikerne
     }
     throw error;
   }
+  const running = outputs(inputs, clientToken, region, instance);
+  const bootStatus = await verifyBoot(ec2, id, inputs, label, (summary, message) => {
+    throw new PartialFailure(id, { ...props, ...running, bootStatus: summary }, [message]);
+  });
+  return { id, outs: { ...running, bootStatus } };
+}
+
+/**
+ * Boot verification after running: the status it ends in (for state), or `fail` with the status and
+ * a message holding the console's last lines (shown, never stored). The instance is kept either way.
+ */
+async function verifyBoot(
+  ec2: EC2Client,
+  id: InstanceId,
+  inputs: UnikernelInstanceInputs,
+  label: string,
+  fail: (status: Record<string, string>, message: string) => never,
+): Promise<Record<string, string>> {
+  if (inputs.verifyBoot === false)
+    return { result: 'not checked', at: new Date().toISOString(), summary: 'verifyBoot is false' };
+  const timeoutSeconds = inputs.bootTimeoutSeconds ?? DEFAULT_BOOT_TIMEOUT_SECONDS;
+  let outcome: BootOutcome;
+  try {
+    outcome = await watchBoot({
+      ec2,
+      instanceId: id,
+      instanceType: inputs.instanceType,
+      patterns: bootPatterns(inputs.bootMarker, inputs.bootFailurePatterns),
+      timeoutSeconds,
+      pollSeconds: currentSettings().pollSeconds ?? 5,
+      signal: AbortSignal.timeout((timeoutSeconds + 120) * 1000),
+      onProgress: (message) => progress(label, message),
+    });
+  } catch (error) {
+    const summary = `verification could not finish: ${reason(error)}`;
+    return fail(
+      { result: 'not verified', at: new Date().toISOString(), summary },
+      `instance ${id} is running but its boot was not verified: ${summary}; the instance is kept`,
+    );
+  }
+  const status = {
+    result: outcome.verified ? 'verified' : 'not verified',
+    method: outcome.method,
+    at: outcome.at.toISOString(),
+    summary: outcome.summary,
+  };
+  if (!outcome.verified)
+    return fail(
+      status,
+      `${bootFailureMessage(id, outcome)}\n(the instance is kept: fix the image and run up again, which replaces it)`,
+    );
+  progress(label, `boot verified: ${outcome.summary}`);
+  return status;
 }
 
 export async function read(id: string, props: Props) {
@@ -119,13 +182,21 @@ export async function read(id: string, props: Props) {
   const { ec2 } = createClients(awsSettings(olds.region));
   const instance = await describeInstance(ec2, instanceId(id));
   if (!instance || isGone(instance.state)) return { id: '' };
+  const checks = instance.state === 'running' ? await reachability(ec2, instanceId(id)) : undefined;
+  if (checks?.instance === 'impaired')
+    progress(`UnikernelInstance ${id}`, 'its instance reachability check is impaired: the next up replaces it');
   const refreshed = {
     ...olds,
+    // Only an impaired check is recorded: a healthy instance's state stays as create left it.
+    statusCheck: checks?.instance === 'impaired' ? checks.instance : undefined,
     state: instance.state,
     instanceType: instance.instanceType ?? olds.instanceType,
     tags: instance.tags,
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
+    privateDns: instance.privateDnsName ?? olds.privateDns,
+    publicDns: instance.publicDnsName ?? olds.publicDns,
+    availabilityZone: instance.availabilityZone ?? olds.availabilityZone,
   };
   return {
     id,
@@ -139,7 +210,12 @@ export async function update(id: string, olds: Props, news: Props) {
   const inputs = parseInputs(unikernelInstanceSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
   await updateTags(ec2, instanceId(id), before.tags ?? {}, inputs.tags ?? {});
-  return { outs: outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }) };
+  // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
+  const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone } = before;
+  const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone });
+  return {
+    outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }), ...kept },
+  };
 }
 
 export async function remove(id: string, props: Props): Promise<void> {

@@ -1,8 +1,9 @@
 /** UnikernelInstance's pure rules: input checks and the diff. */
+import { bootPatterns } from '../../aws/bootCheck';
 import { imageId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves } from '../inputRules';
-import { defaultsOf, keysWhere, parsePlanned, withDefaults } from '../schema';
+import { defaultsOf, keysWhere, parsePlanned, PlannedOf, withDefaults } from '../schema';
 import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
 import { unikernelInstanceSchema } from './types';
 
@@ -38,7 +39,27 @@ export function checkInstanceInputs(props: Props): CheckFailure[] {
   if (isKnown(httpTokens) && !['required', 'optional'].includes(httpTokens))
     list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
   list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
+  checkBootInputs(list, inputs);
   return list.failures;
+}
+
+/** Boot verification's inputs: valid regular expressions, a positive deadline, nothing given that is switched off. */
+function checkBootInputs(list: FailureList, inputs: PlannedOf<typeof unikernelInstanceSchema>): void {
+  const { verifyBoot, bootMarker, bootFailurePatterns, bootTimeoutSeconds } = inputs;
+  if (isKnown(bootMarker)) list.attempt('bootMarker', () => bootPatterns(bootMarker));
+  if (isKnown(bootFailurePatterns)) {
+    const known = bootFailurePatterns.filter((each): each is string => typeof each === 'string' && !isUnknown(each));
+    if (known.length !== bootFailurePatterns.filter((each) => !isUnknown(each)).length)
+      list.fail('bootFailurePatterns', 'must be a list of regular expressions (strings)');
+    else list.attempt('bootFailurePatterns', () => bootPatterns(undefined, known));
+  }
+  list.fail('bootTimeoutSeconds', positiveSecondsProblem(bootTimeoutSeconds));
+  if (verifyBoot === false) {
+    const given = (['bootMarker', 'bootFailurePatterns', 'bootTimeoutSeconds'] as const).filter(
+      (key) => inputs[key] !== undefined,
+    );
+    for (const key of given) list.fail(key, 'is given but verifyBoot is false: remove it, or turn verifyBoot on');
+  }
 }
 
 const GONE_STATES = new Set(['shutting-down', 'terminated']);
@@ -75,6 +96,15 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
   if (olds.state !== undefined && olds.state !== 'running') {
     replaces.push('state');
     notes.push(`the instance is ${String(olds.state)}, not running: it is replaced`);
+  }
+  const boot = olds.bootStatus as Record<string, unknown> | undefined;
+  if (boot?.result === 'not verified') {
+    replaces.push('bootStatus');
+    notes.push(`its boot was not verified (${String(boot.summary)}): the instance is replaced`);
+  }
+  if (olds.statusCheck === 'impaired') {
+    replaces.push('statusCheck');
+    notes.push('its instance reachability check is impaired: the instance is replaced');
   }
   return { changes: outcome.changes || replaces.length > 0, replaces, notes };
 }

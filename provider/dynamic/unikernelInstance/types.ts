@@ -5,7 +5,7 @@
  */
 import { kinds, shared, InputsOf, OutputsOf, property } from '../schema';
 
-const { strings, numbers, oneOf, listOf } = kinds;
+const { strings, numbers, flags, oneOf, listOf, stringMap } = kinds;
 
 export const unikernelInstanceSchema = {
   imageId: property(strings, { input: 'required', output: 'always', change: 'replace' }),
@@ -30,6 +30,28 @@ export const unikernelInstanceSchema = {
   tags: shared.tags,
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
+  /**
+   * Verify that the unikernel booted, after EC2 says running (default true): by `bootMarker` on the
+   * serial console, else by the reachability status checks. A boot that is not verified fails the
+   * update, keeping the instance (its id in state) and showing the last console lines; false skips it.
+   */
+  verifyBoot: property(flags, { input: 'optional', output: 'maybe', change: 'update', default: true }),
+  /**
+   * A regular expression the console prints once the unikernel is up (e.g. "listening on"). Without
+   * it, the system and instance reachability checks passing confirms the boot.
+   */
+  bootMarker: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
+  /**
+   * Regular expressions of console lines that mean the boot failed, besides the built-in ones (Linux
+   * panic, PV-GRUB `Error NN:`, Xen builder and crash lines, Solo5 abort/panic, Nanos panic, OCaml
+   * uncaught exceptions, Mini-OS and Unikraft crashes).
+   */
+  bootFailurePatterns: property(listOf(strings), { input: 'optional', output: 'maybe', change: 'update' }),
+  /**
+   * Seconds to wait for the boot to be verified after running (default 600: without `Latest`, which
+   * only Nitro types offer, EC2 posts the console minutes late).
+   */
+  bootTimeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: shared.region,
   /** The instance's id. */
@@ -38,6 +60,19 @@ export const unikernelInstanceSchema = {
   state: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   privateIpAddress: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   publicIpAddress: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /**
+   * What boot verification found: `result` (verified, not verified, not checked), `method` (console
+   * marker or status checks), `at` (ISO time) and `summary`. Never the console's text.
+   */
+  bootStatus: property(stringMap, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /** "impaired" when refresh last found the instance reachability check failing (the next up replaces it); absent otherwise. */
+  statusCheck: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /** The instance's ARN (as @pulumi/aws's Instance.arn). */
+  arn: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /** Private and public DNS names, and the availability zone (as @pulumi/aws's Instance names them). */
+  privateDns: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  publicDns: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  availabilityZone: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** Set by create (one per launch): a retried RunInstances returns the same instance. */
   clientToken: property(strings, { output: 'always', change: 'none', resource: 'reserved' }),
 };

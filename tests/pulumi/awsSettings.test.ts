@@ -1,0 +1,138 @@
+/**
+ * AWS settings the Pulumi way: the stack's aws:profile (region and credentials from the shared files)
+ * through the real plugin's configure, and an aws provider given in the provider/providers option
+ * refused with a message instead of being silently ignored.
+ */
+import { strict as assert } from 'assert';
+import { writeFileSync } from 'fs';
+import * as path from 'path';
+import * as pulumi from '@pulumi/pulumi';
+import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
+import { RegisteredAmi, Unikernel, UnikernelInstance } from '../../sdk';
+import { LocalAws } from '../../testing/localAws';
+import { buildXenKernel } from '../../testing/xenKernel';
+import { PluginRpcError, serializeProvider, startPlugin } from '../../testing/pluginHarness';
+import { kernelImage, registerBootable } from '../helpers/bootImages';
+import { checkoutProject, temporaryFolder } from '../helpers/tools';
+
+class ProviderOf extends pulumi.ProviderResource {
+  constructor(pkg: string, name: string) {
+    super(pkg, name, {});
+  }
+}
+
+describe('AWS settings: aws:profile, and no aws provider option', function () {
+  this.timeout(90_000);
+  const folder = temporaryFolder('aws-settings');
+  after(() => folder.cleanup());
+
+  it('refuses an aws provider given in provider or providers, before anything is registered', async () => {
+    const registered: string[] = [];
+    await pulumi.runtime.setMocks(
+      {
+        newResource: async (args) => {
+          registered.push(args.type);
+          return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: () => ({}),
+      },
+      'unikernel-settings',
+      'dev',
+      false,
+    );
+    const aws = new ProviderOf('aws', 'east');
+    const message =
+      /an aws provider was given in the provider\/providers option, which this resource cannot use .*aws:region/;
+    assert.throws(
+      () => new UnikernelInstance('vm', { imageId: 'ami-12345678', instanceType: 'm3.medium' }, { provider: aws }),
+      (error: unknown) =>
+        error instanceof Error && /^UnikernelInstance: /.test(error.message) && message.test(error.message),
+    );
+    assert.throws(
+      () => new RegisteredAmi('ami', { name: 'x', manifestLocation: 'b/k.manifest.xml' }, { provider: aws }),
+      /^Error: RegisteredAmi: an aws provider/,
+    );
+    assert.throws(
+      () =>
+        new Unikernel(
+          'app',
+          { bucket: 'b', accountId: '123456789012', privateKey: 'k', certificate: 'c', ec2Certificate: 'e' },
+          { providers: { aws } },
+        ),
+      /^Error: Unikernel: an aws provider/,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(!registered.some((type) => type.startsWith('unikernel:')), `registered ${registered.join(', ')}`);
+    const other = new ProviderOf('random', 'r');
+    assert.doesNotThrow(
+      () => new UnikernelInstance('fine', { imageId: 'ami-12345678', instanceType: 'm3.medium' }, { provider: other }),
+      'a provider of another package is not refused',
+    );
+  });
+
+  it("reads aws:profile from the stack config: the profile's region and credentials are used", async () => {
+    const local = await LocalAws.start({ instancePendingMs: 30, statusCheckMs: 30 });
+    const kernel = buildXenKernel(folder.dir, { fileName: 'profile.xen' });
+    const ami = await registerBootable(local, folder.dir, await kernelImage(folder.dir, kernel, 'profile'), 'profile');
+    const credentialsFile = path.join(folder.dir, 'credentials');
+    const configFile = path.join(folder.dir, 'config');
+    writeFileSync(
+      credentialsFile,
+      `[unikernel-test]\naws_access_key_id = ${local.credentials.accessKeyId}\naws_secret_access_key = ${local.credentials.secretAccessKey}\n`,
+    );
+    writeFileSync(configFile, `[profile unikernel-test]\nregion = ${local.region}\n`);
+    const env = {
+      AWS_ENDPOINT_URL: local.endpoint,
+      AWS_SHARED_CREDENTIALS_FILE: credentialsFile,
+      AWS_CONFIG_FILE: configFile,
+      AWS_REGION: undefined,
+      AWS_DEFAULT_REGION: undefined,
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+      AWS_SESSION_TOKEN: undefined,
+      AWS_PROFILE: undefined,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const text = await serializeProvider(unikernelInstanceProvider);
+    const program = { imageId: ami, instanceType: 'm3.medium', verifyBoot: false };
+    const withProfile = await startPlugin({
+      cwd: checkoutProject(),
+      project: 'unikernel-profile',
+      env,
+      deadlineMs: 60_000,
+    });
+    const without = await startPlugin({
+      cwd: checkoutProject(),
+      project: 'unikernel-profile',
+      env,
+      deadlineMs: 60_000,
+    });
+    try {
+      await withProfile.configure({ 'aws:profile': 'unikernel-test', 'unikernel:pollSeconds': '0.05' });
+      const instances = withProfile.withProvider(text);
+      const checked = await instances.check(instances.urn('unikernel:UnikernelInstance', 'vm'), {}, program);
+      const created = await instances.create(instances.urn('unikernel:UnikernelInstance', 'vm'), checked.inputs);
+      assert.equal(created.properties.region, local.region, "the profile's region");
+      assert.equal(local.instances().find((each) => each.instanceId === created.id)?.state, 'running');
+      await instances.delete(
+        created.id,
+        instances.urn('unikernel:UnikernelInstance', 'vm'),
+        created.properties,
+        checked.inputs,
+      );
+
+      await without.configure({ 'unikernel:pollSeconds': '0.05' });
+      const bare = without.withProvider(text);
+      const failed = await bare.create(bare.urn('unikernel:UnikernelInstance', 'vm2'), { ...checked.inputs }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      assert.ok(failed instanceof PluginRpcError, 'without aws:profile there is no region or credential to use');
+      assert.equal(local.instances().length, 1, 'nothing launched without the profile');
+    } finally {
+      await withProfile.stop();
+      await without.stop();
+      await local.stop();
+    }
+  });
+});
