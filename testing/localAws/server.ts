@@ -164,6 +164,7 @@ export class LocalAwsServer {
     let ebsRoute: EbsRoute | undefined;
     let routeError: AwsError | undefined;
     let body: Buffer;
+    const arrivalChangeCount = state.changeCount;
     if (service === 'ebs') {
       ebsRoute = routeEbs(method, path);
       record.operation = ebsRoute.operation;
@@ -244,6 +245,7 @@ export class LocalAwsServer {
           headers,
           body,
           signingRegion: signature.region,
+          arrivalChangeCount,
         });
       }
     } catch (error) {

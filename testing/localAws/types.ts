@@ -56,6 +56,12 @@ export interface BucketOptions {
   region?: string;
   /** When absent, the bucket behaves like a bucket created before 2023 that never had ownership controls set. */
   objectOwnership?: ObjectOwnership;
+  /**
+   * Block Public Access's BlockPublicAcls: a public canned ACL (public-read, public-read-write,
+   * authenticated-read) is refused with 403 AccessDenied. Default: on when objectOwnership is given
+   * (S3's default for buckets created since April 2023), off for a bucket from before.
+   */
+  blockPublicAcls?: boolean;
 }
 
 export interface LocalObjectSummary {
