@@ -45,6 +45,18 @@ export async function auditBucket(local: LocalAws, bucket: string, folder: strin
     }
     await fs.rm(target, { recursive: true, force: true });
   }
+  // The parts a resume record lists are kept on purpose, for the next run to resume from.
+  for (const record of objects.filter((object) => object.key.endsWith('.resume.json'))) {
+    const prefix = record.key.slice(0, record.key.lastIndexOf('/') + 1);
+    try {
+      const parsed: unknown = JSON.parse((local.getObject(bucket, record.key) as Buffer).toString('utf8'));
+      const parts = (parsed as { parts?: Array<{ key?: unknown }> }).parts ?? [];
+      for (const part of parts)
+        if (typeof part.key === 'string' && part.key.startsWith(prefix)) accounted.add(part.key);
+    } catch {
+      // Not JSON: its parts, if any, count as orphans.
+    }
+  }
   for (const object of objects) {
     if (accounted.has(object.key)) continue;
     if (object.key.endsWith('.resume.json')) audit.records.push(object.key);
