@@ -268,6 +268,11 @@ export class LocalAwsServer {
   private send(response: ServerResponse, record: RecordedRequest, answer: HttpAnswer): void {
     record.status = answer.status;
     if (response.destroyed) return;
+    if (answer.status < 300 && this.parts.faults.takeAnswerLost(record)) {
+      record.errorCode = 'ConnectionReset';
+      response.socket?.destroy();
+      return;
+    }
     const headers: Record<string, string> = { ...answer.headers };
     if (record.service === 'ec2' || record.service === 'ebs') {
       headers['x-amzn-requestid'] = record.requestId;

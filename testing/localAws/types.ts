@@ -186,6 +186,8 @@ export type FaultRule = FaultScope &
     | { kind: 'throttle' }
     /** Destroys the socket without answering, after reading `afterBytes` of the body (default: half of it). */
     | { kind: 'reset'; afterBytes?: number }
+    /** Carries the request out, then destroys the socket instead of answering: the answer is lost (the client retries what already happened). */
+    | { kind: 'answerLost' }
     | { kind: 'latency'; ms: number }
     /**
      * On RegisterImage, RunInstances or StartSnapshot: the new ids stay unknown
