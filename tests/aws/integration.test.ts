@@ -503,6 +503,8 @@ describe('AWS layer against the fake AWS', function () {
       'no manifest for the unfinished bundle',
     );
     fake.faults.clear();
+    // A PUT the deadline abandoned may still be carried out by the server: let it land before cleaning up.
+    await new Promise((resolve) => setTimeout(resolve, 400));
     await deleteBundle({ s3: aws.s3, location, name: 'app.img' });
     await deleteBundle({ s3: aws.s3, location: second, name: 'app.img' });
   });
