@@ -28,6 +28,7 @@ const EVERY_REMEDY: Remedy[] = [
   { kind: 'resumeOrDelete', name: 'app.img', location: 's3://b/v1/' },
   { kind: 'resumeLater', name: 'app.img', location: 's3://b/v1/' },
   { kind: 'bundleDiskImage' },
+  { kind: 'waitOrDelete', name: 'app.img', location: 's3://b/v1/' },
 ];
 
 /** Words only the CLI uses, and words only the Pulumi resources use. */

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { parseManifest } from '../bundle/manifestParse';
 import { readManifestFile } from '../bundle/manifestFile';
 import { bundleAddress, manifestKey as manifestKeyOf } from './bundleAddress';
+import { LocationClaim, readRecord } from './bundleClaim';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { awsCall, errorCode } from './errors';
@@ -72,12 +73,20 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
   }
   const bundleName = name as string;
   const remove = (key: string) => deleteObject(s3, location.bucket, key, signal);
+  const address = bundleAddress(location, bundleName);
 
+  // The place is claimed first, over any other run's claim: a run still writing this bundle then
+  // finds its claim gone and stops before its manifest counts, instead of completing over the delete.
+  const found = await readRecord(s3, address, signal);
+  const claim = await LocationClaim.take(s3, address, 'delete', found, { signal, force: true });
   await remove(manifestKey);
   const keys = new Set((listedParts ?? []).map((file) => objectKey(location, file)));
   for (const object of await listBundleObjects(s3, location, bundleName, signal)) keys.add(object.key);
   keys.delete(manifestKey);
+  keys.delete(claim.key);
   const parts = [...keys].sort();
   await forEachLimited(parts, options.concurrency ?? 8, remove, signal);
-  return { deleted: [manifestKey, ...parts] };
+  await remove(claim.key);
+  // The claim is removed last; it counts as deleted when a record of the bundle was there before.
+  return { deleted: [manifestKey, ...[...parts, ...(found ? [claim.key] : [])].sort()] };
 }

@@ -3,7 +3,7 @@
  * (nothing touches the local disk), the manifest last. With `resumable`, a failure keeps the parts
  * and a `NAME.resume.json` record that the next run of the same bundle resumes from.
  */
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { PART_SIZE } from '../bundle/constants';
 import { DestinationTakenError } from '../bundle/errors';
 import { BundleOutput, PartSink, ResumePoint } from '../bundle/bundleOutput';
@@ -11,10 +11,11 @@ import { PartCutter } from '../bundle/partCutter';
 import { partCount } from '../bundle/parts';
 import { BundleAcl, preflightBucket } from './bucket';
 import { bundleAddress, imageLocation, manifestKey, resumeKey } from './bundleAddress';
+import { conditionalPut, liveClaimError, LocationClaim, lostPlace, readRecord } from './bundleClaim';
 import { listBundleObjects } from './bundleObjects';
-import { awsCall } from './errors';
+import { parseClaim } from './claimRecord';
 import { BundleLocation, describeLocation } from './location';
-import { deleteObject, putObject } from './objects';
+import { deleteObject } from './objects';
 import { parseResumeRecord } from './resumeRecord';
 import { planResume, ResumePlan, resumeStart } from './resumePlan';
 import { S3PartStore } from './s3PartStore';
@@ -50,6 +51,8 @@ export class S3BundleOutput implements BundleOutput {
   private manifestObject: StoredObject | undefined;
   private plan: ResumePlan | undefined;
   private manifestLeftover: string | undefined;
+  private claim: LocationClaim | undefined;
+  private existing = new Map<string, string>();
   bucketCreated = false;
 
   constructor(private readonly options: S3BundleOutputOptions) {
@@ -74,39 +77,40 @@ export class S3BundleOutput implements BundleOutput {
       signal,
     });
     this.bucketCreated = bucket.created;
+    const address = bundleAddress(location, name);
     const earlier = await listBundleObjects(s3, location, name, signal);
     const start = resumeStart(
-      bundleAddress(location, name),
+      address,
       earlier,
       this.options.resumable === true && (this.options.resumeExisting ?? true),
     );
+    const found = start.kind === 'fresh' ? undefined : await readRecord(s3, address, signal);
+    const holder = found ? parseClaim(found.text) : undefined;
     if (start.kind === 'taken') {
+      // A claim there is another run at work (or a dead one's): say which.
+      const held = found && liveClaimError(address, found);
+      if (held) throw held;
       throw new DestinationTakenError(
         start.problem,
         `${this.description} already holds a bundle named ${name} (${earlier.length} object(s))`,
         { kind: 'deleteOrRename', name, location: this.description },
       );
     }
-    if (start.kind === 'resume') {
+    this.existing = new Map(earlier.map((object) => [object.key, object.etag.toLowerCase()]));
+    if (start.kind === 'resume' && found && !holder) {
       const where = `s3://${location.bucket}/${start.recordKey}`;
       this.plan = planResume(
-        parseResumeRecord(await this.readRecord(start.recordKey, where), name, where),
+        parseResumeRecord(found.text, name, where),
         earlier,
         this.partSize,
         start.recordKey,
         where,
       );
+      this.claim = LocationClaim.adopt(s3, address, found.etag);
+      return;
     }
-  }
-
-  private readRecord(recordKey: string, where: string): Promise<string> {
-    const { s3, location, signal } = this.options;
-    return awsCall('GetObject', where, async () => {
-      const answer = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: recordKey }), {
-        abortSignal: signal,
-      });
-      return (await answer.Body?.transformToString('utf8')) ?? '';
-    });
+    // Nothing there, or the claim of a run that died: this run claims the place (a live claim is refused).
+    this.claim = await LocationClaim.take(s3, address, 'bundle', found, { signal });
   }
 
   /** Set by prepare when an unfinished attempt at this bundle is taken up. */
@@ -128,6 +132,8 @@ export class S3BundleOutput implements BundleOutput {
       signal,
       plan: this.plan,
       recordKey: resumable ? resumeKey(address) : undefined,
+      existing: this.existing,
+      claim: this.claim,
     });
     return new PartCutter(this.store, this.partSize);
   }
@@ -137,20 +143,34 @@ export class S3BundleOutput implements BundleOutput {
     return this.store?.resumedParts ?? 0;
   }
 
+  /**
+   * The manifest goes in last, and only while the place is still this run's: every part as this run
+   * stored it and its claim still there, checked before and again after, since a run deleting the
+   * bundle could have started in between. Then the claim (or the record taken up) is removed.
+   */
   async writeManifest(name: string, xml: string): Promise<string> {
     const { s3, location, signal } = this.options;
     const address = bundleAddress(location, name);
     const key = manifestKey(address);
     const body = Buffer.from(xml, 'utf8');
-    const etag = await putObject(s3, location.bucket, key, body, {
-      acl: this.acl,
-      contentType: 'application/xml',
-      signal,
-    });
+    const checkStillOurs = async () => {
+      await this.store?.verifyStored();
+      await this.claim?.check(signal);
+    };
+    await checkStillOurs();
+    const etag = await conditionalPut(
+      s3,
+      location.bucket,
+      key,
+      body,
+      { acl: this.acl, contentType: 'application/xml', signal, condition: { ifNoneMatch: true } },
+      () => lostPlace(address, key, 'was written'),
+    );
     this.manifestObject = { key, etag, size: body.length };
-    if (this.plan) {
-      // The bundle is whole: the record has done its job. Left behind, it is harmless (a manifest wins).
-      await deleteObject(s3, location.bucket, this.plan.recordKey, signal).catch(() => undefined);
+    await checkStillOurs();
+    if (this.claim) {
+      // The bundle is whole: the claim or record has done its job. Left behind, it is harmless (a manifest wins).
+      await deleteObject(s3, location.bucket, this.claim.key, signal).catch(() => undefined);
     }
     return imageLocation(address);
   }

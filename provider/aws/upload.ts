@@ -7,12 +7,15 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import { BundleAcl, preflightBucket } from './bucket';
+import { BundleAddress, bundleAddress, resumeKey } from './bundleAddress';
+import { conditionalPut, LocationClaim, lostPlace, readRecord } from './bundleClaim';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { readLocalBundle } from './localBundle';
 import { BundleLocation, imageLocationOf } from './location';
 import { LocalFile, planUpload } from './uploadPlan';
-import { deleteObject, putObject } from './objects';
+import { deleteObject, putObjectAcl } from './objects';
+import { StoredObject } from './storedObject';
 
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
 
@@ -53,20 +56,47 @@ export interface UploadResult {
   objects: { key: string; md5: string; size: number }[];
 }
 
+/** PUTs a file, replacing only the object found there at the start (or creating it where there was none). */
 async function putFile(
   s3: S3Client,
-  location: BundleLocation,
+  address: BundleAddress,
   file: LocalFile,
+  found: StoredObject | undefined,
   acl: BundleAcl,
   contentType: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  await putObject(s3, location.bucket, file.key, await fs.readFile(file.path), {
-    acl,
-    contentType,
-    md5: file.md5,
-    signal,
-  });
+  await conditionalPut(
+    s3,
+    address.location.bucket,
+    file.key,
+    await fs.readFile(file.path),
+    {
+      acl,
+      contentType,
+      md5: file.md5,
+      signal,
+      condition: found ? { ifMatch: found.etag.toLowerCase() } : { ifNoneMatch: true },
+    },
+    () => lostPlace(address, file.key),
+  );
+}
+
+/** Fails unless every file is in S3 as uploaded (another run may have replaced or removed one). */
+async function verifyUploaded(
+  s3: S3Client,
+  address: BundleAddress,
+  files: readonly LocalFile[],
+  signal?: AbortSignal,
+): Promise<void> {
+  const listed = new Map(
+    (await listBundleObjects(s3, address.location, address.name, signal)).map((object) => [object.key, object]),
+  );
+  for (const file of files) {
+    const object = listed.get(file.key);
+    if (!object) throw lostPlace(address, file.key, 'was removed');
+    if (object.size !== file.size || object.etag.toLowerCase() !== file.md5) throw lostPlace(address, file.key);
+  }
 }
 
 export async function uploadBundle(options: UploadBundleOptions): Promise<UploadResult> {
@@ -84,7 +114,14 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     createBucket: options.createBucket,
     signal,
   });
-  const remote = await listBundleObjects(s3, location, name, signal);
+  const address = bundleAddress(location, name);
+  const listed = await listBundleObjects(s3, location, name, signal);
+  const recordKey = resumeKey(address);
+  // The place is claimed first: another upload, bundle or delete of this bundle at once is refused.
+  const found = listed.some((object) => object.key === recordKey) ? await readRecord(s3, address, signal) : undefined;
+  const claim = await LocationClaim.take(s3, address, 'upload', found, { signal });
+  const remote = listed.filter((object) => object.key !== recordKey);
+  const remoteByKey = new Map(remote.map((object) => [object.key, object]));
   const plan = planUpload(local.parts, local.manifestFile, remote);
 
   const totalBytes = local.parts.reduce((sum, part) => sum + part.size, 0) + local.manifestFile.size;
@@ -93,23 +130,46 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     bytes += file.size;
     options.onProgress?.({ bytes, totalBytes, key: file.key, skipped });
   };
-  plan.skip.forEach((file) => report(file, true));
-  await forEachLimited(
-    plan.upload,
-    options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
-    async (part) => {
-      await putFile(s3, location, part, acl, 'application/octet-stream', signal);
-      report(part, false);
-    },
-    signal,
-  );
-  if (plan.manifest) {
-    await putFile(s3, location, plan.manifest, acl, 'application/xml', signal);
-    report(plan.manifest, false);
-  } else {
-    report(local.manifestFile, true);
+  const concurrency = options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+  try {
+    // What is skipped as already there gets the ACL asked for, as an uploaded object would.
+    await forEachLimited(
+      plan.skip,
+      concurrency,
+      async (part) => {
+        await putObjectAcl(s3, location.bucket, part.key, acl, signal);
+        report(part, true);
+      },
+      signal,
+    );
+    await forEachLimited(
+      plan.upload,
+      concurrency,
+      async (part) => {
+        await putFile(s3, address, part, remoteByKey.get(part.key), acl, 'application/octet-stream', signal);
+        report(part, false);
+      },
+      signal,
+    );
+    // The manifest counts only while the place is still this run's: checked before and after it.
+    const stillOurs = async () => {
+      await verifyUploaded(s3, address, local.parts, signal);
+      await claim.check(signal);
+    };
+    await stillOurs();
+    if (plan.manifest) {
+      await putFile(s3, address, plan.manifest, remoteByKey.get(plan.manifest.key), acl, 'application/xml', signal);
+      report(plan.manifest, false);
+    } else {
+      await putObjectAcl(s3, location.bucket, local.manifestFile.key, acl, signal);
+      report(local.manifestFile, true);
+    }
+    await stillOurs();
+    await forEachLimited(plan.stale, 4, (key) => deleteObject(s3, location.bucket, key, signal), signal);
+  } finally {
+    // Released whether or not the upload completed (the parts stay for a re-run); never another run's.
+    if (await claim.isHeld()) await deleteObject(s3, location.bucket, claim.key).catch(() => undefined);
   }
-  await forEachLimited(plan.stale, 4, (key) => deleteObject(s3, location.bucket, key, signal), signal);
   return {
     imageLocation: imageLocationOf({ bucket: location.bucket, key: local.manifestFile.key }),
     manifestKey: local.manifestFile.key,

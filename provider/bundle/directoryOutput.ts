@@ -8,9 +8,13 @@ import { isBundleFileOf, manifestFileName } from './parts';
 import { FolderPartStore } from './folderPartStore';
 import { PartCutter } from './partCutter';
 import { PART_SIZE } from './constants';
+import { removeDeadTemporaries } from './leftovers';
 
-/** Refuses a destination that is missing, not a folder, not writable, or holds an earlier bundle. */
-export async function checkDestination(destination: string, name: string): Promise<void> {
+/**
+ * Refuses a destination that is missing, not a folder, not writable, or holds an earlier bundle;
+ * removes the hidden temporary files a killed run of this bundle left (returns their names).
+ */
+export async function checkDestination(destination: string, name: string): Promise<string[]> {
   let entries: string[];
   try {
     const stats = await fs.stat(destination);
@@ -39,6 +43,7 @@ export async function checkDestination(destination: string, name: string): Promi
       `${destination} already holds a bundle named ${name} (${shown}); delete those files or choose another bundle name`,
     );
   }
+  const removed = await removeDeadTemporaries(destination, name, entries).catch(() => []);
   const probe = path.join(destination, `.${name}.${process.pid}.write-test`);
   try {
     await (await fs.open(probe, 'wx')).close();
@@ -50,10 +55,13 @@ export async function checkDestination(destination: string, name: string): Promi
       `${destination} is not writable (${code}); choose a folder you can write to`,
     );
   }
+  return removed;
 }
 
 export class DirectoryOutput implements BundleOutput {
   readonly description: string;
+  /** Hidden temporary files of a killed earlier run that prepare removed. */
+  removedLeftovers: string[] = [];
 
   constructor(
     private readonly directory: string,
@@ -62,8 +70,8 @@ export class DirectoryOutput implements BundleOutput {
     this.description = directory;
   }
 
-  prepare(name: string): Promise<void> {
-    return checkDestination(this.directory, name);
+  async prepare(name: string): Promise<void> {
+    this.removedLeftovers = await checkDestination(this.directory, name);
   }
 
   parts(name: string): PartSink {

@@ -75,6 +75,8 @@ export function cliRemedy(remedy: Remedy): string {
       return 'run the same command again to resume, or delete them with unikernel-ami delete-bundle';
     case 'bundleDiskImage':
       return 'a ready disk image is bundled as it is (unikernel-ami bundle -i)';
+    case 'waitOrDelete':
+      return `wait for that run to end, or, if none is running, delete it (unikernel-ami delete-bundle -p ${remedy.name})`;
   }
 }
 

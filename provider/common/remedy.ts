@@ -18,7 +18,9 @@ export type Remedy =
   /** The parts of `name` stored so far at `location` are kept: bundle again to resume, or delete them. */
   | { kind: 'resumeLater'; name: string; location: string }
   /** A ready disk image was given where a kernel was expected: it is bundled as it is, not built from. */
-  | { kind: 'bundleDiskImage' };
+  | { kind: 'bundleDiskImage' }
+  /** Another run holds the place of the bundle `name` at `location`: wait for it, or delete what a dead run left. */
+  | { kind: 'waitOrDelete'; name: string; location: string };
 
 export type RemedyWords = (remedy: Remedy) => string;
 
@@ -39,6 +41,8 @@ export function neutralRemedy(remedy: Remedy): string {
       return 'bundle it again the same way to resume, or delete them';
     case 'bundleDiskImage':
       return 'a ready disk image is bundled as it is';
+    case 'waitOrDelete':
+      return 'wait for that run to end, or, if none is running, delete the bundle';
   }
 }
 

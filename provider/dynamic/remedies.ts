@@ -23,6 +23,8 @@ export function pulumiRemedy(remedy: Remedy): string {
       return 'run pulumi up again to resume the upload, or pulumi destroy to remove them';
     case 'bundleDiskImage':
       return 'a ready disk image is bundled as it is (give it as imagePath instead of kernelPath)';
+    case 'waitOrDelete':
+      return 'wait for that run to end, or, if none is running, delete that bundle and run pulumi up again';
   }
 }
 

@@ -4,7 +4,7 @@ import { FaultKind, FaultRule, InjectedFault, RecordedRequest } from './types';
 type RuleOf<K extends FaultKind> = Extract<FaultRule, { kind: K }>;
 
 /** Faults that decide the answer to the request itself. */
-export type RequestFault = RuleOf<'status'> | RuleOf<'throttle'> | RuleOf<'reset'>;
+export type RequestFault = RuleOf<'status'> | RuleOf<'throttle'> | RuleOf<'reset'> | RuleOf<'answerLost'>;
 /** Faults that change what happens to a created image, instance or snapshot. */
 export type ResourceFault =
   RuleOf<'notFoundAfterCreate'> | RuleOf<'stuckPending'> | RuleOf<'imageFails'> | RuleOf<'snapshotFails'>;
@@ -70,6 +70,11 @@ export class FaultInjector {
   /** A matching reset rule, used up. */
   takeReset(request: RecordedRequest): RuleOf<'reset'> | undefined {
     return this.take(request, ['reset'] as const);
+  }
+
+  /** A matching answerLost rule, used up: the request was carried out, its answer is dropped. */
+  takeAnswerLost(request: RecordedRequest): RuleOf<'answerLost'> | undefined {
+    return this.take(request, ['answerLost'] as const);
   }
 
   /** Total delay of every matching latency rule, each used up once. */

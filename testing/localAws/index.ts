@@ -98,7 +98,7 @@ export class LocalAws {
 
   createBucket(name: string, options: BucketOptions = {}): void {
     if (this.state.buckets.has(name)) throw new Error(`bucket ${name} already exists`);
-    this.state.createBucket(name, options.region ?? this.region, options.objectOwnership);
+    this.state.createBucket(name, options.region ?? this.region, options.objectOwnership, options.blockPublicAcls);
   }
 
   private bucket(name: string) {
@@ -133,7 +133,7 @@ export class LocalAws {
   }
 
   deleteObjectDirect(bucket: string, key: string): void {
-    this.bucket(bucket).objects.delete(key);
+    this.state.removeObject(this.bucket(bucket), key);
   }
 
   // EC2 state

@@ -13,7 +13,16 @@ import {
   putOwnershipControls,
 } from './s3Buckets';
 import { HttpAnswer, S3Request } from './s3Common';
-import { copyObject, deleteObject, deleteObjects, getObject, getObjectAcl, putObject } from './s3Objects';
+import {
+  checkKeyLength,
+  copyObject,
+  deleteObject,
+  deleteObjects,
+  getObject,
+  getObjectAcl,
+  putObject,
+  putObjectAcl,
+} from './s3Objects';
 import { LocalAwsState } from './state';
 import { el, xmlDocument } from './xml';
 
@@ -29,6 +38,7 @@ function notImplemented(request: S3Request): never {
 }
 
 export function handleS3(state: LocalAwsState, request: S3Request): HttpAnswer {
+  if (request.key !== undefined) checkKeyLength(request.key);
   switch (request.operation) {
     case 'PutObject':
       return putObject(state, request);
@@ -44,6 +54,8 @@ export function handleS3(state: LocalAwsState, request: S3Request): HttpAnswer {
       return deleteObjects(state, request);
     case 'GetObjectAcl':
       return getObjectAcl(state, request);
+    case 'PutObjectAcl':
+      return putObjectAcl(state, request);
     case 'ListObjectsV2':
       return listObjectsV2(state, request);
     case 'ListObjects':

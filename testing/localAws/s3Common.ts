@@ -19,6 +19,8 @@ export interface S3Request extends S3Route {
   body: Buffer;
   /** The region of the credential scope. */
   signingRegion: string;
+  /** The state's change count when the request arrived (before its body was read). */
+  arrivalChangeCount?: number;
 }
 
 export interface HttpAnswer {

@@ -126,10 +126,17 @@ function objectData(request: S3Request): { data: Buffer; trailers: Record<string
   return { data: decoded.data, trailers: decoded.trailers, contentEncoding };
 }
 
+/** Canned ACLs that Block Public Access counts as public (they grant AllUsers or AuthenticatedUsers). */
+const PUBLIC_ACLS = ['public-read', 'public-read-write', 'authenticated-read'];
+
 function checkAcl(bucket: Bucket, headers: Record<string, string>): string | undefined {
   const acl = headers['x-amz-acl'];
   if (acl !== undefined && !CANNED_ACLS.includes(acl))
     throw new AwsError(400, 'InvalidArgument', `Invalid canned ACL: ${acl}`, { ArgumentName: 'x-amz-acl' });
+  if (bucket.blockPublicAcls && acl !== undefined && PUBLIC_ACLS.includes(acl)) {
+    // BlockPublicAcls: a request that would make the object public is refused.
+    throw new AwsError(403, 'AccessDenied', 'Access Denied');
+  }
   const grants = Object.keys(headers).some((name) => name.startsWith('x-amz-grant-'));
   if (
     bucket.ownership === 'BucketOwnerEnforced' &&
@@ -153,12 +160,64 @@ function objectHeaders(object: StoredObject): Record<string, string> {
   return headers;
 }
 
+/** S3's longest object key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+
+export function checkKeyLength(key: string): void {
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+    throw new AwsError(400, 'KeyTooLongError', 'Your key is too long', {
+      MaxSizeAllowed: String(MAX_KEY_BYTES),
+      Size: String(Buffer.byteLength(key, 'utf8')),
+    });
+  }
+}
+
+/**
+ * Conditional writes (If-None-Match: *, If-Match: ETag), as S3 evaluates them when the write
+ * completes: the first write to finish wins and a later If-None-Match gets 412; If-Match with another
+ * ETag gets 412, on a missing key 404 NoSuchKey; a write or delete of the key that finished while this
+ * conditional write was in flight gives 409 ConditionalRequestConflict.
+ */
+export function checkWriteConditions(state: LocalAwsState, bucket: Bucket, request: S3Request): void {
+  const key = request.key ?? '';
+  const ifNoneMatch = request.headers['if-none-match'];
+  const ifMatch = request.headers['if-match'];
+  if (ifNoneMatch === undefined && ifMatch === undefined) return;
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
+    throw new AwsError(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', {
+      Header: 'If-None-Match',
+    });
+  }
+  const current = bucket.objects.get(key);
+  const precondition = () =>
+    new AwsError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+      Condition: ifNoneMatch !== undefined ? 'If-None-Match' : 'If-Match',
+    });
+  if (ifNoneMatch !== undefined && current) throw precondition();
+  if (request.arrivalChangeCount !== undefined && state.changedSince(bucket, key, request.arrivalChangeCount)) {
+    throw new AwsError(
+      409,
+      'ConditionalRequestConflict',
+      'The conditional request cannot succeed due to a conflicting operation against this resource.',
+    );
+  }
+  if (ifMatch !== undefined) {
+    if (!current) throw noSuchKey(key);
+    const wanted = ifMatch
+      .split(',')
+      .map((tag) => tag.trim().replace(/^W\//, '').replace(/"/g, ''))
+      .filter((tag) => tag !== '');
+    if (!wanted.includes('*') && !wanted.includes(current.md5)) throw precondition();
+  }
+}
+
 export function putObject(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
   const { data, trailers, contentEncoding } = objectData(request);
   const acl = checkAcl(bucket, request.headers);
   checkContentMd5(request.headers, data);
   const checksum = checkChecksums(request.headers, data, trailers);
+  checkWriteConditions(state, bucket, request);
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers))
     if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = value;
@@ -227,13 +286,34 @@ export function copyObject(state: LocalAwsState, request: S3Request): HttpAnswer
       BucketName: source.slice(0, slash),
     });
   if (!original) throw noSuchKey(source.slice(slash + 1));
+  const acl = checkAcl(target, request.headers);
+  const replace = (request.headers['x-amz-metadata-directive'] ?? 'COPY').toUpperCase() === 'REPLACE';
+  const onItself = sourceBucket === target && original.key === (request.key ?? '');
+  const changes =
+    replace ||
+    request.headers['x-amz-storage-class'] !== undefined ||
+    request.headers['x-amz-website-redirect-location'] !== undefined ||
+    request.headers['x-amz-server-side-encryption'] !== undefined;
+  if (onItself && !changes) {
+    throw new AwsError(
+      400,
+      'InvalidRequest',
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+    );
+  }
+  checkWriteConditions(state, target, request);
+  const metadata: Record<string, string> = {};
+  if (replace) {
+    for (const [name, value] of Object.entries(request.headers))
+      if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = value;
+  }
   const copied = state.storeObject(target, {
     key: request.key ?? '',
     body: Buffer.from(original.body),
-    contentType: original.contentType,
+    contentType: replace ? (request.headers['content-type'] ?? 'binary/octet-stream') : original.contentType,
     contentEncoding: original.contentEncoding,
-    acl: checkAcl(target, request.headers),
-    metadata: { ...original.metadata },
+    acl,
+    metadata: replace ? metadata : { ...original.metadata },
     checksum: original.checksum,
   });
   return document(
@@ -246,7 +326,7 @@ export function copyObject(state: LocalAwsState, request: S3Request): HttpAnswer
 
 export function deleteObject(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
-  bucket.objects.delete(request.key ?? '');
+  state.removeObject(bucket, request.key ?? '');
   return { status: 204, headers: {} };
 }
 
@@ -269,7 +349,7 @@ export function deleteObjects(state: LocalAwsState, request: S3Request): HttpAns
   for (const object of objects) {
     const key = childText(object, 'Key');
     if (key === undefined) throw malformedXml();
-    bucket.objects.delete(key);
+    state.removeObject(bucket, key);
     deleted.push(key);
   }
   return document(200, 'DeleteResult', quiet ? [] : deleted.map((key) => el('Deleted', el('Key', key))));
@@ -305,4 +385,20 @@ export function getObjectAcl(state: LocalAwsState, request: S3Request): HttpAnsw
     );
   }
   return document(200, 'AccessControlPolicy', el('Owner', el('ID', owner)), el('AccessControlList', grants));
+}
+
+/** PutObjectAcl with a canned ACL (x-amz-acl); grant headers and ACL documents are not modelled. */
+export function putObjectAcl(state: LocalAwsState, request: S3Request): HttpAnswer {
+  const bucket = requireBucket(state, request);
+  const object = bucket.objects.get(request.key ?? '');
+  if (!object) throw noSuchKey(request.key ?? '');
+  if (request.headers['x-amz-acl'] === undefined) {
+    throw new AwsError(
+      501,
+      'NotImplemented',
+      'The local S3 implements PutObjectAcl only with a canned ACL (x-amz-acl).',
+    );
+  }
+  object.acl = checkAcl(bucket, request.headers);
+  return { status: 200, headers: {} };
 }

@@ -164,6 +164,7 @@ export class LocalAwsServer {
     let ebsRoute: EbsRoute | undefined;
     let routeError: AwsError | undefined;
     let body: Buffer;
+    const arrivalChangeCount = state.changeCount;
     if (service === 'ebs') {
       ebsRoute = routeEbs(method, path);
       record.operation = ebsRoute.operation;
@@ -244,6 +245,7 @@ export class LocalAwsServer {
           headers,
           body,
           signingRegion: signature.region,
+          arrivalChangeCount,
         });
       }
     } catch (error) {
@@ -266,6 +268,11 @@ export class LocalAwsServer {
   private send(response: ServerResponse, record: RecordedRequest, answer: HttpAnswer): void {
     record.status = answer.status;
     if (response.destroyed) return;
+    if (answer.status < 300 && this.parts.faults.takeAnswerLost(record)) {
+      record.errorCode = 'ConnectionReset';
+      response.socket?.destroy();
+      return;
+    }
     const headers: Record<string, string> = { ...answer.headers };
     if (record.service === 'ec2' || record.service === 'ebs') {
       headers['x-amzn-requestid'] = record.requestId;

@@ -64,7 +64,11 @@ export interface Bucket {
   creationDate: Date;
   /** Undefined: ownership controls were never set (a bucket from before April 2023). */
   ownership?: ObjectOwnership;
+  /** Block Public Access's BlockPublicAcls: requests carrying a public ACL are refused. */
+  blockPublicAcls: boolean;
   objects: Map<string, StoredObject>;
+  /** Key → the state's change counter when the key was last written or deleted (for conditional writes). */
+  changes: Map<string, number>;
 }
 
 export interface TimelineEntry<S> {
@@ -215,6 +219,8 @@ export class LocalAwsState {
   ec2Key?: PrivateKey;
   private readonly hidden = new Map<string, Hiding>();
   private addresses = 0;
+  /** Counts every object write and delete: a request notes it on arrival to see what changed while it was in flight. */
+  changeCount = 0;
 
   constructor(readonly config: StateConfig) {
     for (const kernel of pvGrubKernels(config.region)) {
@@ -256,13 +262,20 @@ export class LocalAwsState {
 
   // S3
 
-  createBucket(name: string, region: string, ownership: ObjectOwnership | undefined): Bucket {
+  createBucket(
+    name: string,
+    region: string,
+    ownership: ObjectOwnership | undefined,
+    blockPublicAcls: boolean = ownership !== undefined,
+  ): Bucket {
     const bucket: Bucket = {
       name,
       region,
       creationDate: new Date(Math.floor(this.now() / 1000) * 1000),
       ownership,
+      blockPublicAcls,
       objects: new Map(),
+      changes: new Map(),
     };
     this.buckets.set(name, bucket);
     return bucket;
@@ -275,7 +288,17 @@ export class LocalAwsState {
       lastModified: new Date(Math.floor(this.now() / 1000) * 1000),
     };
     bucket.objects.set(object.key, stored);
+    bucket.changes.set(object.key, ++this.changeCount);
     return stored;
+  }
+
+  removeObject(bucket: Bucket, key: string): void {
+    if (bucket.objects.delete(key)) bucket.changes.set(key, ++this.changeCount);
+  }
+
+  /** Whether the key was written or deleted after the change count `since`. */
+  changedSince(bucket: Bucket, key: string, since: number): boolean {
+    return (bucket.changes.get(key) ?? 0) > since;
   }
 
   // EC2 lifecycle

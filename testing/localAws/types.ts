@@ -65,6 +65,12 @@ export interface BucketOptions {
   region?: string;
   /** When absent, the bucket behaves like a bucket created before 2023 that never had ownership controls set. */
   objectOwnership?: ObjectOwnership;
+  /**
+   * Block Public Access's BlockPublicAcls: a public canned ACL (public-read, public-read-write,
+   * authenticated-read) is refused with 403 AccessDenied. Default: on when objectOwnership is given
+   * (S3's default for buckets created since April 2023), off for a bucket from before.
+   */
+  blockPublicAcls?: boolean;
 }
 
 export interface LocalObjectSummary {
@@ -189,6 +195,8 @@ export type FaultRule = FaultScope &
     | { kind: 'throttle' }
     /** Destroys the socket without answering, after reading `afterBytes` of the body (default: half of it). */
     | { kind: 'reset'; afterBytes?: number }
+    /** Carries the request out, then destroys the socket instead of answering: the answer is lost (the client retries what already happened). */
+    | { kind: 'answerLost' }
     | { kind: 'latency'; ms: number }
     /**
      * On RegisterImage, RunInstances or StartSnapshot: the new ids stay unknown

@@ -64,13 +64,22 @@ describe('bundling straight to S3', function () {
     const result = await bundleWithTestKeys(image, '', { output, destination: undefined });
     assert.deepEqual(await fs.readdir(folder.dir), before, 'nothing written locally');
     assert.equal(result.manifestPath, 'stream-1/images/app.img.manifest.xml');
-    const puts = fake.requests.filter((request) => request.operation === 'PutObject' && request.bucket === 'stream-1');
+    const allPuts = fake.requests.filter(
+      (request) => request.operation === 'PutObject' && request.bucket === 'stream-1',
+    );
+    assert.equal(allPuts[0].key, 'images/app.img.resume.json', 'the place is claimed first');
+    const puts = allPuts.slice(1);
     assert.equal(puts.length, result.parts.length + 1);
     assert.equal(puts[puts.length - 1].key, 'images/app.img.manifest.xml', 'manifest last');
     assert.ok(
       puts.every((request) => request.headers['content-md5']),
       'Content-MD5 on every part',
     );
+    assert.ok(
+      allPuts.every((request) => request.headers['if-none-match'] === '*'),
+      'every object is created only where there was none',
+    );
+    assert.ok(!fake.objects('stream-1').some((object) => object.key.endsWith('.resume.json')), 'the claim is gone');
     assert.deepEqual(
       output.objects().map((object) => object.key),
       [...result.parts.map((part) => `images/${part.filename}`), 'images/app.img.manifest.xml'],

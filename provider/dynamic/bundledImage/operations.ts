@@ -10,6 +10,7 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { createClients } from '../../aws/clients';
 import { deleteBundle } from '../../aws/deleteBundle';
+import { headEtag } from '../../aws/objects';
 import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
 import { BundleAddress, describeAddress, imageLocation, manifestKey, resumeKey } from '../../aws/bundleAddress';
@@ -369,6 +370,18 @@ export async function remove(_id: string, props: Props): Promise<void> {
   const outputs = parseOutputs(bundledImageSchema, props, RESOURCE);
   const aws = createClients(awsSettings(outputs.region));
   try {
+    // A bundle whose manifest is not the one this resource wrote belongs to someone else now
+    // (another stack made its own there after this one's was removed): it is left alone.
+    if (outputs.bundleStatus !== UNFINISHED && outputs.manifestEtag) {
+      const now = await headEtag(aws.s3, outputs.bucket, outputs.manifestKey);
+      if (now !== undefined && now !== outputs.manifestEtag.toLowerCase()) {
+        progress(
+          `BundledImage ${outputs.bundleName}`,
+          `left s3://${outputs.bucket}/${outputs.manifestKey} as it is: its manifest is not the one this resource wrote (ETag ${now}, not ${outputs.manifestEtag})`,
+        );
+        return;
+      }
+    }
     const deleted = await deleteBundle({
       s3: aws.s3,
       location: bundleAddressOf(outputs).location,

@@ -1,0 +1,190 @@
+/**
+ * Holding a bundle's place in S3 while a run writes or deletes it: the claim object
+ * (`NAME.resume.json`) stored with S3's conditional writes, checked before and after the manifest
+ * counts, and conditional writes of every object, so that two runs at one place can never both
+ * succeed and the loser says what holds the place.
+ */
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'crypto';
+import { hostname } from 'os';
+import { BundleInputError } from '../bundle/errors';
+import { BundleAddress, bucketOf, describeAddress, resumeKey } from './bundleAddress';
+import { ClaimAction, claimIsStale, describeHolder, parseClaim, renderClaim } from './claimRecord';
+import { awsCall, errorCode } from './errors';
+import { headEtag, isConditionFailure, putObject, PutOptions, unquotedEtag, WriteCondition } from './objects';
+
+/** Another run holds the bundle's place, or took it over while this one was writing. */
+export class LocationHeldError extends BundleInputError {
+  constructor(address: BundleAddress, fault: string) {
+    super('destination', fault, {
+      kind: 'waitOrDelete',
+      name: address.name,
+      location: describeAddress(address),
+    });
+    this.name = 'LocationHeldError';
+  }
+}
+
+/** The error of a run whose write found another run's object (or none where it expected its own). */
+export function lostPlace(address: BundleAddress, key: string, what = 'changed'): LocationHeldError {
+  return new LocationHeldError(
+    address,
+    `another run is writing the bundle ${address.name} in ${describeAddress(address)} (s3://${bucketOf(address)}/${key} ${what} under this run), so this run stops without completing it`,
+  );
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+export interface FoundRecord {
+  etag: string;
+  text: string;
+}
+
+/** The claim or resume record of the bundle as S3 holds it now, or undefined when there is none. */
+export async function readRecord(
+  s3: S3Client,
+  address: BundleAddress,
+  signal?: AbortSignal,
+): Promise<FoundRecord | undefined> {
+  const bucket = bucketOf(address);
+  const key = resumeKey(address);
+  try {
+    const answer = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    return { etag: unquotedEtag(answer.ETag) ?? '', text: (await answer.Body?.transformToString('utf8')) ?? '' };
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'NoSuchKey' || code === 'NotFound') return undefined;
+    return awsCall('GetObject', `s3://${bucket}/${key}`, () => Promise.reject(error));
+  }
+}
+
+/**
+ * A PUT under a write condition. A refused condition whose object now holds exactly this body counts
+ * as this run's own write (an SDK retry of a PUT whose answer was lost); otherwise `onConflict`.
+ */
+export async function conditionalPut(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  options: PutOptions & { condition: WriteCondition },
+  onConflict: () => Error,
+): Promise<string> {
+  try {
+    return await putObject(s3, bucket, key, body, options);
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    const md5 = options.md5 ?? createHash('md5').update(body).digest('hex');
+    if ((await headEtag(s3, bucket, key, options.signal)) === md5) return md5;
+    throw onConflict();
+  }
+}
+
+/** The refusal naming the live claim of another run that `found` holds, or undefined. */
+export function liveClaimError(address: BundleAddress, found: FoundRecord): LocationHeldError | undefined {
+  const held = parseClaim(found.text);
+  if (!held || claimIsStale(held, hostname(), processRuns)) return undefined;
+  return new LocationHeldError(
+    address,
+    `${describeAddress(address)} is held for the bundle ${address.name} by ${describeHolder(held)} (s3://${bucketOf(address)}/${resumeKey(address)})`,
+  );
+}
+
+/** This run's hold on the place: the claim it stored, or the resume record it took up, by ETag. */
+export class LocationClaim {
+  private constructor(
+    private readonly s3: S3Client,
+    readonly address: BundleAddress,
+    private etag: string,
+  ) {}
+
+  get key(): string {
+    return resumeKey(this.address);
+  }
+
+  /**
+   * Stores this run's claim: where there is no record, only if there still is none; over a claim
+   * of a dead run or a resume record (`found`), only if it is still that one. A live claim of
+   * another run is refused, naming it; `force` (delete-bundle) takes over even that.
+   */
+  static async take(
+    s3: S3Client,
+    address: BundleAddress,
+    action: ClaimAction,
+    found: FoundRecord | undefined,
+    options: { signal?: AbortSignal; force?: boolean } = {},
+  ): Promise<LocationClaim> {
+    const held = found && !options.force ? liveClaimError(address, found) : undefined;
+    if (held) throw held;
+    const where = `s3://${bucketOf(address)}/${resumeKey(address)}`;
+    const text = renderClaim(address.name, {
+      action,
+      token: randomBytes(12).toString('hex'),
+      host: hostname(),
+      pid: process.pid,
+      since: new Date().toISOString(),
+    });
+    const etag = await conditionalPut(
+      s3,
+      bucketOf(address),
+      resumeKey(address),
+      Buffer.from(text),
+      {
+        acl: 'none',
+        contentType: 'application/json',
+        signal: options.signal,
+        condition: found ? { ifMatch: found.etag } : { ifNoneMatch: true },
+      },
+      () =>
+        new LocationHeldError(
+          address,
+          `another run claimed ${describeAddress(address)} for the bundle ${address.name} at the same moment (${where})`,
+        ),
+    );
+    return new LocationClaim(s3, address, etag);
+  }
+
+  /** The hold of a run that takes up the resume record it found, as it is (nothing is written). */
+  static adopt(s3: S3Client, address: BundleAddress, etag: string): LocationClaim {
+    return new LocationClaim(s3, address, etag);
+  }
+
+  /** Fails unless the claim is still this run's. */
+  async check(signal?: AbortSignal): Promise<void> {
+    const now = await headEtag(this.s3, bucketOf(this.address), this.key, signal);
+    if (now !== this.etag) throw lostPlace(this.address, this.key, now === undefined ? 'was removed' : 'changed');
+  }
+
+  /** Replaces the claim with `text` if it is still this run's; false if another run has taken it. */
+  async replace(text: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      this.etag = await conditionalPut(
+        this.s3,
+        bucketOf(this.address),
+        this.key,
+        Buffer.from(text),
+        { acl: 'none', contentType: 'application/json', signal, condition: { ifMatch: this.etag } },
+        () => lostPlace(this.address, this.key),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof LocationHeldError) return false;
+      throw error;
+    }
+  }
+
+  /** Whether the claim is still this run's (false also when S3 cannot be asked). */
+  async isHeld(): Promise<boolean> {
+    return this.check().then(
+      () => true,
+      () => false,
+    );
+  }
+}

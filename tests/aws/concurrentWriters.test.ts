@@ -1,0 +1,271 @@
+/**
+ * Two writers at one bundle place, re-runs with another ACL, forged resume records: what S3's
+ * conditional writes and the claim on the place make of them, against the local AWS over HTTP.
+ */
+import { strict as assert } from 'assert';
+import { mkdirSync } from 'fs';
+import { hostname } from 'os';
+import * as path from 'path';
+import { bundleToS3 } from '../../provider/aws/bundleToS3';
+import { LocationHeldError } from '../../provider/aws/bundleClaim';
+import { createClients, AwsClients } from '../../provider/aws/clients';
+import { deleteBundle } from '../../provider/aws/deleteBundle';
+import { parseBucketArgument } from '../../provider/aws/location';
+import { S3BundleOutput } from '../../provider/aws/s3BundleOutput';
+import { uploadBundle } from '../../provider/aws/upload';
+import { BundleSuspendedError } from '../../provider/bundle/bundle';
+import { md5Hex } from '../../testing/localAws';
+import { LocalAws } from '../../testing/localAws';
+import { bundleWithTestKeys } from '../helpers/bundles';
+import { testPki } from '../helpers/pki';
+import { auditBucket } from '../helpers/s3Bundles';
+import { temporaryFolder, writeImage } from '../helpers/tools';
+
+const PART = 64 * 1024;
+
+describe('two writers at one bundle place, re-runs and forged records', function () {
+  this.timeout(120_000);
+  let local: LocalAws;
+  let aws: AwsClients;
+  let folder: ReturnType<typeof temporaryFolder>;
+  let bucketCount = 0;
+
+  before(async () => {
+    local = await LocalAws.start();
+    aws = createClients({
+      endpoint: local.endpoint,
+      region: local.region,
+      credentials: local.credentials,
+      maxAttempts: 3,
+    });
+    folder = temporaryFolder('concurrent-writers');
+  });
+  after(async () => {
+    await local.stop();
+    folder.cleanup();
+  });
+
+  function freshBucket(): string {
+    const name = `race-${++bucketCount}`;
+    local.createBucket(name, { objectOwnership: 'ObjectWriter' });
+    return name;
+  }
+
+  let imageCount = 0;
+  function image(name: string, kib: number): string {
+    const file = path.join(folder.dir, `image-${++imageCount}`, name);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeImage(file, [{ kind: 'random', bytes: kib * 1024 }]);
+    return file;
+  }
+
+  function toS3(imagePath: string, bucket: string, policy: 'resume' | 'refuse', acl?: 'none' | 'aws-exec-read') {
+    const pki = testPki();
+    return bundleToS3(
+      {
+        imagePath,
+        s3: aws.s3,
+        location: parseBucketArgument(`${bucket}/v1`),
+        privateKey: pki.user.key,
+        userCertificate: pki.user.cert,
+        ec2Certificate: pki.ec2.cert,
+        accountId: '123456789012',
+        architecture: 'x86_64',
+        unfinished: policy,
+        concurrency: 2,
+        acl,
+      },
+      { partSize: PART },
+    );
+  }
+
+  const settle = <T>(promise: Promise<T>) =>
+    promise.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+
+  for (const policy of ['resume', 'refuse'] as const) {
+    it(`two runs (${policy}) of different images to one place at once: one wins, the other fails naming the claim`, async () => {
+      const bucket = freshBucket();
+      // Both start at once; part uploads are slowed so that neither finishes before the other has begun.
+      local.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 30, times: 40 });
+      const results = await Promise.all([
+        settle(toS3(image('app.img', 400), bucket, policy)),
+        settle(toS3(image('app.img', 500), bucket, policy)),
+      ]);
+      local.faults.clear();
+      const won = results.filter((result) => result.ok);
+      assert.equal(won.length, 1, 'exactly one run succeeds');
+      const lost = results.find((result) => !result.ok);
+      assert.ok(lost && !lost.ok);
+      assert.ok(lost.error instanceof LocationHeldError, String(lost.error));
+      assert.match(lost.error.message, /s3:\/\/race-\d+\/v1\/(app\.img\.resume\.json|)/);
+      assert.match(lost.error.message, /held for the bundle app\.img by a bundle run \(pid \d+|another run/);
+      const audit = await auditBucket(local, bucket, folder.dir);
+      assert.deepEqual([...audit.broken], []);
+      assert.deepEqual(audit.orphans, []);
+      assert.deepEqual(audit.records, []);
+      assert.equal(audit.bundles.get('v1/app.img.manifest.xml'), won[0].ok ? won[0].value.digest : '');
+    });
+  }
+
+  it('a bundle run that a delete-bundle overtakes stops before its manifest counts, and nothing is left', async () => {
+    const bucket = freshBucket();
+    local.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 40, times: 60 });
+    const writing = settle(toS3(image('app.img', 700), bucket, 'resume'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await deleteBundle({ s3: aws.s3, location: parseBucketArgument(`${bucket}/v1`), name: 'app.img' });
+    const result = await writing;
+    local.faults.clear();
+    assert.ok(!result.ok, 'the overtaken run does not report success');
+    assert.ok(result.error instanceof LocationHeldError, String(result.error));
+    assert.match(result.error.message, /another run is writing the bundle app\.img in s3:\/\/race-\d+\/v1\//);
+    assert.deepEqual(local.objects(bucket), [], 'no manifest, no part, no record');
+  });
+
+  it('an upload racing delete-bundle never leaves a manifest over missing parts', async () => {
+    const bucket = freshBucket();
+    const out = path.join(folder.dir, 'upload-race');
+    mkdirSync(out, { recursive: true });
+    const made = await bundleWithTestKeys(image('up.img', 600), out, {}, { partSize: PART });
+    local.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 40, times: 60 });
+    const uploading = settle(
+      uploadBundle({
+        s3: aws.s3,
+        manifestPath: made.manifestPath,
+        location: parseBucketArgument(bucket),
+        concurrency: 2,
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    await deleteBundle({ s3: aws.s3, location: parseBucketArgument(bucket), name: 'up.img' });
+    const result = await uploading;
+    local.faults.clear();
+    assert.ok(!result.ok && result.error instanceof LocationHeldError, String(!result.ok && result.error));
+    const audit = await auditBucket(local, bucket, folder.dir);
+    assert.equal(audit.bundles.size + audit.broken.size, 0, 'no manifest');
+    assert.deepEqual(audit.records, [], 'the claim is not left behind');
+  });
+
+  it('a re-run of upload gives every skipped object the ACL asked for', async () => {
+    const bucket = freshBucket();
+    const out = path.join(folder.dir, 'acl-rerun');
+    mkdirSync(out, { recursive: true });
+    const made = await bundleWithTestKeys(image('acl.img', 300), out, {}, { partSize: PART });
+    const location = parseBucketArgument(bucket);
+    await uploadBundle({ s3: aws.s3, manifestPath: made.manifestPath, location, acl: 'none' });
+    assert.ok(local.objects(bucket).every((object) => object.acl === undefined));
+    const again = await uploadBundle({ s3: aws.s3, manifestPath: made.manifestPath, location });
+    assert.equal(again.uploaded.length, 0, 'nothing uploaded again');
+    assert.deepEqual(
+      local.objects(bucket).map((object) => [object.key, object.acl]),
+      local.objects(bucket).map((object) => [object.key, 'aws-exec-read']),
+      'every part and the manifest readable by EC2',
+    );
+  });
+
+  it('a resumed bundle --bucket gives the parts it keeps the ACL asked for this time', async () => {
+    const bucket = freshBucket();
+    const imagePath = image('keep.img', 600);
+    local.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'reset',
+      match: (request) => request.key === 'v1/keep.img.part.05',
+    });
+    await assert.rejects(toS3(imagePath, bucket, 'resume', 'none'), BundleSuspendedError);
+    local.faults.clear();
+    const result = await toS3(imagePath, bucket, 'resume', 'aws-exec-read');
+    assert.ok(result.resumedParts >= 4, `parts kept: ${result.resumedParts}`);
+    assert.deepEqual(
+      local.objects(bucket).map((object) => object.acl),
+      local.objects(bucket).map(() => 'aws-exec-read'),
+    );
+  });
+
+  it('a forged resume record (a part replaced, its ETag written in) does not resume into a corrupt bundle', async () => {
+    const bucket = freshBucket();
+    const imagePath = image('forged.img', 600);
+    local.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'reset',
+      match: (request) => request.key === 'v1/forged.img.part.05',
+    });
+    await assert.rejects(toS3(imagePath, bucket, 'resume'), BundleSuspendedError);
+    local.faults.clear();
+    const recordKey = 'v1/forged.img.resume.json';
+    const record = JSON.parse((local.getObject(bucket, recordKey) as Buffer).toString('utf8')) as {
+      parts: Array<{ index: number; key: string; size: number; etag: string }>;
+    };
+    const victim = record.parts.find((part) => part.index === 1);
+    assert.ok(victim);
+    const forgedBody = Buffer.alloc(victim.size, 0x5a);
+    local.putObjectDirect(bucket, victim.key, forgedBody);
+    victim.etag = md5Hex(forgedBody);
+    local.putObjectDirect(bucket, recordKey, Buffer.from(JSON.stringify(record)));
+
+    const result = await toS3(imagePath, bucket, 'resume');
+    assert.equal(result.resumedParts, record.parts.length - 1, 'every recorded part kept but the replaced one');
+    const audit = await auditBucket(local, bucket, folder.dir);
+    assert.deepEqual([...audit.broken], []);
+    assert.equal(audit.bundles.get('v1/forged.img.manifest.xml'), result.digest);
+  });
+
+  it('a claim left by a run killed on this host is taken over; a live one is refused, naming it', async () => {
+    const bucket = freshBucket();
+    const claim = (pid: number) =>
+      Buffer.from(
+        JSON.stringify({
+          version: 1,
+          name: 'dead.img',
+          claim: {
+            action: 'bundle',
+            token: 'ab',
+            host: hostname(),
+            pid,
+            since: '2026-12-06T00:00:00.000Z',
+          },
+        }),
+      );
+    // pid 2^22 + 1 is above Linux's pid_max: no process has it.
+    local.putObjectDirect(bucket, 'v1/dead.img.resume.json', claim(4_194_305));
+    local.putObjectDirect(bucket, 'v1/dead.img.part.0', Buffer.from('left by the killed run'));
+    const result = await toS3(image('dead.img', 200), bucket, 'resume');
+    const audit = await auditBucket(local, bucket, folder.dir);
+    assert.equal(audit.bundles.get('v1/dead.img.manifest.xml'), result.digest);
+    assert.deepEqual(audit.orphans, []);
+
+    const other = freshBucket();
+    local.putObjectDirect(other, 'v1/dead.img.resume.json', claim(process.pid));
+    await assert.rejects(
+      toS3(image('dead.img', 200), other, 'resume'),
+      (error: unknown) =>
+        error instanceof LocationHeldError &&
+        new RegExp(
+          `^s3://${other}/v1/ is held for the bundle dead\\.img by a bundle run \\(pid ${process.pid} on .*, since 2026-12-06T00:00:00\\.000Z\\) \\(s3://${other}/v1/dead\\.img\\.resume\\.json\\); wait for that run to end`,
+        ).test(error.message),
+    );
+  });
+
+  it('keeps S3BundleOutput usable on its own: a second output to a place being written is refused at once', async () => {
+    const bucket = freshBucket();
+    local.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 40, times: 30 });
+    const first = settle(
+      bundleWithTestKeys(image('solo.img', 400), '', {
+        output: new S3BundleOutput({ s3: aws.s3, location: parseBucketArgument(bucket), partSize: PART }),
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await assert.rejects(
+      bundleWithTestKeys(image('solo.img', 300), '', {
+        output: new S3BundleOutput({ s3: aws.s3, location: parseBucketArgument(bucket), partSize: PART }),
+      }),
+      (error: unknown) =>
+        error instanceof LocationHeldError || /already holds a bundle named solo\.img/.test(String(error)),
+    );
+    assert.ok((await first).ok);
+    local.faults.clear();
+  });
+});
