@@ -15,7 +15,7 @@ import { deleteSnapshot, describeSnapshot } from '../../aws/snapshots';
 import { PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
 import { awsSettings, resolveRegion, waitOptions } from '../settings';
-import { fileSha256 } from '../source';
+import { fileIdentity } from '../source';
 import { isKnown, UNKNOWN } from '../values';
 import { AmiSourceOperations, LiveAmi } from './source';
 import { amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
@@ -45,7 +45,7 @@ export const fromImage: AmiSourceOperations = {
       });
       return news;
     }
-    return { ...news, sourceHash: failures.length === 0 ? await fileSha256(path) : UNKNOWN };
+    return { ...news, sourceHash: failures.length === 0 ? await fileIdentity(path) : UNKNOWN };
   },
 
   async create(props, inputs) {
@@ -56,7 +56,7 @@ export const fromImage: AmiSourceOperations = {
     const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     const signal = AbortSignal.timeout(timeout * 1000);
     const imagePath = imagePathOf(inputs);
-    if ((await fileSha256(imagePath)) !== inputs.sourceHash) {
+    if ((await fileIdentity(imagePath)) !== inputs.sourceHash) {
       throw new AwsInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
     }
     const uploading = percentReporter(label, 'writing the EBS snapshot');

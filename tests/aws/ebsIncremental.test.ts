@@ -1,0 +1,207 @@
+/**
+ * Incremental snapshots against the local AWS with the real SDK clients: a child of the previous
+ * snapshot (ParentSnapshotId) written with only the blocks that changed, read back block by block
+ * through ListSnapshotBlocks and GetSnapshotBlock; the full upload (and why) when the parent or its
+ * list is missing; an image that changes during the upload fails it and leaves no snapshot.
+ */
+import { strict as assert } from 'assert';
+import { closeSync, openSync, readFileSync, writeSync } from 'fs';
+import * as path from 'path';
+import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { createEbsClient, createEc2Client } from '../../provider/aws/clients';
+import { EBS_BLOCK_BYTES } from '../../provider/aws/ebsBlocks';
+import { SnapshotUploadError, uploadSnapshot, UploadSnapshotOptions } from '../../provider/aws/ebsUpload';
+import { deleteSnapshot } from '../../provider/aws/snapshots';
+import { LocalAws } from '../../testing/localAws';
+import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
+
+const FAST_WAIT = { minDelaySeconds: 0.02, maxDelaySeconds: 0.05, maxWaitSeconds: 5 };
+const FAST_RETRY = { attempts: 4, baseDelayMs: 10 };
+
+/**
+ * The volume as EBS gives it back, up to the end of its last block holding data: every listed block
+ * fetched with its token, the rest zeros.
+ */
+async function readBack(ebs: EBSClient, snapshotId: string): Promise<Buffer> {
+  const blocks: { index: number; token: string }[] = [];
+  let volumeGiB: number | undefined;
+  let pageToken: string | undefined;
+  do {
+    const page = await ebs.send(
+      new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, NextToken: pageToken, MaxResults: 100 }),
+    );
+    volumeGiB = page.VolumeSize ?? 0;
+    assert.equal(page.BlockSize, EBS_BLOCK_BYTES);
+    for (const block of page.Blocks ?? [])
+      blocks.push({ index: block.BlockIndex ?? -1, token: block.BlockToken ?? '' });
+    pageToken = page.NextToken;
+  } while (pageToken);
+  assert.ok((volumeGiB ?? 0) >= 1);
+  const volume = Buffer.alloc((Math.max(-1, ...blocks.map((block) => block.index)) + 1) * EBS_BLOCK_BYTES);
+  for (const { index, token } of blocks) {
+    const got = await ebs.send(
+      new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: index, BlockToken: token }),
+    );
+    const data = Buffer.from(
+      await (got.BlockData as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
+    assert.equal(data.length, EBS_BLOCK_BYTES);
+    data.copy(volume, index * EBS_BLOCK_BYTES);
+  }
+  return volume;
+}
+
+/** Whether the volume read back holds the image, then only zeros. */
+async function holdsImage(ebs: EBSClient, snapshotId: string, file: string): Promise<void> {
+  const volume = await readBack(ebs, snapshotId);
+  const image = readFileSync(file);
+  const length = Math.max(volume.length, image.length);
+  const expected = Buffer.alloc(length);
+  image.copy(expected);
+  const actual = Buffer.alloc(length);
+  volume.copy(actual);
+  if (!actual.equals(expected)) {
+    const differs = actual.findIndex((byte, offset) => byte !== expected[offset]);
+    assert.fail(`${snapshotId} differs from ${path.basename(file)} at byte ${differs}`);
+  }
+}
+
+function overwrite(file: string, offset: number, data: Buffer): void {
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, data, 0, data.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', function () {
+  this.timeout(120_000);
+  let fake: LocalAws;
+  let ebs: EBSClient;
+  let ec2: EC2Client;
+  let folder: { dir: string; cleanup: () => void };
+  let imagePath: string;
+
+  before(async () => {
+    fake = await LocalAws.start({ snapshotCompletingMs: 20 });
+    const settings = { endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 3 };
+    ebs = createEbsClient(settings);
+    ec2 = createEc2Client(settings);
+    folder = temporaryFolder('ebs-incremental');
+    imagePath = path.join(folder.dir, 'disk.raw');
+  });
+  after(async () => {
+    ebs.destroy();
+    ec2.destroy();
+    await fake.stop();
+    folder.cleanup();
+  });
+  beforeEach(() => {
+    fake.faults.clear();
+    fake.clearRequests();
+  });
+
+  const upload = (extra: Partial<UploadSnapshotOptions> = {}) =>
+    uploadSnapshot({ ebs, ec2, imagePath, wait: FAST_WAIT, blockRetry: FAST_RETRY, concurrency: 4, ...extra });
+  const putIndexes = () =>
+    fake.requests
+      .filter((request) => request.operation === 'PutSnapshotBlock' && request.status === 201)
+      .map((request) => Number(request.params.BlockIndex))
+      .sort((a, b) => a - b);
+
+  it('writes only the changed blocks into a child, which reads back equal to the new image block for block', async () => {
+    // 6 MiB of data around a 20 MiB hole: 12 data blocks of 52.
+    writeImage(imagePath, [
+      { kind: 'random', bytes: 3 * MiB },
+      { kind: 'hole', bytes: 20 * MiB },
+      { kind: 'random', bytes: 3 * MiB },
+    ]);
+    const first = await upload();
+    assert.equal(first.parentSnapshotId, undefined);
+    assert.equal(first.blocksUploaded, 52, 'a first upload writes every block, zeros too');
+    await holdsImage(ebs, first.snapshotId, imagePath);
+
+    // One byte in block 1, 1 MiB into the hole (blocks 10 and 11), and the last block zeroed.
+    overwrite(imagePath, EBS_BLOCK_BYTES + 7, Buffer.from([0x5a ^ readFileSync(imagePath)[EBS_BLOCK_BYTES + 7]]));
+    overwrite(imagePath, 5 * MiB, Buffer.alloc(MiB, 0xee));
+    overwrite(imagePath, 26 * MiB - EBS_BLOCK_BYTES, Buffer.alloc(EBS_BLOCK_BYTES));
+    fake.clearRequests();
+    const notices: string[] = [];
+    const second = await upload({
+      parent: { snapshotId: first.snapshotId, blockList: first.blockList },
+      onNotice: (message) => notices.push(message),
+    });
+    assert.equal(second.parentSnapshotId, first.snapshotId);
+    assert.equal(second.fullUploadReason, undefined);
+    assert.deepEqual(putIndexes(), [1, 10, 11, 51]);
+    assert.equal(second.blocksUploaded, 4);
+    assert.equal(second.blocksUnchanged, 48);
+    assert.equal(fake.snapshot(second.snapshotId)?.completion?.changedBlocksCount, 4);
+    assert.match(notices.join('\n'), /writing 4 changed block\(s\) of 52 into a child of snap-/);
+    await holdsImage(ebs, second.snapshotId, imagePath);
+    assert.notEqual(second.contentIdentity, first.contentIdentity);
+
+    // The parent can go: the child keeps what it read from it.
+    assert.equal(await deleteSnapshot(ec2, first.snapshotId), true);
+    await holdsImage(ebs, second.snapshotId, imagePath);
+
+    // A shorter image: the blocks past its end that held data are written as zeros.
+    const kept = readFileSync(imagePath).subarray(0, 2 * MiB);
+    writeImage(imagePath, [{ kind: 'zeros', bytes: kept.length }]);
+    overwrite(imagePath, 0, kept);
+    fake.clearRequests();
+    const third = await upload({ parent: { snapshotId: second.snapshotId, blockList: second.blockList } });
+    assert.equal(third.parentSnapshotId, second.snapshotId);
+    assert.deepEqual(putIndexes(), [4, 5, 10, 11, 46, 47, 48, 49, 50]);
+    await holdsImage(ebs, third.snapshotId, imagePath);
+    await deleteSnapshot(ec2, second.snapshotId);
+    await deleteSnapshot(ec2, third.snapshotId);
+  });
+
+  it('uploads the whole image, saying why, when the parent is gone or its block list is missing', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: 2 * MiB }]);
+    const first = await upload();
+    await deleteSnapshot(ec2, first.snapshotId);
+    const notices: string[] = [];
+    const gone = await upload({
+      parent: { snapshotId: first.snapshotId, blockList: first.blockList },
+      onNotice: (message) => notices.push(message),
+    });
+    assert.equal(gone.parentSnapshotId, undefined);
+    assert.equal(gone.blocksUploaded, 4);
+    assert.match(gone.fullUploadReason ?? '', new RegExp(`the previous snapshot ${first.snapshotId} is gone`));
+    assert.deepEqual(notices, [`uploading the whole image: the previous snapshot ${first.snapshotId} is gone`]);
+    assert.equal(fake.snapshot(gone.snapshotId)?.parentSnapshotId, undefined);
+
+    const unlisted = await upload({ parent: { snapshotId: gone.snapshotId } });
+    assert.equal(unlisted.parentSnapshotId, undefined);
+    assert.match(unlisted.fullUploadReason ?? '', /list of the blocks of snap-\w+ is missing or unreadable/);
+    await holdsImage(ebs, unlisted.snapshotId, imagePath);
+    await deleteSnapshot(ec2, gone.snapshotId);
+    await deleteSnapshot(ec2, unlisted.snapshotId);
+  });
+
+  it('an image that changes during the upload fails it truthfully and leaves no snapshot behind', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: 4 * MiB }]);
+    const before = fake.snapshots().length;
+    let changed = false;
+    const failed = await upload({
+      concurrency: 1,
+      onProgress: (event) => {
+        if (!changed && event.blocksUploaded === 1) {
+          changed = true;
+          overwrite(imagePath, 6 * EBS_BLOCK_BYTES, Buffer.alloc(10, 1));
+        }
+      },
+    }).then(
+      () => assert.fail('the upload should fail'),
+      (error: unknown) => error,
+    );
+    assert.ok(failed instanceof SnapshotUploadError, String(failed));
+    assert.equal(failed.snapshotRemains, false);
+    assert.match(failed.message, /disk\.raw changed during the upload .*; the partial snapshot snap-\w+ was deleted/);
+    assert.equal(fake.snapshots().length, before, 'the pending snapshot was deleted');
+  });
+});
