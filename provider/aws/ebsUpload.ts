@@ -46,13 +46,38 @@ export const DEFAULT_SNAPSHOT_CONCURRENCY = 32;
 export const DEFAULT_SNAPSHOT_TIMEOUT_MINUTES = 60;
 
 export interface BlockRetry {
-  /** Attempts in all, the first included. */
+  /** Attempts in all, the first included (ConcurrentLimitExceededException; the partial snapshot's deletion). */
   attempts: number;
-  /** Delay before the second attempt; it doubles (with jitter) after each. */
+  /** Delay before the second attempt; it doubles (with jitter) after each, up to `maxDelayMs`. */
   baseDelayMs: number;
+  /** Longest delay between two attempts. Default 10 s. */
+  maxDelayMs?: number;
+  /**
+   * How long after StartSnapshot "the snapshot does not exist" is taken for a snapshot not visible
+   * yet and retried: up to about 2 minutes, the EBS team's advice (awslabs/coldsnap#43). Default 120 s.
+   */
+  notVisibleForMs?: number;
 }
 
+/** Time as the upload waits on it: the real clock, or a test's. */
+export interface UploadClock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+const REAL_CLOCK: UploadClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+};
+
 const DEFAULT_BLOCK_RETRY: BlockRetry = { attempts: 6, baseDelayMs: 500 };
+const DEFAULT_NOT_VISIBLE_MS = 120_000;
+const DEFAULT_MAX_DELAY_MS = 10_000;
+
+function retryDelay(retry: BlockRetry, attempt: number): number {
+  const delay = Math.min(retry.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, retry.baseDelayMs * 2 ** (attempt - 1));
+  return delay * (0.5 + Math.random() / 2);
+}
 
 export interface SnapshotUploadProgress {
   phase: 'uploading' | 'completing' | 'waiting';
@@ -106,11 +131,13 @@ export interface UploadSnapshotOptions {
   onProgress?: (progress: SnapshotUploadProgress) => void;
   /**
    * Retries of a block that fails with ResourceNotFoundException before any block of the snapshot
-   * was accepted (the new snapshot is not visible everywhere yet) or with
-   * ConcurrentLimitExceededException. Throttling and 5xx are retried by the SDK. Default 6 attempts
-   * from 500 ms.
+   * was accepted (the new snapshot is not visible everywhere yet: retried for `notVisibleForMs`
+   * after StartSnapshot) or with ConcurrentLimitExceededException (`attempts`). Throttling, 5xx and
+   * request timeouts are retried by the SDK. Default 6 attempts, delays from 500 ms to 10 s, 2 minutes.
    */
   blockRetry?: BlockRetry;
+  /** The clock the retries wait on (tests give their own). */
+  clock?: UploadClock;
   /** Time allowed to delete the partial snapshot after a failure. Default 60 s. */
   cleanupTimeoutMs?: number;
   /** Write only the blocks that differ from this snapshot's, into a child of it. */
@@ -227,7 +254,7 @@ interface SendableBlock {
 
 class SnapshotWriter {
   /** Whether the service has accepted a block: from then on ResourceNotFoundException is final. */
-  private visible = false;
+  visible = false;
   private written = 0;
   private bytesDone = 0;
   private totalBytes = 0;
@@ -241,6 +268,9 @@ class SnapshotWriter {
     private readonly handle: fs.FileHandle,
     private readonly signal: AbortSignal,
     private readonly stop: () => void,
+    private readonly clock: UploadClock,
+    /** When StartSnapshot answered, on `clock`. */
+    private readonly startedAt: number,
   ) {
     for (const planned of blocks.blocks) this.totalBytes += this.blockBytes(planned.index);
   }
@@ -305,11 +335,13 @@ class SnapshotWriter {
         return;
       } catch (error) {
         const code = errorCode(error);
-        const retryable =
-          code === 'ConcurrentLimitExceededException' || (code === 'ResourceNotFoundException' && !this.visible);
-        if (!retryable || attempt >= retry.attempts || this.signal.aborted) throw error;
-        const delay = retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-        await sleep(delay, undefined, { signal: this.signal });
+        const notVisible = code === 'ResourceNotFoundException' && !this.visible;
+        const delay = retryDelay(retry, attempt);
+        const retryable = notVisible
+          ? this.clock.now() + delay - this.startedAt <= (retry.notVisibleForMs ?? DEFAULT_NOT_VISIBLE_MS)
+          : code === 'ConcurrentLimitExceededException' && attempt < retry.attempts;
+        if (!retryable || this.signal.aborted) throw error;
+        await this.clock.sleep(delay, this.signal);
       }
     }
   }
@@ -403,15 +435,22 @@ async function chooseParent(
 }
 
 /** Deletes the partial snapshot and returns the error to throw: it says whether the snapshot remains. */
-async function cleanUp(options: UploadSnapshotOptions, id: SnapshotId, cause: unknown): Promise<SnapshotUploadError> {
+async function cleanUp(
+  options: UploadSnapshotOptions,
+  id: SnapshotId,
+  cause: unknown,
+  seen: boolean,
+): Promise<SnapshotUploadError> {
   const retry = options.blockRetry ?? DEFAULT_BLOCK_RETRY;
   const signal = AbortSignal.timeout(options.cleanupTimeoutMs ?? 60_000);
   try {
     // EC2 may not know a snapshot that StartSnapshot created a moment ago: ask again before taking "not found" for "gone".
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-      if (await deleteSnapshot(options.ec2, id, signal)) break;
-      if (attempt < retry.attempts) await sleep(retry.baseDelayMs * 2 ** (attempt - 1), undefined, { signal });
+      if (await deleteSnapshot(options.ec2, id, signal)) return new SnapshotUploadError(id, false, cause);
+      if (attempt < retry.attempts) await (options.clock ?? REAL_CLOCK).sleep(retryDelay(retry, attempt), signal);
     }
+    // Never found: gone, if the service had shown it (it accepted a block); else maybe not visible yet.
+    if (!seen) return new SnapshotUploadError(id, true, cause, new Error('EC2 does not find it yet'));
     return new SnapshotUploadError(id, false, cause);
   } catch (error) {
     return new SnapshotUploadError(id, true, cause, error);
@@ -455,6 +494,7 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         `writing ${choice.plan.blocks.length} changed block(s) of ${plan.imageBlocks} into a child of ${parent}`,
       );
     const clientToken = options.clientToken ?? randomUUID();
+    const clock = options.clock ?? REAL_CLOCK;
     const started = await awsCall('StartSnapshot', `snapshot of ${path.basename(options.imagePath)}`, () =>
       options.ebs.send(
         new StartSnapshotCommand({
@@ -482,7 +522,17 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         true,
       );
     const id = snapshotId(started.SnapshotId);
-    const writer = new SnapshotWriter(options, id, plan, choice.plan, handle, signal, () => controller.abort());
+    const writer = new SnapshotWriter(
+      options,
+      id,
+      plan,
+      choice.plan,
+      handle,
+      signal,
+      () => controller.abort(),
+      clock,
+      clock.now(),
+    );
     try {
       if (started.BlockSize !== undefined && started.BlockSize !== EBS_BLOCK_BYTES) {
         throw new AwsOperationError(
@@ -533,7 +583,7 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
       };
     } catch (error) {
       controller.abort();
-      throw await cleanUp(options, id, error);
+      throw await cleanUp(options, id, error, writer.visible);
     }
   } finally {
     await handle.close();

@@ -204,4 +204,41 @@ describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', f
     assert.match(failed.message, /disk\.raw changed during the upload .*; the partial snapshot snap-\w+ was deleted/);
     assert.equal(fake.snapshots().length, before, 'the pending snapshot was deleted');
   });
+
+  it('retries "the snapshot does not exist" for about 2 minutes after StartSnapshot (on an injected clock), then gives up truthfully', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    let now = 0;
+    const clock = {
+      now: () => now,
+      sleep: async (ms: number) => {
+        now += ms;
+      },
+    };
+    const retry = { attempts: 4, baseDelayMs: 500 };
+    fake.faults.inject({ service: 'ebs', operation: 'StartSnapshot', kind: 'notFoundAfterCreate', forCalls: 12 });
+    const late = await upload({ concurrency: 1, clock, blockRetry: retry });
+    const notFound = () => fake.requests.filter((request) => request.errorCode === 'ResourceNotFoundException');
+    assert.equal(notFound().length, 12, 'twelve answers of "does not exist", all retried (more than 6 attempts)');
+    assert.ok(now > 15_000 && now <= 120_000, `waited ${now} ms of the clock`);
+    assert.equal(fake.snapshot(late.snapshotId)?.state, 'completed');
+    await deleteSnapshot(ec2, late.snapshotId);
+
+    fake.clearRequests();
+    fake.faults.clear();
+    now = 0;
+    fake.faults.inject({ service: 'ebs', operation: 'StartSnapshot', kind: 'notFoundAfterCreate', forCalls: 100_000 });
+    const failed = await upload({ concurrency: 1, clock, blockRetry: retry }).then(
+      () => assert.fail(`the upload should give up (${notFound().length} not found, ${now} ms)`),
+      (error: unknown) => error,
+    );
+    assert.ok(failed instanceof SnapshotUploadError, String(failed));
+    assert.equal(failed.code, 'ResourceNotFoundException');
+    assert.ok(now >= 110_000 && now <= 135_000, `gave up after ${now} ms of the clock, about 2 minutes`);
+    // EC2 does not see the snapshot either (still hidden): the error says it may remain, with its id.
+    assert.equal(failed.snapshotRemains, true);
+    assert.match(failed.message, /could not be deleted .*aws ec2 delete-snapshot --snapshot-id snap-/);
+    assert.match(failed.message, /snap-\w+/);
+    fake.faults.clear();
+    if (fake.snapshot(failed.snapshotId)) await deleteSnapshot(ec2, failed.snapshotId);
+  });
 });
