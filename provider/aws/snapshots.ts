@@ -99,7 +99,15 @@ export async function waitForSnapshotCompleted(
       { SnapshotIds: [id] },
     );
   } catch (error) {
-    if (signal?.aborted) throw error;
+    // The SDK's waiter reports an abort as JSON text ({"state":"ABORTED",...}): say it in words.
+    if (signal?.aborted)
+      throw new SnapshotNotCompletedError(
+        id,
+        'pending',
+        signal.reason instanceof Error && signal.reason.name === 'TimeoutError'
+          ? 'the time allowed ran out while waiting for it to complete'
+          : 'the wait for it to complete was cancelled',
+      );
     const snapshot = await describeSnapshot(ec2, id, signal).catch(() => undefined);
     if (!snapshot) throw new SnapshotNotCompletedError(id, 'unknown', 'EC2 does not find it');
     const reason =

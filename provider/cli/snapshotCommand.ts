@@ -54,7 +54,7 @@ export function registerSnapshotCommand(program: Command): void {
         const timeout = wholeNumber('--timeout', options.timeout);
         // The AWS SDK is loaded only now: it costs ~0.2 s and ~40 MB at start-up.
         const { createEbsClient, createEc2Client } = await import('../aws/clients.js');
-        const { uploadSnapshot } = await import('../aws/ebsUpload.js');
+        const { SnapshotUploadError, uploadSnapshot } = await import('../aws/ebsUpload.js');
         // One socket per block in flight (the SDK's default is 50 per endpoint).
         const settings = { region: options.region, maxAttempts, maxSockets: Math.max(concurrency, 8) };
         const ebs = createEbsClient(settings);
@@ -71,6 +71,7 @@ export function registerSnapshotCommand(program: Command): void {
             skipZeroBlocks: options.skipZeroBlocks,
             deadlineMs: timeout === undefined ? undefined : timeout * 1000,
             signal,
+            onNotice: (message) => output.log(message),
             onProgress: (progress) => {
               if (progress.phase === 'uploading')
                 output.progress.update('blocks', progress.bytesDone, progress.totalBytes);
@@ -94,6 +95,20 @@ export function registerSnapshotCommand(program: Command): void {
           );
           output.info(result.snapshotId);
           output.result({ command: 'snapshot', image: options.image, ...result });
+        } catch (error) {
+          // --json: stdout stays one JSON document, failures included (the words also go to stderr).
+          const upload = error instanceof SnapshotUploadError ? error : undefined;
+          output.result({
+            command: 'snapshot',
+            image: options.image,
+            error: {
+              message: error instanceof Error ? error.message : String(error),
+              code: upload?.code,
+              snapshotId: upload?.snapshotId,
+              snapshotRemains: upload?.snapshotRemains,
+            },
+          });
+          throw error;
         } finally {
           ebs.destroy();
           ec2.destroy();

@@ -14,7 +14,7 @@ import { EBS_BLOCK_BYTES } from '../../provider/aws/ebsBlocks';
 import { SnapshotUploadError, uploadSnapshot, UploadSnapshotOptions } from '../../provider/aws/ebsUpload';
 import { deleteSnapshot } from '../../provider/aws/snapshots';
 import { LocalAws } from '../../testing/localAws';
-import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
+import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
 
 const FAST_WAIT = { minDelaySeconds: 0.02, maxDelaySeconds: 0.05, maxWaitSeconds: 5 };
 const FAST_RETRY = { attempts: 4, baseDelayMs: 10 };
@@ -240,5 +240,31 @@ describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', f
     assert.match(failed.message, /snap-\w+/);
     fake.faults.clear();
     if (fake.snapshot(failed.snapshotId)) await deleteSnapshot(ec2, failed.snapshotId);
+  });
+
+  it('unikernel-ami snapshot: a snapshot still pending at --timeout is said in words, and --json prints an error document', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    fake.faults.inject({ service: 'ebs', operation: 'CompleteSnapshot', kind: 'stuckPending' });
+    const environment = {
+      AWS_ENDPOINT_URL: fake.endpoint,
+      AWS_REGION: fake.region,
+      AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+      AWS_PROFILE: '',
+    };
+    const before = fake.snapshots().length;
+    const run = await runCliAsync(['snapshot', '--image', imagePath, '--timeout', '3', '--json'], environment);
+    assert.equal(run.status, 1, run.stderr);
+    assert.doesNotMatch(run.stdout + run.stderr, /ABORTED/);
+    const summary = JSON.parse(run.stdout) as { command: string; error: Record<string, unknown> };
+    assert.equal(summary.command, 'snapshot');
+    assert.match(
+      String(summary.error.message),
+      /snapshot snap-\w+ is pending, not completed: the time allowed ran out while waiting for it to complete; the partial snapshot snap-\w+ was deleted/,
+    );
+    assert.equal(summary.error.snapshotRemains, false);
+    assert.match(String(summary.error.snapshotId), /^snap-/);
+    assert.equal(run.stderr.trim().split('\n').length, 1);
+    assert.equal(fake.snapshots().length, before, 'the pending snapshot was deleted');
   });
 });
