@@ -427,10 +427,13 @@ async function chooseParent(
     return full(
       `the previous snapshot ${parent} is ${found.volumeSizeGiB} GiB, larger than this ${plan.volumeSizeGiB} GiB one`,
     );
+  // A child takes its parent's encryption and key (StartSnapshot refuses Encrypted with ParentSnapshotId).
   if ((found.encrypted ?? false) !== (options.encrypted ?? false))
     return full(
-      `the previous snapshot ${parent} is ${found.encrypted ? '' : 'not '}encrypted and this one is ${options.encrypted ? '' : 'not'}`,
+      `the previous snapshot ${parent} is ${found.encrypted ? 'encrypted' : 'not encrypted'}, and this one is to be ${options.encrypted ? 'encrypted' : 'unencrypted'}`,
     );
+  if (options.kmsKeyArn !== undefined && found.kmsKeyId !== options.kmsKeyArn)
+    return full(`the previous snapshot ${parent} is encrypted with another KMS key than ${options.kmsKeyArn}`);
   return { parent, plan: planBlocks(hashed, list, skipZeroBlocks) };
 }
 
@@ -506,8 +509,9 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
               ? toTagList(options.tags).map(({ Key, Value }) => ({ Key, Value }))
               : undefined,
           ClientToken: clientToken,
-          Encrypted: options.encrypted,
-          KmsKeyArn: options.kmsKeyArn,
+          // A child is encrypted as its parent is: EBS refuses Encrypted with ParentSnapshotId.
+          Encrypted: parent ? undefined : options.encrypted,
+          KmsKeyArn: parent ? undefined : options.kmsKeyArn,
           Timeout: timeoutMinutes,
         }),
         { abortSignal: signal },

@@ -25,6 +25,8 @@ export interface SnapshotSummary {
   volumeSizeGiB?: number;
   description?: string;
   encrypted?: boolean;
+  /** The KMS key of an encrypted snapshot. */
+  kmsKeyId?: string;
   ownerId?: string;
   startTime?: string;
   tags: Tags;
@@ -59,6 +61,7 @@ function summarize(snapshot: Snapshot): SnapshotSummary {
     volumeSizeGiB: snapshot.VolumeSize,
     description: snapshot.Description,
     encrypted: snapshot.Encrypted,
+    kmsKeyId: snapshot.KmsKeyId,
     ownerId: snapshot.OwnerId,
     startTime: snapshot.StartTime?.toISOString(),
     tags: fromTagList(snapshot.Tags),

@@ -12,6 +12,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { createEbsClient, createEc2Client } from '../../provider/aws/clients';
 import { EBS_BLOCK_BYTES } from '../../provider/aws/ebsBlocks';
 import { SnapshotUploadError, uploadSnapshot, UploadSnapshotOptions } from '../../provider/aws/ebsUpload';
+import { snapshotId } from '../../provider/aws/ids';
 import { deleteSnapshot } from '../../provider/aws/snapshots';
 import { LocalAws } from '../../testing/localAws';
 import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools';
@@ -205,6 +206,29 @@ describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', f
     assert.equal(fake.snapshots().length, before, 'the pending snapshot was deleted');
   });
 
+  it('unikernel-ami snapshot --encrypted [--kms-key-arn]: an encrypted snapshot; a key without --encrypted is refused in one line', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    const environment = {
+      AWS_ENDPOINT_URL: fake.endpoint,
+      AWS_REGION: fake.region,
+      AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+      AWS_PROFILE: '',
+    };
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const alone = await runCliAsync(['snapshot', '--image', imagePath, '--kms-key-arn', key], environment);
+    assert.equal(alone.status, 1);
+    assert.match(
+      alone.stderr,
+      /^unikernel-ami snapshot: --kms-key-arn: a KMS key encrypts only with --encrypted; add it\n$/,
+    );
+    const run = await runCliAsync(['snapshot', '--image', imagePath, '--encrypted', '--kms-key-arn', key], environment);
+    assert.equal(run.status, 0, run.stderr);
+    const id = run.stdout.trim();
+    assert.deepEqual([fake.snapshot(id)?.encrypted, fake.snapshot(id)?.kmsKeyArn], [true, key]);
+    await deleteSnapshot(ec2, snapshotId(id));
+  });
+
   it('retries "the snapshot does not exist" for about 2 minutes after StartSnapshot (on an injected clock), then gives up truthfully', async () => {
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
     let now = 0;
@@ -266,5 +290,65 @@ describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', f
     assert.match(String(summary.error.snapshotId), /^snap-/);
     assert.equal(run.stderr.trim().split('\n').length, 1);
     assert.equal(fake.snapshots().length, before, 'the pending snapshot was deleted');
+  });
+
+  it('unikernel-ami snapshot --encrypted [--kms-key-arn]: an encrypted snapshot; a key without --encrypted is refused in one line', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    const environment = {
+      AWS_ENDPOINT_URL: fake.endpoint,
+      AWS_REGION: fake.region,
+      AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+      AWS_PROFILE: '',
+    };
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const alone = await runCliAsync(['snapshot', '--image', imagePath, '--kms-key-arn', key], environment);
+    assert.equal(alone.status, 1);
+    assert.match(
+      alone.stderr,
+      /^unikernel-ami snapshot: --kms-key-arn: a KMS key encrypts only with --encrypted; add it\n$/,
+    );
+    const run = await runCliAsync(['snapshot', '--image', imagePath, '--encrypted', '--kms-key-arn', key], environment);
+    assert.equal(run.status, 0, run.stderr);
+    const id = run.stdout.trim();
+    assert.deepEqual([fake.snapshot(id)?.encrypted, fake.snapshot(id)?.kmsKeyArn], [true, key]);
+    await deleteSnapshot(ec2, snapshotId(id));
+  });
+
+  it('encrypted: a child of an encrypted snapshot stays encrypted with its key; another encryption asked for uploads the whole image', async () => {
+    writeImage(imagePath, [{ kind: 'random', bytes: 2 * MiB }]);
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab';
+    const first = await upload({ encrypted: true, kmsKeyArn: key });
+    assert.deepEqual(
+      [fake.snapshot(first.snapshotId)?.encrypted, fake.snapshot(first.snapshotId)?.kmsKeyArn],
+      [true, key],
+    );
+    overwrite(imagePath, 0, Buffer.alloc(100, 9));
+    fake.clearRequests();
+    const child = await upload({
+      encrypted: true,
+      kmsKeyArn: key,
+      parent: { snapshotId: first.snapshotId, blockList: first.blockList },
+    });
+    assert.equal(child.parentSnapshotId, first.snapshotId);
+    assert.deepEqual(putIndexes(), [0]);
+    assert.deepEqual(
+      [fake.snapshot(child.snapshotId)?.encrypted, fake.snapshot(child.snapshotId)?.kmsKeyArn],
+      [true, key],
+    );
+    // (the local EBS, like EBS, refuses Encrypted with ParentSnapshotId: the child was started without it)
+    await holdsImage(ebs, child.snapshotId, imagePath);
+
+    const plain = await upload({ parent: { snapshotId: child.snapshotId, blockList: child.blockList } });
+    assert.equal(plain.parentSnapshotId, undefined);
+    assert.match(plain.fullUploadReason ?? '', /is encrypted, and this one is to be unencrypted/);
+    assert.equal(fake.snapshot(plain.snapshotId)?.encrypted, false);
+    const otherKey = await upload({
+      encrypted: true,
+      kmsKeyArn: key.replace('0b1c', 'ffff'),
+      parent: { snapshotId: child.snapshotId, blockList: child.blockList },
+    });
+    assert.match(otherKey.fullUploadReason ?? '', /encrypted with another KMS key/);
+    for (const each of [first, child, plain, otherKey]) await deleteSnapshot(ec2, each.snapshotId);
   });
 });

@@ -141,6 +141,29 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     assert.equal(fake.snapshot(outs.snapshotId as string), undefined);
   });
 
+  it('encrypted: the snapshot and the root volume of the AMI are encrypted with the key given; a key alone is refused', async () => {
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/5f1c2d3e-aaaa-bbbb-cccc-1234567890ab';
+    const urn = amis.urn('unikernel:RegisteredAmi', 'enc');
+    const refused = await amis.check(urn, {}, { imagePath, name: 'enc-app', kmsKeyArn: key });
+    assert.deepEqual(refused.failures, [
+      { property: 'kmsKeyArn', reason: 'a KMS key encrypts only with encrypted: true' },
+    ]);
+    const badKey = await amis.check(urn, {}, { imagePath, name: 'enc-app', encrypted: true, kmsKeyArn: 'my-key' });
+    assert.match(badKey.failures[0]?.reason ?? '', /is not a KMS key or alias ARN/);
+    const ami = await createAmi('enc-app', { encrypted: true, kmsKeyArn: key });
+    const snapshot = fake.snapshot(ami.outputs.snapshotId as string);
+    assert.deepEqual([snapshot?.encrypted, snapshot?.kmsKeyArn], [true, key]);
+    const root = fake.images().find((each) => each.imageId === ami.id)?.blockDeviceMappings[0];
+    assert.equal(root?.ebs?.Encrypted, 'true');
+    const plain = await amis.diff(ami.id, ami.urn, ami.outputs, {
+      ...ami.inputs,
+      encrypted: false,
+      kmsKeyArn: undefined,
+    });
+    assert.ok(plain.replaces.includes('encrypted'), 'encryption is changed by a replacement');
+    await amis.delete(ami.id, ami.urn, ami.outputs);
+  });
+
   it('reports a snapshot deleted or an AMI deregistered outside Pulumi as drift that replaces it', async () => {
     const ami = await createAmi('drift-app');
     fake.deleteSnapshotDirect(ami.outputs.snapshotId as string);

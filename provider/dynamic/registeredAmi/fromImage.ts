@@ -178,6 +178,8 @@ async function writeSnapshot(
     description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
     tags: inputs.tags,
     skipZeroBlocks: inputs.skipZeroBlocks ?? skipZeroBlocks.default,
+    encrypted: inputs.encrypted,
+    kmsKeyArn: inputs.kmsKeyArn,
     wait: waitOptions(timeout),
     signal,
     onNotice: (message) => progress(label, message),

@@ -97,6 +97,16 @@ export const registeredAmiSchema = {
     source: 'image',
     default: false,
   }),
+  /** EBS-backed: encrypt the snapshot (and so the AMI's root volume); a child of an encrypted snapshot stays encrypted. */
+  encrypted: property(flags, {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+    default: false,
+  }),
+  /** EBS-backed: the KMS key to encrypt with (needs `encrypted`; default: the account's EBS key). */
+  kmsKeyArn: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
   /**
    * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
    * EBS-backed HVM AMI for current (Nitro) instance types.
