@@ -35,6 +35,7 @@ import {
 import { aggregateChecksum, EBS_BLOCK_BYTES, planSnapshot, prepareBlock, SnapshotPlan } from './ebsBlocks';
 import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { SnapshotId, snapshotId } from './ids';
+import { fileContainerFormat, notRaw } from './imageFormat';
 import { fileVersion, hashImageBlocks, HashedImage, imageChanged, readBlock, sameVersion } from './imageBlocks';
 import { deleteSnapshot, describeSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
 import { Tags, toTagList } from './tags';
@@ -226,6 +227,8 @@ async function openImage(imagePath: string): Promise<{ handle: fs.FileHandle; si
     const size = stat.size;
     if (!stat.isFile()) throw new AwsInputError('image', `${imagePath} is not a regular file`);
     if (size === 0) throw new AwsInputError('image', `${imagePath} is empty`);
+    const format = await fileContainerFormat(handle, size);
+    if (format) throw notRaw('image', imagePath, format);
     return { handle, size };
   } catch (error) {
     await handle.close();

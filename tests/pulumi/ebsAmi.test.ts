@@ -4,6 +4,7 @@
  * snapshot or the AMI, delete of both.
  */
 import { strict as assert } from 'assert';
+import { execFileSync, spawnSync } from 'child_process';
 import * as path from 'path';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
@@ -190,6 +191,19 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
       { imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' },
     );
     assert.deepEqual(checked.failures.map((failure) => failure.property).sort(), ['kernelId', 'virtualizationType']);
+
+    // A qcow2 file is not a raw image: check refuses it with the command that converts it (qemu-img makes it here).
+    if (spawnSync('qemu-img', ['--version']).status === 0) {
+      const qcow = path.join(folder.dir, 'nanos.qcow2');
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', imagePath, qcow]);
+      const container = await amis.check(urn, {}, { imagePath: qcow, name: 'qcow-app' });
+      assert.equal(container.failures.length, 1);
+      assert.equal(container.failures[0].property, 'imagePath');
+      assert.match(
+        container.failures[0].reason,
+        /is a qcow2 \(QEMU\) disk image, not a raw one: .*convert it first: qemu-img convert -f qcow2 -O raw \S+nanos\.qcow2 \S+nanos\.raw$/,
+      );
+    }
 
     fake.faults.inject({
       service: 'ebs',

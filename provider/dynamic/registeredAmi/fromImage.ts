@@ -9,6 +9,7 @@ import { createClients, createEbsClient } from '../../aws/clients';
 import { deregisterEbsImage, describeEbsImage, registerEbsImage } from '../../aws/ebsImages';
 import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { AwsInputError } from '../../aws/errors';
+import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
 import { deregisterImage, ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot } from '../../aws/snapshots';
@@ -44,6 +45,12 @@ export const fromImage: AmiSourceOperations = {
         reason: `${path} ${!stats ? 'does not exist' : !stats.isFile() ? 'is not a file' : 'is empty'}; give the raw bootable disk image`,
       });
       return news;
+    }
+    const handle = await fs.open(path, 'r');
+    const format = await fileContainerFormat(handle, stats.size).finally(() => handle.close());
+    if (format) {
+      failures.push({ property: 'imagePath', reason: notRaw('imagePath', path, format).message });
+      return { ...news, sourceHash: UNKNOWN };
     }
     return { ...news, sourceHash: failures.length === 0 ? (await hashedFile(path)).identity : UNKNOWN };
   },
