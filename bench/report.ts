@@ -1,5 +1,6 @@
 /** The benchmark's figures (also its JSON output) and their table for the terminal. */
 import { formatSnapshot, SnapshotReport } from './snapshot';
+import { EbsUpdateReport, formatEbsUpdate } from './ebsUpdate';
 
 export type SeriesKey =
   | 'ours200'
@@ -20,8 +21,8 @@ export type SeriesKey =
   | 'floorCipher200';
 
 /** The parts of the benchmark `--only` chooses from. */
-export type BenchPart = 'bundle' | 'upload' | 'snapshot';
-export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload', 'snapshot'];
+export type BenchPart = 'bundle' | 'upload' | 'snapshot' | 'ebs-update';
+export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload', 'snapshot', 'ebs-update'];
 
 export interface RunFigures {
   wallSeconds: number;
@@ -183,6 +184,7 @@ export interface Report {
   bundle?: BundleReport;
   upload?: UploadReport;
   snapshot?: SnapshotReport;
+  ebsUpdate?: EbsUpdateReport;
   checks: Check[];
   notes: string[];
   benchSeconds: number;
@@ -193,8 +195,8 @@ export interface Report {
  * benchmark existed; the upload figures are under `upload`.
  */
 export function reportJson(report: Report): string {
-  const { ran, machine, bundle, upload, snapshot, checks, notes, benchSeconds } = report;
-  return `${JSON.stringify({ ran, machine, ...bundle, upload, snapshot, checks, notes, benchSeconds }, null, 2)}\n`;
+  const { ran, machine, bundle, upload, snapshot, ebsUpdate, checks, notes, benchSeconds } = report;
+  return `${JSON.stringify({ ran, machine, ...bundle, upload, snapshot, ebsUpdate, checks, notes, benchSeconds }, null, 2)}\n`;
 }
 
 const MiB = 1024 * 1024;
@@ -426,6 +428,10 @@ export function formatReport(report: Report): string {
   }
   if (report.snapshot) {
     lines.push(...formatSnapshot(report.snapshot));
+    lines.push('');
+  }
+  if (report.ebsUpdate) {
+    lines.push(...formatEbsUpdate(report.ebsUpdate));
     lines.push('');
   }
   lines.push('checks');

@@ -12,6 +12,9 @@
  *   injected on every PutObject, and the resume figure (bench/upload.ts).
  * - snapshot: uploadSnapshot (EBS direct APIs) against the fake AWS, blocks per second at 1/16/32/64
  *   in flight with 50 ms on every PutSnapshotBlock (bench/snapshot.ts).
+ * - ebs-update: a 1 GiB image updated with 1 MiB changed (a child snapshot of the changed blocks)
+ *   against its full upload, and a no-op preview of a 10 GiB sparse and a 1 GiB dense image against
+ *   hashing the whole file (bench/ebsUpdate.ts).
  *
  *   node dist/bench/run.js [--only bundle|upload] [--runs N] [--skip-1g] [--json] [--out FILE] [--meter auto|gnu-time|python] [--upload-fake worker|main]
  *
@@ -57,6 +60,7 @@ import {
 } from './report';
 import { benchUpload } from './upload';
 import { benchSnapshot } from './snapshot';
+import { benchEbsUpdate } from './ebsUpdate';
 
 // The AWS SDK's notice that its 2027 releases need Node 22 would otherwise interleave with the report.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -81,7 +85,7 @@ interface Options {
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [--only bundle|upload|snapshot (default all)] [--runs N (default 3)] [--skip-1g] [--json] [--out FILE] ' +
+  'usage: node dist/bench/run.js [--only bundle|upload|snapshot|ebs-update (default all)] [--runs N (default 3)] [--skip-1g] [--json] [--out FILE] ' +
   '[--meter auto|gnu-time|python] [--upload-fake worker|main (default worker)]';
 
 function parseOnly(value: string): BenchPart[] {
@@ -746,12 +750,16 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
   const snapshot = options.only.includes('snapshot')
     ? await benchSnapshot({ folder, runs: options.runs, fakeThread: options.uploadFake, signal, progress, check })
     : undefined;
+  const ebsUpdate = options.only.includes('ebs-update')
+    ? await benchEbsUpdate({ folder, fakeThread: options.uploadFake, signal, progress, check })
+    : undefined;
   return {
     ran: options.only,
     machine: host,
     bundle,
     upload,
     snapshot,
+    ebsUpdate,
     checks,
     notes,
     benchSeconds: (Date.now() - started) / 1000,

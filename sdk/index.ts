@@ -7,3 +7,5 @@ export { UnikernelInstance } from './unikernelInstance';
 export type { UnikernelInstanceArgs } from './unikernelInstance';
 export { Unikernel } from './unikernel';
 export type { UnikernelArgs } from './unikernel';
+export { EbsUnikernel } from './ebsUnikernel';
+export type { EbsUnikernelArgs } from './ebsUnikernel';

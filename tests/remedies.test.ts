@@ -3,7 +3,7 @@
  * and commands, the Pulumi resources with their property names.
  */
 import { strict as assert } from 'assert';
-import { createHash, createPrivateKey } from 'crypto';
+import { createPrivateKey } from 'crypto';
 import { writeFileSync } from 'fs';
 import * as path from 'path';
 import { DestinationTakenError } from '../provider/bundle/errors';
@@ -19,6 +19,7 @@ import { BundledImageInputs } from '../provider/dynamic/bundledImage/types';
 import { pulumiReason, pulumiRemedy } from '../provider/dynamic/remedies';
 import { testPki } from './helpers/pki';
 import { temporaryFolder } from './helpers/tools';
+import { hashedFile } from '../provider/dynamic/source';
 
 const EVERY_REMEDY: Remedy[] = [
   { kind: 'passphrase' },
@@ -170,7 +171,8 @@ describe('remedies', function () {
     const imagePath = path.join(folder.dir, 'create.img');
     const content = Buffer.alloc(4096, 2);
     writeFileSync(imagePath, content);
-    const sourceHash = createHash('sha256').update(content).digest('hex');
+    // check's content identity of the image (its 512 KiB blocks' hashes), which create compares.
+    const sourceHash = (await hashedFile(imagePath)).identity;
     await assert.rejects(
       bundled.create({ ...inputsWith(imagePath), sourceHash }),
       (error: unknown) =>

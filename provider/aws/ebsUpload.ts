@@ -3,7 +3,14 @@
  * PutSnapshotBlock for every 512 KiB block (many in flight, each with its SHA-256), CompleteSnapshot
  * with the LINEAR aggregate checksum, then EC2 DescribeSnapshots until the snapshot is `completed`.
  *
- * The image is read as it is sent: at most `concurrency` + 1 blocks are in memory. Requests are
+ * The image is first hashed block by block over its data extents (imageBlocks.ts); the plan of the
+ * blocks to write comes from that (blockList.ts): every block, or, given the previous snapshot and the
+ * list of its blocks, only the blocks that changed, written into a child of it (ParentSnapshotId).
+ * A parent that is gone, or a list that is missing, gives a full upload that says why. Each block is
+ * read again as it is sent and must hash as planned, and the file's size and change times must not
+ * move during the upload: an image that changes fails the upload (its snapshot deleted) instead of
+ * giving a snapshot of neither version.
+ * At most `concurrency` + 1 blocks are in memory. Requests are
  * retried by the SDK's standard strategy (throttling, 5xx, timeouts, resets); a block the service
  * does not know the snapshot for yet (right after StartSnapshot) is retried here. Any failure after
  * StartSnapshot deletes the partial snapshot; if that fails too, the error carries its id.
@@ -17,17 +24,20 @@ import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnaps
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { withDeadline } from './concurrency';
 import {
-  aggregateChecksum,
-  blockSpan,
-  EBS_BLOCK_BYTES,
-  planSnapshot,
-  prepareBlock,
-  PreparedBlock,
-  SnapshotPlan,
-} from './ebsBlocks';
+  BlockPlan,
+  contentIdentity,
+  decodeBlockList,
+  encodeBlockList,
+  PlannedBlock,
+  planBlocks,
+  ZERO_BLOCK_DIGEST,
+} from './blockList';
+import { aggregateChecksum, EBS_BLOCK_BYTES, planSnapshot, prepareBlock, SnapshotPlan } from './ebsBlocks';
 import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { SnapshotId, snapshotId } from './ids';
-import { deleteSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
+import { fileContainerFormat, notRaw } from './imageFormat';
+import { fileVersion, hashImageBlocks, HashedImage, imageChanged, readBlock, sameVersion } from './imageBlocks';
+import { deleteSnapshot, describeSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
 import { Tags, toTagList } from './tags';
 import { WaitOptions } from './waiting';
 import { isWholeNumber } from '../common/numbers';
@@ -37,24 +47,57 @@ export const DEFAULT_SNAPSHOT_CONCURRENCY = 32;
 export const DEFAULT_SNAPSHOT_TIMEOUT_MINUTES = 60;
 
 export interface BlockRetry {
-  /** Attempts in all, the first included. */
+  /** Attempts in all, the first included (ConcurrentLimitExceededException; the partial snapshot's deletion). */
   attempts: number;
-  /** Delay before the second attempt; it doubles (with jitter) after each. */
+  /** Delay before the second attempt; it doubles (with jitter) after each, up to `maxDelayMs`. */
   baseDelayMs: number;
+  /** Longest delay between two attempts. Default 10 s. */
+  maxDelayMs?: number;
+  /**
+   * How long after StartSnapshot "the snapshot does not exist" is taken for a snapshot not visible
+   * yet and retried: up to about 2 minutes, the EBS team's advice (awslabs/coldsnap#43). Default 120 s.
+   */
+  notVisibleForMs?: number;
 }
 
+/** Time as the upload waits on it: the real clock, or a test's. */
+export interface UploadClock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+const REAL_CLOCK: UploadClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+};
+
 const DEFAULT_BLOCK_RETRY: BlockRetry = { attempts: 6, baseDelayMs: 500 };
+const DEFAULT_NOT_VISIBLE_MS = 120_000;
+const DEFAULT_MAX_DELAY_MS = 10_000;
+
+function retryDelay(retry: BlockRetry, attempt: number): number {
+  const delay = Math.min(retry.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, retry.baseDelayMs * 2 ** (attempt - 1));
+  return delay * (0.5 + Math.random() / 2);
+}
 
 export interface SnapshotUploadProgress {
   phase: 'uploading' | 'completing' | 'waiting';
-  /** Blocks uploaded or skipped, of `blocksTotal` (the blocks the image covers). */
+  /** Blocks written, of `blocksTotal` (the blocks the plan writes). */
   blocksDone: number;
   blocksTotal: number;
   blocksUploaded: number;
+  /** Blocks not written: zero blocks skipped, or blocks unchanged from the parent. */
   blocksSkipped: number;
-  /** Image bytes in the blocks done, of `totalBytes` (the image size). */
+  /** Bytes of the blocks written, of `totalBytes` (512 KiB per planned block). */
   bytesDone: number;
   totalBytes: number;
+}
+
+/** The previous snapshot of the same image and the list of its blocks (`blockList` of its upload). */
+export interface ParentSnapshot {
+  snapshotId: string;
+  /** Undefined or unreadable: a full upload. */
+  blockList?: string;
 }
 
 export interface UploadSnapshotOptions {
@@ -89,13 +132,21 @@ export interface UploadSnapshotOptions {
   onProgress?: (progress: SnapshotUploadProgress) => void;
   /**
    * Retries of a block that fails with ResourceNotFoundException before any block of the snapshot
-   * was accepted (the new snapshot is not visible everywhere yet) or with
-   * ConcurrentLimitExceededException. Throttling and 5xx are retried by the SDK. Default 6 attempts
-   * from 500 ms.
+   * was accepted (the new snapshot is not visible everywhere yet: retried for `notVisibleForMs`
+   * after StartSnapshot) or with ConcurrentLimitExceededException (`attempts`). Throttling, 5xx and
+   * request timeouts are retried by the SDK. Default 6 attempts, delays from 500 ms to 10 s, 2 minutes.
    */
   blockRetry?: BlockRetry;
+  /** The clock the retries wait on (tests give their own). */
+  clock?: UploadClock;
   /** Time allowed to delete the partial snapshot after a failure. Default 60 s. */
   cleanupTimeoutMs?: number;
+  /** Write only the blocks that differ from this snapshot's, into a child of it. */
+  parent?: ParentSnapshot;
+  /** The image's blocks as already hashed (by a check); hashed here when absent. */
+  hashed?: HashedImage;
+  /** What the upload says about its plan (a full upload and why, blocks unchanged). */
+  onNotice?: (message: string) => void;
 }
 
 export interface SnapshotUploadResult {
@@ -106,9 +157,19 @@ export interface SnapshotUploadResult {
   imageBlocks: number;
   /** PutSnapshotBlock calls that succeeded: CompleteSnapshot's ChangedBlocksCount. */
   blocksUploaded: number;
-  /** Blocks of the image that were all zeros (uploaded unless skipZeroBlocks). */
+  /** Blocks of the image that were all zeros (uploaded unless skipZeroBlocks or unchanged). */
   zeroBlocks: number;
   zeroBlocksSkipped: number;
+  /** The parent the snapshot was written as a child of: only changed blocks were uploaded. */
+  parentSnapshotId?: SnapshotId;
+  /** With a parent: the image's blocks left as the parent has them. */
+  blocksUnchanged: number;
+  /** Why a parent was given but the whole image was uploaded. */
+  fullUploadReason?: string;
+  /** The list of the snapshot's blocks, to give as `parent.blockList` to the next upload. */
+  blockList: string;
+  /** The image's content identity (blockList.ts): equal for equal content, holes or zeros alike. */
+  contentIdentity: string;
   /** The LINEAR aggregate checksum sent with CompleteSnapshot (base64). */
   checksum: string;
   clientToken: string;
@@ -166,23 +227,12 @@ async function openImage(imagePath: string): Promise<{ handle: fs.FileHandle; si
     const size = stat.size;
     if (!stat.isFile()) throw new AwsInputError('image', `${imagePath} is not a regular file`);
     if (size === 0) throw new AwsInputError('image', `${imagePath} is empty`);
+    const format = await fileContainerFormat(handle, size);
+    if (format) throw notRaw('image', imagePath, format);
     return { handle, size };
   } catch (error) {
     await handle.close();
     throw error;
-  }
-}
-
-async function readFully(handle: fs.FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (bytesRead === 0)
-      throw new AwsInputError(
-        'image',
-        `the image ended at byte ${position + done} while reading it; it must not change during the upload`,
-      );
-    done += bytesRead;
   }
 }
 
@@ -193,38 +243,64 @@ interface WriteState {
   digests: { index: number; digest: Buffer }[];
 }
 
+const ZERO_DATA = Buffer.alloc(EBS_BLOCK_BYTES);
+const ZERO_CHECKSUM = ZERO_BLOCK_DIGEST.toString('base64');
+
+interface SendableBlock {
+  index: number;
+  /** x-amz-Progress: the share of the plan written once this block is. */
+  progress: number;
+  data: Buffer;
+  digest: Buffer;
+  checksum: string;
+}
+
 class SnapshotWriter {
   /** Whether the service has accepted a block: from then on ResourceNotFoundException is final. */
-  private visible = false;
+  visible = false;
+  private written = 0;
   private bytesDone = 0;
+  private totalBytes = 0;
   readonly state: WriteState = { uploaded: 0, skipped: 0, zero: 0, digests: [] };
 
   constructor(
     private readonly options: UploadSnapshotOptions,
     private readonly id: SnapshotId,
     private readonly plan: SnapshotPlan,
+    private readonly blocks: BlockPlan,
     private readonly handle: fs.FileHandle,
     private readonly signal: AbortSignal,
     private readonly stop: () => void,
-  ) {}
+    private readonly clock: UploadClock,
+    /** When StartSnapshot answered, on `clock`. */
+    private readonly startedAt: number,
+  ) {
+    for (const planned of blocks.blocks) this.totalBytes += this.blockBytes(planned.index);
+  }
+
+  /** Image bytes in a block (512 KiB for a block past the end of the image, written with zeros). */
+  private blockBytes(index: number): number {
+    const offset = index * EBS_BLOCK_BYTES;
+    return offset >= this.plan.imageBytes ? EBS_BLOCK_BYTES : Math.min(EBS_BLOCK_BYTES, this.plan.imageBytes - offset);
+  }
 
   progress(phase: SnapshotUploadProgress['phase']): void {
     const { uploaded, skipped } = this.state;
+    const total = this.blocks.blocks.length;
     this.options.onProgress?.({
       phase,
-      blocksDone: uploaded + skipped,
-      blocksTotal: this.plan.imageBlocks,
+      blocksDone: this.written,
+      blocksTotal: total,
       blocksUploaded: uploaded,
       blocksSkipped: skipped,
       bytesDone: this.bytesDone,
-      totalBytes: this.plan.imageBytes,
+      totalBytes: this.totalBytes,
     });
   }
 
-  private async put(block: PreparedBlock & { checksum: string }): Promise<void> {
+  private async put(block: SendableBlock): Promise<void> {
     const retry = this.options.blockRetry ?? DEFAULT_BLOCK_RETRY;
     const resource = `${this.id} block ${block.index}`;
-    const progress = Math.min(100, Math.floor(((block.index + 1) * 100) / this.plan.imageBlocks));
     for (let attempt = 1; ; attempt++) {
       try {
         const command = new PutSnapshotBlockCommand({
@@ -234,14 +310,14 @@ class SnapshotWriter {
           DataLength: EBS_BLOCK_BYTES,
           Checksum: block.checksum,
           ChecksumAlgorithm: 'SHA256',
-          Progress: progress,
+          Progress: block.progress,
         });
         // The body's SHA-256 is already known: giving it to the signer saves hashing 512 KiB again.
-        const payloadHash = block.digest?.toString('hex');
+        const payloadHash = block.digest.toString('hex');
         command.middlewareStack.add(
           (next) => async (args) => {
             const request = args.request as { headers?: Record<string, string> } | undefined;
-            if (request?.headers && payloadHash) request.headers['x-amz-content-sha256'] = payloadHash;
+            if (request?.headers) request.headers['x-amz-content-sha256'] = payloadHash;
             return next(args);
           },
           { step: 'build', name: 'knownPayloadHash' },
@@ -262,18 +338,36 @@ class SnapshotWriter {
         return;
       } catch (error) {
         const code = errorCode(error);
-        const retryable =
-          code === 'ConcurrentLimitExceededException' || (code === 'ResourceNotFoundException' && !this.visible);
-        if (!retryable || attempt >= retry.attempts || this.signal.aborted) throw error;
-        const delay = retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-        await sleep(delay, undefined, { signal: this.signal });
+        const notVisible = code === 'ResourceNotFoundException' && !this.visible;
+        const delay = retryDelay(retry, attempt);
+        const retryable = notVisible
+          ? this.clock.now() + delay - this.startedAt <= (retry.notVisibleForMs ?? DEFAULT_NOT_VISIBLE_MS)
+          : code === 'ConcurrentLimitExceededException' && attempt < retry.attempts;
+        if (!retryable || this.signal.aborted) throw error;
+        await this.clock.sleep(delay, this.signal);
       }
     }
   }
 
-  /** Reads and sends every block, `concurrency` at a time; stops at the first failure. */
-  async writeAll(concurrency: number, skipZeroBlocks: boolean): Promise<void> {
-    const { plan, state } = this;
+  /** A planned block as it is sent: zeros as they are, data read again and checked against the plan. */
+  private async load(planned: PlannedBlock, position: number): Promise<SendableBlock> {
+    const progress = Math.min(100, Math.floor(((position + 1) * 100) / this.blocks.blocks.length));
+    if (planned.zero)
+      return { index: planned.index, progress, data: ZERO_DATA, digest: ZERO_BLOCK_DIGEST, checksum: ZERO_CHECKSUM };
+    const offset = planned.index * EBS_BLOCK_BYTES;
+    const length = Math.min(EBS_BLOCK_BYTES, this.plan.imageBytes - offset);
+    const buffer = Buffer.allocUnsafe(EBS_BLOCK_BYTES);
+    if (length <= 0 || !(await readBlock(this.handle, buffer, length, offset)))
+      throw imageChanged(this.options.imagePath, 'during the upload (it is shorter than when it was hashed)');
+    const block = prepareBlock(planned.index, buffer, this.plan.imageBytes, false);
+    if (block.digest === undefined || block.checksum === undefined || !block.digest.equals(planned.digest))
+      throw imageChanged(this.options.imagePath, `during the upload (block ${planned.index} is not as it was hashed)`);
+    return { index: planned.index, progress, data: block.data, digest: block.digest, checksum: block.checksum };
+  }
+
+  /** Reads and sends the planned blocks, `concurrency` at a time; stops at the first failure. */
+  async writeAll(concurrency: number): Promise<void> {
+    const { state } = this;
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     const fail = (error: unknown) => {
@@ -281,27 +375,20 @@ class SnapshotWriter {
       this.stop();
     };
     this.progress('uploading');
-    for (let index = 0; index < plan.imageBlocks && !failure; index++) {
+    const inImage = this.blocks.blocks.filter((planned) => planned.index < this.plan.imageBlocks).length;
+    state.skipped = this.plan.imageBlocks - inImage;
+    for (const [position, planned] of this.blocks.blocks.entries()) {
       while (inFlight.size >= concurrency && !failure) await Promise.race(inFlight);
       if (failure) break;
       try {
         this.signal.throwIfAborted();
-        const { offset, length } = blockSpan(index, plan.imageBytes);
-        const buffer = Buffer.allocUnsafe(EBS_BLOCK_BYTES);
-        await readFully(this.handle, buffer, length, offset);
-        const block = prepareBlock(index, buffer, plan.imageBytes, skipZeroBlocks);
-        if (block.zero) state.zero++;
-        if (!block.upload || block.checksum === undefined || block.digest === undefined) {
-          state.skipped++;
-          this.bytesDone += length;
-          this.progress('uploading');
-          continue;
-        }
-        const digest = block.digest;
-        const task: Promise<void> = this.put({ ...block, checksum: block.checksum }).then(() => {
+        const block = await this.load(planned, position);
+        if (planned.zero) state.zero++;
+        const task: Promise<void> = this.put(block).then(() => {
           state.uploaded++;
-          state.digests.push({ index, digest });
-          this.bytesDone += length;
+          state.digests.push({ index: block.index, digest: block.digest });
+          this.written++;
+          this.bytesDone += this.blockBytes(block.index);
           this.progress('uploading');
         }, fail);
         const tracked: Promise<void> = task.finally(() => inFlight.delete(tracked));
@@ -315,16 +402,61 @@ class SnapshotWriter {
   }
 }
 
+type ParentChoice = { parent: SnapshotId; plan: BlockPlan } | { reason?: string; plan: BlockPlan };
+
+/** The parent to write a child of, or why the whole image is written (undefined: no parent was given). */
+async function chooseParent(
+  options: UploadSnapshotOptions,
+  hashed: HashedImage,
+  plan: SnapshotPlan,
+  skipZeroBlocks: boolean,
+  signal: AbortSignal,
+): Promise<ParentChoice> {
+  const full = (reason?: string): ParentChoice => ({ reason, plan: planBlocks(hashed, undefined, skipZeroBlocks) });
+  const given = options.parent;
+  if (given === undefined) return full();
+  const list = decodeBlockList(given.blockList);
+  if (list === undefined) return full(`the list of the blocks of ${given.snapshotId} is missing or unreadable`);
+  let parent: SnapshotId;
+  try {
+    parent = snapshotId(given.snapshotId);
+  } catch {
+    return full(`"${given.snapshotId}" is not a snapshot id`);
+  }
+  const found = await describeSnapshot(options.ec2, parent, signal);
+  if (!found) return full(`the previous snapshot ${parent} is gone`);
+  if (found.state !== 'completed') return full(`the previous snapshot ${parent} is ${found.state}, not completed`);
+  if (found.volumeSizeGiB !== undefined && found.volumeSizeGiB > plan.volumeSizeGiB)
+    return full(
+      `the previous snapshot ${parent} is ${found.volumeSizeGiB} GiB, larger than this ${plan.volumeSizeGiB} GiB one`,
+    );
+  // A child takes its parent's encryption and key (StartSnapshot refuses Encrypted with ParentSnapshotId).
+  if ((found.encrypted ?? false) !== (options.encrypted ?? false))
+    return full(
+      `the previous snapshot ${parent} is ${found.encrypted ? 'encrypted' : 'not encrypted'}, and this one is to be ${options.encrypted ? 'encrypted' : 'unencrypted'}`,
+    );
+  if (options.kmsKeyArn !== undefined && found.kmsKeyId !== options.kmsKeyArn)
+    return full(`the previous snapshot ${parent} is encrypted with another KMS key than ${options.kmsKeyArn}`);
+  return { parent, plan: planBlocks(hashed, list, skipZeroBlocks) };
+}
+
 /** Deletes the partial snapshot and returns the error to throw: it says whether the snapshot remains. */
-async function cleanUp(options: UploadSnapshotOptions, id: SnapshotId, cause: unknown): Promise<SnapshotUploadError> {
+async function cleanUp(
+  options: UploadSnapshotOptions,
+  id: SnapshotId,
+  cause: unknown,
+  seen: boolean,
+): Promise<SnapshotUploadError> {
   const retry = options.blockRetry ?? DEFAULT_BLOCK_RETRY;
   const signal = AbortSignal.timeout(options.cleanupTimeoutMs ?? 60_000);
   try {
     // EC2 may not know a snapshot that StartSnapshot created a moment ago: ask again before taking "not found" for "gone".
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-      if (await deleteSnapshot(options.ec2, id, signal)) break;
-      if (attempt < retry.attempts) await sleep(retry.baseDelayMs * 2 ** (attempt - 1), undefined, { signal });
+      if (await deleteSnapshot(options.ec2, id, signal)) return new SnapshotUploadError(id, false, cause);
+      if (attempt < retry.attempts) await (options.clock ?? REAL_CLOCK).sleep(retryDelay(retry, attempt), signal);
     }
+    // Never found: gone, if the service had shown it (it accepted a block); else maybe not visible yet.
+    if (!seen) return new SnapshotUploadError(id, true, cause, new Error('EC2 does not find it yet'));
     return new SnapshotUploadError(id, false, cause);
   } catch (error) {
     return new SnapshotUploadError(id, true, cause, error);
@@ -350,25 +482,39 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
   const skipZeroBlocks = options.skipZeroBlocks ?? false;
   const { handle, size } = await openImage(options.imagePath);
   try {
+    const version = fileVersion(await handle.stat());
+    const hashed = options.hashed ?? (await hashImageBlocks(options.imagePath, options.signal));
+    if (!sameVersion(hashed.version, version)) throw imageChanged(options.imagePath, 'since it was hashed');
     const plan = planSnapshot(size, options.volumeSizeGiB);
     const outer = withDeadline(options.signal, options.deadlineMs);
     const controller = new AbortController();
     const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
     // Every request in flight listens on the signal; more than Node's default of 10 is expected here.
     setMaxListeners(concurrency + 16, signal);
+    const choice = await chooseParent(options, hashed, plan, skipZeroBlocks, signal);
+    const parent = 'parent' in choice ? choice.parent : undefined;
+    const fullUploadReason = 'reason' in choice ? choice.reason : undefined;
+    if (fullUploadReason) options.onNotice?.(`uploading the whole image: ${fullUploadReason}`);
+    else if (parent)
+      options.onNotice?.(
+        `writing ${choice.plan.blocks.length} changed block(s) of ${plan.imageBlocks} into a child of ${parent}`,
+      );
     const clientToken = options.clientToken ?? randomUUID();
+    const clock = options.clock ?? REAL_CLOCK;
     const started = await awsCall('StartSnapshot', `snapshot of ${path.basename(options.imagePath)}`, () =>
       options.ebs.send(
         new StartSnapshotCommand({
           VolumeSize: plan.volumeSizeGiB,
+          ParentSnapshotId: parent,
           Description: options.description,
           Tags:
             options.tags && Object.keys(options.tags).length > 0
               ? toTagList(options.tags).map(({ Key, Value }) => ({ Key, Value }))
               : undefined,
           ClientToken: clientToken,
-          Encrypted: options.encrypted,
-          KmsKeyArn: options.kmsKeyArn,
+          // A child is encrypted as its parent is: EBS refuses Encrypted with ParentSnapshotId.
+          Encrypted: parent ? undefined : options.encrypted,
+          KmsKeyArn: parent ? undefined : options.kmsKeyArn,
           Timeout: timeoutMinutes,
         }),
         { abortSignal: signal },
@@ -383,7 +529,17 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         true,
       );
     const id = snapshotId(started.SnapshotId);
-    const writer = new SnapshotWriter(options, id, plan, handle, signal, () => controller.abort());
+    const writer = new SnapshotWriter(
+      options,
+      id,
+      plan,
+      choice.plan,
+      handle,
+      signal,
+      () => controller.abort(),
+      clock,
+      clock.now(),
+    );
     try {
       if (started.BlockSize !== undefined && started.BlockSize !== EBS_BLOCK_BYTES) {
         throw new AwsOperationError(
@@ -394,7 +550,9 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
           false,
         );
       }
-      await writer.writeAll(concurrency, skipZeroBlocks);
+      await writer.writeAll(concurrency);
+      if (!sameVersion(version, fileVersion(await handle.stat())))
+        throw imageChanged(options.imagePath, 'during the upload');
       const checksum = aggregateChecksum(writer.state.digests);
       writer.progress('completing');
       const completed = await awsCall('CompleteSnapshot', id, () =>
@@ -419,15 +577,20 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         imageBytes: size,
         imageBlocks: plan.imageBlocks,
         blocksUploaded: writer.state.uploaded,
-        zeroBlocks: writer.state.zero,
-        zeroBlocksSkipped: writer.state.skipped,
+        zeroBlocks: choice.plan.zeroBlocks,
+        zeroBlocksSkipped: parent || !skipZeroBlocks ? 0 : choice.plan.zeroBlocks,
+        parentSnapshotId: parent,
+        blocksUnchanged: choice.plan.unchangedBlocks,
+        fullUploadReason,
+        blockList: encodeBlockList(hashed),
+        contentIdentity: contentIdentity(hashed),
         checksum,
         clientToken,
         state: 'completed',
       };
     } catch (error) {
       controller.abort();
-      throw await cleanUp(options, id, error);
+      throw await cleanUp(options, id, error, writer.visible);
     }
   } finally {
     await handle.close();

@@ -25,6 +25,8 @@ export interface SnapshotSummary {
   volumeSizeGiB?: number;
   description?: string;
   encrypted?: boolean;
+  /** The KMS key of an encrypted snapshot. */
+  kmsKeyId?: string;
   ownerId?: string;
   startTime?: string;
   tags: Tags;
@@ -59,6 +61,7 @@ function summarize(snapshot: Snapshot): SnapshotSummary {
     volumeSizeGiB: snapshot.VolumeSize,
     description: snapshot.Description,
     encrypted: snapshot.Encrypted,
+    kmsKeyId: snapshot.KmsKeyId,
     ownerId: snapshot.OwnerId,
     startTime: snapshot.StartTime?.toISOString(),
     tags: fromTagList(snapshot.Tags),
@@ -99,7 +102,15 @@ export async function waitForSnapshotCompleted(
       { SnapshotIds: [id] },
     );
   } catch (error) {
-    if (signal?.aborted) throw error;
+    // The SDK's waiter reports an abort as JSON text ({"state":"ABORTED",...}): say it in words.
+    if (signal?.aborted)
+      throw new SnapshotNotCompletedError(
+        id,
+        'pending',
+        signal.reason instanceof Error && signal.reason.name === 'TimeoutError'
+          ? 'the time allowed ran out while waiting for it to complete'
+          : 'the wait for it to complete was cancelled',
+      );
     const snapshot = await describeSnapshot(ec2, id, signal).catch(() => undefined);
     if (!snapshot) throw new SnapshotNotCompletedError(id, 'unknown', 'EC2 does not find it');
     const reason =

@@ -10,6 +10,8 @@ interface SnapshotCommandOptions {
   image: string;
   concurrency: string;
   skipZeroBlocks?: boolean;
+  encrypted?: boolean;
+  kmsKeyArn?: string;
   volumeSize?: string;
   description?: string;
   region?: string;
@@ -39,6 +41,8 @@ export function registerSnapshotCommand(program: Command): void {
       '--skip-zero-blocks',
       'do not upload blocks of zeros (smaller and faster, but encrypted volumes created from the snapshot may not read zeros there)',
     )
+    .option('--encrypted', "encrypt the snapshot (with the account's EBS key unless --kms-key-arn)")
+    .option('--kms-key-arn <arn>', 'the KMS key to encrypt the snapshot with (needs --encrypted)')
     .option('--volume-size <GiB>', 'volume size of the snapshot (default: the image size rounded up to whole GiB)')
     .option('--description <text>', 'snapshot description (default: the image file name)')
     .option('--region <region>', 'AWS region (default: the SDK chain: AWS_REGION, profile)')
@@ -52,9 +56,11 @@ export function registerSnapshotCommand(program: Command): void {
         const volumeSizeGiB = wholeNumber('--volume-size', options.volumeSize);
         const maxAttempts = wholeNumber('--retry', options.retry) ?? 5;
         const timeout = wholeNumber('--timeout', options.timeout);
+        if (options.kmsKeyArn !== undefined && !options.encrypted)
+          throw new CliInputError('--kms-key-arn: a KMS key encrypts only with --encrypted; add it');
         // The AWS SDK is loaded only now: it costs ~0.2 s and ~40 MB at start-up.
         const { createEbsClient, createEc2Client } = await import('../aws/clients.js');
-        const { uploadSnapshot } = await import('../aws/ebsUpload.js');
+        const { SnapshotUploadError, uploadSnapshot } = await import('../aws/ebsUpload.js');
         // One socket per block in flight (the SDK's default is 50 per endpoint).
         const settings = { region: options.region, maxAttempts, maxSockets: Math.max(concurrency, 8) };
         const ebs = createEbsClient(settings);
@@ -69,8 +75,11 @@ export function registerSnapshotCommand(program: Command): void {
             description: options.description ?? path.basename(options.image),
             concurrency,
             skipZeroBlocks: options.skipZeroBlocks,
+            encrypted: options.encrypted,
+            kmsKeyArn: options.kmsKeyArn,
             deadlineMs: timeout === undefined ? undefined : timeout * 1000,
             signal,
+            onNotice: (message) => output.log(message),
             onProgress: (progress) => {
               if (progress.phase === 'uploading')
                 output.progress.update('blocks', progress.bytesDone, progress.totalBytes);
@@ -94,6 +103,20 @@ export function registerSnapshotCommand(program: Command): void {
           );
           output.info(result.snapshotId);
           output.result({ command: 'snapshot', image: options.image, ...result });
+        } catch (error) {
+          // --json: stdout stays one JSON document, failures included (the words also go to stderr).
+          const upload = error instanceof SnapshotUploadError ? error : undefined;
+          output.result({
+            command: 'snapshot',
+            image: options.image,
+            error: {
+              message: error instanceof Error ? error.message : String(error),
+              code: upload?.code,
+              snapshotId: upload?.snapshotId,
+              snapshotRemains: upload?.snapshotRemains,
+            },
+          });
+          throw error;
         } finally {
           ebs.destroy();
           ec2.destroy();

@@ -1,24 +1,38 @@
 /**
- * What a bundle is made from, as one SHA-256: the image's bytes, or the kernel's bytes with the
- * options of the image built from it (that build is deterministic). Computed once per file state in
- * a process, so preview and update do not read a large image twice.
+ * What an image or bundle is made from, as one SHA-256: the image's content identity (its 512 KiB
+ * blocks' hashes over the data its file system holds, blockList.ts: holes cost nothing and read as
+ * the zeros they are), or the kernel's with the options of the image built from it (that build is
+ * deterministic). Computed once per file version in a process, so preview and update do not read a
+ * large image twice; the hashed blocks are kept for the snapshot's plan.
  */
 import { createHash } from 'crypto';
-import { createReadStream, promises as fs } from 'fs';
+import { promises as fs } from 'fs';
+import { contentIdentity } from '../aws/blockList';
+import { fileVersion, hashImageBlocks, HashedImage } from '../aws/imageBlocks';
 import { canonicalJson } from './values';
 
-const cache = new Map<string, string>();
+const cache = new Map<string, { identity: string; hashed: HashedImage }>();
+/** Hashed images kept at once (each holds 32 bytes per non-zero block). */
+const CACHE_ENTRIES = 8;
 
-async function fileSha256(file: string): Promise<string> {
-  const stats = await fs.stat(file);
-  const key = `${file}\0${stats.size}\0${stats.mtimeMs}\0${stats.ino}`;
+/** The image's identity and its hashed blocks, once per file version. */
+export async function hashedFile(file: string): Promise<{ identity: string; hashed: HashedImage }> {
+  const version = fileVersion(await fs.stat(file));
+  const key = JSON.stringify([file, version]);
   const cached = cache.get(key);
   if (cached) return cached;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  const digest = hash.digest('hex');
-  cache.set(key, digest);
-  return digest;
+  const hashed = await hashImageBlocks(file);
+  const entry = { identity: contentIdentity(hashed), hashed };
+  if (JSON.stringify([file, hashed.version]) === key) {
+    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    cache.set(key, entry);
+  }
+  return entry;
+}
+
+/** The file's content identity (hex SHA-256). */
+async function fileIdentity(file: string): Promise<string> {
+  return (await hashedFile(file)).identity;
 }
 
 export interface SourceDescription {
@@ -29,9 +43,9 @@ export interface SourceDescription {
 }
 
 export async function sourceHash(source: SourceDescription): Promise<string> {
-  if (source.imagePath !== undefined) return fileSha256(source.imagePath);
+  if (source.imagePath !== undefined) return fileIdentity(source.imagePath);
   if (source.kernelPath === undefined) throw new Error('no image or kernel to hash');
-  const kernel = await fileSha256(source.kernelPath);
+  const kernel = await fileIdentity(source.kernelPath);
   const recipe = canonicalJson({
     kind: 'pv-grub-ext2',
     kernel,
@@ -41,4 +55,4 @@ export async function sourceHash(source: SourceDescription): Promise<string> {
   return createHash('sha256').update(recipe).digest('hex');
 }
 
-export { fileSha256 };
+export { fileIdentity };

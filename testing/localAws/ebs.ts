@@ -14,6 +14,7 @@
  */
 import { createHash } from 'crypto';
 import { AwsError } from './errors';
+import { getSnapshotBlock, listSnapshotBlocks } from './ebsRead';
 import { FaultInjector } from './faults';
 import { HttpAnswer } from './s3Common';
 import { LocalAwsState, SnapshotRecord, TimelineEntry } from './state';
@@ -37,6 +38,8 @@ export interface EbsRequest {
   route: EbsRoute;
   headers: Readonly<Record<string, string>>;
   body: Buffer;
+  /** The query string's parameters (ListSnapshotBlocks, GetSnapshotBlock). */
+  query?: Readonly<Record<string, string>>;
 }
 
 /** The operation a method and path name (before the body is read, so reset faults can match it). */
@@ -389,6 +392,19 @@ export function handleEbs(request: EbsRequest): HttpAnswer {
       return putSnapshotBlock(request);
     case 'CompleteSnapshot':
       return completeSnapshot(request);
+    case 'ListSnapshotBlocks':
+      return listSnapshotBlocks(
+        request.state,
+        directSnapshot(request.state, request.route.snapshotId),
+        request.query ?? {},
+      );
+    case 'GetSnapshotBlock':
+      return getSnapshotBlock(
+        request.state,
+        directSnapshot(request.state, request.route.snapshotId),
+        request.route.blockIndex ?? '',
+        request.query ?? {},
+      );
     case 'Unknown':
       throw new AwsError(404, 'UnknownOperationException', 'Unknown operation');
     default:

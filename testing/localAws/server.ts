@@ -236,7 +236,15 @@ export class LocalAwsServer {
             `Credential should be scoped to a valid region, not '${signature.region}'. This endpoint serves '${state.config.region}'.`,
           );
         }
-        answer = handleEbs({ state, faults, record, route: ebsRoute ?? { operation: 'Unknown' }, headers, body });
+        answer = handleEbs({
+          state,
+          faults,
+          record,
+          route: ebsRoute ?? { operation: 'Unknown' },
+          headers,
+          body,
+          query: query.flat,
+        });
       } else {
         answer = handleS3(state, {
           ...(route ?? { operation: 'Unknown' }),

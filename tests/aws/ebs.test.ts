@@ -418,9 +418,14 @@ describe('EBS snapshots and EBS-backed AMIs', function () {
 
       fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: 200 });
       const controller = new AbortController();
-      setTimeout(() => controller.abort(), 100);
-      const started = Date.now();
-      const aborted = await upload({ concurrency: 2, signal: controller.signal }).then(
+      let started = 0;
+      // Cancelled 100 ms into the writing of blocks (the image is hashed before StartSnapshot).
+      const onProgress = () => {
+        if (started !== 0) return;
+        started = Date.now();
+        setTimeout(() => controller.abort(), 100);
+      };
+      const aborted = await upload({ concurrency: 2, signal: controller.signal, onProgress }).then(
         () => assert.fail('the upload should stop'),
         (error: unknown) => error,
       );

@@ -188,7 +188,7 @@ describe('the packed package, installed in a project outside the repository', fu
     for (const file of readdirSync(PROJECT_FILES))
       copyFileSync(path.join(PROJECT_FILES, file), path.join(project, file));
     mkdirSync(path.join(project, 'examples'));
-    for (const example of ['mirage', 'disk-image'])
+    for (const example of ['mirage', 'disk-image', 'nanos'])
       copyFileSync(
         path.join(REPO_ROOT, 'examples', example, 'index.ts'),
         path.join(project, 'examples', `${example}.ts`),

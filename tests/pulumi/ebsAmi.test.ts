@@ -4,6 +4,7 @@
  * snapshot or the AMI, delete of both.
  */
 import { strict as assert } from 'assert';
+import { execFileSync, spawnSync } from 'child_process';
 import * as path from 'path';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
@@ -86,11 +87,82 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     const diff = await amis.diff(ami.id, ami.urn, ami.outputs, ami.inputs);
     assert.equal(diff.changes, 'DIFF_NONE');
     const newImage = await amis.diff(ami.id, ami.urn, ami.outputs, { ...ami.inputs, sourceHash: 'f'.repeat(64) });
-    assert.deepEqual(newImage.replaces, ['sourceHash']);
+    assert.deepEqual([newImage.changes, newImage.replaces], ['DIFF_SOME', []], 'a new image is written in place');
 
     await amis.delete(ami.id, ami.urn, ami.outputs);
     assert.equal(fake.snapshot(ami.outputs.snapshotId as string), undefined, 'the snapshot is deleted with the AMI');
     assert.ok(fake.images().every((each) => each.imageId !== ami.id || each.state === 'deregistered'));
+  });
+
+  it('a new image updates in place: a child snapshot of only the changed blocks, a new AMI, the old ones removed', async () => {
+    const fs = await import('fs');
+    const own = path.join(folder.dir, 'update.raw');
+    writeImage(own, [
+      { kind: 'random', bytes: 2 * MiB },
+      { kind: 'hole', bytes: 8 * MiB },
+      { kind: 'random', bytes: MiB },
+    ]);
+    const ami = await createAmi('update-app', { imagePath: own });
+    assert.match(String(ami.outputs.blockList), /^b1\.\d+\./, 'the state keeps the block list');
+    const fd = fs.openSync(own, 'r+');
+    fs.writeSync(fd, Buffer.alloc(1000, 0x77), 0, 1000, 5 * MiB);
+    fs.closeSync(fd);
+    const rechecked = await amis.check(ami.urn, ami.inputs, {
+      imagePath: own,
+      name: 'update-app',
+      tags: { app: 'nanos' },
+    });
+    assert.notEqual(rechecked.inputs.sourceHash, ami.inputs.sourceHash);
+    const diff = await amis.diff(ami.id, ami.urn, ami.outputs, rechecked.inputs);
+    assert.deepEqual([diff.changes, diff.replaces], ['DIFF_SOME', []]);
+    fake.clearRequests();
+    const updated = await amis.update(ami.id, ami.urn, ami.outputs, rechecked.inputs, ami.inputs);
+    const outs = withoutProvider(updated.properties);
+    const puts = fake.requests.filter((request) => request.operation === 'PutSnapshotBlock' && request.status === 201);
+    assert.deepEqual(
+      puts.map((request) => request.params.BlockIndex),
+      ['10'],
+      'only the changed block is written',
+    );
+    assert.notEqual(outs.imageId, ami.id);
+    assert.equal(outs.state, 'available');
+    assert.equal(fake.snapshot(outs.snapshotId as string)?.parentSnapshotId, ami.outputs.snapshotId);
+    const volume = fake.snapshotBytes(outs.snapshotId as string);
+    const image = fs.readFileSync(own);
+    assert.ok(volume.subarray(0, image.length).equals(image), 'the new snapshot holds the new image');
+    assert.equal(fake.snapshot(ami.outputs.snapshotId as string), undefined, 'the previous snapshot is deleted');
+    assert.equal(fake.images().find((each) => each.imageId === ami.id)?.state, 'deregistered');
+    assert.equal(fake.images().find((each) => each.imageId === outs.imageId)?.name, 'update-app');
+    await plugin.waitForOutput(/writing 1 changed block\(s\) of 22 into a child of snap-/);
+    const again = await amis.diff(ami.id, ami.urn, outs, rechecked.inputs);
+    assert.equal(again.changes, 'DIFF_NONE');
+    const read = await amis.read(ami.id, ami.urn, outs);
+    assert.equal(read.properties.state, 'available', 'refresh finds the new AMI');
+    await amis.delete(ami.id, ami.urn, outs);
+    assert.equal(fake.snapshot(outs.snapshotId as string), undefined);
+  });
+
+  it('encrypted: the snapshot and the root volume of the AMI are encrypted with the key given; a key alone is refused', async () => {
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/5f1c2d3e-aaaa-bbbb-cccc-1234567890ab';
+    const urn = amis.urn('unikernel:RegisteredAmi', 'enc');
+    const refused = await amis.check(urn, {}, { imagePath, name: 'enc-app', kmsKeyArn: key });
+    assert.deepEqual(refused.failures, [
+      { property: 'kmsKeyArn', reason: 'a KMS key encrypts only with encrypted: true' },
+    ]);
+    const badKey = await amis.check(urn, {}, { imagePath, name: 'enc-app', encrypted: true, kmsKeyArn: 'my-key' });
+    assert.match(badKey.failures[0]?.reason ?? '', /is not a KMS key or alias ARN/);
+    const ami = await createAmi('enc-app', { encrypted: true, kmsKeyArn: key });
+    const snapshot = fake.snapshot(ami.outputs.snapshotId as string);
+    assert.deepEqual([snapshot?.encrypted, snapshot?.kmsKeyArn], [true, key]);
+    const root = fake.images().find((each) => each.imageId === ami.id)?.blockDeviceMappings[0];
+    assert.equal(root?.ebs?.Encrypted, 'true');
+    const plain = await amis.diff(ami.id, ami.urn, ami.outputs, {
+      ...ami.inputs,
+      encrypted: false,
+      kmsKeyArn: undefined,
+    });
+    assert.ok(plain.replaces.includes('encrypted'), 'encryption is changed by a replacement');
+    await amis.delete(ami.id, ami.urn, ami.outputs);
   });
 
   it('reports a snapshot deleted or an AMI deregistered outside Pulumi as drift that replaces it', async () => {
@@ -119,6 +191,19 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
       { imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' },
     );
     assert.deepEqual(checked.failures.map((failure) => failure.property).sort(), ['kernelId', 'virtualizationType']);
+
+    // A qcow2 file is not a raw image: check refuses it with the command that converts it (qemu-img makes it here).
+    if (spawnSync('qemu-img', ['--version']).status === 0) {
+      const qcow = path.join(folder.dir, 'nanos.qcow2');
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', imagePath, qcow]);
+      const container = await amis.check(urn, {}, { imagePath: qcow, name: 'qcow-app' });
+      assert.equal(container.failures.length, 1);
+      assert.equal(container.failures[0].property, 'imagePath');
+      assert.match(
+        container.failures[0].reason,
+        /is a qcow2 \(QEMU\) disk image, not a raw one: .*convert it first: qemu-img convert -f qcow2 -O raw \S+nanos\.qcow2 \S+nanos\.raw$/,
+      );
+    }
 
     fake.faults.inject({
       service: 'ebs',

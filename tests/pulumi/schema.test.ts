@@ -73,6 +73,7 @@ describe('resource declarations and what derives from them', () => {
       pulumi.Output.isInstance(resourceProps(bundledImageSchema, { privateKeyPassphrase: 'p' }).privateKeyPassphrase),
     );
     assert.deepEqual(undefinedKeys(resourceProps(registeredAmiSchema, { name: 'n' })), [
+      'blockList',
       'effectiveKernelId',
       'imageId',
       'rootDeviceType',

@@ -54,6 +54,8 @@ interface PinnedRegisteredAmiArgs {
   volumeSize?: pulumi.Input<number>;
   volumeType?: pulumi.Input<'gp3' | 'gp2' | 'io1' | 'io2' | 'standard'>;
   skipZeroBlocks?: pulumi.Input<boolean>;
+  encrypted?: pulumi.Input<boolean>;
+  kmsKeyArn?: pulumi.Input<string>;
   manifestEtag?: pulumi.Input<string>;
   name: pulumi.Input<string>;
   description?: pulumi.Input<string>;

@@ -41,7 +41,7 @@ import {
   diffBundledImage,
   IN_PLACE_PROPERTIES,
 } from './rules';
-import { fileSha256, sourceHash } from '../source';
+import { fileIdentity, sourceHash } from '../source';
 import {
   BundledImageInputs,
   BundledImageOutputs,
@@ -263,7 +263,7 @@ async function imageToBundle(
   signal: AbortSignal,
 ): Promise<{ imagePath: string; imageSha256: string }> {
   if (inputs.imagePath !== undefined) {
-    const imageSha256 = await fileSha256(inputs.imagePath);
+    const imageSha256 = await fileIdentity(inputs.imagePath);
     if (imageSha256 !== inputs.sourceHash) {
       throw new BundleInputError('imagePath', `${inputs.imagePath} changed since it was checked; run the update again`);
     }

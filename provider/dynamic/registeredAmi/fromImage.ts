@@ -9,17 +9,18 @@ import { createClients, createEbsClient } from '../../aws/clients';
 import { deregisterEbsImage, describeEbsImage, registerEbsImage } from '../../aws/ebsImages';
 import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { AwsInputError } from '../../aws/errors';
+import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
-import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
+import { deregisterImage, ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot } from '../../aws/snapshots';
 import { PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
 import { awsSettings, resolveRegion, waitOptions } from '../settings';
-import { fileSha256 } from '../source';
+import { hashedFile } from '../source';
 import { isKnown, UNKNOWN } from '../values';
 import { AmiSourceOperations, LiveAmi } from './source';
-import { amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
-import { RegisteredAmiInputs, registeredAmiSchema } from './types';
+import { AmiFacts, amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
+import { RegisteredAmiInputs, RegisteredAmiOutputs, registeredAmiSchema } from './types';
 
 type Props = Record<string, unknown>;
 
@@ -45,7 +46,13 @@ export const fromImage: AmiSourceOperations = {
       });
       return news;
     }
-    return { ...news, sourceHash: failures.length === 0 ? await fileSha256(path) : UNKNOWN };
+    const handle = await fs.open(path, 'r');
+    const format = await fileContainerFormat(handle, stats.size).finally(() => handle.close());
+    if (format) {
+      failures.push({ property: 'imagePath', reason: notRaw('imagePath', path, format).message });
+      return { ...news, sourceHash: UNKNOWN };
+    }
+    return { ...news, sourceHash: failures.length === 0 ? (await hashedFile(path)).identity : UNKNOWN };
   },
 
   async create(props, inputs) {
@@ -55,27 +62,10 @@ export const fromImage: AmiSourceOperations = {
     const { ec2 } = createClients(settings);
     const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     const signal = AbortSignal.timeout(timeout * 1000);
-    const imagePath = imagePathOf(inputs);
-    if ((await fileSha256(imagePath)) !== inputs.sourceHash) {
-      throw new AwsInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
-    }
-    const uploading = percentReporter(label, 'writing the EBS snapshot');
-    progress(label, `writing ${imagePath} into a new EBS snapshot (EBS direct APIs)`);
     let snapshot: SnapshotId;
+    let blockList: string;
     try {
-      const uploaded = await uploadSnapshot({
-        ebs: createEbsClient(settings),
-        ec2,
-        imagePath,
-        volumeSizeGiB: inputs.volumeSize,
-        description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
-        tags: inputs.tags,
-        skipZeroBlocks: inputs.skipZeroBlocks ?? skipZeroBlocks.default,
-        wait: waitOptions(timeout),
-        signal,
-        onProgress: (event) => uploading(event.bytesDone, event.totalBytes),
-      });
-      snapshot = uploaded.snapshotId;
+      ({ snapshotId: snapshot, blockList } = await writeSnapshot(ec2, settings, inputs, signal, timeout));
     } catch (error) {
       if (error instanceof SnapshotUploadError && error.snapshotRemains) {
         const facts = {
@@ -112,7 +102,7 @@ export const fromImage: AmiSourceOperations = {
       await removeSnapshotOrReport(ec2, snapshot, props, inputs, region, error);
       throw error;
     }
-    const facts = { imageId: registered, region, snapshotId: snapshot };
+    const facts = { imageId: registered, region, snapshotId: snapshot, blockList };
     try {
       const image = await waitForImageAvailable(ec2, registered, waitOptions(timeout), signal);
       progress(label, `${image.imageId} is available (EBS-backed, hvm, root ${snapshot})`);
@@ -165,6 +155,141 @@ export const fromImage: AmiSourceOperations = {
     );
   },
 };
+
+/**
+ * Writes the image into a snapshot: a child of `parent` with only the blocks that changed when the
+ * state has the parent and its block list, else the whole image (the upload says which, and why).
+ */
+async function writeSnapshot(
+  ec2: EC2Client,
+  settings: ReturnType<typeof awsSettings>,
+  inputs: RegisteredAmiInputs,
+  signal: AbortSignal,
+  timeout: number,
+  parent?: { snapshotId: string; blockList?: string },
+) {
+  const label = amiLabel(inputs.name);
+  const imagePath = imagePathOf(inputs);
+  const { identity, hashed } = await hashedFile(imagePath);
+  if (identity !== inputs.sourceHash)
+    throw new AwsInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
+  const uploading = percentReporter(label, 'writing the EBS snapshot');
+  progress(label, `writing ${imagePath} into a new EBS snapshot (EBS direct APIs)`);
+  return uploadSnapshot({
+    ebs: createEbsClient(settings),
+    ec2,
+    imagePath,
+    hashed,
+    parent,
+    volumeSizeGiB: inputs.volumeSize,
+    description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
+    tags: inputs.tags,
+    skipZeroBlocks: inputs.skipZeroBlocks ?? skipZeroBlocks.default,
+    encrypted: inputs.encrypted,
+    kmsKeyArn: inputs.kmsKeyArn,
+    wait: waitOptions(timeout),
+    signal,
+    onNotice: (message) => progress(label, message),
+    onProgress: (event) => uploading(event.bytesDone, event.totalBytes),
+  });
+}
+
+/**
+ * A new image for an EBS-backed AMI, in place: the new snapshot is written first (a child of the
+ * current one, only the changed blocks), then the current AMI is deregistered and the new one
+ * registered under the same name, then the previous snapshot is deleted. Until the new snapshot is
+ * complete nothing the state names has changed; a failure after that is a partial failure whose
+ * state names what exists.
+ */
+export async function renew(
+  props: Props,
+  before: RegisteredAmiOutputs,
+  inputs: RegisteredAmiInputs & Props,
+): Promise<RegisteredAmiOutputs & Props> {
+  const label = amiLabel(inputs.name);
+  const region = before.region;
+  const settings = awsSettings(region);
+  const { ec2 } = createClients(settings);
+  const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  const signal = AbortSignal.timeout(timeout * 1000);
+  const previous = before.snapshotId === undefined ? undefined : snapshotId(before.snapshotId);
+  const oldImage = before.imageId ? imageId(before.imageId) : undefined;
+  const kept = (state: string, extra: Partial<AmiFacts>) => ({
+    ...props,
+    ...amiOutputs(inputs, { imageId: '', region, state, tags: inputs.tags ?? {}, ...extra }),
+  });
+  let uploaded;
+  try {
+    uploaded = await writeSnapshot(
+      ec2,
+      settings,
+      inputs,
+      signal,
+      timeout,
+      previous ? { snapshotId: previous, blockList: before.blockList } : undefined,
+    );
+  } catch (error) {
+    if (error instanceof SnapshotUploadError && error.snapshotRemains)
+      throw new PartialFailure(oldImage ?? '', { ...props, ...before }, [
+        `${error.message}; ${oldImage ?? 'the AMI'} and its snapshot ${previous ?? ''} are unchanged`,
+      ]);
+    throw error;
+  }
+  const snapshot = uploaded.snapshotId;
+  const oldGone = async () => {
+    if (!previous) return;
+    const deleted = await deleteSnapshot(ec2, previous).catch((error: unknown) => {
+      progress(label, `the previous snapshot ${previous} could not be deleted (${reason(error)}): delete it later`);
+      return undefined;
+    });
+    if (deleted !== undefined) progress(label, `deleted the previous snapshot ${previous}`);
+  };
+  try {
+    if (oldImage) await deregisterImage(ec2, oldImage, signal);
+  } catch (error) {
+    await removeSnapshotOrReport(ec2, snapshot, { ...props, ...before }, inputs, region, error);
+    throw error;
+  }
+  progress(label, `snapshot ${snapshot} completed; ${oldImage ? `deregistered ${oldImage}; ` : ''}registering the AMI`);
+  let registered: ImageId;
+  try {
+    registered = (
+      await registerEbsImage({
+        ec2,
+        snapshotId: snapshot,
+        name: inputs.name,
+        description: inputs.description,
+        architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
+        bootMode: inputs.bootMode,
+        enaSupport: inputs.enaSupport ?? enaSupport.default,
+        imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
+        volumeSizeGiB: inputs.volumeSize,
+        volumeType: inputs.volumeType ?? volumeType.default,
+        tags: inputs.tags,
+        signal,
+      })
+    ).imageId;
+  } catch (error) {
+    await oldGone();
+    throw new PartialFailure(
+      oldImage ?? '',
+      kept('not registered', { snapshotId: snapshot, blockList: uploaded.blockList }),
+      [
+        `${oldImage ?? 'the AMI'} was deregistered, but registering the new image failed (${reason(error)}); snapshot ${snapshot} holds it: run the update again`,
+      ],
+    );
+  }
+  await oldGone();
+  const facts = { imageId: registered, region, snapshotId: snapshot, blockList: uploaded.blockList };
+  try {
+    const image = await waitForImageAvailable(ec2, registered, waitOptions(timeout), signal);
+    progress(label, `${image.imageId} is available (EBS-backed, hvm, root ${snapshot})`);
+    return amiOutputs(inputs, { ...facts, state: image.state, tags: image.tags });
+  } catch (error) {
+    const state = error instanceof ImageNotAvailableError ? error.state : 'unknown';
+    throw new PartialFailure(oldImage ?? registered, kept(state, facts), [reason(error)]);
+  }
+}
 
 function snapshotOf(id: string | undefined): SnapshotId {
   if (id === undefined) throw new Error('an EBS-backed RegisteredAmi without its snapshot id in the state');

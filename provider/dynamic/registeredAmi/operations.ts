@@ -13,7 +13,7 @@ import { awsSettings, plannedRegion } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
-import { fromImage } from './fromImage';
+import { fromImage, renew } from './fromImage';
 import { checkAmiInputs, diffAmi, sourceOf } from './rules';
 import { AmiSourceOperations } from './source';
 import { amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
@@ -54,18 +54,24 @@ export async function read(id: string, props: Props) {
 export async function update(id: string, olds: Props, news: Props) {
   const before = parseOutputs(registeredAmiSchema, olds, RESOURCE);
   const inputs = parseInputs(registeredAmiSchema, news, RESOURCE);
+  if (sourceOf(news) === 'image' && inputs.sourceHash !== before.sourceHash) {
+    // A new image for an EBS-backed AMI: a new snapshot (only the changed blocks) and AMI, in place.
+    return { outs: await renew(news, before, inputs) };
+  }
   const { ec2 } = createClients(awsSettings(before.region));
-  const image = imageId(id);
+  // The AMI in the state: after an image update in place it is no longer the resource's first id.
+  const image = imageId(before.imageId || id);
   if ((inputs.description ?? '') !== (before.description ?? ''))
     await setImageDescription(ec2, image, inputs.description ?? '');
   await updateTags(ec2, image, before.tags ?? {}, inputs.tags ?? {});
   const facts = {
-    imageId: id,
+    imageId: image,
     region: before.region,
     state: before.state,
     tags: inputs.tags ?? {},
     effectiveKernelId: before.effectiveKernelId,
     snapshotId: before.snapshotId,
+    blockList: before.blockList,
   };
   return { outs: amiOutputs(inputs, facts) };
 }

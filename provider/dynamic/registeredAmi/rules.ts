@@ -72,6 +72,16 @@ const SOURCE_RULES: Record<AmiSource, SourceRules> = {
       if (isKnown(inputs.volumeType) && !['gp3', 'gp2', 'io1', 'io2', 'standard'].includes(inputs.volumeType))
         list.fail('volumeType', 'must be gp3, gp2, io1, io2 or standard');
       list.fail('volumeSize', wholeNumberProblem(inputs.volumeSize, 1, 16384, 'GiB'));
+      if (inputs.kmsKeyArn !== undefined && inputs.encrypted !== true)
+        list.fail('kmsKeyArn', 'a KMS key encrypts only with encrypted: true');
+      if (
+        isKnown(inputs.kmsKeyArn) &&
+        !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/\S+$/.test(inputs.kmsKeyArn)
+      )
+        list.fail(
+          'kmsKeyArn',
+          `"${inputs.kmsKeyArn}" is not a KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)`,
+        );
     },
   },
 };

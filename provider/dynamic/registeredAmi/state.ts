@@ -12,6 +12,7 @@ export interface AmiFacts {
   tags: Record<string, string>;
   effectiveKernelId?: string;
   snapshotId?: string;
+  blockList?: string;
 }
 
 export function amiOutputs(

@@ -22,8 +22,11 @@ export const registeredAmiSchema = {
   manifestLocation: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   /** BundledImage.manifestEtag, so that a bundle made again registers a new AMI. */
   manifestEtag: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
-  /** Set by check for imagePath: SHA-256 of the image. */
-  sourceHash: property(strings, { checked: true, output: 'maybe', change: 'replace', source: 'image' }),
+  /**
+   * Set by check for imagePath: the image's content identity (SHA-256 over its 512 KiB blocks' hashes).
+   * A change writes a new snapshot in place, as a child of the previous one with only the changed blocks.
+   */
+  sourceHash: property(strings, { checked: true, output: 'maybe', change: 'update', source: 'image' }),
   name: property(strings, { input: 'required', output: 'always', change: 'replace', resource: 'declared' }),
   architecture: property(oneOf(['x86_64', 'i386', 'arm64']), {
     input: 'optional',
@@ -94,6 +97,16 @@ export const registeredAmiSchema = {
     source: 'image',
     default: false,
   }),
+  /** EBS-backed: encrypt the snapshot (and so the AMI's root volume); a child of an encrypted snapshot stays encrypted. */
+  encrypted: property(flags, {
+    input: 'optional',
+    output: 'maybe',
+    change: 'replace',
+    source: 'image',
+    default: false,
+  }),
+  /** EBS-backed: the KMS key to encrypt with (needs `encrypted`; default: the account's EBS key). */
+  kmsKeyArn: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
   /**
    * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
    * EBS-backed HVM AMI for current (Nitro) instance types.
@@ -116,6 +129,8 @@ export const registeredAmiSchema = {
   }),
   /** EBS-backed: the root snapshot, deleted with the AMI. */
   snapshotId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /** EBS-backed: the root snapshot's blocks (compact hashes), so that the next image uploads only what changed. */
+  blockList: property(strings, { output: 'maybe', change: 'none', resource: 'reserved' }),
   /** The kernel the AMI boots with (the input, or the PV-GRUB kernel found). */
   effectiveKernelId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
 };
