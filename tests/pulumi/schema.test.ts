@@ -75,6 +75,7 @@ describe('resource declarations and what derives from them', () => {
     assert.deepEqual(undefinedKeys(resourceProps(registeredAmiSchema, { name: 'n' })), [
       'effectiveKernelId',
       'imageId',
+      'imageName',
       'rootDeviceType',
       'snapshotId',
       'state',

@@ -56,6 +56,7 @@ interface PinnedRegisteredAmiArgs {
   skipZeroBlocks?: pulumi.Input<boolean>;
   manifestEtag?: pulumi.Input<string>;
   name: pulumi.Input<string>;
+  exactName?: pulumi.Input<boolean>;
   description?: pulumi.Input<string>;
   architecture?: pulumi.Input<'x86_64' | 'i386' | 'arm64'>;
   virtualizationType?: pulumi.Input<'paravirtual' | 'hvm'>;
@@ -99,6 +100,7 @@ interface PinnedBundledImageOutputs {
 interface PinnedRegisteredAmiOutputs {
   readonly imageId: pulumi.Output<string>;
   readonly name: pulumi.Output<string>;
+  readonly imageName: pulumi.Output<string | undefined>;
   readonly region: pulumi.Output<string>;
   readonly state: pulumi.Output<string>;
   readonly rootDeviceType: pulumi.Output<'instance-store' | 'ebs'>;

@@ -23,7 +23,7 @@ export const fromBundle: AmiSourceOperations = {
     return news;
   },
 
-  async create(props, inputs) {
+  async create(props, inputs, imageName) {
     const label = amiLabel(inputs.name);
     const region = await resolveRegion(inputs.region);
     const { ec2 } = createClients(awsSettings(region));
@@ -34,7 +34,7 @@ export const fromBundle: AmiSourceOperations = {
     const registered = await registerImage({
       ec2,
       imageLocation: inputs.manifestLocation,
-      name: inputs.name,
+      name: imageName,
       description: inputs.description,
       architecture: inputs.architecture === 'i386' ? 'i386' : 'x86_64',
       virtualizationType: inputs.virtualizationType ?? 'paravirtual',

@@ -48,7 +48,7 @@ export const fromImage: AmiSourceOperations = {
     return { ...news, sourceHash: failures.length === 0 ? await fileSha256(path) : UNKNOWN };
   },
 
-  async create(props, inputs) {
+  async create(props, inputs, imageName) {
     const label = amiLabel(inputs.name);
     const region = await resolveRegion(inputs.region);
     const settings = awsSettings(region);
@@ -96,7 +96,7 @@ export const fromImage: AmiSourceOperations = {
         await registerEbsImage({
           ec2,
           snapshotId: snapshot,
-          name: inputs.name,
+          name: imageName,
           description: inputs.description,
           architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
           bootMode: inputs.bootMode,

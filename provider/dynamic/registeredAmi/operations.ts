@@ -8,13 +8,14 @@ import { createClients } from '../../aws/clients';
 import { imageId } from '../../aws/ids';
 import { setImageDescription } from '../../aws/images';
 import { updateTags } from '../../aws/tags';
-import { CheckFailure } from '../failures';
+import { randomBytes } from 'crypto';
+import { CheckFailure, PartialFailure } from '../failures';
 import { awsSettings, plannedRegion } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
 import { fromImage } from './fromImage';
-import { checkAmiInputs, diffAmi, sourceOf } from './rules';
+import { checkAmiInputs, diffAmi, registeredName, sourceOf } from './rules';
 import { AmiSourceOperations } from './source';
 import { amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
 import { RegisteredAmiOutputs, registeredAmiSchema } from './types';
@@ -32,8 +33,20 @@ export function diff(olds: Props, news: Props) {
   return diffAmi(olds, news, plannedRegion(typeof news.region === 'string' ? news.region : undefined));
 }
 
+/**
+ * Registers the AMI under its own name (name plus a suffix new for each AMI, unless exactName), so
+ * that a replacement can be registered while the AMI it replaces still runs the instances.
+ */
 export async function create(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }> {
-  return SOURCES[sourceOf(props)].create(props, parseInputs(registeredAmiSchema, props, RESOURCE));
+  const inputs = parseInputs(registeredAmiSchema, props, RESOURCE);
+  const imageName = registeredName(inputs, randomBytes(4).toString('hex'));
+  try {
+    const { id, outs } = await SOURCES[sourceOf(props)].create(props, inputs, imageName);
+    return { id, outs: { ...outs, imageName } };
+  } catch (error) {
+    if (error instanceof PartialFailure) error.properties.imageName = imageName;
+    throw error;
+  }
 }
 
 export async function read(id: string, props: Props) {
@@ -46,7 +59,8 @@ export async function read(id: string, props: Props) {
     state: live.state,
     description: live.description ?? olds.description,
     tags: live.tags ?? olds.tags,
-    name: live.name ?? olds.name,
+    // The AMI keeps the name it was registered under: the input stays what the program gave.
+    imageName: live.name ?? olds.imageName,
   });
   return { id, props: { ...props, ...refreshed }, inputs: refreshedInputs(registeredAmiSchema, refreshed) };
 }
@@ -67,7 +81,7 @@ export async function update(id: string, olds: Props, news: Props) {
     effectiveKernelId: before.effectiveKernelId,
     snapshotId: before.snapshotId,
   };
-  return { outs: amiOutputs(inputs, facts) };
+  return { outs: definedOnly({ ...amiOutputs(inputs, facts), imageName: before.imageName }) };
 }
 
 export async function remove(id: string, props: Props): Promise<void> {

@@ -24,7 +24,18 @@ export const registeredAmiSchema = {
   manifestEtag: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   /** Set by check for imagePath: SHA-256 of the image. */
   sourceHash: property(strings, { checked: true, output: 'maybe', change: 'replace', source: 'image' }),
+  /**
+   * The AMI's name. The AMI is registered as NAME-xxxxxxxx (8 hex digits, new for each AMI
+   * registered), so that a replacement is registered before the AMI it replaces is deregistered:
+   * AMI names are unique in an account and region. See exactName.
+   */
   name: property(strings, { input: 'required', output: 'always', change: 'replace', resource: 'declared' }),
+  /**
+   * Register the AMI as exactly `name` (default false). A replacement that keeps the name must then
+   * deregister the old AMI first (delete-before-replace), and Pulumi first deletes the instances
+   * that run it.
+   */
+  exactName: property(flags, { input: 'optional', output: 'maybe', change: 'replace', default: false }),
   architecture: property(oneOf(['x86_64', 'i386', 'arm64']), {
     input: 'optional',
     output: 'maybe',
@@ -105,6 +116,8 @@ export const registeredAmiSchema = {
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: shared.region,
+  /** The name the AMI is registered under: name plus its suffix, or name with exactName. */
+  imageName: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** The AMI's id. */
   imageId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** available; or what refresh found instead (a replacement follows). */
