@@ -28,7 +28,8 @@ import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance
 import { LocalAws } from '../testing/localAws';
 import { buildXenKernel } from '../testing/xenKernel';
 import { linkedProject, startPlugin } from '../testing/pluginHarness';
-import { MiniEngine } from './demo/engine';
+import { kernelUpdate } from './demo/kernelUpdate';
+import { MiniEngine, output } from './demo/engine';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 // The AWS SDK's notice that its 2027 releases need Node 22 says nothing about the demo; keep it out.
@@ -185,8 +186,7 @@ async function main(): Promise<void> {
       `  + BundledImage mirage-bundle  ${bundle.id}  (${bundle.outputs.partCount} part(s), digest ${bundle.outputs.imageDigest})`,
     );
     const amiInputs = {
-      manifestLocation: bundle.outputs.manifestLocation,
-      manifestEtag: bundle.outputs.manifestEtag,
+      manifestLocation: output('mirage-bundle', 'id'),
       name: 'mirage-demo',
       description: 'MirageOS-style unikernel',
       tags: { project: 'pulumi-unikernel', stack: 'demo' },
@@ -196,7 +196,11 @@ async function main(): Promise<void> {
     say(
       `  + RegisteredAmi mirage-ami  ${ami.id}  (paravirtual, kernel ${ami.outputs.effectiveKernelId}, ${ami.outputs.state})`,
     );
-    const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' } };
+    const instanceInputs = {
+      imageId: output('mirage-ami', 'id'),
+      instanceType: 'm3.medium',
+      tags: { Name: 'mirage-demo' },
+    };
     const instance = await engine.create(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs);
     say(
       `  + UnikernelInstance mirage-instance  ${instance.id}  (${instance.outputs.state}, IMDSv2 ${instance.outputs.httpTokens ?? 'required'})`,
@@ -249,6 +253,8 @@ async function main(): Promise<void> {
           .join(', ')}`,
       );
     }
+
+    await kernelUpdate(engine, work, bundleInputs, fake);
 
     step('pulumi destroy: in reverse dependency order');
     for (const name of ['mirage-instance', 'mirage-ami', 'mirage-bundle']) {

@@ -98,6 +98,11 @@ export interface Plan {
   events: string[];
 }
 
+export interface RunOptions {
+  /** `--target`: only these resources are stepped; the others stay as the state has them. */
+  targets?: string[];
+}
+
 export interface RefreshStep {
   name: string;
   gone: boolean;
@@ -128,10 +133,15 @@ export class EngineModel {
   /** The stack's state, in the order the engine's snapshot keeps it (each resource after its dependencies). */
   state: StateEntry[] = [];
 
+  /** Called after each event (a create, update or delete done), in order. */
+  onEvent: ((event: string) => void) | undefined;
+
   constructor(
     private readonly plugin: PluginClient,
-    private readonly options: { project?: string; onEvent?: (event: string) => void } = {},
-  ) {}
+    options: { onEvent?: (event: string) => void } = {},
+  ) {
+    this.onEvent = options.onEvent;
+  }
 
   /** The resource of that name (the newest, while a replaced one still waits for its delete). */
   entry(name: string): StateEntry | undefined {
@@ -139,19 +149,20 @@ export class EngineModel {
   }
 
   /** `pulumi preview`: Check and Diff only; the state is not touched. */
-  preview(program: Declaration[]): Promise<Plan> {
-    return this.run(program, true);
+  preview(program: Declaration[], options: RunOptions = {}): Promise<Plan> {
+    return this.run(program, true, options);
   }
 
   /** `pulumi up`. */
-  up(program: Declaration[]): Promise<Plan> {
-    return this.run(program, false);
+  up(program: Declaration[], options: RunOptions = {}): Promise<Plan> {
+    return this.run(program, false, options);
   }
 
-  /** `pulumi refresh`. */
-  async refresh(): Promise<RefreshStep[]> {
+  /** `pulumi refresh` (of `names` only, as `--target` does, when given). */
+  async refresh(names?: string[]): Promise<RefreshStep[]> {
     const steps: RefreshStep[] = [];
     for (const entry of [...this.state]) {
+      if (names !== undefined && !names.includes(entry.name)) continue;
       const client = this.client(entry);
       const result = await client.read(entry.id, client.urn(entry.type, entry.name), entry.outputs, entry.inputs);
       if (result.id === '') {
@@ -189,10 +200,10 @@ export class EngineModel {
 
   private event(plan: Plan, text: string): void {
     plan.events.push(text);
-    this.options.onEvent?.(text);
+    this.onEvent?.(text);
   }
 
-  private async run(program: Declaration[], preview: boolean): Promise<Plan> {
+  private async run(program: Declaration[], preview: boolean, options: RunOptions): Promise<Plan> {
     const plan: Plan = { steps: [], events: [] };
     const planned = new Map<string, Planned>();
     /** The entries the program's steps kept or made; every other one is deleted at the end. */
@@ -203,6 +214,15 @@ export class EngineModel {
     for (const declaration of program) {
       if (seen.has(declaration.name)) throw new Error(`${declaration.name} is declared twice`);
       seen.add(declaration.name);
+      if (options.targets !== undefined && !options.targets.includes(declaration.name)) {
+        // Not targeted: left as the state has it (and not created when it is not there).
+        const kept = this.entry(declaration.name);
+        if (kept !== undefined) {
+          current.add(kept);
+          planned.set(declaration.name, { id: kept.id, outputs: kept.outputs });
+        }
+        continue;
+      }
       const { inputs, propertyDependencies } = this.resolve(declaration, planned, preview, seen);
       const urnValue = this.urn(declaration);
       const client = this.client(declaration);
@@ -300,6 +320,7 @@ export class EngineModel {
     for (const entry of [...this.state].reverse()) {
       const dropped = !seen.has(entry.name);
       if (current.has(entry) || (preview && !dropped)) continue;
+      if (options.targets !== undefined && !options.targets.includes(entry.name)) continue;
       if (dropped) plan.steps.push({ name: entry.name, op: 'delete', retained: entry.retainOnDelete || undefined });
       if (!preview) await this.deleteEntry(entry, plan, dropped ? '' : ' (replaced)');
     }

@@ -38,6 +38,18 @@ describe('npm run demo', function () {
     assert.match(stdout, /~ mirage-ami: updated in place/);
     assert.match(stdout, /~ mirage-instance: created \(it was gone\)/);
     assert.match(stdout, /AMI tags now \{"project":"pulumi-unikernel","stack":"demo"\}/);
+    assert.match(stdout, /preview {2}mirage-instance: replaced, create-before-delete \(imageId\)/);
+    const update = stdout.slice(stdout.indexOf('a new kernel build'), stdout.indexOf('pulumi destroy'));
+    const events = [...update.matchAll(/^ {2}[-+~] (create|delete) (mirage-\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(events, [
+      'create mirage-bundle',
+      'create mirage-ami',
+      'create mirage-instance',
+      'delete mirage-instance',
+      'delete mirage-ami',
+      'delete mirage-bundle',
+    ]);
+    assert.match(update, /instances running after each step: 1, 1, 2, 1, 1, 1; at no moment did none run/);
     assert.match(stdout, /the local AWS now holds 0 object\(s\)/);
   });
 
