@@ -429,4 +429,95 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
     assert.deepEqual(changingCalls(fake.requests), ['TerminateInstances']);
     await destroyToEmpty(engine);
   });
+
+  it('adoption: an AMI and an instance that exist (a state lost) are taken over by id; destroy then deregisters and terminates them', async function () {
+    const first = await upFirst();
+    const ami = first.entry('mirage-ami')!.id;
+    const instance = first.entry('mirage-instance')!.id;
+    const bundle = first.entry('mirage-bundle')!;
+    const adopting = (instanceType = 'm3.medium'): Declaration[] => [
+      {
+        name: 'adopted-ami',
+        type: 'unikernel:RegisteredAmi',
+        provider: texts.ami,
+        inputs: { adoptImageId: ami, name: 'mirage-dev', description: 'adopted', tags: { owner: 'stack' } },
+      },
+      {
+        name: 'adopted-instance',
+        type: 'unikernel:UnikernelInstance',
+        provider: texts.instance,
+        inputs: { adoptInstanceId: instance, imageId: output('adopted-ami', 'id'), instanceType },
+      },
+    ];
+    const engine = new EngineModel(plugin);
+    const refused = await engine.up(adopting('c3.large')).then(
+      () => assert.fail('a mismatched instance type must be refused'),
+      (error: Error) => error,
+    );
+    assert.match(
+      refused.message,
+      new RegExp(`adoptInstanceId ${instance} is of type m3.medium, not c3.large: give the instanceType it is`),
+    );
+    assert.deepEqual(
+      engine.state.map((entry) => entry.name),
+      ['adopted-ami'],
+    );
+    await engine.destroy();
+    assert.deepEqual(live().images, [], "the adopted AMI was the stack's: destroy deregistered it");
+    // Adopt again what is left: the instance (its AMI gone, it still runs).
+    fake.clearRequests();
+    const instanceOnly = new EngineModel(plugin);
+    const program: Declaration[] = [
+      {
+        name: 'adopted-instance',
+        type: 'unikernel:UnikernelInstance',
+        provider: texts.instance,
+        inputs: { adoptInstanceId: instance, imageId: ami, instanceType: 'm3.medium', tags: { Name: 'adopted' } },
+      },
+    ];
+    assert.deepEqual(planText(await instanceOnly.preview(program)), ['adopted-instance: create']);
+    await instanceOnly.up(program);
+    assert.deepEqual(changingCalls(fake.requests), ['CreateTags'], 'nothing launched: only tagged');
+    assert.equal(instanceOnly.entry('adopted-instance')!.id, instance);
+    assert.deepEqual(planText(await instanceOnly.preview(program)), ['adopted-instance: same']);
+    const [refreshed] = await instanceOnly.refresh();
+    assert.deepEqual([refreshed.gone, refreshed.changed], [false, false]);
+    await instanceOnly.destroy();
+    assert.deepEqual(live().instances, [], 'destroy terminated the adopted instance');
+    fake.clearRequests();
+    await plugin
+      .withProvider(texts.bundle)
+      .delete(bundle.id, plugin.urn('unikernel:BundledImage', 'mirage-bundle'), bundle.outputs, bundle.inputs);
+    assert.deepEqual(live(), { instances: [], images: [], objects: [] });
+  });
+
+  it("adoption of an AMI: preview shows a create, up registers nothing, only its description and tags become the program's", async function () {
+    const first = await upFirst();
+    const ami = first.entry('mirage-ami')!.id;
+    const engine = new EngineModel(plugin);
+    const program: Declaration[] = [
+      {
+        name: 'adopted-ami',
+        type: 'unikernel:RegisteredAmi',
+        provider: texts.ami,
+        inputs: { adoptImageId: ami, name: 'mirage-dev', description: 'adopted', tags: { owner: 'stack' } },
+      },
+    ];
+    assert.deepEqual(planText(await engine.preview(program)), ['adopted-ami: create']);
+    await engine.up(program);
+    assert.deepEqual(changingCalls(fake.requests), ['ModifyImageAttribute', 'DeleteTags', 'CreateTags']);
+    const outputs = engine.entry('adopted-ami')!.outputs;
+    assert.equal(outputs.imageId, ami);
+    assert.match(String(outputs.imageName), /^mirage-dev-[0-9a-f]{8}$/);
+    assert.deepEqual(fake.images().find((image) => image.imageId === ami)?.tags, { owner: 'stack' });
+    assert.deepEqual(
+      planText(await engine.preview([{ ...program[0], inputs: { ...program[0].inputs, name: 'renamed' } }])),
+      ['adopted-ami: update'],
+      'an adopted AMI is the one named: its name input only describes it',
+    );
+    await engine.destroy();
+    assert.deepEqual(live().images, []);
+    first.state = first.state.filter((entry) => entry.name !== 'mirage-ami');
+    await destroyToEmpty(first);
+  });
 });

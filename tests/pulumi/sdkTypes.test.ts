@@ -57,6 +57,7 @@ interface PinnedRegisteredAmiArgs {
   manifestEtag?: pulumi.Input<string>;
   name: pulumi.Input<string>;
   exactName?: pulumi.Input<boolean>;
+  adoptImageId?: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   architecture?: pulumi.Input<'x86_64' | 'i386' | 'arm64'>;
   virtualizationType?: pulumi.Input<'paravirtual' | 'hvm'>;
@@ -77,6 +78,7 @@ interface PinnedUnikernelInstanceArgs {
   tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   httpTokens?: pulumi.Input<'required' | 'optional'>;
   region?: pulumi.Input<string>;
+  adoptInstanceId?: pulumi.Input<string>;
   timeoutSeconds?: pulumi.Input<number>;
 }
 interface PinnedBundledImageOutputs {

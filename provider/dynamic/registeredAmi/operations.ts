@@ -15,6 +15,7 @@ import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
 import { fromImage } from './fromImage';
+import { adoptAmi } from './adopt';
 import { checkAmiInputs, diffAmi, registeredName, sourceOf } from './rules';
 import { AmiSourceOperations } from './source';
 import { amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
@@ -39,6 +40,7 @@ export function diff(olds: Props, news: Props) {
  */
 export async function create(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }> {
   const inputs = parseInputs(registeredAmiSchema, props, RESOURCE);
+  if (inputs.adoptImageId !== undefined) return adoptAmi(inputs, inputs.adoptImageId);
   const imageName = registeredName(inputs, randomBytes(4).toString('hex'));
   try {
     const { id, outs } = await SOURCES[sourceOf(props)].create(props, inputs, imageName);

@@ -2,7 +2,7 @@
  * RegisteredAmi's pure rules: which source the inputs name, the input checks (shared, then the
  * source's own) and the diff.
  */
-import { kernelId, ramdiskId } from '../../aws/ids';
+import { imageId, kernelId, ramdiskId } from '../../aws/ids';
 import { nameProblem } from '../../aws/images';
 import { parseImageLocation } from '../../aws/location';
 import { CheckFailure, FailureList } from '../failures';
@@ -90,7 +90,10 @@ export function checkAmiInputs(props: Props): CheckFailure[] {
   for (const failure of failures) list.fail(failure.property, failure.reason);
   const source = sourceOf(props);
   const rules = SOURCE_RULES[source];
-  rules.identity(inputs, list);
+  if (inputs.adoptImageId === undefined) rules.identity(inputs, list);
+  else if (inputs.manifestLocation !== undefined || inputs.imagePath !== undefined)
+    list.fail('adoptImageId', 'takes over an existing AMI: give no manifestLocation or imagePath with it');
+  else if (isKnown(inputs.adoptImageId)) list.attempt('adoptImageId', () => imageId(inputs.adoptImageId as string));
   if (!inputs.name) list.fail('name', 'give the AMI a name (3 to 128 characters)');
   else if (isKnown(inputs.name)) {
     const problem = nameProblem(inputs.name);
@@ -147,8 +150,11 @@ export function diffAmi(olds: Props, news: Props, effectiveRegion: string | unde
     replaceOn: REPLACE_ON,
     updateOn: UPDATE_ON,
   });
-  const replaces = [...outcome.replaces];
-  if (sourceOf(olds) !== sourceOf(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
+  // An adopted AMI is the one named: only another id (or a region, or a state other than available)
+  // replaces it; the rest describes it and is kept in the state.
+  const adopted = olds.adoptImageId !== undefined && olds.adoptImageId === news.adoptImageId;
+  const replaces = adopted ? outcome.replaces.filter((key) => key === 'adoptImageId') : [...outcome.replaces];
+  if (!adopted && sourceOf(olds) !== sourceOf(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'available') replaces.push('state');
   if (replaces.length === 0) return { changes: outcome.changes, replaces };

@@ -116,6 +116,12 @@ export const registeredAmiSchema = {
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: shared.region,
+  /**
+   * Take over an existing AMI (ami-…) instead of registering one: create checks it is available and
+   * makes its description and tags the program's; refresh reads it; destroy deregisters it (an
+   * EBS-backed AMI's snapshot stays). Give no manifestLocation or imagePath with it.
+   */
+  adoptImageId: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
   /** The name the AMI is registered under: name plus its suffix, or name with exactName. */
   imageName: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** The AMI's id. */

@@ -19,6 +19,7 @@ import { progress } from '../log';
 import { awsSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
+import { adoptInstance } from './adopt';
 import { checkInstanceInputs, diffInstance, isGone } from './rules';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSchema } from './types';
 
@@ -65,6 +66,10 @@ function outputs(
 
 export async function create(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs & Props }> {
   const inputs = parseInputs(unikernelInstanceSchema, props, RESOURCE);
+  if (inputs.adoptInstanceId !== undefined) {
+    const adopted = await adoptInstance(inputs, inputs.adoptInstanceId);
+    return { id: adopted.instanceId, outs: outputs(inputs, `adopted ${adopted.instanceId}`, adopted.region, adopted) };
+  }
   const region = await resolveRegion(inputs.region);
   const { ec2 } = createClients(awsSettings(region));
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;

@@ -1,5 +1,5 @@
 /** UnikernelInstance's pure rules: input checks and the diff. */
-import { imageId, instanceType } from '../../aws/ids';
+import { imageId, instanceId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves } from '../inputRules';
 import { defaultsOf, keysWhere, parsePlanned, withDefaults } from '../schema';
@@ -38,6 +38,8 @@ export function checkInstanceInputs(props: Props): CheckFailure[] {
   if (isKnown(httpTokens) && !['required', 'optional'].includes(httpTokens))
     list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
   list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
+  const adopted = inputs.adoptInstanceId;
+  if (isKnown(adopted)) list.attempt('adoptInstanceId', () => instanceId(adopted, 'adoptInstanceId'));
   return list.failures;
 }
 
