@@ -4,6 +4,7 @@
  * is always removed). A failed upload keeps its parts for a resume, or removes them when it cannot;
  * either way what stays in S3 is reported as a partial failure, so the engine keeps its location.
  */
+import { deadline, tracked } from '../cancellation';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import { tmpdir } from 'os';
@@ -149,7 +150,7 @@ function outputsFrom(
   };
 }
 
-export async function create(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
+async function createNow(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
   return bundleIntoS3(props, undefined);
 }
 
@@ -176,7 +177,7 @@ async function bundleIntoS3(
   const label = `BundledImage ${name}`;
   const region = await resolveRegion(inputs.region);
   const aws = createClients(awsSettings(region));
-  const signal = AbortSignal.timeout((inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
+  const signal = deadline(inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   const bundleKey = resuming ?? bundleFolder(inputs, randomBytes(4).toString('hex'));
   const address = bundleAddressOf({ ...inputs, bundleKey, bundleName: name });
   const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
@@ -357,7 +358,7 @@ function unfinishedStatus(outputs: BundledImageState, remote: StoredObject[]): B
   return `damaged: the upload was unfinished and ${keys.has(outputs.manifestKey) ? `a manifest ${outputs.manifestKey} appeared` : `its resume record ${recordKey} is missing`}`;
 }
 
-export async function update(_id: string, olds: Props, news: Props) {
+async function updateNow(_id: string, olds: Props, news: Props) {
   // An unfinished upload at the same location (anything else is a replacement): resume it.
   const before = parseOutputs(bundledImageSchema, olds, RESOURCE);
   if (before.bundleStatus === UNFINISHED) return { outs: (await bundleIntoS3(news, before.bundleKey)).outs };
@@ -369,7 +370,7 @@ export async function update(_id: string, olds: Props, news: Props) {
   return { outs: refreshed };
 }
 
-export async function remove(_id: string, props: Props): Promise<void> {
+async function removeNow(_id: string, props: Props): Promise<void> {
   const outputs = parseOutputs(bundledImageSchema, props, RESOURCE);
   const aws = createClients(awsSettings(outputs.region));
   try {
@@ -387,4 +388,15 @@ export async function remove(_id: string, props: Props): Promise<void> {
     if (errorCode(error) === 'NoSuchBucket') return;
     throw error;
   }
+}
+
+// Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
+export function create(props: Props): ReturnType<typeof createNow> {
+  return tracked(() => createNow(props));
+}
+export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
+  return tracked(() => updateNow(id, olds, news));
+}
+export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
+  return tracked(() => removeNow(id, props));
 }

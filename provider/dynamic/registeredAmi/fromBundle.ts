@@ -3,6 +3,7 @@
  * asked for). An AMI registered but never available is a partial failure carrying its id; any
  * other failure after registering deregisters it.
  */
+import { deadline } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId, kernelId, ramdiskId } from '../../aws/ids';
 import {
@@ -28,7 +29,7 @@ export const fromBundle: AmiSourceOperations = {
     const region = await resolveRegion(inputs.region);
     const { ec2 } = createClients(awsSettings(region));
     const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-    const signal = AbortSignal.timeout(timeout * 1000);
+    const signal = deadline(timeout);
     if (inputs.manifestLocation === undefined)
       throw new Error(`${label}: no manifestLocation to register (check requires one)`);
     const registered = await registerImage({

@@ -4,6 +4,7 @@
  * EBS-backed HVM). The inputs (or the state) name the source; check, create, read and delete are
  * the source's, diff and update are shared.
  */
+import { deadline, tracked } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId } from '../../aws/ids';
 import { setImageDescription } from '../../aws/images';
@@ -38,7 +39,7 @@ export function diff(olds: Props, news: Props) {
  * Registers the AMI under its own name (name plus a suffix new for each AMI, unless exactName), so
  * that a replacement can be registered while the AMI it replaces still runs the instances.
  */
-export async function create(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }> {
+async function createNow(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }> {
   const inputs = parseInputs(registeredAmiSchema, props, RESOURCE);
   if (inputs.adoptImageId !== undefined) return adoptAmi(inputs, inputs.adoptImageId);
   const imageName = registeredName(inputs, randomBytes(4).toString('hex'));
@@ -67,7 +68,7 @@ export async function read(id: string, props: Props) {
   return { id, props: { ...props, ...refreshed }, inputs: refreshedInputs(registeredAmiSchema, refreshed) };
 }
 
-export async function update(id: string, olds: Props, news: Props) {
+async function updateNow(id: string, olds: Props, news: Props) {
   const before = parseOutputs(registeredAmiSchema, olds, RESOURCE);
   const inputs = parseInputs(registeredAmiSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
@@ -86,9 +87,20 @@ export async function update(id: string, olds: Props, news: Props) {
   return { outs: definedOnly({ ...amiOutputs(inputs, facts), imageName: before.imageName }) };
 }
 
-export async function remove(id: string, props: Props): Promise<void> {
+async function removeNow(id: string, props: Props): Promise<void> {
   const olds = parseOutputs(registeredAmiSchema, props, RESOURCE);
   const { ec2 } = createClients(awsSettings(olds.region));
-  const signal = AbortSignal.timeout((olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
+  const signal = deadline(olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   await SOURCES[sourceOf(olds)].remove(ec2, id, olds, signal);
+}
+
+// Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
+export function create(props: Props): ReturnType<typeof createNow> {
+  return tracked(() => createNow(props));
+}
+export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
+  return tracked(() => updateNow(id, olds, news));
+}
+export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
+  return tracked(() => removeNow(id, props));
 }
