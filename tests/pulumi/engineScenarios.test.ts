@@ -225,6 +225,26 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
     await destroyToEmpty(engine);
   });
 
+  it('wired through an output-only property (ami.imageId), the same tag change previews a replacement up does not make: why the ids', async function () {
+    const engine = await upFirst();
+    const viaOutput = (stack: Stack): Declaration[] =>
+      mirage(stack).map((declaration) =>
+        declaration.name === 'mirage-instance'
+          ? { ...declaration, inputs: { ...declaration.inputs, imageId: output('mirage-ami', 'imageId') } }
+          : declaration,
+      );
+    const retag = { amiTags: { project: 'mirage', stack: 'dev', owner: 'ops' } };
+    const preview = await engine.preview(viaOutput(retag));
+    assert.deepEqual(planText(preview), [
+      'mirage-bundle: same',
+      'mirage-ami: update',
+      'mirage-instance: replace create-before-delete (imageId)',
+    ]);
+    const plan = await engine.up(viaOutput(retag));
+    assert.deepEqual(planText(plan), ['mirage-bundle: same', 'mirage-ami: update', 'mirage-instance: same']);
+    await destroyToEmpty(engine);
+  });
+
   it('a description change previews as an AMI update alone; up calls ModifyImageAttribute only', async function () {
     const engine = await upFirst();
     await previewThenUp(engine, { description: 'v2' }, [
