@@ -156,4 +156,26 @@ describe('example program with mocks', function () {
     assert.equal((await outputValue(program.instanceId)).known, false);
     assert.equal((await outputValue(program.manifestLocation)).known, false);
   });
+
+  it('in preview of an in-place update (the engine keeps the id, echoes the inputs), the AMI and instance see known ids', async () => {
+    const recorded: pulumi.runtime.MockResourceArgs[] = [];
+    await pulumi.runtime.setMocks(
+      {
+        // An update in preview: the new state is the inputs; the id stays the one in the state.
+        newResource: async (args) => {
+          recorded.push(args);
+          return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: () => ({}),
+      },
+      'unikernel-test',
+      'dev',
+      true,
+    );
+    const program = await loadProgram();
+    await outputValue(program.instanceId);
+    const inputsOf = (name: string) => recorded.find((args) => args.name === name)?.inputs;
+    assert.equal(inputsOf('mirage-ami')?.manifestLocation, 'mirage-bundle-id', 'the bundle id, known');
+    assert.equal(inputsOf('mirage-instance')?.imageId, 'mirage-ami-id', 'the AMI id, known: no replacement previewed');
+  });
 });
