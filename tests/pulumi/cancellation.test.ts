@@ -130,6 +130,9 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     assert.ok(error instanceof PluginRpcError, String(error));
     assert.ok(error.partial, `a partial failure keeps the bundle: ${error.message}`);
     assert.deepEqual((await first.exited()).code, 143, 'the plugin exits once its answer is sent');
+    // The delayed PutObject still lands in the local AWS after the client gave up; the next up
+    // starts once it has (a write arriving after the resumed upload would be another race).
+    await until(() => fake.requests.filter(manifest).every((request) => request.status !== 0), 'the delayed write');
     fake.faults.clear();
     assert.deepEqual(
       engine.state.map((entry) => [entry.name, entry.outputs.bundleStatus]),
