@@ -30,14 +30,9 @@ import { registeredAmiProvider } from '../provider/dynamic/registeredAmi/provide
 import { unikernelInstanceProvider } from '../provider/dynamic/unikernelInstance/provider';
 import { LocalAws } from '../testing/localAws';
 import { buildXenKernel } from '../testing/xenKernel';
-import {
-  linkedProject,
-  PluginRpcError,
-  serializeProvider,
-  startPlugin,
-  withoutProvider,
-} from '../testing/pluginHarness';
-import { MiniEngine } from './demo/engine';
+import { linkedProject, PluginRpcError, startPlugin } from '../testing/pluginHarness';
+import { kernelUpdate } from './demo/kernelUpdate';
+import { MiniEngine, output } from './demo/engine';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 // The AWS SDK's notice that its 2027 releases need Node 22 says nothing about the demo; keep it out.
@@ -143,52 +138,29 @@ function bootSummary(outputs: Record<string, unknown>): string {
   return status ? `${status.result}: ${status.summary} (${status.at})` : 'not recorded';
 }
 
-interface Stack {
-  engine: MiniEngine;
-  bundleInputs: Record<string, unknown>;
-  amiInputs: Record<string, unknown>;
-  instanceInputs: Record<string, unknown>;
-}
-
 /**
- * `pulumi up` of the whole stack with another kernel: the bundle and the AMI are replaced, then the
- * instance. A boot that is not verified is a partial failure: like the engine, keep the instance
- * the error names in the state, and show the error as `pulumi up` does.
+ * `pulumi up` of the whole stack with another kernel. A boot that is not verified is a partial
+ * failure: the engine keeps the instance the error names in the state, and `pulumi up` shows the error.
  */
-async function upStack(stack: Stack, kernelPath: string): Promise<void> {
-  const { engine } = stack;
-  stack.bundleInputs = { ...stack.bundleInputs, kernelPath };
-  say(
-    `  ~ mirage-bundle: ${await engine.up(BUNDLE, 'mirage-bundle', bundledImageProvider, stack.bundleInputs, ['privateKey'])}`,
-  );
-  const bundle = engine.state.get('mirage-bundle')?.outputs ?? {};
-  stack.amiInputs = {
-    ...stack.amiInputs,
-    manifestLocation: bundle.manifestLocation,
-    manifestEtag: bundle.manifestEtag,
-  };
-  say(`  ~ mirage-ami: ${await engine.up(AMI, 'mirage-ami', registeredAmiProvider, stack.amiInputs)}`);
-  stack.instanceInputs = { ...stack.instanceInputs, imageId: engine.state.get('mirage-ami')?.id };
+async function upWithKernel(
+  engine: MiniEngine,
+  bundleInputs: Record<string, unknown>,
+  kernelPath: string,
+): Promise<void> {
+  await engine.declare(BUNDLE, 'mirage-bundle', bundledImageProvider, { ...bundleInputs, kernelPath }, ['privateKey']);
+  for (const line of await engine.preview()) say(`  preview  ${line}`);
   try {
-    const outcome = await engine.up(INSTANCE, 'mirage-instance', unikernelInstanceProvider, stack.instanceInputs);
+    const plan = await engine.upAll();
+    for (const event of plan.events) say(`  ${event}`);
     const instance = engine.state.get('mirage-instance');
-    say(`  ~ mirage-instance: ${outcome}  ${instance?.id}`);
     say(`    boot ${instance ? bootSummary(instance.outputs) : 'not recorded'}`);
   } catch (error) {
     if (!(error instanceof PluginRpcError) || !error.partial) throw error;
-    engine.relay();
-    const { partial } = error;
-    engine.state.set('mirage-instance', {
-      type: INSTANCE,
-      name: 'mirage-instance',
-      provider: await serializeProvider(unikernelInstanceProvider),
-      id: partial.id,
-      inputs: stack.instanceInputs,
-      outputs: withoutProvider(partial.properties),
-    });
     say('  error: update failed');
     for (const line of error.message.split('\n')) say(`    ${line}`);
-    say(`  the state keeps mirage-instance ${partial.id} (${String(partial.properties.state)}), for inspection`);
+    say(
+      `  the state keeps mirage-instance ${error.partial.id} (${String(error.partial.properties.state)}), for inspection`,
+    );
   }
 }
 
@@ -265,8 +237,7 @@ async function main(): Promise<void> {
       `  + BundledImage mirage-bundle  ${bundle.id}  (${bundle.outputs.partCount} part(s), digest ${bundle.outputs.imageDigest})`,
     );
     const amiInputs = {
-      manifestLocation: bundle.outputs.manifestLocation,
-      manifestEtag: bundle.outputs.manifestEtag,
+      manifestLocation: output('mirage-bundle', 'id'),
       name: 'mirage-demo',
       description: 'MirageOS-style unikernel',
       tags: { project: 'pulumi-unikernel', stack: 'demo' },
@@ -279,7 +250,12 @@ async function main(): Promise<void> {
     // The boot is verified from the console's marker here; elsewhere (a bundle the endpoint may not
     // boot) the reachability checks decide.
     const bootCheck = fake ? { bootMarker: 'listening on' } : {};
-    const instanceInputs = { imageId: ami.id, instanceType: 'm3.medium', tags: { Name: 'mirage-demo' }, ...bootCheck };
+    const instanceInputs = {
+      imageId: output('mirage-ami', 'id'),
+      instanceType: 'm3.medium',
+      tags: { Name: 'mirage-demo' },
+      ...bootCheck,
+    };
     const instance = await engine.create(INSTANCE, 'mirage-instance', unikernelInstanceProvider, instanceInputs);
     say(
       `  + UnikernelInstance mirage-instance  ${instance.id}  (${instance.outputs.state}, IMDSv2 ${instance.outputs.httpTokens ?? 'required'})`,
@@ -334,17 +310,20 @@ async function main(): Promise<void> {
       );
     }
 
-    if (fake) {
-      const broken = buildXenKernel(work, { fileName: 'mir-hello-v2.xen', seed: 'v2: reads past its buffer' });
-      fake.scriptConsole({ kernelSha256: sha256Of(broken) }, { lines: CRASHING_CONSOLE, reachable: false });
-      step('pulumi up with a new kernel that crashes at boot (the program now names mir-hello-v2.xen)');
-      const stack = { engine, amiInputs, instanceInputs, bundleInputs };
-      await upStack(stack, broken);
+    await kernelUpdate(engine, work, bundleInputs, fake, (kernelPath) =>
+      fake?.scriptConsole({ kernelSha256: sha256Of(kernelPath) }, { lines: HEALTHY_CONSOLE }),
+    );
 
-      const fixed = buildXenKernel(work, { fileName: 'mir-hello-v3.xen', seed: 'v3: fixed' });
+    if (fake) {
+      const broken = buildXenKernel(work, { fileName: 'mir-hello-v3.xen', seed: 'v3: reads past its buffer' });
+      fake.scriptConsole({ kernelSha256: sha256Of(broken) }, { lines: CRASHING_CONSOLE, reachable: false });
+      step('pulumi up with a new kernel that crashes at boot (the program now names mir-hello-v3.xen)');
+      await upWithKernel(engine, bundleInputs, broken);
+
+      const fixed = buildXenKernel(work, { fileName: 'mir-hello-v4.xen', seed: 'v4: fixed' });
       fake.scriptConsole({ kernelSha256: sha256Of(fixed) }, { lines: HEALTHY_CONSOLE });
-      step('pulumi up after fixing the kernel (mir-hello-v3.xen): the failed instance is replaced');
-      await upStack(stack, fixed);
+      step('pulumi up after fixing the kernel (mir-hello-v4.xen): the failed instance is replaced');
+      await upWithKernel(engine, bundleInputs, fixed);
     }
 
     step('pulumi destroy: in reverse dependency order');

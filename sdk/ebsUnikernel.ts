@@ -50,7 +50,7 @@ export class EbsUnikernel extends pulumi.ComponentResource {
     if (instance) {
       this.instance = new UnikernelInstance(
         `${name}-instance`,
-        { ...instance, imageId: this.ami.imageId, region: args.region },
+        { ...instance, imageId: this.ami.id, region: args.region },
         { parent: this },
       );
       this.instanceId = this.instance.instanceId;

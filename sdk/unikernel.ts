@@ -32,8 +32,9 @@ export class Unikernel extends pulumi.ComponentResource {
       {
         name,
         ...ami,
-        manifestLocation: this.bundle.manifestLocation,
-        manifestEtag: this.bundle.manifestEtag,
+        // The ids stay known in a preview when a resource changes only in place (outputs do not):
+        // the bundle's id is its manifest location (a bundle made again gets a new one).
+        manifestLocation: this.bundle.id,
         architecture: args.architecture,
         kernelId: ami?.kernelId ?? args.kernelId,
         region: args.region,
@@ -44,7 +45,7 @@ export class Unikernel extends pulumi.ComponentResource {
     if (instance) {
       this.instance = new UnikernelInstance(
         `${name}-instance`,
-        { ...instance, imageId: this.ami.imageId, region: args.region },
+        { ...instance, imageId: this.ami.id, region: args.region },
         { parent: this },
       );
       this.instanceId = this.instance.instanceId;

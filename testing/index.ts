@@ -6,9 +6,11 @@
  *   record of every request.
  * - `startPlugin`: Pulumi's own dynamic-provider plugin, driven over gRPC as the engine drives it.
  * - `buildXenKernel`: a minimal Xen PV kernel, written byte by byte, to bundle and boot-check.
+ * - `EngineModel`: the engine's preview, up, refresh and destroy steps over that plugin, for whole stacks.
  *
  * This entry loads the gRPC and signing libraries it needs; the main entry never loads it.
  */
+export * from './engineModel';
 export * from './localAws';
 export * from './pluginHarness';
 export * from './xenKernel';

@@ -620,6 +620,14 @@ export class PluginClient {
     return this.proc.exited.then(() => this.proc.exitStatus!);
   }
 
+  /**
+   * Sends `signal` to the plugin process alone (as a user's Ctrl-C reaching it, or the engine
+   * stopping it), leaving the process to handle it; `stop()` still ends the group.
+   */
+  signal(signal: NodeJS.Signals): void {
+    this.proc.child.kill(signal);
+  }
+
   /** Kills the plugin's process group and waits for the process to exit. Idempotent. */
   stop(): Promise<void> {
     return stopProcess(this.proc);

@@ -38,6 +38,18 @@ describe('npm run demo', function () {
     assert.match(stdout, /~ mirage-ami: updated in place/);
     assert.match(stdout, /~ mirage-instance: created \(it was gone\)/);
     assert.match(stdout, /AMI tags now \{"project":"pulumi-unikernel","stack":"demo"\}/);
+    assert.match(stdout, /preview {2}mirage-instance: replaced, create-before-delete \(imageId\)/);
+    const update = stdout.slice(stdout.indexOf('a new kernel build'), stdout.indexOf('crashes at boot'));
+    const events = [...update.matchAll(/^ {2}[-+~] (create|delete) (mirage-\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(events, [
+      'create mirage-bundle',
+      'create mirage-ami',
+      'create mirage-instance',
+      'delete mirage-instance',
+      'delete mirage-ami',
+      'delete mirage-bundle',
+    ]);
+    assert.match(update, /instances running after each step: 1, 1, 2, 1, 1, 1; at no moment did none run/);
     assert.match(
       stdout,
       /mirage-instance {2}i-[0-9a-f]+ {2}\(running, IMDSv2 required\)\n {4}boot verified: the console printed the boot marker \/listening on\//,
@@ -49,14 +61,20 @@ describe('npm run demo', function () {
     assert.ok(crashed, 'the crashing kernel fails the up');
     assert.match(
       stdout,
-      /Booting 'mir-hello-v2\.xen'[\s\S]*Fatal error: exception Invalid_argument\("index out of bounds"\)/,
+      /Booting 'mir-hello-v3\.xen'[\s\S]*Fatal error: exception Invalid_argument\("index out of bounds"\)/,
     );
     assert.match(stdout, new RegExp(`the state keeps mirage-instance ${crashed[1]} \\(running\\)`));
     assert.match(
       stdout,
       new RegExp(`UnikernelInstance ${crashed[1]}: its boot was not verified .*: the instance is replaced`),
     );
-    assert.match(stdout, /~ mirage-instance: replaced \(imageId, bootStatus\) {2}i-[0-9a-f]+\n {4}boot verified/);
+    const healed = stdout.slice(stdout.indexOf('after fixing the kernel'));
+    assert.match(
+      healed,
+      new RegExp(`delete mirage-instance ${crashed[1]}`),
+      'the failed instance is deleted once replaced',
+    );
+    assert.match(healed, /boot verified: the console printed the boot marker/);
     assert.match(stdout, /the local AWS now holds 0 object\(s\)/);
   });
 

@@ -1,11 +1,17 @@
 /**
- * A small stand-in for the Pulumi engine, enough to show a stack's life without the Pulumi CLI:
- * it drives the real dynamic-provider plugin over gRPC the way the engine does (Check, then Create;
- * Read for refresh; Check, Diff, then Update or Create for an update; Delete), keeps the state, and
- * relays what the providers print, as the CLI would.
+ * The demo's stand-in for the Pulumi engine: the engine model of pulumi-unikernel/testing
+ * (testing/engineModel.ts), which drives the real dynamic-provider plugin over gRPC in the steps the
+ * engine takes (preview with Check and Diff only; up with create-before-delete replacements; refresh
+ * adopting what `read` returns; destroy in reverse dependency order), with a per-resource face for
+ * the demo's story (`pulumi up --target`, `pulumi refresh --target`), and relays what the providers
+ * print, as the CLI would.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { PluginClient, Props, secret, serializeProvider, withoutProvider } from '../../testing/pluginHarness';
+import { Declaration, EngineModel, output, OutputRef, Plan, PlannedStep } from '../../testing/engineModel';
+import { PluginClient, Props, serializeProvider } from '../../testing/pluginHarness';
+
+export { output };
+export type { OutputRef };
 
 export interface StateEntry {
   type: string;
@@ -17,13 +23,27 @@ export interface StateEntry {
 }
 
 export class MiniEngine {
-  readonly state = new Map<string, StateEntry>();
+  private readonly model: EngineModel;
+  /** The program: every resource declared so far, in declaration order. */
+  private readonly program = new Map<string, Declaration>();
   private shown = 0;
 
   constructor(
     private readonly plugin: PluginClient,
     private readonly say: (line: string) => void,
-  ) {}
+  ) {
+    this.model = new EngineModel(plugin);
+  }
+
+  /** Calls `watcher` after each create, update or delete the engine does. */
+  watch(watcher: ((event: string) => void) | undefined): void {
+    this.model.onEvent = watcher;
+  }
+
+  /** The state, by resource name. */
+  get state(): Map<string, StateEntry> {
+    return new Map(this.model.state.map((entry) => [entry.name, entry]));
+  }
 
   /** Lines the providers printed since the last call, shown as the Pulumi CLI shows them. */
   relay(): void {
@@ -32,10 +52,24 @@ export class MiniEngine {
     this.shown = lines.length;
   }
 
-  private client(provider: string): PluginClient {
-    return this.plugin.withProvider(provider);
+  /** Declares (or changes) a resource of the program; inputs may hold `output(name, property)` references. */
+  async declare(
+    type: string,
+    name: string,
+    provider: pulumi.dynamic.ResourceProvider,
+    inputs: Props,
+    secretKeys: string[] = [],
+  ): Promise<void> {
+    this.program.set(name, {
+      name,
+      type,
+      provider: await serializeProvider(provider),
+      inputs,
+      secretInputs: secretKeys,
+    });
   }
 
+  /** Declares a resource and runs `pulumi up --target` on it: Check, then Create. */
   async create(
     type: string,
     name: string,
@@ -43,47 +77,24 @@ export class MiniEngine {
     inputs: Props,
     secretKeys: string[] = [],
   ): Promise<StateEntry> {
-    const text = await serializeProvider(provider);
-    const client = this.client(text);
-    const urn = client.urn(type, name);
-    const news = Object.fromEntries(
-      Object.entries(inputs).map(([key, value]) => [key, secretKeys.includes(key) ? secret(value) : value]),
-    );
-    const checked = await client.check(urn, {}, news);
-    if (checked.failures.length > 0)
-      throw new Error(
-        `${name}: ${checked.failures.map((failure) => `${failure.property}: ${failure.reason}`).join('; ')}`,
-      );
-    const created = await client.create(urn, checked.inputs);
-    const entry: StateEntry = {
-      type,
-      name,
-      provider: text,
-      id: created.id,
-      inputs: withoutProvider(checked.inputs),
-      outputs: withoutProvider(created.properties),
-    };
-    this.state.set(name, entry);
-    this.relay();
-    return entry;
-  }
-
-  /** `pulumi refresh` for one resource: Read with the stored outputs; an empty id means it is gone. */
-  async refresh(name: string): Promise<{ gone: boolean; before: Props; after: Props }> {
-    const entry = this.require(name);
-    const client = this.client(entry.provider);
-    const result = await client.read(entry.id, client.urn(entry.type, name), entry.outputs, entry.inputs);
-    this.relay();
-    const before = entry.outputs;
-    if (result.id === '') {
-      this.state.delete(name);
-      return { gone: true, before, after: {} };
+    await this.declare(type, name, provider, inputs, secretKeys);
+    try {
+      await this.model.up([...this.program.values()], { targets: [name] });
+    } finally {
+      this.relay();
     }
-    entry.outputs = withoutProvider(result.properties);
-    return { gone: false, before, after: entry.outputs };
+    return this.require(name);
   }
 
-  /** `pulumi up` for one resource: Diff the program's inputs against the state, then Update or replace. */
+  /** `pulumi refresh --target` of one resource: Read with the stored outputs; an empty id means it is gone. */
+  async refresh(name: string): Promise<{ gone: boolean; before: Props; after: Props }> {
+    const before = this.require(name).outputs;
+    const [step] = await this.model.refresh([name]);
+    this.relay();
+    return { gone: step.gone, before, after: step.gone ? {} : this.require(name).outputs };
+  }
+
+  /** `pulumi up --target` of one resource with these inputs: Diff against the state, then Update, replace or create. */
   async up(
     type: string,
     name: string,
@@ -91,43 +102,53 @@ export class MiniEngine {
     inputs: Props,
     secretKeys: string[] = [],
   ): Promise<string> {
-    const entry = this.state.get(name);
-    if (!entry) {
-      await this.create(type, name, provider, inputs, secretKeys);
-      return 'created (it was gone)';
-    }
-    const client = this.client(entry.provider);
-    const urn = client.urn(type, name);
-    const news = Object.fromEntries(
-      Object.entries(inputs).map(([key, value]) => [key, secretKeys.includes(key) ? secret(value) : value]),
-    );
-    const checked = await client.check(urn, entry.inputs, news);
-    const diff = await client.diff(entry.id, urn, entry.outputs, checked.inputs, entry.inputs);
+    await this.declare(type, name, provider, inputs, secretKeys);
+    const plan = await this.model.up([...this.program.values()], { targets: [name] });
     this.relay();
-    if (diff.changes !== 'DIFF_SOME') return 'unchanged';
-    if (diff.replaces.length > 0) {
-      await this.destroy(name);
-      await this.create(type, name, provider, inputs, secretKeys);
-      return `replaced (${diff.replaces.join(', ')})`;
-    }
-    const updated = await client.update(entry.id, urn, entry.outputs, checked.inputs, entry.inputs);
-    entry.inputs = withoutProvider(checked.inputs);
-    entry.outputs = withoutProvider(updated.properties);
-    this.relay();
-    return 'updated in place';
+    const step = plan.steps.find((each) => each.name === name);
+    return step ? describeStep(step) : 'not in the program';
   }
 
-  async destroy(name: string): Promise<void> {
-    const entry = this.require(name);
-    const client = this.client(entry.provider);
-    await client.delete(entry.id, client.urn(entry.type, name), entry.outputs, entry.inputs);
-    this.state.delete(name);
+  /** `pulumi preview` of the whole program: the plan, one line per resource. */
+  async preview(): Promise<string[]> {
+    const plan = await this.model.preview([...this.program.values()]);
     this.relay();
+    return plan.steps.map((step) => `${step.name}: ${describeStep(step)}`);
+  }
+
+  /** `pulumi up` of the whole program. */
+  async upAll(): Promise<Plan> {
+    try {
+      return await this.model.up([...this.program.values()]);
+    } finally {
+      this.relay();
+    }
+  }
+
+  /** `pulumi destroy --target` of one resource. */
+  async destroy(name: string): Promise<void> {
+    this.program.delete(name);
+    await this.model.up([...this.program.values()], { targets: [name] }).finally(() => this.relay());
   }
 
   private require(name: string): StateEntry {
-    const entry = this.state.get(name);
+    const entry = this.model.entry(name);
     if (!entry) throw new Error(`${name} is not in the state`);
     return entry;
+  }
+}
+
+function describeStep(step: PlannedStep): string {
+  switch (step.op) {
+    case 'same':
+      return 'unchanged';
+    case 'update':
+      return 'updated in place';
+    case 'create':
+      return 'created (it was gone)';
+    case 'replace':
+      return `replaced, ${step.replaceKind} (${(step.replaces ?? []).join(', ')})`;
+    case 'delete':
+      return step.retained ? 'dropped from the state (retained)' : 'deleted';
   }
 }

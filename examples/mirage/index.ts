@@ -39,16 +39,17 @@ const bundle = new BundledImage('mirage-bundle', {
   createBucket: config.getBoolean('createBucket'),
 });
 
+// Wired through the ids, which a preview keeps known when a resource only changes in place: the
+// bundle's id is its manifest location, the AMI's its image id.
 const ami = new RegisteredAmi('mirage-ami', {
-  manifestLocation: bundle.manifestLocation,
-  manifestEtag: bundle.manifestEtag,
+  manifestLocation: bundle.id,
   name: config.get('amiName') ?? `mirage-${stack}`,
   description: 'Xen PV unikernel (PV-GRUB)',
   tags: { project: pulumi.getProject(), stack },
 });
 
 const instance = new UnikernelInstance('mirage-instance', {
-  imageId: ami.imageId,
+  imageId: ami.id,
   instanceType: config.get('instanceType') ?? 'm3.medium',
   keyName: config.get('keyName'),
   subnetId: config.get('subnetId'),

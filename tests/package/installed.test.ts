@@ -281,7 +281,10 @@ describe('the packed package, installed in a project outside the repository', fu
       ['bundle', 'ami', 'instance', 'ebs-ami'],
     );
     const [bundle, ami, instance, ebsAmi] = report.steps;
-    assert.match(bundle.id, /^scratch-bundles\/unikernels\/dev\/[0-9a-f]{16}\/mir-app\.img\.manifest\.xml$/);
+    assert.match(
+      bundle.id,
+      /^scratch-bundles\/unikernels\/dev\/[0-9a-f]{16}-[0-9a-f]{8}\/mir-app\.img\.manifest\.xml$/,
+    );
     assert.match(ami.id, /^ami-[0-9a-f]{8,17}$/);
     assert.match(instance.id, /^i-[0-9a-f]{8,17}$/);
     assert.match(ebsAmi.id, /^ami-[0-9a-f]{8,17}$/);

@@ -274,7 +274,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       bundle = { id: created.id, outputs: created.properties };
       holdBundle(created.id, created.properties);
       const outs = created.properties;
-      assert.match(created.id, /^unikernels\/images\/[0-9a-f]{16}\/mir-app\.img\.manifest\.xml$/);
+      assert.match(created.id, /^unikernels\/images\/[0-9a-f]{16}-[0-9a-f]{8}\/mir-app\.img\.manifest\.xml$/);
       assert.equal(outs.manifestLocation, created.id);
       assert.equal(outs.bundleStatus, 'intact');
       assert.equal(outs.bundleName, 'mir-app.img');
@@ -431,7 +431,8 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const image = fake.images().find((each) => each.imageId === created.id);
       assert.ok(image);
       assert.equal(image.location, bundle.outputs.manifestLocation);
-      assert.equal(image.name, 'mir-app');
+      assert.match(image.name, /^mir-app-[0-9a-f]{8}$/, 'the name and a suffix of its own');
+      assert.equal(created.properties.imageName, image.name);
       assert.equal(image.description, 'first');
       assert.deepEqual(image.tags, { app: 'mir' });
       await amis.waitForOutput(`RegisteredAmi mir-app: ${created.id} is available`);
@@ -735,8 +736,8 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
         const heal = await bundles.diff(created.id, bundleUrn('disk'), state, checked.inputs, checked.inputs);
         assert.deepEqual(
           [heal.changes, heal.replaces, heal.deleteBeforeReplace],
-          ['DIFF_SOME', ['bundleStatus'], true],
-          'the same location: delete before the new upload',
+          ['DIFF_SOME', ['bundleStatus'], false],
+          'made again in a folder of its own: the damaged one is deleted after',
         );
       };
 
@@ -975,7 +976,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       assert.ok(!error.message.includes('\n'), `one line: ${JSON.stringify(error.message)}`);
       assert.match(
         error.message,
-        /^bundling stopped \(PutObject s3:\/\/unikernels\/faults\/[0-9a-f]{16}\/reset\.img\.manifest\.xml failed: NetworkingError.*\); the parts uploaded so far stay in s3:\/\/unikernels\/faults\/[0-9a-f]{16}\/ with reset\.img\.resume\.json: run pulumi up again to resume the upload, or pulumi destroy to remove them$/,
+        /^bundling stopped \(PutObject s3:\/\/unikernels\/faults\/[0-9a-f]{16}-[0-9a-f]{8}\/reset\.img\.manifest\.xml failed: NetworkingError.*\); the parts uploaded so far stay in s3:\/\/unikernels\/faults\/[0-9a-f]{16}-[0-9a-f]{8}\/ with reset\.img\.resume\.json: run pulumi up again to resume the upload, or pulumi destroy to remove them$/,
       );
       assert.deepEqual(error.partial?.reasons, [error.message]);
       assert.equal(id, `${BUCKET}/${String(state.manifestKey)}`, 'the id is where the manifest will be');
@@ -1074,8 +1075,8 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const plan = await bundles.diff(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs, inputs);
       assert.deepEqual(
         [plan.changes, plan.replaces, plan.deleteBeforeReplace],
-        ['DIFF_SOME', ['bundleStatus'], true],
-        'not resumable: removed, then made again',
+        ['DIFF_SOME', ['bundleStatus'], false],
+        'not resumable: made again next to it, then removed',
       );
       await bundles.delete(again.id, bundles.urn(BUNDLE, 'dropped'), refreshed.properties, inputs);
       held.bundles.delete(again.id);
@@ -1083,7 +1084,9 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
 
       // Without a refresh, the next up still tries to resume: the leftovers are removed and the bundle made from the start.
       const third = await unfinishedCreate('dropped', inputs);
-      fake.deleteObjectDirect(BUCKET, record);
+      const thirdRecord = bundleObjects('dropped').find((key) => key.endsWith('.resume.json'));
+      assert.ok(thirdRecord);
+      fake.deleteObjectDirect(BUCKET, thirdRecord);
       fake.clearRequests();
       const updated = await bundles.update(third.id, bundles.urn(BUNDLE, 'dropped'), third.state, inputs, inputs);
       await bundles.waitForOutput(
@@ -1100,7 +1103,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       await assertZeroOrphans();
     });
 
-    it('BundledImage create never takes over an unfinished upload it finds (another stack or resource may own it): refused, and left as it was', async function () {
+    it('BundledImage create never takes over an unfinished upload (another stack or resource may own it): each create makes a folder of its own, and the upload is left as it was', async function () {
       const inputs = await checkedBundle('owned', 11 * MiB);
       const { id, state } = await unfinishedCreate('owned', inputs);
       const before = fake
@@ -1109,15 +1112,20 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
         .map((object) => `${object.key} ${object.md5}`)
         .sort();
       fake.clearRequests();
-      const error = await rejection(bundles.create(bundles.urn(BUNDLE, 'intruder'), inputs));
-      assert.equal(error.partial, undefined, 'nothing of its own to keep');
-      assert.match(error.message, /already holds a bundle named owned\.img \(3 object\(s\)\)/);
-      assert.deepEqual(putKeys(), [], 'nothing uploaded');
+      const intruder = await bundles.create(bundles.urn(BUNDLE, 'intruder'), inputs);
+      holdBundle(intruder.id, intruder.properties);
+      assert.notEqual(intruder.id, id, 'a folder of its own');
+      assert.ok(
+        putKeys().every((key) => key.includes(`/${String(intruder.properties.bundleKey)}/`)),
+        'nothing uploaded into the unfinished upload',
+      );
       assert.equal(
         fake.requests.filter((request) => request.operation === 'DeleteObject').length,
         0,
         'nothing deleted',
       );
+      await bundles.delete(intruder.id, bundles.urn(BUNDLE, 'intruder'), intruder.properties, inputs);
+      held.bundles.delete(intruder.id);
       assert.deepEqual(
         fake
           .objects(BUCKET)
@@ -1202,7 +1210,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const createdAmi = await amis.create(amis.urn(AMI, 'flaky'), amiChecked.inputs);
       held.amis.add(createdAmi.id);
       ami = { id: createdAmi.id, outputs: createdAmi.properties, inputs: amiChecked.inputs };
-      assert.equal(fake.images().filter((image) => image.name === 'flaky').length, 1);
+      assert.equal(fake.images().filter((image) => image.name.startsWith('flaky-')).length, 1);
 
       fake.faults.inject({
         service: 'ec2',

@@ -60,7 +60,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.match(checked.inputs.sourceHash ?? '', /^[0-9a-f]{64}$/);
     const image = await bundled.create({ ...checked.inputs, __provider: 'serialized' });
     assert.equal(image.id, image.outs.manifestLocation);
-    assert.match(image.id, /^unikernels\/images\/[0-9a-f]{16}\/mir-app\.img\.manifest\.xml$/);
+    assert.match(image.id, /^unikernels\/images\/[0-9a-f]{16}-[0-9a-f]{8}\/mir-app\.img\.manifest\.xml$/);
     assert.ok(!('privateKey' in image.outs), 'no private key in the outputs');
     assert.ok(!JSON.stringify(image.outs).includes('PRIVATE KEY'), 'no key material anywhere in the outputs');
     assert.equal(image.outs.bundleStatus, 'intact');
@@ -95,7 +95,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     const damaged = bundleRead.props as unknown as BundledImageOutputs;
     assert.match(damaged.bundleStatus, /^damaged: part .* was changed/);
     const healing = bundled.diff(damaged, checked.inputs);
-    assert.deepEqual(healing, { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true });
+    assert.deepEqual(healing, { changes: true, replaces: ['bundleStatus'] });
 
     fake.setInstanceStateDirect(launched.id, 'terminated');
     assert.deepEqual(
@@ -161,11 +161,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }], 1_700_000_500);
     const rechecked = await bundled.check({}, bundleInputs({ imagePath }));
     assert.notEqual(rechecked.inputs.sourceHash, checked.inputs.sourceHash);
-    assert.deepEqual(bundled.diff(image.outs, rechecked.inputs), {
-      changes: true,
-      replaces: ['sourceHash'],
-      deleteBeforeReplace: undefined,
-    });
+    assert.deepEqual(bundled.diff(image.outs, rechecked.inputs), { changes: true, replaces: ['sourceHash'] });
 
     await instance.remove(launched.id, outs as unknown as Record<string, unknown>);
     await ami.remove(registered.id, registered.outs as unknown as Record<string, unknown>);
@@ -187,18 +183,17 @@ describe('dynamic resource operations against the fake AWS', function () {
     );
     assert.deepEqual(
       bundled.diff(unfinished, { ...checked.inputs, acl: 'bucket-owner-full-control' }),
-      { changes: true, replaces: ['acl'], deleteBeforeReplace: true },
-      'the same place: removed before it is made again',
+      { changes: true, replaces: ['acl'] },
+      'made again in a folder of its own, next to the old one (removed after)',
     );
     assert.deepEqual(bundled.diff(unfinished, { ...checked.inputs, keyPrefix: 'elsewhere' }), {
       changes: true,
       replaces: ['keyPrefix'],
-      deleteBeforeReplace: undefined,
     });
     assert.deepEqual(
       bundled.diff({ ...image.outs, bundleStatus: 'incomplete upload' }, checked.inputs),
-      { changes: true, replaces: ['bundleStatus'], deleteBeforeReplace: true },
-      'nothing to resume from: made again',
+      { changes: true, replaces: ['bundleStatus'] },
+      'nothing to resume from: made again, next to it',
     );
     await bundled.remove(image.id, image.outs);
     assert.deepEqual(fake.objects('unikernels'), []);
@@ -232,12 +227,15 @@ describe('dynamic resource operations against the fake AWS', function () {
     writeImage(imagePath, [{ kind: 'random', bytes: 300 * 1024 }]);
     const checked = await bundled.check({}, bundleInputs({ imagePath }));
     const image = await bundled.create({ ...checked.inputs });
-    const before = fake.objects('unikernels').map((object) => object.key);
-    // the same inputs again (another stack, or a replace that keeps the location): refused, and the
-    // existing bundle stays
-    await assert.rejects(bundled.create({ ...checked.inputs }), /already holds a bundle named keep\.img/);
+    const before = fake.objects('unikernels').map((object) => `${object.key} ${object.md5}`);
+    // the same inputs again (another stack, or a replacement of the same content): a folder of its
+    // own, next to the existing bundle, which stays as it was
+    const twin = await bundled.create({ ...checked.inputs });
+    assert.notEqual(twin.id, image.id);
+    assert.equal(twin.outs.bundleKey.slice(0, 16), image.outs.bundleKey.slice(0, 16), 'the same content key');
+    await bundled.remove(twin.id, twin.outs);
     assert.deepEqual(
-      fake.objects('unikernels').map((object) => object.key),
+      fake.objects('unikernels').map((object) => `${object.key} ${object.md5}`),
       before,
     );
 
@@ -251,8 +249,17 @@ describe('dynamic resource operations against the fake AWS', function () {
     const rebundled = ami.diff(registered.outs, { ...amiInputs, manifestEtag: 'f'.repeat(32) });
     assert.deepEqual(
       rebundled,
+      { changes: true, replaces: ['manifestEtag'] },
+      'a name of its own: the new AMI is registered before the old one goes',
+    );
+    assert.match(String(registered.outs.imageName), /^keep-[0-9a-f]{8}$/);
+    assert.deepEqual(
+      ami.diff(
+        { ...registered.outs, exactName: true },
+        { ...amiInputs, exactName: true, manifestEtag: 'f'.repeat(32) },
+      ),
       { changes: true, replaces: ['manifestEtag'], deleteBeforeReplace: true },
-      'same name: the old AMI goes first',
+      'exactly the same name: the old AMI goes first',
     );
 
     const instanceInputs = { imageId: registered.id, instanceType: 'm1.small' };

@@ -76,6 +76,7 @@ describe('resource declarations and what derives from them', () => {
       'blockList',
       'effectiveKernelId',
       'imageId',
+      'imageName',
       'rootDeviceType',
       'snapshotId',
       'state',

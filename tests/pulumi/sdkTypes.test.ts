@@ -58,6 +58,8 @@ interface PinnedRegisteredAmiArgs {
   kmsKeyArn?: pulumi.Input<string>;
   manifestEtag?: pulumi.Input<string>;
   name: pulumi.Input<string>;
+  exactName?: pulumi.Input<boolean>;
+  adoptImageId?: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   architecture?: pulumi.Input<'x86_64' | 'i386' | 'arm64'>;
   virtualizationType?: pulumi.Input<'paravirtual' | 'hvm'>;
@@ -78,6 +80,7 @@ interface PinnedUnikernelInstanceArgs {
   tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   httpTokens?: pulumi.Input<'required' | 'optional'>;
   region?: pulumi.Input<string>;
+  adoptInstanceId?: pulumi.Input<string>;
   timeoutSeconds?: pulumi.Input<number>;
   verifyBoot?: pulumi.Input<boolean>;
   bootMarker?: pulumi.Input<string>;
@@ -105,6 +108,7 @@ interface PinnedBundledImageOutputs {
 interface PinnedRegisteredAmiOutputs {
   readonly imageId: pulumi.Output<string>;
   readonly name: pulumi.Output<string>;
+  readonly imageName: pulumi.Output<string | undefined>;
   readonly region: pulumi.Output<string>;
   readonly state: pulumi.Output<string>;
   readonly rootDeviceType: pulumi.Output<'instance-store' | 'ebs'>;

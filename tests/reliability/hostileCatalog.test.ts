@@ -434,7 +434,8 @@ const BUNDLE_CASES: BundleCase[] = [
     build: (context) => sparseMapBundle(context, 2_000_000),
     message:
       /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member has more than 32769 entries, more than a bundler writes \(at most 32768 data regions\); refused before reading further$/,
-    maxPeakMiB: 160,
+    // Before the bound: 292 MiB. After: 87 MiB on a quiet machine, 199 MiB once at load 10 on 2 cores.
+    maxPeakMiB: 240,
   },
   {
     title: 'a signed bundle whose sparse map has one entry more than the bundler writes',

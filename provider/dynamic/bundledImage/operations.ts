@@ -4,6 +4,8 @@
  * is always removed). A failed upload keeps its parts for a resume, or removes them when it cannot;
  * either way what stays in S3 is reported as a partial failure, so the engine keeps its location.
  */
+import { deadline, tracked } from '../cancellation';
+import { randomBytes } from 'crypto';
 import { readSmallFileBytes, SmallFileError } from '../../common/smallFile';
 import { promises as fs } from 'fs';
 import { tmpdir } from 'os';
@@ -34,7 +36,7 @@ import { isUnknown, pick, UNKNOWN } from '../values';
 import { normalizeKeyPrefix } from '../../aws/location';
 import {
   bundleAddressOf,
-  bundleKeyOf,
+  bundleFolder,
   certificateFingerprint,
   checkInputs,
   defaultBundleName,
@@ -153,8 +155,8 @@ function outputsFrom(
   };
 }
 
-export async function create(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
-  return bundleIntoS3(props, false);
+async function createNow(props: Props): Promise<{ id: string; outs: BundledImageOutputs }> {
+  return bundleIntoS3(props, undefined);
 }
 
 /**
@@ -162,19 +164,26 @@ export async function create(props: Props): Promise<{ id: string; outs: BundledI
  * far with NAME.resume.json and is reported as a partial failure whose state says "unfinished": the
  * engine keeps the location, `destroy` removes it, and the next update resumes the upload.
  *
- * `resuming`: the state holds this location as an unfinished upload of its own. Its parts that match
+ * Each create makes its own folder (the content key plus a random suffix): a replacement is made
+ * next to the bundle it replaces, which stays intact for the AMI and instance still using it until
+ * the engine deletes it, after their replacements.
+ *
+ * `resuming`: the bundle key of an unfinished upload the state holds as its own. Its parts that match
  * are kept and only the rest is uploaded; leftovers that cannot be resumed (another copy of the image,
  * a record gone or unreadable) are removed and the bundle made from the start. A create never takes
  * over what it finds: an unfinished upload there may be another stack's or resource's, and is refused.
  */
-async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: string; outs: BundledImageOutputs }> {
+async function bundleIntoS3(
+  props: Props,
+  resuming: string | undefined,
+): Promise<{ id: string; outs: BundledImageOutputs }> {
   const inputs = parseInputs(bundledImageSchema, props, RESOURCE);
   const name = defaultBundleName(inputs) as string;
   const label = `BundledImage ${name}`;
   const region = await resolveRegion(inputs.region);
   const aws = createClients(awsSettings(region));
-  const signal = AbortSignal.timeout((inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
-  const bundleKey = bundleKeyOf(inputs);
+  const signal = deadline(inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
+  const bundleKey = resuming ?? bundleFolder(inputs, randomBytes(4).toString('hex'));
   const address = bundleAddressOf({ ...inputs, bundleKey, bundleName: name });
   const work = await fs.mkdtemp(path.join(tmpdir(), 'unikernel-bundle-'));
   try {
@@ -187,7 +196,7 @@ async function bundleIntoS3(props: Props, resuming: boolean): Promise<{ id: stri
       location: address.location,
       acl: inputs.acl,
       createBucket: inputs.createBucket,
-      unfinished: resuming ? 'restart' : 'refuse',
+      unfinished: resuming !== undefined ? 'restart' : 'refuse',
       onRestart: (problem) =>
         progress(
           label,
@@ -354,10 +363,10 @@ function unfinishedStatus(outputs: BundledImageState, remote: StoredObject[]): B
   return `damaged: the upload was unfinished and ${keys.has(outputs.manifestKey) ? `a manifest ${outputs.manifestKey} appeared` : `its resume record ${recordKey} is missing`}`;
 }
 
-export async function update(_id: string, olds: Props, news: Props) {
+async function updateNow(_id: string, olds: Props, news: Props) {
   // An unfinished upload at the same location (anything else is a replacement): resume it.
-  if (parseOutputs(bundledImageSchema, olds, RESOURCE).bundleStatus === UNFINISHED)
-    return { outs: (await bundleIntoS3(news, true)).outs };
+  const before = parseOutputs(bundledImageSchema, olds, RESOURCE);
+  if (before.bundleStatus === UNFINISHED) return { outs: (await bundleIntoS3(news, before.bundleKey)).outs };
   const refreshed: Props = { ...olds };
   for (const property of IN_PLACE_PROPERTIES) {
     if (news[property] === undefined) delete refreshed[property];
@@ -366,7 +375,7 @@ export async function update(_id: string, olds: Props, news: Props) {
   return { outs: refreshed };
 }
 
-export async function remove(_id: string, props: Props): Promise<void> {
+async function removeNow(_id: string, props: Props): Promise<void> {
   const outputs = parseOutputs(bundledImageSchema, props, RESOURCE);
   const aws = createClients(awsSettings(outputs.region));
   try {
@@ -396,4 +405,15 @@ export async function remove(_id: string, props: Props): Promise<void> {
     if (errorCode(error) === 'NoSuchBucket') return;
     throw error;
   }
+}
+
+// Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
+export function create(props: Props): ReturnType<typeof createNow> {
+  return tracked(() => createNow(props));
+}
+export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
+  return tracked(() => updateNow(id, olds, news));
+}
+export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
+  return tracked(() => removeNow(id, props));
 }

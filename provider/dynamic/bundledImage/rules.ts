@@ -1,7 +1,7 @@
 /** BundledImage's pure rules: input checks, the bundle key and location, and the diff. */
 import { createHash } from 'crypto';
 import { BUNDLE_ACLS } from '../../aws/acl';
-import { addressText, BundleAddress, bundleAddress } from '../../aws/bundleAddress';
+import { BundleAddress, bundleAddress } from '../../aws/bundleAddress';
 import { bucketName, bucketNameProblem } from '../../aws/ids';
 import { keyPrefixProblem, normalizeKeyPrefix, subLocation } from '../../aws/location';
 import { readCertificate } from '../../bundle/keys';
@@ -11,7 +11,7 @@ import { readBundleKeys } from '../../bundle/bundle';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves } from '../inputRules';
 import { pulumiReason } from '../remedies';
-import { defaultsOf, hasInputs, Kind, keysWhere, parsePlanned, withDefaults } from '../schema';
+import { defaultsOf, Kind, keysWhere, parsePlanned, withDefaults } from '../schema';
 import { canonicalJson, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
 import { BundledImageInputs, BundledImageState, bundledImageSchema, PlannedBundledImage, UNFINISHED } from './types';
 import * as path from 'path';
@@ -141,7 +141,10 @@ export function certificateFingerprint(pem: string): string {
     .digest('hex');
 }
 
-/** Everything that goes into the manifest: any change makes a different bundle. */
+/**
+ * Everything that goes into the manifest: any change makes a different bundle. A bundle's folder is
+ * this key plus a suffix of its own ({@link bundleFolder}).
+ */
 export function bundleKeyOf(inputs: BundledImageInputs): string {
   const identity = {
     format: 1,
@@ -158,6 +161,12 @@ export function bundleKeyOf(inputs: BundledImageInputs): string {
     ec2Certificate: certificateFingerprint(inputs.ec2Certificate),
   };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16);
+}
+
+/** The folder of one bundle made: the content key and `suffix` (random per create, so that a replacement never lands on the bundle it replaces). */
+export function bundleFolder(inputs: BundledImageInputs, suffix: string): string {
+  if (!/^[0-9a-f]{8}$/.test(suffix)) throw new Error(`bundle folder suffix ${suffix} is not 8 hex digits`);
+  return `${bundleKeyOf(inputs)}-${suffix}`;
 }
 
 /** Where a BundledImage's bundle lives: `bucket/prefix/bundle key/NAME.*`, from its inputs or its outputs. */
@@ -226,7 +235,6 @@ export function diffBundledImage(
   news: PlannedBundledImage,
   effectiveRegion: string | undefined,
 ): DiffOutcome {
-  const newLocation = locationKey(news);
   const oldRecord: Props = withDefaults(olds, DEFAULTS);
   const newRecord: Props = withDefaults(news, DEFAULTS);
   const replaces: string[] = REPLACING_PROPERTIES.filter((property) => {
@@ -238,29 +246,8 @@ export function diffBundledImage(
   if (olds.bundleStatus === UNFINISHED) updates.push('bundleStatus');
   else if (olds.bundleStatus !== undefined && olds.bundleStatus !== 'intact') replaces.push('bundleStatus');
   if (replaces.length === 0) return { changes: updates.length > 0, replaces: [] };
-  // A bundle made again at the same location (drift, a new region or ACL, a failed upload) must go
-  // before the new one is uploaded, or deleting the old one would delete the new one.
-  const sameLocation = newLocation !== undefined && newLocation === addressTextOf(() => olds);
-  return { changes: true, replaces, deleteBeforeReplace: sameLocation || undefined };
-}
-
-/** bucket/prefix/bundle key/name of the bundle the inputs would make, or undefined while any part is unknown. */
-export function locationKey(inputs: PlannedBundledImage): string | undefined {
-  if (isUnknown(inputs) || !inputs.certificate || !inputs.ec2Certificate || !inputs.sourceHash) return undefined;
-  if (!hasInputs(bundledImageSchema, inputs)) return undefined;
-  // Inputs with a source hash have passed check, which refuses them without a bundle name.
-  return addressTextOf(() => ({
-    ...inputs,
-    bundleKey: bundleKeyOf(inputs),
-    bundleName: defaultBundleName(inputs) as string,
-  }));
-}
-
-/** The address as text, or undefined when a property is not usable yet (a bad certificate or bucket). */
-function addressTextOf(place: () => Parameters<typeof bundleAddressOf>[0]): string | undefined {
-  try {
-    return addressText(bundleAddressOf(place()));
-  } catch {
-    return undefined;
-  }
+  // Every bundle made goes to a folder of its own (the content key plus a suffix per create), so the
+  // replacement is uploaded next to the bundle it replaces, which is deleted only once every
+  // dependent has moved to the new one.
+  return { changes: true, replaces };
 }

@@ -86,7 +86,10 @@ export const bundledImageSchema = {
   /** PEM RSA private key that signs the manifest. Always kept secret, never written to outputs. */
   privateKey: property(strings, { input: 'required', secret: true, change: 'none' }),
   privateKeyPassphrase: property(strings, { input: 'optional', secret: true, change: 'none' }),
-  /** Content-derived folder under keyPrefix: a changed bundle never overwrites one an AMI uses. */
+  /**
+   * The bundle's folder under keyPrefix: a content-derived key plus a suffix per bundle made, so a
+   * changed or remade bundle never overwrites one an AMI uses.
+   */
   bundleKey: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** RegisterImage's ImageLocation: bucket/keyPrefix/bundleKey/NAME.manifest.xml. */
   manifestLocation: property(strings, { output: 'always', change: 'none', resource: 'declared' }),

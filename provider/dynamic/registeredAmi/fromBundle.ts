@@ -3,6 +3,7 @@
  * asked for). An AMI registered but never available is a partial failure carrying its id; any
  * other failure after registering deregisters it.
  */
+import { deadline } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId, kernelId, ramdiskId } from '../../aws/ids';
 import {
@@ -23,18 +24,18 @@ export const fromBundle: AmiSourceOperations = {
     return news;
   },
 
-  async create(props, inputs) {
+  async create(props, inputs, imageName) {
     const label = amiLabel(inputs.name);
     const region = await resolveRegion(inputs.region);
     const { ec2 } = createClients(awsSettings(region));
     const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-    const signal = AbortSignal.timeout(timeout * 1000);
+    const signal = deadline(timeout);
     if (inputs.manifestLocation === undefined)
       throw new Error(`${label}: no manifestLocation to register (check requires one)`);
     const registered = await registerImage({
       ec2,
       imageLocation: inputs.manifestLocation,
-      name: inputs.name,
+      name: imageName,
       description: inputs.description,
       architecture: inputs.architecture === 'i386' ? 'i386' : 'x86_64',
       virtualizationType: inputs.virtualizationType ?? 'paravirtual',

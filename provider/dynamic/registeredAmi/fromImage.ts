@@ -11,7 +11,7 @@ import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { AwsInputError } from '../../aws/errors';
 import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
-import { deregisterImage, ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
+import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot } from '../../aws/snapshots';
 import { PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
@@ -19,8 +19,8 @@ import { awsSettings, resolveRegion, waitOptions } from '../settings';
 import { hashedFile } from '../source';
 import { isKnown, UNKNOWN } from '../values';
 import { AmiSourceOperations, LiveAmi } from './source';
-import { AmiFacts, amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
-import { RegisteredAmiInputs, RegisteredAmiOutputs, registeredAmiSchema } from './types';
+import { amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
+import { RegisteredAmiInputs, registeredAmiSchema } from './types';
 
 type Props = Record<string, unknown>;
 
@@ -55,7 +55,7 @@ export const fromImage: AmiSourceOperations = {
     return { ...news, sourceHash: failures.length === 0 ? (await hashedFile(path)).identity : UNKNOWN };
   },
 
-  async create(props, inputs) {
+  async create(props, inputs, imageName) {
     const label = amiLabel(inputs.name);
     const region = await resolveRegion(inputs.region);
     const settings = awsSettings(region);
@@ -86,7 +86,7 @@ export const fromImage: AmiSourceOperations = {
         await registerEbsImage({
           ec2,
           snapshotId: snapshot,
-          name: inputs.name,
+          name: imageName,
           description: inputs.description,
           architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
           bootMode: inputs.bootMode,
@@ -192,103 +192,6 @@ async function writeSnapshot(
     onNotice: (message) => progress(label, message),
     onProgress: (event) => uploading(event.bytesDone, event.totalBytes),
   });
-}
-
-/**
- * A new image for an EBS-backed AMI, in place: the new snapshot is written first (a child of the
- * current one, only the changed blocks), then the current AMI is deregistered and the new one
- * registered under the same name, then the previous snapshot is deleted. Until the new snapshot is
- * complete nothing the state names has changed; a failure after that is a partial failure whose
- * state names what exists.
- */
-export async function renew(
-  props: Props,
-  before: RegisteredAmiOutputs,
-  inputs: RegisteredAmiInputs & Props,
-): Promise<RegisteredAmiOutputs & Props> {
-  const label = amiLabel(inputs.name);
-  const region = before.region;
-  const settings = awsSettings(region);
-  const { ec2 } = createClients(settings);
-  const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-  const signal = AbortSignal.timeout(timeout * 1000);
-  const previous = before.snapshotId === undefined ? undefined : snapshotId(before.snapshotId);
-  const oldImage = before.imageId ? imageId(before.imageId) : undefined;
-  const kept = (state: string, extra: Partial<AmiFacts>) => ({
-    ...props,
-    ...amiOutputs(inputs, { imageId: '', region, state, tags: inputs.tags ?? {}, ...extra }),
-  });
-  let uploaded;
-  try {
-    uploaded = await writeSnapshot(
-      ec2,
-      settings,
-      inputs,
-      signal,
-      timeout,
-      previous ? { snapshotId: previous, blockList: before.blockList } : undefined,
-    );
-  } catch (error) {
-    if (error instanceof SnapshotUploadError && error.snapshotRemains)
-      throw new PartialFailure(oldImage ?? '', { ...props, ...before }, [
-        `${error.message}; ${oldImage ?? 'the AMI'} and its snapshot ${previous ?? ''} are unchanged`,
-      ]);
-    throw error;
-  }
-  const snapshot = uploaded.snapshotId;
-  const oldGone = async () => {
-    if (!previous) return;
-    const deleted = await deleteSnapshot(ec2, previous).catch((error: unknown) => {
-      progress(label, `the previous snapshot ${previous} could not be deleted (${reason(error)}): delete it later`);
-      return undefined;
-    });
-    if (deleted !== undefined) progress(label, `deleted the previous snapshot ${previous}`);
-  };
-  try {
-    if (oldImage) await deregisterImage(ec2, oldImage, signal);
-  } catch (error) {
-    await removeSnapshotOrReport(ec2, snapshot, { ...props, ...before }, inputs, region, error);
-    throw error;
-  }
-  progress(label, `snapshot ${snapshot} completed; ${oldImage ? `deregistered ${oldImage}; ` : ''}registering the AMI`);
-  let registered: ImageId;
-  try {
-    registered = (
-      await registerEbsImage({
-        ec2,
-        snapshotId: snapshot,
-        name: inputs.name,
-        description: inputs.description,
-        architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
-        bootMode: inputs.bootMode,
-        enaSupport: inputs.enaSupport ?? enaSupport.default,
-        imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
-        volumeSizeGiB: inputs.volumeSize,
-        volumeType: inputs.volumeType ?? volumeType.default,
-        tags: inputs.tags,
-        signal,
-      })
-    ).imageId;
-  } catch (error) {
-    await oldGone();
-    throw new PartialFailure(
-      oldImage ?? '',
-      kept('not registered', { snapshotId: snapshot, blockList: uploaded.blockList }),
-      [
-        `${oldImage ?? 'the AMI'} was deregistered, but registering the new image failed (${reason(error)}); snapshot ${snapshot} holds it: run the update again`,
-      ],
-    );
-  }
-  await oldGone();
-  const facts = { imageId: registered, region, snapshotId: snapshot, blockList: uploaded.blockList };
-  try {
-    const image = await waitForImageAvailable(ec2, registered, waitOptions(timeout), signal);
-    progress(label, `${image.imageId} is available (EBS-backed, hvm, root ${snapshot})`);
-    return amiOutputs(inputs, { ...facts, state: image.state, tags: image.tags });
-  } catch (error) {
-    const state = error instanceof ImageNotAvailableError ? error.state : 'unknown';
-    throw new PartialFailure(oldImage ?? registered, kept(state, facts), [reason(error)]);
-  }
 }
 
 function snapshotOf(id: string | undefined): SnapshotId {

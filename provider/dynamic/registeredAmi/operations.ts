@@ -4,17 +4,20 @@
  * EBS-backed HVM). The inputs (or the state) name the source; check, create, read and delete are
  * the source's, diff and update are shared.
  */
+import { deadline, tracked } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId } from '../../aws/ids';
 import { setImageDescription } from '../../aws/images';
 import { updateTags } from '../../aws/tags';
-import { CheckFailure } from '../failures';
+import { randomBytes } from 'crypto';
+import { CheckFailure, PartialFailure } from '../failures';
 import { awsSettings, plannedRegion } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
-import { fromImage, renew } from './fromImage';
-import { checkAmiInputs, diffAmi, sourceOf } from './rules';
+import { fromImage } from './fromImage';
+import { adoptAmi } from './adopt';
+import { checkAmiInputs, diffAmi, registeredName, sourceOf } from './rules';
 import { AmiSourceOperations } from './source';
 import { amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
 import { RegisteredAmiOutputs, registeredAmiSchema } from './types';
@@ -32,8 +35,21 @@ export function diff(olds: Props, news: Props) {
   return diffAmi(olds, news, plannedRegion(typeof news.region === 'string' ? news.region : undefined));
 }
 
-export async function create(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }> {
-  return SOURCES[sourceOf(props)].create(props, parseInputs(registeredAmiSchema, props, RESOURCE));
+/**
+ * Registers the AMI under its own name (name plus a suffix new for each AMI, unless exactName), so
+ * that a replacement can be registered while the AMI it replaces still runs the instances.
+ */
+async function createNow(props: Props): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }> {
+  const inputs = parseInputs(registeredAmiSchema, props, RESOURCE);
+  if (inputs.adoptImageId !== undefined) return adoptAmi(inputs, inputs.adoptImageId);
+  const imageName = registeredName(inputs, randomBytes(4).toString('hex'));
+  try {
+    const { id, outs } = await SOURCES[sourceOf(props)].create(props, inputs, imageName);
+    return { id, outs: { ...outs, imageName } };
+  } catch (error) {
+    if (error instanceof PartialFailure) error.properties.imageName = imageName;
+    throw error;
+  }
 }
 
 export async function read(id: string, props: Props) {
@@ -46,21 +62,17 @@ export async function read(id: string, props: Props) {
     state: live.state,
     description: live.description ?? olds.description,
     tags: live.tags ?? olds.tags,
-    name: live.name ?? olds.name,
+    // The AMI keeps the name it was registered under: the input stays what the program gave.
+    imageName: live.name ?? olds.imageName,
   });
   return { id, props: { ...props, ...refreshed }, inputs: refreshedInputs(registeredAmiSchema, refreshed) };
 }
 
-export async function update(id: string, olds: Props, news: Props) {
+async function updateNow(id: string, olds: Props, news: Props) {
   const before = parseOutputs(registeredAmiSchema, olds, RESOURCE);
   const inputs = parseInputs(registeredAmiSchema, news, RESOURCE);
-  if (sourceOf(news) === 'image' && inputs.sourceHash !== before.sourceHash) {
-    // A new image for an EBS-backed AMI: a new snapshot (only the changed blocks) and AMI, in place.
-    return { outs: await renew(news, before, inputs) };
-  }
   const { ec2 } = createClients(awsSettings(before.region));
-  // The AMI in the state: after an image update in place it is no longer the resource's first id.
-  const image = imageId(before.imageId || id);
+  const image = imageId(id);
   if ((inputs.description ?? '') !== (before.description ?? ''))
     await setImageDescription(ec2, image, inputs.description ?? '');
   await updateTags(ec2, image, before.tags ?? {}, inputs.tags ?? {});
@@ -73,12 +85,23 @@ export async function update(id: string, olds: Props, news: Props) {
     snapshotId: before.snapshotId,
     blockList: before.blockList,
   };
-  return { outs: amiOutputs(inputs, facts) };
+  return { outs: definedOnly({ ...amiOutputs(inputs, facts), imageName: before.imageName }) };
 }
 
-export async function remove(id: string, props: Props): Promise<void> {
+async function removeNow(id: string, props: Props): Promise<void> {
   const olds = parseOutputs(registeredAmiSchema, props, RESOURCE);
   const { ec2 } = createClients(awsSettings(olds.region));
-  const signal = AbortSignal.timeout((olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000);
+  const signal = deadline(olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   await SOURCES[sourceOf(olds)].remove(ec2, id, olds, signal);
+}
+
+// Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
+export function create(props: Props): ReturnType<typeof createNow> {
+  return tracked(() => createNow(props));
+}
+export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
+  return tracked(() => updateNow(id, olds, news));
+}
+export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
+  return tracked(() => removeNow(id, props));
 }

@@ -2,13 +2,13 @@
  * RegisteredAmi's pure rules: which source the inputs name, the input checks (shared, then the
  * source's own) and the diff.
  */
-import { kernelId, ramdiskId } from '../../aws/ids';
+import { imageId, kernelId, ramdiskId } from '../../aws/ids';
 import { nameProblem } from '../../aws/images';
 import { parseImageLocation } from '../../aws/location';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves, wholeNumberProblem } from '../inputRules';
 import { defaultsOf, keysWhere, parsePlanned, withDefaults } from '../schema';
-import { diffProperties, DiffOutcome, isKnown } from '../values';
+import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
 import { AmiSource, PlannedAmi, registeredAmiSchema } from './types';
 
 type Props = Record<string, unknown>;
@@ -100,11 +100,19 @@ export function checkAmiInputs(props: Props): CheckFailure[] {
   for (const failure of failures) list.fail(failure.property, failure.reason);
   const source = sourceOf(props);
   const rules = SOURCE_RULES[source];
-  rules.identity(inputs, list);
+  if (inputs.adoptImageId === undefined) rules.identity(inputs, list);
+  else if (inputs.manifestLocation !== undefined || inputs.imagePath !== undefined)
+    list.fail('adoptImageId', 'takes over an existing AMI: give no manifestLocation or imagePath with it');
+  else if (isKnown(inputs.adoptImageId)) list.attempt('adoptImageId', () => imageId(inputs.adoptImageId as string));
   if (!inputs.name) list.fail('name', 'give the AMI a name (3 to 128 characters)');
   else if (isKnown(inputs.name)) {
     const problem = nameProblem(inputs.name);
     if (problem) list.fail('name', `AMI name "${inputs.name}" ${problem}`);
+    else if (inputs.exactName !== true && inputs.name.length + NAME_SUFFIX_LENGTH > 128)
+      list.fail(
+        'name',
+        `AMI name "${inputs.name}" must be at most ${128 - NAME_SUFFIX_LENGTH} characters: the AMI is registered as NAME-xxxxxxxx (or set exactName)`,
+      );
   }
   if (isKnown(inputs.architecture) && !rules.architectures.includes(inputs.architecture)) {
     list.fail(
@@ -126,6 +134,15 @@ export function checkAmiInputs(props: Props): CheckFailure[] {
   return list.failures;
 }
 
+/** "-" and 8 hex digits. */
+const NAME_SUFFIX_LENGTH = 9;
+
+/** The name an AMI is registered under: `name-suffix` (a suffix new for each AMI), or exactly `name` with exactName. */
+export function registeredName(inputs: { name: string; exactName?: boolean }, suffix: string): string {
+  if (!/^[0-9a-f]{8}$/.test(suffix)) throw new Error(`AMI name suffix ${suffix} is not 8 hex digits`);
+  return inputs.exactName === true ? inputs.name : `${inputs.name}-${suffix}`;
+}
+
 /** Replacing properties compared as given; the region is compared as it takes effect, below. */
 const REPLACE_ON = keysWhere(registeredAmiSchema, (property) => property.change === 'replace').filter(
   (key) => key !== 'region',
@@ -139,13 +156,32 @@ function effective(props: Props): Props {
 
 /** `effectiveRegion`: the region the new inputs would use, unknown in preview, undefined if none is configured. */
 export function diffAmi(olds: Props, news: Props, effectiveRegion: string | undefined): DiffOutcome {
-  const outcome = diffProperties(effective(olds), effective(news), { replaceOn: REPLACE_ON, updateOn: UPDATE_ON });
-  const replaces = [...outcome.replaces];
-  if (sourceOf(olds) !== sourceOf(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
+  const outcome = diffProperties(effective(olds), effective(sameBundleEtag(olds, news)), {
+    replaceOn: REPLACE_ON,
+    updateOn: UPDATE_ON,
+  });
+  // An adopted AMI is the one named: only another id (or a region, or a state other than available)
+  // replaces it; the rest describes it and is kept in the state.
+  const adopted = olds.adoptImageId !== undefined && olds.adoptImageId === news.adoptImageId;
+  const replaces = adopted ? outcome.replaces.filter((key) => key === 'adoptImageId') : [...outcome.replaces];
+  if (!adopted && sourceOf(olds) !== sourceOf(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'available') replaces.push('state');
   if (replaces.length === 0) return { changes: outcome.changes, replaces };
-  // AMI names are unique in an account and region: a replacement that keeps the name can only be
-  // registered once the old AMI is deregistered.
-  return { changes: true, replaces, deleteBeforeReplace: replaces.includes('name') ? undefined : true };
+  // AMI names are unique in an account and region. Registered under a name of its own (the default),
+  // the replacement is registered first; with exactName, a replacement that keeps the name can only
+  // be registered once the old AMI is deregistered.
+  const keepsExactName = news.exactName === true && olds.exactName === true && !replaces.includes('name');
+  return keepsExactName ? { changes: true, replaces, deleteBeforeReplace: true } : { changes: true, replaces };
+}
+
+/**
+ * The manifest's ETag is unknown in a preview whenever the bundle changes in place (an output the
+ * engine does not know until the update runs), but a bundle made again always gets a new location:
+ * with the location known and the same, the ETag is the stored one.
+ */
+function sameBundleEtag(olds: Props, news: Props): Props {
+  const sameLocation =
+    isKnown(news.manifestLocation) && news.manifestLocation === olds.manifestLocation && isUnknown(news.manifestEtag);
+  return sameLocation ? { ...news, manifestEtag: olds.manifestEtag } : news;
 }

@@ -16,9 +16,11 @@ export interface LiveAmi {
 export interface AmiSourceOperations {
   /** Check's file work, after the pure checks (`failures`); returns the inputs to store. */
   prepare(news: Props, failures: CheckFailure[]): Promise<Props>;
+  /** `imageName`: the name to register the AMI under (name, plus its suffix unless exactName). */
   create(
     props: Props,
     inputs: RegisteredAmiInputs & Props,
+    imageName: string,
   ): Promise<{ id: string; outs: RegisteredAmiOutputs & Props }>;
   read(ec2: EC2Client, id: string, olds: RegisteredAmiOutputs): Promise<LiveAmi | undefined>;
   remove(ec2: EC2Client, id: string, olds: RegisteredAmiOutputs, signal: AbortSignal): Promise<void>;

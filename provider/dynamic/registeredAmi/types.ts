@@ -23,11 +23,22 @@ export const registeredAmiSchema = {
   /** BundledImage.manifestEtag, so that a bundle made again registers a new AMI. */
   manifestEtag: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   /**
-   * Set by check for imagePath: the image's content identity (SHA-256 over its 512 KiB blocks' hashes).
-   * A change writes a new snapshot in place, as a child of the previous one with only the changed blocks.
+   * Set by check for imagePath: the image's content identity (SHA-256 over its 512 KiB blocks' hashes,
+   * holes and zero blocks alike). A change registers a new AMI on a new snapshot (a replacement).
    */
-  sourceHash: property(strings, { checked: true, output: 'maybe', change: 'update', source: 'image' }),
+  sourceHash: property(strings, { checked: true, output: 'maybe', change: 'replace', source: 'image' }),
+  /**
+   * The AMI's name. The AMI is registered as NAME-xxxxxxxx (8 hex digits, new for each AMI
+   * registered), so that a replacement is registered before the AMI it replaces is deregistered:
+   * AMI names are unique in an account and region. See exactName.
+   */
   name: property(strings, { input: 'required', output: 'always', change: 'replace', resource: 'declared' }),
+  /**
+   * Register the AMI as exactly `name` (default false). A replacement that keeps the name must then
+   * deregister the old AMI first (delete-before-replace), and Pulumi first deletes the instances
+   * that run it.
+   */
+  exactName: property(flags, { input: 'optional', output: 'maybe', change: 'replace', default: false }),
   architecture: property(oneOf(['x86_64', 'i386', 'arm64']), {
     input: 'optional',
     output: 'maybe',
@@ -118,6 +129,14 @@ export const registeredAmiSchema = {
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: shared.region,
+  /**
+   * Take over an existing AMI (ami-…) instead of registering one: create checks it is available and
+   * makes its description and tags the program's; refresh reads it; destroy deregisters it (an
+   * EBS-backed AMI's snapshot stays). Give no manifestLocation or imagePath with it.
+   */
+  adoptImageId: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
+  /** The name the AMI is registered under: name plus its suffix, or name with exactName. */
+  imageName: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** The AMI's id. */
   imageId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** available; or what refresh found instead (a replacement follows). */

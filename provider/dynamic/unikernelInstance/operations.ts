@@ -2,6 +2,7 @@
  * UnikernelInstance's create/read/update/delete. An instance that launches but never reaches
  * running is a partial failure carrying its id; any other failure after launching terminates it.
  */
+import { deadline, tracked } from '../cancellation';
 import { randomUUID } from 'crypto';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { bootPatterns } from '../../aws/bootCheck';
@@ -23,6 +24,7 @@ import { progress } from '../log';
 import { awsSettings, currentSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
+import { adoptInstance } from './adopt';
 import { checkInstanceInputs, diffInstance, isGone } from './rules';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSchema } from './types';
 
@@ -73,12 +75,16 @@ function outputs(
   });
 }
 
-export async function create(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs & Props }> {
+async function createNow(props: Props): Promise<{ id: string; outs: UnikernelInstanceOutputs & Props }> {
   const inputs = parseInputs(unikernelInstanceSchema, props, RESOURCE);
+  if (inputs.adoptInstanceId !== undefined) {
+    const adopted = await adoptInstance(inputs, inputs.adoptInstanceId);
+    return { id: adopted.instanceId, outs: outputs(inputs, `adopted ${adopted.instanceId}`, adopted.region, adopted) };
+  }
   const region = await resolveRegion(inputs.region);
   const { ec2 } = createClients(awsSettings(region));
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-  const signal = AbortSignal.timeout(timeout * 1000);
+  const signal = deadline(timeout);
   // One token per create: the SDK's retries of RunInstances reuse it, so a retried request never
   // launches twice; a replacement gets its own, so EC2 never hands back the instance it replaces.
   const clientToken = randomUUID();
@@ -205,7 +211,7 @@ export async function read(id: string, props: Props) {
   };
 }
 
-export async function update(id: string, olds: Props, news: Props) {
+async function updateNow(id: string, olds: Props, news: Props) {
   const before = parseOutputs(unikernelInstanceSchema, olds, RESOURCE);
   const inputs = parseInputs(unikernelInstanceSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
@@ -218,11 +224,22 @@ export async function update(id: string, olds: Props, news: Props) {
   };
 }
 
-export async function remove(id: string, props: Props): Promise<void> {
+async function removeNow(id: string, props: Props): Promise<void> {
   const olds = parseOutputs(unikernelInstanceSchema, props, RESOURCE);
   const { ec2 } = createClients(awsSettings(olds.region));
   const timeout = olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   progress(`UnikernelInstance ${id}`, 'terminating');
-  await terminateInstance(ec2, instanceId(id), waitOptions(timeout), AbortSignal.timeout(timeout * 1000));
+  await terminateInstance(ec2, instanceId(id), waitOptions(timeout), deadline(timeout));
   progress(`UnikernelInstance ${id}`, 'terminated');
+}
+
+// Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
+export function create(props: Props): ReturnType<typeof createNow> {
+  return tracked(() => createNow(props));
+}
+export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
+  return tracked(() => updateNow(id, olds, news));
+}
+export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
+  return tracked(() => removeNow(id, props));
 }

@@ -1,6 +1,6 @@
 /** UnikernelInstance's pure rules: input checks and the diff. */
 import { bootPatterns } from '../../aws/bootCheck';
-import { imageId, instanceType } from '../../aws/ids';
+import { imageId, instanceId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves } from '../inputRules';
 import { defaultsOf, keysWhere, parsePlanned, PlannedOf, withDefaults } from '../schema';
@@ -40,6 +40,8 @@ export function checkInstanceInputs(props: Props): CheckFailure[] {
     list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
   list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
   checkBootInputs(list, inputs);
+  const adopted = inputs.adoptInstanceId;
+  if (isKnown(adopted)) list.attempt('adoptInstanceId', () => instanceId(adopted, 'adoptInstanceId'));
   return list.failures;
 }
 

@@ -54,6 +54,11 @@ export const unikernelInstanceSchema = {
   bootTimeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: shared.region,
+  /**
+   * Take over a running instance (i-…) instead of launching one: create checks it runs imageId as
+   * instanceType and makes its tags the program's; refresh reads it; destroy terminates it.
+   */
+  adoptInstanceId: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
   /** The instance's id. */
   instanceId: property(strings, { output: 'always', change: 'none', resource: 'declared' }),
   /** running; or what refresh found instead (a replacement follows). */

@@ -1,0 +1,195 @@
+/**
+ * Cancellation: SIGTERM or SIGINT to the real dynamic-provider plugin in the middle of a create or a
+ * delete (what the engine's stop, or a second Ctrl-C, does). What the plugin was doing ends as a
+ * deadline ends it, its answer reaches the engine model, the process exits, and the next up or
+ * destroy, with a new plugin, finds everything that was made.
+ */
+import { strict as assert } from 'assert';
+import { bundledImageProvider } from '../../provider/dynamic/bundledImage/provider';
+import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
+import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
+import { LocalAws } from '../../testing/localAws';
+import { buildXenKernel } from '../../testing/xenKernel';
+import { Declaration, EngineModel, output } from '../../testing/engineModel';
+import { PluginClient, PluginRpcError, serializeProvider, startPlugin } from '../../testing/pluginHarness';
+import { testPki, TestPki } from '../helpers/pki';
+import { checkoutProject, temporaryFolder } from '../helpers/tools';
+
+const BUCKET = 'cancel-bundles';
+
+describe('cancellation: the plugin signalled mid-operation leaves nothing the next run cannot find', function () {
+  this.timeout(120_000);
+
+  let fake: LocalAws;
+  let folder: { dir: string; cleanup: () => void };
+  let pki: TestPki;
+  let texts: { bundle: string; ami: string; instance: string };
+  let kernelPath: string;
+  const plugins: PluginClient[] = [];
+
+  before(async function () {
+    fake = await LocalAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 1500, imagePendingMs: 30 });
+    fake.createBucket(BUCKET, { objectOwnership: 'ObjectWriter' });
+    folder = temporaryFolder('cancellation');
+    pki = testPki();
+    texts = {
+      bundle: await serializeProvider(bundledImageProvider),
+      ami: await serializeProvider(registeredAmiProvider),
+      instance: await serializeProvider(unikernelInstanceProvider),
+    };
+    kernelPath = buildXenKernel(folder.dir, { fileName: 'mir-app.xen' });
+  });
+
+  after(async function () {
+    for (const plugin of plugins) await plugin.stop();
+    await fake?.stop();
+    folder?.cleanup();
+  });
+
+  async function plugin(): Promise<PluginClient> {
+    const started = await startPlugin({
+      cwd: checkoutProject(),
+      project: 'cancel',
+      config: { 'unikernel:pollSeconds': '0.02' },
+      env: {
+        AWS_ENDPOINT_URL: fake.endpoint,
+        AWS_ENDPOINT_URL_S3: undefined,
+        AWS_ENDPOINT_URL_EC2: undefined,
+        AWS_REGION: fake.region,
+        AWS_DEFAULT_REGION: undefined,
+        AWS_ACCESS_KEY_ID: fake.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
+        AWS_SESSION_TOKEN: undefined,
+        AWS_PROFILE: '',
+      },
+      deadlineMs: 60_000,
+    });
+    plugins.push(started);
+    return started;
+  }
+
+  function mirage(): Declaration[] {
+    return [
+      {
+        name: 'bundle',
+        type: 'unikernel:BundledImage',
+        provider: texts.bundle,
+        inputs: {
+          kernelPath,
+          bucket: BUCKET,
+          accountId: fake.accountId,
+          privateKey: pki.user.key,
+          certificate: pki.user.cert,
+          ec2Certificate: pki.ec2.cert,
+        },
+        secretInputs: ['privateKey'],
+      },
+      {
+        name: 'ami',
+        type: 'unikernel:RegisteredAmi',
+        provider: texts.ami,
+        inputs: { manifestLocation: output('bundle', 'id'), name: 'cancel' },
+      },
+      {
+        name: 'instance',
+        type: 'unikernel:UnikernelInstance',
+        provider: texts.instance,
+        inputs: { imageId: output('ami', 'id'), instanceType: 'm3.medium' },
+      },
+    ];
+  }
+
+  const live = () => ({
+    instances: fake.instances().filter((each) => each.state !== 'terminated').length,
+    images: fake.images().filter((each) => each.ownerId === fake.accountId && each.state !== 'deregistered').length,
+    objects: fake.objects(BUCKET).length,
+  });
+
+  async function until(test: () => boolean, what: string): Promise<void> {
+    const start = Date.now();
+    while (!test()) {
+      if (Date.now() - start > 30_000) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it('SIGTERM mid-upload: the bundle is kept as an unfinished upload with its location; the next up resumes it and goes on', async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    const manifest = (request: { operation: string; key?: string }) =>
+      request.operation === 'PutObject' && request.key?.endsWith('.manifest.xml') === true;
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 5_000, match: manifest });
+    const running = engine.up(mirage());
+    await until(() => fake.requests.some(manifest), 'the manifest upload');
+    first.signal('SIGTERM');
+    const error = await running.then(
+      () => assert.fail('the up must fail'),
+      (failure: unknown) => failure,
+    );
+    assert.ok(error instanceof PluginRpcError, String(error));
+    assert.ok(error.partial, `a partial failure keeps the bundle: ${error.message}`);
+    assert.deepEqual((await first.exited()).code, 143, 'the plugin exits once its answer is sent');
+    // The delayed PutObject still lands in the local AWS after the client gave up; the next up
+    // starts once it has (a write arriving after the resumed upload would be another race).
+    await until(() => fake.requests.filter(manifest).every((request) => request.status !== 0), 'the delayed write');
+    fake.faults.clear();
+    assert.deepEqual(
+      engine.state.map((entry) => [entry.name, entry.outputs.bundleStatus]),
+      [['bundle', 'unfinished']],
+    );
+
+    const next = new EngineModel(await plugin());
+    next.state = engine.state;
+    const plan = await next.up(mirage());
+    assert.deepEqual(
+      plan.steps.map((step) => `${step.name}: ${step.op}`),
+      ['bundle: update', 'ami: create', 'instance: create'],
+    );
+    assert.equal(next.entry('bundle')!.outputs.bundleStatus, 'intact');
+    await next.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
+
+  it('SIGINT mid-launch: the instance not yet running is terminated before the plugin exits; SIGTERM mid-terminate keeps it in the state for the next destroy', async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    fake.faults.inject({ service: 'ec2', operation: 'RunInstances', kind: 'stuckPending', times: 1 });
+    const running = engine.up(mirage());
+    await until(() => fake.requests.some((request) => request.operation === 'RunInstances'), 'the launch');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    first.signal('SIGINT');
+    await assert.rejects(running, PluginRpcError);
+    assert.deepEqual(await first.exited(), { code: 130, signal: null }, first.output().join('\n'));
+    fake.faults.clear();
+    assert.deepEqual(
+      engine.state.map((entry) => entry.name),
+      ['bundle', 'ami'],
+    );
+    assert.equal(live().instances, 0, 'the launched instance was terminated, not left running unrecorded');
+
+    const second = await plugin();
+    const next = new EngineModel(second);
+    next.state = engine.state;
+    await next.up(mirage());
+    assert.equal(live().instances, 1);
+    fake.clearRequests();
+    const destroying = next.destroy();
+    await until(() => fake.requests.some((request) => request.operation === 'TerminateInstances'), 'the terminate');
+    second.signal('SIGTERM');
+    await assert.rejects(destroying, PluginRpcError);
+    assert.deepEqual((await second.exited()).code, 143);
+    assert.deepEqual(
+      next.state.map((entry) => entry.name),
+      ['bundle', 'ami', 'instance'],
+      'a delete that did not finish keeps the resource',
+    );
+
+    const last = new EngineModel(await plugin());
+    last.state = next.state;
+    await last.destroy();
+    assert.deepEqual(last.state, []);
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
+});
