@@ -84,6 +84,38 @@ export async function describeSnapshot(
   }
 }
 
+/** The tag that names the content identity of the image a snapshot holds (see blockList.ts). */
+export const IMAGE_IDENTITY_TAG = 'unikernel:image-identity';
+
+/**
+ * A completed snapshot of this account that holds the image with this content identity (the newest,
+ * when there are several), or undefined.
+ */
+export async function findSnapshotOfImage(
+  ec2: EC2Client,
+  identity: string,
+  signal?: AbortSignal,
+): Promise<SnapshotSummary | undefined> {
+  try {
+    const output = await ec2.send(
+      new DescribeSnapshotsCommand({
+        OwnerIds: ['self'],
+        Filters: [
+          { Name: `tag:${IMAGE_IDENTITY_TAG}`, Values: [identity] },
+          { Name: 'status', Values: ['completed'] },
+        ],
+      }),
+      { abortSignal: signal },
+    );
+    const newest = [...(output.Snapshots ?? [])].sort(
+      (a, b) => (b.StartTime?.getTime() ?? 0) - (a.StartTime?.getTime() ?? 0),
+    )[0];
+    return newest ? summarize(newest) : undefined;
+  } catch (error) {
+    throw describeAwsError(error, 'DescribeSnapshots', identity);
+  }
+}
+
 /**
  * Polls DescribeSnapshots until the snapshot is completed. An `error` state stops the wait at once
  * (it is final) and throws SnapshotNotCompletedError with EC2's StateMessage; so does a snapshot

@@ -98,7 +98,7 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     assert.ok(fake.images().every((each) => each.imageId !== ami.id || each.state === 'deregistered'));
   });
 
-  it('a new image replaces the AMI: the new one, on a snapshot of the new image, is registered while the old one stays', async () => {
+  it('a new image replaces the AMI: a child snapshot of only the changed blocks, registered while the old AMI stays', async () => {
     const fs = await import('fs');
     const own = path.join(folder.dir, 'update.raw');
     writeImage(own, [
@@ -118,10 +118,20 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     assert.notEqual(rechecked.inputs.sourceHash, ami.inputs.sourceHash);
     const diff = await amis.diff(ami.id, ami.urn, ami.outputs, rechecked.inputs);
     assert.deepEqual([diff.changes, diff.replaces, diff.deleteBeforeReplace], ['DIFF_SOME', ['sourceHash'], false]);
+    assert.equal(rechecked.inputs.parentSourceHash, ami.inputs.sourceHash, 'check hands the previous image over');
     // The engine creates the replacement first, then deletes what it replaces.
+    fake.clearRequests();
     const created = await amis.create(ami.urn, rechecked.inputs);
     const outs = withoutProvider(created.properties);
     assert.notEqual(created.id, ami.id);
+    const puts = fake.requests.filter((request) => request.operation === 'PutSnapshotBlock' && request.status === 201);
+    assert.deepEqual(
+      puts.map((request) => request.params.BlockIndex),
+      ['10'],
+      'only the changed block is written',
+    );
+    assert.equal(fake.snapshot(outs.snapshotId as string)?.parentSnapshotId, ami.outputs.snapshotId);
+    await plugin.waitForOutput(/writing 1 changed block\(s\) of 22 into a child of snap-/);
     assert.equal(outs.state, 'available');
     assert.equal(fake.images().find((each) => each.imageId === ami.id)?.state, 'available', 'the old AMI still runs');
     const volume = fake.snapshotBytes(outs.snapshotId as string);
@@ -132,6 +142,32 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     assert.equal(fake.images().find((each) => each.imageId === created.id)?.state, 'available');
     await amis.delete(created.id, ami.urn, outs);
     assert.equal(fake.snapshot(outs.snapshotId as string), undefined);
+  });
+
+  it('a replacement whose previous snapshot is gone uploads the whole image and says why', async () => {
+    const fs = await import('fs');
+    const own = path.join(folder.dir, 'gone.raw');
+    writeImage(own, [{ kind: 'random', bytes: 3 * MiB }]);
+    const ami = await createAmi('gone-app', { imagePath: own });
+    const fd = fs.openSync(own, 'r+');
+    fs.writeSync(fd, Buffer.alloc(1000, 0x55), 0, 1000, MiB);
+    fs.closeSync(fd);
+    const rechecked = await amis.check(ami.urn, ami.inputs, {
+      imagePath: own,
+      name: 'gone-app',
+      tags: { app: 'nanos' },
+    });
+    await amis.delete(ami.id, ami.urn, ami.outputs);
+    fake.clearRequests();
+    const created = await amis.create(ami.urn, rechecked.inputs);
+    const outs = withoutProvider(created.properties);
+    const puts = fake.requests.filter((request) => request.operation === 'PutSnapshotBlock' && request.status === 201);
+    assert.equal(puts.length, 6, 'every block of the 3 MiB image');
+    assert.equal(fake.snapshot(outs.snapshotId as string)?.parentSnapshotId, undefined);
+    await plugin.waitForOutput(/no completed snapshot of the previous image was found: the whole image is uploaded/);
+    const volume = fake.snapshotBytes(outs.snapshotId as string);
+    assert.ok(volume.subarray(0, 3 * MiB).equals(fs.readFileSync(own)));
+    await amis.delete(created.id, ami.urn, outs);
   });
 
   it('encrypted: the snapshot and the root volume of the AMI are encrypted with the key given; a key alone is refused', async () => {

@@ -36,6 +36,8 @@ function changingCalls(requests: RecordedRequest[]): string[] {
   const calls: string[] = [];
   for (const request of requests) {
     if (!CHANGING.has(request.operation) || request.status >= 300 || request.status === 0) continue;
+    // The claim on a bundle's place (NAME.resume.json) is written and removed within one create.
+    if (request.key?.endsWith('.resume.json')) continue;
     const name = request.operation === 'CompleteMultipartUpload' ? 'PutObject' : request.operation;
     if (calls[calls.length - 1] !== name) calls.push(name);
   }

@@ -12,7 +12,8 @@ import { AwsInputError } from '../../aws/errors';
 import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
 import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
-import { deleteSnapshot, describeSnapshot } from '../../aws/snapshots';
+import { deleteSnapshot, describeSnapshot, findSnapshotOfImage, IMAGE_IDENTITY_TAG } from '../../aws/snapshots';
+import { encodeBlockList } from '../../aws/blockList';
 import { PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
 import { awsSettings, resolveRegion, waitOptions } from '../settings';
@@ -52,7 +53,9 @@ export const fromImage: AmiSourceOperations = {
       failures.push({ property: 'imagePath', reason: notRaw('imagePath', path, format).message });
       return { ...news, sourceHash: UNKNOWN };
     }
-    return { ...news, sourceHash: failures.length === 0 ? (await hashedFile(path)).identity : UNKNOWN };
+    if (failures.length > 0) return { ...news, sourceHash: UNKNOWN };
+    const { identity, hashed } = await hashedFile(path);
+    return { ...news, sourceHash: identity, blockList: encodeBlockList(hashed) };
   },
 
   async create(props, inputs, imageName) {
@@ -65,7 +68,8 @@ export const fromImage: AmiSourceOperations = {
     let snapshot: SnapshotId;
     let blockList: string;
     try {
-      ({ snapshotId: snapshot, blockList } = await writeSnapshot(ec2, settings, inputs, signal, timeout));
+      const parent = await parentSnapshot(ec2, inputs, signal);
+      ({ snapshotId: snapshot, blockList } = await writeSnapshot(ec2, settings, inputs, signal, timeout, parent));
     } catch (error) {
       if (error instanceof SnapshotUploadError && error.snapshotRemains) {
         const facts = {
@@ -160,6 +164,43 @@ export const fromImage: AmiSourceOperations = {
  * Writes the image into a snapshot: a child of `parent` with only the blocks that changed when the
  * state has the parent and its block list, else the whole image (the upload says which, and why).
  */
+/**
+ * What check handed over from the previous image (see withParentImage): a completed snapshot of it,
+ * found by its identity tag, with its blocks; or undefined (a full upload), saying why.
+ */
+async function parentSnapshot(
+  ec2: EC2Client,
+  inputs: RegisteredAmiInputs,
+  signal: AbortSignal,
+): Promise<{ snapshotId: string; blockList: string } | undefined> {
+  const { parentSourceHash, parentBlockList } = inputs;
+  if (parentSourceHash === undefined || parentBlockList === undefined) return undefined;
+  const found = await findSnapshotOfImage(ec2, parentSourceHash, signal);
+  if (!found) {
+    progress(
+      amiLabel(inputs.name),
+      'no completed snapshot of the previous image was found: the whole image is uploaded',
+    );
+    return undefined;
+  }
+  return { snapshotId: found.snapshotId, blockList: parentBlockList };
+}
+
+/**
+ * Check's hand-over to a replacement: when imagePath's content changed, the previous image's identity
+ * and blocks (the last inputs' sourceHash and blockList), so that create writes only what differs.
+ */
+export function withParentImage(olds: Props, inputs: Props): Props {
+  const { parentSourceHash: _given, parentBlockList: _givenList, ...rest } = inputs;
+  const changed =
+    typeof olds.sourceHash === 'string' &&
+    typeof olds.blockList === 'string' &&
+    typeof rest.sourceHash === 'string' &&
+    isKnown(rest.sourceHash) &&
+    rest.sourceHash !== olds.sourceHash;
+  return changed ? { ...rest, parentSourceHash: olds.sourceHash, parentBlockList: olds.blockList } : rest;
+}
+
 async function writeSnapshot(
   ec2: EC2Client,
   settings: ReturnType<typeof awsSettings>,
@@ -183,7 +224,7 @@ async function writeSnapshot(
     parent,
     volumeSizeGiB: inputs.volumeSize,
     description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
-    tags: inputs.tags,
+    tags: { ...inputs.tags, [IMAGE_IDENTITY_TAG]: identity },
     skipZeroBlocks: inputs.skipZeroBlocks ?? skipZeroBlocks.default,
     encrypted: inputs.encrypted,
     kmsKeyArn: inputs.kmsKeyArn,

@@ -15,7 +15,7 @@ import { awsSettings, plannedRegion } from '../settings';
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
-import { fromImage } from './fromImage';
+import { fromImage, withParentImage } from './fromImage';
 import { adoptAmi } from './adopt';
 import { checkAmiInputs, diffAmi, registeredName, sourceOf } from './rules';
 import { AmiSourceOperations } from './source';
@@ -26,9 +26,10 @@ type Props = Record<string, unknown>;
 const RESOURCE = 'RegisteredAmi';
 const SOURCES: Record<'bundle' | 'image', AmiSourceOperations> = { bundle: fromBundle, image: fromImage };
 
-export async function check(_olds: Props, news: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
+export async function check(olds: Props, news: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
   const failures = checkAmiInputs(news);
-  return { inputs: await SOURCES[sourceOf(news)].prepare(news, failures), failures };
+  const inputs = await SOURCES[sourceOf(news)].prepare(news, failures);
+  return { inputs: sourceOf(news) === 'image' ? withParentImage(olds, inputs) : inputs, failures };
 }
 
 export function diff(olds: Props, news: Props) {

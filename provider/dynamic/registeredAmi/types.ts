@@ -148,8 +148,24 @@ export const registeredAmiSchema = {
   }),
   /** EBS-backed: the root snapshot, deleted with the AMI. */
   snapshotId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
-  /** EBS-backed: the root snapshot's blocks (compact hashes), so that the next image uploads only what changed. */
-  blockList: property(strings, { output: 'maybe', change: 'none', resource: 'reserved' }),
+  /**
+   * Set by check for imagePath: the image's blocks (compact hashes). The next check hands them to the
+   * replacement as parentBlockList, so that it uploads only what changed.
+   */
+  blockList: property(strings, {
+    checked: true,
+    output: 'maybe',
+    change: 'none',
+    source: 'image',
+    resource: 'reserved',
+  }),
+  /**
+   * Set by check when imagePath's content changed: the previous image's identity and blocks. The
+   * replacement writes its snapshot as a child of a completed snapshot of that image (found by its
+   * identity tag), with only the blocks that differ. Never a reason to change anything.
+   */
+  parentSourceHash: property(strings, { checked: true, change: 'none', source: 'image' }),
+  parentBlockList: property(strings, { checked: true, change: 'none', source: 'image' }),
   /** The kernel the AMI boots with (the input, or the PV-GRUB kernel found). */
   effectiveKernelId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
 };

@@ -7,7 +7,7 @@
 import { createClients } from '../../aws/clients';
 import { AwsInputError } from '../../aws/errors';
 import { instanceId } from '../../aws/ids';
-import { describeInstance } from '../../aws/instances';
+import { describeInstance, InstanceSummary } from '../../aws/instances';
 import { updateTags } from '../../aws/tags';
 import { progress } from '../log';
 import { awsSettings, resolveRegion } from '../settings';
@@ -16,14 +16,7 @@ import { UnikernelInstanceInputs } from './types';
 
 type Props = Record<string, unknown>;
 
-export interface AdoptedInstance {
-  region: string;
-  instanceId: string;
-  state: string;
-  privateIpAddress?: string;
-  publicIpAddress?: string;
-  tags: Record<string, string>;
-}
+export type AdoptedInstance = InstanceSummary & { region: string; tags: Record<string, string> };
 
 export async function adoptInstance(
   inputs: UnikernelInstanceInputs & Props,
@@ -56,12 +49,6 @@ export async function adoptInstance(
   const tags = inputs.tags ?? {};
   await updateTags(ec2, id, instance.tags, tags);
   progress(`UnikernelInstance ${id}`, 'adopted; destroy terminates it');
-  return {
-    region,
-    instanceId: id,
-    state: instance.state,
-    privateIpAddress: instance.privateIpAddress,
-    publicIpAddress: instance.publicIpAddress,
-    tags,
-  };
+  // Everything create records for an instance it launched (addresses, DNS names, zone, owner for the ARN).
+  return { ...instance, region, instanceId: id, tags };
 }
