@@ -8,8 +8,8 @@ import { setMaxListeners } from 'events';
 import * as path from 'path';
 import { parseManifest } from '../bundle/manifestParse';
 import { readManifestFile } from '../bundle/manifestFile';
-import { bundleAddress, manifestKey as manifestKeyOf } from './bundleAddress';
-import { LocationClaim, readRecord } from './bundleClaim';
+import { BundleAddress, bundleAddress, manifestKey as manifestKeyOf } from './bundleAddress';
+import { LocationClaim, LocationHeldError, readRecord } from './bundleClaim';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { awsCall, errorCode } from './errors';
@@ -77,8 +77,7 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
 
   // The place is claimed first, over any other run's claim: a run still writing this bundle then
   // finds its claim gone and stops before its manifest counts, instead of completing over the delete.
-  const found = await readRecord(s3, address, signal);
-  const claim = await LocationClaim.take(s3, address, 'delete', found, { signal, force: true });
+  const { claim, found } = await takeOver(s3, address, signal);
   await remove(manifestKey);
   const keys = new Set((listedParts ?? []).map((file) => objectKey(location, file)));
   for (const object of await listBundleObjects(s3, location, bundleName, signal)) keys.add(object.key);
@@ -89,4 +88,23 @@ export async function deleteBundle(options: DeleteBundleOptions): Promise<Delete
   await remove(claim.key);
   // The claim is removed last; it counts as deleted when a record of the bundle was there before.
   return { deleted: [manifestKey, ...[...parts, ...(found ? [claim.key] : [])].sort()] };
+}
+
+/** Times delete-bundle reads the record again when another run's write lands between its read and its claim. */
+const TAKE_OVER_ATTEMPTS = 5;
+
+/**
+ * delete-bundle's claim over whatever holds the place. A run writing the record at the same moment
+ * makes the conditional write fail (412, or S3's 409 ConditionalRequestConflict): read it again and
+ * take that one over, a few times, before giving up with the refusal.
+ */
+async function takeOver(s3: S3Client, address: BundleAddress, signal?: AbortSignal) {
+  for (let attempt = 1; ; attempt++) {
+    const found = await readRecord(s3, address, signal);
+    try {
+      return { claim: await LocationClaim.take(s3, address, 'delete', found, { signal, force: true }), found };
+    } catch (error) {
+      if (!(error instanceof LocationHeldError) || attempt >= TAKE_OVER_ATTEMPTS) throw error;
+    }
+  }
 }
