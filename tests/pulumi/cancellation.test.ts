@@ -192,4 +192,31 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     assert.deepEqual(last.state, []);
     assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
   });
+
+  it('SIGINT while the boot is verified: the running instance is kept in the state (a partial failure), and the next destroy removes it', async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    const program = mirage().map((declaration) =>
+      declaration.name === 'instance'
+        ? { ...declaration, inputs: { ...declaration.inputs, bootMarker: 'never printed', bootTimeoutSeconds: 600 } }
+        : declaration,
+    );
+    const running = engine.up(program);
+    await until(() => fake.requests.some((request) => request.operation === 'GetConsoleOutput'), 'the boot check');
+    first.signal('SIGINT');
+    await assert.rejects(running, PluginRpcError);
+    assert.deepEqual(await first.exited(), { code: 130, signal: null }, first.output().join('\n'));
+    assert.deepEqual(
+      engine.state.map((entry) => entry.name),
+      ['bundle', 'ami', 'instance'],
+      'the instance that runs is in the state',
+    );
+    assert.equal(live().instances, 1);
+
+    const last = new EngineModel(await plugin());
+    last.state = engine.state;
+    await last.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
 });

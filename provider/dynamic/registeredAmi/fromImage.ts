@@ -14,6 +14,7 @@ import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
 import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot, findSnapshotOfImage, IMAGE_IDENTITY_TAG } from '../../aws/snapshots';
 import { encodeBlockList } from '../../aws/blockList';
+import { deadline } from '../cancellation';
 import { PartialFailure, reason } from '../failures';
 import { percentReporter, progress } from '../log';
 import { awsSettings, resolveRegion, waitOptions } from '../settings';
@@ -64,7 +65,7 @@ export const fromImage: AmiSourceOperations = {
     const settings = awsSettings(region);
     const { ec2 } = createClients(settings);
     const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-    const signal = AbortSignal.timeout(timeout * 1000);
+    const signal = deadline(timeout);
     let snapshot: SnapshotId;
     let blockList: string;
     try {

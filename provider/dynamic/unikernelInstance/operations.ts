@@ -158,7 +158,8 @@ async function verifyBoot(
       patterns: bootPatterns(inputs.bootMarker, inputs.bootFailurePatterns),
       timeoutSeconds,
       pollSeconds: currentSettings().pollSeconds ?? 5,
-      signal: AbortSignal.timeout((timeoutSeconds + 120) * 1000),
+      // A signal to the plugin stops the watch too: the instance is then kept in the state, not lost.
+      signal: deadline(timeoutSeconds + 120),
       onProgress: (message) => progress(label, message),
     });
   } catch (error) {
