@@ -137,6 +137,17 @@ describe('launch-time compatibility of EBS-backed HVM AMIs (plugin, CLI, local A
     assert.equal(fake.instances().length, 2);
   });
 
+  it('UnikernelInstance on a compatible Nitro type launches, and notes that the EBS root is an NVMe device', async () => {
+    const urn = instances.urn('unikernel:UnikernelInstance', 'vm-uefi');
+    const checked = await instances.check(urn, {}, { imageId: uefi, instanceType: 't3.micro', verifyBoot: false });
+    const launched = await instances.create(urn, checked.inputs);
+    assert.equal(launched.properties.state, 'running');
+    await plugin.waitForOutput(
+      new RegExp(`UnikernelInstance of ${uefi}: on t3\\.micro the EBS root volume is an NVMe device`),
+    );
+    await instances.delete(launched.id, urn, launched.properties);
+  });
+
   it('the local AWS refuses what EC2 refuses: an AMI without ENA on a type that requires it', async () => {
     const before = fake.instances().length;
     await assert.rejects(
