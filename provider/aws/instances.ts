@@ -18,7 +18,7 @@ import {
 import { AwsInputError, AwsOperationError, awsCall, describeAwsError, errorCode } from './errors';
 import { ImageId, instanceId, InstanceId } from './ids';
 import { describeImage } from './images';
-import { bootProblem, BootRequirements } from './instanceTypes';
+import { launchMismatch, LaunchNeeds, launchNotes, launchRefusal, typesThatCanLaunch } from './launchCompatibility';
 import { fromTagList, Tags, toTagList } from './tags';
 import { waiterParameters, WaitOptions } from './waiting';
 
@@ -36,6 +36,8 @@ export interface LaunchOptions {
   tags?: Tags;
   /** IMDSv2 (`required`) unless told otherwise. */
   httpTokens?: 'required' | 'optional';
+  /** Told what may stop the boot but not the launch (an NVMe root the image needs a driver for). */
+  notice?: (message: string) => void;
   wait?: WaitOptions;
   signal?: AbortSignal;
 }
@@ -118,13 +120,9 @@ async function instanceTypeInfo(ec2: EC2Client, type: string, signal?: AbortSign
   throw new AwsInputError('instanceType', `"${type}" is not an instance type offered in this region`);
 }
 
-/** Instance types of the region that can boot an image with these requirements (sorted). */
-export async function typesThatCanBoot(
-  ec2: EC2Client,
-  image: BootRequirements,
-  signal?: AbortSignal,
-): Promise<string[]> {
-  const names: string[] = [];
+/** Up to five instance types of the region that can launch and boot the image (current generation first). */
+export async function typesThatCanBoot(ec2: EC2Client, image: LaunchNeeds, signal?: AbortSignal): Promise<string[]> {
+  const types: InstanceTypeInfo[] = [];
   const pages = paginateDescribeInstanceTypes(
     { client: ec2 },
     {
@@ -136,39 +134,40 @@ export async function typesThatCanBoot(
   );
   for await (const page of pages) {
     signal?.throwIfAborted();
-    for (const info of page.InstanceTypes ?? [])
-      if (info.InstanceType && !bootProblem(info, image)) names.push(info.InstanceType);
+    types.push(...(page.InstanceTypes ?? []));
   }
-  return names.sort();
+  return typesThatCanLaunch(types, image);
 }
 
-/** Refuses, before launching, an instance type that cannot boot the image, naming types that can. */
+/**
+ * Refuses, before launching, an instance type that cannot launch or boot the image (root device,
+ * virtualization, architecture, ENA, boot mode), naming types that can. Returns notes that do not
+ * stop the launch (an NVMe root the image needs a driver for).
+ */
 export async function checkInstanceTypeCanBoot(
   ec2: EC2Client,
   id: ImageId,
   type: string,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<string[]> {
   const image = await describeImage(ec2, id, signal);
   if (!image)
     throw new AwsInputError('imageId', `AMI ${id} does not exist in this region; register it first or check the id`);
   if (image.state !== 'available') throw new AwsInputError('imageId', `AMI ${id} is ${image.state}, not available`);
-  const requirements: BootRequirements = {
+  const needs: LaunchNeeds = {
     rootDeviceType: image.rootDeviceType ?? 'ebs',
     virtualizationType: image.virtualizationType ?? 'hvm',
     architecture: image.architecture ?? 'x86_64',
+    enaSupport: image.enaSupport === true,
+    bootMode: image.bootMode,
   };
-  const problem = bootProblem(await instanceTypeInfo(ec2, type, signal), requirements);
-  if (!problem) return;
+  const info = await instanceTypeInfo(ec2, type, signal);
+  const mismatch = launchMismatch(info, needs);
+  if (!mismatch) return launchNotes(info, needs);
   const candidates = await awsCall('DescribeInstanceTypes', 'instance types', () =>
-    typesThatCanBoot(ec2, requirements, signal),
+    typesThatCanBoot(ec2, needs, signal),
   );
-  const shown = candidates.length > 12 ? `${candidates.slice(0, 12).join(', ')}, …` : candidates.join(', ');
-  throw new AwsInputError(
-    'instanceType',
-    `${type} cannot boot ${id} (${requirements.rootDeviceType} root, ${requirements.virtualizationType}, ${requirements.architecture}): ${problem}; ` +
-      (candidates.length > 0 ? `types that can: ${shown}` : 'no instance type in this region can'),
-  );
+  throw new AwsInputError('instanceType', launchRefusal(id, type, mismatch, candidates));
 }
 
 export async function describeInstance(
@@ -215,7 +214,8 @@ export async function waitForInstanceRunning(
 /** RunInstances only (after the boot check); `launchAndWait` also waits for running. */
 export async function launchInstance(options: LaunchOptions): Promise<InstanceId> {
   const { ec2, signal } = options;
-  await checkInstanceTypeCanBoot(ec2, options.imageId, options.instanceType, signal);
+  for (const note of await checkInstanceTypeCanBoot(ec2, options.imageId, options.instanceType, signal))
+    options.notice?.(note);
   const output = await awsCall('RunInstances', options.imageId, () =>
     ec2.send(
       new RunInstancesCommand({

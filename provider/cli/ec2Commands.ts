@@ -153,6 +153,7 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
     subnetId: options.subnetId,
     userData,
     tags: { Name: `unikernel-ami run ${options.imageId}` },
+    notice: (message) => output.info(`note: ${message}`),
     signal,
   });
   output.log(`launched ${id}`);

@@ -130,6 +130,11 @@ export function requiresEna(info: InstanceTypeInfo): boolean {
   return info.hypervisor === 'nitro';
 }
 
+/** EBS volumes are NVMe devices on Nitro types (EbsInfo.NvmeSupport `required`); Xen types have no NVMe. */
+export function nvmeSupportOf(info: InstanceTypeInfo): 'required' | 'unsupported' {
+  return info.hypervisor === 'nitro' ? 'required' : 'unsupported';
+}
+
 export function findInstanceType(name: string): InstanceTypeInfo | undefined {
   return INSTANCE_TYPES.find((info) => info.instanceType === name);
 }

@@ -1,5 +1,5 @@
 /** The EC2 Query API: action dispatch, the small actions, and the response and error envelopes. */
-import { bootModesOf, INSTANCE_TYPES, InstanceTypeInfo, requiresEna } from './catalog';
+import { bootModesOf, INSTANCE_TYPES, InstanceTypeInfo, nvmeSupportOf, requiresEna } from './catalog';
 import { AwsError } from './errors';
 import {
   Ec2Action,
@@ -118,6 +118,7 @@ function renderInstanceType(info: InstanceTypeInfo) {
     el('burstablePerformanceSupported', info.burstable),
     items('supportedBootModes', bootModesOf(info), (mode) => mode),
     el('networkInfo', el('enaSupport', requiresEna(info) ? 'required' : 'unsupported')),
+    el('ebsInfo', el('nvmeSupport', nvmeSupportOf(info))),
   ];
 }
 

@@ -552,10 +552,12 @@ describe('EBS snapshots and EBS-backed AMIs', function () {
           clientToken: 'no-ena',
           wait: FAST_WAIT,
         }),
+        // Refused before RunInstances (the local AWS would refuse it too: tests/pulumi/launchCompatibility.test.ts).
         (error: unknown) =>
-          error instanceof AwsOperationError &&
-          error.code === 'InvalidParameterCombination' &&
-          /ENA/.test(error.message),
+          error instanceof AwsInputError &&
+          /t3\.micro cannot boot .*not enabled for ENA, but t3\.micro requires ENA; types that can: t2\.micro/.test(
+            error.message,
+          ),
       );
 
       // While AMIs use it, the snapshot cannot be deleted.

@@ -99,6 +99,7 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     userData: inputs.userData,
     tags: inputs.tags,
     httpTokens: inputs.httpTokens,
+    notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
   });
   const label = `UnikernelInstance ${id}`;
