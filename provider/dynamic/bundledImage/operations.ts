@@ -22,7 +22,8 @@ import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
 import { BundleInputError } from '../../bundle/errors';
 import { InputError } from '../../common/errors';
-import { inPulumiWords, pulumiReason } from '../remedies';
+import { inPulumiWords, pulumiReason, pulumiRemedy } from '../remedies';
+import { withRemedy } from '../../common/remedy';
 import { statImage } from '../../bundle/imageFile';
 import { buildKernelImage, MAX_KERNEL_SIZE } from '../../image/build';
 import { parseSize } from '../../image/size';
@@ -219,9 +220,8 @@ async function bundleIntoS3(
     const where = { inputs, props, region, bundleKey, address };
     const cause = error instanceof S3LeftoversError ? error.cause : error;
     if (cause instanceof BundleSuspendedError) {
-      throw unfinishedState(where, UNFINISHED, [
-        `bundling stopped (${reason(cause.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
-      ]);
+      const fault = `bundling stopped (${reason(cause.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}`;
+      throw unfinishedState(where, UNFINISHED, [withRemedy(fault, cause.remedy, pulumiRemedy)]);
     }
     // A failed upload that could not be kept for a resume is removed; whatever could not be removed
     // is reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
