@@ -4,7 +4,7 @@
  * is always removed). A failed upload keeps its parts for a resume, or removes them when it cannot;
  * either way what stays in S3 is reported as a partial failure, so the engine keeps its location.
  */
-import { deadline, tracked } from '../cancellation';
+import { deadline, trackedOperations } from '../cancellation';
 import { randomBytes } from 'crypto';
 import { readSmallFileBytes, SmallFileError } from '../../common/smallFile';
 import { promises as fs } from 'fs';
@@ -408,12 +408,8 @@ async function removeNow(_id: string, props: Props): Promise<void> {
 }
 
 // Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
-export function create(props: Props): ReturnType<typeof createNow> {
-  return tracked(() => createNow(props));
-}
-export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
-  return tracked(() => updateNow(id, olds, news));
-}
-export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
-  return tracked(() => removeNow(id, props));
-}
+export const { create, update, remove } = trackedOperations({
+  create: createNow,
+  update: updateNow,
+  remove: removeNow,
+});
