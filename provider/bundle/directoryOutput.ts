@@ -4,6 +4,7 @@ import * as path from 'path';
 import { writeFileAtomically } from '../common/atomicFile';
 import { BundleOutput, PartSink } from './bundleOutput';
 import { BundleInputError, isErrnoException } from './errors';
+import { inDestinationFolder } from './destinationFolder';
 import { isBundleFileOf, manifestFileName } from './parts';
 import { FolderPartStore } from './folderPartStore';
 import { PartCutter } from './partCutter';
@@ -15,26 +16,12 @@ import { removeDeadTemporaries } from './leftovers';
  * removes the hidden temporary files a killed run of this bundle left (returns their names).
  */
 export async function checkDestination(destination: string, name: string): Promise<string[]> {
-  let entries: string[];
-  try {
-    const stats = await fs.stat(destination);
-    if (!stats.isDirectory()) {
-      throw new BundleInputError(
-        'destination',
-        `${destination} is not a directory; give the folder to write the bundle into`,
-      );
-    }
-    entries = await fs.readdir(destination);
-  } catch (error) {
-    if (error instanceof BundleInputError) throw error;
-    if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
-    }
-    throw new BundleInputError(
-      'destination',
-      `${destination} cannot be read (${isErrnoException(error) ? error.code : String(error)}); choose a folder you can write to`,
-    );
-  }
+  const entries = await inDestinationFolder(
+    destination,
+    'bundle',
+    (code) => `cannot be read (${code}); choose a folder you can write to`,
+    () => fs.readdir(destination),
+  );
   const earlier = entries.filter((entry) => isBundleFileOf(name, entry)).sort();
   if (earlier.length > 0) {
     const shown = earlier.slice(0, 3).join(', ') + (earlier.length > 3 ? `, … (${earlier.length} files)` : '');

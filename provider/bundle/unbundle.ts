@@ -15,6 +15,7 @@ import { DigestPassThrough } from './digestStream';
 import { GzipTail } from './gzipTail';
 import { BundleInputError, BundleIntegrityError, isErrnoException } from './errors';
 import { AtomicFileSink, NullSink } from './imageSink';
+import { inDestinationFolder } from './destinationFolder';
 import { readCertificate, readPrivateKey, unseal, verifySignature } from './keys';
 import { Manifest, signedTextOf } from './manifest';
 import { parseManifest } from './manifestParse';
@@ -327,23 +328,12 @@ function imageWriteFailure(error: unknown, destination: string, imagePath: strin
 }
 
 async function checkUnbundleDestination(destination: string, imagePath: string): Promise<void> {
-  try {
-    if (!(await fs.stat(destination)).isDirectory()) {
-      throw new BundleInputError(
-        'destination',
-        `${destination} is not a directory; give the folder to write the image into`,
-      );
-    }
-  } catch (error) {
-    if (error instanceof BundleInputError) throw error;
-    if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      throw new BundleInputError('destination', `${destination} does not exist; create it or give another folder`);
-    }
-    throw new BundleInputError(
-      'destination',
-      `${destination} cannot be used (${isErrnoException(error) ? error.code : String(error)})`,
-    );
-  }
+  await inDestinationFolder(
+    destination,
+    'image',
+    (code) => `cannot be used (${code})`,
+    async () => undefined,
+  );
   const exists = await fs.stat(imagePath).then(
     () => true,
     () => false,

@@ -55,3 +55,20 @@ export async function tracked<T>(operation: () => Promise<T>): Promise<T> {
     inFlight.delete(running);
   }
 }
+
+/** A resource's create, update and delete, each waited for when the plugin is signalled. */
+export function trackedOperations<C extends unknown[], U extends unknown[], R extends unknown[], CO, UO, RO>(now: {
+  create: (...args: C) => Promise<CO>;
+  update: (...args: U) => Promise<UO>;
+  remove: (...args: R) => Promise<RO>;
+}): {
+  create: (...args: C) => Promise<CO>;
+  update: (...args: U) => Promise<UO>;
+  remove: (...args: R) => Promise<RO>;
+} {
+  return {
+    create: (...args) => tracked(() => now.create(...args)),
+    update: (...args) => tracked(() => now.update(...args)),
+    remove: (...args) => tracked(() => now.remove(...args)),
+  };
+}

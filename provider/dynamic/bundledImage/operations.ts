@@ -4,7 +4,7 @@
  * is always removed). A failed upload keeps its parts for a resume, or removes them when it cannot;
  * either way what stays in S3 is reported as a partial failure, so the engine keeps its location.
  */
-import { deadline, tracked } from '../cancellation';
+import { deadline, trackedOperations } from '../cancellation';
 import { randomBytes } from 'crypto';
 import { readSmallFileBytes, SmallFileError } from '../../common/smallFile';
 import { promises as fs } from 'fs';
@@ -22,7 +22,8 @@ import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
 import { BundleInputError } from '../../bundle/errors';
 import { InputError } from '../../common/errors';
-import { inPulumiWords, pulumiReason } from '../remedies';
+import { inPulumiWords, pulumiReason, pulumiRemedy } from '../remedies';
+import { withRemedy } from '../../common/remedy';
 import { statImage } from '../../bundle/imageFile';
 import { buildKernelImage, MAX_KERNEL_SIZE } from '../../image/build';
 import { parseSize } from '../../image/size';
@@ -219,9 +220,8 @@ async function bundleIntoS3(
     const where = { inputs, props, region, bundleKey, address };
     const cause = error instanceof S3LeftoversError ? error.cause : error;
     if (cause instanceof BundleSuspendedError) {
-      throw unfinishedState(where, UNFINISHED, [
-        `bundling stopped (${reason(cause.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}: run pulumi up again to resume the upload, or pulumi destroy to remove them`,
-      ]);
+      const fault = `bundling stopped (${reason(cause.cause)}); the parts uploaded so far stay in ${describeAddress(address)} with ${resumeFileName(name)}`;
+      throw unfinishedState(where, UNFINISHED, [withRemedy(fault, cause.remedy, pulumiRemedy)]);
     }
     // A failed upload that could not be kept for a resume is removed; whatever could not be removed
     // is reported with the bundle's location, so that Pulumi keeps it and a destroy removes it.
@@ -408,12 +408,8 @@ async function removeNow(_id: string, props: Props): Promise<void> {
 }
 
 // Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
-export function create(props: Props): ReturnType<typeof createNow> {
-  return tracked(() => createNow(props));
-}
-export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
-  return tracked(() => updateNow(id, olds, news));
-}
-export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
-  return tracked(() => removeNow(id, props));
-}
+export const { create, update, remove } = trackedOperations({
+  create: createNow,
+  update: updateNow,
+  remove: removeNow,
+});

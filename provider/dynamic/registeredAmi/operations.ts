@@ -4,7 +4,7 @@
  * EBS-backed HVM). The inputs (or the state) name the source; check, create, read and delete are
  * the source's, diff and update are shared.
  */
-import { deadline, tracked } from '../cancellation';
+import { deadline, trackedOperations } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId } from '../../aws/ids';
 import { setImageDescription } from '../../aws/images';
@@ -97,12 +97,8 @@ async function removeNow(id: string, props: Props): Promise<void> {
 }
 
 // Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
-export function create(props: Props): ReturnType<typeof createNow> {
-  return tracked(() => createNow(props));
-}
-export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
-  return tracked(() => updateNow(id, olds, news));
-}
-export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
-  return tracked(() => removeNow(id, props));
-}
+export const { create, update, remove } = trackedOperations({
+  create: createNow,
+  update: updateNow,
+  remove: removeNow,
+});

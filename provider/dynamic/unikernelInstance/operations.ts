@@ -2,7 +2,7 @@
  * UnikernelInstance's create/read/update/delete. An instance that launches but never reaches
  * running is a partial failure carrying its id; any other failure after launching terminates it.
  */
-import { deadline, tracked } from '../cancellation';
+import { deadline, trackedOperations } from '../cancellation';
 import { randomUUID } from 'crypto';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { bootPatterns } from '../../aws/bootCheck';
@@ -236,12 +236,8 @@ async function removeNow(id: string, props: Props): Promise<void> {
 }
 
 // Creates, updates and deletes are waited for when the plugin is signalled (see ../cancellation).
-export function create(props: Props): ReturnType<typeof createNow> {
-  return tracked(() => createNow(props));
-}
-export function update(id: string, olds: Props, news: Props): ReturnType<typeof updateNow> {
-  return tracked(() => updateNow(id, olds, news));
-}
-export function remove(id: string, props: Props): ReturnType<typeof removeNow> {
-  return tracked(() => removeNow(id, props));
-}
+export const { create, update, remove } = trackedOperations({
+  create: createNow,
+  update: updateNow,
+  remove: removeNow,
+});
