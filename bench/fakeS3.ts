@@ -87,8 +87,10 @@ export function applyCall(fake: LocalAws, call: FakeCall): FakeResults[Op] {
     case 'objects':
       return fake.objects(call.bucket);
     case 'putRequests': {
+      // The bundle's objects only: a run's claim on the place (NAME.resume.json) is its bookkeeping.
       const puts = fake.requests.filter(
-        (request) => request.operation === 'PutObject' && request.bucket === call.bucket,
+        (request) =>
+          request.operation === 'PutObject' && request.bucket === call.bucket && !request.key?.endsWith('.resume.json'),
       );
       return {
         total: puts.length,
