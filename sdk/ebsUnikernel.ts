@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
+import { refuseAwsProvider } from './awsProviderOption';
 import { RegisteredAmi, RegisteredAmiArgs } from './registeredAmi';
-import { UnikernelInstance, UnikernelInstanceArgs } from './unikernelInstance';
+import { componentInstance, UnikernelInstance, UnikernelInstanceArgs } from './unikernelInstance';
 
 /** The EBS path's inputs: the raw image and what RegisteredAmi takes for it (no bundle inputs). */
 export interface EbsUnikernelArgs extends Omit<
@@ -38,7 +39,7 @@ export class EbsUnikernel extends pulumi.ComponentResource {
   readonly instanceId?: pulumi.Output<string>;
 
   constructor(name: string, args: EbsUnikernelArgs, opts?: pulumi.ComponentResourceOptions) {
-    super('unikernel:index:EbsUnikernel', name, {}, opts);
+    super('unikernel:index:EbsUnikernel', name, {}, refuseAwsProvider('EbsUnikernel', opts));
     const { rawImagePath, instance, name: amiName, ...amiArgs } = args;
     this.ami = new RegisteredAmi(
       `${name}-ami`,
@@ -47,14 +48,8 @@ export class EbsUnikernel extends pulumi.ComponentResource {
     );
     this.imageId = this.ami.imageId;
     this.snapshotId = this.ami.snapshotId;
-    if (instance) {
-      this.instance = new UnikernelInstance(
-        `${name}-instance`,
-        { ...instance, imageId: this.ami.id, region: args.region },
-        { parent: this },
-      );
-      this.instanceId = this.instance.instanceId;
-    }
+    this.instance = componentInstance(this, name, this.ami.id, instance, args.region);
+    this.instanceId = this.instance?.instanceId;
     this.registerOutputs({ imageId: this.imageId, snapshotId: this.snapshotId, instanceId: this.instanceId });
   }
 }

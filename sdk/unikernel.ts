@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { refuseAwsProvider } from './awsProviderOption';
 import { BundledImage, BundledImageArgs } from './bundledImage';
 import { RegisteredAmi, RegisteredAmiArgs } from './registeredAmi';
-import { UnikernelInstance, UnikernelInstanceArgs } from './unikernelInstance';
+import { componentInstance, UnikernelInstance, UnikernelInstanceArgs } from './unikernelInstance';
 
 export interface UnikernelArgs extends BundledImageArgs {
   /** The AMI's name, description and tags (name defaults to the component's name). */
@@ -42,14 +42,8 @@ export class Unikernel extends pulumi.ComponentResource {
       { parent: this },
     );
     this.imageId = this.ami.imageId;
-    if (instance) {
-      this.instance = new UnikernelInstance(
-        `${name}-instance`,
-        { ...instance, imageId: this.ami.id, region: args.region },
-        { parent: this },
-      );
-      this.instanceId = this.instance.instanceId;
-    }
+    this.instance = componentInstance(this, name, this.ami.id, instance, args.region);
+    this.instanceId = this.instance?.instanceId;
     this.registerOutputs({
       imageId: this.imageId,
       instanceId: this.instanceId,

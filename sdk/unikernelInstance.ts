@@ -23,3 +23,14 @@ export class UnikernelInstance extends pulumi.dynamic.Resource {
     );
   }
 }
+
+/** A component's optional instance (`NAME-instance`), run from the AMI's id, which previews keep known. */
+export function componentInstance(
+  parent: pulumi.ComponentResource,
+  name: string,
+  imageId: pulumi.Input<string>,
+  args: Omit<UnikernelInstanceArgs, 'imageId' | 'region'> | undefined,
+  region: pulumi.Input<string> | undefined,
+): UnikernelInstance | undefined {
+  return args && new UnikernelInstance(`${name}-instance`, { ...args, imageId, region }, { parent });
+}

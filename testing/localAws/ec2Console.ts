@@ -10,6 +10,7 @@ import { AwsError } from './errors';
 import { checkInstanceId, Ec2Action, instancesNotFound, lookUpInstance, paginate } from './ec2Context';
 import { filters, invalidValue, passesFilters, required, scalarList } from './ec2Params';
 import { ConsoleRecord, ImageRecord, InstanceRecord, LocalAwsState } from './state';
+import { STATE_CODES } from './ec2Instances';
 import { el, items, opt, XmlContent } from './xml';
 
 /** GetConsoleOutput returns the last 64 KB. */
@@ -85,15 +86,6 @@ export const getConsoleOutput: Ec2Action = (context) => {
     el('timestamp', new Date(state.now()).toISOString()),
     tail.length > 0 ? el('output', tail.toString('base64')) : undefined,
   ];
-};
-
-const STATE_CODES: Record<string, number> = {
-  pending: 0,
-  running: 16,
-  'shutting-down': 32,
-  terminated: 48,
-  stopping: 64,
-  stopped: 80,
 };
 
 type CheckStatus = 'ok' | 'impaired' | 'initializing' | 'not-applicable';

@@ -20,7 +20,8 @@ import { LocalAwsState, ImageRecord, InstanceRecord, Reservation, TimelineEntry 
 import { InstanceStateName, StateReason } from './types';
 import { el, items, opt, XmlContent } from './xml';
 
-const STATE_CODES: Record<InstanceStateName, number> = {
+/** EC2's code for each instance state, as DescribeInstances and DescribeInstanceStatus show it. */
+export const STATE_CODES: Record<InstanceStateName, number> = {
   pending: 0,
   running: 16,
   'shutting-down': 32,

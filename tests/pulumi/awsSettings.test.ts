@@ -8,7 +8,7 @@ import { writeFileSync } from 'fs';
 import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
-import { RegisteredAmi, Unikernel, UnikernelInstance } from '../../sdk';
+import { EbsUnikernel, RegisteredAmi, Unikernel, UnikernelInstance } from '../../sdk';
 import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { PluginRpcError, serializeProvider, startPlugin } from '../../testing/pluginHarness';
@@ -60,6 +60,10 @@ describe('AWS settings: aws:profile, and no aws provider option', function () {
           { providers: { aws } },
         ),
       /^Error: Unikernel: an aws provider/,
+    );
+    assert.throws(
+      () => new EbsUnikernel('raw', { rawImagePath: 'nanos.raw' }, { providers: [aws] }),
+      /^Error: EbsUnikernel: an aws provider/,
     );
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(!registered.some((type) => type.startsWith('unikernel:')), `registered ${registered.join(', ')}`);
