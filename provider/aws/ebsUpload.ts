@@ -35,7 +35,8 @@ import {
 import { aggregateChecksum, EBS_BLOCK_BYTES, planSnapshot, prepareBlock, SnapshotPlan } from './ebsBlocks';
 import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { SnapshotId, snapshotId } from './ids';
-import { fileContainerFormat, notRaw } from './imageFormat';
+import { ContainerFormat } from './diskFormat';
+import { RawImage, withRawImage } from './rawImage';
 import { fileVersion, hashImageBlocks, HashedImage, imageChanged, readBlock, sameVersion } from './imageBlocks';
 import { deleteSnapshot, describeSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
 import { Tags, toTagList } from './tags';
@@ -104,7 +105,10 @@ export interface UploadSnapshotOptions {
   ebs: EBSClient;
   /** For DescribeSnapshots (waiting for `completed`) and DeleteSnapshot (after a failure). */
   ec2: EC2Client;
-  /** A raw disk image file. */
+  /**
+   * A disk image file: raw, or a container (qcow2, VMDK, VHD, VHDX, VDI) converted to raw with
+   * qemu-img when it is on PATH (rawImage.ts), refused with the command to run when it is not.
+   */
   imagePath: string;
   /** Default: the image size rounded up to whole GiB; never smaller than that. */
   volumeSizeGiB?: number;
@@ -143,8 +147,13 @@ export interface UploadSnapshotOptions {
   cleanupTimeoutMs?: number;
   /** Write only the blocks that differ from this snapshot's, into a child of it. */
   parent?: ParentSnapshot;
-  /** The image's blocks as already hashed (by a check); hashed here when absent. */
+  /** The image's blocks as already hashed (by a check); hashed here when absent, or when the image is converted. */
   hashed?: HashedImage;
+  /**
+   * The content identity the image must have (what a check saw): another one stops the upload before
+   * StartSnapshot, as an image that changed.
+   */
+  expectedIdentity?: string;
   /** What the upload says about its plan (a full upload and why, blocks unchanged). */
   onNotice?: (message: string) => void;
 }
@@ -172,6 +181,8 @@ export interface SnapshotUploadResult {
   contentIdentity: string;
   /** The LINEAR aggregate checksum sent with CompleteSnapshot (base64). */
   checksum: string;
+  /** The container format the image was converted from with qemu-img (undefined: it was raw). */
+  convertedFrom?: ContainerFormat;
   clientToken: string;
   state: 'completed';
 }
@@ -211,25 +222,14 @@ function positiveInteger(input: string, value: number, minimum: number, maximum 
   return value;
 }
 
-async function openImage(imagePath: string): Promise<{ handle: fs.FileHandle; size: number }> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(imagePath, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new AwsInputError(
-      'image',
-      code === 'ENOENT' ? `${imagePath}: no such file` : `${imagePath} cannot be read (${code ?? String(error)})`,
-    );
-  }
+/** Opens the raw image (withRawImage checked the file: a non-empty regular file, raw or converted). */
+async function openImage(imagePath: string, raw: RawImage): Promise<{ handle: fs.FileHandle; size: number }> {
+  const handle = await fs.open(raw.path, 'r');
   try {
     const stat = await handle.stat();
-    const size = stat.size;
-    if (!stat.isFile()) throw new AwsInputError('image', `${imagePath} is not a regular file`);
-    if (size === 0) throw new AwsInputError('image', `${imagePath} is empty`);
-    const format = await fileContainerFormat(handle, size);
-    if (format) throw notRaw('image', imagePath, format);
-    return { handle, size };
+    if (!raw.convertedFrom && !sameVersion(raw.sourceVersion, fileVersion(stat)))
+      throw imageChanged(imagePath, 'while it was opened');
+    return { handle, size: stat.size };
   } catch (error) {
     await handle.close();
     throw error;
@@ -470,6 +470,10 @@ async function cleanUp(
  * with `snapshotRemains` when it could not be.
  */
 export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<SnapshotUploadResult> {
+  return withRawImage('image', options.imagePath, (raw) => uploadRawImage(options, raw), options.signal);
+}
+
+async function uploadRawImage(options: UploadSnapshotOptions, raw: RawImage): Promise<SnapshotUploadResult> {
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY, 1, 1024);
   const timeoutMinutes = positiveInteger(
     'timeoutMinutes',
@@ -480,11 +484,15 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
   if (options.description !== undefined && options.description.length > 255)
     throw new AwsInputError('description', 'the description must be at most 255 characters long');
   const skipZeroBlocks = options.skipZeroBlocks ?? false;
-  const { handle, size } = await openImage(options.imagePath);
+  const { handle, size } = await openImage(options.imagePath, raw);
   try {
     const version = fileVersion(await handle.stat());
-    const hashed = options.hashed ?? (await hashImageBlocks(options.imagePath, options.signal));
+    // A conversion is a new file: blocks hashed from the file given do not describe it.
+    const given = raw.convertedFrom ? undefined : options.hashed;
+    const hashed = given ?? (await hashImageBlocks(raw.path, options.signal));
     if (!sameVersion(hashed.version, version)) throw imageChanged(options.imagePath, 'since it was hashed');
+    if (options.expectedIdentity !== undefined && contentIdentity(hashed) !== options.expectedIdentity)
+      throw imageChanged(options.imagePath, 'since it was checked');
     const plan = planSnapshot(size, options.volumeSizeGiB);
     const outer = withDeadline(options.signal, options.deadlineMs);
     const controller = new AbortController();
@@ -585,6 +593,7 @@ export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<Sn
         blockList: encodeBlockList(hashed),
         contentIdentity: contentIdentity(hashed),
         checksum,
+        convertedFrom: raw.convertedFrom,
         clientToken,
         state: 'completed',
       };

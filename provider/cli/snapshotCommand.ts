@@ -1,4 +1,7 @@
-/** `snapshot`: write a raw disk image into a new EBS snapshot with the EBS direct APIs, and print its id. */
+/**
+ * `snapshot`: write a disk image into a new EBS snapshot with the EBS direct APIs, and print its id.
+ * A qcow2, VMDK, VHD, VHDX or VDI image is converted to raw with qemu-img first when it is installed.
+ */
 import * as path from 'path';
 import { Command } from 'commander';
 import { CliInputError } from './inputs';
@@ -35,7 +38,10 @@ export function registerSnapshotCommand(program: Command): void {
     .description(
       'write a raw disk image into a new EBS snapshot (EBS direct APIs: 512 KiB blocks, many in flight) and print the snapshot id',
     )
-    .requiredOption('-i, --image <path>', 'the raw disk image')
+    .requiredOption(
+      '-i, --image <path>',
+      'the disk image: raw, or qcow2/VMDK/VHD/VHDX/VDI converted to raw with qemu-img (qemu-utils) when it is installed',
+    )
     .option('--concurrency <n>', 'blocks in flight', '32')
     .option(
       '--skip-zero-blocks',
@@ -98,7 +104,7 @@ export function registerSnapshotCommand(program: Command): void {
           });
           output.progress.done();
           output.log(
-            `snapshot ${result.snapshotId} completed: ${result.volumeSizeGiB} GiB volume, ${formatBytes(result.imageBytes)} image in ${result.imageBlocks} block(s), ` +
+            `snapshot ${result.snapshotId} completed: ${result.volumeSizeGiB} GiB volume, ${formatBytes(result.imageBytes)} ${result.convertedFrom ? `raw image (converted from ${result.convertedFrom} with qemu-img)` : 'image'} in ${result.imageBlocks} block(s), ` +
               `${result.blocksUploaded} uploaded, ${result.zeroBlocks} of zeros (${result.zeroBlocksSkipped} skipped), checksum ${result.checksum}`,
           );
           output.info(result.snapshotId);

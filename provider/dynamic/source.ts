@@ -9,21 +9,33 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import { contentIdentity } from '../aws/blockList';
 import { fileVersion, hashImageBlocks, HashedImage } from '../aws/imageBlocks';
+import { withRawImage } from '../aws/rawImage';
 import { canonicalJson } from './values';
 
 const cache = new Map<string, { identity: string; hashed: HashedImage }>();
 /** Hashed images kept at once (each holds 32 bytes per non-zero block). */
 const CACHE_ENTRIES = 8;
 
-/** The image's identity and its hashed blocks, once per file version. */
-export async function hashedFile(file: string): Promise<{ identity: string; hashed: HashedImage }> {
+/**
+ * The image's identity and its hashed blocks, once per file version. With `guestDisk` (the input
+ * that names it), a container (qcow2, VMDK, VHD, VHDX, VDI) is converted to raw with qemu-img for
+ * the hashing (rawImage.ts): its identity is its raw content's, and its blocks carry the container
+ * file's version. Without it, the file's bytes are hashed as they are (kernels, bundled images).
+ */
+export async function hashedFile(file: string, guestDisk?: string): Promise<{ identity: string; hashed: HashedImage }> {
   const version = fileVersion(await fs.stat(file));
-  const key = JSON.stringify([file, version]);
+  const key = JSON.stringify([file, version, guestDisk !== undefined]);
   const cached = cache.get(key);
   if (cached) return cached;
-  const hashed = await hashImageBlocks(file);
+  const hashed =
+    guestDisk === undefined
+      ? await hashImageBlocks(file)
+      : await withRawImage(guestDisk, file, async (raw) => {
+          const blocks = await hashImageBlocks(raw.path);
+          return raw.convertedFrom ? { ...blocks, version: raw.sourceVersion } : blocks;
+        });
   const entry = { identity: contentIdentity(hashed), hashed };
-  if (JSON.stringify([file, hashed.version]) === key) {
+  if (JSON.stringify([file, hashed.version, guestDisk !== undefined]) === key) {
     if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
     cache.set(key, entry);
   }

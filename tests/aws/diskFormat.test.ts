@@ -72,7 +72,7 @@ describe('disk container formats (qcow2, VMDK, VHD, VHDX, VDI) are recognized an
     });
   }
 
-  it('uploadSnapshot refuses a container before any AWS call, with the command to run', async function () {
+  it('without qemu-img on PATH, uploadSnapshot refuses a container before any AWS call, with the command to run', async function () {
     if (!hasQemuImg) this.skip(); // qemu-img makes the qcow2 file: apt-get install qemu-utils
     const raw = path.join(folder.dir, 'app.raw');
     writeImage(raw, [{ kind: 'random', bytes: MiB }]);
@@ -80,8 +80,11 @@ describe('disk container formats (qcow2, VMDK, VHD, VHDX, VDI) are recognized an
     execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow]);
     // Nothing listens on this endpoint: any AWS call would fail with another error.
     const settings = { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', maxAttempts: 1 };
+    const previous = process.env.PATH;
+    process.env.PATH = folder.dir; // no qemu-img there
+    const upload = uploadSnapshot({ ebs: createEbsClient(settings), ec2: createEc2Client(settings), imagePath: qcow });
     await assert.rejects(
-      uploadSnapshot({ ebs: createEbsClient(settings), ec2: createEc2Client(settings), imagePath: qcow }),
+      upload.finally(() => (process.env.PATH = previous)),
       (error: unknown) =>
         error instanceof AwsInputError &&
         error.input === 'image' &&

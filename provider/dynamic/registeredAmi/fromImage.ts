@@ -10,6 +10,7 @@ import { deregisterEbsImage, describeEbsImage, registerEbsImage } from '../../aw
 import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { AwsInputError } from '../../aws/errors';
 import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
+import { qemuImgPath } from '../../aws/rawImage';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
 import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot, findSnapshotOfImage, IMAGE_IDENTITY_TAG } from '../../aws/snapshots';
@@ -50,13 +51,20 @@ export const fromImage: AmiSourceOperations = {
     }
     const handle = await fs.open(path, 'r');
     const format = await fileContainerFormat(handle, stats.size).finally(() => handle.close());
-    if (format) {
+    // A container is converted to raw with qemu-img (rawImage.ts); without it, refused with the command.
+    if (format && qemuImgPath() === undefined) {
       failures.push({ property: 'imagePath', reason: notRaw('imagePath', path, format).message });
       return { ...news, sourceHash: UNKNOWN };
     }
     if (failures.length > 0) return { ...news, sourceHash: UNKNOWN };
-    const { identity, hashed } = await hashedFile(path);
-    return { ...news, sourceHash: identity, blockList: encodeBlockList(hashed) };
+    try {
+      const { identity, hashed } = await hashedFile(path, 'imagePath');
+      return { ...news, sourceHash: identity, blockList: encodeBlockList(hashed) };
+    } catch (error) {
+      if (!(error instanceof AwsInputError)) throw error;
+      failures.push({ property: 'imagePath', reason: error.message });
+      return { ...news, sourceHash: UNKNOWN };
+    }
   },
 
   async create(props, inputs, imageName) {
@@ -212,7 +220,7 @@ async function writeSnapshot(
 ) {
   const label = amiLabel(inputs.name);
   const imagePath = imagePathOf(inputs);
-  const { identity, hashed } = await hashedFile(imagePath);
+  const { identity, hashed } = await hashedFile(imagePath, 'imagePath');
   if (identity !== inputs.sourceHash)
     throw new AwsInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
   const uploading = percentReporter(label, 'writing the EBS snapshot');
@@ -221,7 +229,9 @@ async function writeSnapshot(
     ebs: createEbsClient(settings),
     ec2,
     imagePath,
+    // A container is converted again for the upload (its raw copy is not kept between check and create).
     hashed,
+    expectedIdentity: identity,
     parent,
     volumeSizeGiB: inputs.volumeSize,
     description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
