@@ -83,7 +83,7 @@ function checkAndDiff(image: string): { seconds: number; changes: boolean } {
   const script = `
     const ops = require(${JSON.stringify(OPERATIONS)});
     (async () => {
-      const checked = await ops.check({}, { imagePath: ${JSON.stringify(image)}, name: 'bench-image', region: 'us-east-1' });
+      const checked = await ops.check({}, { rawImagePath: ${JSON.stringify(image)}, name: 'bench-image', region: 'us-east-1' });
       if (checked.failures.length > 0) throw new Error(JSON.stringify(checked.failures));
       const diff = ops.diff(checked.inputs, checked.inputs);
       process.stdout.write(JSON.stringify({ changes: diff.changes }));

@@ -6,6 +6,11 @@ export function progress(resource: string, message: string): void {
   process.stdout.write(`${resource}: ${message}\n`);
 }
 
+/** A warning for the user: a line on stderr, which the plugin also passes to the Pulumi CLI. */
+export function warning(resource: string, message: string): void {
+  process.stderr.write(`${resource}: warning: ${message}\n`);
+}
+
 /** A progress reporter that speaks at most every `everyPercent` percent. */
 export function percentReporter(
   resource: string,

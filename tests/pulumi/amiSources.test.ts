@@ -36,7 +36,7 @@ describe('RegisteredAmi sources against the local AWS', function () {
   it('a state holding only a snapshot is read and deleted through the snapshot alone', async () => {
     const imagePath = path.join(folder.dir, 'disk.raw');
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
-    const checked = await ami.check({}, { imagePath, name: 'snapshot-only' });
+    const checked = await ami.check({}, { rawImagePath: imagePath, name: 'snapshot-only' });
     assert.deepEqual(checked.failures, []);
     const created = await ami.create(checked.inputs);
     assert.equal(created.outs.rootDeviceType, 'ebs');

@@ -5,7 +5,9 @@
  */
 import { strict as assert } from 'assert';
 import { execFileSync, spawnSync } from 'child_process';
+import { readFileSync } from 'fs';
 import * as path from 'path';
+import { check } from '../../provider/dynamic/registeredAmi/operations';
 import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
 import { LocalAws } from '../../testing/localAws';
@@ -58,7 +60,7 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
 
   async function createAmi(name: string, extra: Record<string, unknown> = {}) {
     const urn = amis.urn('unikernel:RegisteredAmi', name);
-    const checked = await amis.check(urn, {}, { imagePath, name, tags: { app: 'nanos' }, ...extra });
+    const checked = await amis.check(urn, {}, { rawImagePath: imagePath, name, tags: { app: 'nanos' }, ...extra });
     assert.deepEqual(checked.failures, []);
     const created = await amis.create(urn, checked.inputs);
     return { urn, inputs: checked.inputs, id: created.id, outputs: withoutProvider(created.properties) };
@@ -106,15 +108,21 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
       { kind: 'hole', bytes: 8 * MiB },
       { kind: 'random', bytes: MiB },
     ]);
-    const ami = await createAmi('update-app', { imagePath: own });
+    const ami = await createAmi('update-app', { rawImagePath: own });
     const fd = fs.openSync(own, 'r+');
     fs.writeSync(fd, Buffer.alloc(1000, 0x77), 0, 1000, 5 * MiB);
     fs.closeSync(fd);
+    // The program still gives the former name: a warning, and the same AMI as with rawImagePath.
     const rechecked = await amis.check(ami.urn, ami.inputs, {
       imagePath: own,
       name: 'update-app',
       tags: { app: 'nanos' },
     });
+    assert.equal(rechecked.inputs.rawImagePath, own);
+    assert.equal('imagePath' in rechecked.inputs, false, 'checked under its new name');
+    await plugin.waitForOutput(
+      /RegisteredAmi update-app: warning: imagePath is deprecated and will be removed: rename it to rawImagePath/,
+    );
     assert.notEqual(rechecked.inputs.sourceHash, ami.inputs.sourceHash);
     const diff = await amis.diff(ami.id, ami.urn, ami.outputs, rechecked.inputs);
     assert.deepEqual([diff.changes, diff.replaces, diff.deleteBeforeReplace], ['DIFF_SOME', ['sourceHash'], false]);
@@ -148,12 +156,12 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     const fs = await import('fs');
     const own = path.join(folder.dir, 'gone.raw');
     writeImage(own, [{ kind: 'random', bytes: 3 * MiB }]);
-    const ami = await createAmi('gone-app', { imagePath: own });
+    const ami = await createAmi('gone-app', { rawImagePath: own });
     const fd = fs.openSync(own, 'r+');
     fs.writeSync(fd, Buffer.alloc(1000, 0x55), 0, 1000, MiB);
     fs.closeSync(fd);
     const rechecked = await amis.check(ami.urn, ami.inputs, {
-      imagePath: own,
+      rawImagePath: own,
       name: 'gone-app',
       tags: { app: 'nanos' },
     });
@@ -173,11 +181,15 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
   it('encrypted: the snapshot and the root volume of the AMI are encrypted with the key given; a key alone is refused', async () => {
     const key = 'arn:aws:kms:us-east-1:123456789012:key/5f1c2d3e-aaaa-bbbb-cccc-1234567890ab';
     const urn = amis.urn('unikernel:RegisteredAmi', 'enc');
-    const refused = await amis.check(urn, {}, { imagePath, name: 'enc-app', kmsKeyArn: key });
+    const refused = await amis.check(urn, {}, { rawImagePath: imagePath, name: 'enc-app', kmsKeyArn: key });
     assert.deepEqual(refused.failures, [
       { property: 'kmsKeyArn', reason: 'a KMS key encrypts only with encrypted: true' },
     ]);
-    const badKey = await amis.check(urn, {}, { imagePath, name: 'enc-app', encrypted: true, kmsKeyArn: 'my-key' });
+    const badKey = await amis.check(
+      urn,
+      {},
+      { rawImagePath: imagePath, name: 'enc-app', encrypted: true, kmsKeyArn: 'my-key' },
+    );
     assert.match(badKey.failures[0]?.reason ?? '', /is not a KMS key or alias ARN/);
     const ami = await createAmi('enc-app', { encrypted: true, kmsKeyArn: key });
     const snapshot = fake.snapshot(ami.outputs.snapshotId as string);
@@ -216,20 +228,29 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     const checked = await amis.check(
       urn,
       {},
-      { imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' },
+      { rawImagePath: imagePath, name: 'bad-app', kernelId: 'aki-12345678', virtualizationType: 'paravirtual' },
     );
     assert.deepEqual(checked.failures.map((failure) => failure.property).sort(), ['kernelId', 'virtualizationType']);
 
-    // A qcow2 file is not a raw image: check refuses it with the command that converts it (qemu-img makes it here).
+    const both = await amis.check(urn, {}, { rawImagePath: imagePath, imagePath, name: 'both-app' });
+    assert.deepEqual(both.failures, [
+      { property: 'imagePath', reason: 'is the former name of rawImagePath: give rawImagePath only' },
+    ]);
+
+    // Without qemu-img on PATH, a qcow2 file is refused with the command that converts it.
     if (spawnSync('qemu-img', ['--version']).status === 0) {
-      const qcow = path.join(folder.dir, 'nanos.qcow2');
+      const qcow = path.join(folder.dir, 'refused.qcow2');
       execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', imagePath, qcow]);
-      const container = await amis.check(urn, {}, { imagePath: qcow, name: 'qcow-app' });
+      const previous = process.env.PATH;
+      process.env.PATH = folder.dir;
+      const container = await check({}, { rawImagePath: qcow, name: 'qcow-app' }).finally(
+        () => (process.env.PATH = previous),
+      );
       assert.equal(container.failures.length, 1);
-      assert.equal(container.failures[0].property, 'imagePath');
+      assert.equal(container.failures[0].property, 'rawImagePath');
       assert.match(
         container.failures[0].reason,
-        /is a qcow2 \(QEMU\) disk image, not a raw one: .*convert it first: qemu-img convert -f qcow2 -O raw \S+nanos\.qcow2 \S+nanos\.raw$/,
+        /is a qcow2 \(QEMU\) disk image, not a raw one: .*convert it first: qemu-img convert -f qcow2 -O raw \S+refused\.qcow2 \S+refused\.raw$/,
       );
     }
 
@@ -240,12 +261,42 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
       status: 400,
       code: 'ValidationException',
     });
-    const good = await amis.check(urn, {}, { imagePath, name: 'failing-app' });
+    const good = await amis.check(urn, {}, { rawImagePath: imagePath, name: 'failing-app' });
     await assert.rejects(
       amis.create(urn, good.inputs),
       (error: unknown) => error instanceof PluginRpcError && !error.partial,
     );
     fake.faults.clear();
     assert.deepEqual(fake.snapshots(), [], 'no snapshot left behind (the earlier cases deleted theirs too)');
+  });
+  it("a qcow2 or VMDK image is converted with qemu-img: the raw image's identity, and its snapshot holds the raw image", async function () {
+    if (spawnSync('qemu-img', ['--version']).status !== 0) this.skip(); // qemu-img is the oracle: apt-get install qemu-utils
+    const urn = amis.urn('unikernel:RegisteredAmi', 'qcow-app');
+    // Whole 512-byte sectors: qemu-img gives a guest disk of whole sectors (it rounds a raw file up).
+    const aligned = path.join(folder.dir, 'aligned.raw');
+    writeImage(aligned, [
+      { kind: 'random', bytes: MiB + 4096 },
+      { kind: 'hole', bytes: 2 * MiB },
+      { kind: 'random', bytes: 512 },
+    ]);
+    const raw = await amis.check(urn, {}, { rawImagePath: aligned, name: 'qcow-app' });
+    for (const format of ['qcow2', 'vmdk']) {
+      const file = path.join(folder.dir, `nanos.${format}`);
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', format, aligned, file]);
+      const checked = await amis.check(urn, {}, { rawImagePath: file, name: 'qcow-app' });
+      assert.deepEqual(checked.failures, []);
+      assert.equal(checked.inputs.sourceHash, raw.inputs.sourceHash, `${format}: the identity of the raw content`);
+      assert.equal(checked.inputs.blockList, raw.inputs.blockList, `${format}: the raw image's blocks`);
+    }
+    const qcow = path.join(folder.dir, 'nanos.qcow2');
+    const checked = await amis.check(urn, {}, { rawImagePath: qcow, name: 'qcow-app' });
+    const created = await amis.create(urn, checked.inputs);
+    const outs = withoutProvider(created.properties);
+    const original = readFileSync(aligned);
+    const volume = fake.snapshotBytes(outs.snapshotId as string);
+    assert.ok(volume.subarray(0, original.length).equals(original), 'the snapshot holds the raw image');
+    assert.ok(volume.subarray(original.length).equals(Buffer.alloc(volume.length - original.length)));
+    await amis.delete(created.id, urn, outs);
+    assert.equal(fake.snapshot(outs.snapshotId as string), undefined);
   });
 });

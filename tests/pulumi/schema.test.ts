@@ -172,10 +172,11 @@ describe('resource declarations and what derives from them', () => {
     );
   });
 
-  it('the source of a RegisteredAmi is named by imagePath, in the inputs and in the state', () => {
+  it('the source of a RegisteredAmi is named by rawImagePath (or its former name imagePath), in the inputs and in the state', () => {
     assert.equal(sourceOf({ manifestLocation: 'b/x.manifest.xml' }), 'bundle');
-    assert.equal(sourceOf({ imagePath: '/tmp/disk.raw' }), 'image');
-    assert.equal(sourceOf({ imagePath: UNKNOWN }), 'image');
+    assert.equal(sourceOf({ rawImagePath: '/tmp/disk.raw' }), 'image');
+    assert.equal(sourceOf({ rawImagePath: UNKNOWN }), 'image');
+    assert.equal(sourceOf({ imagePath: '/tmp/disk.raw' }), 'image', 'a state written before the rename');
   });
 
   it('the shared rules: known values only, one message each', () => {

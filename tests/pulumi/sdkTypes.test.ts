@@ -47,6 +47,8 @@ interface PinnedBundledImageArgs {
 }
 interface PinnedRegisteredAmiArgs {
   manifestLocation?: pulumi.Input<string>;
+  rawImagePath?: pulumi.Input<string>;
+  /** The former name of rawImagePath (deprecated). */
   imagePath?: pulumi.Input<string>;
   enaSupport?: pulumi.Input<boolean>;
   bootMode?: pulumi.Input<'legacy-bios' | 'uefi' | 'uefi-preferred'>;

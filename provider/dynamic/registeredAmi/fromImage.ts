@@ -30,21 +30,21 @@ type Props = Record<string, unknown>;
 /** The image source's defaults (ENA on, IMDSv2 required, gp3, every block written), as declared. */
 const { enaSupport, imdsSupport, volumeType, skipZeroBlocks } = registeredAmiSchema;
 
-function imagePathOf(inputs: RegisteredAmiInputs): string {
-  if (inputs.imagePath === undefined)
-    throw new Error(`${amiLabel(inputs.name)}: no imagePath (the source is a raw image)`);
-  return inputs.imagePath;
+function rawImagePathOf(inputs: RegisteredAmiInputs): string {
+  if (inputs.rawImagePath === undefined)
+    throw new Error(`${amiLabel(inputs.name)}: no rawImagePath (the source is a raw image)`);
+  return inputs.rawImagePath;
 }
 
 export const fromImage: AmiSourceOperations = {
   /** Check's file work: the image must be a non-empty file; its SHA-256 is the sourceHash (unknown until it is known). */
   async prepare(news, failures) {
-    const path = news.imagePath;
+    const path = news.rawImagePath;
     if (!isKnown(path) || typeof path !== 'string') return { ...news, sourceHash: UNKNOWN };
     const stats = await fs.stat(path).catch(() => undefined);
     if (!stats || !stats.isFile() || stats.size === 0) {
       failures.push({
-        property: 'imagePath',
+        property: 'rawImagePath',
         reason: `${path} ${!stats ? 'does not exist' : !stats.isFile() ? 'is not a file' : 'is empty'}; give the raw bootable disk image`,
       });
       return news;
@@ -53,16 +53,16 @@ export const fromImage: AmiSourceOperations = {
     const format = await fileContainerFormat(handle, stats.size).finally(() => handle.close());
     // A container is converted to raw with qemu-img (rawImage.ts); without it, refused with the command.
     if (format && qemuImgPath() === undefined) {
-      failures.push({ property: 'imagePath', reason: notRaw('imagePath', path, format).message });
+      failures.push({ property: 'rawImagePath', reason: notRaw('rawImagePath', path, format).message });
       return { ...news, sourceHash: UNKNOWN };
     }
     if (failures.length > 0) return { ...news, sourceHash: UNKNOWN };
     try {
-      const { identity, hashed } = await hashedFile(path, 'imagePath');
+      const { identity, hashed } = await hashedFile(path, 'rawImagePath');
       return { ...news, sourceHash: identity, blockList: encodeBlockList(hashed) };
     } catch (error) {
       if (!(error instanceof AwsInputError)) throw error;
-      failures.push({ property: 'imagePath', reason: error.message });
+      failures.push({ property: 'rawImagePath', reason: error.message });
       return { ...news, sourceHash: UNKNOWN };
     }
   },
@@ -196,7 +196,7 @@ async function parentSnapshot(
 }
 
 /**
- * Check's hand-over to a replacement: when imagePath's content changed, the previous image's identity
+ * Check's hand-over to a replacement: when rawImagePath's content changed, the previous image's identity
  * and blocks (the last inputs' sourceHash and blockList), so that create writes only what differs.
  */
 export function withParentImage(olds: Props, inputs: Props): Props {
@@ -219,16 +219,16 @@ async function writeSnapshot(
   parent?: { snapshotId: string; blockList?: string },
 ) {
   const label = amiLabel(inputs.name);
-  const imagePath = imagePathOf(inputs);
-  const { identity, hashed } = await hashedFile(imagePath, 'imagePath');
+  const rawImagePath = rawImagePathOf(inputs);
+  const { identity, hashed } = await hashedFile(rawImagePath, 'rawImagePath');
   if (identity !== inputs.sourceHash)
-    throw new AwsInputError('imagePath', `${imagePath} changed since it was checked; run the update again`);
+    throw new AwsInputError('rawImagePath', `${rawImagePath} changed since it was checked; run the update again`);
   const uploading = percentReporter(label, 'writing the EBS snapshot');
-  progress(label, `writing ${imagePath} into a new EBS snapshot (EBS direct APIs)`);
+  progress(label, `writing ${rawImagePath} into a new EBS snapshot (EBS direct APIs)`);
   return uploadSnapshot({
     ebs: createEbsClient(settings),
     ec2,
-    imagePath,
+    imagePath: rawImagePath,
     // A container is converted again for the upload (its raw copy is not kept between check and create).
     hashed,
     expectedIdentity: identity,

@@ -17,23 +17,39 @@ import { definedOnly } from '../values';
 import { fromBundle } from './fromBundle';
 import { fromImage, withParentImage } from './fromImage';
 import { adoptAmi } from './adopt';
-import { checkAmiInputs, diffAmi, registeredName, sourceOf } from './rules';
+import { checkAmiInputs, diffAmi, registeredName, sourceOf, withCurrentNames } from './rules';
 import { AmiSourceOperations } from './source';
-import { amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
+import { amiLabel, amiOutputs, DEFAULT_TIMEOUT_SECONDS } from './state';
+import { warning } from '../log';
 import { RegisteredAmiOutputs, registeredAmiSchema } from './types';
 
 type Props = Record<string, unknown>;
 const RESOURCE = 'RegisteredAmi';
 const SOURCES: Record<'bundle' | 'image', AmiSourceOperations> = { bundle: fromBundle, image: fromImage };
 
-export async function check(olds: Props, news: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
+export async function check(olds: Props, given: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
+  const { props: news, renamed, both } = withCurrentNames(given);
+  if (renamed)
+    warning(
+      amiLabel(String(news.name)),
+      'imagePath is deprecated and will be removed: rename it to rawImagePath (the AMI does not change)',
+    );
+  if (both)
+    return {
+      inputs: given,
+      failures: [{ property: 'imagePath', reason: 'is the former name of rawImagePath: give rawImagePath only' }],
+    };
   const failures = checkAmiInputs(news);
   const inputs = await SOURCES[sourceOf(news)].prepare(news, failures);
   return { inputs: sourceOf(news) === 'image' ? withParentImage(olds, inputs) : inputs, failures };
 }
 
 export function diff(olds: Props, news: Props) {
-  return diffAmi(olds, news, plannedRegion(typeof news.region === 'string' ? news.region : undefined));
+  return diffAmi(
+    withCurrentNames(olds).props,
+    withCurrentNames(news).props,
+    plannedRegion(typeof news.region === 'string' ? news.region : undefined),
+  );
 }
 
 /**
@@ -54,7 +70,7 @@ async function createNow(props: Props): Promise<{ id: string; outs: RegisteredAm
 }
 
 export async function read(id: string, props: Props) {
-  const olds = parseOutputs(registeredAmiSchema, props, RESOURCE);
+  const olds = parseOutputs(registeredAmiSchema, withCurrentNames(props).props, RESOURCE);
   const { ec2 } = createClients(awsSettings(olds.region));
   const live = await SOURCES[sourceOf(olds)].read(ec2, id, olds);
   if (!live) return { id: '' };
@@ -66,7 +82,11 @@ export async function read(id: string, props: Props) {
     // The AMI keeps the name it was registered under: the input stays what the program gave.
     imageName: live.name ?? olds.imageName,
   });
-  return { id, props: { ...props, ...refreshed }, inputs: refreshedInputs(registeredAmiSchema, refreshed) };
+  return {
+    id,
+    props: { ...withCurrentNames(props).props, ...refreshed },
+    inputs: refreshedInputs(registeredAmiSchema, refreshed),
+  };
 }
 
 async function updateNow(id: string, olds: Props, news: Props) {

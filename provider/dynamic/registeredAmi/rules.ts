@@ -13,9 +13,23 @@ import { AmiSource, PlannedAmi, registeredAmiSchema } from './types';
 
 type Props = Record<string, unknown>;
 
-/** A raw image (imagePath) makes an EBS-backed AMI; anything else is registered from a bundle manifest. */
+/**
+ * A raw image (rawImagePath, or its former name imagePath in a state written before the rename)
+ * makes an EBS-backed AMI; anything else is registered from a bundle manifest.
+ */
 export function sourceOf(props: Props): AmiSource {
-  return props.imagePath !== undefined ? 'image' : 'bundle';
+  return props.rawImagePath !== undefined || props.imagePath !== undefined ? 'image' : 'bundle';
+}
+
+/**
+ * rawImagePath was called imagePath (the name BundledImage gives a PV-GRUB image) until this
+ * release: a program or a state that gives it has it under its new name. Both at once is a failure.
+ */
+export function withCurrentNames(props: Props): { props: Props; renamed: boolean; both: boolean } {
+  const { imagePath, ...rest } = props;
+  if (imagePath === undefined) return { props, renamed: false, both: false };
+  if (rest.rawImagePath !== undefined) return { props, renamed: false, both: true };
+  return { props: { ...rest, rawImagePath: imagePath }, renamed: true, both: false };
 }
 
 interface SourceRules {
@@ -39,14 +53,14 @@ const SOURCE_RULES: Record<AmiSource, SourceRules> = {
       if (location === undefined)
         list.fail(
           'manifestLocation',
-          'give the bundle manifest location (BundledImage.manifestLocation), or imagePath for an EBS-backed AMI',
+          'give the bundle manifest location (BundledImage.manifestLocation), or rawImagePath for an EBS-backed AMI',
         );
       else if (isKnown(location)) list.attempt('manifestLocation', () => parseImageLocation(location));
     },
     architectures: ['x86_64', 'i386'],
     called: 'instance-store',
     hvmOnly: false,
-    elsewhere: 'EBS-backed AMIs from imagePath',
+    elsewhere: 'EBS-backed AMIs from rawImagePath',
     rules(inputs, list) {
       const { kernelId: kernel, ramdiskId: ramdisk } = inputs;
       if (isKnown(kernel)) list.attempt('kernelId', () => kernelId(kernel, 'kernelId'));
@@ -56,7 +70,10 @@ const SOURCE_RULES: Record<AmiSource, SourceRules> = {
   image: {
     identity(inputs, list) {
       if (inputs.manifestLocation !== undefined)
-        list.fail('imagePath', 'give manifestLocation (instance-store AMI) or imagePath (EBS-backed AMI), not both');
+        list.fail(
+          'rawImagePath',
+          'give manifestLocation (instance-store AMI) or rawImagePath (EBS-backed AMI), not both',
+        );
     },
     architectures: ['x86_64', 'arm64'],
     called: 'EBS-backed',
@@ -91,7 +108,7 @@ function foreignProperties(source: AmiSource) {
   return keysWhere(
     registeredAmiSchema,
     (property) => property.input !== undefined && property.source !== undefined && property.source !== source,
-  ).filter((key) => key !== 'manifestLocation' && key !== 'imagePath');
+  ).filter((key) => key !== 'manifestLocation' && key !== 'rawImagePath');
 }
 
 export function checkAmiInputs(props: Props): CheckFailure[] {
@@ -101,8 +118,8 @@ export function checkAmiInputs(props: Props): CheckFailure[] {
   const source = sourceOf(props);
   const rules = SOURCE_RULES[source];
   if (inputs.adoptImageId === undefined) rules.identity(inputs, list);
-  else if (inputs.manifestLocation !== undefined || inputs.imagePath !== undefined)
-    list.fail('adoptImageId', 'takes over an existing AMI: give no manifestLocation or imagePath with it');
+  else if (inputs.manifestLocation !== undefined || inputs.rawImagePath !== undefined)
+    list.fail('adoptImageId', 'takes over an existing AMI: give no manifestLocation or rawImagePath with it');
   else if (isKnown(inputs.adoptImageId)) list.attempt('adoptImageId', () => imageId(inputs.adoptImageId as string));
   if (!inputs.name) list.fail('name', 'give the AMI a name (3 to 128 characters)');
   else if (isKnown(inputs.name)) {
@@ -164,7 +181,8 @@ export function diffAmi(olds: Props, news: Props, effectiveRegion: string | unde
   // replaces it; the rest describes it and is kept in the state.
   const adopted = olds.adoptImageId !== undefined && olds.adoptImageId === news.adoptImageId;
   const replaces = adopted ? outcome.replaces.filter((key) => key === 'adoptImageId') : [...outcome.replaces];
-  if (!adopted && sourceOf(olds) !== sourceOf(news) && !replaces.includes('imagePath')) replaces.push('imagePath');
+  if (!adopted && sourceOf(olds) !== sourceOf(news) && !replaces.includes('rawImagePath'))
+    replaces.push('rawImagePath');
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'available') replaces.push('state');
   if (replaces.length === 0) return { changes: outcome.changes, replaces };

@@ -23,7 +23,7 @@ export const registeredAmiSchema = {
   /** BundledImage.manifestEtag, so that a bundle made again registers a new AMI. */
   manifestEtag: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'bundle' }),
   /**
-   * Set by check for imagePath: the image's content identity (SHA-256 over its 512 KiB blocks' hashes,
+   * Set by check for rawImagePath: the image's content identity (SHA-256 over its 512 KiB blocks' hashes,
    * holes and zero blocks alike). A change registers a new AMI on a new snapshot (a replacement).
    */
   sourceHash: property(strings, { checked: true, output: 'maybe', change: 'replace', source: 'image' }),
@@ -119,10 +119,17 @@ export const registeredAmiSchema = {
   /** EBS-backed: the KMS key to encrypt with (needs `encrypted`; default: the account's EBS key). */
   kmsKeyArn: property(strings, { input: 'optional', output: 'maybe', change: 'replace', source: 'image' }),
   /**
-   * Or a raw bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
-   * EBS-backed HVM AMI for current (Nitro) instance types.
+   * Or a bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
+   * EBS-backed HVM AMI for current (Nitro) instance types. Raw, or qcow2, VMDK, VHD, VHDX or VDI
+   * converted to raw with qemu-img (Debian qemu-utils) when it is installed (refused with the
+   * command to run when it is not); its identity is the raw content's.
    */
-  imagePath: property(strings, { input: 'optional', output: 'maybe', change: 'update', source: 'image' }),
+  rawImagePath: property(strings, { input: 'optional', output: 'maybe', change: 'update', source: 'image' }),
+  /**
+   * @deprecated The former name of rawImagePath, accepted for one release with a warning: rename it
+   * to rawImagePath (a stack whose state holds imagePath sees no change).
+   */
+  imagePath: property(strings, { input: 'optional', output: 'maybe', change: 'none', source: 'image' }),
   description: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
   tags: shared.tags,
   /** Deadline for registering and waiting until available, in seconds (default 1800). */
@@ -132,7 +139,7 @@ export const registeredAmiSchema = {
   /**
    * Take over an existing AMI (ami-…) instead of registering one: create checks it is available and
    * makes its description and tags the program's; refresh reads it; destroy deregisters it (an
-   * EBS-backed AMI's snapshot stays). Give no manifestLocation or imagePath with it.
+   * EBS-backed AMI's snapshot stays). Give no manifestLocation or rawImagePath with it.
    */
   adoptImageId: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
   /** The name the AMI is registered under: name plus its suffix, or name with exactName. */
@@ -149,7 +156,7 @@ export const registeredAmiSchema = {
   /** EBS-backed: the root snapshot, deleted with the AMI. */
   snapshotId: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /**
-   * Set by check for imagePath: the image's blocks (compact hashes). The next check hands them to the
+   * Set by check for rawImagePath: the image's blocks (compact hashes). The next check hands them to the
    * replacement as parentBlockList, so that it uploads only what changed.
    */
   blockList: property(strings, {
@@ -160,7 +167,7 @@ export const registeredAmiSchema = {
     resource: 'reserved',
   }),
   /**
-   * Set by check when imagePath's content changed: the previous image's identity and blocks. The
+   * Set by check when rawImagePath's content changed: the previous image's identity and blocks. The
    * replacement writes its snapshot as a child of a completed snapshot of that image (found by its
    * identity tag), with only the blocks that differ. Never a reason to change anything.
    */

@@ -103,7 +103,11 @@ async function main(): Promise<void> {
       name: 'scratch-app',
     });
     await create('instance', 'unikernel:UnikernelInstance', { imageId: ami.id, instanceType: 'm3.medium' });
-    await create('ebs-ami', 'unikernel:RegisteredAmi', { imagePath, name: 'scratch-ebs', architecture: 'x86_64' });
+    await create('ebs-ami', 'unikernel:RegisteredAmi', {
+      rawImagePath: imagePath,
+      name: 'scratch-ebs',
+      architecture: 'x86_64',
+    });
 
     const steps: Step[] = [];
     for (const entry of created) {
