@@ -6,6 +6,6 @@ export type { RegisteredAmiArgs } from './registeredAmi';
 export { UnikernelInstance } from './unikernelInstance';
 export type { UnikernelInstanceArgs } from './unikernelInstance';
 export { Unikernel } from './unikernel';
-export type { UnikernelArgs } from './unikernel';
+export type { BundlePathArgs, RawImagePathArgs, UnikernelArgs } from './unikernel';
 export { EbsUnikernel } from './ebsUnikernel';
 export type { EbsUnikernelArgs } from './ebsUnikernel';
