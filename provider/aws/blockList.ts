@@ -74,8 +74,11 @@ export function decodeBlockList(text: unknown): BlockList | undefined {
 
 export interface PlannedBlock {
   index: number;
-  /** The SHA-256 the block must have when read (ZERO_BLOCK_DIGEST for zeros). */
-  digest: Buffer;
+  /**
+   * The SHA-256 the block must have when read (ZERO_BLOCK_DIGEST for zeros); undefined in a plan
+   * made before hashing (planUnhashed): the block is hashed as it is read.
+   */
+  digest?: Buffer;
   /** All zeros: sent without reading the image. */
   zero: boolean;
 }
@@ -116,4 +119,22 @@ export function planBlocks(current: ImageBlocks, parent: BlockList | undefined, 
   }
   const changedInImage = blocks.filter((block) => block.index < imageBlocks).length;
   return { blocks, zeroBlocks, unchangedBlocks: imageBlocks - changedInImage };
+}
+
+/**
+ * The plan of a full upload that hashes the image as it reads it, so that it is read once: the
+ * blocks where the file system reports data (`withData`), to read and hash as they are sent (a block
+ * that turns out to hold only zeros is then sent as zeros, or skipped with `skipZeroBlocks`), and
+ * the others, zeros without reading (left out with `skipZeroBlocks`). `zeroBlocks` counts those
+ * only: the blocks read that hold zeros are known once read.
+ */
+export function planUnhashed(imageBytes: number, withData: readonly number[], skipZeroBlocks: boolean): BlockPlan {
+  const imageBlocks = imageBlockCount(imageBytes);
+  const data = new Set(withData);
+  const blocks: PlannedBlock[] = [];
+  for (let index = 0; index < imageBlocks; index++) {
+    if (data.has(index)) blocks.push({ index, zero: false });
+    else if (!skipZeroBlocks) blocks.push({ index, digest: ZERO_BLOCK_DIGEST, zero: true });
+  }
+  return { blocks, zeroBlocks: imageBlocks - data.size, unchangedBlocks: 0 };
 }

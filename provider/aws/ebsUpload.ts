@@ -3,13 +3,19 @@
  * PutSnapshotBlock for every 512 KiB block (many in flight, each with its SHA-256), CompleteSnapshot
  * with the LINEAR aggregate checksum, then EC2 DescribeSnapshots until the snapshot is `completed`.
  *
- * The image is first hashed block by block over its data extents (imageBlocks.ts); the plan of the
- * blocks to write comes from that (blockList.ts): every block, or, given the previous snapshot and the
- * list of its blocks, only the blocks that changed, written into a child of it (ParentSnapshotId).
- * A parent that is gone, or a list that is missing, gives a full upload that says why. Each block is
- * read again as it is sent and must hash as planned, and the file's size and change times must not
- * move during the upload: an image that changes fails the upload (its snapshot deleted) instead of
- * giving a snapshot of neither version.
+ * A container image (qcow2, VMDK, VHD, VHDX, VDI) is first converted to a sparse raw temporary
+ * file with qemu-img when it is installed (rawImage.ts), refused with the command otherwise.
+ *
+ * A full upload with nothing to match (no parent, no identity from a check) reads the image once:
+ * the blocks where the file system reports data are read, hashed and sent as they go, the others
+ * sent as zeros (blockList.ts's planUnhashed); the identity and block list come out of that pass.
+ * Otherwise the image is first hashed block by block over its data extents (imageBlocks.ts), and
+ * the plan of the blocks to write comes from that (blockList.ts): every block, or, given the
+ * previous snapshot and the list of its blocks, only the blocks that changed, written into a child
+ * of it (ParentSnapshotId). A parent that is gone, or a list that is missing, gives a full upload
+ * that says why. Each block is then read again as it is sent and must hash as planned. In both, the
+ * file's size and change times must not move during the upload: an image that changes fails the
+ * upload (its snapshot deleted) instead of giving a snapshot of neither version.
  * At most `concurrency` + 1 blocks are in memory. Requests are
  * retried by the SDK's standard strategy (throttling, 5xx, timeouts, resets); a block the service
  * does not know the snapshot for yet (right after StartSnapshot) is retried here. Any failure after
@@ -30,6 +36,7 @@ import {
   encodeBlockList,
   PlannedBlock,
   planBlocks,
+  planUnhashed,
   ZERO_BLOCK_DIGEST,
 } from './blockList';
 import { aggregateChecksum, EBS_BLOCK_BYTES, planSnapshot, prepareBlock, SnapshotPlan } from './ebsBlocks';
@@ -37,7 +44,16 @@ import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { SnapshotId, snapshotId } from './ids';
 import { ContainerFormat } from './diskFormat';
 import { RawImage, withRawImage } from './rawImage';
-import { fileVersion, hashImageBlocks, HashedImage, imageChanged, readBlock, sameVersion } from './imageBlocks';
+import { fileDataExtents } from '../bundle/extents';
+import {
+  blocksWithData,
+  fileVersion,
+  hashImageBlocks,
+  HashedImage,
+  imageChanged,
+  readBlock,
+  sameVersion,
+} from './imageBlocks';
 import { deleteSnapshot, describeSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
 import { Tags, toTagList } from './tags';
 import { WaitOptions } from './waiting';
@@ -181,6 +197,12 @@ export interface SnapshotUploadResult {
   contentIdentity: string;
   /** The LINEAR aggregate checksum sent with CompleteSnapshot (base64). */
   checksum: string;
+  /**
+   * 512 KiB blocks read from the (raw) image by this call: once per block holding data when nothing
+   * was needed before the upload (no parent, no `hashed`, no `expectedIdentity`), else the hashing
+   * pass (unless `hashed` was given) and the blocks written.
+   */
+  blocksRead: number;
   /** The container format the image was converted from with qemu-img (undefined: it was raw). */
   convertedFrom?: ContainerFormat;
   clientToken: string;
@@ -261,6 +283,12 @@ class SnapshotWriter {
   private written = 0;
   private bytesDone = 0;
   private totalBytes = 0;
+  /** Planned blocks left out once read (all zeros, with skipZeroBlocks). */
+  private dropped = 0;
+  /** Blocks read from the image. */
+  reads = 0;
+  /** The digests of the non-zero blocks read for a plan made before hashing (planUnhashed). */
+  readonly readDigests = new Map<number, Buffer>();
   readonly state: WriteState = { uploaded: 0, skipped: 0, zero: 0, digests: [] };
 
   constructor(
@@ -286,7 +314,7 @@ class SnapshotWriter {
 
   progress(phase: SnapshotUploadProgress['phase']): void {
     const { uploaded, skipped } = this.state;
-    const total = this.blocks.blocks.length;
+    const total = this.blocks.blocks.length - this.dropped;
     this.options.onProgress?.({
       phase,
       blocksDone: this.written,
@@ -349,8 +377,12 @@ class SnapshotWriter {
     }
   }
 
-  /** A planned block as it is sent: zeros as they are, data read again and checked against the plan. */
-  private async load(planned: PlannedBlock, position: number): Promise<SendableBlock> {
+  /**
+   * A planned block as it is sent: zeros as they are, data read again and checked against the plan,
+   * or read and hashed now (a plan made before hashing). Undefined: read, it holds only zeros, and
+   * zero blocks are skipped.
+   */
+  private async load(planned: PlannedBlock, position: number): Promise<SendableBlock | undefined> {
     const progress = Math.min(100, Math.floor(((position + 1) * 100) / this.blocks.blocks.length));
     if (planned.zero)
       return { index: planned.index, progress, data: ZERO_DATA, digest: ZERO_BLOCK_DIGEST, checksum: ZERO_CHECKSUM };
@@ -359,8 +391,24 @@ class SnapshotWriter {
     const buffer = Buffer.allocUnsafe(EBS_BLOCK_BYTES);
     if (length <= 0 || !(await readBlock(this.handle, buffer, length, offset)))
       throw imageChanged(this.options.imagePath, 'during the upload (it is shorter than when it was hashed)');
+    this.reads++;
     const block = prepareBlock(planned.index, buffer, this.plan.imageBytes, false);
-    if (block.digest === undefined || block.checksum === undefined || !block.digest.equals(planned.digest))
+    if (planned.digest === undefined && block.digest !== undefined && block.checksum !== undefined) {
+      if (!block.zero) this.readDigests.set(planned.index, block.digest);
+      else if (this.options.skipZeroBlocks) {
+        this.dropped++;
+        this.totalBytes -= this.blockBytes(planned.index);
+        this.state.skipped++;
+        return undefined;
+      } else this.state.zero++;
+      return { index: planned.index, progress, data: block.data, digest: block.digest, checksum: block.checksum };
+    }
+    if (
+      block.digest === undefined ||
+      block.checksum === undefined ||
+      planned.digest === undefined ||
+      !block.digest.equals(planned.digest)
+    )
       throw imageChanged(this.options.imagePath, `during the upload (block ${planned.index} is not as it was hashed)`);
     return { index: planned.index, progress, data: block.data, digest: block.digest, checksum: block.checksum };
   }
@@ -383,6 +431,7 @@ class SnapshotWriter {
       try {
         this.signal.throwIfAborted();
         const block = await this.load(planned, position);
+        if (block === undefined) continue;
         if (planned.zero) state.zero++;
         const task: Promise<void> = this.put(block).then(() => {
           state.uploaded++;
@@ -489,17 +538,23 @@ async function uploadRawImage(options: UploadSnapshotOptions, raw: RawImage): Pr
     const version = fileVersion(await handle.stat());
     // A conversion is a new file: blocks hashed from the file given do not describe it.
     const given = raw.convertedFrom ? undefined : options.hashed;
-    const hashed = given ?? (await hashImageBlocks(raw.path, options.signal));
-    if (!sameVersion(hashed.version, version)) throw imageChanged(options.imagePath, 'since it was hashed');
-    if (options.expectedIdentity !== undefined && contentIdentity(hashed) !== options.expectedIdentity)
+    // Hashed first only when something needs the blocks before the upload: a parent's plan, or an
+    // identity to match. Else one read: each block is hashed as it is sent (planUnhashed).
+    const hashFirst = given !== undefined || options.parent !== undefined || options.expectedIdentity !== undefined;
+    const hashed = hashFirst ? (given ?? (await hashImageBlocks(raw.path, options.signal))) : undefined;
+    if (hashed && !sameVersion(hashed.version, version)) throw imageChanged(options.imagePath, 'since it was hashed');
+    if (hashed && options.expectedIdentity !== undefined && contentIdentity(hashed) !== options.expectedIdentity)
       throw imageChanged(options.imagePath, 'since it was checked');
+    const hashRead = hashed && !given ? hashed.blocksRead : 0;
     const plan = planSnapshot(size, options.volumeSizeGiB);
     const outer = withDeadline(options.signal, options.deadlineMs);
     const controller = new AbortController();
     const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
     // Every request in flight listens on the signal; more than Node's default of 10 is expected here.
     setMaxListeners(concurrency + 16, signal);
-    const choice = await chooseParent(options, hashed, plan, skipZeroBlocks, signal);
+    const choice: ParentChoice = hashed
+      ? await chooseParent(options, hashed, plan, skipZeroBlocks, signal)
+      : { plan: planUnhashed(size, blocksWithData(size, await fileDataExtents(raw.path, size)), skipZeroBlocks) };
     const parent = 'parent' in choice ? choice.parent : undefined;
     const fullUploadReason = 'reason' in choice ? choice.reason : undefined;
     if (fullUploadReason) options.onNotice?.(`uploading the whole image: ${fullUploadReason}`);
@@ -561,6 +616,13 @@ async function uploadRawImage(options: UploadSnapshotOptions, raw: RawImage): Pr
       await writer.writeAll(concurrency);
       if (!sameVersion(version, fileVersion(await handle.stat())))
         throw imageChanged(options.imagePath, 'during the upload');
+      const content: HashedImage = hashed ?? {
+        imageBytes: size,
+        digests: writer.readDigests,
+        version,
+        blocksRead: writer.reads,
+      };
+      const zeroBlocks = plan.imageBlocks - content.digests.size;
       const checksum = aggregateChecksum(writer.state.digests);
       writer.progress('completing');
       const completed = await awsCall('CompleteSnapshot', id, () =>
@@ -585,13 +647,14 @@ async function uploadRawImage(options: UploadSnapshotOptions, raw: RawImage): Pr
         imageBytes: size,
         imageBlocks: plan.imageBlocks,
         blocksUploaded: writer.state.uploaded,
-        zeroBlocks: choice.plan.zeroBlocks,
-        zeroBlocksSkipped: parent || !skipZeroBlocks ? 0 : choice.plan.zeroBlocks,
+        zeroBlocks,
+        zeroBlocksSkipped: parent || !skipZeroBlocks ? 0 : zeroBlocks,
         parentSnapshotId: parent,
         blocksUnchanged: choice.plan.unchangedBlocks,
         fullUploadReason,
-        blockList: encodeBlockList(hashed),
-        contentIdentity: contentIdentity(hashed),
+        blockList: encodeBlockList(content),
+        contentIdentity: contentIdentity(content),
+        blocksRead: hashRead + writer.reads,
         checksum,
         convertedFrom: raw.convertedFrom,
         clientToken,

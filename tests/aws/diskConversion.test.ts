@@ -167,7 +167,8 @@ describe('container images converted to raw with qemu-img for the EBS path', fun
         /stopped/,
       );
     } finally {
-      process.env.TMPDIR = previous;
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
     }
     assert.ok(seen.startsWith(scratch), seen);
   });

@@ -5,12 +5,14 @@
  * list is missing; an image that changes during the upload fails it and leaves no snapshot.
  */
 import { strict as assert } from 'assert';
-import { closeSync, openSync, readFileSync, writeSync } from 'fs';
+import { closeSync, promises as fs, openSync, readFileSync, writeSync } from 'fs';
 import * as path from 'path';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { createEbsClient, createEc2Client } from '../../provider/aws/clients';
+import { contentIdentity, encodeBlockList } from '../../provider/aws/blockList';
 import { EBS_BLOCK_BYTES } from '../../provider/aws/ebsBlocks';
+import { hashImageBlocks } from '../../provider/aws/imageBlocks';
 import { SnapshotUploadError, uploadSnapshot, UploadSnapshotOptions } from '../../provider/aws/ebsUpload';
 import { snapshotId } from '../../provider/aws/ids';
 import { deleteSnapshot } from '../../provider/aws/snapshots';
@@ -137,6 +139,61 @@ describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', f
     await deleteSnapshot(ec2, unlisted.snapshotId);
   });
 
+  it("a full upload with nothing to match reads the image once (bytes counted on the file handles), and a parent's plan twice", async () => {
+    // 3 MiB of data (one block of it zeros) and a 4 MiB hole: 6 blocks read of the 14 in the image.
+    writeImage(imagePath, [
+      { kind: 'random', bytes: MiB },
+      { kind: 'zeros', bytes: EBS_BLOCK_BYTES },
+      { kind: 'random', bytes: EBS_BLOCK_BYTES },
+      { kind: 'hole', bytes: 4 * MiB },
+      { kind: 'random', bytes: MiB },
+    ]);
+    const dataBytes = 3 * MiB;
+    // Every read of any file handle in this process, as the file system sees it.
+    const probe = await fs.open(imagePath, 'r');
+    const prototype = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const original = prototype.read;
+    let bytesRead = 0;
+    const counting = async <T>(run: () => Promise<T>): Promise<{ result: T; bytes: number }> => {
+      bytesRead = 0;
+      prototype.read = async function (this: unknown, ...args: unknown[]) {
+        const answer = await original.apply(this, args);
+        bytesRead += answer.bytesRead;
+        return answer;
+      };
+      try {
+        return { result: await run(), bytes: bytesRead };
+      } finally {
+        prototype.read = original;
+      }
+    };
+    const once = await counting(() => upload());
+    // The container check reads the first KiB and the last 512 bytes; the rest is the data, once.
+    assert.ok(once.bytes >= dataBytes && once.bytes <= dataBytes + 1536, `${once.bytes} bytes read`);
+    assert.equal(once.result.blocksRead, 6);
+    assert.deepEqual([once.result.blocksUploaded, once.result.zeroBlocks, once.result.zeroBlocksSkipped], [14, 9, 0]);
+    await holdsImage(ebs, once.result.snapshotId, imagePath);
+    // The same identity and list as hashing first.
+    const hashed = await hashImageBlocks(imagePath);
+    assert.equal(once.result.contentIdentity, contentIdentity(hashed));
+    assert.equal(once.result.blockList, encodeBlockList(hashed));
+    // Skipping zero blocks: the written zeros read are skipped too.
+    const skipping = await counting(() => upload({ skipZeroBlocks: true }));
+    assert.equal(skipping.result.blocksUploaded, 5);
+    assert.equal(skipping.result.zeroBlocksSkipped, skipping.result.zeroBlocks);
+    await holdsImage(ebs, skipping.result.snapshotId, imagePath);
+    // With a parent, the blocks are hashed first (the plan needs them), then the changed ones read again.
+    overwrite(imagePath, 0, Buffer.alloc(10, 9));
+    const child = await counting(() =>
+      upload({ parent: { snapshotId: once.result.snapshotId, blockList: once.result.blockList } }),
+    );
+    assert.equal(child.result.blocksRead, 6 + 1);
+    assert.ok(child.bytes >= dataBytes + EBS_BLOCK_BYTES, `${child.bytes} bytes read`);
+    await holdsImage(ebs, child.result.snapshotId, imagePath);
+    for (const made of [once, skipping, child]) await deleteSnapshot(ec2, made.result.snapshotId);
+  });
+
   it('an image that changes during the upload fails it truthfully and leaves no snapshot behind', async () => {
     writeImage(imagePath, [{ kind: 'random', bytes: 4 * MiB }]);
     const before = fake.snapshots().length;
@@ -155,7 +212,7 @@ describe('incremental EBS snapshots (ParentSnapshotId) against the local AWS', f
     );
     assert.ok(failed instanceof SnapshotUploadError, String(failed));
     assert.equal(failed.snapshotRemains, false);
-    assert.match(failed.message, /disk\.raw changed during the upload .*; the partial snapshot snap-\w+ was deleted/);
+    assert.match(failed.message, /disk\.raw changed during the upload\b.*; the partial snapshot snap-\w+ was deleted/);
     assert.equal(fake.snapshots().length, before, 'the pending snapshot was deleted');
   });
 
