@@ -199,15 +199,27 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
 async function runConsole(options: InstanceOptions, output: Output, signal: AbortSignal): Promise<void> {
   const { instanceId } = await import('../aws/ids.js');
   const id = instanceId(options.instanceId, 'instanceId');
-  const { readConsole } = await import('../aws/bootWatch.js');
+  const { readConsole, supportsLatestConsole } = await import('../aws/bootWatch.js');
   const { describeInstance } = await import('../aws/instances.js');
   const ec2 = await ec2For(options);
-  if (!(await describeInstance(ec2, id, signal)))
-    throw new CliInputError(`--instance-id ${id}: no such instance in this region`);
-  const text = await readConsole(ec2, id, options.latest === true, signal);
+  const instance = await describeInstance(ec2, id, signal);
+  if (!instance) throw new CliInputError(`--instance-id ${id}: no such instance in this region`);
+  // The live buffer where the type offers it (Nitro), unless --latest or --no-latest says otherwise.
+  const nitro = instance.instanceType ? await supportsLatestConsole(ec2, instance.instanceType, signal) : false;
+  if (options.latest === true && !nitro)
+    throw new CliInputError(
+      `--latest: ${id} is an ${instance.instanceType ?? 'instance of unknown type'}, not a Nitro type: only Nitro types have the live console; leave out --latest`,
+    );
+  const latest = options.latest ?? nitro;
+  const text = await readConsole(ec2, id, latest, signal);
   if (!options.json) process.stdout.write(text || '');
-  if (!text) output.error(`(the console of ${id} is empty; EC2 posts it some minutes after a state change)`);
-  output.result({ command: 'console', instanceId: id, output: text });
+  if (!text)
+    output.error(
+      latest
+        ? `(the console of ${id} is empty)`
+        : `(the console of ${id} is empty; on a Xen type EC2 posts it some minutes after a state change)`,
+    );
+  output.result({ command: 'console', instanceId: id, latest, output: text });
 }
 
 async function runTerminate(options: InstanceOptions, output: Output, signal: AbortSignal): Promise<void> {
@@ -284,7 +296,8 @@ export function registerEc2Commands(program: Command): void {
 
   common(program.command('console').description("print an instance's serial console output"))
     .requiredOption('--instance-id <id>', 'the instance')
-    .option('--latest', 'the live console (Nitro instance types only)')
+    .option('--latest', 'the live console (default on Nitro instance types, which alone offer it)')
+    .option('--no-latest', 'the buffer EC2 posts after state changes, even on a Nitro type')
     .action((options: InstanceOptions) =>
       runCommand('console', options, {}, (output, signal) => runConsole(options, output, signal), EC2_OPTION_NAMES),
     );

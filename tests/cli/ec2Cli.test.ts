@@ -5,6 +5,7 @@
  * before anything is launched.
  */
 import { strict as assert } from 'assert';
+import { writeFileSync } from 'fs';
 import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { kernelImage, sha256Of, uploadBootable } from '../helpers/bootImages';
@@ -116,6 +117,54 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
     const again = await cli(['deregister', '--image-id', ami]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /^unikernel-ami deregister: --image-id ami-[0-9a-f]+: no such AMI in this region.*\n$/);
+  });
+
+  it('console reads the live buffer by itself on a Nitro type, and refuses --latest on a Xen one', async () => {
+    const image = `${folder.dir}/nitro.img`;
+    writeFileSync(image, Buffer.alloc(1024 * 1024, 7));
+    const snapshot = await cli(['snapshot', '-i', image]);
+    assert.equal(snapshot.status, 0, snapshot.stderr);
+    const registered = await cli([
+      'register',
+      '--snapshot-id',
+      snapshot.stdout.trim(),
+      '-n',
+      'nitro',
+      '--poll-seconds',
+      '0.05',
+    ]);
+    assert.equal(registered.status, 0, registered.stderr);
+    const ami = registered.stdout.trim();
+    local.scriptConsole({ imageId: ami }, { lines: ['nanos: en1 up'] });
+    const run = await cli(['run', '--image-id', ami, '-t', 't3.micro', '--no-boot-check', '--json']);
+    assert.equal(run.status, 0, run.stderr);
+    const id = JSON.parse(run.stdout).instanceId as string;
+    const consoleRequests = () =>
+      local.requests.filter((request) => request.operation === 'GetConsoleOutput' && request.params.InstanceId === id);
+    const live = await cli(['console', '--instance-id', id, '--json']);
+    assert.equal(live.status, 0, live.stderr);
+    assert.equal(JSON.parse(live.stdout).latest, true);
+    assert.match(JSON.parse(live.stdout).output, /nanos: en1 up/);
+    assert.equal(consoleRequests().pop()?.params.Latest, 'true');
+    const posted = await cli(['console', '--instance-id', id, '--no-latest', '--json']);
+    assert.equal(posted.status, 0, posted.stderr);
+    assert.equal(JSON.parse(posted.stdout).latest, false);
+    assert.equal(consoleRequests().pop()?.params.Latest, undefined);
+    assert.equal((await cli(['terminate', '--instance-id', id, '--poll-seconds', '0.05'])).status, 0);
+
+    const xen = await cli(['run', '--image-id', goodAmi, '-t', 'm3.medium', '--no-boot-check', '--json']);
+    assert.equal(xen.status, 0, xen.stderr);
+    const xenId = JSON.parse(xen.stdout).instanceId as string;
+    const refused = await cli(['console', '--instance-id', xenId, '--latest']);
+    assert.equal(refused.status, 1);
+    assert.match(
+      refused.stderr,
+      /--latest: i-[0-9a-f]+ is an m3\.medium, not a Nitro type: only Nitro types have the live console/,
+    );
+    const plain = await cli(['console', '--instance-id', xenId, '--json']);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(JSON.parse(plain.stdout).latest, false, 'a Xen type reads the posted buffer');
+    assert.equal((await cli(['terminate', '--instance-id', xenId, '--poll-seconds', '0.05'])).status, 0);
   });
 
   it('bad inputs: one line naming the option, and nothing launched', async () => {
