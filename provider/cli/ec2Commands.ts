@@ -37,6 +37,8 @@ interface RunOptions extends Ec2CommandOptions {
   bootMarker?: string;
   bootFailurePattern?: string[];
   bootTimeout?: string;
+  bootPort?: string;
+  bootPortAddress?: string;
   bootCheck: boolean;
 }
 
@@ -58,6 +60,20 @@ function seconds(option: string, value: string | undefined, fallback: number): n
   if (!/^\d+(\.\d+)?$/.test(value) || !(number > 0))
     throw new CliInputError(`${option} ${value}: give a positive number of seconds`);
   return number;
+}
+
+/** `--boot-port` and `--boot-port-address`, checked before anything is launched. */
+function bootPort(options: RunOptions): { port: number; address?: 'public' | 'private' } | undefined {
+  const { bootPort: port, bootPortAddress: address } = options;
+  if (address !== undefined && address !== 'public' && address !== 'private')
+    throw new CliInputError(`--boot-port-address ${address}: give public or private`);
+  if (port === undefined) {
+    if (address !== undefined) throw new CliInputError('--boot-port-address needs --boot-port');
+    return undefined;
+  }
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+    throw new CliInputError(`--boot-port ${port}: give a TCP port from 1 to 65535`);
+  return { port: Number(port), address };
 }
 
 /** The AWS SDK is loaded only by the commands that use it: it costs ~0.2 s and ~40 MB at start-up. */
@@ -131,8 +147,14 @@ async function runRegister(options: RegisterOptions, output: Output, signal: Abo
 
 async function runRun(options: RunOptions, output: Output, signal: AbortSignal): Promise<void> {
   const timeoutSeconds = seconds('--boot-timeout', options.bootTimeout, 600);
-  if (!options.bootCheck && (options.bootMarker !== undefined || options.bootFailurePattern !== undefined))
-    throw new CliInputError('--boot-marker and --boot-failure-pattern need the boot check: leave out --no-boot-check');
+  if (
+    !options.bootCheck &&
+    (options.bootMarker !== undefined || options.bootFailurePattern !== undefined || options.bootPort !== undefined)
+  )
+    throw new CliInputError(
+      '--boot-marker, --boot-failure-pattern and --boot-port need the boot check: leave out --no-boot-check',
+    );
+  const port = bootPort(options);
   const { bootPatterns } = await import('../aws/bootCheck.js');
   const patterns = bootPatterns(options.bootMarker, options.bootFailurePattern ?? [], {
     marker: 'bootMarker',
@@ -175,12 +197,14 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
     pollSeconds: wait.minDelaySeconds,
     signal,
     onProgress: (message) => output.log(`${id}: ${message}`),
+    port,
   });
   const boot = {
     result: outcome.verified ? 'verified' : 'not verified',
     method: outcome.method,
     at: outcome.at.toISOString(),
     summary: outcome.summary,
+    ...(outcome.port === undefined ? {} : { port: outcome.port }),
   };
   if (outcome.verified) {
     output.info(
@@ -289,6 +313,8 @@ export function registerEc2Commands(program: Command): void {
     .option('--boot-marker <regex>', 'the console line that confirms the boot (default: the reachability checks)')
     .option('--boot-failure-pattern <regex...>', 'console lines that mean the boot failed, besides the built-in ones')
     .option('--boot-timeout <seconds>', 'how long to wait for the boot to be verified', '600')
+    .option('--boot-port <port>', "also require a TCP connection to this port on the instance's address")
+    .option('--boot-port-address <which>', 'public or private (default: the public IP if it has one)')
     .option('--no-boot-check', 'do not verify the boot: running is enough')
     .action((options: RunOptions) =>
       runCommand('run', options, {}, (output, signal) => runRun(options, output, signal), EC2_OPTION_NAMES),

@@ -62,6 +62,7 @@ export class LocalAws {
       terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
       consolePostMs: options.consolePostMs ?? 100,
       statusCheckMs: options.statusCheckMs ?? 100,
+      loopbackAddresses: options.loopbackAddresses ?? false,
     });
     if (options.ec2Identity) this.useEc2Identity(options.ec2Identity.certificatePem, options.ec2Identity.privateKeyPem);
     this.server = new LocalAwsServer({
@@ -91,6 +92,7 @@ export class LocalAws {
   }
 
   async stop(): Promise<void> {
+    await this.state.ports.closeAll();
     await this.server.close();
   }
 
@@ -162,6 +164,7 @@ export class LocalAws {
     if (state === 'shutting-down') timeline.push({ at: now + instanceShuttingDownMs, state: 'terminated', reason });
     if (state === 'stopping') timeline.push({ at: now + instanceShuttingDownMs, state: 'stopped', reason });
     instance.timeline = timeline;
+    if (state !== 'running') this.state.ports.close(instanceId);
   }
 
   // Console and status checks
@@ -191,7 +194,16 @@ export class LocalAws {
    */
   scriptConsole(target: { kernelSha256: string } | { imageId: string }, script: ConsoleScript): void {
     const key = 'kernelSha256' in target ? `kernel:${target.kernelSha256.toLowerCase()}` : `image:${target.imageId}`;
-    this.state.consoleScripts.set(key, { lines: [...script.lines], reachable: script.reachable });
+    if (script.ports && !this.state.config.loopbackAddresses)
+      throw new Error('a script with ports needs the local AWS started with loopbackAddresses: true');
+    for (const port of script.ports ?? [])
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a TCP port: ${port}`);
+    this.state.consoleScripts.set(key, {
+      lines: [...script.lines],
+      reachable: script.reachable,
+      ports: script.ports && [...script.ports],
+      listenAfterMs: script.listenAfterMs,
+    });
   }
 
   /** The whole console of an instance as the local AWS worked it out (undefined while the bundle is read). */

@@ -24,6 +24,12 @@ export interface LocalAwsOptions {
   /** Delay after running before DescribeInstanceStatus's reachability checks leave `initializing`. Default 100 ms. */
   statusCheckMs?: number;
   /**
+   * Give instances addresses in 127.0.0.0/8 (private 127.31.x.y, public 127.54.x.y) instead of
+   * 172.31.x.y and 54.x.y.z, so that the ports a console script names are really listened on there
+   * once the instance runs, and a TCP connection to any other port is refused. Default false.
+   */
+  loopbackAddresses?: boolean;
+  /**
    * The stand-in EC2 bundling certificate and its private key (PEM). Without it, one is made the
    * first time `ec2Certificate` is read. Bundles sealed for it are booted for real (PV-GRUB's work).
    */

@@ -162,6 +162,7 @@ async function verifyBoot(
       // A signal to the plugin stops the watch too: the instance is then kept in the state, not lost.
       signal: deadline(timeoutSeconds + 120),
       onProgress: (message) => progress(label, message),
+      port: inputs.bootPort === undefined ? undefined : { port: inputs.bootPort, address: inputs.bootPortAddress },
     });
   } catch (error) {
     const summary = `verification could not finish: ${reason(error)}`;
@@ -175,6 +176,7 @@ async function verifyBoot(
     method: outcome.method,
     at: outcome.at.toISOString(),
     summary: outcome.summary,
+    ...(outcome.port === undefined ? {} : { port: outcome.port }),
   };
   if (!outcome.verified)
     return fail(
