@@ -1,18 +1,19 @@
 /**
  * AWS settings the Pulumi way: the stack's aws:profile (region and credentials from the shared files)
- * through the real plugin's configure, and an aws provider given in the provider/providers option
- * refused with a message instead of being silently ignored.
+ * and aws:defaultTags through the real plugin's configure, and an aws provider given in the
+ * provider/providers option refused with a message instead of being silently ignored.
  */
 import { strict as assert } from 'assert';
 import { writeFileSync } from 'fs';
 import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
+import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
 import { EbsUnikernel, RegisteredAmi, Unikernel, UnikernelInstance } from '../../sdk';
 import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { PluginRpcError, serializeProvider, startPlugin } from '../../testing/pluginHarness';
-import { kernelImage, registerBootable } from '../helpers/bootImages';
+import { kernelImage, registerBootable, uploadBootable } from '../helpers/bootImages';
 import { checkoutProject, temporaryFolder } from '../helpers/tools';
 
 class ProviderOf extends pulumi.ProviderResource {
@@ -136,6 +137,96 @@ describe('AWS settings: aws:profile, and no aws provider option', function () {
     } finally {
       await withProfile.stop();
       await without.stop();
+      await local.stop();
+    }
+  });
+  it('applies aws:defaultTags to the AMI and the instance, their own tags winning; a change of defaults is an update in place', async () => {
+    const local = await LocalAws.start({ instancePendingMs: 30, statusCheckMs: 30 });
+    const kernel = buildXenKernel(folder.dir, { fileName: 'tagged.xen' });
+    const location = await uploadBootable(local, folder.dir, await kernelImage(folder.dir, kernel, 'tagged'), 'tagged');
+    const env = {
+      AWS_ENDPOINT_URL: local.endpoint,
+      AWS_REGION: local.region,
+      AWS_ACCESS_KEY_ID: local.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: local.credentials.secretAccessKey,
+      AWS_SESSION_TOKEN: undefined,
+      AWS_PROFILE: '',
+    };
+    const start = (defaults: Record<string, string>) =>
+      startPlugin({ cwd: checkoutProject(), project: 'unikernel-tags', env, deadlineMs: 60_000 }).then(
+        async (plugin) => {
+          await plugin.configure({
+            'aws:defaultTags': JSON.stringify({ tags: defaults }),
+            'unikernel:pollSeconds': '0.05',
+          });
+          return plugin;
+        },
+      );
+    const first = await start({ team: 'platform', env: 'dev' });
+    const second = await start({ team: 'infra' });
+    const broken = await startPlugin({ cwd: checkoutProject(), project: 'unikernel-tags', env, deadlineMs: 60_000 });
+    try {
+      const amis = first.withProvider(await serializeProvider(registeredAmiProvider));
+      const amiUrn = amis.urn('unikernel:RegisteredAmi', 'ami');
+      const amiProgram = { name: 'tagged', manifestLocation: location, tags: { app: 'web' } };
+      const amiChecked = await amis.check(amiUrn, {}, amiProgram);
+      assert.deepEqual(amiChecked.failures, []);
+      const ami = await amis.create(amiUrn, amiChecked.inputs);
+      assert.deepEqual(local.images().find((each) => each.imageId === ami.id)?.tags, {
+        team: 'platform',
+        env: 'dev',
+        app: 'web',
+      });
+      assert.deepEqual(ami.properties.tags, { app: 'web' }, "tags stay the program's");
+      assert.deepEqual(ami.properties.tagsAll, { team: 'platform', env: 'dev', app: 'web' });
+
+      const text = await serializeProvider(unikernelInstanceProvider);
+      const instances = first.withProvider(text);
+      const urn = instances.urn('unikernel:UnikernelInstance', 'vm');
+      const program = { imageId: ami.id, instanceType: 'm3.medium', verifyBoot: false, tags: { env: 'prod' } };
+      const checked = await instances.check(urn, {}, program);
+      const created = await instances.create(urn, checked.inputs);
+      const liveTags = () => local.instances().find((each) => each.instanceId === created.id)?.tags;
+      assert.deepEqual(liveTags(), { team: 'platform', env: 'prod' }, 'the resource wins on a shared key');
+      assert.deepEqual(created.properties.tags, { env: 'prod' });
+      assert.deepEqual(created.properties.tagsAll, { team: 'platform', env: 'prod' });
+      const same = await instances.diff(created.id, urn, created.properties, checked.inputs, checked.inputs);
+      assert.equal(same.changes, 'DIFF_NONE', 'the same defaults: no change');
+      const read = await instances.read(created.id, urn, created.properties);
+      assert.deepEqual(read.inputs?.tags, { env: 'prod' }, 'refresh keeps the defaults out of the inputs');
+      assert.deepEqual(read.properties.tagsAll, { team: 'platform', env: 'prod' });
+
+      const retagged = second.withProvider(text);
+      const diff = await retagged.diff(created.id, urn, created.properties, checked.inputs, checked.inputs);
+      assert.equal(diff.changes, 'DIFF_SOME', 'new defaults change the instance');
+      assert.deepEqual(diff.replaces, [], 'in place');
+      const updated = await retagged.update(created.id, urn, created.properties, checked.inputs, checked.inputs);
+      assert.deepEqual(liveTags(), { team: 'infra', env: 'prod' }, 'env (a default no more) removed, team changed');
+      assert.deepEqual(updated.properties.tagsAll, { team: 'infra', env: 'prod' });
+      const amiDiff = await second
+        .withProvider(await serializeProvider(registeredAmiProvider))
+        .diff(ami.id, amiUrn, ami.properties, amiChecked.inputs, amiChecked.inputs);
+      assert.deepEqual([amiDiff.changes, amiDiff.replaces], ['DIFF_SOME', []], 'the AMI too, in place');
+      await retagged.delete(created.id, urn, updated.properties, checked.inputs);
+      await amis.delete(ami.id, amiUrn, ami.properties, amiChecked.inputs);
+
+      await broken.configure({ 'aws:defaultTags': '{"tags": {"team": 7}}' });
+      const refused = await broken
+        .withProvider(text)
+        .check(urn, {}, program)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      assert.ok(refused instanceof Error, 'a malformed aws:defaultTags is refused');
+      assert.match(
+        refused.message,
+        /aws:defaultTags must be \{"tags": \{"KEY": "VALUE", …\}\}.*"team" is not a string/,
+      );
+    } finally {
+      await first.stop();
+      await second.stop();
+      await broken.stop();
       await local.stop();
     }
   });

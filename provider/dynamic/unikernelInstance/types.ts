@@ -28,6 +28,7 @@ export const unikernelInstanceSchema = {
    */
   instanceType: property(strings, { input: 'required', output: 'always', change: 'replace' }),
   tags: shared.tags,
+  tagsAll: shared.tagsAll,
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /**
