@@ -4,7 +4,9 @@
  * environment (or the shared files' profile that `aws:profile` names), so they are never captured
  * into serialized code or written to state.
  */
+import type { AssumeRoleSettings } from '../aws/assumeRole';
 import type { AwsSettings } from '../aws/clients';
+import { parseAssumeRoles } from './assumeRoles';
 import { isUnknown } from './values';
 
 export interface ProviderSettings {
@@ -15,6 +17,8 @@ export interface ProviderSettings {
   pollSeconds?: number;
   /** The stack's aws:defaultTags' `tags`: applied to every tagged resource, its own tags winning. */
   defaultTags?: Record<string, string>;
+  /** The stack's aws:assumeRoles (or aws:assumeRole): the roles every request is signed as, in order. */
+  assumeRoles?: AssumeRoleSettings[];
 }
 
 interface ConfigReader {
@@ -32,6 +36,7 @@ export function rememberSettings(config: ConfigReader): void {
     profile: config.get('aws:profile') || undefined,
     pollSeconds: poll === undefined ? undefined : Number(poll),
     defaultTags: parseDefaultTags(config.get('aws:defaultTags')),
+    assumeRoles: parseAssumeRoles(config.get('aws:assumeRoles'), config.get('aws:assumeRole')),
   };
 }
 
@@ -76,7 +81,8 @@ export function plannedRegion(region: string | undefined): string | undefined {
 }
 
 export function awsSettings(region: string | undefined): AwsSettings {
-  return { region: effectiveRegion(region), profile: currentSettings().profile };
+  const { profile, assumeRoles } = currentSettings();
+  return { region: effectiveRegion(region), profile, assumeRoles };
 }
 
 /**

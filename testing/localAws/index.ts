@@ -4,6 +4,7 @@
  * request, keeps state in memory, records every request and can inject failures. What it models,
  * and how strictly, is in docs/LOCAL-AWS.md.
  */
+import { randomBytes } from 'crypto';
 import { createSigningIdentity } from '../../provider/bundle/identity';
 import { readPrivateKey } from '../../provider/bundle/keys';
 import { FaultInjector } from './faults';
@@ -236,6 +237,21 @@ export class LocalAws {
     const id = this.state.newId('subnet');
     this.state.subnets.add(id);
     return id;
+  }
+
+  /**
+   * A role STS's AssumeRole can assume (any caller may: trust policies are not modelled), with the
+   * external id it requires and its longest session (default 3600 s, as IAM's default); returns its ARN.
+   */
+  createRoleDirect(name: string, options: { externalId?: string; maxSessionDurationSeconds?: number } = {}): string {
+    const arn = `arn:aws:iam::${this.accountId}:role/${name}`;
+    this.state.roles.set(arn, {
+      arn,
+      roleId: `AROA${randomBytes(8).toString('hex').toUpperCase().slice(0, 17)}`,
+      externalId: options.externalId,
+      maxSessionDurationSeconds: options.maxSessionDurationSeconds ?? 3600,
+    });
+    return arn;
   }
 
   /** A new instance profile; returns its ARN. */

@@ -9,6 +9,7 @@ import type { PrivateKey } from '../../provider/bundle/keys';
 import { ChecksumAlgorithm, md5Hex } from './checksums';
 import { AMAZON_AKI_OWNER, pvGrubKernels } from './catalog';
 import { InstancePorts } from './ec2Ports';
+import type { RoleRecord, SessionRecord } from './sts';
 import {
   LocalBlockDeviceMapping,
   ImageState,
@@ -219,6 +220,9 @@ export class LocalAwsState {
   readonly consoles = new Map<string, ConsoleRecord>();
   /** Instance ids whose instance status check a test impaired. */
   readonly impaired = new Set<string>();
+  /** Roles AssumeRole can assume, by ARN, and the temporary credentials it issued, by access key id. */
+  readonly roles = new Map<string, RoleRecord>();
+  readonly sessions = new Map<string, SessionRecord>();
   /** The TCP listeners of booted instances. */
   readonly ports: InstancePorts;
   /** What exists besides the defaults: key pair names, security group ids, subnet ids, instance profile names. */

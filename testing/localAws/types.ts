@@ -1,6 +1,6 @@
 /** Public shapes of the local AWS: options, recorded requests, state snapshots and fault rules. */
 
-export type ServiceName = 's3' | 'ec2' | 'ebs';
+export type ServiceName = 's3' | 'ec2' | 'ebs' | 'sts';
 
 export interface LocalAwsOptions {
   /** The EC2 region the local AWS serves, and the default S3 region. Default 'us-east-1'. */
@@ -54,6 +54,8 @@ export interface RecordedRequest {
   key?: string;
   /** Lower-case header names. */
   headers: Record<string, string>;
+  /** The access key that signed it, once the signature checked out. */
+  accessKeyId?: string;
   /** Bytes of body received, as sent on the wire (aws-chunked framing included). */
   bodyBytes: number;
   /** HTTP status answered; 0 while in flight, and for a connection reset by a fault. */

@@ -1,6 +1,6 @@
 /**
  * AWS settings the Pulumi way: the stack's aws:profile (region and credentials from the shared files)
- * and aws:defaultTags through the real plugin's configure, and an aws provider given in the
+ * aws:defaultTags and aws:assumeRoles (against the local AWS's STS) through the real plugin's configure, and an aws provider given in the
  * provider/providers option refused with a message instead of being silently ignored.
  */
 import { strict as assert } from 'assert';
@@ -22,7 +22,7 @@ class ProviderOf extends pulumi.ProviderResource {
   }
 }
 
-describe('AWS settings: aws:profile, and no aws provider option', function () {
+describe('AWS settings: aws:profile, aws:defaultTags, aws:assumeRoles, and no aws provider option', function () {
   this.timeout(90_000);
   const folder = temporaryFolder('aws-settings');
   after(() => folder.cleanup());
@@ -227,6 +227,100 @@ describe('AWS settings: aws:profile, and no aws provider option', function () {
       await first.stop();
       await second.stop();
       await broken.stop();
+      await local.stop();
+    }
+  });
+  it("assumes the roles of aws:assumeRoles: every request is signed with the last role's temporary credentials", async () => {
+    const local = await LocalAws.start({ instancePendingMs: 30, statusCheckMs: 30 });
+    const kernel = buildXenKernel(folder.dir, { fileName: 'role.xen' });
+    const ami = await registerBootable(local, folder.dir, await kernelImage(folder.dir, kernel, 'role'), 'role');
+    const first = local.createRoleDirect('hub');
+    const second = local.createRoleDirect('deployer', { externalId: 'ext-1234' });
+    const env = {
+      AWS_ENDPOINT_URL: local.endpoint,
+      AWS_REGION: local.region,
+      AWS_ACCESS_KEY_ID: local.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: local.credentials.secretAccessKey,
+      AWS_SESSION_TOKEN: undefined,
+      AWS_PROFILE: '',
+    };
+    const start = (roles: string) =>
+      startPlugin({ cwd: checkoutProject(), project: 'unikernel-roles', env, deadlineMs: 60_000 }).then(
+        async (plugin) => {
+          await plugin.configure({ 'aws:assumeRoles': roles, 'unikernel:pollSeconds': '0.05' });
+          return plugin;
+        },
+      );
+    const chained = await start(
+      JSON.stringify([
+        { roleArn: first, sessionName: 'hub-session' },
+        { roleArn: second, sessionName: 'unikernel', externalId: 'ext-1234', duration: '30m' },
+      ]),
+    );
+    const wrong = await start(JSON.stringify([{ roleArn: second, externalId: 'not-it' }]));
+    const malformed = await start(JSON.stringify({ roleArn: first }));
+    try {
+      const text = await serializeProvider(unikernelInstanceProvider);
+      const instances = chained.withProvider(text);
+      const urn = instances.urn('unikernel:UnikernelInstance', 'vm');
+      const program = { imageId: ami, instanceType: 'm3.medium', verifyBoot: false };
+      const checked = await instances.check(urn, {}, program);
+      local.clearRequests();
+      const created = await instances.create(urn, checked.inputs);
+      const assumed = local.requests.filter((request) => request.operation === 'AssumeRole');
+      assert.deepEqual(
+        assumed.map((request) => [request.params.RoleArn, request.params.RoleSessionName, request.params.ExternalId]),
+        [
+          [first, 'hub-session', undefined],
+          [second, 'unikernel', 'ext-1234'],
+        ],
+      );
+      assert.equal(assumed[1].params.DurationSeconds, '1800');
+      assert.equal(assumed[0].accessKeyId, local.credentials.accessKeyId, 'the first role from the base credentials');
+      assert.match(String(assumed[1].accessKeyId), /^ASIA/, "the second with the first role's");
+      assert.notEqual(assumed[1].accessKeyId, assumed[0].accessKeyId);
+      const ec2 = local.requests.filter((request) => request.service === 'ec2');
+      assert.ok(ec2.some((request) => request.operation === 'RunInstances'));
+      const keys = new Set(ec2.map((request) => request.accessKeyId));
+      assert.equal(keys.size, 1, `one key signs every EC2 request: ${[...keys].join(', ')}`);
+      const [key] = keys;
+      assert.match(String(key), /^ASIA/);
+      assert.notEqual(key, assumed[1].accessKeyId, "signed with the last role's key, not the one that assumed it");
+      assert.ok(
+        ec2.every((request) => request.headers['x-amz-security-token']),
+        'with its session token',
+      );
+      assert.equal(local.instances().find((each) => each.instanceId === created.id)?.state, 'running');
+      await instances.delete(created.id, urn, created.properties, checked.inputs);
+
+      const before = local.instances().length;
+      const denied = await wrong
+        .withProvider(text)
+        .create(urn, checked.inputs)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      assert.ok(denied instanceof PluginRpcError);
+      assert.match(
+        denied.message,
+        /not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::\d+:role\/deployer/,
+      );
+      assert.equal(local.instances().length, before, 'nothing launched');
+
+      const refused = await malformed
+        .withProvider(text)
+        .check(urn, {}, program)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      assert.ok(refused instanceof Error);
+      assert.match(refused.message, /aws:assumeRoles: it must be a list of roles; give \{"roleArn"/);
+    } finally {
+      await chained.stop();
+      await wrong.stop();
+      await malformed.stop();
       await local.stop();
     }
   });
