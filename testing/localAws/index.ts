@@ -1,5 +1,5 @@
 /**
- * The local AWS: S3 (path-style), EC2 (Query API) and the EBS direct APIs (REST-JSON) on one HTTP
+ * The local AWS: S3 (path-style), EC2 (Query API), the EBS direct APIs (REST-JSON) and STS (AssumeRole) on one HTTP
  * server on 127.0.0.1, spoken to by the real SDK clients and the AWS CLI. It checks SigV4 on every
  * request, keeps state in memory, records every request and can inject failures. What it models,
  * and how strictly, is in docs/LOCAL-AWS.md.
