@@ -8,6 +8,7 @@ import { EBSClient } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { AssumeRoleSettings, assumedRoleCredentials } from './assumeRole';
 
 export interface AwsSettings {
   region?: string;
@@ -21,6 +22,14 @@ export interface AwsSettings {
   profile?: string;
   /** Explicit credentials; by default the SDK's chain (environment, profile, SSO, instance role). */
   credentials?: AwsCredentialIdentity;
+  /**
+   * Roles to assume, in order (each with the credentials of the one before, the first with
+   * `credentials`, else the profile's or the chain's), as @pulumi/aws's assumeRoles: requests are
+   * signed with the last one's.
+   */
+  assumeRoles?: readonly AssumeRoleSettings[];
+  /** Endpoint of STS, for the roles (like AWS_ENDPOINT_URL_STS). */
+  stsEndpoint?: string;
   /** Attempts per request, the first included (SDK standard retry strategy). Default 5. */
   maxAttempts?: number;
   /** Time allowed for one request without a response, in ms. Default 60,000. */
@@ -38,7 +47,7 @@ export interface AwsSettings {
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-function environmentEndpoint(service: 'S3' | 'EC2' | 'EBS'): string | undefined {
+function environmentEndpoint(service: 'S3' | 'EC2' | 'EBS' | 'STS'): string | undefined {
   return process.env[`AWS_ENDPOINT_URL_${service}`] || process.env.AWS_ENDPOINT_URL || undefined;
 }
 
@@ -46,7 +55,17 @@ function common(settings: AwsSettings) {
   return {
     region: settings.region,
     profile: settings.profile,
-    credentials: settings.credentials,
+    credentials:
+      settings.assumeRoles && settings.assumeRoles.length > 0
+        ? assumedRoleCredentials({
+            roles: settings.assumeRoles,
+            region: settings.region,
+            endpoint: settings.stsEndpoint ?? settings.endpoint ?? environmentEndpoint('STS'),
+            profile: settings.profile,
+            source: settings.credentials,
+            maxAttempts: settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+          })
+        : settings.credentials,
     maxAttempts: settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     retryMode: 'standard',
     requestHandler: {

@@ -37,6 +37,8 @@ interface RunOptions extends Ec2CommandOptions {
   bootMarker?: string;
   bootFailurePattern?: string[];
   bootTimeout?: string;
+  bootPort?: string;
+  bootPortAddress?: string;
   bootCheck: boolean;
 }
 
@@ -58,6 +60,20 @@ function seconds(option: string, value: string | undefined, fallback: number): n
   if (!/^\d+(\.\d+)?$/.test(value) || !(number > 0))
     throw new CliInputError(`${option} ${value}: give a positive number of seconds`);
   return number;
+}
+
+/** `--boot-port` and `--boot-port-address`, checked before anything is launched. */
+function bootPort(options: RunOptions): { port: number; address?: 'public' | 'private' } | undefined {
+  const { bootPort: port, bootPortAddress: address } = options;
+  if (address !== undefined && address !== 'public' && address !== 'private')
+    throw new CliInputError(`--boot-port-address ${address}: give public or private`);
+  if (port === undefined) {
+    if (address !== undefined) throw new CliInputError('--boot-port-address needs --boot-port');
+    return undefined;
+  }
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+    throw new CliInputError(`--boot-port ${port}: give a TCP port from 1 to 65535`);
+  return { port: Number(port), address };
 }
 
 /** The AWS SDK is loaded only by the commands that use it: it costs ~0.2 s and ~40 MB at start-up. */
@@ -131,8 +147,14 @@ async function runRegister(options: RegisterOptions, output: Output, signal: Abo
 
 async function runRun(options: RunOptions, output: Output, signal: AbortSignal): Promise<void> {
   const timeoutSeconds = seconds('--boot-timeout', options.bootTimeout, 600);
-  if (!options.bootCheck && (options.bootMarker !== undefined || options.bootFailurePattern !== undefined))
-    throw new CliInputError('--boot-marker and --boot-failure-pattern need the boot check: leave out --no-boot-check');
+  if (
+    !options.bootCheck &&
+    (options.bootMarker !== undefined || options.bootFailurePattern !== undefined || options.bootPort !== undefined)
+  )
+    throw new CliInputError(
+      '--boot-marker, --boot-failure-pattern and --boot-port need the boot check: leave out --no-boot-check',
+    );
+  const port = bootPort(options);
   const { bootPatterns } = await import('../aws/bootCheck.js');
   const patterns = bootPatterns(options.bootMarker, options.bootFailurePattern ?? [], {
     marker: 'bootMarker',
@@ -175,12 +197,14 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
     pollSeconds: wait.minDelaySeconds,
     signal,
     onProgress: (message) => output.log(`${id}: ${message}`),
+    port,
   });
   const boot = {
     result: outcome.verified ? 'verified' : 'not verified',
     method: outcome.method,
     at: outcome.at.toISOString(),
     summary: outcome.summary,
+    ...(outcome.port === undefined ? {} : { port: outcome.port }),
   };
   if (outcome.verified) {
     output.info(
@@ -199,15 +223,27 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
 async function runConsole(options: InstanceOptions, output: Output, signal: AbortSignal): Promise<void> {
   const { instanceId } = await import('../aws/ids.js');
   const id = instanceId(options.instanceId, 'instanceId');
-  const { readConsole } = await import('../aws/bootWatch.js');
+  const { readConsole, supportsLatestConsole } = await import('../aws/bootWatch.js');
   const { describeInstance } = await import('../aws/instances.js');
   const ec2 = await ec2For(options);
-  if (!(await describeInstance(ec2, id, signal)))
-    throw new CliInputError(`--instance-id ${id}: no such instance in this region`);
-  const text = await readConsole(ec2, id, options.latest === true, signal);
+  const instance = await describeInstance(ec2, id, signal);
+  if (!instance) throw new CliInputError(`--instance-id ${id}: no such instance in this region`);
+  // The live buffer where the type offers it (Nitro), unless --latest or --no-latest says otherwise.
+  const nitro = instance.instanceType ? await supportsLatestConsole(ec2, instance.instanceType, signal) : false;
+  if (options.latest === true && !nitro)
+    throw new CliInputError(
+      `--latest: ${id} is an ${instance.instanceType ?? 'instance of unknown type'}, not a Nitro type: only Nitro types have the live console; leave out --latest`,
+    );
+  const latest = options.latest ?? nitro;
+  const text = await readConsole(ec2, id, latest, signal);
   if (!options.json) process.stdout.write(text || '');
-  if (!text) output.error(`(the console of ${id} is empty; EC2 posts it some minutes after a state change)`);
-  output.result({ command: 'console', instanceId: id, output: text });
+  if (!text)
+    output.error(
+      latest
+        ? `(the console of ${id} is empty)`
+        : `(the console of ${id} is empty; on a Xen type EC2 posts it some minutes after a state change)`,
+    );
+  output.result({ command: 'console', instanceId: id, latest, output: text });
 }
 
 async function runTerminate(options: InstanceOptions, output: Output, signal: AbortSignal): Promise<void> {
@@ -277,6 +313,8 @@ export function registerEc2Commands(program: Command): void {
     .option('--boot-marker <regex>', 'the console line that confirms the boot (default: the reachability checks)')
     .option('--boot-failure-pattern <regex...>', 'console lines that mean the boot failed, besides the built-in ones')
     .option('--boot-timeout <seconds>', 'how long to wait for the boot to be verified', '600')
+    .option('--boot-port <port>', "also require a TCP connection to this port on the instance's address")
+    .option('--boot-port-address <which>', 'public or private (default: the public IP if it has one)')
     .option('--no-boot-check', 'do not verify the boot: running is enough')
     .action((options: RunOptions) =>
       runCommand('run', options, {}, (output, signal) => runRun(options, output, signal), EC2_OPTION_NAMES),
@@ -284,7 +322,8 @@ export function registerEc2Commands(program: Command): void {
 
   common(program.command('console').description("print an instance's serial console output"))
     .requiredOption('--instance-id <id>', 'the instance')
-    .option('--latest', 'the live console (Nitro instance types only)')
+    .option('--latest', 'the live console (default on Nitro instance types, which alone offer it)')
+    .option('--no-latest', 'the buffer EC2 posts after state changes, even on a Nitro type')
     .action((options: InstanceOptions) =>
       runCommand('console', options, {}, (output, signal) => runConsole(options, output, signal), EC2_OPTION_NAMES),
     );

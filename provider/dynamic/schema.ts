@@ -111,6 +111,8 @@ export const shared = {
   }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: property(strings, { input: 'optional', output: 'always', change: 'replace', resource: 'declared' }),
+  /** The tags AWS holds: the stack's aws:defaultTags with `tags` over them (as @pulumi/aws's tagsAll). */
+  tagsAll: property(stringMap, { output: 'maybe', change: 'none', resource: 'declared' }),
 };
 
 /** Declares a property of type T (or of the kind's type); the kind carries the type to what is derived. */

@@ -4,7 +4,9 @@
  * environment (or the shared files' profile that `aws:profile` names), so they are never captured
  * into serialized code or written to state.
  */
+import type { AssumeRoleSettings } from '../aws/assumeRole';
 import type { AwsSettings } from '../aws/clients';
+import { parseAssumeRoles } from './assumeRoles';
 import { isUnknown } from './values';
 
 export interface ProviderSettings {
@@ -13,6 +15,10 @@ export interface ProviderSettings {
   profile?: string;
   /** Seconds between polls while waiting for AMIs and instances (tests use a fraction). */
   pollSeconds?: number;
+  /** The stack's aws:defaultTags' `tags`: applied to every tagged resource, its own tags winning. */
+  defaultTags?: Record<string, string>;
+  /** The stack's aws:assumeRoles (or aws:assumeRole): the roles every request is signed as, in order. */
+  assumeRoles?: AssumeRoleSettings[];
 }
 
 interface ConfigReader {
@@ -29,7 +35,35 @@ export function rememberSettings(config: ConfigReader): void {
     region: config.get('unikernel:region') ?? config.get('aws:region'),
     profile: config.get('aws:profile') || undefined,
     pollSeconds: poll === undefined ? undefined : Number(poll),
+    defaultTags: parseDefaultTags(config.get('aws:defaultTags')),
+    assumeRoles: parseAssumeRoles(config.get('aws:assumeRoles'), config.get('aws:assumeRole')),
   };
+}
+
+/**
+ * aws:defaultTags as @pulumi/aws takes it: `{"tags": {"KEY": "VALUE", …}}` (the engine hands the
+ * object over as JSON text). Anything else is refused, so that no resource is made without them.
+ */
+export function parseDefaultTags(text: string | undefined): Record<string, string> | undefined {
+  if (text === undefined || text === '') return undefined;
+  const shape = 'aws:defaultTags must be {"tags": {"KEY": "VALUE", …}}, as @pulumi/aws takes it';
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${shape}; it is not JSON: fix it with pulumi config set --path 'aws:defaultTags.tags.KEY' VALUE`);
+  }
+  const tags = typeof value === 'object' && value !== null ? (value as { tags?: unknown }).tags : undefined;
+  if (tags === undefined) return undefined;
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags))
+    throw new Error(`${shape}; its "tags" is not an object`);
+  const entries = Object.entries(tags);
+  const bad = entries.find(([, each]) => typeof each !== 'string');
+  if (bad) throw new Error(`${shape}; the value of tag "${bad[0]}" is not a string`);
+  const reserved = entries.find(([key]) => key.toLowerCase().startsWith('aws:'));
+  if (reserved)
+    throw new Error(`aws:defaultTags: tag keys starting with "aws:" are reserved by AWS ("${reserved[0]}")`);
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 export function currentSettings(): ProviderSettings {
@@ -47,7 +81,8 @@ export function plannedRegion(region: string | undefined): string | undefined {
 }
 
 export function awsSettings(region: string | undefined): AwsSettings {
-  return { region: effectiveRegion(region), profile: currentSettings().profile };
+  const { profile, assumeRoles } = currentSettings();
+  return { region: effectiveRegion(region), profile, assumeRoles };
 }
 
 /**

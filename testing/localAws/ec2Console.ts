@@ -9,7 +9,7 @@ import { bootBundle } from './bundleBoot';
 import { AwsError } from './errors';
 import { checkInstanceId, Ec2Action, instancesNotFound, lookUpInstance, paginate } from './ec2Context';
 import { filters, invalidValue, passesFilters, required, scalarList } from './ec2Params';
-import { ConsoleRecord, ImageRecord, InstanceRecord, LocalAwsState } from './state';
+import { ConsoleRecord, ConsoleScript, ImageRecord, InstanceRecord, LocalAwsState } from './state';
 import { STATE_CODES } from './ec2Instances';
 import { el, items, opt, XmlContent } from './xml';
 
@@ -20,6 +20,10 @@ function scriptFor(state: LocalAwsState, key: string) {
   return state.consoleScripts.get(key);
 }
 
+function listening(script: ConsoleScript | undefined): ConsoleRecord['listen'] {
+  return script?.ports ? { ports: [...script.ports], afterMs: script.listenAfterMs ?? 0 } : undefined;
+}
+
 /** Works out what the instance's console will show; the bundle is read in the background. */
 export function startBoot(state: LocalAwsState, instance: InstanceRecord, image: ImageRecord): void {
   const record: ConsoleRecord = { lines: [], reachable: true, settled: false };
@@ -28,6 +32,7 @@ export function startBoot(state: LocalAwsState, instance: InstanceRecord, image:
   const scripted = () => {
     record.lines = [...(imageScript?.lines ?? [])];
     record.reachable = imageScript?.reachable ?? true;
+    record.listen = listening(imageScript);
     record.settled = true;
   };
   const kernel = instance.kernelId ? state.images.get(instance.kernelId) : undefined;
@@ -48,6 +53,7 @@ export function startBoot(state: LocalAwsState, instance: InstanceRecord, image:
       const script = kernelScript ?? imageScript;
       record.lines = boot.kernelSha256 ? [...boot.lines, ...(script?.lines ?? [])] : boot.lines;
       record.reachable = boot.kernelSha256 !== undefined && (script?.reachable ?? true);
+      record.listen = boot.kernelSha256 ? listening(script) : undefined;
       record.settled = true;
     },
     () => scripted(),

@@ -15,6 +15,7 @@ import {
 } from './ec2Context';
 import { readableByEc2, tagSet } from './ec2Images';
 import { startBoot } from './ec2Console';
+import { instanceAddresses } from './ec2Ports';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
 import { LocalAwsState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
 import { InstanceStateName, StateReason } from './types';
@@ -83,8 +84,7 @@ function gmt(time: number): string {
 
 function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlContent {
   const current = state.instanceState(instance);
-  const privateIp = `172.31.${(instance.addressIndex >> 8) & 255}.${instance.addressIndex & 255}`;
-  const publicIp = `54.${160 + ((instance.addressIndex >> 16) & 63)}.${(instance.addressIndex >> 8) & 255}.${instance.addressIndex & 255}`;
+  const { privateIp, publicIp } = instanceAddresses(state, instance);
   const region = state.config.region;
   const internalDomain = region === 'us-east-1' ? 'ec2.internal' : `${region}.compute.internal`;
   const publicDomain = region === 'us-east-1' ? 'compute-1.amazonaws.com' : `${region}.compute.amazonaws.com`;
@@ -429,6 +429,7 @@ export const runInstances: Ec2Action = (context) => {
     };
     state.instances.set(instance.instanceId, instance);
     startBoot(state, instance, image);
+    state.ports.schedule(instance);
     reservation.instanceIds.push(instance.instanceId);
     instances.push(instance);
     if (hiding) state.hide(instance.instanceId, hiding.forMs, hiding.forCalls);
@@ -512,6 +513,7 @@ export const terminateInstances: Ec2Action = (context) => {
         { at: now, state: 'shutting-down', reason: USER_SHUTDOWN },
         { at: now + state.config.instanceShuttingDownMs, state: 'terminated', reason: USER_SHUTDOWN },
       ];
+      state.ports.close(instance.instanceId);
     }
     return { instance, previous, current: state.instanceState(instance).state };
   });

@@ -1,9 +1,10 @@
 /**
- * The local AWS: S3 (path-style), EC2 (Query API) and the EBS direct APIs (REST-JSON) on one HTTP
+ * The local AWS: S3 (path-style), EC2 (Query API), the EBS direct APIs (REST-JSON) and STS (AssumeRole) on one HTTP
  * server on 127.0.0.1, spoken to by the real SDK clients and the AWS CLI. It checks SigV4 on every
  * request, keeps state in memory, records every request and can inject failures. What it models,
  * and how strictly, is in docs/LOCAL-AWS.md.
  */
+import { randomBytes } from 'crypto';
 import { createSigningIdentity } from '../../provider/bundle/identity';
 import { readPrivateKey } from '../../provider/bundle/keys';
 import { FaultInjector } from './faults';
@@ -62,6 +63,7 @@ export class LocalAws {
       terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
       consolePostMs: options.consolePostMs ?? 100,
       statusCheckMs: options.statusCheckMs ?? 100,
+      loopbackAddresses: options.loopbackAddresses ?? false,
     });
     if (options.ec2Identity) this.useEc2Identity(options.ec2Identity.certificatePem, options.ec2Identity.privateKeyPem);
     this.server = new LocalAwsServer({
@@ -91,6 +93,7 @@ export class LocalAws {
   }
 
   async stop(): Promise<void> {
+    await this.state.ports.closeAll();
     await this.server.close();
   }
 
@@ -162,6 +165,7 @@ export class LocalAws {
     if (state === 'shutting-down') timeline.push({ at: now + instanceShuttingDownMs, state: 'terminated', reason });
     if (state === 'stopping') timeline.push({ at: now + instanceShuttingDownMs, state: 'stopped', reason });
     instance.timeline = timeline;
+    if (state !== 'running') this.state.ports.close(instanceId);
   }
 
   // Console and status checks
@@ -191,7 +195,16 @@ export class LocalAws {
    */
   scriptConsole(target: { kernelSha256: string } | { imageId: string }, script: ConsoleScript): void {
     const key = 'kernelSha256' in target ? `kernel:${target.kernelSha256.toLowerCase()}` : `image:${target.imageId}`;
-    this.state.consoleScripts.set(key, { lines: [...script.lines], reachable: script.reachable });
+    if (script.ports && !this.state.config.loopbackAddresses)
+      throw new Error('a script with ports needs the local AWS started with loopbackAddresses: true');
+    for (const port of script.ports ?? [])
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a TCP port: ${port}`);
+    this.state.consoleScripts.set(key, {
+      lines: [...script.lines],
+      reachable: script.reachable,
+      ports: script.ports && [...script.ports],
+      listenAfterMs: script.listenAfterMs,
+    });
   }
 
   /** The whole console of an instance as the local AWS worked it out (undefined while the bundle is read). */
@@ -224,6 +237,21 @@ export class LocalAws {
     const id = this.state.newId('subnet');
     this.state.subnets.add(id);
     return id;
+  }
+
+  /**
+   * A role STS's AssumeRole can assume (any caller may: trust policies are not modelled), with the
+   * external id it requires and its longest session (default 3600 s, as IAM's default); returns its ARN.
+   */
+  createRoleDirect(name: string, options: { externalId?: string; maxSessionDurationSeconds?: number } = {}): string {
+    const arn = `arn:aws:iam::${this.accountId}:role/${name}`;
+    this.state.roles.set(arn, {
+      arn,
+      roleId: `AROA${randomBytes(8).toString('hex').toUpperCase().slice(0, 17)}`,
+      externalId: options.externalId,
+      maxSessionDurationSeconds: options.maxSessionDurationSeconds ?? 3600,
+    });
+    return arn;
   }
 
   /** A new instance profile; returns its ARN. */

@@ -11,7 +11,8 @@ import { EbsRoute, ebsThrottle, handleEbs, renderEbsError, routeEbs } from './eb
 import { handleEc2, renderEc2Error } from './ec2';
 import { FaultInjector } from './faults';
 import { handleS3, HttpAnswer, renderS3Error, routeS3, S3Route } from './s3';
-import { scopeService, verifySignature } from './sigv4';
+import { scopeService, SigningKey, verifySignature } from './sigv4';
+import { handleSts, renderStsError } from './sts';
 import { LocalAwsState } from './state';
 import { RecordedRequest, ServiceName } from './types';
 
@@ -48,7 +49,7 @@ function classify(
   headers: Record<string, string>,
 ): ServiceName {
   const scoped = scopeService(headers.authorization);
-  if (scoped !== undefined) return scoped === 'ec2' || scoped === 'ebs' ? scoped : 's3';
+  if (scoped !== undefined) return scoped === 'ec2' || scoped === 'ebs' || scoped === 'sts' ? scoped : 's3';
   if (path !== '/') return 's3';
   const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
   return (method === 'POST' && form) || query.Action !== undefined ? 'ec2' : 's3';
@@ -137,6 +138,13 @@ export class LocalAwsServer {
     return undefined;
   }
 
+  /** A long-term key of the account, or temporary credentials STS issued. */
+  private signingKey(accessKeyId: string): SigningKey | undefined {
+    const secret = this.parts.secrets.get(accessKeyId);
+    if (secret !== undefined) return { secretAccessKey: secret };
+    return this.parts.state.sessions.get(accessKeyId);
+  }
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { state, faults, requests } = this.parts;
     const method = request.method ?? 'GET';
@@ -212,10 +220,20 @@ export class LocalAwsServer {
       const signature = await verifySignature(
         service,
         { method, path, query: query.forSigning, headers, body },
-        this.parts.secrets,
+        (accessKeyId) => this.signingKey(accessKeyId),
         new Date(state.now()),
       );
-      if (service === 'ec2') {
+      record.accessKeyId = signature.accessKeyId;
+      if (service === 'sts') {
+        const caller =
+          state.sessions.get(signature.accessKeyId)?.assumedRoleArn ??
+          `arn:aws:iam::${state.config.accountId}:user/local`;
+        answer = {
+          status: 200,
+          headers: { 'content-type': 'text/xml' },
+          body: handleSts(state, record.params, caller),
+        };
+      } else if (service === 'ec2') {
         if (signature.region !== state.config.region) {
           throw new AwsError(
             401,
@@ -260,15 +278,21 @@ export class LocalAwsServer {
       if (!(error instanceof AwsError)) throw error;
       record.errorCode = error.code;
       answer =
-        service === 'ec2'
+        service === 'sts'
           ? {
               status: error.status,
-              headers: { 'content-type': 'text/xml;charset=UTF-8', ...error.headers },
-              body: renderEc2Error(error, record.requestId),
+              headers: { 'content-type': 'text/xml' },
+              body: renderStsError(error, record.requestId),
             }
-          : service === 'ebs'
-            ? renderEbsError(error)
-            : renderS3Error(error, record.requestId, method === 'HEAD');
+          : service === 'ec2'
+            ? {
+                status: error.status,
+                headers: { 'content-type': 'text/xml;charset=UTF-8', ...error.headers },
+                body: renderEc2Error(error, record.requestId),
+              }
+            : service === 'ebs'
+              ? renderEbsError(error)
+              : renderS3Error(error, record.requestId, method === 'HEAD');
     }
     this.send(response, record, answer);
   }
@@ -282,7 +306,7 @@ export class LocalAwsServer {
       return;
     }
     const headers: Record<string, string> = { ...answer.headers };
-    if (record.service === 'ec2' || record.service === 'ebs') {
+    if (record.service === 'ec2' || record.service === 'ebs' || record.service === 'sts') {
       headers['x-amzn-requestid'] = record.requestId;
     } else {
       headers['x-amz-request-id'] = record.requestId;

@@ -65,6 +65,10 @@ export interface VerifiedSignature {
 }
 
 interface AuthErrors {
+  /** A session token that is not the key's, missing for a temporary key, or given with a long-term one. */
+  badToken?: () => AwsError;
+  /** A temporary key past its expiration. */
+  expiredToken?: () => AwsError;
   missing: () => AwsError;
   malformed: (message: string) => AwsError;
   unknownKey: (accessKeyId: string) => AwsError;
@@ -73,6 +77,8 @@ interface AuthErrors {
 }
 
 const S3_ERRORS: AuthErrors = {
+  badToken: () => new AwsError(400, 'InvalidToken', 'The provided token is malformed or otherwise invalid.'),
+  expiredToken: () => new AwsError(400, 'ExpiredToken', 'The provided token has expired.'),
   missing: () => new AwsError(403, 'AccessDenied', 'Access Denied'),
   malformed: (message) =>
     new AwsError(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; ${message}`),
@@ -189,13 +195,21 @@ export function scopeService(authorization: string | undefined): string | undefi
   return AUTHORIZATION.exec(authorization ?? '')?.[4];
 }
 
+/** An access key's secret, and for a temporary key (STS) its session token and expiration. */
+export interface SigningKey {
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: number;
+}
+
 export async function verifySignature(
   service: ServiceName,
   request: SignedRequest,
-  secrets: ReadonlyMap<string, string>,
+  keys: (accessKeyId: string) => SigningKey | undefined,
   now: Date,
 ): Promise<VerifiedSignature> {
-  const errors = service === 's3' ? S3_ERRORS : service === 'ebs' ? REST_JSON_ERRORS : EC2_ERRORS;
+  const errors =
+    service === 's3' ? S3_ERRORS : service === 'ebs' ? REST_JSON_ERRORS : service === 'sts' ? STS_ERRORS : EC2_ERRORS;
   const authorization = request.headers.authorization;
   if (authorization === undefined) throw errors.missing();
   const match = AUTHORIZATION.exec(authorization);
@@ -203,8 +217,14 @@ export async function verifySignature(
   const [, accessKeyId, scopeDay, region, scopeServiceName, signedHeaderList, signature] = match;
   if (scopeServiceName !== service)
     throw errors.malformed(`the credential scope names service '${scopeServiceName}'; expecting '${service}'`);
-  const secret = secrets.get(accessKeyId);
-  if (secret === undefined) throw errors.unknownKey(accessKeyId);
+  const key = keys(accessKeyId);
+  if (key === undefined) throw errors.unknownKey(accessKeyId);
+  const secret = key.secretAccessKey;
+  // A temporary key is valid only with its own session token (signed, as the SDK sends it), until it expires.
+  const token = request.headers['x-amz-security-token'];
+  if (token !== key.sessionToken) throw (errors.badToken ?? errors.unknownKey)(accessKeyId);
+  if (key.expiration !== undefined && now.getTime() >= key.expiration)
+    throw (errors.expiredToken ?? errors.unknownKey)(accessKeyId);
   const date = parseAmzDate(request.headers['x-amz-date']);
   if (!date) throw errors.malformed('the x-amz-date header is missing or not in the form YYYYMMDDTHHMMSSZ');
   if (Math.abs(now.getTime() - date.getTime()) > MAX_SKEW_MS) throw errors.skewed(date, now);
@@ -254,3 +274,20 @@ export async function verifySignature(
   }
   return { accessKeyId, region, service: scopeServiceName, date, payloadHash };
 }
+
+/** STS (Query API, ErrorResponse documents). */
+export const STS_ERRORS: AuthErrors = {
+  badToken: () => new AwsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.'),
+  expiredToken: () => new AwsError(400, 'ExpiredToken', 'The security token included in the request is expired'),
+  missing: () => new AwsError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token'),
+  malformed: (message) =>
+    new AwsError(400, 'IncompleteSignature', `The request signature does not conform to AWS standards: ${message}`),
+  unknownKey: () => new AwsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.'),
+  skewed: () => new AwsError(403, 'SignatureDoesNotMatch', 'Signature expired.'),
+  mismatch: () =>
+    new AwsError(
+      403,
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+    ),
+};

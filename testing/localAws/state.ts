@@ -8,6 +8,8 @@ import { randomBytes } from 'crypto';
 import type { PrivateKey } from '../../provider/bundle/keys';
 import { ChecksumAlgorithm, md5Hex } from './checksums';
 import { AMAZON_AKI_OWNER, pvGrubKernels } from './catalog';
+import { InstancePorts } from './ec2Ports';
+import type { RoleRecord, SessionRecord } from './sts';
 import {
   LocalBlockDeviceMapping,
   ImageState,
@@ -29,6 +31,8 @@ export interface StateConfig {
   consolePostMs: number;
   /** Delay after running before the reachability checks pass or fail. */
   statusCheckMs: number;
+  /** Instances get addresses in 127.0.0.0/8, where scripted ports are really listened on (ec2Ports.ts). */
+  loopbackAddresses: boolean;
 }
 
 /** What a test (or the demo) makes a kernel or an image print once it boots. */
@@ -36,6 +40,10 @@ export interface ConsoleScript {
   lines: string[];
   /** Whether the booted system answers the instance reachability check. Default true. */
   reachable?: boolean;
+  /** TCP ports the booted system listens on, on the instance's addresses (needs `loopbackAddresses`). */
+  ports?: number[];
+  /** Delay after running before it listens on them. Default 0. */
+  listenAfterMs?: number;
 }
 
 /** An instance's serial console, once the local AWS has worked out its boot. */
@@ -44,6 +52,8 @@ export interface ConsoleRecord {
   reachable: boolean;
   /** False while the bundle is still being read. */
   settled: boolean;
+  /** The ports the booted system listens on, and from when after running. */
+  listen?: { ports: number[]; afterMs: number };
 }
 
 export interface StoredObject {
@@ -210,6 +220,11 @@ export class LocalAwsState {
   readonly consoles = new Map<string, ConsoleRecord>();
   /** Instance ids whose instance status check a test impaired. */
   readonly impaired = new Set<string>();
+  /** Roles AssumeRole can assume, by ARN, and the temporary credentials it issued, by access key id. */
+  readonly roles = new Map<string, RoleRecord>();
+  readonly sessions = new Map<string, SessionRecord>();
+  /** The TCP listeners of booted instances. */
+  readonly ports: InstancePorts;
   /** What exists besides the defaults: key pair names, security group ids, subnet ids, instance profile names. */
   readonly keyPairs = new Set<string>();
   readonly securityGroups = new Set<string>();
@@ -223,6 +238,7 @@ export class LocalAwsState {
   changeCount = 0;
 
   constructor(readonly config: StateConfig) {
+    this.ports = new InstancePorts(this);
     for (const kernel of pvGrubKernels(config.region)) {
       this.images.set(kernel.imageId, {
         imageId: kernel.imageId,

@@ -1,6 +1,6 @@
 /** Public shapes of the local AWS: options, recorded requests, state snapshots and fault rules. */
 
-export type ServiceName = 's3' | 'ec2' | 'ebs';
+export type ServiceName = 's3' | 'ec2' | 'ebs' | 'sts';
 
 export interface LocalAwsOptions {
   /** The EC2 region the local AWS serves, and the default S3 region. Default 'us-east-1'. */
@@ -23,6 +23,12 @@ export interface LocalAwsOptions {
   consolePostMs?: number;
   /** Delay after running before DescribeInstanceStatus's reachability checks leave `initializing`. Default 100 ms. */
   statusCheckMs?: number;
+  /**
+   * Give instances addresses in 127.0.0.0/8 (private 127.31.x.y, public 127.54.x.y) instead of
+   * 172.31.x.y and 54.x.y.z, so that the ports a console script names are really listened on there
+   * once the instance runs, and a TCP connection to any other port is refused. Default false.
+   */
+  loopbackAddresses?: boolean;
   /**
    * The stand-in EC2 bundling certificate and its private key (PEM). Without it, one is made the
    * first time `ec2Certificate` is read. Bundles sealed for it are booted for real (PV-GRUB's work).
@@ -48,6 +54,8 @@ export interface RecordedRequest {
   key?: string;
   /** Lower-case header names. */
   headers: Record<string, string>;
+  /** The access key that signed it, once the signature checked out. */
+  accessKeyId?: string;
   /** Bytes of body received, as sent on the wire (aws-chunked framing included). */
   bodyBytes: number;
   /** HTTP status answered; 0 while in flight, and for a connection reset by a fault. */

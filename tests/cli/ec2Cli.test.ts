@@ -5,6 +5,7 @@
  * before anything is launched.
  */
 import { strict as assert } from 'assert';
+import { writeFileSync } from 'fs';
 import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { kernelImage, sha256Of, uploadBootable } from '../helpers/bootImages';
@@ -21,7 +22,12 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
   const stateOf = (id: string) => local.instances().find((each) => each.instanceId === id)?.state;
 
   before(async () => {
-    local = await LocalAws.start({ instancePendingMs: 30, consolePostMs: 50, statusCheckMs: 50 });
+    local = await LocalAws.start({
+      instancePendingMs: 30,
+      consolePostMs: 50,
+      statusCheckMs: 50,
+      loopbackAddresses: true,
+    });
     environment = {
       AWS_ENDPOINT_URL: local.endpoint,
       AWS_REGION: local.region,
@@ -37,7 +43,7 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
 
   it('registers a bundle with the PV-GRUB kernel looked up, printing the AMI id', async () => {
     const kernel = buildXenKernel(folder.dir, { fileName: 'web.xen' });
-    local.scriptConsole({ kernelSha256: sha256Of(kernel) }, { lines: ['web: listening on :80'] });
+    local.scriptConsole({ kernelSha256: sha256Of(kernel) }, { lines: ['web: listening on :8080'], ports: [8080] });
     const location = await uploadBootable(local, folder.dir, await kernelImage(folder.dir, kernel, 'web'), 'cli');
     const plain = await cli(['register', '--image-location', location, '-n', 'web-plain', '--poll-seconds', '0.05']);
     assert.equal(plain.status, 0, plain.stderr);
@@ -83,11 +89,60 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
     const console = await cli(['console', '--instance-id', summary.instanceId]);
     assert.equal(console.status, 0, console.stderr);
     assert.match(console.stdout, /GNU GRUB/);
-    assert.match(console.stdout, /web: listening on :80/);
+    assert.match(console.stdout, /web: listening on :8080/);
     const gone = await cli(['terminate', '--instance-id', summary.instanceId, '--poll-seconds', '0.05']);
     assert.equal(gone.status, 0, gone.stderr);
     assert.match(gone.stdout, new RegExp(`${summary.instanceId} terminated`));
     assert.equal(stateOf(summary.instanceId), 'terminated');
+  });
+
+  it('--boot-port: verified when the port answers; a port nobody listens on fails at the deadline, left running', async () => {
+    const open = await cli([
+      'run',
+      '--image-id',
+      goodAmi,
+      '-t',
+      'm3.medium',
+      '--boot-marker',
+      'listening on',
+      '--boot-port',
+      '8080',
+      '--poll-seconds',
+      '0.05',
+      '--json',
+    ]);
+    assert.equal(open.status, 0, open.stderr);
+    const summary = JSON.parse(open.stdout);
+    assert.equal(summary.boot.result, 'verified');
+    assert.equal(summary.boot.method, 'console marker and TCP port');
+    assert.equal(summary.boot.port, `${summary.publicIpAddress}:8080`);
+    assert.equal((await cli(['terminate', '--instance-id', summary.instanceId, '--poll-seconds', '0.05'])).status, 0);
+
+    const closed = await cli([
+      'run',
+      '--image-id',
+      goodAmi,
+      '-t',
+      'm3.medium',
+      '--boot-port',
+      '9090',
+      '--boot-port-address',
+      'private',
+      '--boot-timeout',
+      '1',
+      '--poll-seconds',
+      '0.05',
+    ]);
+    assert.equal(closed.status, 1);
+    const id = /instance (i-[0-9a-f]{17}) is running but its boot was not verified/.exec(closed.stderr)?.[1];
+    assert.ok(id, closed.stderr);
+    assert.match(
+      closed.stderr,
+      /the system and instance reachability checks passed, but nothing accepted a TCP connection on 127\.31\.\d+\.\d+:9090 within 1 s \(last attempt: connection refused\)/,
+    );
+    assert.match(closed.stderr, /web: listening on :8080/, 'the console tail');
+    assert.equal(stateOf(id), 'running', 'left running for inspection');
+    assert.equal((await cli(['terminate', '--instance-id', id, '--poll-seconds', '0.05'])).status, 0);
   });
 
   it('a kernel that panics: exit 1 with the console lines, the instance left running and named', async () => {
@@ -118,6 +173,54 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
     assert.match(again.stderr, /^unikernel-ami deregister: --image-id ami-[0-9a-f]+: no such AMI in this region.*\n$/);
   });
 
+  it('console reads the live buffer by itself on a Nitro type, and refuses --latest on a Xen one', async () => {
+    const image = `${folder.dir}/nitro.img`;
+    writeFileSync(image, Buffer.alloc(1024 * 1024, 7));
+    const snapshot = await cli(['snapshot', '-i', image]);
+    assert.equal(snapshot.status, 0, snapshot.stderr);
+    const registered = await cli([
+      'register',
+      '--snapshot-id',
+      snapshot.stdout.trim(),
+      '-n',
+      'nitro',
+      '--poll-seconds',
+      '0.05',
+    ]);
+    assert.equal(registered.status, 0, registered.stderr);
+    const ami = registered.stdout.trim();
+    local.scriptConsole({ imageId: ami }, { lines: ['nanos: en1 up'] });
+    const run = await cli(['run', '--image-id', ami, '-t', 't3.micro', '--no-boot-check', '--json']);
+    assert.equal(run.status, 0, run.stderr);
+    const id = JSON.parse(run.stdout).instanceId as string;
+    const consoleRequests = () =>
+      local.requests.filter((request) => request.operation === 'GetConsoleOutput' && request.params.InstanceId === id);
+    const live = await cli(['console', '--instance-id', id, '--json']);
+    assert.equal(live.status, 0, live.stderr);
+    assert.equal(JSON.parse(live.stdout).latest, true);
+    assert.match(JSON.parse(live.stdout).output, /nanos: en1 up/);
+    assert.equal(consoleRequests().pop()?.params.Latest, 'true');
+    const posted = await cli(['console', '--instance-id', id, '--no-latest', '--json']);
+    assert.equal(posted.status, 0, posted.stderr);
+    assert.equal(JSON.parse(posted.stdout).latest, false);
+    assert.equal(consoleRequests().pop()?.params.Latest, undefined);
+    assert.equal((await cli(['terminate', '--instance-id', id, '--poll-seconds', '0.05'])).status, 0);
+
+    const xen = await cli(['run', '--image-id', goodAmi, '-t', 'm3.medium', '--no-boot-check', '--json']);
+    assert.equal(xen.status, 0, xen.stderr);
+    const xenId = JSON.parse(xen.stdout).instanceId as string;
+    const refused = await cli(['console', '--instance-id', xenId, '--latest']);
+    assert.equal(refused.status, 1);
+    assert.match(
+      refused.stderr,
+      /--latest: i-[0-9a-f]+ is an m3\.medium, not a Nitro type: only Nitro types have the live console/,
+    );
+    const plain = await cli(['console', '--instance-id', xenId, '--json']);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(JSON.parse(plain.stdout).latest, false, 'a Xen type reads the posted buffer');
+    assert.equal((await cli(['terminate', '--instance-id', xenId, '--poll-seconds', '0.05'])).status, 0);
+  });
+
   it('bad inputs: one line naming the option, and nothing launched', async () => {
     const before = local.instances().length;
     const cases: Array<[string[], RegExp]> = [
@@ -131,6 +234,16 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
       ],
       [
         ['run', '--image-id', goodAmi, '-t', 'm3.medium', '--no-boot-check', '--boot-marker', 'x'],
+        /need the boot check/,
+      ],
+      [['run', '--image-id', goodAmi, '-t', 'm3.medium', '--boot-port', '0'], /--boot-port 0: give a TCP port/],
+      [
+        ['run', '--image-id', goodAmi, '-t', 'm3.medium', '--boot-port', '80', '--boot-port-address', 'elastic'],
+        /--boot-port-address elastic: give public or private/,
+      ],
+      [['run', '--image-id', goodAmi, '-t', 'm3.medium', '--boot-port-address', 'public'], /needs --boot-port/],
+      [
+        ['run', '--image-id', goodAmi, '-t', 'm3.medium', '--no-boot-check', '--boot-port', '80'],
         /need the boot check/,
       ],
       [['run', '--image-id', 'i-123', '-t', 'm3.medium'], /--image-id: /],

@@ -3,6 +3,7 @@ import { createHash } from 'crypto';
 import { request as httpRequest } from 'http';
 import { DescribeImagesCommand, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import { assumedRoleCredentials } from '../../provider/aws/assumeRole';
 import { LocalAws } from '../../testing/localAws';
 import { ec2For, s3For, sendSigned } from './testSupport';
 
@@ -160,5 +161,68 @@ describe('fake AWS: SigV4 checks', function () {
     });
     assert.equal(answer, 403);
     assert.equal(fake.requests[0].errorCode, 'AccessDenied');
+  });
+  it('STS AssumeRole: temporary credentials work only with their own session token, and S3 says so when not', async () => {
+    const role = fake.createRoleDirect('uploader', { maxSessionDurationSeconds: 7200 });
+    const credentials = await assumedRoleCredentials({
+      roles: [{ roleArn: role, sessionName: 'auth-test', durationSeconds: 3600 }],
+      region: fake.region,
+      endpoint: fake.endpoint,
+      source: fake.credentials,
+    })();
+    assert.match(credentials.accessKeyId, /^ASIA[A-Z2-7]{16}$/);
+    assert.ok(credentials.sessionToken);
+    assert.ok(credentials.expiration && credentials.expiration.getTime() > Date.now() + 3500_000);
+    const good = s3For(fake, { credentials });
+    const tokenless = s3For(fake, {
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+    });
+    const otherToken = ec2For(fake, { credentials: { ...credentials, sessionToken: 'forged' } });
+    const longTermWithToken = ec2For(fake, {
+      credentials: { ...fake.credentials, sessionToken: credentials.sessionToken },
+    });
+    try {
+      await good.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'ok', Body: Buffer.from('x') }));
+      const missing = await failure(
+        tokenless.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'no', Body: Buffer.from('x') })),
+        S3ServiceException,
+      );
+      assert.equal(missing.name, 'InvalidToken');
+      for (const client of [otherToken, longTermWithToken]) {
+        const error = await failure(client.send(new DescribeImagesCommand({ Owners: ['self'] })), EC2ServiceException);
+        assert.equal(error.name, 'AuthFailure');
+      }
+    } finally {
+      good.destroy();
+      tokenless.destroy();
+      otherToken.destroy();
+      longTermWithToken.destroy();
+    }
+    assert.deepEqual(
+      fake.objects('auth-bucket').map((object) => object.key),
+      ['ok'],
+    );
+    const tooLong = await failure(
+      assumedRoleCredentials({
+        roles: [{ roleArn: role, sessionName: 'auth-test', durationSeconds: 10800 }],
+        region: fake.region,
+        endpoint: fake.endpoint,
+        source: fake.credentials,
+        maxAttempts: 1,
+      })(),
+      Error,
+    );
+    assert.match(tooLong.message, /exceeds the MaxSessionDuration set for this role/);
+    const unknown = await failure(
+      assumedRoleCredentials({
+        roles: [{ roleArn: `arn:aws:iam::${fake.accountId}:role/nobody` }],
+        region: fake.region,
+        endpoint: fake.endpoint,
+        source: fake.credentials,
+        maxAttempts: 1,
+      })(),
+      Error,
+    );
+    assert.match(unknown.message, /is not authorized to perform: sts:AssumeRole on resource: .*role\/nobody/);
   });
 });

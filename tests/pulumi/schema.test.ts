@@ -80,6 +80,7 @@ describe('resource declarations and what derives from them', () => {
       'rootDeviceType',
       'snapshotId',
       'state',
+      'tagsAll',
     ]);
     assert.deepEqual(
       undefinedKeys(resourceProps(unikernelInstanceSchema, { imageId: 'ami-1', instanceType: 't3.micro' })),
@@ -95,6 +96,7 @@ describe('resource declarations and what derives from them', () => {
         'publicIpAddress',
         'state',
         'statusCheck',
+        'tagsAll',
       ],
     );
   });

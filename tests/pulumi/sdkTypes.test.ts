@@ -88,6 +88,8 @@ interface PinnedUnikernelInstanceArgs {
   bootMarker?: pulumi.Input<string>;
   bootFailurePatterns?: pulumi.Input<pulumi.Input<string>[]>;
   bootTimeoutSeconds?: pulumi.Input<number>;
+  bootPort?: pulumi.Input<number>;
+  bootPortAddress?: pulumi.Input<'public' | 'private'>;
 }
 interface PinnedBundledImageOutputs {
   readonly manifestLocation: pulumi.Output<string>;

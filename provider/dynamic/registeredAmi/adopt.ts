@@ -4,6 +4,7 @@
  * available, makes its description and tags what the program says, and records it. From then on it
  * is the stack's: refresh reads it, destroy deregisters it (an EBS-backed AMI's snapshot stays).
  */
+import { appliedTags } from '../defaultTags';
 import { createClients } from '../../aws/clients';
 import { AwsInputError } from '../../aws/errors';
 import { describeImage, setImageDescription } from '../../aws/images';
@@ -38,7 +39,7 @@ export async function adoptAmi(
     );
   if (inputs.description !== undefined && inputs.description !== (image.description ?? ''))
     await setImageDescription(ec2, id, inputs.description);
-  const tags = inputs.tags ?? {};
+  const tags = appliedTags(inputs.tags);
   await updateTags(ec2, id, image.tags, tags);
   progress(label, `adopted ${id} (${image.name ?? 'no name'}); destroy deregisters it`);
   const outs = amiOutputs(inputs, {

@@ -3,6 +3,7 @@
  * asked for). An AMI registered but never available is a partial failure carrying its id; any
  * other failure after registering deregisters it.
  */
+import { appliedTags } from '../defaultTags';
 import { deadline } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId, kernelId, ramdiskId } from '../../aws/ids';
@@ -42,7 +43,7 @@ export const fromBundle: AmiSourceOperations = {
       kernelId: inputs.kernelId === undefined ? undefined : kernelId(inputs.kernelId),
       ramdiskId: inputs.ramdiskId === undefined ? undefined : ramdiskId(inputs.ramdiskId),
       blockDeviceMappings: inputs.blockDeviceMappings,
-      tags: inputs.tags,
+      tags: appliedTags(inputs.tags),
       signal,
     });
     progress(
@@ -58,14 +59,14 @@ export const fromBundle: AmiSourceOperations = {
       if (error instanceof ImageNotAvailableError) {
         throw new PartialFailure(
           registered.imageId,
-          { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) },
+          { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: appliedTags(inputs.tags) }) },
           [error.message],
         );
       }
       await deregisterImage(ec2, registered.imageId).catch((cleanupError: unknown) => {
         throw new PartialFailure(
           registered.imageId,
-          { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) },
+          { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: appliedTags(inputs.tags) }) },
           [`${reason(error)}; deregistering ${registered.imageId} failed too (${reason(cleanupError)})`],
         );
       });

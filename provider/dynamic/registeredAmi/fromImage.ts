@@ -3,6 +3,7 @@
  * direct APIs, registered as an EBS-backed HVM AMI. A snapshot or AMI that stays behind after a
  * failure (one that could not be removed, an AMI never available) is a partial failure with its id.
  */
+import { appliedTags } from '../defaultTags';
 import { promises as fs } from 'fs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { createClients, createEbsClient } from '../../aws/clients';
@@ -85,7 +86,7 @@ export const fromImage: AmiSourceOperations = {
           imageId: '',
           region,
           state: 'snapshot incomplete',
-          tags: inputs.tags ?? {},
+          tags: appliedTags(inputs.tags),
           snapshotId: error.snapshotId,
         };
         throw new PartialFailure(error.snapshotId, { ...props, ...amiOutputs(inputs, facts) }, [error.message]);
@@ -107,7 +108,7 @@ export const fromImage: AmiSourceOperations = {
           imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
           volumeSizeGiB: inputs.volumeSize,
           volumeType: inputs.volumeType ?? volumeType.default,
-          tags: inputs.tags,
+          tags: appliedTags(inputs.tags),
           signal,
         })
       ).imageId;
@@ -124,14 +125,14 @@ export const fromImage: AmiSourceOperations = {
       if (error instanceof ImageNotAvailableError) {
         throw new PartialFailure(
           registered,
-          { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: inputs.tags ?? {} }) },
+          { ...props, ...amiOutputs(inputs, { ...facts, state: error.state, tags: appliedTags(inputs.tags) }) },
           [error.message],
         );
       }
       await deregisterEbsImage(ec2, registered, snapshot).catch((cleanupError: unknown) => {
         throw new PartialFailure(
           registered,
-          { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: inputs.tags ?? {} }) },
+          { ...props, ...amiOutputs(inputs, { ...facts, state: 'unknown', tags: appliedTags(inputs.tags) }) },
           [`${reason(error)}; removing ${registered} and ${snapshot} failed too (${reason(cleanupError)})`],
         );
       });
@@ -235,7 +236,7 @@ async function writeSnapshot(
     parent,
     volumeSizeGiB: inputs.volumeSize,
     description: `${inputs.name}: root volume of an EBS-backed unikernel AMI`,
-    tags: { ...inputs.tags, [IMAGE_IDENTITY_TAG]: identity },
+    tags: { ...appliedTags(inputs.tags), [IMAGE_IDENTITY_TAG]: identity },
     skipZeroBlocks: inputs.skipZeroBlocks ?? skipZeroBlocks.default,
     encrypted: inputs.encrypted,
     kmsKeyArn: inputs.kmsKeyArn,
@@ -262,7 +263,13 @@ async function removeSnapshotOrReport(
   try {
     await deleteSnapshot(ec2, snapshot);
   } catch (cleanupError) {
-    const facts = { imageId: '', region, state: 'not registered', tags: inputs.tags ?? {}, snapshotId: snapshot };
+    const facts = {
+      imageId: '',
+      region,
+      state: 'not registered',
+      tags: appliedTags(inputs.tags),
+      snapshotId: snapshot,
+    };
     throw new PartialFailure(snapshot, { ...props, ...amiOutputs(inputs, facts) }, [
       `registering failed (${reason(cause)}) and deleting snapshot ${snapshot} failed too (${reason(cleanupError)})`,
     ]);

@@ -4,6 +4,7 @@
  * EBS-backed HVM). The inputs (or the state) name the source; check, create, read and delete are
  * the source's, diff and update are shared.
  */
+import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
 import { deadline, trackedOperations } from '../cancellation';
 import { createClients } from '../../aws/clients';
 import { imageId } from '../../aws/ids';
@@ -45,11 +46,12 @@ export async function check(olds: Props, given: Props): Promise<{ inputs: Props;
 }
 
 export function diff(olds: Props, news: Props) {
-  return diffAmi(
+  const outcome = diffAmi(
     withCurrentNames(olds).props,
     withCurrentNames(news).props,
     plannedRegion(typeof news.region === 'string' ? news.region : undefined),
   );
+  return withDefaultTagsChange(outcome, olds, news.tags);
 }
 
 /**
@@ -78,7 +80,7 @@ export async function read(id: string, props: Props) {
     ...olds,
     state: live.state,
     description: live.description ?? olds.description,
-    tags: live.tags ?? olds.tags,
+    ...(live.tags ? tagOutputs(live.tags, olds.tags) : {}),
     // The AMI keeps the name it was registered under: the input stays what the program gave.
     imageName: live.name ?? olds.imageName,
   });
@@ -96,12 +98,13 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const image = imageId(id);
   if ((inputs.description ?? '') !== (before.description ?? ''))
     await setImageDescription(ec2, image, inputs.description ?? '');
-  await updateTags(ec2, image, before.tags ?? {}, inputs.tags ?? {});
+  const tags = appliedTags(inputs.tags);
+  await updateTags(ec2, image, before.tagsAll ?? before.tags ?? {}, tags);
   const facts = {
     imageId: image,
     region: before.region,
     state: before.state,
-    tags: inputs.tags ?? {},
+    tags,
     effectiveKernelId: before.effectiveKernelId,
     snapshotId: before.snapshotId,
     blockList: before.blockList,

@@ -1,4 +1,5 @@
 /** What RegisteredAmi's state holds, from either source: the inputs (without __provider) and what AWS made. */
+import { tagOutputs } from '../defaultTags';
 import { definedOnly } from '../values';
 import { RegisteredAmiInputs, RegisteredAmiOutputs } from './types';
 import { sourceOf } from './rules';
@@ -23,6 +24,7 @@ export function amiOutputs(
   return definedOnly({
     ...rest,
     ...facts,
+    ...tagOutputs(facts.tags, inputs.tags),
     rootDeviceType: sourceOf(inputs) === 'image' ? ('ebs' as const) : ('instance-store' as const),
   });
 }

@@ -132,6 +132,7 @@ export const registeredAmiSchema = {
   imagePath: property(strings, { input: 'optional', output: 'maybe', change: 'none', source: 'image' }),
   description: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
   tags: shared.tags,
+  tagsAll: shared.tagsAll,
   /** Deadline for registering and waiting until available, in seconds (default 1800). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */

@@ -9,6 +9,7 @@ import { AwsInputError } from '../../aws/errors';
 import { instanceId } from '../../aws/ids';
 import { describeInstance, InstanceSummary } from '../../aws/instances';
 import { updateTags } from '../../aws/tags';
+import { appliedTags } from '../defaultTags';
 import { progress } from '../log';
 import { awsSettings, resolveRegion } from '../settings';
 import { isGone } from './rules';
@@ -46,7 +47,7 @@ export async function adoptInstance(
       'adoptInstanceId',
       `adoptInstanceId ${id} is of type ${instance.instanceType ?? 'unknown'}, not ${inputs.instanceType}: give the instanceType it is`,
     );
-  const tags = inputs.tags ?? {};
+  const tags = appliedTags(inputs.tags);
   await updateTags(ec2, id, instance.tags, tags);
   progress(`UnikernelInstance ${id}`, 'adopted; destroy terminates it');
   // Everything create records for an instance it launched (addresses, DNS names, zone, owner for the ARN).

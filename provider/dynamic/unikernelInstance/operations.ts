@@ -19,6 +19,7 @@ import {
   waitForInstanceRunning,
 } from '../../aws/instances';
 import { updateTags } from '../../aws/tags';
+import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
 import { awsSettings, currentSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
@@ -44,7 +45,7 @@ export function diff(olds: Props, news: Props) {
     plannedRegion(typeof news.region === 'string' ? news.region : undefined),
   );
   for (const note of notes) progress(`UnikernelInstance ${String(olds.instanceId)}`, note);
-  return outcome;
+  return withDefaultTagsChange(outcome, olds, news.tags);
 }
 
 type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
@@ -66,7 +67,7 @@ function outputs(
     state: instance.state,
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
-    tags: instance.tags,
+    ...tagOutputs(instance.tags, inputs.tags),
     arn: instance.ownerId ? instanceArn(region, instance.ownerId, instance.instanceId) : undefined,
     privateDns: instance.privateDnsName,
     publicDns: instance.publicDnsName,
@@ -97,7 +98,7 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     securityGroupIds: inputs.securityGroupIds,
     subnetId: inputs.subnetId,
     userData: inputs.userData,
-    tags: inputs.tags,
+    tags: appliedTags(inputs.tags),
     httpTokens: inputs.httpTokens,
     notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
@@ -114,7 +115,11 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
         id,
         {
           ...props,
-          ...outputs(inputs, clientToken, region, { instanceId: id, state: error.state, tags: inputs.tags ?? {} }),
+          ...outputs(inputs, clientToken, region, {
+            instanceId: id,
+            state: error.state,
+            tags: appliedTags(inputs.tags),
+          }),
         },
         [error.message],
       );
@@ -122,7 +127,7 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     try {
       await terminateInstance(ec2, id, waitOptions(60));
     } catch (cleanupError) {
-      const facts = { instanceId: id, state: 'unknown', tags: inputs.tags ?? {} };
+      const facts = { instanceId: id, state: 'unknown', tags: appliedTags(inputs.tags) };
       throw new PartialFailure(id, { ...props, ...outputs(inputs, clientToken, region, facts) }, [
         `${reason(error)}; terminating ${id} failed too (${reason(cleanupError)}): destroy or update again to remove it`,
       ]);
@@ -162,6 +167,7 @@ async function verifyBoot(
       // A signal to the plugin stops the watch too: the instance is then kept in the state, not lost.
       signal: deadline(timeoutSeconds + 120),
       onProgress: (message) => progress(label, message),
+      port: inputs.bootPort === undefined ? undefined : { port: inputs.bootPort, address: inputs.bootPortAddress },
     });
   } catch (error) {
     const summary = `verification could not finish: ${reason(error)}`;
@@ -175,6 +181,7 @@ async function verifyBoot(
     method: outcome.method,
     at: outcome.at.toISOString(),
     summary: outcome.summary,
+    ...(outcome.port === undefined ? {} : { port: outcome.port }),
   };
   if (!outcome.verified)
     return fail(
@@ -199,7 +206,7 @@ export async function read(id: string, props: Props) {
     statusCheck: checks?.instance === 'impaired' ? checks.instance : undefined,
     state: instance.state,
     instanceType: instance.instanceType ?? olds.instanceType,
-    tags: instance.tags,
+    ...tagOutputs(instance.tags, olds.tags),
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
     privateDns: instance.privateDnsName ?? olds.privateDns,
@@ -217,12 +224,13 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const before = parseOutputs(unikernelInstanceSchema, olds, RESOURCE);
   const inputs = parseInputs(unikernelInstanceSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
-  await updateTags(ec2, instanceId(id), before.tags ?? {}, inputs.tags ?? {});
+  const tags = appliedTags(inputs.tags);
+  await updateTags(ec2, instanceId(id), before.tagsAll ?? before.tags ?? {}, tags);
   // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
   const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone } = before;
   const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone });
   return {
-    outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }), ...kept },
+    outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags }), ...kept },
   };
 }
 

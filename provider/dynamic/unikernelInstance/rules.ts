@@ -2,7 +2,7 @@
 import { bootPatterns } from '../../aws/bootCheck';
 import { imageId, instanceId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
-import { positiveSecondsProblem, regionMoves } from '../inputRules';
+import { positiveSecondsProblem, regionMoves, wholeNumberProblem } from '../inputRules';
 import { defaultsOf, keysWhere, parsePlanned, PlannedOf, withDefaults } from '../schema';
 import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
 import { unikernelInstanceSchema } from './types';
@@ -47,7 +47,7 @@ export function checkInstanceInputs(props: Props): CheckFailure[] {
 
 /** Boot verification's inputs: valid regular expressions, a positive deadline, nothing given that is switched off. */
 function checkBootInputs(list: FailureList, inputs: PlannedOf<typeof unikernelInstanceSchema>): void {
-  const { verifyBoot, bootMarker, bootFailurePatterns, bootTimeoutSeconds } = inputs;
+  const { verifyBoot, bootMarker, bootFailurePatterns, bootTimeoutSeconds, bootPort, bootPortAddress } = inputs;
   if (isKnown(bootMarker)) list.attempt('bootMarker', () => bootPatterns(bootMarker));
   if (isKnown(bootFailurePatterns)) {
     const known = bootFailurePatterns.filter((each): each is string => typeof each === 'string' && !isUnknown(each));
@@ -56,10 +56,15 @@ function checkBootInputs(list: FailureList, inputs: PlannedOf<typeof unikernelIn
     else list.attempt('bootFailurePatterns', () => bootPatterns(undefined, known));
   }
   list.fail('bootTimeoutSeconds', positiveSecondsProblem(bootTimeoutSeconds));
+  list.fail('bootPort', wholeNumberProblem(bootPort, 1, 65535, 'a TCP port'));
+  if (isKnown(bootPortAddress) && !['public', 'private'].includes(bootPortAddress))
+    list.fail('bootPortAddress', 'must be "public" or "private"');
+  else if (bootPortAddress !== undefined && bootPort === undefined)
+    list.fail('bootPortAddress', 'is given without bootPort: give the port to check, or remove it');
   if (verifyBoot === false) {
-    const given = (['bootMarker', 'bootFailurePatterns', 'bootTimeoutSeconds'] as const).filter(
-      (key) => inputs[key] !== undefined,
-    );
+    const given = (
+      ['bootMarker', 'bootFailurePatterns', 'bootTimeoutSeconds', 'bootPort', 'bootPortAddress'] as const
+    ).filter((key) => inputs[key] !== undefined);
     for (const key of given) list.fail(key, 'is given but verifyBoot is false: remove it, or turn verifyBoot on');
   }
 }

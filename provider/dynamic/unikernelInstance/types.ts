@@ -28,6 +28,7 @@ export const unikernelInstanceSchema = {
    */
   instanceType: property(strings, { input: 'required', output: 'always', change: 'replace' }),
   tags: shared.tags,
+  tagsAll: shared.tagsAll,
   /** Deadline for launching (and for terminating), in seconds (default 900). */
   timeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
   /**
@@ -52,6 +53,17 @@ export const unikernelInstanceSchema = {
    * only Nitro types offer, EC2 posts the console minutes late).
    */
   bootTimeoutSeconds: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
+  /**
+   * A TCP port the unikernel listens on once up (e.g. 80): the boot is verified only when a
+   * connection to it on the instance's address succeeds too (tried at every poll until
+   * `bootTimeoutSeconds`), besides the marker or the status checks.
+   */
+  bootPort: property(numbers, { input: 'optional', output: 'maybe', change: 'update' }),
+  /**
+   * Which address `bootPort` is checked on: "public" or "private" (default: the public IP when the
+   * instance has one, else the private one). It must be reachable from where `pulumi up` runs.
+   */
+  bootPortAddress: property(oneOf(['public', 'private']), { input: 'optional', output: 'maybe', change: 'update' }),
   /** Compared with the effective region (the input, else the provider's): a move replaces. */
   region: shared.region,
   /**
@@ -67,7 +79,8 @@ export const unikernelInstanceSchema = {
   publicIpAddress: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
   /**
    * What boot verification found: `result` (verified, not verified, not checked), `method` (console
-   * marker or status checks), `at` (ISO time) and `summary`. Never the console's text.
+   * marker or status checks, "and TCP port" with `bootPort`), `at` (ISO time), `summary`, and `port`
+   * (the address and port checked). Never the console's text.
    */
   bootStatus: property(stringMap, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** "impaired" when refresh last found the instance reachability check failing (the next up replaces it); absent otherwise. */
