@@ -66,7 +66,9 @@ export async function setSecurityGroups(ec2: EC2Client, id: InstanceId, groups: 
 
 export async function setMonitoring(ec2: EC2Client, id: InstanceId, on: boolean): Promise<void> {
   await awsCall(on ? 'MonitorInstances' : 'UnmonitorInstances', id, () =>
-    ec2.send(on ? new MonitorInstancesCommand({ InstanceIds: [id] }) : new UnmonitorInstancesCommand({ InstanceIds: [id] })),
+    ec2.send(
+      on ? new MonitorInstancesCommand({ InstanceIds: [id] }) : new UnmonitorInstancesCommand({ InstanceIds: [id] }),
+    ),
   );
 }
 
@@ -116,7 +118,9 @@ export async function changeInstanceType(
   signal?: AbortSignal,
   onProgress?: (message: string) => void,
 ): Promise<InstanceSummary> {
-  await awsCall('StopInstances', id, () => ec2.send(new StopInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }));
+  await awsCall('StopInstances', id, () =>
+    ec2.send(new StopInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }),
+  );
   onProgress?.('stopping, to change its type');
   try {
     await waitUntilInstanceStopped(
@@ -146,7 +150,9 @@ export async function changeInstanceType(
     modifyError = error;
     onProgress?.(`the type change was refused; starting it again with its old type`);
   }
-  await awsCall('StartInstances', id, () => ec2.send(new StartInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }));
+  await awsCall('StartInstances', id, () =>
+    ec2.send(new StartInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }),
+  );
   const running = await waitForInstanceRunning(ec2, id, wait, signal);
   if (modifyError !== undefined) throw modifyError;
   return running;

@@ -159,7 +159,8 @@ function summarize(instance: Instance, ownerId?: string): InstanceSummary {
       instanceMetadataTags: instance.MetadataOptions.InstanceMetadataTags,
     },
     rootDeviceType: instance.RootDeviceType,
-    monitoring: instance.Monitoring?.State === undefined ? undefined : ['enabled', 'pending'].includes(instance.Monitoring.State),
+    monitoring:
+      instance.Monitoring?.State === undefined ? undefined : ['enabled', 'pending'].includes(instance.Monitoring.State),
     placementGroup: instance.Placement?.GroupName || undefined,
     iamInstanceProfileArn: instance.IamInstanceProfile?.Arn,
     tags: fromTagList(instance.Tags),
@@ -239,7 +240,11 @@ async function checkLaunch(
   const info = await instanceTypeInfo(ec2, type, signal);
   const mismatch = launchMismatch(info, needs);
   if (!mismatch)
-    return { notes: launchNotes(info, needs), rootDeviceType: needs.rootDeviceType, rootDeviceName: image.rootDeviceName };
+    return {
+      notes: launchNotes(info, needs),
+      rootDeviceType: needs.rootDeviceType,
+      rootDeviceName: image.rootDeviceName,
+    };
   const candidates = await awsCall('DescribeInstanceTypes', 'instance types', () =>
     typesThatCanBoot(ec2, needs, signal),
   );
@@ -298,10 +303,10 @@ export async function launchInstance(options: LaunchOptions): Promise<InstanceId
         'rootBlockDevice',
         `AMI ${options.imageId} is instance-store-backed and has no EBS root volume: remove rootBlockDevice`,
       );
-    if (options.instanceInitiatedShutdownBehavior === 'stop')
+    if (options.instanceInitiatedShutdownBehavior !== undefined)
       throw new AwsInputError(
         'instanceInitiatedShutdownBehavior',
-        `AMI ${options.imageId} is instance-store-backed, which cannot be stopped: give "terminate" or remove it`,
+        `AMI ${options.imageId} is instance-store-backed, and EC2 takes a shutdown behaviour for EBS-backed images only (an instance-store instance always terminates): remove it`,
       );
   }
   const output = await awsCall('RunInstances', options.imageId, () =>
@@ -320,7 +325,10 @@ export async function launchInstance(options: LaunchOptions): Promise<InstanceId
 }
 
 /** RunInstances' parameters from the launch options (pure). */
-export function runInstancesInput(options: LaunchOptions, rootDeviceName: string | undefined): RunInstancesCommandInput {
+export function runInstancesInput(
+  options: LaunchOptions,
+  rootDeviceName: string | undefined,
+): RunInstancesCommandInput {
   const metadata = options.metadataOptions ?? {};
   const root = options.rootBlockDevice;
   // EC2 takes a public address only on a network interface described in the request, and then
@@ -408,8 +416,7 @@ export async function terminateInstance(
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
   } catch (error) {
     if (errorCode(error) === 'InvalidInstanceID.NotFound') return;
-    if (errorCode(error) === 'OperationNotPermitted')
-      throw new TerminationProtectedError(id);
+    if (errorCode(error) === 'OperationNotPermitted') throw new TerminationProtectedError(id);
     throw describeAwsError(error, 'TerminateInstances', id);
   }
   try {

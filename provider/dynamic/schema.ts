@@ -74,7 +74,9 @@ export type ShapeOf<F> = { -readonly [K in keyof F]?: F[K] extends Kind<infer T,
  * Objects whose fields are each optional and of their own kind (metadata options, a root device):
  * `shape({ field: kind, … })`. Check sees any object, so that its rule can name the field at fault.
  */
-function shape<const F extends Record<string, Kind<unknown, unknown>>>(fields: F): Kind<ShapeOf<F>, Record<string, unknown>> {
+function shape<const F extends Record<string, Kind<unknown, unknown>>>(
+  fields: F,
+): Kind<ShapeOf<F>, Record<string, unknown>> {
   const is = (value: unknown): value is ShapeOf<F> =>
     isObject(value) &&
     Object.entries(value).every(([key, item]) => key in fields && (item === undefined || fields[key].is(item)));

@@ -226,6 +226,11 @@ export class LocalAws {
     return id;
   }
 
+  /** A new placement group of this name. */
+  createPlacementGroupDirect(name: string): void {
+    this.state.placementGroups.add(name);
+  }
+
   /** A new instance profile; returns its ARN. */
   createInstanceProfileDirect(name: string): string {
     this.state.instanceProfiles.add(name);

@@ -59,7 +59,9 @@ export function diff(olds: Props, news: Props) {
 }
 
 type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
-  Partial<Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId' | 'rootDeviceType'>> & {
+  Partial<
+    Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId' | 'rootDeviceType'>
+  > & {
     instanceId: string;
   };
 

@@ -167,7 +167,9 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
     const change = `instanceType ${String(olds.instanceType)} → ${shown(news.instanceType).replace(/^"|"$/g, '')}`;
     if (olds.rootDeviceType === 'ebs') {
       updates = true;
-      notes.push(`${change}: changed in place (the EBS-backed instance is stopped, modified and started again, and its boot verified)`);
+      notes.push(
+        `${change}: changed in place (the EBS-backed instance is stopped, modified and started again, and its boot verified)`,
+      );
     } else {
       replaces.push('instanceType');
       notes.push(

@@ -63,7 +63,7 @@ export const unikernelInstanceSchema = {
   metadataOptions: property(metadataOptionsKind, { input: 'optional', output: 'maybe', change: 'update' }),
   /** The primary private IPv4 address, in the subnet's range (EC2 picks one when not given). */
   privateIp: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
-  /** "stop" (EBS-backed only) or "terminate": what a shutdown from inside the instance does; changed in place. */
+  /** "stop" or "terminate", for an EBS-backed AMI only: what a shutdown from inside the instance does; changed in place. */
   instanceInitiatedShutdownBehavior: property(oneOf(['stop', 'terminate']), {
     input: 'optional',
     output: 'maybe',
