@@ -163,13 +163,17 @@ function rootVolume(
 ): RootVolume | undefined {
   const mappings = structList(params, 'BlockDeviceMapping');
   const snapshot = image.rootSnapshotId === undefined ? undefined : state.snapshots.get(image.rootSnapshotId);
+  // The AMI's own root mapping gives the defaults, as on EC2.
+  const amiRoot = image.blockDeviceMappings.find((each) => each.deviceName === image.rootDeviceName)?.ebs ?? {};
   const base: RootVolume = {
     volumeId,
-    sizeGiB: snapshot?.volumeSizeGiB ?? 8,
-    volumeType: 'gp2',
+    sizeGiB: Number(amiRoot.VolumeSize ?? snapshot?.volumeSizeGiB ?? 8),
+    volumeType: amiRoot.VolumeType ?? 'gp2',
+    iops: amiRoot.Iops === undefined ? undefined : Number(amiRoot.Iops),
+    throughput: amiRoot.Throughput === undefined ? undefined : Number(amiRoot.Throughput),
     encrypted: snapshot?.encrypted ?? false,
     kmsKeyId: snapshot?.kmsKeyArn,
-    deleteOnTermination: true,
+    deleteOnTermination: amiRoot.DeleteOnTermination !== 'false',
   };
   if (mappings.length === 0) return image.rootDeviceType === 'ebs' ? base : undefined;
   const mapping = mappings[0];
@@ -192,7 +196,7 @@ function rootVolume(
       'InvalidBlockDeviceMapping',
       `Volume of size ${size}GB is smaller than snapshot '${snapshot.snapshotId}', expect size >= ${snapshot.volumeSizeGiB}GB`,
     );
-  const type = mapping['Ebs.VolumeType'] ?? 'gp2';
+  const type = mapping['Ebs.VolumeType'] ?? base.volumeType;
   if (!VOLUME_TYPES.includes(type)) throw invalidValue('Ebs.VolumeType', type);
   const iops = integer(mapping, 'Ebs.Iops');
   const throughput = integer(mapping, 'Ebs.Throughput');

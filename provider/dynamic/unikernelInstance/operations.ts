@@ -307,6 +307,7 @@ async function removeNow(id: string, props: Props): Promise<void> {
     if (!(error instanceof TerminationProtectedError)) throw error;
     throw new Error(
       `instance ${id} has termination protection (disableApiTermination is true), so EC2 refuses to terminate it; it is still running and still in the stack: set disableApiTermination to false and run pulumi up, then destroy`,
+      { cause: error },
     );
   }
   progress(`UnikernelInstance ${id}`, 'terminated');
