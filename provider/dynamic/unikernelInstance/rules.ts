@@ -174,7 +174,7 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
       replaces.push('instanceType');
       notes.push(
         olds.rootDeviceType === 'instance-store'
-          ? `${change}: the instance is replaced (a type changes only on a stopped instance, and an instance-store instance cannot be stopped)`
+          ? `${change}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`
           : `${change}: the instance is replaced (its root device type is not recorded; a refresh records it, after which an EBS-backed one is changed in place)`,
       );
     }
