@@ -294,5 +294,11 @@ describe('UnikernelInstance update and refresh: the changes made in place, and d
     );
     assert.deepEqual([next.changes, next.replaces], [true, []]);
     assert.equal(liveInputs({ ...BASE, metadataOptions: { httpTokens: 'optional' } }, live).metadataOptions, undefined);
+    // The same groups in another order: no drift, the program's order stays.
+    const reordered = { ...live, securityGroupIds: ['sg-22222222', 'sg-11111111'] };
+    assert.equal(
+      liveInputs({ ...BASE, securityGroupIds: ['sg-11111111', 'sg-22222222'] }, reordered).securityGroupIds,
+      undefined,
+    );
   });
 });

@@ -251,6 +251,10 @@ export function inPlaceChanges(before: KnownInputs, after: KnownInputs): InPlace
   return changes;
 }
 
+function sortedList(value: unknown): unknown {
+  return Array.isArray(value) ? [...value].sort() : value;
+}
+
 /** What refresh found on the instance (DescribeInstances and DescribeInstanceAttribute). */
 export interface LiveInstance {
   instanceType?: string;
@@ -277,7 +281,9 @@ export function liveInputs(olds: Props, live: LiveInstance): Props {
     availabilityZone: live.availabilityZone ?? olds.availabilityZone,
     rootDeviceType: live.rootDeviceType ?? olds.rootDeviceType,
   };
-  if (given('securityGroupIds')) drifted.securityGroupIds = live.securityGroupIds;
+  // The same groups in another order are no drift: the program's order is kept.
+  if (given('securityGroupIds') && !sameValue([...live.securityGroupIds].sort(), sortedList(olds.securityGroupIds)))
+    drifted.securityGroupIds = live.securityGroupIds;
   if (given('privateIp') && live.privateIpAddress !== undefined) drifted.privateIp = live.privateIpAddress;
   if (given('instanceInitiatedShutdownBehavior') && live.instanceInitiatedShutdownBehavior !== undefined)
     drifted.instanceInitiatedShutdownBehavior = live.instanceInitiatedShutdownBehavior;
