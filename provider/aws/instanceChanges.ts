@@ -6,6 +6,7 @@
  */
 import {
   DescribeInstanceAttributeCommand,
+  DescribeInstanceCreditSpecificationsCommand,
   EC2Client,
   ModifyInstanceAttributeCommand,
   ModifyInstanceCreditSpecificationCommand,
@@ -42,6 +43,14 @@ export async function describeInstanceAttributes(
     disableApiTermination: termination.DisableApiTermination?.Value,
     instanceInitiatedShutdownBehavior: shutdown.InstanceInitiatedShutdownBehavior?.Value,
   };
+}
+
+/** The CPU credits of a burstable instance, or undefined for another type. */
+export async function describeCpuCredits(ec2: EC2Client, id: InstanceId, signal?: AbortSignal) {
+  const output = await awsCall('DescribeInstanceCreditSpecifications', id, () =>
+    ec2.send(new DescribeInstanceCreditSpecificationsCommand({ InstanceIds: [id] }), { abortSignal: signal }),
+  );
+  return output.InstanceCreditSpecifications?.find((each) => each.InstanceId === id)?.CpuCredits;
 }
 
 export async function setTerminationProtection(ec2: EC2Client, id: InstanceId, on: boolean): Promise<void> {

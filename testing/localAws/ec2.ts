@@ -15,6 +15,7 @@ import { describeInstances, runInstances, terminateInstances } from './ec2Instan
 import { describeInstanceStatus, getConsoleOutput } from './ec2Console';
 import {
   describeInstanceAttribute,
+  describeInstanceCreditSpecifications,
   modifyInstanceAttribute,
   modifyInstanceCreditSpecification,
   modifyInstanceMetadataOptions,
@@ -178,6 +179,7 @@ const ACTIONS: Record<string, Ec2Action> = {
   MonitorInstances: monitorInstances,
   UnmonitorInstances: unmonitorInstances,
   ModifyInstanceCreditSpecification: modifyInstanceCreditSpecification,
+  DescribeInstanceCreditSpecifications: describeInstanceCreditSpecifications,
   ModifyInstanceMetadataOptions: modifyInstanceMetadataOptions,
   GetConsoleOutput: getConsoleOutput,
   DescribeInstanceStatus: describeInstanceStatus,

@@ -343,3 +343,14 @@ export const modifyInstanceMetadataOptions: Ec2Action = (context) => {
     ),
   ];
 };
+
+/** DescribeInstanceCreditSpecifications by instance id: burstable instances only, as EC2 lists them. */
+export const describeInstanceCreditSpecifications: Ec2Action = (context) => {
+  const { state } = context;
+  const instances = namedInstances(state, scalarList(context.params, 'InstanceId'));
+  const burstable = instances.filter((instance) => instance.settings.cpuCredits !== undefined);
+  return items('instanceCreditSpecificationSet', burstable, (instance) => [
+    el('instanceId', instance.instanceId),
+    el('cpuCredits', instance.settings.cpuCredits),
+  ]);
+};

@@ -7,6 +7,7 @@ import { strict as assert } from 'assert';
 import * as path from 'path';
 import {
   DescribeInstanceAttributeCommand,
+  DescribeInstanceCreditSpecificationsCommand,
   DescribeInstancesCommand,
   EC2Client,
   EC2ServiceException,
@@ -332,6 +333,11 @@ describe('fake AWS: an instance settings and their changes, as EC2 keeps and all
       [id],
     );
     assert.equal(credits.UnsuccessfulInstanceCreditSpecifications?.[0].Error?.Code, 'InvalidInstanceID.NotFound');
+    const listed = await ec2.send(new DescribeInstanceCreditSpecificationsCommand({ InstanceIds: [id] }));
+    assert.deepEqual(
+      listed.InstanceCreditSpecifications?.map((each) => [each.InstanceId, each.CpuCredits]),
+      [[id, 'standard']],
+    );
 
     const metadata = await ec2.send(
       new ModifyInstanceMetadataOptionsCommand({ InstanceId: id, HttpTokens: 'optional', HttpEndpoint: 'disabled' }),

@@ -242,18 +242,27 @@ describe('engine model: a UnikernelInstance of an EBS-backed AMI changed in plac
   });
 
   it('refresh shows drift made outside the program, and the next up puts it back in place', async function () {
-    const engine = await upFirst();
+    const credits = { creditSpecification: { cpuCredits: 'standard' } };
+    const engine = await upFirst(credits);
     const id = engine.entry('app')!.id;
-    const { EC2Client, ModifyInstanceAttributeCommand } = await import('@aws-sdk/client-ec2');
+    const { EC2Client, ModifyInstanceAttributeCommand, ModifyInstanceCreditSpecificationCommand } =
+      await import('@aws-sdk/client-ec2');
     const ec2 = new EC2Client({ endpoint: fake.endpoint, region: fake.region, credentials: { ...fake.credentials } });
     await ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: id, DisableApiTermination: { Value: true } }));
+    await ec2.send(
+      new ModifyInstanceCreditSpecificationCommand({
+        InstanceCreditSpecifications: [{ InstanceId: id, CpuCredits: 'unlimited' }],
+      }),
+    );
     ec2.destroy();
     await engine.refresh();
     assert.equal(engine.entry('app')!.inputs.disableApiTermination, true, 'refresh recorded the drift');
-    assert.deepEqual(planText(await engine.preview(program())), ['app: update']);
+    assert.deepEqual(engine.entry('app')!.inputs.creditSpecification, { cpuCredits: 'unlimited' });
+    assert.deepEqual(planText(await engine.preview(program(credits))), ['app: update']);
     fake.clearRequests();
-    await engine.up(program());
-    assert.deepEqual(changingCalls(fake.requests), ['ModifyInstanceAttribute']);
+    await engine.up(program(credits));
+    assert.deepEqual(changingCalls(fake.requests), ['ModifyInstanceAttribute', 'ModifyInstanceCreditSpecification']);
+    assert.deepEqual(planText(await engine.preview(program(credits))), ['app: same']);
     await engine.destroy();
     assert.deepEqual(liveOnes(), []);
   });

@@ -21,6 +21,7 @@ import {
 } from '../../aws/instances';
 import {
   changeInstanceType,
+  describeCpuCredits,
   describeInstanceAttributes,
   setCpuCredits,
   setMetadataOptions,
@@ -219,6 +220,7 @@ export async function read(id: string, props: Props) {
   if (checks?.instance === 'impaired')
     progress(`UnikernelInstance ${id}`, 'its instance reachability check is impaired: the next up replaces it');
   const attributes = await describeInstanceAttributes(ec2, instanceId(id));
+  const cpuCredits = olds.creditSpecification ? await describeCpuCredits(ec2, instanceId(id)) : undefined;
   const refreshed = {
     ...olds,
     // Only an impaired check is recorded: a healthy instance's state stays as create left it.
@@ -229,7 +231,7 @@ export async function read(id: string, props: Props) {
     publicIpAddress: instance.publicIpAddress,
     privateDns: instance.privateDnsName ?? olds.privateDns,
     publicDns: instance.publicDnsName ?? olds.publicDns,
-    ...liveInputs(olds, { ...instance, ...attributes }),
+    ...liveInputs(olds, { ...instance, ...attributes, cpuCredits }),
   };
   return {
     id,

@@ -263,6 +263,8 @@ export interface LiveInstance {
   instanceInitiatedShutdownBehavior?: string;
   monitoring?: boolean;
   metadataOptions?: MetadataOptions;
+  /** Read only when the program gives creditSpecification. */
+  cpuCredits?: string;
   privateIpAddress?: string;
   placementGroup?: string;
   availabilityZone?: string;
@@ -292,6 +294,8 @@ export function liveInputs(olds: Props, live: LiveInstance): Props {
     if (value !== undefined && (given(key) || value !== DEFAULTS[key])) drifted[key] = value;
   }
   if (given('placementGroup') || live.placementGroup !== undefined) drifted.placementGroup = live.placementGroup;
+  if (given('creditSpecification') && live.cpuCredits !== undefined)
+    drifted.creditSpecification = { cpuCredits: live.cpuCredits };
   const metadata = live.metadataOptions && definedFields({ ...live.metadataOptions });
   if (metadata && !sameValue(effectiveMetadataOptions(olds), { ...effectiveMetadataOptions({}), ...metadata }))
     drifted.metadataOptions = metadata;
