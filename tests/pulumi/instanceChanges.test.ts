@@ -173,6 +173,18 @@ describe('engine model: a UnikernelInstance of an EBS-backed AMI changed in plac
     assert.deepEqual(liveOnes(), []);
   });
 
+  it('a new type that cannot boot the AMI is refused before the instance is stopped', async function () {
+    const engine = await upFirst();
+    const id = engine.entry('app')!.id;
+    await assert.rejects(engine.up(program({ instanceType: 't4g.micro' })), /t4g\.micro.*arm64|arm64.*t4g\.micro/);
+    assert.deepEqual(changingCalls(fake.requests), [], 'nothing stopped, nothing modified');
+    assert.deepEqual(
+      liveOnes().map((each) => [each.instanceId, each.instanceType, each.state]),
+      [[id, 't3.micro', 'running']],
+    );
+    await engine.destroy();
+  });
+
   it('a subnet change previews as a replacement, its note saying why; up launches a new instance and terminates the old', async function () {
     const engine = await upFirst();
     const first = engine.entry('app')!.id;

@@ -177,7 +177,7 @@ describe('UnikernelInstance diff: in place what EC2 changes in place, replaced w
     assert.deepEqual([ebs.changes, ebs.replaces], [true, []]);
     assert.match(
       ebs.notes[0],
-      /instanceType t3.micro → m5.large: changed in place \(the EBS-backed instance is stopped, modified and started again/,
+      /instanceType t3.micro → m5.large: changed in place \(the EBS-backed instance is stopped, modified and started, and its boot verified again/,
     );
     const store = diffInstance(STORE_STATE, { ...BASE, instanceType: 'c3.large' }, 'us-east-1');
     assert.deepEqual(store.replaces, ['instanceType']);

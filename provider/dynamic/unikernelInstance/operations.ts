@@ -10,6 +10,7 @@ import { BootOutcome, bootFailureMessage, reachability, watchBoot } from '../../
 import { createClients } from '../../aws/clients';
 import { imageId, instanceId, InstanceId } from '../../aws/ids';
 import {
+  checkInstanceTypeCanBoot,
   describeInstance,
   instanceArn,
   InstanceNotRunningError,
@@ -261,6 +262,9 @@ async function updateNow(id: string, olds: Props, news: Props) {
       outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags: inputs.tags ?? {} }), ...kept },
     };
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  // A type that cannot boot the AMI is refused before the instance is stopped.
+  for (const note of await checkInstanceTypeCanBoot(ec2, imageId(inputs.imageId), inputs.instanceType))
+    progress(label, note);
   progress(label, `changing its type from ${before.instanceType} to ${inputs.instanceType}: stop, modify, start`);
   const running = await changeInstanceType(
     ec2,

@@ -167,9 +167,8 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
     const change = `instanceType ${String(olds.instanceType)} → ${shown(news.instanceType).replace(/^"|"$/g, '')}`;
     if (olds.rootDeviceType === 'ebs') {
       updates = true;
-      notes.push(
-        `${change}: changed in place (the EBS-backed instance is stopped, modified and started again, and its boot verified)`,
-      );
+      const verified = news.verifyBoot === false ? '' : ', and its boot verified again';
+      notes.push(`${change}: changed in place (the EBS-backed instance is stopped, modified and started${verified})`);
     } else {
       replaces.push('instanceType');
       notes.push(
