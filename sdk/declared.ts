@@ -34,15 +34,16 @@ export type DeclaredOutputsOf<S> = {
 };
 
 /**
- * The props for `dynamic.Resource`: the args, the secret ones wrapped as secrets, and every
- * output-only key the class declares or reserves passed as undefined (Pulumi only makes output
+ * The props for `dynamic.Resource`: the args, the secret ones wrapped as secrets, and every key
+ * the class declares or reserves that the args lack passed as undefined (Pulumi only makes output
  * properties for keys present in the props).
  */
 export function resourceProps(schema: Schema, args: object): Record<string, unknown> {
   const props: Record<string, unknown> = { ...args };
   for (const [key, property] of Object.entries(schema)) {
     if (property.secret && props[key] !== undefined) props[key] = pulumi.secret(props[key]);
-    if (property.resource !== undefined && property.input === undefined) props[key] = undefined;
+    // An input the class also shows (availabilityZone, region, tags) needs its key too when not given.
+    if (property.resource !== undefined && props[key] === undefined) props[key] = undefined;
   }
   return props;
 }

@@ -10,9 +10,11 @@ import {
   InstanceTypeInfo,
   paginateDescribeInstanceTypes,
   RunInstancesCommand,
+  RunInstancesCommandInput,
   TerminateInstancesCommand,
   waitUntilInstanceRunning,
   waitUntilInstanceTerminated,
+  VolumeType,
   _InstanceType,
 } from '@aws-sdk/client-ec2';
 import { AwsInputError, AwsOperationError, awsCall, describeAwsError, errorCode } from './errors';
@@ -34,12 +36,43 @@ export interface LaunchOptions {
   /** Plain text; base64-encoded on the wire. */
   userData?: string;
   tags?: Tags;
-  /** IMDSv2 (`required`) unless told otherwise. */
+  /** IMDSv2 (`required`) unless told otherwise (`metadataOptions.httpTokens` wins). */
   httpTokens?: 'required' | 'optional';
+  /** The instance profile's name, or its ARN. */
+  iamInstanceProfile?: string;
+  /** Given: the primary network interface is described (EC2 takes this only there), with the subnet, groups and address. */
+  associatePublicIpAddress?: boolean;
+  metadataOptions?: MetadataOptions;
+  availabilityZone?: string;
+  privateIp?: string;
+  instanceInitiatedShutdownBehavior?: 'stop' | 'terminate';
+  cpuCredits?: 'standard' | 'unlimited';
+  /** For an EBS-backed AMI only: refused before launch for an instance-store one. */
+  rootBlockDevice?: RootBlockDevice;
+  monitoring?: boolean;
+  placementGroup?: string;
+  disableApiTermination?: boolean;
   /** Told what may stop the boot but not the launch (an NVMe root the image needs a driver for). */
   notice?: (message: string) => void;
   wait?: WaitOptions;
   signal?: AbortSignal;
+}
+
+export interface MetadataOptions {
+  httpTokens?: 'required' | 'optional';
+  httpEndpoint?: 'enabled' | 'disabled';
+  httpPutResponseHopLimit?: number;
+  instanceMetadataTags?: 'enabled' | 'disabled';
+}
+
+export interface RootBlockDevice {
+  volumeSize?: number;
+  volumeType?: string;
+  iops?: number;
+  throughput?: number;
+  encrypted?: boolean;
+  kmsKeyId?: string;
+  deleteOnTermination?: boolean;
 }
 
 export interface InstanceSummary {
@@ -59,6 +92,14 @@ export interface InstanceSummary {
   keyName?: string;
   securityGroupIds: string[];
   httpTokens?: string;
+  /** All four metadata options as EC2 reports them. */
+  metadataOptions?: MetadataOptions;
+  rootDeviceType?: string;
+  /** Detailed monitoring enabled (or being enabled). */
+  monitoring?: boolean;
+  placementGroup?: string;
+  /** The instance profile's ARN, as DescribeInstances gives it. */
+  iamInstanceProfileArn?: string;
   tags: Tags;
 }
 
@@ -80,6 +121,20 @@ export class InstanceNotRunningError extends AwsOperationError {
   }
 }
 
+/** EC2 refused to terminate the instance: its termination protection (disableApiTermination) is on. */
+export class TerminationProtectedError extends AwsOperationError {
+  constructor(readonly instanceId: InstanceId) {
+    super(
+      'TerminateInstances',
+      instanceId,
+      'OperationNotPermitted',
+      `instance ${instanceId} has termination protection (its disableApiTermination attribute is true), so EC2 refuses to terminate it; it is still there: turn the protection off, then terminate it`,
+      false,
+    );
+    this.name = 'TerminationProtectedError';
+  }
+}
+
 function summarize(instance: Instance, ownerId?: string): InstanceSummary {
   return {
     instanceId: instance.InstanceId as InstanceId,
@@ -97,6 +152,17 @@ function summarize(instance: Instance, ownerId?: string): InstanceSummary {
     keyName: instance.KeyName,
     securityGroupIds: (instance.SecurityGroups ?? []).map((group) => group.GroupId ?? '').filter(Boolean),
     httpTokens: instance.MetadataOptions?.HttpTokens,
+    metadataOptions: instance.MetadataOptions && {
+      httpTokens: instance.MetadataOptions.HttpTokens,
+      httpEndpoint: instance.MetadataOptions.HttpEndpoint,
+      httpPutResponseHopLimit: instance.MetadataOptions.HttpPutResponseHopLimit,
+      instanceMetadataTags: instance.MetadataOptions.InstanceMetadataTags,
+    },
+    rootDeviceType: instance.RootDeviceType,
+    monitoring:
+      instance.Monitoring?.State === undefined ? undefined : ['enabled', 'pending'].includes(instance.Monitoring.State),
+    placementGroup: instance.Placement?.GroupName || undefined,
+    iamInstanceProfileArn: instance.IamInstanceProfile?.Arn,
     tags: fromTagList(instance.Tags),
   };
 }
@@ -150,6 +216,16 @@ export async function checkInstanceTypeCanBoot(
   type: string,
   signal?: AbortSignal,
 ): Promise<string[]> {
+  return (await checkLaunch(ec2, id, type, signal)).notes;
+}
+
+/** The launch check, with what the launch needs of the image (its root device). */
+async function checkLaunch(
+  ec2: EC2Client,
+  id: ImageId,
+  type: string,
+  signal?: AbortSignal,
+): Promise<{ notes: string[]; rootDeviceType: string; rootDeviceName?: string }> {
   const image = await describeImage(ec2, id, signal);
   if (!image)
     throw new AwsInputError('imageId', `AMI ${id} does not exist in this region; register it first or check the id`);
@@ -163,7 +239,12 @@ export async function checkInstanceTypeCanBoot(
   };
   const info = await instanceTypeInfo(ec2, type, signal);
   const mismatch = launchMismatch(info, needs);
-  if (!mismatch) return launchNotes(info, needs);
+  if (!mismatch)
+    return {
+      notes: launchNotes(info, needs),
+      rootDeviceType: needs.rootDeviceType,
+      rootDeviceName: image.rootDeviceName,
+    };
   const candidates = await awsCall('DescribeInstanceTypes', 'instance types', () =>
     typesThatCanBoot(ec2, needs, signal),
   );
@@ -214,28 +295,22 @@ export async function waitForInstanceRunning(
 /** RunInstances only (after the boot check); `launchAndWait` also waits for running. */
 export async function launchInstance(options: LaunchOptions): Promise<InstanceId> {
   const { ec2, signal } = options;
-  for (const note of await checkInstanceTypeCanBoot(ec2, options.imageId, options.instanceType, signal))
-    options.notice?.(note);
+  const launch = await checkLaunch(ec2, options.imageId, options.instanceType, signal);
+  for (const note of launch.notes) options.notice?.(note);
+  if (launch.rootDeviceType !== 'ebs') {
+    if (options.rootBlockDevice !== undefined)
+      throw new AwsInputError(
+        'rootBlockDevice',
+        `AMI ${options.imageId} is instance-store-backed and has no EBS root volume: remove rootBlockDevice`,
+      );
+    if (options.instanceInitiatedShutdownBehavior !== undefined)
+      throw new AwsInputError(
+        'instanceInitiatedShutdownBehavior',
+        `AMI ${options.imageId} is instance-store-backed, and EC2 takes a shutdown behaviour for EBS-backed images only (an instance-store instance always terminates): remove it`,
+      );
+  }
   const output = await awsCall('RunInstances', options.imageId, () =>
-    ec2.send(
-      new RunInstancesCommand({
-        ImageId: options.imageId,
-        InstanceType: options.instanceType as _InstanceType,
-        MinCount: 1,
-        MaxCount: 1,
-        ClientToken: options.clientToken,
-        KeyName: options.keyName,
-        SecurityGroupIds: options.securityGroupIds,
-        SubnetId: options.subnetId,
-        UserData: options.userData === undefined ? undefined : Buffer.from(options.userData, 'utf8').toString('base64'),
-        MetadataOptions: { HttpTokens: options.httpTokens ?? 'required', HttpEndpoint: 'enabled' },
-        TagSpecifications:
-          options.tags && Object.keys(options.tags).length > 0
-            ? [{ ResourceType: 'instance', Tags: toTagList(options.tags) }]
-            : undefined,
-      }),
-      { abortSignal: signal },
-    ),
+    ec2.send(new RunInstancesCommand(runInstancesInput(options, launch.rootDeviceName)), { abortSignal: signal }),
   );
   const launched = output.Instances?.[0]?.InstanceId;
   if (!launched)
@@ -247,6 +322,82 @@ export async function launchInstance(options: LaunchOptions): Promise<InstanceId
       true,
     );
   return instanceId(launched);
+}
+
+/** RunInstances' parameters from the launch options (pure). */
+export function runInstancesInput(
+  options: LaunchOptions,
+  rootDeviceName: string | undefined,
+): RunInstancesCommandInput {
+  const metadata = options.metadataOptions ?? {};
+  const root = options.rootBlockDevice;
+  // EC2 takes a public address only on a network interface described in the request, and then
+  // the subnet, groups and private address must be given there, not on the instance.
+  const onInterface = options.associatePublicIpAddress !== undefined;
+  return {
+    ImageId: options.imageId,
+    InstanceType: options.instanceType as _InstanceType,
+    MinCount: 1,
+    MaxCount: 1,
+    ClientToken: options.clientToken,
+    KeyName: options.keyName,
+    SecurityGroupIds: onInterface ? undefined : options.securityGroupIds,
+    SubnetId: onInterface ? undefined : options.subnetId,
+    PrivateIpAddress: onInterface ? undefined : options.privateIp,
+    NetworkInterfaces: onInterface
+      ? [
+          {
+            DeviceIndex: 0,
+            AssociatePublicIpAddress: options.associatePublicIpAddress,
+            SubnetId: options.subnetId,
+            Groups: options.securityGroupIds,
+            PrivateIpAddress: options.privateIp,
+          },
+        ]
+      : undefined,
+    UserData: options.userData === undefined ? undefined : Buffer.from(options.userData, 'utf8').toString('base64'),
+    MetadataOptions: {
+      HttpTokens: metadata.httpTokens ?? options.httpTokens ?? 'required',
+      HttpEndpoint: metadata.httpEndpoint ?? 'enabled',
+      HttpPutResponseHopLimit: metadata.httpPutResponseHopLimit,
+      InstanceMetadataTags: metadata.instanceMetadataTags,
+    },
+    IamInstanceProfile:
+      options.iamInstanceProfile === undefined
+        ? undefined
+        : options.iamInstanceProfile.startsWith('arn:')
+          ? { Arn: options.iamInstanceProfile }
+          : { Name: options.iamInstanceProfile },
+    Placement:
+      options.availabilityZone === undefined && options.placementGroup === undefined
+        ? undefined
+        : { AvailabilityZone: options.availabilityZone, GroupName: options.placementGroup },
+    InstanceInitiatedShutdownBehavior: options.instanceInitiatedShutdownBehavior,
+    CreditSpecification: options.cpuCredits === undefined ? undefined : { CpuCredits: options.cpuCredits },
+    BlockDeviceMappings:
+      root === undefined
+        ? undefined
+        : [
+            {
+              DeviceName: rootDeviceName ?? '/dev/xvda',
+              Ebs: {
+                VolumeSize: root.volumeSize,
+                VolumeType: root.volumeType as VolumeType | undefined,
+                Iops: root.iops,
+                Throughput: root.throughput,
+                Encrypted: root.encrypted,
+                KmsKeyId: root.kmsKeyId,
+                DeleteOnTermination: root.deleteOnTermination,
+              },
+            },
+          ],
+    Monitoring: options.monitoring === undefined ? undefined : { Enabled: options.monitoring },
+    DisableApiTermination: options.disableApiTermination,
+    TagSpecifications:
+      options.tags && Object.keys(options.tags).length > 0
+        ? [{ ResourceType: 'instance', Tags: toTagList(options.tags) }]
+        : undefined,
+  };
 }
 
 export async function launchAndWait(options: LaunchOptions): Promise<InstanceSummary> {
@@ -265,6 +416,7 @@ export async function terminateInstance(
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal });
   } catch (error) {
     if (errorCode(error) === 'InvalidInstanceID.NotFound') return;
+    if (errorCode(error) === 'OperationNotPermitted') throw new TerminationProtectedError(id);
     throw describeAwsError(error, 'TerminateInstances', id);
   }
   try {

@@ -67,7 +67,23 @@ const stringMap: Kind<Record<string, string>> = {
   looksLike: (value): value is Record<string, string> => isObject(value) && Object.values(value).every(isString),
 };
 
-export const kinds = { strings, numbers, flags, oneOf, matching, listOf, record, stringMap };
+/** The value type of each field of a `shape`, every field optional. */
+export type ShapeOf<F> = { -readonly [K in keyof F]?: F[K] extends Kind<infer T, unknown> ? T : never };
+
+/**
+ * Objects whose fields are each optional and of their own kind (metadata options, a root device):
+ * `shape({ field: kind, … })`. Check sees any object, so that its rule can name the field at fault.
+ */
+function shape<const F extends Record<string, Kind<unknown, unknown>>>(
+  fields: F,
+): Kind<ShapeOf<F>, Record<string, unknown>> {
+  const is = (value: unknown): value is ShapeOf<F> =>
+    isObject(value) &&
+    Object.entries(value).every(([key, item]) => key in fields && (item === undefined || fields[key].is(item)));
+  return { is, looksLike: isObject };
+}
+
+export const kinds = { strings, numbers, flags, oneOf, matching, listOf, record, stringMap, shape };
 
 /** What a change of the property does: replaces the resource, updates it in place, or nothing (outputs). */
 export type Change = 'replace' | 'update' | 'none';

@@ -13,6 +13,17 @@ import {
 import { deregisterImage, describeImages, modifyImageAttribute, registerImage } from './ec2Images';
 import { describeInstances, runInstances, terminateInstances } from './ec2Instances';
 import { describeInstanceStatus, getConsoleOutput } from './ec2Console';
+import {
+  describeInstanceAttribute,
+  describeInstanceCreditSpecifications,
+  modifyInstanceAttribute,
+  modifyInstanceCreditSpecification,
+  modifyInstanceMetadataOptions,
+  monitorInstances,
+  startInstances,
+  stopInstances,
+  unmonitorInstances,
+} from './ec2InstanceChanges';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
@@ -161,6 +172,15 @@ const ACTIONS: Record<string, Ec2Action> = {
   RunInstances: runInstances,
   DescribeInstances: describeInstances,
   TerminateInstances: terminateInstances,
+  StopInstances: stopInstances,
+  StartInstances: startInstances,
+  ModifyInstanceAttribute: modifyInstanceAttribute,
+  DescribeInstanceAttribute: describeInstanceAttribute,
+  MonitorInstances: monitorInstances,
+  UnmonitorInstances: unmonitorInstances,
+  ModifyInstanceCreditSpecification: modifyInstanceCreditSpecification,
+  DescribeInstanceCreditSpecifications: describeInstanceCreditSpecifications,
+  ModifyInstanceMetadataOptions: modifyInstanceMetadataOptions,
   GetConsoleOutput: getConsoleOutput,
   DescribeInstanceStatus: describeInstanceStatus,
   DescribeSnapshots: describeSnapshots,

@@ -60,9 +60,10 @@ export function startBoot(state: LocalAwsState, instance: InstanceRecord, image:
   );
 }
 
+/** When the instance last started running (a stopped and started instance boots again). */
 function runningSince(state: LocalAwsState, instance: InstanceRecord): number | undefined {
   const now = state.now();
-  return instance.timeline.find((entry) => entry.state === 'running' && entry.at <= now)?.at;
+  return instance.timeline.filter((entry) => entry.state === 'running' && entry.at <= now).pop()?.at;
 }
 
 export const getConsoleOutput: Ec2Action = (context) => {
@@ -144,7 +145,7 @@ export const describeInstanceStatus: Ec2Action = (context) => {
     if (!includeAll && current !== 'running') return false;
     const checks = statuses(state, instance);
     const fields: Record<string, string[]> = {
-      'availability-zone': [`${state.config.region}a`],
+      'availability-zone': [instance.settings.availabilityZone],
       'instance-state-name': [current],
       'instance-status.status': [checks.instance],
       'system-status.status': [checks.system],
@@ -158,7 +159,7 @@ export const describeInstanceStatus: Ec2Action = (context) => {
       const checks = statuses(state, instance);
       return [
         el('instanceId', instance.instanceId),
-        el('availabilityZone', `${state.config.region}a`),
+        el('availabilityZone', instance.settings.availabilityZone),
         el('instanceState', el('code', STATE_CODES[current]), el('name', current)),
         el('systemStatus', summary(checks.system)),
         el('instanceStatus', summary(checks.instance, checks.impairedSince)),

@@ -17,6 +17,14 @@ import { readableByEc2, tagSet } from './ec2Images';
 import { startBoot } from './ec2Console';
 import { instanceAddresses } from './ec2Ports';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
+import {
+  checkAddressFree,
+  defaultSubnetOf,
+  launchNetwork,
+  launchPlacement,
+  launchSettings,
+  zonesOf,
+} from './ec2LaunchSettings';
 import { LocalAwsState, ImageRecord, InstanceRecord, Reservation, TimelineEntry } from './state';
 import { InstanceStateName, StateReason } from './types';
 import { el, items, opt, XmlContent } from './xml';
@@ -31,7 +39,7 @@ export const STATE_CODES: Record<InstanceStateName, number> = {
   stopped: 80,
 };
 
-const USER_SHUTDOWN: StateReason = {
+export const USER_SHUTDOWN: StateReason = {
   code: 'Client.UserInitiatedShutdown',
   message: 'Client.UserInitiatedShutdown: User initiated shutdown',
 };
@@ -59,10 +67,6 @@ function derivedId(prefix: string, seed: string): string {
   return `${prefix}-${createHash('sha256').update(seed).digest('hex').slice(0, 17)}`;
 }
 
-function defaultSubnet(state: LocalAwsState): string {
-  return derivedId('subnet', `${state.config.accountId}/${state.config.region}/default-subnet`);
-}
-
 function vpcOf(state: LocalAwsState, subnetId: string): string {
   return derivedId('vpc', `${state.config.accountId}/${state.config.region}/${subnetId}`);
 }
@@ -71,7 +75,7 @@ function defaultSecurityGroup(state: LocalAwsState): string {
   return derivedId('sg', `${state.config.accountId}/${state.config.region}/default-sg`);
 }
 
-function stateXml(name: string, state: InstanceStateName): XmlContent {
+export function stateXml(name: string, state: InstanceStateName): XmlContent {
   return el(name, el('code', STATE_CODES[state]), el('name', state));
 }
 
@@ -84,12 +88,14 @@ function gmt(time: number): string {
 
 function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlContent {
   const current = state.instanceState(instance);
+  const { settings } = instance;
   const { privateIp, publicIp } = instanceAddresses(state, instance);
   const region = state.config.region;
   const internalDomain = region === 'us-east-1' ? 'ec2.internal' : `${region}.compute.internal`;
   const publicDomain = region === 'us-east-1' ? 'compute-1.amazonaws.com' : `${region}.compute.amazonaws.com`;
-  const live = current.state === 'pending' || current.state === 'running';
-  const running = current.state === 'running';
+  // A stopped instance keeps its private address; only a running one has a public address.
+  const live = current.state !== 'shutting-down' && current.state !== 'terminated';
+  const running = current.state === 'running' && settings.publicIp;
   return [
     el('instanceId', instance.instanceId),
     el('imageId', instance.imageId),
@@ -102,10 +108,15 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
     el('productCodes'),
     el('instanceType', instance.instanceType),
     el('launchTime', instance.launchTime.toISOString()),
-    el('placement', el('availabilityZone', `${region}a`), el('groupName'), el('tenancy', 'default')),
+    el(
+      'placement',
+      el('availabilityZone', settings.availabilityZone),
+      el('groupName', settings.placementGroup ?? ''),
+      el('tenancy', 'default'),
+    ),
     opt('kernelId', instance.kernelId),
     opt('ramdiskId', instance.ramdiskId),
-    el('monitoring', el('state', 'disabled')),
+    el('monitoring', el('state', settings.monitoring)),
     el('subnetId', instance.subnetId),
     el('vpcId', vpcOf(state, instance.subnetId)),
     live ? el('privateIpAddress', privateIp) : undefined,
@@ -121,18 +132,25 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
     el('architecture', instance.architecture),
     el('rootDeviceType', instance.rootDeviceType),
     el('rootDeviceName', instance.rootDeviceName),
-    instance.rootDeviceType === 'ebs'
-      ? items('blockDeviceMapping', [instance], (owner) => [
-          el('deviceName', owner.rootDeviceName),
+    settings.rootVolume
+      ? items('blockDeviceMapping', [settings.rootVolume], (volume) => [
+          el('deviceName', instance.rootDeviceName),
           el(
             'ebs',
-            el('volumeId', derivedId('vol', owner.instanceId)),
+            el('volumeId', volume.volumeId),
             el('status', live ? 'attached' : 'detached'),
-            el('attachTime', owner.launchTime.toISOString()),
-            el('deleteOnTermination', true),
+            el('attachTime', instance.launchTime.toISOString()),
+            el('deleteOnTermination', volume.deleteOnTermination),
           ),
         ])
       : el('blockDeviceMapping'),
+    settings.iamInstanceProfileArn
+      ? el(
+          'iamInstanceProfile',
+          el('arn', settings.iamInstanceProfileArn),
+          el('id', `AIPA${derivedId('x', settings.iamInstanceProfileArn).slice(2, 19).toUpperCase()}`),
+        )
+      : undefined,
     el('virtualizationType', instance.virtualizationType),
     el('clientToken', instance.clientToken),
     tagSet(instance.tags),
@@ -143,10 +161,10 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
       'metadataOptions',
       el('state', current.state === 'pending' ? 'pending' : 'applied'),
       el('httpTokens', instance.httpTokens),
-      el('httpPutResponseHopLimit', 1),
-      el('httpEndpoint', 'enabled'),
+      el('httpPutResponseHopLimit', settings.httpPutResponseHopLimit),
+      el('httpEndpoint', settings.httpEndpoint),
       el('httpProtocolIpv6', 'disabled'),
-      el('instanceMetadataTags', 'disabled'),
+      el('instanceMetadataTags', settings.instanceMetadataTags),
     ),
     el('platformDetails', 'Linux/UNIX'),
     el('usageOperation', 'RunInstances'),
@@ -186,7 +204,7 @@ function launchableImage(state: LocalAwsState, imageId: string): ImageRecord {
 }
 
 /** The boot mode an instance of this type starts the image in, or the error EC2 gives. */
-function checkCompatibility(image: ImageRecord, instanceType: string): string {
+export function checkCompatibility(image: ImageRecord, instanceType: string): string {
   const info = findInstanceType(instanceType);
   if (!info) throw invalidValue('InstanceType', instanceType);
   if (!info.rootDeviceTypes.includes(image.rootDeviceType)) {
@@ -254,13 +272,14 @@ function bundleIntact(state: LocalAwsState, image: ImageRecord): boolean {
  * What RunInstances names must exist, as on EC2: the subnet, the security groups (the region's
  * default subnet and group always do), the key pair and the instance profile.
  */
-function checkExistence(
+export function checkExistence(
   state: LocalAwsState,
   params: Readonly<Record<string, string>>,
   groupIds: readonly string[],
   subnetId: string,
 ): void {
-  if (subnetId !== defaultSubnet(state) && !state.subnets.has(subnetId))
+  const isDefault = zonesOf(state).some((zone) => defaultSubnetOf(state, zone) === subnetId);
+  if (!isDefault && !state.subnets.has(subnetId))
     throw new AwsError(400, 'InvalidSubnetID.NotFound', `The subnet ID '${subnetId}' does not exist`);
   const missingGroup = groupIds.find((id) => id !== defaultSecurityGroup(state) && !state.securityGroups.has(id));
   if (missingGroup !== undefined)
@@ -285,6 +304,20 @@ function checkExistence(
         `Value (${profileArn}) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN`,
       );
   }
+}
+
+export function checkGroupIds(groupIds: readonly string[]): void {
+  for (const groupId of groupIds) {
+    if (!/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/.test(groupId))
+      throw new AwsError(400, 'InvalidGroupId.Malformed', `Invalid id: "${groupId}" (expecting "sg-...")`);
+  }
+}
+
+/** The private addresses held by instances that are not terminated. */
+function heldAddresses(state: LocalAwsState): string[] {
+  return [...state.instances.values()]
+    .filter((instance) => state.instanceState(instance).state !== 'terminated')
+    .map((instance) => instanceAddresses(state, instance).privateIp);
 }
 
 function decodeUserData(value: string | undefined): Buffer | undefined {
@@ -382,15 +415,19 @@ export const runInstances: Ec2Action = (context) => {
   const httpTokens = params['MetadataOptions.HttpTokens'] ?? 'optional';
   if (httpTokens !== 'optional' && httpTokens !== 'required')
     throw invalidValue('MetadataOptions.HttpTokens', httpTokens);
-  const groupIds = scalarList(params, 'SecurityGroupId');
-  for (const groupId of groupIds) {
-    if (!/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/.test(groupId))
-      throw new AwsError(400, 'InvalidGroupId.Malformed', `Invalid id: "${groupId}" (expecting "sg-...")`);
-  }
-  const subnetId = params.SubnetId ?? defaultSubnet(state);
-  if (!/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/.test(subnetId))
-    throw new AwsError(400, 'InvalidSubnetID.Malformed', `Invalid id: "${subnetId}"`);
+  const network = launchNetwork(params);
+  const groupIds = network.groupIds;
+  checkGroupIds(groupIds);
+  if (network.subnetId !== undefined && !/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/.test(network.subnetId))
+    throw new AwsError(400, 'InvalidSubnetID.Malformed', `Invalid id: "${network.subnetId}"`);
+  const placement = launchPlacement(state, params, network.subnetId);
+  const subnetId = placement.subnetId;
   checkExistence(state, params, groupIds, subnetId);
+  if (network.privateIp !== undefined) {
+    if (count > 1)
+      throw new AwsError(400, 'InvalidParameterCombination', 'A private IP address can be given for one instance only');
+    checkAddressFree(network.privateIp, heldAddresses(state));
+  }
   const tags = tagSpecifications(params, 'instance', ['volume', 'network-interface']);
 
   const now = state.now();
@@ -402,9 +439,12 @@ export const runInstances: Ec2Action = (context) => {
     instanceIds: [],
   };
   const instances: InstanceRecord[] = [];
+  const settings = launchSettings(state, params, image, instanceType, '');
   for (let index = 0; index < count; index++) {
+    const instanceId = state.newId('i');
+    const addressIndex = state.nextAddressIndex();
     const instance: InstanceRecord = {
-      instanceId: state.newId('i'),
+      instanceId,
       reservationId: reservation.reservationId,
       imageId,
       instanceType,
@@ -424,8 +464,17 @@ export const runInstances: Ec2Action = (context) => {
       clientToken,
       launchTime: new Date(Math.floor(now / 1000) * 1000),
       amiLaunchIndex: index,
-      addressIndex: state.nextAddressIndex(),
+      addressIndex,
       timeline: timeline.map((entry) => ({ ...entry })),
+      settings: {
+        ...settings,
+        rootVolume: settings.rootVolume && { ...settings.rootVolume, volumeId: derivedId('vol', instanceId) },
+        availabilityZone: placement.zone,
+        placementGroup: placement.placementGroup,
+        privateIp: network.privateIp,
+        publicIp: network.associatePublicIp ?? true,
+        publicAddressIndex: addressIndex,
+      },
     };
     state.instances.set(instance.instanceId, instance);
     startBoot(state, instance, image);
@@ -441,7 +490,7 @@ export const runInstances: Ec2Action = (context) => {
 };
 
 /** The instances an explicit id list names, all of them or an error naming the unknown ones. */
-function namedInstances(state: LocalAwsState, ids: readonly string[]): InstanceRecord[] {
+export function namedInstances(state: LocalAwsState, ids: readonly string[]): InstanceRecord[] {
   ids.forEach(checkInstanceId);
   const missing: string[] = [];
   const found: InstanceRecord[] = [];
@@ -469,7 +518,7 @@ export const describeInstances: Ec2Action = (context) => {
       const current = state.instanceState(instance).state;
       const fields: Record<string, string[]> = {
         architecture: [instance.architecture],
-        'availability-zone': [`${state.config.region}a`],
+        'availability-zone': [instance.settings.availabilityZone],
         'client-token': [instance.clientToken],
         'image-id': [instance.imageId],
         'instance-id': [instance.instanceId],
@@ -504,6 +553,13 @@ export const terminateInstances: Ec2Action = (context) => {
   if (ids.length === 0)
     throw new AwsError(400, 'MissingParameter', 'The request must contain the parameter InstanceId');
   const instances = namedInstances(state, ids);
+  const protectedOne = instances.find((instance) => instance.settings.disableApiTermination);
+  if (protectedOne)
+    throw new AwsError(
+      400,
+      'OperationNotPermitted',
+      `The instance '${protectedOne.instanceId}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.`,
+    );
   const now = state.now();
   const changes = instances.map((instance) => {
     const previous = state.instanceState(instance).state;

@@ -15,11 +15,28 @@ export interface InstanceAddresses {
   publicIp: string;
 }
 
+/**
+ * An instance's addresses: the private one given at launch, else one from its launch index; the
+ * public one from the index it got at its last start (a stopped and started instance gets a new one).
+ */
 export function instanceAddresses(state: LocalAwsState, instance: InstanceRecord): InstanceAddresses {
-  const index = (instance.addressIndex + state.ports.base) & 0xffff;
-  const low = `${(index >> 8) & 255}.${index & 255}`;
-  if (state.config.loopbackAddresses) return { privateIp: `127.31.${low}`, publicIp: `127.54.${low}` };
-  return { privateIp: `172.31.${low}`, publicIp: `54.${160 + ((index >> 16) & 63)}.${low}` };
+  const given = instance.settings.privateIp;
+  if (state.config.loopbackAddresses) {
+    const low = (index: number) => {
+      const shifted = (index + state.ports.base) & 0xffff;
+      return `${(shifted >> 8) & 255}.${shifted & 255}`;
+    };
+    return {
+      privateIp: given ?? `127.31.${low(instance.addressIndex)}`,
+      publicIp: `127.54.${low(instance.settings.publicAddressIndex)}`,
+    };
+  }
+  const index = instance.addressIndex;
+  const publicIndex = instance.settings.publicAddressIndex;
+  return {
+    privateIp: given ?? `172.31.${(index >> 8) & 255}.${index & 255}`,
+    publicIp: `54.${160 + ((publicIndex >> 16) & 63)}.${(publicIndex >> 8) & 255}.${publicIndex & 255}`,
+  };
 }
 
 /** Retry delay while the bundle's boot is still being worked out. */
@@ -39,10 +56,14 @@ export class InstancePorts {
     this.base = state.config.loopbackAddresses ? randomInt(0, 0x10000) : 0;
   }
 
-  /** At launch: once the instance runs and its boot says so, listen on the ports its script names. */
+  /**
+   * At launch and at each start: once the instance runs and its boot says so, listen on the ports its
+   * script names (a started instance has a new public address, so what listened before is closed).
+   */
   schedule(instance: InstanceRecord): void {
     if (!this.state.config.loopbackAddresses) return;
-    const runningAt = instance.timeline.find((entry) => entry.state === 'running')?.at;
+    this.close(instance.instanceId);
+    const runningAt = instance.timeline.filter((entry) => entry.state === 'running').at(-1)?.at;
     if (runningAt === undefined) return;
     this.later(runningAt - this.state.now(), () => this.openWhenSettled(instance, runningAt));
   }

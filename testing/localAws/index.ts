@@ -254,6 +254,11 @@ export class LocalAws {
     return arn;
   }
 
+  /** A new placement group of this name. */
+  createPlacementGroupDirect(name: string): void {
+    this.state.placementGroups.add(name);
+  }
+
   /** A new instance profile; returns its ARN. */
   createInstanceProfileDirect(name: string): string {
     this.state.instanceProfiles.add(name);

@@ -181,6 +181,42 @@ export interface InstanceRecord {
   /** Last octets of the private address, fixed at launch. */
   addressIndex: number;
   timeline: TimelineEntry<InstanceStateName>[];
+  /** What RunInstances set and ModifyInstanceAttribute and its kin change. */
+  settings: InstanceSettings;
+}
+
+/** An instance's settings beyond its identity (`aws.ec2.Instance`'s inputs, as EC2 keeps them). */
+export interface InstanceSettings {
+  availabilityZone: string;
+  /** The primary private address asked for at launch (otherwise derived from the address index). */
+  privateIp?: string;
+  /** Whether the primary interface has a public address while running. */
+  publicIp: boolean;
+  /** Last octets of the public address: a new one after each start. */
+  publicAddressIndex: number;
+  disableApiTermination: boolean;
+  shutdownBehavior: 'stop' | 'terminate';
+  monitoring: 'disabled' | 'enabled';
+  /** Burstable types only. */
+  cpuCredits?: 'standard' | 'unlimited';
+  httpEndpoint: 'enabled' | 'disabled';
+  httpPutResponseHopLimit: number;
+  instanceMetadataTags: 'enabled' | 'disabled';
+  placementGroup?: string;
+  iamInstanceProfileArn?: string;
+  /** EBS-backed instances: the root volume made at launch. */
+  rootVolume?: RootVolume;
+}
+
+export interface RootVolume {
+  volumeId: string;
+  sizeGiB: number;
+  volumeType: string;
+  iops?: number;
+  throughput?: number;
+  encrypted: boolean;
+  kmsKeyId?: string;
+  deleteOnTermination: boolean;
 }
 
 export interface Reservation {
@@ -230,6 +266,8 @@ export class LocalAwsState {
   readonly securityGroups = new Set<string>();
   readonly subnets = new Set<string>();
   readonly instanceProfiles = new Set<string>();
+  /** Placement group names (none exist by default). */
+  readonly placementGroups = new Set<string>();
   /** The private key of the local AWS's stand-in EC2 certificate, once one exists. */
   ec2Key?: PrivateKey;
   private readonly hidden = new Map<string, Hiding>();

@@ -42,7 +42,7 @@ describe('resource declarations and what derives from them', () => {
     ]);
   });
 
-  it('each resource class passes the output keys it declares or reserves as undefined, and wraps the secrets', () => {
+  it('each resource class passes the keys it declares or reserves and the args lack as undefined, and wraps the secrets', () => {
     const undefinedKeys = (props: Record<string, unknown>) =>
       Object.keys(props)
         .filter((key) => props[key] === undefined)
@@ -55,16 +55,20 @@ describe('resource declarations and what derives from them', () => {
       ec2Certificate: 'e',
     });
     assert.deepEqual(undefinedKeys(bundle), [
+      'architecture',
       'bundleKey',
+      'bundleName',
       'bundleStatus',
       'bundledSize',
       'imageBytes',
       'imageDigest',
       'imageSha256',
+      'keyPrefix',
       'manifestEtag',
       'manifestKey',
       'manifestLocation',
       'partCount',
+      'region',
       'sourceHash',
     ]);
     assert.ok(pulumi.Output.isInstance(bundle.privateKey), 'the private key goes as a secret Output');
@@ -77,9 +81,11 @@ describe('resource declarations and what derives from them', () => {
       'effectiveKernelId',
       'imageId',
       'imageName',
+      'region',
       'rootDeviceType',
       'snapshotId',
       'state',
+      'tags',
       'tagsAll',
     ]);
     assert.deepEqual(
@@ -94,8 +100,11 @@ describe('resource declarations and what derives from them', () => {
         'privateIpAddress',
         'publicDns',
         'publicIpAddress',
+        'region',
+        'rootDeviceType',
         'state',
         'statusCheck',
+        'tags',
         'tagsAll',
       ],
     );

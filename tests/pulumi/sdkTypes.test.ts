@@ -81,6 +81,30 @@ interface PinnedUnikernelInstanceArgs {
   userData?: pulumi.Input<string>;
   tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   httpTokens?: pulumi.Input<'required' | 'optional'>;
+  iamInstanceProfile?: pulumi.Input<string>;
+  associatePublicIpAddress?: pulumi.Input<boolean>;
+  metadataOptions?: pulumi.Input<{
+    httpTokens?: 'required' | 'optional';
+    httpEndpoint?: 'enabled' | 'disabled';
+    httpPutResponseHopLimit?: number;
+    instanceMetadataTags?: 'enabled' | 'disabled';
+  }>;
+  availabilityZone?: pulumi.Input<string>;
+  privateIp?: pulumi.Input<string>;
+  instanceInitiatedShutdownBehavior?: pulumi.Input<'stop' | 'terminate'>;
+  creditSpecification?: pulumi.Input<{ cpuCredits?: 'standard' | 'unlimited' }>;
+  rootBlockDevice?: pulumi.Input<{
+    volumeSize?: number;
+    volumeType?: 'gp2' | 'gp3' | 'io1' | 'io2' | 'st1' | 'sc1' | 'standard';
+    iops?: number;
+    throughput?: number;
+    encrypted?: boolean;
+    kmsKeyId?: string;
+    deleteOnTermination?: boolean;
+  }>;
+  monitoring?: pulumi.Input<boolean>;
+  placementGroup?: pulumi.Input<string>;
+  disableApiTermination?: pulumi.Input<boolean>;
   region?: pulumi.Input<string>;
   adoptInstanceId?: pulumi.Input<string>;
   timeoutSeconds?: pulumi.Input<number>;
@@ -133,6 +157,7 @@ interface PinnedUnikernelInstanceOutputs {
   readonly privateDns: pulumi.Output<string | undefined>;
   readonly publicDns: pulumi.Output<string | undefined>;
   readonly availabilityZone: pulumi.Output<string | undefined>;
+  readonly rootDeviceType: pulumi.Output<string | undefined>;
 }
 
 const pinned: true[] = [

@@ -10,14 +10,27 @@ import { BootOutcome, bootFailureMessage, reachability, watchBoot } from '../../
 import { createClients } from '../../aws/clients';
 import { imageId, instanceId, InstanceId } from '../../aws/ids';
 import {
+  checkInstanceTypeCanBoot,
   describeInstance,
   instanceArn,
   InstanceNotRunningError,
   InstanceSummary,
   launchInstance,
   terminateInstance,
+  TerminationProtectedError,
   waitForInstanceRunning,
 } from '../../aws/instances';
+import {
+  changeInstanceType,
+  describeCpuCredits,
+  describeInstanceAttributes,
+  setCpuCredits,
+  setMetadataOptions,
+  setMonitoring,
+  setSecurityGroups,
+  setShutdownBehavior,
+  setTerminationProtection,
+} from '../../aws/instanceChanges';
 import { updateTags } from '../../aws/tags';
 import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
@@ -26,7 +39,7 @@ import { awsSettings, currentSettings, plannedRegion, resolveRegion, waitOptions
 import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { adoptInstance } from './adopt';
-import { checkInstanceInputs, diffInstance, isGone } from './rules';
+import { checkInstanceInputs, diffInstance, InPlaceChange, inPlaceChanges, isGone, liveInputs } from './rules';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSchema } from './types';
 
 type Props = Record<string, unknown>;
@@ -49,7 +62,9 @@ export function diff(olds: Props, news: Props) {
 }
 
 type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
-  Partial<Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId'>> & {
+  Partial<
+    Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId' | 'rootDeviceType'>
+  > & {
     instanceId: string;
   };
 
@@ -71,7 +86,8 @@ function outputs(
     arn: instance.ownerId ? instanceArn(region, instance.ownerId, instance.instanceId) : undefined,
     privateDns: instance.privateDnsName,
     publicDns: instance.publicDnsName,
-    availabilityZone: instance.availabilityZone,
+    availabilityZone: instance.availabilityZone ?? inputs.availabilityZone,
+    rootDeviceType: instance.rootDeviceType,
     clientToken,
   });
 }
@@ -100,6 +116,17 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     userData: inputs.userData,
     tags: appliedTags(inputs.tags),
     httpTokens: inputs.httpTokens,
+    iamInstanceProfile: inputs.iamInstanceProfile,
+    associatePublicIpAddress: inputs.associatePublicIpAddress,
+    metadataOptions: inputs.metadataOptions,
+    availabilityZone: inputs.availabilityZone,
+    privateIp: inputs.privateIp,
+    instanceInitiatedShutdownBehavior: inputs.instanceInitiatedShutdownBehavior,
+    cpuCredits: inputs.creditSpecification?.cpuCredits,
+    rootBlockDevice: inputs.rootBlockDevice,
+    monitoring: inputs.monitoring,
+    placementGroup: inputs.placementGroup,
+    disableApiTermination: inputs.disableApiTermination,
     notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
   });
@@ -200,18 +227,19 @@ export async function read(id: string, props: Props) {
   const checks = instance.state === 'running' ? await reachability(ec2, instanceId(id)) : undefined;
   if (checks?.instance === 'impaired')
     progress(`UnikernelInstance ${id}`, 'its instance reachability check is impaired: the next up replaces it');
+  const attributes = await describeInstanceAttributes(ec2, instanceId(id));
+  const cpuCredits = olds.creditSpecification ? await describeCpuCredits(ec2, instanceId(id)) : undefined;
   const refreshed = {
     ...olds,
     // Only an impaired check is recorded: a healthy instance's state stays as create left it.
     statusCheck: checks?.instance === 'impaired' ? checks.instance : undefined,
     state: instance.state,
-    instanceType: instance.instanceType ?? olds.instanceType,
     ...tagOutputs(instance.tags, olds.tags),
     privateIpAddress: instance.privateIpAddress,
     publicIpAddress: instance.publicIpAddress,
     privateDns: instance.privateDnsName ?? olds.privateDns,
     publicDns: instance.publicDnsName ?? olds.publicDns,
-    availabilityZone: instance.availabilityZone ?? olds.availabilityZone,
+    ...liveInputs(olds, { ...instance, ...attributes, cpuCredits }),
   };
   return {
     id,
@@ -224,14 +252,62 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const before = parseOutputs(unikernelInstanceSchema, olds, RESOURCE);
   const inputs = parseInputs(unikernelInstanceSchema, news, RESOURCE);
   const { ec2 } = createClients(awsSettings(before.region));
+  const instance = instanceId(id);
+  const label = `UnikernelInstance ${id}`;
   const tags = appliedTags(inputs.tags);
-  await updateTags(ec2, instanceId(id), before.tagsAll ?? before.tags ?? {}, tags);
+  await updateTags(ec2, instance, before.tagsAll ?? before.tags ?? {}, tags);
+  const changes = inPlaceChanges(before, inputs);
+  for (const change of changes.filter((each) => each.kind !== 'instanceType')) {
+    await changeInPlace(ec2, instance, change);
+    progress(label, `${change.kind} set to ${JSON.stringify(change.value)}`);
+  }
   // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
-  const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone } = before;
-  const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone });
-  return {
-    outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags }), ...kept },
-  };
+  const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType } = before;
+  const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType });
+  const typeChange = changes.find((each) => each.kind === 'instanceType');
+  if (!typeChange)
+    return {
+      outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags }), ...kept },
+    };
+  const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  // A type that cannot boot the AMI is refused before the instance is stopped.
+  for (const note of await checkInstanceTypeCanBoot(ec2, imageId(inputs.imageId), inputs.instanceType))
+    progress(label, note);
+  progress(label, `changing its type from ${before.instanceType} to ${inputs.instanceType}: stop, modify, start`);
+  const running = await changeInstanceType(
+    ec2,
+    instance,
+    inputs.instanceType,
+    waitOptions(timeout),
+    deadline(timeout),
+    (message) => progress(label, message),
+  );
+  // Started again: new addresses, and the unikernel booted again, so its boot is verified again.
+  const outs = { ...kept, ...outputs(inputs, before.clientToken, before.region, running) };
+  const status = await verifyBoot(ec2, instance, inputs, label, (summary, message) => {
+    throw new PartialFailure(id, { ...news, ...outs, bootStatus: summary }, [message]);
+  });
+  return { outs: { ...outs, bootStatus: status } };
+}
+
+/** One in-place change other than the type (which stops and starts the instance). */
+async function changeInPlace(ec2: EC2Client, id: InstanceId, change: InPlaceChange): Promise<void> {
+  switch (change.kind) {
+    case 'disableApiTermination':
+      return setTerminationProtection(ec2, id, change.value);
+    case 'instanceInitiatedShutdownBehavior':
+      return setShutdownBehavior(ec2, id, change.value);
+    case 'securityGroupIds':
+      return setSecurityGroups(ec2, id, change.value);
+    case 'monitoring':
+      return setMonitoring(ec2, id, change.value);
+    case 'creditSpecification':
+      return setCpuCredits(ec2, id, change.value);
+    case 'metadataOptions':
+      return setMetadataOptions(ec2, id, change.value);
+    case 'instanceType':
+      throw new Error('unreachable: the type is changed by stop, modify and start');
+  }
 }
 
 async function removeNow(id: string, props: Props): Promise<void> {
@@ -239,7 +315,15 @@ async function removeNow(id: string, props: Props): Promise<void> {
   const { ec2 } = createClients(awsSettings(olds.region));
   const timeout = olds.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   progress(`UnikernelInstance ${id}`, 'terminating');
-  await terminateInstance(ec2, instanceId(id), waitOptions(timeout), deadline(timeout));
+  try {
+    await terminateInstance(ec2, instanceId(id), waitOptions(timeout), deadline(timeout));
+  } catch (error) {
+    if (!(error instanceof TerminationProtectedError)) throw error;
+    throw new Error(
+      `instance ${id} has termination protection (disableApiTermination is true), so EC2 refuses to terminate it; it is still running and still in the stack: set disableApiTermination to false and run pulumi up, then destroy`,
+      { cause: error },
+    );
+  }
   progress(`UnikernelInstance ${id}`, 'terminated');
 }
 

@@ -4,8 +4,10 @@ import { imageId, instanceId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
 import { positiveSecondsProblem, regionMoves, wholeNumberProblem } from '../inputRules';
 import { defaultsOf, keysWhere, parsePlanned, PlannedOf, withDefaults } from '../schema';
-import { diffProperties, DiffOutcome, isKnown, isUnknown } from '../values';
-import { unikernelInstanceSchema } from './types';
+import { diffProperties, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
+import { checkEc2Inputs } from './ec2Inputs';
+import type { MetadataOptions } from '../../aws/instances';
+import { UnikernelInstanceInputs, unikernelInstanceSchema } from './types';
 
 type Props = Record<string, unknown>;
 
@@ -38,6 +40,7 @@ export function checkInstanceInputs(props: Props): CheckFailure[] {
   }
   if (isKnown(httpTokens) && !['required', 'optional'].includes(httpTokens))
     list.fail('httpTokens', 'must be "required" (IMDSv2) or "optional"');
+  checkEc2Inputs(list, inputs);
   list.fail('timeoutSeconds', positiveSecondsProblem(inputs.timeoutSeconds));
   checkBootInputs(list, inputs);
   const adopted = inputs.adoptInstanceId;
@@ -74,31 +77,114 @@ export function isGone(state: string): boolean {
   return GONE_STATES.has(state);
 }
 
+/**
+ * A replacement planned for an instance with termination protection: EC2 would refuse to terminate
+ * the old one, leaving two. The preview fails with this instead, before anything is made.
+ */
+export class TerminationProtectedError extends Error {
+  constructor(instance: string, replaces: readonly string[]) {
+    super(
+      `instance ${instance} has disableApiTermination true, and ${replaces.join(', ')} would replace it (EC2 refuses to terminate it): set disableApiTermination to false alone and run up first, then make this change`,
+    );
+    this.name = 'TerminationProtectedError';
+  }
+}
+
 export interface InstanceDiff extends DiffOutcome {
   /** Why the instance is replaced, for the user (the dynamic diff has no room for messages). */
   notes: string[];
 }
 
 const DEFAULTS = defaultsOf(unikernelInstanceSchema);
-/** Replacing properties compared as given; the region is compared as it takes effect, below. */
+/** Inputs EC2 chooses when not given: compared only when the new inputs give them. */
+const CHOSEN_WHEN_ABSENT = [
+  'availabilityZone',
+  'privateIp',
+  'associatePublicIpAddress',
+  'securityGroupIds',
+  'instanceInitiatedShutdownBehavior',
+];
+/** Compared below: the region as it takes effect, the type by root device, the metadata options as one. */
+const COMPARED_APART = ['region', 'instanceType', 'metadataOptions', 'httpTokens', ...CHOSEN_WHEN_ABSENT];
 const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace').filter(
-  (key) => key !== 'region',
+  (key) => !COMPARED_APART.includes(key),
 );
-const UPDATE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'update');
+const UPDATE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'update').filter(
+  (key) => !COMPARED_APART.includes(key),
+);
+
+/** Why EC2 cannot change each replacing input in place (the preview's note). */
+const WHY_REPLACED: Record<string, string> = {
+  imageId: 'EC2 cannot change the AMI an instance runs',
+  subnetId: 'an instance cannot move to another subnet',
+  userData:
+    'EC2 changes user data only on a stopped instance, and the unikernel reads it at boot; a new instance is launched',
+  keyName: 'EC2 sets the key pair only at launch',
+  iamInstanceProfile: 'the instance profile is set at launch here (re-associating it in place is not done)',
+  associatePublicIpAddress: 'EC2 assigns a public address to the primary interface only at launch',
+  privateIp: 'the primary private address is fixed at launch',
+  availabilityZone: 'an instance cannot move to another availability zone',
+  rootBlockDevice: 'the root volume is made at launch (its size, type and encryption are not modified in place here)',
+  placementGroup: 'the placement group is set at launch here',
+  adoptInstanceId: 'another instance is adopted',
+  region: 'an instance cannot move to another region',
+};
+
+/** The instance metadata options as they take effect (the deprecated httpTokens folded in), for comparison. */
+export function effectiveMetadataOptions(props: Props): Record<string, unknown> {
+  const given = props.metadataOptions;
+  return {
+    httpTokens: props.httpTokens ?? 'required',
+    httpEndpoint: 'enabled',
+    httpPutResponseHopLimit: 1,
+    instanceMetadataTags: 'disabled',
+    ...(given !== null && typeof given === 'object' ? definedFields(given as Props) : {}),
+  };
+}
+
+function definedFields(value: Props): Props {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined));
+}
+
+function changed(olds: Props, news: Props, key: string): boolean {
+  return isUnknown(news[key]) || !sameValue(olds[key], news[key]);
+}
+
+function shown(value: unknown): string {
+  return isUnknown(value) ? '(unknown)' : JSON.stringify(value);
+}
 
 /** `effectiveRegion`: the region the new inputs would use, unknown in preview, undefined if none is configured. */
 export function diffInstance(olds: Props, news: Props, effectiveRegion: string | undefined): InstanceDiff {
-  const outcome = diffProperties(withDefaults(olds, DEFAULTS), withDefaults(news, DEFAULTS), {
-    replaceOn: REPLACE_ON,
-    updateOn: UPDATE_ON,
-  });
+  const before = withDefaults(olds, DEFAULTS);
+  const after = withDefaults(news, DEFAULTS);
+  const outcome = diffProperties(before, after, { replaceOn: REPLACE_ON, updateOn: UPDATE_ON });
   const replaces = [...outcome.replaces];
-  const notes: string[] = [];
-  if (replaces.includes('instanceType')) {
-    notes.push(
-      `instanceType ${String(olds.instanceType)} → ${isUnknown(news.instanceType) ? '(unknown)' : String(news.instanceType)}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`,
-    );
+  let updates = outcome.changes && outcome.replaces.length === 0;
+  const chosen = CHOSEN_WHEN_ABSENT.filter((key) => news[key] !== undefined && changed(olds, news, key));
+  for (const key of chosen) {
+    if (unikernelInstanceSchema[key as keyof typeof unikernelInstanceSchema].change === 'replace') replaces.push(key);
+    else updates = true;
   }
+  if (!sameValue(effectiveMetadataOptions(olds), effectiveMetadataOptions(news))) updates = true;
+  const notes: string[] = [];
+  if (changed(olds, news, 'instanceType')) {
+    const change = `instanceType ${String(olds.instanceType)} → ${shown(news.instanceType).replace(/^"|"$/g, '')}`;
+    if (olds.rootDeviceType === 'ebs') {
+      updates = true;
+      const verified = news.verifyBoot === false ? '' : ', and its boot verified again';
+      notes.push(`${change}: changed in place (the EBS-backed instance is stopped, modified and started${verified})`);
+    } else {
+      replaces.push('instanceType');
+      notes.push(
+        olds.rootDeviceType === 'instance-store'
+          ? `${change}: the instance is replaced (a type changes only on a stopped instance, and instance-store instances cannot be stopped)`
+          : `${change}: the instance is replaced (its root device type is not recorded; a refresh records it, after which an EBS-backed one is changed in place)`,
+      );
+    }
+  }
+  for (const key of replaces.filter((each) => WHY_REPLACED[each] !== undefined))
+    notes.push(`${key} ${shown(olds[key])} → ${shown(news[key])}: the instance is replaced (${WHY_REPLACED[key]})`);
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
   if (olds.state !== undefined && olds.state !== 'running') {
     replaces.push('state');
@@ -113,5 +199,109 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
     replaces.push('statusCheck');
     notes.push('its instance reachability check is impaired: the instance is replaced');
   }
-  return { changes: outcome.changes || replaces.length > 0, replaces, notes };
+  if (replaces.length > 0 && olds.disableApiTermination === true)
+    throw new TerminationProtectedError(String(olds.instanceId), replaces);
+  return { changes: updates || replaces.length > 0, replaces, notes };
+}
+
+/** One change update makes in place, in the order it makes them. */
+export type InPlaceChange =
+  | { kind: 'disableApiTermination'; value: boolean }
+  | { kind: 'instanceInitiatedShutdownBehavior'; value: 'stop' | 'terminate' }
+  | { kind: 'securityGroupIds'; value: string[] }
+  | { kind: 'monitoring'; value: boolean }
+  | { kind: 'creditSpecification'; value: 'standard' | 'unlimited' }
+  | { kind: 'metadataOptions'; value: Required<MetadataOptions> }
+  | { kind: 'instanceType'; value: string };
+
+type KnownInputs = Pick<
+  UnikernelInstanceInputs,
+  | 'disableApiTermination'
+  | 'instanceInitiatedShutdownBehavior'
+  | 'securityGroupIds'
+  | 'monitoring'
+  | 'creditSpecification'
+  | 'metadataOptions'
+  | 'httpTokens'
+  | 'instanceType'
+>;
+
+/**
+ * What update changes in place, from the state before and the new inputs (pure). Termination
+ * protection comes first (so that turning it off is done whatever fails after), the type last
+ * (it stops and starts the instance).
+ */
+export function inPlaceChanges(before: KnownInputs, after: KnownInputs): InPlaceChange[] {
+  const changes: InPlaceChange[] = [];
+  const protection = after.disableApiTermination ?? false;
+  if (protection !== (before.disableApiTermination ?? false))
+    changes.push({ kind: 'disableApiTermination', value: protection });
+  const behaviour = after.instanceInitiatedShutdownBehavior;
+  if (behaviour !== undefined && behaviour !== before.instanceInitiatedShutdownBehavior)
+    changes.push({ kind: 'instanceInitiatedShutdownBehavior', value: behaviour });
+  const groups = after.securityGroupIds;
+  if (groups !== undefined && !sameValue(groups, before.securityGroupIds))
+    changes.push({ kind: 'securityGroupIds', value: groups });
+  const monitoring = after.monitoring ?? false;
+  if (monitoring !== (before.monitoring ?? false)) changes.push({ kind: 'monitoring', value: monitoring });
+  const credits = after.creditSpecification?.cpuCredits;
+  if (credits !== undefined && credits !== before.creditSpecification?.cpuCredits)
+    changes.push({ kind: 'creditSpecification', value: credits });
+  const metadata = effectiveMetadataOptions(after);
+  if (!sameValue(effectiveMetadataOptions(before), metadata))
+    // Checked inputs: every field effectiveMetadataOptions fills is of its declared kind.
+    changes.push({ kind: 'metadataOptions', value: metadata as Required<MetadataOptions> });
+  if (after.instanceType !== before.instanceType) changes.push({ kind: 'instanceType', value: after.instanceType });
+  return changes;
+}
+
+function sortedList(value: unknown): unknown {
+  return Array.isArray(value) ? [...value].sort() : value;
+}
+
+/** What refresh found on the instance (DescribeInstances and DescribeInstanceAttribute). */
+export interface LiveInstance {
+  instanceType?: string;
+  securityGroupIds: string[];
+  disableApiTermination?: boolean;
+  instanceInitiatedShutdownBehavior?: string;
+  monitoring?: boolean;
+  metadataOptions?: MetadataOptions;
+  /** Read only when the program gives creditSpecification. */
+  cpuCredits?: string;
+  privateIpAddress?: string;
+  placementGroup?: string;
+  availabilityZone?: string;
+  rootDeviceType?: string;
+}
+
+/**
+ * The inputs refresh records from the live instance (pure), so that drift shows in the next
+ * preview: what the program manages (given, or with a default the live value departs from) takes
+ * the live value; what EC2 chose and the program never gave stays ungiven.
+ */
+export function liveInputs(olds: Props, live: LiveInstance): Props {
+  const given = (key: string) => olds[key] !== undefined;
+  const drifted: Props = {
+    instanceType: live.instanceType ?? olds.instanceType,
+    availabilityZone: live.availabilityZone ?? olds.availabilityZone,
+    rootDeviceType: live.rootDeviceType ?? olds.rootDeviceType,
+  };
+  // The same groups in another order are no drift: the program's order is kept.
+  if (given('securityGroupIds') && !sameValue([...live.securityGroupIds].sort(), sortedList(olds.securityGroupIds)))
+    drifted.securityGroupIds = live.securityGroupIds;
+  if (given('privateIp') && live.privateIpAddress !== undefined) drifted.privateIp = live.privateIpAddress;
+  if (given('instanceInitiatedShutdownBehavior') && live.instanceInitiatedShutdownBehavior !== undefined)
+    drifted.instanceInitiatedShutdownBehavior = live.instanceInitiatedShutdownBehavior;
+  for (const key of ['disableApiTermination', 'monitoring'] as const) {
+    const value = live[key];
+    if (value !== undefined && (given(key) || value !== DEFAULTS[key])) drifted[key] = value;
+  }
+  if (given('placementGroup') || live.placementGroup !== undefined) drifted.placementGroup = live.placementGroup;
+  if (given('creditSpecification') && live.cpuCredits !== undefined)
+    drifted.creditSpecification = { cpuCredits: live.cpuCredits };
+  const metadata = live.metadataOptions && definedFields({ ...live.metadataOptions });
+  if (metadata && !sameValue(effectiveMetadataOptions(olds), { ...effectiveMetadataOptions({}), ...metadata }))
+    drifted.metadataOptions = metadata;
+  return drifted;
 }
