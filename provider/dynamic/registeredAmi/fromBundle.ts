@@ -44,7 +44,22 @@ export const fromBundle: AmiSourceOperations = {
       blockDeviceMappings: inputs.blockDeviceMappings,
       tags: inputs.tags,
       signal,
+      nameIsOwn: inputs.exactName !== true,
+      lookAgain: { intervalSeconds: waitOptions(timeout).minDelaySeconds },
+    }).catch((error: unknown) => {
+      // Cut off by a signal after AWS registered it: the AMI exists, and the state keeps its id.
+      if (!(error instanceof ImageNotAvailableError)) throw error;
+      const facts = {
+        imageId: error.imageId,
+        region,
+        state: `${error.state}, registration cut off`,
+        tags: inputs.tags ?? {},
+      };
+      throw new PartialFailure(error.imageId, { ...props, ...amiOutputs(inputs, facts) }, [
+        `${error.message}; it is kept in the state: the next up replaces it, destroy deregisters it`,
+      ]);
     });
+    if (registered.foundByName) progress(label, registered.foundByName);
     progress(
       label,
       `registered ${registered.imageId}${registered.kernelId ? ` (kernel ${registered.kernelId})` : ''}; waiting until it is available`,

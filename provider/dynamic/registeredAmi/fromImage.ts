@@ -87,23 +87,42 @@ export const fromImage: AmiSourceOperations = {
     progress(label, `snapshot ${snapshot} completed; registering the AMI`);
     let registered: ImageId;
     try {
-      registered = (
-        await registerEbsImage({
-          ec2,
-          snapshotId: snapshot,
-          name: imageName,
-          description: inputs.description,
-          architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
-          bootMode: inputs.bootMode,
-          enaSupport: inputs.enaSupport ?? enaSupport.default,
-          imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
-          volumeSizeGiB: inputs.volumeSize,
-          volumeType: inputs.volumeType ?? volumeType.default,
-          tags: inputs.tags,
-          signal,
-        })
-      ).imageId;
+      const result = await registerEbsImage({
+        ec2,
+        snapshotId: snapshot,
+        name: imageName,
+        description: inputs.description,
+        architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
+        bootMode: inputs.bootMode,
+        enaSupport: inputs.enaSupport ?? enaSupport.default,
+        imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
+        volumeSizeGiB: inputs.volumeSize,
+        volumeType: inputs.volumeType ?? volumeType.default,
+        tags: inputs.tags,
+        signal,
+        nameIsOwn: inputs.exactName !== true,
+        lookAgain: { intervalSeconds: waitOptions(timeout).minDelaySeconds },
+      });
+      if (result.foundByName) progress(label, result.foundByName);
+      registered = result.imageId;
     } catch (error) {
+      if (error instanceof ImageNotAvailableError) {
+        // Cut off by a signal after AWS registered it: the AMI and its snapshot exist, and the state keeps both.
+        const facts = {
+          imageId: error.imageId,
+          region,
+          snapshotId: snapshot,
+          blockList,
+          state: `${error.state}, registration cut off`,
+        };
+        throw new PartialFailure(
+          error.imageId,
+          { ...props, ...amiOutputs(inputs, { ...facts, tags: inputs.tags ?? {} }) },
+          [
+            `${error.message}; it is kept in the state with snapshot ${snapshot}: the next up replaces it, destroy removes both`,
+          ],
+        );
+      }
       await removeSnapshotOrReport(ec2, snapshot, props, inputs, region, error);
       throw error;
     }

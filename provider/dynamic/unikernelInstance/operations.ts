@@ -14,7 +14,7 @@ import {
   instanceArn,
   InstanceNotRunningError,
   InstanceSummary,
-  launchInstance,
+  launchOrFind,
   terminateInstance,
   waitForInstanceRunning,
 } from '../../aws/instances';
@@ -88,7 +88,7 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
   // One token per create: the SDK's retries of RunInstances reuse it, so a retried request never
   // launches twice; a replacement gets its own, so EC2 never hands back the instance it replaces.
   const clientToken = randomUUID();
-  const id = await launchInstance({
+  const { instanceId: id, foundByToken } = await launchOrFind({
     ec2,
     imageId: imageId(inputs.imageId),
     instanceType: inputs.instanceType,
@@ -101,8 +101,9 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     httpTokens: inputs.httpTokens,
     notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
-  });
+  }).catch((error: unknown) => keepCutOffLaunch(error, props, inputs, clientToken, region));
   const label = `UnikernelInstance ${id}`;
+  if (foundByToken) progress(label, foundByToken);
   progress(label, `launched from ${inputs.imageId} (${inputs.instanceType}); waiting until it is running`);
   let instance: InstanceSummary;
   try {
@@ -134,6 +135,24 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     throw new PartialFailure(id, { ...props, ...running, bootStatus: summary }, [message]);
   });
   return { id, outs: { ...running, bootStatus } };
+}
+
+/**
+ * RunInstances cut off by a signal after EC2 started the instance: it exists, and the state keeps its
+ * id, with a state that is not `running`, so that the next up replaces it (its boot was never checked).
+ */
+function keepCutOffLaunch(
+  error: unknown,
+  props: Props,
+  inputs: UnikernelInstanceInputs & Props,
+  clientToken: string,
+  region: string,
+): never {
+  if (!(error instanceof InstanceNotRunningError)) throw error;
+  const facts = { instanceId: error.instanceId, state: `${error.state}, launch cut off`, tags: inputs.tags ?? {} };
+  throw new PartialFailure(error.instanceId, { ...props, ...outputs(inputs, clientToken, region, facts) }, [
+    `${error.message}; it is kept in the state: the next up replaces it, destroy terminates it`,
+  ]);
 }
 
 /**
