@@ -383,4 +383,54 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     await last.destroy();
     assert.deepEqual([live().images, liveSnapshots()], [0, 0]);
   });
+
+  it("SIGKILL mid-upload: nothing could be recorded; the next up removes the killed create's folder, and the bucket holds exactly the bundle the state names", async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    const part = (request: { operation: string; key?: string }) =>
+      request.operation === 'PutObject' && /\.part\.\d+$/.test(request.key ?? '');
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 1_500, match: part, times: 1 });
+    const running = engine.up(mirage()).then(
+      () => 'finished',
+      () => 'failed',
+    );
+    await until(() => fake.requests.some(part), 'a part upload');
+    first.signal('SIGKILL');
+    assert.equal(await running, 'failed');
+    assert.deepEqual(await first.exited(), { code: null, signal: 'SIGKILL' });
+    await until(() => fake.requests.filter(part).every((request) => request.status !== 0), 'the delayed part');
+    fake.faults.clear();
+    assert.deepEqual(engine.state, [], 'a killed plugin answers nothing: no state names its folder');
+    const left = fake.objects(BUCKET).map((object) => object.key);
+    assert.ok(
+      left.some((key) => key.endsWith('.resume.json')) && left.some((key) => /\.part\.\d+$/.test(key)),
+      `the killed create left its claim and a part: ${left.join(', ')}`,
+    );
+
+    const second = await plugin();
+    const next = new EngineModel(second);
+    await next.up(mirage());
+    const bundle = next.entry('bundle')!.outputs;
+    const folder = `${String(bundle.bundleKey)}/`;
+    const keys = fake
+      .objects(BUCKET)
+      .map((object) => object.key)
+      .sort();
+    assert.deepEqual(
+      keys,
+      [...(bundle.partKeys as string[]), String(bundle.manifestKey)].sort(),
+      'the bucket holds exactly the bundle the state names',
+    );
+    assert.ok(
+      keys.every((key) => key.startsWith(folder)),
+      keys.join(', '),
+    );
+    assert.ok(
+      second.output().some((line) => /a create of this bundle that was killed before it finished/.test(line)),
+      second.output().join('\n'),
+    );
+    await next.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
 });
