@@ -10,6 +10,7 @@ import {
   deregisterImage,
   describeImage,
   ImageNotAvailableError,
+  ImageRegistrationCutOffError,
   registerImage,
   waitForImageAvailable,
 } from '../../aws/images';
@@ -48,7 +49,7 @@ export const fromBundle: AmiSourceOperations = {
       lookAgain: { intervalSeconds: waitOptions(timeout).minDelaySeconds },
     }).catch((error: unknown) => {
       // Cut off by a signal after AWS registered it: the AMI exists, and the state keeps its id.
-      if (!(error instanceof ImageNotAvailableError)) throw error;
+      if (!(error instanceof ImageRegistrationCutOffError)) throw error;
       const facts = {
         imageId: error.imageId,
         region,

@@ -11,7 +11,7 @@ import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { AwsInputError } from '../../aws/errors';
 import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
-import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
+import { ImageNotAvailableError, ImageRegistrationCutOffError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot, findSnapshotOfImage, IMAGE_IDENTITY_TAG } from '../../aws/snapshots';
 import { encodeBlockList } from '../../aws/blockList';
 import { deadline } from '../cancellation';
@@ -106,7 +106,7 @@ export const fromImage: AmiSourceOperations = {
       if (result.foundByName) progress(label, result.foundByName);
       registered = result.imageId;
     } catch (error) {
-      if (error instanceof ImageNotAvailableError) {
+      if (error instanceof ImageRegistrationCutOffError) {
         // Cut off by a signal after AWS registered it: the AMI and its snapshot exist, and the state keeps both.
         const facts = {
           imageId: error.imageId,

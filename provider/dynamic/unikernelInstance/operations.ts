@@ -14,6 +14,7 @@ import {
   instanceArn,
   InstanceNotRunningError,
   InstanceSummary,
+  LaunchCutOffError,
   launchOrFind,
   terminateInstance,
   waitForInstanceRunning,
@@ -148,7 +149,7 @@ function keepCutOffLaunch(
   clientToken: string,
   region: string,
 ): never {
-  if (!(error instanceof InstanceNotRunningError)) throw error;
+  if (!(error instanceof LaunchCutOffError)) throw error;
   const facts = { instanceId: error.instanceId, state: `${error.state}, launch cut off`, tags: inputs.tags ?? {} };
   throw new PartialFailure(error.instanceId, { ...props, ...outputs(inputs, clientToken, region, facts) }, [
     `${error.message}; it is kept in the state: the next up replaces it, destroy terminates it`,
