@@ -25,7 +25,8 @@
  * - **destroy** deletes in reverse dependency order (retained resources are only forgotten).
  *
  * Each run returns its plan (one step per resource: same, create, update, replace with its kind,
- * delete) and the engine's events in the order the plugin was called; AWS calls are recorded by the
+ * delete; and the engine's delete-replaced step of each replaced resource, where the engine puts it,
+ * in preview as in up) and the engine's events in the order the plugin was called; AWS calls are recorded by the
  * local AWS (`LocalAws.requests`).
  */
 import { isSecret, PluginClient, PluginRpcError, Props, UNKNOWN, secret, withoutProvider } from './pluginHarness';
@@ -79,7 +80,14 @@ export interface StateEntry {
   retainOnDelete: boolean;
 }
 
-export type StepOp = 'same' | 'create' | 'update' | 'replace' | 'delete';
+/**
+ * The engine's step operations. `replace` stands for the engine's create-replacement and replace
+ * steps of one resource (what `pulumi preview` shows as one `+-` line); `delete-replaced` is the
+ * delete of the replaced resource, a step of its own: after every step of the program (reverse
+ * dependency order) for create-before-delete, and ahead of the replace, dependents first, for
+ * delete-before-replace (what `--show-replacement-steps` lists, and `up` runs).
+ */
+export type StepOp = 'same' | 'create' | 'update' | 'replace' | 'delete' | 'delete-replaced';
 export type ReplaceKind = 'create-before-delete' | 'delete-before-replace';
 
 export interface PlannedStep {
@@ -88,7 +96,7 @@ export interface PlannedStep {
   /** For replace: the properties the provider named (empty for a dependent of a delete-before-replace). */
   replaces?: string[];
   replaceKind?: ReplaceKind;
-  /** For delete: the resource is only dropped from the state. */
+  /** For delete and delete-replaced: the resource is only dropped from the state. */
   retained?: boolean;
 }
 
@@ -210,6 +218,8 @@ export class EngineModel {
     const current = new Set<StateEntry>();
     /** Dependents a delete-before-replace deleted (or, in preview, would delete) ahead of their step. */
     const deletedAhead = new Set<string>();
+    /** The entries a delete-before-replace deleted (or, in preview, would delete): not deleted again at the end. */
+    const condemned = new Set<StateEntry>();
     const seen = new Set<string>();
     for (const declaration of program) {
       if (seen.has(declaration.name)) throw new Error(`${declaration.name} is declared twice`);
@@ -302,12 +312,22 @@ export class EngineModel {
           replaceKind: deleteFirst ? 'delete-before-replace' : 'create-before-delete',
         });
         if (deleteFirst) {
+          // The engine's steps: delete-replaced of each dependent (reverse dependency order), then of
+          // the resource, then its replace and create-replacement.
           const dependents = await this.dependentReplacements(old);
-          for (const dependent of [...dependents].reverse()) {
-            deletedAhead.add(dependent.name);
-            if (!preview) await this.deleteEntry(dependent, plan, ' (delete-before-replace of a dependency)');
+          const replaceStep = plan.steps.pop()!;
+          for (const dependent of [...[...dependents].reverse(), old]) {
+            if (dependent !== old) deletedAhead.add(dependent.name);
+            condemned.add(dependent);
+            plan.steps.push(deleteReplaced(dependent));
+            if (!preview)
+              await this.deleteEntry(
+                dependent,
+                plan,
+                dependent === old ? ' (delete-before-replace)' : ' (delete-before-replace of a dependency)',
+              );
           }
-          if (!preview) await this.deleteEntry(old, plan, ' (delete-before-replace)');
+          plan.steps.push(replaceStep);
         }
         planned.set(
           declaration.name,
@@ -319,9 +339,13 @@ export class EngineModel {
     // replacements: deleted last, in reverse dependency order.
     for (const entry of [...this.state].reverse()) {
       const dropped = !seen.has(entry.name);
-      if (current.has(entry) || (preview && !dropped)) continue;
+      if (current.has(entry) || condemned.has(entry)) continue;
       if (options.targets !== undefined && !options.targets.includes(entry.name)) continue;
-      if (dropped) plan.steps.push({ name: entry.name, op: 'delete', retained: entry.retainOnDelete || undefined });
+      plan.steps.push(
+        dropped
+          ? { name: entry.name, op: 'delete', retained: entry.retainOnDelete || undefined }
+          : deleteReplaced(entry),
+      );
       if (!preview) await this.deleteEntry(entry, plan, dropped ? '' : ' (replaced)');
     }
     return plan;
@@ -441,6 +465,11 @@ export class EngineModel {
     }
     return { inputs, propertyDependencies };
   }
+}
+
+/** The engine's delete-replaced step of an old resource. */
+function deleteReplaced(entry: StateEntry): PlannedStep {
+  return { name: entry.name, op: 'delete-replaced', retained: entry.retainOnDelete || undefined };
 }
 
 /** The engine's own comparison of old and new inputs when the provider answers DIFF_UNKNOWN. */

@@ -109,7 +109,7 @@ export class MiniEngine {
     return step ? describeStep(step) : 'not in the program';
   }
 
-  /** `pulumi preview` of the whole program: the plan, one line per resource. */
+  /** `pulumi preview` of the whole program: the plan, one line per step (a replacement adds its delete-replaced). */
   async preview(): Promise<string[]> {
     const plan = await this.model.preview([...this.program.values()]);
     this.relay();
@@ -150,5 +150,7 @@ function describeStep(step: PlannedStep): string {
       return `replaced, ${step.replaceKind} (${(step.replaces ?? []).join(', ')})`;
     case 'delete':
       return step.retained ? 'dropped from the state (retained)' : 'deleted';
+    case 'delete-replaced':
+      return step.retained ? 'the replaced one dropped from the state (retained)' : 'the replaced one deleted';
   }
 }

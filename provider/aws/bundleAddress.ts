@@ -4,7 +4,7 @@
  */
 import { isBundleFileOf, manifestFileName, partFileName, resumeFileName } from '../bundle/parts';
 import { BucketName } from './ids';
-import { BundleLocation, describeLocation, imageLocationOf, objectKey } from './location';
+import { BundleLocation, describeLocation, imageLocationOf, objectKey, subLocation } from './location';
 
 export interface BundleAddress {
   readonly location: BundleLocation;
@@ -54,6 +54,22 @@ export function imageLocation(address: BundleAddress): string {
 /** The same bundle's name and location as one string, to tell whether two bundles are at one place. */
 export function addressText(address: BundleAddress): string {
   return `${address.location.bucket}/${address.location.keyPrefix}${address.name}`;
+}
+
+/**
+ * Folders made next to each other as `STEM-xxxxxxxx/` under `parent` (BundledImage's folder per
+ * create): the listing prefix of them all, and the folder a listed key of a bundle named `name` is in
+ * (undefined when the key is not that bundle's record in such a folder).
+ */
+export function siblingsPrefix(parent: BundleLocation, stem: string): string {
+  return objectKey(parent, `${stem}-`);
+}
+
+export function siblingOf(parent: BundleLocation, stem: string, name: string, key: string): BundleAddress | undefined {
+  const rest = key.slice(siblingsPrefix(parent, stem).length);
+  const match = /^([0-9a-f]{8})\/(.*)$/.exec(rest);
+  if (!key.startsWith(siblingsPrefix(parent, stem)) || !match || match[2] !== resumeFileName(name)) return undefined;
+  return bundleAddress(subLocation(parent, `${stem}-${match[1]}`), name);
 }
 
 /** `s3://bucket/prefix/`, the folder of the bundle, for messages. */

@@ -33,7 +33,7 @@ export function lostPlace(address: BundleAddress, key: string, what = 'changed')
   );
 }
 
-function processRuns(pid: number): boolean {
+export function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -119,7 +119,7 @@ export class LocationClaim {
     address: BundleAddress,
     action: ClaimAction,
     found: FoundRecord | undefined,
-    options: { signal?: AbortSignal; force?: boolean } = {},
+    options: { signal?: AbortSignal; force?: boolean; fresh?: true } = {},
   ): Promise<LocationClaim> {
     const held = found && !options.force ? liveClaimError(address, found) : undefined;
     if (held) throw held;
@@ -130,6 +130,7 @@ export class LocationClaim {
       host: hostname(),
       pid: process.pid,
       since: new Date().toISOString(),
+      fresh: options.fresh,
     });
     const etag = await conditionalPut(
       s3,

@@ -12,7 +12,7 @@ import { StoredObject } from './storedObject';
 export interface BundleToS3Options
   extends
     Omit<BundleOptions, 'output' | 'destination'>,
-    Pick<S3BundleOutputOptions, 's3' | 'location' | 'acl' | 'createBucket' | 'concurrency'> {
+    Pick<S3BundleOutputOptions, 's3' | 'location' | 'acl' | 'createBucket' | 'concurrency' | 'fresh'> {
   unfinished: UnfinishedPolicy;
   /** With `restart`: told why an unfinished bundle is removed before bundling from the start. */
   onRestart?: (problem: string) => void;
@@ -40,7 +40,7 @@ export class S3LeftoversError extends Error {
 }
 
 async function attempt(options: BundleToS3Options, testHooks: BundleTestHooks): Promise<S3BundleResult> {
-  const { s3, location, acl, createBucket, concurrency, signal, unfinished } = options;
+  const { s3, location, acl, createBucket, concurrency, signal, unfinished, fresh } = options;
   const output = new S3BundleOutput({
     s3,
     location,
@@ -51,6 +51,7 @@ async function attempt(options: BundleToS3Options, testHooks: BundleTestHooks): 
     partSize: testHooks.partSize,
     resumable: true,
     resumeExisting: takesUp(unfinished),
+    fresh,
   });
   try {
     const result = await bundleImage({ ...options, output }, testHooks);

@@ -15,6 +15,12 @@ export interface ClaimHolder {
   pid: number;
   /** ISO time the claim was taken. */
   since: string;
+  /**
+   * The run makes this folder new (BundledImage's create, in a folder of its own): no state names
+   * the folder until the run answers, so its claim left by a dead run marks an orphan that a later
+   * create of the same bundle removes (see deadSiblings.ts). Absent in every other claim.
+   */
+  fresh?: true;
 }
 
 export interface ClaimRecord {
@@ -48,7 +54,8 @@ export function parseClaim(text: string): ClaimHolder | undefined {
     typeof holder.token !== 'string' ||
     typeof holder.host !== 'string' ||
     !Number.isInteger(holder.pid) ||
-    typeof holder.since !== 'string'
+    typeof holder.since !== 'string' ||
+    (holder.fresh !== undefined && holder.fresh !== true)
   ) {
     return undefined;
   }

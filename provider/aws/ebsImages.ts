@@ -4,7 +4,8 @@
  * may have been deleted out of band), and removing both: deregister, then delete the snapshot.
  */
 import { EC2Client, RegisterImageCommand, VolumeType } from '@aws-sdk/client-ec2';
-import { AwsInputError, awsCall } from './errors';
+import { LookAgainOptions } from './cutOff';
+import { AwsInputError } from './errors';
 import { ImageId, SnapshotId } from './ids';
 import {
   deregisterImage,
@@ -12,7 +13,7 @@ import {
   imageTagSpecifications,
   ImageSummary,
   nameProblem,
-  registeredImageId,
+  sendRegisterImage,
   waitForImageAvailable,
 } from './images';
 import { deleteSnapshot, describeSnapshot, SnapshotSummary } from './snapshots';
@@ -49,6 +50,10 @@ export interface RegisterEbsImageOptions {
   tags?: Tags;
   wait?: WaitOptions;
   signal?: AbortSignal;
+  /** The name was made for this registration alone: see RegisterImageOptions.nameIsOwn. */
+  nameIsOwn?: boolean;
+  /** How long to look for the AMI by its name after a cut-off call (see cutOff.ts). */
+  lookAgain?: LookAgainOptions;
 }
 
 /** What RegisterImage was sent, after defaults: what a resource records as its inputs. */
@@ -67,6 +72,8 @@ export interface RegisteredEbsImage {
   imageId: ImageId;
   snapshotId: SnapshotId;
   settings: EbsImageSettings;
+  /** Set when RegisterImage's answer did not arrive and the AMI was found by its name: how, in words. */
+  foundByName?: string;
 }
 
 /** Checks the options against the snapshot and fills in the defaults (no AWS call but DescribeSnapshots). */
@@ -106,34 +113,44 @@ async function settingsFor(options: RegisterEbsImageOptions): Promise<EbsImageSe
 /** RegisterImage of an HVM AMI whose root device is the snapshot; `registerEbsImageAndWait` also waits for available. */
 export async function registerEbsImage(options: RegisterEbsImageOptions): Promise<RegisteredEbsImage> {
   const settings = await settingsFor(options);
-  const output = await awsCall('RegisterImage', options.snapshotId, () =>
-    options.ec2.send(
-      new RegisterImageCommand({
-        Name: options.name,
-        Description: options.description,
-        Architecture: settings.architecture,
-        VirtualizationType: 'hvm',
-        RootDeviceName: settings.rootDeviceName,
-        BlockDeviceMappings: [
-          {
-            DeviceName: settings.rootDeviceName,
-            Ebs: {
-              SnapshotId: options.snapshotId,
-              VolumeSize: settings.volumeSizeGiB,
-              VolumeType: settings.volumeType as VolumeType,
-              DeleteOnTermination: settings.deleteOnTermination,
+  const sent = await sendRegisterImage(
+    {
+      ec2: options.ec2,
+      name: options.name,
+      nameIsOwn: options.nameIsOwn,
+      signal: options.signal,
+      lookAgain: options.lookAgain,
+      source: options.snapshotId,
+      registers: (image) => image.rootSnapshotId === options.snapshotId,
+    },
+    () =>
+      options.ec2.send(
+        new RegisterImageCommand({
+          Name: options.name,
+          Description: options.description,
+          Architecture: settings.architecture,
+          VirtualizationType: 'hvm',
+          RootDeviceName: settings.rootDeviceName,
+          BlockDeviceMappings: [
+            {
+              DeviceName: settings.rootDeviceName,
+              Ebs: {
+                SnapshotId: options.snapshotId,
+                VolumeSize: settings.volumeSizeGiB,
+                VolumeType: settings.volumeType as VolumeType,
+                DeleteOnTermination: settings.deleteOnTermination,
+              },
             },
-          },
-        ],
-        EnaSupport: settings.enaSupport,
-        BootMode: settings.bootMode,
-        ImdsSupport: settings.imdsSupport === 'v2.0' ? 'v2.0' : undefined,
-        TagSpecifications: imageTagSpecifications(options.tags),
-      }),
-      { abortSignal: options.signal },
-    ),
+          ],
+          EnaSupport: settings.enaSupport,
+          BootMode: settings.bootMode,
+          ImdsSupport: settings.imdsSupport === 'v2.0' ? 'v2.0' : undefined,
+          TagSpecifications: imageTagSpecifications(options.tags),
+        }),
+        { abortSignal: options.signal },
+      ),
   );
-  return { imageId: registeredImageId(output.ImageId, options.snapshotId), snapshotId: options.snapshotId, settings };
+  return { imageId: sent.imageId, snapshotId: options.snapshotId, settings, foundByName: sent.foundByName };
 }
 
 export async function registerEbsImageAndWait(

@@ -19,7 +19,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AwsInputError, AwsOperationError, awsCall, describeAwsError, errorCode } from './errors';
 import { ImageId, instanceId, InstanceId } from './ids';
-import { describeImage } from './images';
+import { lookAgain, LOOK_AGAIN_SECONDS, LookAgainOptions, wasCutOff } from './cutOff';
+import { cutOffCause, describeImage } from './images';
 import { launchMismatch, LaunchNeeds, launchNotes, launchRefusal, typesThatCanLaunch } from './launchCompatibility';
 import { fromTagList, Tags, toTagList } from './tags';
 import { waiterParameters, WaitOptions } from './waiting';
@@ -132,6 +133,15 @@ export class TerminationProtectedError extends AwsOperationError {
       false,
     );
     this.name = 'TerminationProtectedError';
+  }
+}
+
+/** RunInstances cut off by its signal after EC2 started the instance (found by its client token): it exists, and has this id. */
+export class LaunchCutOffError extends InstanceNotRunningError {
+  constructor(instanceId: InstanceId, state: string, cause: string) {
+    super(instanceId, state, 'its launch was cut off');
+    this.message = `RunInstances was cut off in flight (${cause}) after EC2 started ${instanceId} (${state}), found by its client token`;
+    this.name = 'LaunchCutOffError';
   }
 }
 
@@ -292,8 +302,11 @@ export async function waitForInstanceRunning(
   return instance;
 }
 
-/** RunInstances only (after the boot check); `launchAndWait` also waits for running. */
-export async function launchInstance(options: LaunchOptions): Promise<InstanceId> {
+/**
+ * RunInstances only (after the boot check); `launchAndWait` also waits for running. `sending` is
+ * called just before RunInstances is sent (what `launchOrFind` needs to know).
+ */
+export async function launchInstance(options: LaunchOptions, sending?: () => void): Promise<InstanceId> {
   const { ec2, signal } = options;
   const launch = await checkLaunch(ec2, options.imageId, options.instanceType, signal);
   for (const note of launch.notes) options.notice?.(note);
@@ -309,6 +322,7 @@ export async function launchInstance(options: LaunchOptions): Promise<InstanceId
         `AMI ${options.imageId} is instance-store-backed, and EC2 takes a shutdown behaviour for EBS-backed images only (an instance-store instance always terminates): remove it`,
       );
   }
+  sending?.();
   const output = await awsCall('RunInstances', options.imageId, () =>
     ec2.send(new RunInstancesCommand(runInstancesInput(options, launch.rootDeviceName)), { abortSignal: signal }),
   );
@@ -435,5 +449,63 @@ export async function terminateInstance(
       `instance ${id} is ${instance.state}, not terminated, after waiting; terminate it again later`,
       true,
     );
+  }
+}
+
+/** The instance a RunInstances with this client token started (tokens are unique per account and region), or undefined. */
+export async function findInstanceByClientToken(
+  ec2: EC2Client,
+  clientToken: string,
+  signal?: AbortSignal,
+): Promise<InstanceSummary | undefined> {
+  const output = await awsCall('DescribeInstances', `client token ${clientToken}`, () =>
+    ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'client-token', Values: [clientToken] }] }), {
+      abortSignal: signal,
+    }),
+  );
+  for (const reservation of output.Reservations ?? []) {
+    const instance = reservation.Instances?.find((each) => each.ClientToken === clientToken);
+    if (instance) return summarize(instance, reservation.OwnerId);
+  }
+  return undefined;
+}
+
+/**
+ * `launchInstance`, and when its RunInstances was cut off (the connection failed after every retry,
+ * or the signal aborted it in flight), the instance it may have started, looked for by the client
+ * token for a bounded time: when only the answer was lost, its id is the result; when the signal
+ * ended the call, an InstanceNotRunningError carrying the id (it exists: the caller records or
+ * removes it); when nothing is found, the error says so.
+ */
+export async function launchOrFind(
+  options: LaunchOptions,
+  look?: LookAgainOptions,
+): Promise<{ instanceId: InstanceId; foundByToken?: string }> {
+  let sent = false;
+  try {
+    return { instanceId: await launchInstance(options, () => (sent = true)) };
+  } catch (error) {
+    if (!sent || !wasCutOff(error, options.signal)) throw error;
+    const cause = cutOffCause(error, options.signal);
+    const found = await lookAgain(
+      (signal) => findInstanceByClientToken(options.ec2, options.clientToken, signal),
+      look,
+    );
+    if (!found) {
+      throw new AwsOperationError(
+        'RunInstances',
+        options.imageId,
+        'LaunchCutOff',
+        `RunInstances of ${options.imageId} was cut off (${cause}) and no instance with its client token ${options.clientToken} was found in ${look?.seconds ?? LOOK_AGAIN_SECONDS} s: nothing was recorded; if one appears (describe-instances --filters Name=client-token,Values=${options.clientToken}), terminate it`,
+        false,
+      );
+    }
+    if (options.signal?.aborted) {
+      throw new LaunchCutOffError(found.instanceId, found.state, cause);
+    }
+    return {
+      instanceId: found.instanceId,
+      foundByToken: `RunInstances was cut off (${cause}); the instance it started, ${found.instanceId}, was found by its client token`,
+    };
   }
 }

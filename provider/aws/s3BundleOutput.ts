@@ -43,6 +43,8 @@ export interface S3BundleOutputOptions {
    * record it did not leave may belong to another stack or resource.
    */
   resumeExisting?: boolean;
+  /** The folder is new for this run (BundledImage's create): its claim says so (see claimRecord.ts). */
+  fresh?: true;
 }
 
 export class S3BundleOutput implements BundleOutput {
@@ -110,7 +112,7 @@ export class S3BundleOutput implements BundleOutput {
       return;
     }
     // Nothing there, or the claim of a run that died: this run claims the place (a live claim is refused).
-    this.claim = await LocationClaim.take(s3, address, 'bundle', found, { signal });
+    this.claim = await LocationClaim.take(s3, address, 'bundle', found, { signal, fresh: this.options.fresh });
   }
 
   /** Set by prepare when an unfinished attempt at this bundle is taken up. */

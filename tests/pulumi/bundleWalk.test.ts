@@ -2,7 +2,8 @@
  * The walk of an image from BundledImage's args to its S3 keys, end to end through the real
  * dynamic-provider plugin: every key the local AWS received is one that `aws/bundleAddress.ts`
  * derives from the address the args name (parts, manifest, resume/claim record), every listing
- * asks for the address's prefix, and the manifest location is the address's ImageLocation.
+ * asks for the address's prefix (or, once, for its sibling folders: see aws/deadSiblings.ts), and
+ * the manifest location is the address's ImageLocation.
  */
 import { strict as assert } from 'assert';
 import * as path from 'path';
@@ -14,6 +15,7 @@ import {
   manifestKey,
   partKey,
   resumeKey,
+  siblingsPrefix,
 } from '../../provider/aws/bundleAddress';
 import { bucketName } from '../../provider/aws/ids';
 import { normalizeKeyPrefix, subLocation } from '../../provider/aws/location';
@@ -119,9 +121,14 @@ describe('BundledImage: from args to S3 keys, each concept once', function () {
       for (const key of [...parts, manifestKey(address)]) assert.equal(puts(key), 1, `${key} written once`);
       assert.ok(puts(resumeKey(address)) >= 1, 'the claim record is written');
 
-      // Listings ask only for the bundle's own prefix.
+      // Listings ask only for the bundle's own prefix, and once, before the create writes, for the
+      // folders next to its own, where a create of the same bundle killed mid-upload left its folder.
       const listings = s3.filter((request) => request.operation.startsWith('ListObjects'));
-      for (const listing of listings) assert.equal(listing.query.prefix, listingPrefix(address));
+      const parent = { bucket: bucketName(args.bucket), keyPrefix: normalizeKeyPrefix(args.keyPrefix) };
+      const siblings = siblingsPrefix(parent, bundleKey.slice(0, 16));
+      for (const listing of listings)
+        assert.ok([listingPrefix(address), siblings].includes(String(listing.query.prefix)));
+      assert.equal(listings.filter((listing) => listing.query.prefix === siblings).length, 1);
 
       // What is left is exactly the bundle: its parts and manifest, no record.
       assert.deepEqual(

@@ -13,7 +13,8 @@ import { buildXenKernel } from '../../testing/xenKernel';
 import { Declaration, EngineModel, output } from '../../testing/engineModel';
 import { PluginClient, PluginRpcError, serializeProvider, startPlugin } from '../../testing/pluginHarness';
 import { testPki, TestPki } from '../helpers/pki';
-import { checkoutProject, temporaryFolder } from '../helpers/tools';
+import { checkoutProject, MiB, temporaryFolder, writeImage } from '../helpers/tools';
+import * as path from 'path';
 
 const BUCKET = 'cancel-bundles';
 
@@ -104,6 +105,18 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     images: fake.images().filter((each) => each.ownerId === fake.accountId && each.state !== 'deregistered').length,
     objects: fake.objects(BUCKET).length,
   });
+  const liveImageIds = () =>
+    fake
+      .images()
+      .filter((each) => each.ownerId === fake.accountId && each.state !== 'deregistered')
+      .map((each) => each.imageId);
+  const liveInstanceIds = () =>
+    fake
+      .instances()
+      .filter((each) => each.state !== 'terminated')
+      .map((each) => each.instanceId);
+  const planText = (plan: { steps: { name: string; op: string; replaces?: string[] }[] }) =>
+    plan.steps.map((step) => `${step.name}: ${step.op}${step.replaces ? ` (${step.replaces.join(', ')})` : ''}`);
 
   async function until(test: () => boolean, what: string): Promise<void> {
     const start = Date.now();
@@ -217,6 +230,213 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     const last = new EngineModel(await plugin());
     last.state = engine.state;
     await last.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
+
+  it('SIGINT while RegisterImage is in flight: the AMI AWS registered is found by its name and kept in the state; the next up replaces it, and destroy leaves nothing', async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    fake.faults.inject({ service: 'ec2', operation: 'RegisterImage', kind: 'latency', ms: 1_500, times: 1 });
+    const running = engine.up(mirage());
+    await until(() => fake.requests.some((request) => request.operation === 'RegisterImage'), 'RegisterImage');
+    first.signal('SIGINT');
+    const error = await running.then(
+      () => assert.fail('the up must fail'),
+      (failure: unknown) => failure,
+    );
+    assert.ok(error instanceof PluginRpcError && error.partial, `a partial failure keeps the AMI: ${String(error)}`);
+    assert.match(
+      error.message,
+      /RegisterImage was cut off in flight \(cancelled \(SIGINT\)\) after AWS registered ami-/,
+    );
+    assert.match(
+      error.message,
+      /kept in the state: the next up replaces it \(a refresh before it finds the AMI available and keeps it\), destroy deregisters it/,
+    );
+    assert.deepEqual(await first.exited(), { code: 130, signal: null }, first.output().join('\n'));
+    fake.faults.clear();
+    assert.deepEqual(
+      engine.state.map((entry) => entry.name),
+      ['bundle', 'ami'],
+    );
+    assert.deepEqual(
+      liveImageIds(),
+      [engine.entry('ami')!.id],
+      'the one AMI AWS registered is the one the state names',
+    );
+    assert.match(String(engine.entry('ami')!.outputs.state), /registration cut off$/);
+
+    const next = new EngineModel(await plugin());
+    next.state = engine.state;
+    const cutOff = engine.entry('ami')!.id;
+    const plan = await next.up(mirage());
+    assert.deepEqual(planText(plan), [
+      'bundle: same',
+      'ami: replace (state)',
+      'instance: create',
+      'ami: delete-replaced',
+    ]);
+    assert.ok(!liveImageIds().includes(cutOff), 'the cut-off AMI was deregistered by the replacement');
+    await next.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
+
+  it('SIGTERM while RunInstances is in flight: the instance EC2 started is found by its client token and kept in the state; the next up replaces it, and destroy leaves nothing', async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    fake.faults.inject({ service: 'ec2', operation: 'RunInstances', kind: 'latency', ms: 1_500, times: 1 });
+    const running = engine.up(mirage());
+    await until(() => fake.requests.some((request) => request.operation === 'RunInstances'), 'RunInstances');
+    first.signal('SIGTERM');
+    const error = await running.then(
+      () => assert.fail('the up must fail'),
+      (failure: unknown) => failure,
+    );
+    assert.ok(
+      error instanceof PluginRpcError && error.partial,
+      `a partial failure keeps the instance: ${String(error)}`,
+    );
+    assert.match(error.message, /RunInstances was cut off in flight \(cancelled \(SIGTERM\)\) after EC2 started i-/);
+    assert.deepEqual((await first.exited()).code, 143);
+    fake.faults.clear();
+    assert.deepEqual(
+      engine.state.map((entry) => entry.name),
+      ['bundle', 'ami', 'instance'],
+    );
+    const cutOff = engine.entry('instance')!.id;
+    assert.deepEqual(liveInstanceIds(), [cutOff], 'the one instance EC2 started is the one the state names');
+    assert.match(String(engine.entry('instance')!.outputs.state), /launch cut off$/);
+
+    const next = new EngineModel(await plugin());
+    next.state = engine.state;
+    // A refresh finds it running; its boot was never checked, and the state still says so.
+    await next.refresh();
+    assert.equal(next.entry('instance')!.outputs.state, 'running');
+    const plan = await next.up(mirage());
+    assert.deepEqual(planText(plan), [
+      'bundle: same',
+      'ami: same',
+      'instance: replace (bootStatus)',
+      'instance: delete-replaced',
+    ]);
+    assert.ok(!liveInstanceIds().includes(cutOff), 'the cut-off instance was terminated by the replacement');
+    await next.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
+
+  it("RegisterImage's answer lost: the plugin's create adopts the AMI its retry found under its own name, and the state names the one AMI there is", async function () {
+    fake.clearRequests();
+    const engine = new EngineModel(await plugin());
+    fake.faults.inject({ service: 'ec2', operation: 'RegisterImage', kind: 'answerLost', times: 1 });
+    await engine.up(mirage());
+    fake.faults.clear();
+    assert.deepEqual(
+      fake.requests.filter((request) => request.operation === 'RegisterImage').map((request) => request.errorCode),
+      ['ConnectionReset', 'InvalidAMIName.Duplicate'],
+    );
+    assert.deepEqual(liveImageIds(), [engine.entry('ami')!.id]);
+    assert.equal(engine.entry('ami')!.outputs.state, 'available');
+    await engine.destroy();
+    assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
+  });
+
+  it('EBS-backed: a lost answer is adopted; SIGINT while RegisterImage is in flight keeps the AMI and its snapshot in the state, and destroy removes both', async function () {
+    const imagePath = path.join(folder.dir, 'disk.raw');
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    const program: Declaration[] = [
+      {
+        name: 'ebs-ami',
+        type: 'unikernel:RegisteredAmi',
+        provider: texts.ami,
+        inputs: { imagePath, name: 'cancel-ebs' },
+      },
+    ];
+    const liveSnapshots = () => fake.snapshots().length;
+
+    fake.clearRequests();
+    const lost = new EngineModel(await plugin());
+    fake.faults.inject({ service: 'ec2', operation: 'RegisterImage', kind: 'answerLost', times: 1 });
+    await lost.up(program);
+    fake.faults.clear();
+    assert.deepEqual(liveImageIds(), [lost.entry('ebs-ami')!.id]);
+    await lost.destroy();
+    assert.deepEqual([live().images, liveSnapshots()], [0, 0]);
+
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    fake.faults.inject({ service: 'ec2', operation: 'RegisterImage', kind: 'latency', ms: 1_500, times: 1 });
+    const running = engine.up(program);
+    await until(() => fake.requests.some((request) => request.operation === 'RegisterImage'), 'RegisterImage');
+    first.signal('SIGINT');
+    const error = await running.then(
+      () => assert.fail('the up must fail'),
+      (failure: unknown) => failure,
+    );
+    assert.ok(error instanceof PluginRpcError && error.partial, `a partial failure keeps the AMI: ${String(error)}`);
+    assert.match(error.message, /kept in the state with snapshot snap-/);
+    assert.deepEqual(await first.exited(), { code: 130, signal: null }, first.output().join('\n'));
+    fake.faults.clear();
+    const entry = engine.entry('ebs-ami')!;
+    assert.deepEqual(liveImageIds(), [entry.id]);
+    assert.equal(liveSnapshots(), 1);
+    assert.match(String(entry.outputs.snapshotId), /^snap-/);
+
+    const last = new EngineModel(await plugin());
+    last.state = engine.state;
+    await last.destroy();
+    assert.deepEqual([live().images, liveSnapshots()], [0, 0]);
+  });
+
+  it("SIGKILL mid-upload: nothing could be recorded; the next up removes the killed create's folder, and the bucket holds exactly the bundle the state names", async function () {
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    const part = (request: { operation: string; key?: string }) =>
+      request.operation === 'PutObject' && /\.part\.\d+$/.test(request.key ?? '');
+    fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 1_500, match: part, times: 1 });
+    const running = engine.up(mirage()).then(
+      () => 'finished',
+      () => 'failed',
+    );
+    await until(() => fake.requests.some(part), 'a part upload');
+    first.signal('SIGKILL');
+    assert.equal(await running, 'failed');
+    assert.deepEqual(await first.exited(), { code: null, signal: 'SIGKILL' });
+    await until(() => fake.requests.filter(part).every((request) => request.status !== 0), 'the delayed part');
+    fake.faults.clear();
+    assert.deepEqual(engine.state, [], 'a killed plugin answers nothing: no state names its folder');
+    const left = fake.objects(BUCKET).map((object) => object.key);
+    assert.ok(
+      left.some((key) => key.endsWith('.resume.json')) && left.some((key) => /\.part\.\d+$/.test(key)),
+      `the killed create left its claim and a part: ${left.join(', ')}`,
+    );
+
+    const second = await plugin();
+    const next = new EngineModel(second);
+    await next.up(mirage());
+    const bundle = next.entry('bundle')!.outputs;
+    const folder = `${String(bundle.bundleKey)}/`;
+    const keys = fake
+      .objects(BUCKET)
+      .map((object) => object.key)
+      .sort();
+    assert.deepEqual(
+      keys,
+      [...(bundle.partKeys as string[]), String(bundle.manifestKey)].sort(),
+      'the bucket holds exactly the bundle the state names',
+    );
+    assert.ok(
+      keys.every((key) => key.startsWith(folder)),
+      keys.join(', '),
+    );
+    assert.ok(
+      second.output().some((line) => /a create of this bundle that was killed before it finished/.test(line)),
+      second.output().join('\n'),
+    );
+    await next.destroy();
     assert.deepEqual(live(), { instances: 0, images: 0, objects: 0 });
   });
 });

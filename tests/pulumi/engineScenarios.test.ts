@@ -241,6 +241,7 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
       'mirage-bundle: same',
       'mirage-ami: update',
       'mirage-instance: replace create-before-delete (imageId)',
+      'mirage-instance: delete-replaced',
     ]);
     const plan = await engine.up(viaOutput(retag));
     assert.deepEqual(planText(plan), ['mirage-bundle: same', 'mirage-ami: update', 'mirage-instance: same']);
@@ -280,6 +281,9 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
       'mirage-bundle: replace create-before-delete (sourceHash)',
       'mirage-ami: replace create-before-delete (manifestLocation)',
       'mirage-instance: replace create-before-delete (imageId)',
+      'mirage-instance: delete-replaced',
+      'mirage-ami: delete-replaced',
+      'mirage-bundle: delete-replaced',
     ]);
     const fresh = {
       bundle: engine.entry('mirage-bundle')!.id,
@@ -322,6 +326,7 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
       'mirage-bundle: same',
       'mirage-ami: same',
       'mirage-instance: replace create-before-delete (instanceType)',
+      'mirage-instance: delete-replaced',
     ]);
     assert.deepEqual(changingCalls(fake.requests), ['RunInstances', 'TerminateInstances']);
     await destroyToEmpty(engine);
@@ -346,6 +351,9 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
       'mirage-bundle: replace create-before-delete (bundleStatus)',
       'mirage-ami: replace create-before-delete (manifestLocation)',
       'mirage-instance: replace create-before-delete (imageId)',
+      'mirage-instance: delete-replaced',
+      'mirage-ami: delete-replaced',
+      'mirage-bundle: delete-replaced',
     ]);
     assert.deepEqual(changingCalls(fake.requests), [
       'PutObject',
@@ -393,6 +401,9 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
       'mirage-bundle: replace create-before-delete (sourceHash)',
       'mirage-ami: replace create-before-delete (manifestLocation)',
       'mirage-instance: replace create-before-delete (imageId)',
+      'mirage-instance: delete-replaced (retained)',
+      'mirage-ami: delete-replaced (retained)',
+      'mirage-bundle: delete-replaced (retained)',
     ]);
     assert.deepEqual(
       plan.events.filter((event) => event.startsWith('retain')).map((event) => event.split(' ')[1]),
@@ -423,8 +434,11 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
     const stack = { kernelPath: kernels.second, amiOptions: { deleteBeforeReplace: true } };
     const plan = await previewThenUp(engine, stack, [
       'mirage-bundle: replace create-before-delete (sourceHash)',
+      'mirage-instance: delete-replaced',
+      'mirage-ami: delete-replaced',
       'mirage-ami: replace delete-before-replace (manifestLocation)',
       'mirage-instance: replace delete-before-replace ()',
+      'mirage-bundle: delete-replaced',
     ]);
     assert.deepEqual(plan.events.slice(1, 3), [
       `delete mirage-instance ${old.instance} (delete-before-replace of a dependency)`,

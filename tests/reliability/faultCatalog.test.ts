@@ -79,6 +79,8 @@ describe('fault catalog', function () {
           ec2: aws.ec2,
           imageLocation: bundle.manifestPath,
           name: `catalog-${index}`,
+          // A name new for this registration, as RegisteredAmi makes them: a Duplicate of it is its own lost answer.
+          nameIsOwn: true,
           architecture: 'x86_64',
           wait: FAST_WAIT,
         });

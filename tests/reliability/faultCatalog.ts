@@ -43,6 +43,7 @@ export const FAULT_CATALOG: readonly FaultCase[] = [
   { name: 'answer to the claim lost (it was stored)', family: 'reset', faults: [{ service: 's3', operation: 'PutObject', kind: 'answerLost', times: 1, match: claim }], outcome: recovers },
   { name: 'answer to a part lost (it was stored)', family: 'reset', faults: [{ service: 's3', operation: 'PutObject', kind: 'answerLost', times: 1, match: part(2) }], outcome: recovers },
   { name: 'answer to the manifest lost (it was stored)', family: 'reset', faults: [{ service: 's3', operation: 'PutObject', kind: 'answerLost', times: 1, match: manifest }], outcome: recovers },
+  { name: 'answer to RegisterImage lost (it was registered; the retry meets Duplicate)', family: 'reset', faults: [{ service: 'ec2', operation: 'RegisterImage', kind: 'answerLost', times: 1 }], outcome: recovers },
   { name: 'latency on every S3 PUT', family: 'latency', faults: [{ service: 's3', operation: 'PutObject', kind: 'latency', ms: 25 }], outcome: recovers },
   { name: 'latency on EC2 calls', family: 'latency', faults: [{ service: 'ec2', operation: '*', kind: 'latency', ms: 25, times: 6 }], outcome: recovers },
   { name: 'image unknown for two calls after RegisterImage', family: 'not found after create', faults: [{ service: 'ec2', operation: 'RegisterImage', kind: 'notFoundAfterCreate', forCalls: 2 }], outcome: recovers },

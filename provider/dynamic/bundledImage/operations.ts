@@ -17,6 +17,9 @@ import { errorCode } from '../../aws/errors';
 import { listBundleObjects } from '../../aws/bundleObjects';
 import { BundleAddress, describeAddress, imageLocation, manifestKey, resumeKey } from '../../aws/bundleAddress';
 import { bundleToS3, S3LeftoversError } from '../../aws/bundleToS3';
+import { describeRemovedSibling, removeDeadSiblings } from '../../aws/deadSiblings';
+import { bucketName } from '../../aws/ids';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { StoredObject } from '../../aws/storedObject';
 import { BundleOptions, BundleSuspendedError } from '../../bundle/bundle';
 import { resumeFileName } from '../../bundle/parts';
@@ -38,6 +41,7 @@ import { normalizeKeyPrefix } from '../../aws/location';
 import {
   bundleAddressOf,
   bundleFolder,
+  bundleKeyOf,
   certificateFingerprint,
   checkInputs,
   defaultBundleName,
@@ -190,6 +194,7 @@ async function bundleIntoS3(
   try {
     const { imagePath, imageSha256 } = await imageToBundle(inputs, name, label, work, signal);
     const options = bundleOptions(inputs, imagePath, name, signal, percentReporter(label, 'bundling and uploading'));
+    if (resuming === undefined) await removeKilledCreates(aws.s3, inputs, name, label, signal);
     progress(label, `bundling straight into ${describeAddress(address)}`);
     const bundle = await bundleToS3({
       ...options,
@@ -198,6 +203,7 @@ async function bundleIntoS3(
       acl: inputs.acl,
       createBucket: inputs.createBucket,
       unfinished: resuming !== undefined ? 'restart' : 'refuse',
+      fresh: resuming === undefined ? true : undefined,
       onRestart: (problem) =>
         progress(
           label,
@@ -235,6 +241,25 @@ async function bundleIntoS3(
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/** Before a create: the folders of earlier creates of this bundle that were killed mid-upload (see deadSiblings.ts). */
+async function removeKilledCreates(
+  s3: S3Client,
+  inputs: BundledImageInputs,
+  name: string,
+  label: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const parent = { bucket: bucketName(inputs.bucket), keyPrefix: normalizeKeyPrefix(inputs.keyPrefix) };
+  const removed = await removeDeadSiblings({ s3, parent, stem: bundleKeyOf(inputs), name, signal }).catch(
+    (error: unknown) => {
+      // Not this create's business to fail over: the leftovers stay, and the next create looks again.
+      progress(label, `could not look for leftovers of killed creates (${reason(error)}); they are left as they are`);
+      return [];
+    },
+  );
+  for (const each of removed) progress(label, describeRemovedSibling(each));
 }
 
 function bundleOptions(

@@ -11,6 +11,7 @@ import {
   deregisterImage,
   describeImage,
   ImageNotAvailableError,
+  ImageRegistrationCutOffError,
   registerImage,
   waitForImageAvailable,
 } from '../../aws/images';
@@ -45,7 +46,22 @@ export const fromBundle: AmiSourceOperations = {
       blockDeviceMappings: inputs.blockDeviceMappings,
       tags: appliedTags(inputs.tags),
       signal,
+      nameIsOwn: inputs.exactName !== true,
+      lookAgain: { intervalSeconds: waitOptions(timeout).minDelaySeconds },
+    }).catch((error: unknown) => {
+      // Cut off by a signal after AWS registered it: the AMI exists, and the state keeps its id.
+      if (!(error instanceof ImageRegistrationCutOffError)) throw error;
+      const facts = {
+        imageId: error.imageId,
+        region,
+        state: `${error.state}, registration cut off`,
+        tags: appliedTags(inputs.tags),
+      };
+      throw new PartialFailure(error.imageId, { ...props, ...amiOutputs(inputs, facts) }, [
+        `${error.message}; it is kept in the state: the next up replaces it (a refresh before it finds the AMI available and keeps it), destroy deregisters it`,
+      ]);
     });
+    if (registered.foundByName) progress(label, registered.foundByName);
     progress(
       label,
       `registered ${registered.imageId}${registered.kernelId ? ` (kernel ${registered.kernelId})` : ''}; waiting until it is available`,

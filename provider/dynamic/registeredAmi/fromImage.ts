@@ -13,7 +13,7 @@ import { AwsInputError } from '../../aws/errors';
 import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
 import { qemuImgPath } from '../../aws/rawImage';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
-import { ImageNotAvailableError, waitForImageAvailable } from '../../aws/images';
+import { ImageNotAvailableError, ImageRegistrationCutOffError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot, findSnapshotOfImage, IMAGE_IDENTITY_TAG } from '../../aws/snapshots';
 import { encodeBlockList } from '../../aws/blockList';
 import { deadline } from '../cancellation';
@@ -96,23 +96,42 @@ export const fromImage: AmiSourceOperations = {
     progress(label, `snapshot ${snapshot} completed; registering the AMI`);
     let registered: ImageId;
     try {
-      registered = (
-        await registerEbsImage({
-          ec2,
-          snapshotId: snapshot,
-          name: imageName,
-          description: inputs.description,
-          architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
-          bootMode: inputs.bootMode,
-          enaSupport: inputs.enaSupport ?? enaSupport.default,
-          imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
-          volumeSizeGiB: inputs.volumeSize,
-          volumeType: inputs.volumeType ?? volumeType.default,
-          tags: appliedTags(inputs.tags),
-          signal,
-        })
-      ).imageId;
+      const result = await registerEbsImage({
+        ec2,
+        snapshotId: snapshot,
+        name: imageName,
+        description: inputs.description,
+        architecture: inputs.architecture === 'arm64' ? 'arm64' : 'x86_64',
+        bootMode: inputs.bootMode,
+        enaSupport: inputs.enaSupport ?? enaSupport.default,
+        imdsSupport: inputs.imdsSupport ?? imdsSupport.default,
+        volumeSizeGiB: inputs.volumeSize,
+        volumeType: inputs.volumeType ?? volumeType.default,
+        tags: appliedTags(inputs.tags),
+        signal,
+        nameIsOwn: inputs.exactName !== true,
+        lookAgain: { intervalSeconds: waitOptions(timeout).minDelaySeconds },
+      });
+      if (result.foundByName) progress(label, result.foundByName);
+      registered = result.imageId;
     } catch (error) {
+      if (error instanceof ImageRegistrationCutOffError) {
+        // Cut off by a signal after AWS registered it: the AMI and its snapshot exist, and the state keeps both.
+        const facts = {
+          imageId: error.imageId,
+          region,
+          snapshotId: snapshot,
+          blockList,
+          state: `${error.state}, registration cut off`,
+        };
+        throw new PartialFailure(
+          error.imageId,
+          { ...props, ...amiOutputs(inputs, { ...facts, tags: appliedTags(inputs.tags) }) },
+          [
+            `${error.message}; it is kept in the state with snapshot ${snapshot}: the next up replaces it (a refresh before it finds the AMI available and keeps it), destroy removes both`,
+          ],
+        );
+      }
       await removeSnapshotOrReport(ec2, snapshot, props, inputs, region, error);
       throw error;
     }

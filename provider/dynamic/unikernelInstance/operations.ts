@@ -15,7 +15,8 @@ import {
   instanceArn,
   InstanceNotRunningError,
   InstanceSummary,
-  launchInstance,
+  LaunchCutOffError,
+  launchOrFind,
   terminateInstance,
   TerminationProtectedError,
   waitForInstanceRunning,
@@ -105,7 +106,7 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
   // One token per create: the SDK's retries of RunInstances reuse it, so a retried request never
   // launches twice; a replacement gets its own, so EC2 never hands back the instance it replaces.
   const clientToken = randomUUID();
-  const id = await launchInstance({
+  const { instanceId: id, foundByToken } = await launchOrFind({
     ec2,
     imageId: imageId(inputs.imageId),
     instanceType: inputs.instanceType,
@@ -129,8 +130,9 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     disableApiTermination: inputs.disableApiTermination,
     notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
-  });
+  }).catch((error: unknown) => keepCutOffLaunch(error, props, inputs, clientToken, region));
   const label = `UnikernelInstance ${id}`;
+  if (foundByToken) progress(label, foundByToken);
   progress(label, `launched from ${inputs.imageId} (${inputs.instanceType}); waiting until it is running`);
   let instance: InstanceSummary;
   try {
@@ -166,6 +168,34 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     throw new PartialFailure(id, { ...props, ...running, bootStatus: summary }, [message]);
   });
   return { id, outs: { ...running, bootStatus } };
+}
+
+/**
+ * RunInstances cut off by a signal after EC2 started the instance: it exists, and the state keeps its
+ * id, with a state that is not `running`, so that the next up replaces it (its boot was never checked).
+ */
+function keepCutOffLaunch(
+  error: unknown,
+  props: Props,
+  inputs: UnikernelInstanceInputs & Props,
+  clientToken: string,
+  region: string,
+): never {
+  if (!(error instanceof LaunchCutOffError)) throw error;
+  const facts = {
+    instanceId: error.instanceId,
+    state: `${error.state}, launch cut off`,
+    tags: appliedTags(inputs.tags),
+  };
+  // Recorded as not verified, so that a refresh (which finds it running) does not make it look booted.
+  const bootStatus = {
+    result: 'not verified',
+    at: new Date().toISOString(),
+    summary: 'its launch was cut off before its boot was checked',
+  };
+  throw new PartialFailure(error.instanceId, { ...props, ...outputs(inputs, clientToken, region, facts), bootStatus }, [
+    `${error.message}; it is kept in the state: the next up replaces it (even after a refresh), destroy terminates it`,
+  ]);
 }
 
 /**
