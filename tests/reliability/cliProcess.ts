@@ -53,3 +53,18 @@ export function runCliWatched(
     });
   });
 }
+
+/** The environment that points the CLI's AWS SDK at a local AWS, and nowhere else. */
+export function localAwsEnv(local: {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}): NodeJS.ProcessEnv {
+  return {
+    AWS_ENDPOINT_URL: local.endpoint,
+    AWS_REGION: local.region,
+    AWS_ACCESS_KEY_ID: local.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: local.credentials.secretAccessKey,
+    AWS_PROFILE: '',
+  };
+}
