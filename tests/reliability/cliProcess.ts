@@ -19,7 +19,13 @@ export interface WatchedRun {
 
 export function runCliWatched(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; patienceMs?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    patienceMs?: number;
+    /** Told the child's pid once it is started. */
+    onStart?: (pid: number) => void;
+  } = {},
 ): Promise<WatchedRun> {
   const patienceMs = options.patienceMs ?? 20_000;
   return new Promise((resolve, reject) => {
@@ -31,6 +37,7 @@ export function runCliWatched(
       ),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) options.onStart?.(child.pid);
     let stdout = '';
     let stderr = '';
     let neededSigterm = false;
