@@ -481,12 +481,12 @@ const BUNDLE_CASES: BundleCase[] = [
         { name: NAME, data: DATA },
         { name: '../../etc/cron.d/x', data: DATA },
       ]),
-    message: /^bundle check failed \(tar-extra-member\): /,
+    message: /^bundle check failed \(tar-extra-member\): .*more than one member/,
   },
   {
     title: 'a signed bundle with data after its gzip stream',
     build: (c) => tarBundle(c, [{ name: NAME, data: DATA }], Buffer.from('trailing garbage')),
-    message: /^bundle check failed \(gunzip\): /,
+    message: /^bundle check failed \(gunzip\): .*not valid gzip \(incorrect header check\)/,
   },
   {
     title: 'a manifest nested 550,000 elements deep (3.85 MB)',
@@ -503,15 +503,7 @@ const BUNDLE_CASES: BundleCase[] = [
       /^bundle check failed \(manifest-limits\): the manifest is not one a bundler writes: there are more than 16384 elements; refused before reading further$/,
     maxExtraMiB: 64,
   },
-  {
-    title: 'a manifest with an entity-expansion bomb',
-    build: (context) =>
-      manifestOnly(
-        context,
-        `${XML_DECLARATION}<!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><manifest>&b;</manifest>`,
-      ),
-    message: /^bundle check failed \(manifest-dtd\): the manifest contains a document type declaration/,
-  },
+  // An entity-expansion bomb: tests/bundle/hostile.test.ts refuses a billion laughs, within 2 s.
   {
     title: 'a manifest that is not XML',
     build: (context) => manifestOnly(context, 'PK\u0003\u0004 not a manifest'),
@@ -666,8 +658,10 @@ describe(`hostile bundles and manifests (${BUNDLE_CASES.length} cases)`, functio
   for (const testCase of BUNDLE_CASES) {
     it(`refuses ${testCase.title}${testCase.maxExtraMiB ? `, within ${testCase.maxExtraMiB} MiB of a reference run` : ''}`, async () => {
       const dir = path.join(folder.dir, String(++counter));
-      mkdirSync(dir);
-      const manifestPath = testCase.build({ dir, keys });
+      const bundleDir = path.join(dir, 'bundle');
+      mkdirSync(bundleDir, { recursive: true });
+      const manifestPath = testCase.build({ dir: bundleDir, keys });
+      const bundleFiles = readdirSync(bundleDir).sort();
       const pki = testPki();
       for (const command of ['verify', 'unbundle']) {
         const destination = path.join(dir, `restored-${command}`);
@@ -695,6 +689,7 @@ describe(`hostile bundles and manifests (${BUNDLE_CASES.length} cases)`, functio
         assert.ok(line.startsWith(`unikernel-ami ${command}: `), line);
         assert.match(line.slice(`unikernel-ami ${command}: `.length), testCase.message);
         assert.deepEqual(readdirSync(destination), [], `${command} left files behind`);
+        assert.deepEqual(readdirSync(bundleDir).sort(), bundleFiles, `${command} wrote into the bundle folder`);
         if (testCase.maxExtraMiB !== undefined)
           assert.ok(
             peakMiB <= referenceMiB + testCase.maxExtraMiB,
