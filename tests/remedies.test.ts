@@ -30,6 +30,7 @@ const EVERY_REMEDY: Remedy[] = [
   { kind: 'resumeLater', name: 'app.img', location: 's3://b/v1/' },
   { kind: 'bundleDiskImage' },
   { kind: 'waitOrDelete', name: 'app.img', location: 's3://b/v1/' },
+  { kind: 'removeRecord', name: 'app.img', location: 's3://b/v1/app.img.resume.json' },
 ];
 
 /** Words only the CLI uses, and words only the Pulumi resources use. */

@@ -7,9 +7,10 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'crypto';
 import { hostname } from 'os';
-import { BundleInputError } from '../bundle/errors';
+import { Readable } from 'stream';
+import { BundleInputError, ResumeMismatchError } from '../bundle/errors';
 import { BundleAddress, bucketOf, describeAddress, resumeKey } from './bundleAddress';
-import { ClaimAction, claimIsStale, describeHolder, parseClaim, renderClaim } from './claimRecord';
+import { ClaimAction, claimIsStale, describeHolder, MAX_RECORD_BYTES, parseClaim, renderClaim } from './claimRecord';
 import { awsCall, errorCode } from './errors';
 import { headEtag, isConditionFailure, putObject, PutOptions, unquotedEtag, WriteCondition } from './objects';
 
@@ -47,22 +48,71 @@ export interface FoundRecord {
   text: string;
 }
 
-/** The claim or resume record of the bundle as S3 holds it now, or undefined when there is none. */
+/** A record object larger than MAX_RECORD_BYTES: not one this tool wrote, refused without being read. */
+export function recordTooLarge(address: BundleAddress, size: number | undefined): ResumeMismatchError {
+  const where = `s3://${bucketOf(address)}/${resumeKey(address)}`;
+  const what = size === undefined ? `more than ${MAX_RECORD_BYTES} bytes` : `${size} bytes`;
+  return new ResumeMismatchError(
+    'destination',
+    `its resume record is larger than a record this tool writes (${what})`,
+    `${where} is ${what}, more than a claim or resume record this tool writes can be (${MAX_RECORD_BYTES} bytes), so it is not one; it was not read`,
+    { kind: 'removeRecord', name: address.name, location: where },
+  );
+}
+
+/**
+ * At most `cap` bytes of the body, or undefined when it holds more: the rest is never read (the
+ * stream is destroyed, which closes the connection), so a huge object costs no memory.
+ */
+export async function readCapped(body: unknown, cap: number): Promise<Buffer | undefined> {
+  if (body === undefined) return Buffer.alloc(0);
+  if (!(body instanceof Readable)) throw new Error('S3 answered GetObject without a readable body');
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of body) {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      length += bytes.length;
+      if (length > cap) return undefined;
+      chunks.push(bytes);
+    }
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The claim or resume record of the bundle as S3 holds it now, or undefined when there is none.
+ * No more than MAX_RECORD_BYTES of it is read: a larger object is refused (`recordTooLarge`), or
+ * with `oversized: 'etagOnly'` (delete-bundle, which replaces it unread) found with no text.
+ */
 export async function readRecord(
   s3: S3Client,
   address: BundleAddress,
   signal?: AbortSignal,
+  oversized: 'refuse' | 'etagOnly' = 'refuse',
 ): Promise<FoundRecord | undefined> {
   const bucket = bucketOf(address);
   const key = resumeKey(address);
-  try {
-    const answer = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-    return { etag: unquotedEtag(answer.ETag) ?? '', text: (await answer.Body?.transformToString('utf8')) ?? '' };
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === 'NoSuchKey' || code === 'NotFound') return undefined;
-    return awsCall('GetObject', `s3://${bucket}/${key}`, () => Promise.reject(error));
-  }
+  const found = await awsCall('GetObject', `s3://${bucket}/${key}`, async () => {
+    try {
+      const answer = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      const etag = unquotedEtag(answer.ETag) ?? '';
+      const declared = answer.ContentLength ?? 0;
+      const body = declared > MAX_RECORD_BYTES ? undefined : await readCapped(answer.Body, MAX_RECORD_BYTES);
+      if (body === undefined && answer.Body instanceof Readable) answer.Body.destroy();
+      return { etag, text: body?.toString('utf8'), size: answer.ContentLength };
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'NoSuchKey' || code === 'NotFound') return undefined;
+      throw error;
+    }
+  });
+  if (!found) return undefined;
+  if (found.text !== undefined) return { etag: found.etag, text: found.text };
+  if (oversized === 'etagOnly') return { etag: found.etag, text: '' };
+  throw recordTooLarge(address, found.size !== undefined && found.size > MAX_RECORD_BYTES ? found.size : undefined);
 }
 
 /**

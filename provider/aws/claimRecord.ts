@@ -7,6 +7,14 @@
 
 export type ClaimAction = 'bundle' | 'upload' | 'delete';
 
+/**
+ * The most a claim or resume record may be, in bytes: anything larger is not a record this tool
+ * wrote, and is refused without being read. A claim is a few hundred bytes; a resume record lists
+ * each stored part, about 150 bytes and its key (at most 1,024 bytes, S3's limit), and a bundle of
+ * the largest image (10 GiB) has about 1,025 parts of 10 MiB: at most about 1.3 MB.
+ */
+export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
+
 export interface ClaimHolder {
   action: ClaimAction;
   /** Random: tells one run's claim from another's. */

@@ -100,7 +100,8 @@ const TAKE_OVER_ATTEMPTS = 5;
  */
 async function takeOver(s3: S3Client, address: BundleAddress, signal?: AbortSignal) {
   for (let attempt = 1; ; attempt++) {
-    const found = await readRecord(s3, address, signal);
+    // A record too large to be one this tool wrote is replaced unread, like any other.
+    const found = await readRecord(s3, address, signal, 'etagOnly');
     try {
       return { claim: await LocationClaim.take(s3, address, 'delete', found, { signal, force: true }), found };
     } catch (error) {

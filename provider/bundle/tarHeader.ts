@@ -89,26 +89,39 @@ export function encodeNumber(value: number, width: number): Buffer {
 }
 
 export function decodeNumber(field: Buffer, what: string): number {
-  if (field[0] & 0x80) {
-    if (field[0] !== 0x80) {
+  return decodeNumberAt(field, 0, field.length, what);
+}
+
+/** decodeNumber of the `width` bytes of `block` at `start`, without making a Buffer of them. */
+function decodeNumberAt(block: Buffer, start: number, width: number, what: string): number {
+  const end = start + width;
+  if (block[start] & 0x80) {
+    if (block[start] !== 0x80) {
       throw new BundleIntegrityError('tar-header', `tar ${what} field is negative or oversized`);
     }
     let value = 0n;
-    for (let i = 1; i < field.length; i++) value = (value << 8n) | BigInt(field[i]);
+    for (let i = start + 1; i < end; i++) value = (value << 8n) | BigInt(block[i]);
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new BundleIntegrityError('tar-header', `tar ${what} field is too large`);
     }
     return Number(value);
   }
-  const text = field
-    .toString('latin1')
-    .replace(/[\0 ]+$/, '')
-    .replace(/^ +/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) {
-    throw new BundleIntegrityError('tar-header', `tar ${what} field is not a number: ${JSON.stringify(text)}`);
+  // Octal digits, with leading spaces and trailing NULs or spaces: read byte by byte, as a sparse
+  // map has millions of these fields.
+  let at = start;
+  while (at < end && block[at] === 0x20) at++;
+  let value = 0;
+  for (; at < end && block[at] >= 0x30 && block[at] <= 0x37; at++) value = value * 8 + block[at] - 0x30;
+  for (; at < end; at++) {
+    if (block[at] !== 0 && block[at] !== 0x20) {
+      const text = block
+        .toString('latin1', start, end)
+        .replace(/[\0 ]+$/, '')
+        .replace(/^ +/, '');
+      throw new BundleIntegrityError('tar-header', `tar ${what} field is not a number: ${JSON.stringify(text)}`);
+    }
   }
-  return parseInt(text, 8);
+  return value;
 }
 
 function put(block: Buffer, [offset, width]: readonly [number, number], bytes: Buffer | string): void {
@@ -226,15 +239,22 @@ export function isZeroBlock(block: Buffer): boolean {
 
 function readSparseSlots(block: Buffer, at: number, count: number): DataRegion[] {
   const regions: DataRegion[] = [];
-  for (let i = 0; i < count; i++) {
-    const slot = block.subarray(at + i * SPARSE_SLOT_SIZE, at + (i + 1) * SPARSE_SLOT_SIZE);
-    if (slot[0] === 0) break;
-    regions.push({
-      offset: decodeNumber(slot.subarray(0, 12), 'sparse offset'),
-      length: decodeNumber(slot.subarray(12, 24), 'sparse length'),
-    });
-  }
+  visitSparseSlots(block, at, count, (offset, length) => regions.push({ offset, length }));
   return regions;
+}
+
+/** Hands each filled slot's offset and length to `visit`, making no object: a map may have millions. */
+function visitSparseSlots(
+  block: Buffer,
+  at: number,
+  count: number,
+  visit: (offset: number, length: number) => void,
+): void {
+  for (let i = 0; i < count; i++) {
+    const slot = at + i * SPARSE_SLOT_SIZE;
+    if (block[slot] === 0) break;
+    visit(decodeNumberAt(block, slot, 12, 'sparse offset'), decodeNumberAt(block, slot + 12, 12, 'sparse length'));
+  }
 }
 
 function cString(field: Buffer): string {
@@ -299,39 +319,18 @@ export function decodeHeader(block: Buffer): DecodedHeader {
   return header;
 }
 
+/** Hands the entries of one sparse extension block to `visit`; returns whether another block follows. */
+export function visitSparseExtension(block: Buffer, visit: (offset: number, length: number) => void): boolean {
+  visitSparseSlots(block, 0, EXTENSION_SPARSE_SLOTS, visit);
+  return block[EXTENSION_SPARSE_SLOTS * SPARSE_SLOT_SIZE] === 1;
+}
+
 /** Reads one sparse extension block: its entries and whether another block follows. */
 export function decodeSparseExtension(block: Buffer): { entries: DataRegion[]; hasExtension: boolean } {
   return {
     entries: readSparseSlots(block, 0, EXTENSION_SPARSE_SLOTS),
     hasExtension: block[EXTENSION_SPARSE_SLOTS * SPARSE_SLOT_SIZE] === 1,
   };
-}
-
-/**
- * Checks a decoded sparse map against the header: regions in order, inside the file, not
- * overlapping, and adding up to the stored size. Returns the data regions without empty entries.
- */
-export function checkSparseMap(entries: DataRegion[], storedBytes: number, realSize: number): DataRegion[] {
-  const regions = entries.filter((region) => region.length > 0);
-  let end = 0;
-  let total = 0;
-  for (const region of regions) {
-    if (region.offset < end || region.offset + region.length > realSize) {
-      throw new BundleIntegrityError(
-        'tar-sparse-map',
-        'the sparse map of the tar member has overlapping or out-of-range regions',
-      );
-    }
-    end = region.offset + region.length;
-    total += region.length;
-  }
-  if (total !== storedBytes) {
-    throw new BundleIntegrityError(
-      'tar-sparse-map',
-      `the sparse map lists ${total} data bytes but the member stores ${storedBytes}`,
-    );
-  }
-  return regions;
 }
 
 /** Zero bytes needed after `length` bytes to reach a multiple of `unit`. */

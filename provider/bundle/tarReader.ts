@@ -1,6 +1,7 @@
 /**
  * Reads the one-member tar archive of a bundle as a stream and hands the member's data, with its
- * offsets in the restored file, to a sink. Sparse (old-GNU `S`) members are restored hole by hole.
+ * offsets in the restored file, to a sink. Sparse (old-GNU `S`) members are restored hole by hole;
+ * their map, of any length, is checked and kept compact as it is read (sparseMap.ts).
  * It refuses everything a bundle must not contain: links, devices, directories, path names, a
  * second member, a size other than the manifest's, or a truncated archive.
  */
@@ -8,22 +9,8 @@ import { Writable } from 'stream';
 import { TAR_BLOCK_SIZE } from './constants';
 import { BundleIntegrityError } from './errors';
 import { releasedError } from './handOver';
-import { DEFAULT_MAX_REGIONS } from './sparseScan';
-import {
-  checkSparseMap,
-  DataRegion,
-  decodeHeader,
-  decodeSparseExtension,
-  DecodedHeader,
-  isZeroBlock,
-  paddingAfter,
-} from './tarHeader';
-
-/**
- * The most sparse map entries read: what the bundler writes at most (its data regions and the
- * closing zero-length entry), so a hostile map of millions of entries never fills memory.
- */
-export const MAX_SPARSE_MAP_ENTRIES = DEFAULT_MAX_REGIONS + 1;
+import { SparseMapBuilder, sparseRegionsOf, SparseRegions } from './sparseMap';
+import { DataRegion, decodeHeader, DecodedHeader, isZeroBlock, paddingAfter, visitSparseExtension } from './tarHeader';
 
 export interface ImageSink {
   write(offset: number, data: Buffer): Promise<void>;
@@ -51,8 +38,11 @@ export class TarMemberReader extends Writable {
   private phase: Phase = 'header';
   private pending = Buffer.alloc(0);
   private header: DecodedHeader | undefined;
-  private regions: DataRegion[] = [];
-  private regionIndex = 0;
+  /** The sparse map as it is read (sparseMap.ts: checked and kept compact, whatever its length). */
+  private map: SparseMapBuilder | undefined;
+  private regions: SparseRegions | undefined;
+  /** The region being delivered; undefined once the last is done. */
+  private region: DataRegion | undefined;
   /** Bytes of the current region already delivered, and padding still to skip after it. */
   private regionDone = 0;
   private paddingLeft = 0;
@@ -94,7 +84,7 @@ export class TarMemberReader extends Writable {
       }
       this.consumeBlock(input.subarray(0, TAR_BLOCK_SIZE));
       input = input.subarray(TAR_BLOCK_SIZE);
-      if ((this.phase as Phase) === 'data' && this.regions.length === 0) this.phase = 'tail';
+      if ((this.phase as Phase) === 'data' && this.region === undefined) this.phase = 'tail';
     }
   }
 
@@ -104,21 +94,18 @@ export class TarMemberReader extends Writable {
       const header = decodeHeader(block);
       this.checkExpectations(header);
       this.header = header;
+      if (header.kind === 'sparse') {
+        this.map = new SparseMapBuilder(header.realSize);
+        for (const entry of header.sparseEntries) this.map.add(entry);
+      }
       this.phase = header.hasExtension ? 'extension' : 'data';
       if (!header.hasExtension) this.startData();
       return;
     }
     if (this.phase === 'extension') {
-      const header = this.header as DecodedHeader;
-      const extension = decodeSparseExtension(block);
-      header.sparseEntries.push(...extension.entries);
-      if (header.sparseEntries.length > MAX_SPARSE_MAP_ENTRIES) {
-        throw new BundleIntegrityError(
-          'tar-sparse-map',
-          `the sparse map of the tar member has more than ${MAX_SPARSE_MAP_ENTRIES} entries, more than a bundler writes (at most ${DEFAULT_MAX_REGIONS} data regions); refused before reading further`,
-        );
-      }
-      if (!extension.hasExtension) {
+      // Set with the header of a sparse member, the only kind with extension blocks.
+      const map = this.map as SparseMapBuilder;
+      if (!visitSparseExtension(block, (offset, length) => map.addEntry(offset, length))) {
         this.phase = 'data';
         this.startData();
       }
@@ -151,10 +138,11 @@ export class TarMemberReader extends Writable {
     const header = this.header as DecodedHeader;
     this.regions =
       header.kind === 'sparse'
-        ? checkSparseMap(header.sparseEntries, header.size, header.realSize)
-        : header.size > 0
-          ? [{ offset: 0, length: header.size }]
-          : [];
+        ? // Set with the header of a sparse member.
+          (this.map as SparseMapBuilder).finish(header.size)
+        : sparseRegionsOf(header.size > 0 ? [{ offset: 0, length: header.size }] : [], header.size, header.size);
+    this.map = undefined;
+    this.region = this.regions.next();
     this.member = {
       name: header.name,
       mode: header.mode,
@@ -163,7 +151,6 @@ export class TarMemberReader extends Writable {
       realSize: header.realSize,
       storedBytes: header.size,
     };
-    this.regionIndex = 0;
     this.regionDone = 0;
     this.paddingLeft = 0;
   }
@@ -176,22 +163,23 @@ export class TarMemberReader extends Writable {
         this.paddingLeft -= skip;
         input = input.subarray(skip);
         if (this.paddingLeft > 0) return input;
-        if (this.regionIndex === this.regions.length) {
+        if (this.region === undefined) {
           this.phase = 'tail';
           return input;
         }
         continue;
       }
-      const region = this.regions[this.regionIndex];
+      const region = this.region as DataRegion;
       const take = Math.min(region.length - this.regionDone, input.length);
       await this.sink.write(region.offset + this.regionDone, input.subarray(0, take));
       this.regionDone += take;
       input = input.subarray(take);
       if (this.regionDone === region.length) {
-        this.regionIndex += 1;
+        // Set by startData before any data is consumed.
+        this.region = (this.regions as SparseRegions).next();
         this.regionDone = 0;
         this.paddingLeft = paddingAfter(region.length, TAR_BLOCK_SIZE);
-        if (this.paddingLeft === 0 && this.regionIndex === this.regions.length) {
+        if (this.paddingLeft === 0 && this.region === undefined) {
           this.phase = 'tail';
           return input;
         }

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { createInterface } from 'readline/promises';
 import { BUNDLE_ACLS, BundleAcl } from '../aws/acl';
 import { parseBucketArgument } from '../aws/location';
-import { CliInputError } from './inputs';
+import { BUCKET_OPTION_NAMES, CliInputError } from './inputs';
 import { Output } from './output';
 import { formatBytes } from './progress';
 import { runCommand } from './runCommand';
@@ -50,7 +50,8 @@ function runAws(
   options: AwsCommandOptions,
   body: (output: Output, signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
-  return runCommand(command, options, {}, body);
+  // Their destination is the bucket: an error about it names -b/--bucket.
+  return runCommand(command, options, {}, body, BUCKET_OPTION_NAMES);
 }
 
 async function confirm(question: string): Promise<boolean> {

@@ -77,6 +77,8 @@ export function cliRemedy(remedy: Remedy): string {
       return 'a ready disk image is bundled as it is (unikernel-ami bundle -i)';
     case 'waitOrDelete':
       return `wait for that run to end, or, if none is running, delete it (unikernel-ami delete-bundle -p ${remedy.name})`;
+    case 'removeRecord':
+      return `delete the bundle there (unikernel-ami delete-bundle -p ${remedy.name}) or remove that object, then run the command again`;
   }
 }
 

@@ -20,7 +20,9 @@ export type Remedy =
   /** A ready disk image was given where a kernel was expected: it is bundled as it is, not built from. */
   | { kind: 'bundleDiskImage' }
   /** Another run holds the place of the bundle `name` at `location`: wait for it, or delete what a dead run left. */
-  | { kind: 'waitOrDelete'; name: string; location: string };
+  | { kind: 'waitOrDelete'; name: string; location: string }
+  /** The object at `location` where the record of the bundle `name` belongs is not one: remove it, or delete that bundle. */
+  | { kind: 'removeRecord'; name: string; location: string };
 
 export type RemedyWords = (remedy: Remedy) => string;
 
@@ -43,6 +45,8 @@ export function neutralRemedy(remedy: Remedy): string {
       return 'a ready disk image is bundled as it is';
     case 'waitOrDelete':
       return 'wait for that run to end, or, if none is running, delete the bundle';
+    case 'removeRecord':
+      return 'remove that object or delete the bundle, then run again';
   }
 }
 

@@ -25,6 +25,8 @@ export function pulumiRemedy(remedy: Remedy): string {
       return 'a ready disk image is bundled as it is (give it as imagePath instead of kernelPath)';
     case 'waitOrDelete':
       return 'wait for that run to end, or, if none is running, delete that bundle and run pulumi up again';
+    case 'removeRecord':
+      return 'remove that object or delete that bundle, then run pulumi up again';
   }
 }
 

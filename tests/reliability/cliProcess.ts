@@ -19,7 +19,13 @@ export interface WatchedRun {
 
 export function runCliWatched(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; patienceMs?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    patienceMs?: number;
+    /** Told the child's pid once it is started. */
+    onStart?: (pid: number) => void;
+  } = {},
 ): Promise<WatchedRun> {
   const patienceMs = options.patienceMs ?? 20_000;
   return new Promise((resolve, reject) => {
@@ -31,6 +37,7 @@ export function runCliWatched(
       ),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) options.onStart?.(child.pid);
     let stdout = '';
     let stderr = '';
     let neededSigterm = false;
@@ -52,4 +59,19 @@ export function runCliWatched(
       resolve({ status, signal, stdout, stderr, neededSigterm, neededSigkill });
     });
   });
+}
+
+/** The environment that points the CLI's AWS SDK at a local AWS, and nowhere else. */
+export function localAwsEnv(local: {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}): NodeJS.ProcessEnv {
+  return {
+    AWS_ENDPOINT_URL: local.endpoint,
+    AWS_REGION: local.region,
+    AWS_ACCESS_KEY_ID: local.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: local.credentials.secretAccessKey,
+    AWS_PROFILE: '',
+  };
 }

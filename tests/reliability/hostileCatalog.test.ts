@@ -16,8 +16,8 @@ import {
   tarArchive,
   writeCraftedBundle,
 } from '../helpers/craftBundle';
-import { MAX_SPARSE_MAP_ENTRIES } from '../../provider/bundle/tarReader';
 import { testPki } from '../helpers/pki';
+import { decodeHeader, decodeSparseExtension } from '../../provider/bundle/tarHeader';
 import * as bundledImage from '../../provider/dynamic/bundledImage/operations';
 import { parseResumeRecord } from '../../provider/aws/resumeRecord';
 import { ResumeMismatchError } from '../../provider/bundle/errors';
@@ -121,11 +121,7 @@ const OPTION_FILE_CASES: OptionFileCase[] = [
     args: (f) => bundle(f, { '-k': f.folder }),
     message: /^unikernel-ami bundle: -k\/--privatekey .*folder: is a directory; give a file$/,
   },
-  {
-    title: 'bundle -k missing',
-    args: (f) => bundle(f, { '-k': f.missing }),
-    message: /^unikernel-ami bundle: -k\/--privatekey .*missing: no such file; give the path of an existing file$/,
-  },
+  // bundle -k naming a missing file: in tests/bundle/badInput.test.ts (its exact line, and no file written).
   {
     title: 'bundle -c FIFO',
     args: (f) => bundle(f, { '-c': f.fifo }),
@@ -380,14 +376,16 @@ interface BundleCase {
 
 const NAME = 'app.img';
 
-/** A signed bundle around a tar stream whose member is a GNU sparse file with the given map. */
-function sparseMapBundle(context: CraftContext, entryCount: number): string {
-  const header = gnuSparseHeaderBlocks({
-    name: NAME,
-    realSize: entryCount * 1024,
-    entryCount,
-    entry: (index) => ({ offset: index * 1024, length: 512 }),
-  });
+/**
+ * A signed bundle around a tar stream whose member is a GNU sparse file with the given map (by
+ * default 512 bytes of data every 1,024 bytes, as GNU tar maps it) and no data after it.
+ */
+function sparseMapBundle(
+  context: CraftContext,
+  entryCount: number,
+  entry = (index: number) => ({ offset: index * 1024, length: 512 }),
+): string {
+  const header = gnuSparseHeaderBlocks({ name: NAME, realSize: entryCount * 1024, entryCount, entry });
   return writeCraftedBundle({
     directory: context.dir,
     name: NAME,
@@ -435,17 +433,21 @@ const XML_DECLARATION = "<?xml version='1.0'?>";
 /** Hostile bundles and manifests, refused by verify and unbundle alike, with bounded memory where it matters. */
 const BUNDLE_CASES: BundleCase[] = [
   {
-    title: 'a signed bundle whose sparse map has 2,000,000 entries',
-    build: (context) => sparseMapBundle(context, 2_000_000),
-    message:
-      /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member has more than 32769 entries, more than a bundler writes \(at most 32768 data regions\); refused before reading further$/,
-    // Before the bound: 292 MiB, about 205 above the reference.
-    maxExtraMiB: 64,
+    // The map (244 MB of tar) is read whole, kept in 2 bytes an entry (sparseMap.ts): the member
+    // then ends before its data. Kept as an array of objects it cost 830 MB. Measured: +85 MiB over
+    // the reference, of which 20 MB the map and the rest spent stream buffers that V8 frees lazily
+    // (verifying a plain 240 MB member costs +39 MiB), hence this row's bound above the others'.
+    title: 'a signed bundle whose sparse map has 10,000,000 entries and no data',
+    build: (context) => sparseMapBundle(context, 10_000_000),
+    message: /^bundle check failed \(tar-truncated\): the tar archive ends before its member is complete$/,
+    maxExtraMiB: 112,
   },
   {
-    title: 'a signed bundle whose sparse map has one entry more than the bundler writes',
-    build: (context) => sparseMapBundle(context, MAX_SPARSE_MAP_ENTRIES + 1),
-    message: /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member has more than 32769 entries/,
+    title: 'a signed bundle whose sparse map of 2,000,000 entries is not laid out as GNU tar writes one',
+    build: (context) => sparseMapBundle(context, 2_000_000, (index) => ({ offset: index * 1000, length: 500 })),
+    message:
+      /^bundle check failed \(tar-sparse-map\): the sparse map of the tar member is not laid out as GNU tar writes one \(regions of whole 512-byte blocks, apart by at least one block\); refused before reading further$/,
+    maxExtraMiB: 64,
   },
   {
     title: 'a signed bundle of an image of 10 GiB and 1 MiB (over the instance-store limit)',
@@ -481,12 +483,12 @@ const BUNDLE_CASES: BundleCase[] = [
         { name: NAME, data: DATA },
         { name: '../../etc/cron.d/x', data: DATA },
       ]),
-    message: /^bundle check failed \(tar-extra-member\): /,
+    message: /^bundle check failed \(tar-extra-member\): .*more than one member/,
   },
   {
     title: 'a signed bundle with data after its gzip stream',
     build: (c) => tarBundle(c, [{ name: NAME, data: DATA }], Buffer.from('trailing garbage')),
-    message: /^bundle check failed \(gunzip\): /,
+    message: /^bundle check failed \(gunzip\): .*not valid gzip \(incorrect header check\)/,
   },
   {
     title: 'a manifest nested 550,000 elements deep (3.85 MB)',
@@ -503,15 +505,7 @@ const BUNDLE_CASES: BundleCase[] = [
       /^bundle check failed \(manifest-limits\): the manifest is not one a bundler writes: there are more than 16384 elements; refused before reading further$/,
     maxExtraMiB: 64,
   },
-  {
-    title: 'a manifest with an entity-expansion bomb',
-    build: (context) =>
-      manifestOnly(
-        context,
-        `${XML_DECLARATION}<!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><manifest>&b;</manifest>`,
-      ),
-    message: /^bundle check failed \(manifest-dtd\): the manifest contains a document type declaration/,
-  },
+  // An entity-expansion bomb: tests/bundle/hostile.test.ts refuses a billion laughs, within 2 s.
   {
     title: 'a manifest that is not XML',
     build: (context) => manifestOnly(context, 'PK\u0003\u0004 not a manifest'),
@@ -666,8 +660,10 @@ describe(`hostile bundles and manifests (${BUNDLE_CASES.length} cases)`, functio
   for (const testCase of BUNDLE_CASES) {
     it(`refuses ${testCase.title}${testCase.maxExtraMiB ? `, within ${testCase.maxExtraMiB} MiB of a reference run` : ''}`, async () => {
       const dir = path.join(folder.dir, String(++counter));
-      mkdirSync(dir);
-      const manifestPath = testCase.build({ dir, keys });
+      const bundleDir = path.join(dir, 'bundle');
+      mkdirSync(bundleDir, { recursive: true });
+      const manifestPath = testCase.build({ dir: bundleDir, keys });
+      const bundleFiles = readdirSync(bundleDir).sort();
       const pki = testPki();
       for (const command of ['verify', 'unbundle']) {
         const destination = path.join(dir, `restored-${command}`);
@@ -695,6 +691,7 @@ describe(`hostile bundles and manifests (${BUNDLE_CASES.length} cases)`, functio
         assert.ok(line.startsWith(`unikernel-ami ${command}: `), line);
         assert.match(line.slice(`unikernel-ami ${command}: `.length), testCase.message);
         assert.deepEqual(readdirSync(destination), [], `${command} left files behind`);
+        assert.deepEqual(readdirSync(bundleDir).sort(), bundleFiles, `${command} wrote into the bundle folder`);
         if (testCase.maxExtraMiB !== undefined)
           assert.ok(
             peakMiB <= referenceMiB + testCase.maxExtraMiB,
@@ -729,20 +726,21 @@ describe('the catalog', () => {
   });
 });
 
-describe('the limits leave room for what the bundler writes', () => {
+describe('the limits leave room for what the bundler and GNU tar write', function () {
+  this.timeout(180_000);
   let folder: ReturnType<typeof temporaryFolder>;
   before(() => (folder = temporaryFolder('hostile-limits')));
   after(() => folder.cleanup());
 
-  it(`verifies a bundle whose sparse map has ${MAX_SPARSE_MAP_ENTRIES} entries (32,768 regions and the closing one)`, async () => {
+  it('verifies a bundle whose sparse map has 32,769 entries (32,768 regions, the most the bundler writes, and the closing one)', async () => {
     const pki = testPki();
     const keys = craftKeys({ privateKey: pki.user.key, userCertificate: pki.user.cert, ec2Certificate: pki.ec2.cert });
-    const regions = MAX_SPARSE_MAP_ENTRIES - 1;
+    const regions = 32_768;
     const realSize = regions * 1024;
     const header = gnuSparseHeaderBlocks({
       name: NAME,
       realSize,
-      entryCount: MAX_SPARSE_MAP_ENTRIES,
+      entryCount: regions + 1,
       entry: (index) => (index < regions ? { offset: index * 1024, length: 512 } : { offset: realSize, length: 0 }),
     });
     const data = Buffer.alloc(regions * 512, 'x');
@@ -753,6 +751,66 @@ describe('the limits leave room for what the bundler writes', () => {
     const run = await runCliWatched(['verify', '-m', manifestPath, '-k', pki.user.keyPath, '--json']);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(JSON.parse(run.stdout).sparse, true);
+  });
+
+  it('unbundles and verifies the member GNU tar --sparse makes of an image of 100,000 data regions', async () => {
+    const regions = 100_000;
+    const dir = path.join(folder.dir, 'gnu');
+    mkdirSync(path.join(dir, 'restored'), { recursive: true });
+    const image = path.join(dir, NAME);
+    // 512 bytes of data, then 512 zero bytes, 100,000 times: GNU tar finds each zero block by reading (raw).
+    const unit = Buffer.alloc(1024);
+    const chunks: Buffer[] = [];
+    for (let index = 0; index < regions; index++) {
+      const block = Buffer.from(unit);
+      block.fill(1 + (index % 255), 0, 512);
+      block.writeUInt32BE(index, 0);
+      chunks.push(block);
+    }
+    writeFileSync(image, Buffer.concat(chunks));
+    chunks.length = 0;
+    // GNU tar maps only a file with holes on disk: one of 1 MiB at the end.
+    const realSize = regions * 1024 + 1024 * 1024;
+    truncateSync(image, realSize);
+    const tarPath = path.join(dir, 'app.tar');
+    execFileSync(
+      'tar',
+      ['--create', '--format=gnu', '--sparse', '--hole-detection=raw', '--owner=0', '--group=0', '-f', tarPath, NAME],
+      { cwd: dir },
+    );
+    const tar = readFileSync(tarPath);
+    let entries = 0;
+    let extension = decodeHeader(tar.subarray(0, 512)).hasExtension;
+    for (let at = 512; extension; at += 512) {
+      const block = decodeSparseExtension(tar.subarray(at, at + 512));
+      entries += block.entries.length;
+      extension = block.hasExtension;
+    }
+    assert.ok(entries > regions - 10, `GNU tar wrote a map of ${entries} entries beyond the header's`);
+
+    const pki = testPki();
+    const keys = craftKeys({ privateKey: pki.user.key, userCertificate: pki.user.cert, ec2Certificate: pki.ec2.cert });
+    const { manifestPath } = writeCraftedBundle({
+      directory: dir,
+      name: NAME,
+      tar,
+      imageSize: realSize,
+      keys,
+    });
+    const verified = await runCliWatched(['verify', '-m', manifestPath, '-k', pki.user.keyPath, '--json']);
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.equal(JSON.parse(verified.stdout).sparse, true);
+    const restored = await runCliWatched([
+      'unbundle',
+      '-m',
+      manifestPath,
+      '-k',
+      pki.user.keyPath,
+      '-d',
+      path.join(dir, 'restored'),
+    ]);
+    assert.equal(restored.status, 0, restored.stderr);
+    execFileSync('cmp', [image, path.join(dir, 'restored', NAME)]);
   });
 });
 
