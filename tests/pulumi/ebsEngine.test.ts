@@ -104,6 +104,8 @@ describe('engine model: the EBS path (a raw image → snapshot → HVM AMI → N
     assert.deepEqual(planText(preview), [
       'nanos-ami: replace create-before-delete (sourceHash)',
       'nanos-instance: replace create-before-delete (imageId)',
+      'nanos-instance: delete-replaced',
+      'nanos-ami: delete-replaced',
     ]);
     fake.clearRequests();
     assert.deepEqual(planText(await engine.up(nanos())), planText(preview));

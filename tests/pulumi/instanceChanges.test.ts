@@ -189,11 +189,11 @@ describe('engine model: a UnikernelInstance of an EBS-backed AMI changed in plac
     const engine = await upFirst();
     const first = engine.entry('app')!.id;
     const preview = await engine.preview(program({ subnetId: subnets.second }));
-    assert.deepEqual(planText(preview), ['app: replace create-before-delete (subnetId)']);
+    assert.deepEqual(planText(preview), ['app: replace create-before-delete (subnetId)', 'app: delete-replaced']);
     const note = await plugin.waitForOutput(/subnetId .* the instance is replaced/);
     assert.match(note, /an instance cannot move to another subnet/);
     const plan = await engine.up(program({ subnetId: subnets.second }));
-    assert.deepEqual(planText(plan), ['app: replace create-before-delete (subnetId)']);
+    assert.deepEqual(planText(plan), ['app: replace create-before-delete (subnetId)', 'app: delete-replaced']);
     assert.deepEqual(changingCalls(fake.requests), ['RunInstances', 'TerminateInstances']);
     assert.notEqual(engine.entry('app')!.id, first);
     await engine.destroy();

@@ -205,7 +205,10 @@ describe('load: 16 unikernel-ami processes to 12 places in one bucket, some to o
     assert.equal(outcomes[5].kind, 'kept', 'the run whose part failed for good kept its parts for a resume');
     for (const run of RUNS.filter((run) => !shared.has(run.place) && run.index !== 5))
       assert.equal(outcomes[run.index].kind, 'succeeded', `run ${run.index}, alone at its place, succeeded`);
-    for (const place of shared) {
+    // A delete-bundle may overtake its place's writers (they then stop, as documented): a success is
+    // owed only where writers race each other alone.
+    const deleted = new Set(RUNS.filter((run) => run.command === 'delete-bundle').map((run) => run.place));
+    for (const place of [...shared].filter((place) => !deleted.has(place))) {
       const writers = RUNS.filter((run) => run.place === place && run.command !== 'delete-bundle');
       assert.ok(
         writers.some((run) => outcomes[run.index].kind === 'succeeded'),
