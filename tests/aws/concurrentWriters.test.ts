@@ -124,7 +124,7 @@ describe('two writers at one bundle place, re-runs and forged records', function
     assert.deepEqual(local.objects(bucket), [], 'no manifest, no part, no record');
   });
 
-  it('an upload racing delete-bundle never leaves a manifest over missing parts', async () => {
+  it('an upload that delete-bundle overtakes never leaves a manifest over missing parts, and removes what it wrote after', async () => {
     const bucket = freshBucket();
     const out = path.join(folder.dir, 'upload-race');
     mkdirSync(out, { recursive: true });
@@ -143,9 +143,11 @@ describe('two writers at one bundle place, re-runs and forged records', function
     const result = await uploading;
     local.faults.clear();
     assert.ok(!result.ok && result.error instanceof LocationHeldError, String(!result.ok && result.error));
+    assert.match(result.error.message, /; none of the \d+ objects this run wrote is left/);
     const audit = await auditBucket(local, bucket, folder.dir);
     assert.equal(audit.bundles.size + audit.broken.size, 0, 'no manifest');
     assert.deepEqual(audit.records, [], 'the claim is not left behind');
+    assert.deepEqual(local.objects(bucket), [], 'no part written after the delete is left behind');
   });
 
   it('a re-run of upload gives every skipped object the ACL asked for', async () => {
