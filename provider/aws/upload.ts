@@ -55,6 +55,11 @@ export interface UploadResult {
   bucketCreated: boolean;
   /** Every object of the bundle with its MD5 (its S3 ETag), parts first, the manifest last. */
   objects: { key: string; md5: string; size: number }[];
+  /**
+   * The claim object this run could not remove at the end (S3 failed), with why: the bundle is whole,
+   * but another host's run finds the place held until the object is removed.
+   */
+  claimLeft?: string;
 }
 
 /** PUTs a file, replacing only the object found there at the start (or creating it where there was none). */
@@ -164,6 +169,7 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     options.onProgress?.({ bytes, totalBytes, key: file.key, skipped });
   };
   const concurrency = options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+  let claimLeft: string | undefined;
   // What this run stored, by key, with the ETag S3 gave it: removed again if the place is lost.
   const written = new Map<string, string>();
   try {
@@ -213,7 +219,11 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     throw error;
   } finally {
     // Released whether or not the upload completed (the parts stay for a re-run); never another run's.
-    if (await claim.isHeld()) await deleteObject(s3, location.bucket, claim.key).catch(() => undefined);
+    claimLeft = await claim.release().then(
+      () => undefined,
+      (error: unknown) =>
+        `s3://${location.bucket}/${claim.key} (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   return {
     imageLocation: imageLocationOf({ bucket: location.bucket, key: local.manifestFile.key }),
@@ -225,5 +235,6 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     bytesUploaded: plan.upload.reduce((sum, file) => sum + file.size, 0) + (plan.manifest?.size ?? 0),
     bucketCreated: bucket.created,
     objects: [...local.parts, local.manifestFile].map(({ key, md5, size }) => ({ key, md5, size })),
+    claimLeft,
   };
 }

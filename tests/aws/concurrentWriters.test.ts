@@ -150,6 +150,31 @@ describe('two writers at one bundle place, re-runs and forged records', function
     assert.deepEqual(local.objects(bucket), [], 'no part written after the delete is left behind');
   });
 
+  it('an upload whose claim S3 would not remove at the end says so, and leaves the bundle whole', async () => {
+    const bucket = freshBucket();
+    const out = path.join(folder.dir, 'claim-left');
+    mkdirSync(out, { recursive: true });
+    const made = await bundleWithTestKeys(image('left.img', 200), out, {}, { partSize: PART });
+    local.faults.inject({
+      service: 's3',
+      operation: 'DeleteObject',
+      kind: 'status',
+      status: 403,
+      code: 'AccessDenied',
+      match: (request) => request.key?.endsWith('.resume.json') === true,
+    });
+    const result = await uploadBundle({
+      s3: aws.s3,
+      manifestPath: made.manifestPath,
+      location: parseBucketArgument(bucket),
+    });
+    local.faults.clear();
+    assert.match(result.claimLeft ?? '', /^s3:\/\/race-\d+\/left\.img\.resume\.json \(.*AccessDenied/);
+    const audit = await auditBucket(local, bucket, folder.dir);
+    assert.equal(audit.bundles.size, 1, 'the bundle is whole');
+    assert.equal(audit.records.length, 1, 'the claim it reported is there');
+  });
+
   it('a re-run of upload gives every skipped object the ACL asked for', async () => {
     const bucket = freshBucket();
     const out = path.join(folder.dir, 'acl-rerun');
