@@ -12,7 +12,15 @@ import { BundleInputError, ResumeMismatchError } from '../bundle/errors';
 import { BundleAddress, bucketOf, describeAddress, resumeKey } from './bundleAddress';
 import { ClaimAction, claimIsStale, describeHolder, MAX_RECORD_BYTES, parseClaim, renderClaim } from './claimRecord';
 import { awsCall, errorCode } from './errors';
-import { headEtag, isConditionFailure, putObject, PutOptions, unquotedEtag, WriteCondition } from './objects';
+import {
+  deleteObjectIfUnchanged,
+  headEtag,
+  isConditionFailure,
+  putObject,
+  PutOptions,
+  unquotedEtag,
+  WriteCondition,
+} from './objects';
 
 /** Another run holds the bundle's place, or took it over while this one was writing. */
 export class LocationHeldError extends BundleInputError {
@@ -229,6 +237,15 @@ export class LocationClaim {
       if (error instanceof LocationHeldError) return false;
       throw error;
     }
+  }
+
+  /**
+   * Removes the claim if it is still this run's (S3's conditional delete, so a claim another run took
+   * in the meantime is never removed): false when it was not this run's any more. Throws when S3
+   * could not be asked, the claim then being left.
+   */
+  async release(signal?: AbortSignal): Promise<boolean> {
+    return deleteObjectIfUnchanged(this.s3, bucketOf(this.address), this.key, this.etag, signal);
   }
 
   /** Whether the claim is still this run's (false also when S3 cannot be asked). */

@@ -104,6 +104,28 @@ export function unquotedEtag(etag: string | undefined): string | undefined {
   return etag === undefined ? undefined : etag.replace(/"/g, '').toLowerCase();
 }
 
+/**
+ * S3's conditional delete (If-Match): removes the object only while it is still the version with
+ * this ETag. False when it is not (another run replaced it) or when it is already gone.
+ */
+export async function deleteObjectIfUnchanged(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  etag: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  try {
+    await awsCall('DeleteObject', `s3://${bucket}/${key}`, () =>
+      s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, IfMatch: `"${etag}"` }), { abortSignal: signal }),
+    );
+    return true;
+  } catch (error) {
+    if (['PreconditionFailed', 'NoSuchKey', 'NotFound'].includes(errorCode(error) ?? '')) return false;
+    throw error;
+  }
+}
+
 export async function deleteObject(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<void> {
   await awsCall('DeleteObject', `s3://${bucket}/${key}`, () =>
     s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),

@@ -171,8 +171,9 @@ export class S3BundleOutput implements BundleOutput {
     this.manifestObject = { key, etag, size: body.length };
     await checkStillOurs();
     if (this.claim) {
-      // The bundle is whole: the claim or record has done its job. Left behind, it is harmless (a manifest wins).
-      await deleteObject(s3, location.bucket, this.claim.key, signal).catch(() => undefined);
+      // The bundle is whole: the claim or record has done its job, and is removed only if still this
+      // run's. Left behind (S3 failed), it is harmless to this bundle (a manifest wins).
+      await this.claim.release(signal).catch(() => undefined);
     }
     return imageLocation(address);
   }

@@ -8,13 +8,14 @@ import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import { BundleAcl, preflightBucket } from './bucket';
 import { BundleAddress, bundleAddress, resumeKey } from './bundleAddress';
-import { conditionalPut, LocationClaim, lostPlace, readRecord } from './bundleClaim';
+import { conditionalPut, LocationClaim, LocationHeldError, lostPlace, readRecord } from './bundleClaim';
+import { describeHolder, parseClaim } from './claimRecord';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
 import { readLocalBundle } from './localBundle';
 import { BundleLocation, imageLocationOf } from './location';
 import { LocalFile, planUpload } from './uploadPlan';
-import { deleteObject, putObjectAcl } from './objects';
+import { deleteObject, deleteObjectIfUnchanged, putObjectAcl } from './objects';
 import { StoredObject } from './storedObject';
 
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
@@ -54,6 +55,11 @@ export interface UploadResult {
   bucketCreated: boolean;
   /** Every object of the bundle with its MD5 (its S3 ETag), parts first, the manifest last. */
   objects: { key: string; md5: string; size: number }[];
+  /**
+   * The claim object this run could not remove at the end (S3 failed), with why: the bundle is whole,
+   * but another host's run finds the place held until the object is removed.
+   */
+  claimLeft?: string;
 }
 
 /** PUTs a file, replacing only the object found there at the start (or creating it where there was none). */
@@ -65,8 +71,8 @@ async function putFile(
   acl: BundleAcl,
   contentType: string,
   signal?: AbortSignal,
-): Promise<void> {
-  await conditionalPut(
+): Promise<string> {
+  return conditionalPut(
     s3,
     address.location.bucket,
     file.key,
@@ -80,6 +86,38 @@ async function putFile(
     },
     () => lostPlace(address, file.key),
   );
+}
+
+/**
+ * After this run lost its place (a delete-bundle took it over, or its objects changed under it): the
+ * error again, saying what became of the objects this run wrote. Each is removed only while it is
+ * still this run's write (S3's conditional delete), unless another writer holds the place now, which
+ * may be using them; a delete-bundle, or no claim at all, means nobody will.
+ */
+async function withdrawnAfterLoss(
+  s3: S3Client,
+  address: BundleAddress,
+  written: ReadonlyMap<string, string>,
+  lost: LocationHeldError,
+): Promise<LocationHeldError> {
+  if (written.size === 0) return lost;
+  const bucket = address.location.bucket;
+  const found = await readRecord(s3, address).catch(() => undefined);
+  const holder = found && parseClaim(found.text);
+  if (holder && holder.action !== 'delete')
+    return new LocationHeldError(
+      address,
+      `${lost.fault}; the ${written.size} objects this run wrote are left to ${describeHolder(holder)}, which holds the place now`,
+    );
+  const left: string[] = [];
+  await forEachLimited([...written], 4, async ([key, etag]) => {
+    await deleteObjectIfUnchanged(s3, bucket, key, etag).catch(() => left.push(key));
+  });
+  const outcome =
+    left.length === 0
+      ? `none of the ${written.size} objects this run wrote is left`
+      : `${left.length} of the ${written.size} objects this run wrote could not be removed and are still there (s3://${bucket}/${left.sort()[0]}${left.length > 1 ? ', …' : ''})`;
+  return new LocationHeldError(address, `${lost.fault}; ${outcome}`);
 }
 
 /** Fails unless every file is in S3 as uploaded (another run may have replaced or removed one). */
@@ -131,6 +169,9 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     options.onProgress?.({ bytes, totalBytes, key: file.key, skipped });
   };
   const concurrency = options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+  let claimLeft: string | undefined;
+  // What this run stored, by key, with the ETag S3 gave it: removed again if the place is lost.
+  const written = new Map<string, string>();
   try {
     // What is skipped as already there gets the ACL asked for, as an uploaded object would.
     await forEachLimited(
@@ -146,7 +187,10 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
       plan.upload,
       concurrency,
       async (part) => {
-        await putFile(s3, address, part, remoteByKey.get(part.key), acl, 'application/octet-stream', signal);
+        written.set(
+          part.key,
+          await putFile(s3, address, part, remoteByKey.get(part.key), acl, 'application/octet-stream', signal),
+        );
         report(part, false);
       },
       signal,
@@ -158,17 +202,28 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     };
     await stillOurs();
     if (plan.manifest) {
-      await putFile(s3, address, plan.manifest, remoteByKey.get(plan.manifest.key), acl, 'application/xml', signal);
-      report(plan.manifest, false);
+      const manifest = plan.manifest;
+      written.set(
+        manifest.key,
+        await putFile(s3, address, manifest, remoteByKey.get(manifest.key), acl, 'application/xml', signal),
+      );
+      report(manifest, false);
     } else {
       await putObjectAcl(s3, location.bucket, local.manifestFile.key, acl, signal);
       report(local.manifestFile, true);
     }
     await stillOurs();
     await forEachLimited(plan.stale, 4, (key) => deleteObject(s3, location.bucket, key, signal), signal);
+  } catch (error) {
+    if (error instanceof LocationHeldError) throw await withdrawnAfterLoss(s3, address, written, error);
+    throw error;
   } finally {
     // Released whether or not the upload completed (the parts stay for a re-run); never another run's.
-    if (await claim.isHeld()) await deleteObject(s3, location.bucket, claim.key).catch(() => undefined);
+    claimLeft = await claim.release().then(
+      () => undefined,
+      (error: unknown) =>
+        `s3://${location.bucket}/${claim.key} (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   return {
     imageLocation: imageLocationOf({ bucket: location.bucket, key: local.manifestFile.key }),
@@ -180,5 +235,6 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     bytesUploaded: plan.upload.reduce((sum, file) => sum + file.size, 0) + (plan.manifest?.size ?? 0),
     bucketCreated: bucket.created,
     objects: [...local.parts, local.manifestFile].map(({ key, md5, size }) => ({ key, md5, size })),
+    claimLeft,
   };
 }

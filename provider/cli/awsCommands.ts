@@ -113,6 +113,10 @@ export function registerAwsCommands(program: Command): void {
             (result.removedStale.length ? `, removed ${result.removedStale.length} stale object(s)` : ''),
         );
         output.info(`Image location: ${result.imageLocation}`);
+        if (result.claimLeft)
+          output.info(
+            `The bundle is whole, but its claim could not be removed: ${result.claimLeft}. A run on another host finds the place held until it is: remove that object (aws s3 rm)`,
+          );
         output.result({ command: 'upload', ...result });
       }),
     );

@@ -324,8 +324,18 @@ export function copyObject(state: LocalAwsState, request: S3Request): HttpAnswer
   );
 }
 
+/**
+ * DeleteObject, with S3's conditional delete: If-Match with another ETag gets 412, on a missing key
+ * 404 NoSuchKey (an unconditional delete of a missing key is a 204). If-None-Match is not a delete
+ * condition.
+ */
 export function deleteObject(state: LocalAwsState, request: S3Request): HttpAnswer {
   const bucket = requireBucket(state, request);
+  if (request.headers['if-none-match'] !== undefined)
+    throw new AwsError(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', {
+      Header: 'If-None-Match',
+    });
+  checkWriteConditions(state, bucket, request);
   state.removeObject(bucket, request.key ?? '');
   return { status: 204, headers: {} };
 }

@@ -124,7 +124,7 @@ describe('two writers at one bundle place, re-runs and forged records', function
     assert.deepEqual(local.objects(bucket), [], 'no manifest, no part, no record');
   });
 
-  it('an upload racing delete-bundle never leaves a manifest over missing parts', async () => {
+  it('an upload that delete-bundle overtakes never leaves a manifest over missing parts, and removes what it wrote after', async () => {
     const bucket = freshBucket();
     const out = path.join(folder.dir, 'upload-race');
     mkdirSync(out, { recursive: true });
@@ -143,9 +143,36 @@ describe('two writers at one bundle place, re-runs and forged records', function
     const result = await uploading;
     local.faults.clear();
     assert.ok(!result.ok && result.error instanceof LocationHeldError, String(!result.ok && result.error));
+    assert.match(result.error.message, /; none of the \d+ objects this run wrote is left/);
     const audit = await auditBucket(local, bucket, folder.dir);
     assert.equal(audit.bundles.size + audit.broken.size, 0, 'no manifest');
     assert.deepEqual(audit.records, [], 'the claim is not left behind');
+    assert.deepEqual(local.objects(bucket), [], 'no part written after the delete is left behind');
+  });
+
+  it('an upload whose claim S3 would not remove at the end says so, and leaves the bundle whole', async () => {
+    const bucket = freshBucket();
+    const out = path.join(folder.dir, 'claim-left');
+    mkdirSync(out, { recursive: true });
+    const made = await bundleWithTestKeys(image('left.img', 200), out, {}, { partSize: PART });
+    local.faults.inject({
+      service: 's3',
+      operation: 'DeleteObject',
+      kind: 'status',
+      status: 403,
+      code: 'AccessDenied',
+      match: (request) => request.key?.endsWith('.resume.json') === true,
+    });
+    const result = await uploadBundle({
+      s3: aws.s3,
+      manifestPath: made.manifestPath,
+      location: parseBucketArgument(bucket),
+    });
+    local.faults.clear();
+    assert.match(result.claimLeft ?? '', /^s3:\/\/race-\d+\/left\.img\.resume\.json \(.*AccessDenied/);
+    const audit = await auditBucket(local, bucket, folder.dir);
+    assert.equal(audit.bundles.size, 1, 'the bundle is whole');
+    assert.equal(audit.records.length, 1, 'the claim it reported is there');
   });
 
   it('a re-run of upload gives every skipped object the ACL asked for', async () => {

@@ -68,6 +68,17 @@ describe('local AWS: S3 conditional writes and the limits S3 enforces', function
     assert.equal(local.objects(Bucket)[0].md5, md5Hex(second));
   });
 
+  it('a conditional delete (If-Match: ETag) removes only that version: 412 on another ETag, 404 NoSuchKey when absent', async () => {
+    const written = await put('k', randomBytes(100));
+    const del = (Key: string, IfMatch?: string) => s3.send(new DeleteObjectCommand({ Bucket, Key, IfMatch }));
+    expectCode(await rejection(del('k', `"${md5Hex(randomBytes(4))}"`)), 'PreconditionFailed', 412);
+    assert.equal(local.objects(Bucket).length, 1, 'another ETag removes nothing');
+    expectCode(await rejection(del('absent', written.ETag)), 'NoSuchKey', 404);
+    await del('absent');
+    await del('k', written.ETag);
+    assert.deepEqual(local.objects(Bucket), []);
+  });
+
   it('the first of two racing If-None-Match writes to finish wins; the other gets 412', async () => {
     local.faults.inject({ operation: 'PutObject', kind: 'latency', ms: 300, times: 1 });
     const slow = put('race', Buffer.from('slow'), { IfNoneMatch: '*' });
