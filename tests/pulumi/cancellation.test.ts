@@ -390,6 +390,40 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     assert.deepEqual([live().images, liveSnapshots()], [0, 0]);
   });
 
+  it('EBS-backed: SIGTERM while snapshot blocks are written deletes the pending snapshot before the plugin exits, and says so', async function () {
+    const imagePath = path.join(folder.dir, 'disk-blocks.raw');
+    writeImage(imagePath, [{ kind: 'random', bytes: 4 * MiB }]);
+    const program: Declaration[] = [
+      {
+        name: 'ebs-ami',
+        type: 'unikernel:RegisteredAmi',
+        provider: texts.ami,
+        inputs: { rawImagePath: imagePath, name: 'cancel-ebs-blocks' },
+      },
+    ];
+    fake.clearRequests();
+    const first = await plugin();
+    const engine = new EngineModel(first);
+    fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: 1_500, times: 2 });
+    const running = engine.up(program);
+    await until(() => fake.requests.some((request) => request.operation === 'PutSnapshotBlock'), 'a block write');
+    first.signal('SIGTERM');
+    const error = await running.then(
+      () => assert.fail('the up must fail'),
+      (failure: unknown) => failure,
+    );
+    assert.deepEqual(await first.exited(), { code: 143, signal: null }, first.output().join('\n'));
+    fake.faults.clear();
+    assert.match(String(error), /the partial snapshot snap-[0-9a-f]+ was deleted/);
+    assert.deepEqual(engine.state, [], 'nothing was made that a state must name');
+    assert.deepEqual(
+      fake.snapshots().map((snapshot) => snapshot.snapshotId),
+      [],
+      'no snapshot is left that no state names',
+    );
+    assert.deepEqual(live().images, 0);
+  });
+
   it("SIGKILL mid-upload: nothing could be recorded; the next up removes the killed create's folder, and the bucket holds exactly the bundle the state names", async function () {
     fake.clearRequests();
     const first = await plugin();
