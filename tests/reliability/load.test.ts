@@ -88,7 +88,7 @@ function outcomeOf(run: Run, result: WatchedRun): Outcome | undefined {
       `${head}another run claimed ${where} for the bundle ${name} at the same moment \\(${where}${name}\\.resume\\.json\\)${waitOrDelete}`,
     ).test(line) ||
     new RegExp(
-      `${head}another run is writing the bundle ${name} in ${where} \\(s3://${BUCKET}/\\S+ (changed|was removed) under this run\\), so this run stops without completing it${waitOrDelete}`,
+      `${head}another run is writing the bundle ${name} in ${where} \\(s3://${BUCKET}/\\S+ (changed|was removed) under this run\\), so this run stops without completing it(; none of the \\d+ objects this run wrote is left|; the \\d+ objects this run wrote are left to .+, which holds the place now)?${waitOrDelete}`,
     ).test(line)
   )
     return { kind: 'held' };
