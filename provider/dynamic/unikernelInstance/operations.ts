@@ -26,6 +26,7 @@ import {
   describeCpuCredits,
   describeInstanceAttributes,
   setCpuCredits,
+  setInstanceProfile,
   setMetadataOptions,
   setMonitoring,
   setSecurityGroups,
@@ -335,6 +336,8 @@ async function changeInPlace(ec2: EC2Client, id: InstanceId, change: InPlaceChan
       return setCpuCredits(ec2, id, change.value);
     case 'metadataOptions':
       return setMetadataOptions(ec2, id, change.value);
+    case 'iamInstanceProfile':
+      return setInstanceProfile(ec2, id, change.value);
     case 'instanceType':
       throw new Error('unreachable: the type is changed by stop, modify and start');
   }
