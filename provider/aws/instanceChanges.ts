@@ -1,17 +1,21 @@
 /**
  * What EC2 changes on an instance in place: termination protection and shutdown behaviour
  * (ModifyInstanceAttribute, read back with DescribeInstanceAttribute), security groups, detailed
- * monitoring, CPU credits, metadata options, and the instance type of an EBS-backed instance by
+ * monitoring, CPU credits, metadata options, the instance profile (its association replaced), and the instance type of an EBS-backed instance by
  * stop, modify and start.
  */
 import {
+  AssociateIamInstanceProfileCommand,
+  DescribeIamInstanceProfileAssociationsCommand,
   DescribeInstanceAttributeCommand,
+  DisassociateIamInstanceProfileCommand,
   DescribeInstanceCreditSpecificationsCommand,
   EC2Client,
   ModifyInstanceAttributeCommand,
   ModifyInstanceCreditSpecificationCommand,
   ModifyInstanceMetadataOptionsCommand,
   MonitorInstancesCommand,
+  ReplaceIamInstanceProfileAssociationCommand,
   StartInstancesCommand,
   StopInstancesCommand,
   UnmonitorInstancesCommand,
@@ -165,4 +169,56 @@ export async function changeInstanceType(
   const running = await waitForInstanceRunning(ec2, id, wait, signal);
   if (modifyError !== undefined) throw modifyError;
   return running;
+}
+
+/** The profile as the EC2 API names it: an ARN as Arn, a name as Name. */
+function profileSpecification(profile: string): { Arn: string } | { Name: string } {
+  return profile.startsWith('arn:') ? { Arn: profile } : { Name: profile };
+}
+
+/**
+ * Sets the instance profile of a running instance in place: the instance's active association is
+ * replaced, or one made when there is none, or removed when `profile` is undefined.
+ */
+export async function setInstanceProfile(
+  ec2: EC2Client,
+  id: InstanceId,
+  profile: string | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
+  const described = await awsCall('DescribeIamInstanceProfileAssociations', id, () =>
+    ec2.send(
+      new DescribeIamInstanceProfileAssociationsCommand({
+        Filters: [
+          { Name: 'instance-id', Values: [id] },
+          { Name: 'state', Values: ['associated'] },
+        ],
+      }),
+      { abortSignal: signal },
+    ),
+  );
+  const associationId = described.IamInstanceProfileAssociations?.find((each) => each.InstanceId === id)?.AssociationId;
+  if (profile === undefined) {
+    if (associationId === undefined) return;
+    await awsCall('DisassociateIamInstanceProfile', id, () =>
+      ec2.send(new DisassociateIamInstanceProfileCommand({ AssociationId: associationId }), { abortSignal: signal }),
+    );
+  } else if (associationId === undefined) {
+    await awsCall('AssociateIamInstanceProfile', id, () =>
+      ec2.send(
+        new AssociateIamInstanceProfileCommand({ InstanceId: id, IamInstanceProfile: profileSpecification(profile) }),
+        { abortSignal: signal },
+      ),
+    );
+  } else {
+    await awsCall('ReplaceIamInstanceProfileAssociation', id, () =>
+      ec2.send(
+        new ReplaceIamInstanceProfileAssociationCommand({
+          AssociationId: associationId,
+          IamInstanceProfile: profileSpecification(profile),
+        }),
+        { abortSignal: signal },
+      ),
+    );
+  }
 }

@@ -24,6 +24,12 @@ import {
   stopInstances,
   unmonitorInstances,
 } from './ec2InstanceChanges';
+import {
+  associateIamInstanceProfile,
+  describeIamInstanceProfileAssociations,
+  disassociateIamInstanceProfile,
+  replaceIamInstanceProfileAssociation,
+} from './ec2ProfileAssociations';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
@@ -181,6 +187,10 @@ const ACTIONS: Record<string, Ec2Action> = {
   ModifyInstanceCreditSpecification: modifyInstanceCreditSpecification,
   DescribeInstanceCreditSpecifications: describeInstanceCreditSpecifications,
   ModifyInstanceMetadataOptions: modifyInstanceMetadataOptions,
+  AssociateIamInstanceProfile: associateIamInstanceProfile,
+  ReplaceIamInstanceProfileAssociation: replaceIamInstanceProfileAssociation,
+  DisassociateIamInstanceProfile: disassociateIamInstanceProfile,
+  DescribeIamInstanceProfileAssociations: describeIamInstanceProfileAssociations,
   GetConsoleOutput: getConsoleOutput,
   DescribeInstanceStatus: describeInstanceStatus,
   DescribeSnapshots: describeSnapshots,

@@ -67,6 +67,11 @@ function derivedId(prefix: string, seed: string): string {
   return `${prefix}-${createHash('sha256').update(seed).digest('hex').slice(0, 17)}`;
 }
 
+/** An instance profile's id (AIPA…), derived from its ARN. */
+export function profileIdOf(arn: string): string {
+  return `AIPA${derivedId('x', arn).slice(2, 19).toUpperCase()}`;
+}
+
 function vpcOf(state: LocalAwsState, subnetId: string): string {
   return derivedId('vpc', `${state.config.accountId}/${state.config.region}/${subnetId}`);
 }
@@ -148,7 +153,7 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
       ? el(
           'iamInstanceProfile',
           el('arn', settings.iamInstanceProfileArn),
-          el('id', `AIPA${derivedId('x', settings.iamInstanceProfileArn).slice(2, 19).toUpperCase()}`),
+          el('id', profileIdOf(settings.iamInstanceProfileArn)),
         )
       : undefined,
     el('virtualizationType', instance.virtualizationType),
@@ -287,6 +292,11 @@ export function checkExistence(
   const keyName = params.KeyName;
   if (keyName !== undefined && !state.keyPairs.has(keyName))
     throw new AwsError(400, 'InvalidKeyPair.NotFound', `The key pair '${keyName}' does not exist`);
+  checkInstanceProfile(state, params);
+}
+
+/** The instance profile a request names (IamInstanceProfile.Name or .Arn) exists, as EC2 checks it. */
+export function checkInstanceProfile(state: LocalAwsState, params: Readonly<Record<string, string>>): void {
   const profileName = params['IamInstanceProfile.Name'];
   if (profileName !== undefined && !state.instanceProfiles.has(profileName))
     throw invalidValue(
@@ -469,6 +479,8 @@ export const runInstances: Ec2Action = (context) => {
       settings: {
         ...settings,
         rootVolume: settings.rootVolume && { ...settings.rootVolume, volumeId: derivedId('vol', instanceId) },
+        iamInstanceProfileAssociationId:
+          settings.iamInstanceProfileArn && derivedId('iip-assoc', `${instanceId}/${settings.iamInstanceProfileArn}`),
         availabilityZone: placement.zone,
         placementGroup: placement.placementGroup,
         privateIp: network.privateIp,

@@ -376,6 +376,7 @@ export class LocalAws {
       launchTime: instance.launchTime.toISOString(),
       amiLaunchIndex: instance.amiLaunchIndex,
       rootDeviceType: instance.rootDeviceType,
+      iamInstanceProfileArn: instance.settings.iamInstanceProfileArn,
     };
   }
 }

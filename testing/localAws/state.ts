@@ -204,6 +204,8 @@ export interface InstanceSettings {
   instanceMetadataTags: 'enabled' | 'disabled';
   placementGroup?: string;
   iamInstanceProfileArn?: string;
+  /** The association of that profile (iip-assoc-…), new at each association or replacement. */
+  iamInstanceProfileAssociationId?: string;
   /** EBS-backed instances: the root volume made at launch. */
   rootVolume?: RootVolume;
 }

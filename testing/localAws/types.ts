@@ -182,6 +182,8 @@ export interface LocalInstance {
   launchTime: string;
   amiLaunchIndex: number;
   rootDeviceType: 'instance-store' | 'ebs';
+  /** The ARN of the instance profile associated, if any. */
+  iamInstanceProfileArn?: string;
 }
 
 export type FaultKind = FaultRule['kind'];

@@ -6,9 +6,12 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
 import {
+  AssociateIamInstanceProfileCommand,
+  DescribeIamInstanceProfileAssociationsCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstanceCreditSpecificationsCommand,
   DescribeInstancesCommand,
+  DisassociateIamInstanceProfileCommand,
   EC2Client,
   EC2ServiceException,
   Instance,
@@ -17,6 +20,7 @@ import {
   ModifyInstanceMetadataOptionsCommand,
   MonitorInstancesCommand,
   RegisterImageCommand,
+  ReplaceIamInstanceProfileAssociationCommand,
   RunInstancesCommand,
   RunInstancesCommandInput,
   StartInstancesCommand,
@@ -251,6 +255,102 @@ describe('fake AWS: an instance settings and their changes, as EC2 keeps and all
     );
     assert.equal(taken.name, 'InvalidIPAddress.InUse');
     await terminate(first);
+  });
+
+  it('associates, replaces and removes an instance profile in place as EC2 does, refusing what EC2 refuses', async () => {
+    const firstArn = fake.createInstanceProfileDirect('first-role');
+    const secondArn = fake.createInstanceProfileDirect('second-role');
+    const id = await launch({ IamInstanceProfile: { Name: 'first-role' } });
+    const other = await launch({});
+    const associations = async () =>
+      (
+        await ec2.send(
+          new DescribeIamInstanceProfileAssociationsCommand({
+            Filters: [
+              { Name: 'instance-id', Values: [id] },
+              { Name: 'state', Values: ['associated'] },
+            ],
+          }),
+        )
+      ).IamInstanceProfileAssociations ?? [];
+    const [launched] = await associations();
+    assert.match(launched.AssociationId ?? '', /^iip-assoc-[0-9a-f]{17}$/);
+    assert.deepEqual([launched.InstanceId, launched.State], [id, 'associated']);
+    assert.equal(launched.IamInstanceProfile?.Arn, firstArn);
+    assert.equal(launched.IamInstanceProfile?.Id, (await described(id)).IamInstanceProfile?.Id);
+    const ofOther = await ec2.send(
+      new DescribeIamInstanceProfileAssociationsCommand({ Filters: [{ Name: 'instance-id', Values: [other] }] }),
+    );
+    assert.deepEqual(ofOther.IamInstanceProfileAssociations, [], 'an instance launched without a profile has none');
+    const refusedAssociate = await ec2Failure(
+      ec2.send(new AssociateIamInstanceProfileCommand({ InstanceId: id, IamInstanceProfile: { Arn: secondArn } })),
+    );
+    assert.deepEqual(
+      [refusedAssociate.name, refusedAssociate.message],
+      ['IncorrectState', `There is an existing association for instance ${id}`],
+    );
+    const unknown = await ec2Failure(
+      ec2.send(
+        new ReplaceIamInstanceProfileAssociationCommand({
+          AssociationId: launched.AssociationId,
+          IamInstanceProfile: { Name: 'nobody' },
+        }),
+      ),
+    );
+    assert.equal(unknown.name, 'InvalidParameterValue');
+    assert.match(unknown.message, /Invalid IAM Instance Profile name/);
+    assert.equal((await described(id)).IamInstanceProfile?.Arn, firstArn, 'a refused replacement changes nothing');
+    const replaced = await ec2.send(
+      new ReplaceIamInstanceProfileAssociationCommand({
+        AssociationId: launched.AssociationId,
+        IamInstanceProfile: { Arn: secondArn },
+      }),
+    );
+    const association = replaced.IamInstanceProfileAssociation!;
+    assert.equal(association.State, 'associating');
+    assert.notEqual(association.AssociationId, launched.AssociationId, 'a replacement is a new association');
+    assert.equal((await described(id)).IamInstanceProfile?.Arn, secondArn);
+    const stale = await ec2Failure(
+      ec2.send(new DisassociateIamInstanceProfileCommand({ AssociationId: launched.AssociationId })),
+    );
+    assert.equal(stale.name, 'InvalidAssociationID.NotFound');
+    const removed = await ec2.send(
+      new DisassociateIamInstanceProfileCommand({ AssociationId: association.AssociationId }),
+    );
+    assert.equal(removed.IamInstanceProfileAssociation?.State, 'disassociating');
+    assert.deepEqual(await associations(), []);
+    assert.equal((await described(id)).IamInstanceProfile, undefined);
+    const unknownByArn = await ec2Failure(
+      ec2.send(
+        new AssociateIamInstanceProfileCommand({
+          InstanceId: id,
+          IamInstanceProfile: { Arn: `arn:aws:iam::${fake.accountId}:instance-profile/nobody` },
+        }),
+      ),
+    );
+    assert.equal(unknownByArn.name, 'InvalidParameterValue');
+    // A stopped instance takes a new association, but its active one is not replaced.
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+    await waitUntilInstanceStopped({ client: ec2, ...FAST_WAITER }, { InstanceIds: [id] });
+    const again = await ec2.send(
+      new AssociateIamInstanceProfileCommand({ InstanceId: id, IamInstanceProfile: { Name: 'first-role' } }),
+    );
+    assert.equal(again.IamInstanceProfileAssociation?.IamInstanceProfile?.Arn, firstArn);
+    const whileStopped = await ec2Failure(
+      ec2.send(
+        new ReplaceIamInstanceProfileAssociationCommand({
+          AssociationId: again.IamInstanceProfileAssociation?.AssociationId,
+          IamInstanceProfile: { Name: 'second-role' },
+        }),
+      ),
+    );
+    assert.equal(whileStopped.name, 'IncorrectState');
+    await terminate(id);
+    await terminate(other);
+    const gone = await ec2Failure(
+      ec2.send(new AssociateIamInstanceProfileCommand({ InstanceId: id, IamInstanceProfile: { Name: 'first-role' } })),
+    );
+    assert.equal(gone.name, 'IncorrectInstanceState');
   });
 
   it('changes a type only on a stopped EBS-backed instance: stopping → stopped, modify, pending → running', async () => {

@@ -1,7 +1,8 @@
 /**
  * A UnikernelInstance of an EBS-backed AMI through the engine model over the real dynamic-provider
  * plugin, against the local AWS: what EC2 changes in place is previewed as an update and made in
- * place (a type change by stop, modify and start, the boot verified again), what it cannot is
+ * place (a type change by stop, modify and start, the boot verified again; the instance profile by
+ * its association), what it cannot is
  * previewed as a replacement with the reason, and termination protection holds as EC2 holds it.
  */
 import { strict as assert } from 'assert';
@@ -29,6 +30,9 @@ const CHANGING = new Set([
   'UnmonitorInstances',
   'CreateTags',
   'DeleteTags',
+  'AssociateIamInstanceProfile',
+  'ReplaceIamInstanceProfileAssociation',
+  'DisassociateIamInstanceProfile',
 ]);
 
 function changingCalls(requests: RecordedRequest[]): string[] {
@@ -227,6 +231,60 @@ describe('engine model: a UnikernelInstance of an EBS-backed AMI changed in plac
     assert.equal(refreshed[0].gone, false);
     assert.deepEqual(planText(await engine.preview(changed)), ['app: same']);
     await engine.destroy();
+  });
+
+  it('an instance profile given, changed or removed previews as an update and is changed in place by its association', async function () {
+    const firstArn = fake.createInstanceProfileDirect('first-role');
+    const secondArn = fake.createInstanceProfileDirect('second-role');
+    const engine = await upFirst({ iamInstanceProfile: 'first-role' });
+    const id = engine.entry('app')!.id;
+    const profileOf = () => liveOnes().map((each) => [each.instanceId, each.iamInstanceProfileArn]);
+    assert.deepEqual(profileOf(), [[id, firstArn]]);
+
+    const changed = program({ iamInstanceProfile: secondArn });
+    assert.deepEqual(planText(await engine.preview(changed)), ['app: update']);
+    assert.deepEqual(changingCalls(fake.requests), [], 'a preview changes nothing');
+    await plugin.waitForOutput(/iamInstanceProfile "first-role" → ".*second-role": changed in place/);
+    assert.deepEqual(planText(await engine.up(changed)), ['app: update']);
+    assert.deepEqual(changingCalls(fake.requests), ['ReplaceIamInstanceProfileAssociation']);
+    assert.deepEqual(profileOf(), [[id, secondArn]], 'the same instance, with the new profile');
+    assert.deepEqual(planText(await engine.preview(changed)), ['app: same']);
+
+    fake.clearRequests();
+    assert.deepEqual(planText(await engine.up(program())), ['app: update']);
+    assert.deepEqual(changingCalls(fake.requests), ['DisassociateIamInstanceProfile']);
+    assert.deepEqual(profileOf(), [[id, undefined]]);
+
+    fake.clearRequests();
+    assert.deepEqual(planText(await engine.up(program({ iamInstanceProfile: 'first-role' }))), ['app: update']);
+    assert.deepEqual(changingCalls(fake.requests), ['AssociateIamInstanceProfile']);
+    assert.deepEqual(profileOf(), [[id, firstArn]]);
+
+    // Replaced outside the program: refresh records it, and the next up puts the program's back.
+    const { EC2Client, DescribeIamInstanceProfileAssociationsCommand, ReplaceIamInstanceProfileAssociationCommand } =
+      await import('@aws-sdk/client-ec2');
+    const ec2 = new EC2Client({ endpoint: fake.endpoint, region: fake.region, credentials: { ...fake.credentials } });
+    const [association] = (
+      await ec2.send(
+        new DescribeIamInstanceProfileAssociationsCommand({ Filters: [{ Name: 'instance-id', Values: [id] }] }),
+      )
+    ).IamInstanceProfileAssociations!;
+    await ec2.send(
+      new ReplaceIamInstanceProfileAssociationCommand({
+        AssociationId: association.AssociationId,
+        IamInstanceProfile: { Name: 'second-role' },
+      }),
+    );
+    ec2.destroy();
+    await engine.refresh();
+    assert.equal(engine.entry('app')!.inputs.iamInstanceProfile, secondArn, 'refresh recorded the drift');
+    assert.deepEqual(planText(await engine.preview(program({ iamInstanceProfile: 'first-role' }))), ['app: update']);
+    fake.clearRequests();
+    await engine.up(program({ iamInstanceProfile: 'first-role' }));
+    assert.deepEqual(changingCalls(fake.requests), ['ReplaceIamInstanceProfileAssociation']);
+    assert.deepEqual(profileOf(), [[id, firstArn]]);
+    await engine.destroy();
+    assert.deepEqual(liveOnes(), []);
   });
 
   it('termination protection: destroy is refused with what to do, a replacement is refused in preview; turned off in place, destroy works', async function () {

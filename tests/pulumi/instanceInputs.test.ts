@@ -187,12 +187,32 @@ describe('UnikernelInstance diff: in place what EC2 changes in place, replaced w
     assert.match(unrecorded.notes[0], /a refresh records it/);
   });
 
+  it('changes the instance profile in place (its association replaced), given, changed or removed, with a note', () => {
+    const withProfile = { ...EBS_STATE, iamInstanceProfile: 'old-role' };
+    for (const [olds, news, shown] of [
+      [EBS_STATE, { iamInstanceProfile: 'new-role' }, 'undefined → "new-role"'],
+      [withProfile, { iamInstanceProfile: 'arn:aws:iam::123456789012:instance-profile/new-role' }, '"old-role" → '],
+      [withProfile, {}, '"old-role" → undefined'],
+    ] as const) {
+      const outcome = diff(olds, news);
+      assert.deepEqual([outcome.changes, outcome.replaces], [true, []], JSON.stringify(news));
+      assert.ok(
+        outcome.notes.some((note) => note.startsWith(`iamInstanceProfile ${shown}`) && /changed in place/.test(note)),
+        outcome.notes.join(' | '),
+      );
+    }
+    assert.deepEqual(inPlace(withProfile, { iamInstanceProfile: 'old-role' }), { changes: false, replaces: [] });
+    // Replaced for another reason: the profile comes with the new instance, no in-place note.
+    const replaced = diff(EBS_STATE, { iamInstanceProfile: 'new-role', imageId: 'ami-87654321' });
+    assert.deepEqual(replaced.replaces, ['imageId']);
+    assert.ok(!replaced.notes.some((note) => note.startsWith('iamInstanceProfile')), replaced.notes.join(' | '));
+  });
+
   const replacements: [string, Props][] = [
     ['imageId', { imageId: 'ami-87654321' }],
     ['subnetId', { subnetId: 'subnet-12345678' }],
     ['userData', { userData: 'v2' }],
     ['keyName', { keyName: 'ops' }],
-    ['iamInstanceProfile', { iamInstanceProfile: 'role' }],
     ['associatePublicIpAddress', { associatePublicIpAddress: false }],
     ['privateIp', { privateIp: '172.31.9.9' }],
     ['availabilityZone', { availabilityZone: 'us-east-1b' }],
@@ -238,6 +258,7 @@ describe('UnikernelInstance update and refresh: the changes made in place, and d
       creditSpecification: { cpuCredits: 'standard' as const },
       metadataOptions: { httpTokens: 'optional' as const },
       instanceInitiatedShutdownBehavior: 'terminate' as const,
+      iamInstanceProfile: 'unikernel-role',
     };
     assert.deepEqual(
       inPlaceChanges(before, after).map((change) => change.kind),
@@ -248,6 +269,7 @@ describe('UnikernelInstance update and refresh: the changes made in place, and d
         'monitoring',
         'creditSpecification',
         'metadataOptions',
+        'iamInstanceProfile',
         'instanceType',
       ],
     );
@@ -259,6 +281,37 @@ describe('UnikernelInstance update and refresh: the changes made in place, and d
       instanceMetadataTags: 'disabled',
     });
     assert.deepEqual(inPlaceChanges(before, { ...before }), []);
+    assert.deepEqual(inPlaceChanges({ ...before, iamInstanceProfile: 'unikernel-role' }, before), [
+      { kind: 'iamInstanceProfile', value: undefined },
+    ]);
+  });
+
+  it('reads the instance profile back: the ARN when it departs from what was given (by name or ARN), else nothing', () => {
+    const live = { securityGroupIds: [], iamInstanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/app/role' };
+    assert.equal(liveInputs({ ...BASE, iamInstanceProfile: 'role' }, live).iamInstanceProfile, undefined);
+    assert.equal(
+      liveInputs({ ...BASE, iamInstanceProfile: live.iamInstanceProfileArn }, live).iamInstanceProfile,
+      undefined,
+    );
+    assert.equal(
+      liveInputs({ ...BASE, iamInstanceProfile: 'other' }, live).iamInstanceProfile,
+      live.iamInstanceProfileArn,
+    );
+    assert.equal(
+      liveInputs(BASE, live).iamInstanceProfile,
+      live.iamInstanceProfileArn,
+      'associated outside the program',
+    );
+    const removed = liveInputs({ ...BASE, iamInstanceProfile: 'role' }, { securityGroupIds: [] });
+    assert.ok('iamInstanceProfile' in removed && removed.iamInstanceProfile === undefined, 'disassociated outside');
+    assert.ok(!('iamInstanceProfile' in liveInputs(BASE, { securityGroupIds: [] })), 'none given, none live');
+    // The next preview puts the program's profile back in place.
+    const next = diffInstance(
+      { ...EBS_STATE, iamInstanceProfile: live.iamInstanceProfileArn },
+      { ...BASE, iamInstanceProfile: 'other' },
+      'us-east-1',
+    );
+    assert.deepEqual([next.changes, next.replaces], [true, []]);
   });
 
   it('records the live value of what the program manages or what departs from a default, and leaves what EC2 chose ungiven', () => {

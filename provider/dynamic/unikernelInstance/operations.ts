@@ -26,6 +26,7 @@ import {
   describeCpuCredits,
   describeInstanceAttributes,
   setCpuCredits,
+  setInstanceProfile,
   setMetadataOptions,
   setMonitoring,
   setSecurityGroups,
@@ -289,7 +290,10 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const changes = inPlaceChanges(before, inputs);
   for (const change of changes.filter((each) => each.kind !== 'instanceType')) {
     await changeInPlace(ec2, instance, change);
-    progress(label, `${change.kind} set to ${JSON.stringify(change.value)}`);
+    progress(
+      label,
+      change.value === undefined ? `${change.kind} removed` : `${change.kind} set to ${JSON.stringify(change.value)}`,
+    );
   }
   // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
   const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType } = before;
@@ -335,6 +339,8 @@ async function changeInPlace(ec2: EC2Client, id: InstanceId, change: InPlaceChan
       return setCpuCredits(ec2, id, change.value);
     case 'metadataOptions':
       return setMetadataOptions(ec2, id, change.value);
+    case 'iamInstanceProfile':
+      return setInstanceProfile(ec2, id, change.value);
     case 'instanceType':
       throw new Error('unreachable: the type is changed by stop, modify and start');
   }

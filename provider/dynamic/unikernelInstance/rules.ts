@@ -120,7 +120,6 @@ const WHY_REPLACED: Record<string, string> = {
   userData:
     'EC2 changes user data only on a stopped instance, and the unikernel reads it at boot; a new instance is launched',
   keyName: 'EC2 sets the key pair only at launch',
-  iamInstanceProfile: 'the instance profile is set at launch here (re-associating it in place is not done)',
   associatePublicIpAddress: 'EC2 assigns a public address to the primary interface only at launch',
   privateIp: 'the primary private address is fixed at launch',
   availabilityZone: 'an instance cannot move to another availability zone',
@@ -183,6 +182,10 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
       );
     }
   }
+  if (replaces.length === 0 && changed(olds, news, 'iamInstanceProfile'))
+    notes.push(
+      `iamInstanceProfile ${shown(olds.iamInstanceProfile)} → ${shown(news.iamInstanceProfile)}: changed in place (its association is replaced)`,
+    );
   for (const key of replaces.filter((each) => WHY_REPLACED[each] !== undefined))
     notes.push(`${key} ${shown(olds[key])} → ${shown(news[key])}: the instance is replaced (${WHY_REPLACED[key]})`);
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
@@ -212,6 +215,7 @@ export type InPlaceChange =
   | { kind: 'monitoring'; value: boolean }
   | { kind: 'creditSpecification'; value: 'standard' | 'unlimited' }
   | { kind: 'metadataOptions'; value: Required<MetadataOptions> }
+  | { kind: 'iamInstanceProfile'; value: string | undefined }
   | { kind: 'instanceType'; value: string };
 
 type KnownInputs = Pick<
@@ -224,6 +228,7 @@ type KnownInputs = Pick<
   | 'metadataOptions'
   | 'httpTokens'
   | 'instanceType'
+  | 'iamInstanceProfile'
 >;
 
 /**
@@ -251,6 +256,8 @@ export function inPlaceChanges(before: KnownInputs, after: KnownInputs): InPlace
   if (!sameValue(effectiveMetadataOptions(before), metadata))
     // Checked inputs: every field effectiveMetadataOptions fills is of its declared kind.
     changes.push({ kind: 'metadataOptions', value: metadata as Required<MetadataOptions> });
+  if (after.iamInstanceProfile !== before.iamInstanceProfile)
+    changes.push({ kind: 'iamInstanceProfile', value: after.iamInstanceProfile });
   if (after.instanceType !== before.instanceType) changes.push({ kind: 'instanceType', value: after.instanceType });
   return changes;
 }
@@ -273,6 +280,13 @@ export interface LiveInstance {
   placementGroup?: string;
   availabilityZone?: string;
   rootDeviceType?: string;
+  /** The ARN of the instance profile associated, if any. */
+  iamInstanceProfileArn?: string;
+}
+
+/** Whether an instance profile given by name or ARN is the one with this ARN (a name is its ARN's last part). */
+export function sameProfile(given: string, arn: string): boolean {
+  return given.startsWith('arn:') ? given === arn : arn.endsWith(`/${given}`);
 }
 
 /**
@@ -297,6 +311,13 @@ export function liveInputs(olds: Props, live: LiveInstance): Props {
     const value = live[key];
     if (value !== undefined && (given(key) || value !== DEFAULTS[key])) drifted[key] = value;
   }
+  const profile = live.iamInstanceProfileArn;
+  if (
+    profile === undefined
+      ? given('iamInstanceProfile')
+      : !given('iamInstanceProfile') || !sameProfile(String(olds.iamInstanceProfile), profile)
+  )
+    drifted.iamInstanceProfile = profile;
   if (given('placementGroup') || live.placementGroup !== undefined) drifted.placementGroup = live.placementGroup;
   if (given('creditSpecification') && live.cpuCredits !== undefined)
     drifted.creditSpecification = { cpuCredits: live.cpuCredits };

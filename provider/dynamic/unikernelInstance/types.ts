@@ -56,7 +56,7 @@ export const unikernelInstanceSchema = {
     default: 'required',
   }),
   /** The instance profile's name or ARN (as @pulumi/aws's `iamInstanceProfile`). */
-  iamInstanceProfile: property(strings, { input: 'optional', output: 'maybe', change: 'replace' }),
+  iamInstanceProfile: property(strings, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Whether the instance gets a public address (the subnet's setting when not given). */
   associatePublicIpAddress: property(flags, { input: 'optional', output: 'maybe', change: 'replace' }),
   /** The instance metadata service's options, changed in place. */
