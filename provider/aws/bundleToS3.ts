@@ -24,6 +24,11 @@ export interface S3BundleResult extends BundleResult {
   /** Parts of an unfinished bundle that were kept instead of uploaded again. */
   resumedParts: number;
   bucketCreated: boolean;
+  /**
+   * The claim object this run could not remove at the end (S3 failed), with why: the bundle is whole,
+   * but another host's run finds the place held until the object is removed.
+   */
+  claimLeft?: string;
 }
 
 /** A failed bundle that left objects it could not remove (usually none: then the error is thrown as it is). */
@@ -60,6 +65,7 @@ async function attempt(options: BundleToS3Options, testHooks: BundleTestHooks): 
       objects: output.objects(),
       resumedParts: output.resumedParts,
       bucketCreated: output.bucketCreated,
+      claimLeft: output.claimLeft,
     };
   } catch (error) {
     const leftovers = output.leftovers();

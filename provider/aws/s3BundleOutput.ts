@@ -56,6 +56,8 @@ export class S3BundleOutput implements BundleOutput {
   private claim: LocationClaim | undefined;
   private existing = new Map<string, string>();
   bucketCreated = false;
+  /** The claim object this run could not remove once the bundle was whole, with why. */
+  claimLeft: string | undefined;
 
   constructor(private readonly options: S3BundleOutputOptions) {
     this.description = describeLocation(options.location);
@@ -172,8 +174,11 @@ export class S3BundleOutput implements BundleOutput {
     await checkStillOurs();
     if (this.claim) {
       // The bundle is whole: the claim or record has done its job, and is removed only if still this
-      // run's. Left behind (S3 failed), it is harmless to this bundle (a manifest wins).
-      await this.claim.release(signal).catch(() => undefined);
+      // run's. Left behind (S3 failed), it is harmless to this bundle (a manifest wins), and said.
+      const claimKey = this.claim.key;
+      await this.claim.release(signal).catch((error: unknown) => {
+        this.claimLeft = `s3://${location.bucket}/${claimKey} (${error instanceof Error ? error.message : String(error)})`;
+      });
     }
     return imageLocation(address);
   }

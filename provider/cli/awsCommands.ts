@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { createInterface } from 'readline/promises';
 import { BUNDLE_ACLS, BundleAcl } from '../aws/acl';
 import { parseBucketArgument } from '../aws/location';
-import { BUCKET_OPTION_NAMES, CliInputError } from './inputs';
+import { BUCKET_OPTION_NAMES, claimLeftLine, CliInputError } from './inputs';
 import { Output } from './output';
 import { formatBytes } from './progress';
 import { runCommand } from './runCommand';
@@ -113,10 +113,7 @@ export function registerAwsCommands(program: Command): void {
             (result.removedStale.length ? `, removed ${result.removedStale.length} stale object(s)` : ''),
         );
         output.info(`Image location: ${result.imageLocation}`);
-        if (result.claimLeft)
-          output.info(
-            `The bundle is whole, but its claim could not be removed: ${result.claimLeft}. A run on another host finds the place held until it is: remove that object (aws s3 rm)`,
-          );
+        if (result.claimLeft) output.info(claimLeftLine(result.claimLeft));
         output.result({ command: 'upload', ...result });
       }),
     );

@@ -6,7 +6,7 @@ import { writeNewFile } from './writeNewFile';
 import { bundleImage, BundleOptions, BundleProgress } from '../bundle/bundle';
 import { GzipMode } from '../bundle/parallelGzip';
 import { BundleReport, unbundleImage, verifyBundle } from '../bundle/unbundle';
-import { BUCKET_OPTION_NAMES, CliInputError, describeFailure } from './inputs';
+import { BUCKET_OPTION_NAMES, claimLeftLine, CliInputError, describeFailure } from './inputs';
 import { readOptionFile, readPassphrase } from './optionFile';
 import { InputError } from '../common/errors';
 import type { BundleAcl } from '../aws/acl';
@@ -122,7 +122,8 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
       signal,
       onProgress: (event: BundleProgress) => progress[event.phase](event.bytes, event.totalBytes),
     };
-    const result = intoS3 ? await intoS3(bundle) : await bundleImage({ ...bundle, destination: options.destination });
+    const inS3 = intoS3 ? await intoS3(bundle) : undefined;
+    const result = inS3 ?? (await bundleImage({ ...bundle, destination: options.destination }));
     const resumedParts = 'resumedParts' in result ? result.resumedParts : undefined;
     output.progress.done();
     output.info(
@@ -131,6 +132,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
     );
     if (resumedParts) output.info(`Resumed an unfinished upload: ${resumedParts} part(s) already in S3 were kept`);
     output.info(`Manifest: ${result.manifestPath}`);
+    if (inS3?.claimLeft) output.info(claimLeftLine(inS3.claimLeft));
     output.result({
       command: 'bundle',
       ...(resumedParts === undefined ? {} : { resumedParts }),

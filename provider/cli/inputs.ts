@@ -131,3 +131,8 @@ export function describeFailure(
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The line a run prints when its bundle is whole but S3 would not remove its claim object. */
+export function claimLeftLine(claimLeft: string): string {
+  return `The bundle is whole, but its claim could not be removed: ${claimLeft}. A run on another host finds the place held until it is: remove that object (aws s3 rm)`;
+}

@@ -130,6 +130,40 @@ describe('unikernel-ami upload and delete-bundle', function () {
     assert.equal(removed.status, 0, removed.stderr);
     assert.deepEqual(fake.objects('direct'), []);
   });
+  it('bundle --bucket and upload say so when S3 will not remove their claim at the end, and exit 0 with the bundle whole', async () => {
+    fake.createBucket('sticky', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'sticky.img');
+    writeImage(image, [{ kind: 'random', bytes: 200 * 1024 }]);
+    const claimDelete = {
+      service: 's3' as const,
+      operation: 'DeleteObject',
+      kind: 'status' as const,
+      status: 403,
+      code: 'AccessDenied',
+      match: (request: { key?: string }) => request.key?.endsWith('.resume.json') === true,
+    };
+    const line = (key: string) =>
+      new RegExp(
+        `The bundle is whole, but its claim could not be removed: s3://sticky/${key.replace(/\./g, '\\.')} \\(.*AccessDenied.*\\)\\. A run on another host finds the place held until it is: remove that object \\(aws s3 rm\\)`,
+      );
+    fake.faults.inject(claimDelete);
+    const bundled = await runCliAsync([...bundleCliArgs(image, fake.accountId), '-b', 'sticky/v1'], environment);
+    const uploaded = await runCliAsync(['upload', '-b', 'sticky/v2', '-m', manifestPath], environment);
+    fake.faults.clear();
+    assert.equal(bundled.status, 0, bundled.stderr);
+    assert.match(bundled.stdout + bundled.stderr, line('v1/sticky.img.resume.json'));
+    assert.equal(uploaded.status, 0, uploaded.stderr);
+    assert.match(uploaded.stdout + uploaded.stderr, line('v2/app.img.resume.json'));
+    const keys = fake.objects('sticky').map((object) => object.key);
+    for (const key of [
+      'v1/sticky.img.manifest.xml',
+      'v1/sticky.img.resume.json',
+      'v2/app.img.manifest.xml',
+      'v2/app.img.resume.json',
+    ])
+      assert.ok(keys.includes(key), `${key} is there: ${keys.join(', ')}`);
+  });
+
   it('bundle --bucket resumes a failed upload when run again, and delete-bundle removes an unfinished one', async () => {
     fake.createBucket('resume', { objectOwnership: 'ObjectWriter' });
     const image = path.join(folder.dir, 'resume.img');
