@@ -232,6 +232,17 @@ export async function watchBoot(options: BootWatchOptions): Promise<BootOutcome>
   }
 }
 
+/** What a verdict records (state, or the CLI's JSON): never the console text, which may hold anything. */
+export function bootStatusOf(outcome: BootOutcome): Record<string, string> {
+  return {
+    result: outcome.verified ? 'verified' : 'not verified',
+    method: outcome.method,
+    at: outcome.at.toISOString(),
+    summary: outcome.summary,
+    ...(outcome.port === undefined ? {} : { port: outcome.port }),
+  };
+}
+
 /** The message of a boot that was not verified: what decided, then the console's last lines. */
 export function bootFailureMessage(instanceId: string, outcome: BootOutcome): string {
   const console =

@@ -6,14 +6,13 @@
  * host. A live run's folder (its process runs, or its host is another), a resume record (a state
  * names it as unfinished) and a finished bundle (no claim) are never touched.
  */
-import { paginateListObjectsV2, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { hostname } from 'os';
 import { BundleAddress, describeAddress, siblingOf, siblingsPrefix } from './bundleAddress';
 import { processRuns, readRecord } from './bundleClaim';
-import { listBundleObjects } from './bundleObjects';
+import { listBundleObjects, listObjects } from './bundleObjects';
 import { claimIsStale, ClaimHolder, describeHolder, parseClaim } from './claimRecord';
 import { deleteBundle } from './deleteBundle';
-import { awsCall } from './errors';
 import { BundleLocation } from './location';
 
 export interface RemovedSibling {
@@ -39,20 +38,9 @@ export async function removeDeadSiblings(options: {
 }): Promise<RemovedSibling[]> {
   const { s3, parent, stem, name, signal } = options;
   const prefix = siblingsPrefix(parent, stem);
-  const folders = await awsCall('ListObjectsV2', `s3://${parent.bucket}/${prefix}*`, async () => {
-    const found: BundleAddress[] = [];
-    for await (const page of paginateListObjectsV2(
-      { client: s3, pageSize: 1000 },
-      { Bucket: parent.bucket, Prefix: prefix },
-    )) {
-      signal?.throwIfAborted();
-      for (const object of page.Contents ?? []) {
-        const sibling = siblingOf(parent, stem, name, object.Key ?? '');
-        if (sibling) found.push(sibling);
-      }
-    }
-    return found;
-  });
+  const folders = (await listObjects(s3, parent.bucket, prefix, signal))
+    .map((object) => siblingOf(parent, stem, name, object.key))
+    .filter((sibling): sibling is BundleAddress => sibling !== undefined);
   const removed: RemovedSibling[] = [];
   for (const address of folders) {
     const record = await readRecord(s3, address, signal);

@@ -187,7 +187,7 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
     output.result({ ...summary, boot: { result: 'not checked' } });
     return;
   }
-  const { bootFailureMessage, watchBoot } = await import('../aws/bootWatch.js');
+  const { bootFailureMessage, bootStatusOf, watchBoot } = await import('../aws/bootWatch.js');
   const outcome = await watchBoot({
     ec2,
     instanceId: id,
@@ -199,13 +199,7 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
     onProgress: (message) => output.log(`${id}: ${message}`),
     port,
   });
-  const boot = {
-    result: outcome.verified ? 'verified' : 'not verified',
-    method: outcome.method,
-    at: outcome.at.toISOString(),
-    summary: outcome.summary,
-    ...(outcome.port === undefined ? {} : { port: outcome.port }),
-  };
+  const boot = bootStatusOf(outcome);
   if (outcome.verified) {
     output.info(
       `${id} running${instance.publicIpAddress ? ` at ${instance.publicIpAddress}` : ''}: ${outcome.summary}`,

@@ -6,7 +6,7 @@ import { deadline, trackedOperations } from '../cancellation';
 import { randomUUID } from 'crypto';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { bootPatterns } from '../../aws/bootCheck';
-import { BootOutcome, bootFailureMessage, reachability, watchBoot } from '../../aws/bootWatch';
+import { BootOutcome, bootFailureMessage, bootStatusOf, reachability, watchBoot } from '../../aws/bootWatch';
 import { createClients } from '../../aws/clients';
 import { imageId, instanceId, InstanceId } from '../../aws/ids';
 import {
@@ -234,13 +234,7 @@ async function verifyBoot(
       `instance ${id} is running but its boot was not verified: ${summary}; the instance is kept`,
     );
   }
-  const status = {
-    result: outcome.verified ? 'verified' : 'not verified',
-    method: outcome.method,
-    at: outcome.at.toISOString(),
-    summary: outcome.summary,
-    ...(outcome.port === undefined ? {} : { port: outcome.port }),
-  };
+  const status = bootStatusOf(outcome);
   if (!outcome.verified)
     return fail(
       status,
