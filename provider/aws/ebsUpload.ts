@@ -3,8 +3,9 @@
  * PutSnapshotBlock for every 512 KiB block (many in flight, each with its SHA-256), CompleteSnapshot
  * with the LINEAR aggregate checksum, then EC2 DescribeSnapshots until the snapshot is `completed`.
  *
- * A container image (qcow2, VMDK, VHD, VHDX, VDI) is first converted to a sparse raw temporary
- * file with qemu-img when it is installed (rawImage.ts), refused with the command otherwise.
+ * A container image (qcow2, VMDK, VHD, VHDX, VDI) is read in place through qemu-nbd when qemu-img
+ * and qemu-nbd are installed (rawImage.ts), never written out as raw; refused with the command
+ * that converts it otherwise.
  *
  * A full upload with nothing to match (no parent, no identity from a check) reads the image once:
  * the blocks where the file system reports data are read, hashed and sent as they go, the others
@@ -23,7 +24,6 @@
  */
 import { randomUUID } from 'crypto';
 import { setMaxListeners } from 'events';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { setTimeout as sleep } from 'timers/promises';
 import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
@@ -43,17 +43,9 @@ import { aggregateChecksum, EBS_BLOCK_BYTES, planSnapshot, prepareBlock, Snapsho
 import { AwsInputError, AwsOperationError, awsCall, errorCode } from './errors';
 import { SnapshotId, snapshotId } from './ids';
 import { ContainerFormat } from './diskFormat';
-import { RawImage, withRawImage } from './rawImage';
-import { fileDataExtents } from '../bundle/extents';
-import {
-  blocksWithData,
-  fileVersion,
-  hashImageBlocks,
-  HashedImage,
-  imageChanged,
-  readBlock,
-  sameVersion,
-} from './imageBlocks';
+import { withGuestDisk } from './rawImage';
+import { GuestDisk } from './guestDisk';
+import { blocksWithData, hashGuestDisk, HashedImage, imageChanged, sameVersion } from './imageBlocks';
 import { deleteSnapshot, describeSnapshot, SnapshotNotCompletedError, waitForSnapshotCompleted } from './snapshots';
 import { Tags, toTagList } from './tags';
 import { WaitOptions } from './waiting';
@@ -122,8 +114,8 @@ export interface UploadSnapshotOptions {
   /** For DescribeSnapshots (waiting for `completed`) and DeleteSnapshot (after a failure). */
   ec2: EC2Client;
   /**
-   * A disk image file: raw, or a container (qcow2, VMDK, VHD, VHDX, VDI) converted to raw with
-   * qemu-img when it is on PATH (rawImage.ts), refused with the command to run when it is not.
+   * A disk image file: raw, or a container (qcow2, VMDK, VHD, VHDX, VDI) read in place through
+   * qemu-nbd when it and qemu-img are on PATH (rawImage.ts), refused with the command to run when not.
    */
   imagePath: string;
   /** Default: the image size rounded up to whole GiB; never smaller than that. */
@@ -203,7 +195,7 @@ export interface SnapshotUploadResult {
    * pass (unless `hashed` was given) and the blocks written.
    */
   blocksRead: number;
-  /** The container format the image was converted from with qemu-img (undefined: it was raw). */
+  /** The container format the guest disk was read from through qemu-nbd (undefined: it was raw). */
   convertedFrom?: ContainerFormat;
   clientToken: string;
   state: 'completed';
@@ -244,20 +236,6 @@ function positiveInteger(input: string, value: number, minimum: number, maximum 
   return value;
 }
 
-/** Opens the raw image (withRawImage checked the file: a non-empty regular file, raw or converted). */
-async function openImage(imagePath: string, raw: RawImage): Promise<{ handle: fs.FileHandle; size: number }> {
-  const handle = await fs.open(raw.path, 'r');
-  try {
-    const stat = await handle.stat();
-    if (!raw.convertedFrom && !sameVersion(raw.sourceVersion, fileVersion(stat)))
-      throw imageChanged(imagePath, 'while it was opened');
-    return { handle, size: stat.size };
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
-}
-
 interface WriteState {
   uploaded: number;
   skipped: number;
@@ -296,7 +274,7 @@ class SnapshotWriter {
     private readonly id: SnapshotId,
     private readonly plan: SnapshotPlan,
     private readonly blocks: BlockPlan,
-    private readonly handle: fs.FileHandle,
+    private readonly disk: GuestDisk,
     private readonly signal: AbortSignal,
     private readonly stop: () => void,
     private readonly clock: UploadClock,
@@ -389,7 +367,7 @@ class SnapshotWriter {
     const offset = planned.index * EBS_BLOCK_BYTES;
     const length = Math.min(EBS_BLOCK_BYTES, this.plan.imageBytes - offset);
     const buffer = Buffer.allocUnsafe(EBS_BLOCK_BYTES);
-    if (length <= 0 || !(await readBlock(this.handle, buffer, length, offset)))
+    if (length <= 0 || !(await this.disk.read(buffer, length, offset)))
       throw imageChanged(this.options.imagePath, 'during the upload (it is shorter than when it was hashed)');
     this.reads++;
     const block = prepareBlock(planned.index, buffer, this.plan.imageBytes, false);
@@ -519,10 +497,10 @@ async function cleanUp(
  * with `snapshotRemains` when it could not be.
  */
 export async function uploadSnapshot(options: UploadSnapshotOptions): Promise<SnapshotUploadResult> {
-  return withRawImage('image', options.imagePath, (raw) => uploadRawImage(options, raw), options.signal);
+  return withGuestDisk('image', options.imagePath, (disk) => uploadGuestDisk(options, disk), options.signal);
 }
 
-async function uploadRawImage(options: UploadSnapshotOptions, raw: RawImage): Promise<SnapshotUploadResult> {
+async function uploadGuestDisk(options: UploadSnapshotOptions, disk: GuestDisk): Promise<SnapshotUploadResult> {
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY, 1, 1024);
   const timeoutMinutes = positiveInteger(
     'timeoutMinutes',
@@ -533,138 +511,132 @@ async function uploadRawImage(options: UploadSnapshotOptions, raw: RawImage): Pr
   if (options.description !== undefined && options.description.length > 255)
     throw new AwsInputError('description', 'the description must be at most 255 characters long');
   const skipZeroBlocks = options.skipZeroBlocks ?? false;
-  const { handle, size } = await openImage(options.imagePath, raw);
+  const { size, version } = disk;
+  // Blocks hashed before (by check) are the guest's, with the file given's version: a container's too.
+  const given = options.hashed;
+  // Hashed first only when something needs the blocks before the upload: a parent's plan, or an
+  // identity to match. Else one read: each block is hashed as it is sent (planUnhashed).
+  const hashFirst = given !== undefined || options.parent !== undefined || options.expectedIdentity !== undefined;
+  const hashed = hashFirst ? (given ?? (await hashGuestDisk(disk, options.signal))) : undefined;
+  if (hashed && !sameVersion(hashed.version, version)) throw imageChanged(options.imagePath, 'since it was hashed');
+  if (hashed && options.expectedIdentity !== undefined && contentIdentity(hashed) !== options.expectedIdentity)
+    throw imageChanged(options.imagePath, 'since it was checked');
+  const hashRead = hashed && !given ? hashed.blocksRead : 0;
+  const plan = planSnapshot(size, options.volumeSizeGiB);
+  const outer = withDeadline(options.signal, options.deadlineMs);
+  const controller = new AbortController();
+  const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+  // Every request in flight listens on the signal; more than Node's default of 10 is expected here.
+  setMaxListeners(concurrency + 16, signal);
+  const choice: ParentChoice = hashed
+    ? await chooseParent(options, hashed, plan, skipZeroBlocks, signal)
+    : { plan: planUnhashed(size, blocksWithData(size, await disk.dataExtents()), skipZeroBlocks) };
+  const parent = 'parent' in choice ? choice.parent : undefined;
+  const fullUploadReason = 'reason' in choice ? choice.reason : undefined;
+  if (fullUploadReason) options.onNotice?.(`uploading the whole image: ${fullUploadReason}`);
+  else if (parent)
+    options.onNotice?.(
+      `writing ${choice.plan.blocks.length} changed block(s) of ${plan.imageBlocks} into a child of ${parent}`,
+    );
+  const clientToken = options.clientToken ?? randomUUID();
+  const clock = options.clock ?? REAL_CLOCK;
+  const started = await awsCall('StartSnapshot', `snapshot of ${path.basename(options.imagePath)}`, () =>
+    options.ebs.send(
+      new StartSnapshotCommand({
+        VolumeSize: plan.volumeSizeGiB,
+        ParentSnapshotId: parent,
+        Description: options.description,
+        Tags:
+          options.tags && Object.keys(options.tags).length > 0
+            ? toTagList(options.tags).map(({ Key, Value }) => ({ Key, Value }))
+            : undefined,
+        ClientToken: clientToken,
+        // A child is encrypted as its parent is: EBS refuses Encrypted with ParentSnapshotId.
+        Encrypted: parent ? undefined : options.encrypted,
+        KmsKeyArn: parent ? undefined : options.kmsKeyArn,
+        Timeout: timeoutMinutes,
+      }),
+      { abortSignal: signal },
+    ),
+  );
+  if (!started.SnapshotId)
+    throw new AwsOperationError(
+      'StartSnapshot',
+      options.imagePath,
+      'NoSnapshotId',
+      'StartSnapshot returned no snapshot id',
+      true,
+    );
+  const id = snapshotId(started.SnapshotId);
+  const writer = new SnapshotWriter(
+    options,
+    id,
+    plan,
+    choice.plan,
+    disk,
+    signal,
+    () => controller.abort(),
+    clock,
+    clock.now(),
+  );
   try {
-    const version = fileVersion(await handle.stat());
-    // A conversion is a new file: blocks hashed from the file given do not describe it.
-    const given = raw.convertedFrom ? undefined : options.hashed;
-    // Hashed first only when something needs the blocks before the upload: a parent's plan, or an
-    // identity to match. Else one read: each block is hashed as it is sent (planUnhashed).
-    const hashFirst = given !== undefined || options.parent !== undefined || options.expectedIdentity !== undefined;
-    const hashed = hashFirst ? (given ?? (await hashImageBlocks(raw.path, options.signal))) : undefined;
-    if (hashed && !sameVersion(hashed.version, version)) throw imageChanged(options.imagePath, 'since it was hashed');
-    if (hashed && options.expectedIdentity !== undefined && contentIdentity(hashed) !== options.expectedIdentity)
-      throw imageChanged(options.imagePath, 'since it was checked');
-    const hashRead = hashed && !given ? hashed.blocksRead : 0;
-    const plan = planSnapshot(size, options.volumeSizeGiB);
-    const outer = withDeadline(options.signal, options.deadlineMs);
-    const controller = new AbortController();
-    const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
-    // Every request in flight listens on the signal; more than Node's default of 10 is expected here.
-    setMaxListeners(concurrency + 16, signal);
-    const choice: ParentChoice = hashed
-      ? await chooseParent(options, hashed, plan, skipZeroBlocks, signal)
-      : { plan: planUnhashed(size, blocksWithData(size, await fileDataExtents(raw.path, size)), skipZeroBlocks) };
-    const parent = 'parent' in choice ? choice.parent : undefined;
-    const fullUploadReason = 'reason' in choice ? choice.reason : undefined;
-    if (fullUploadReason) options.onNotice?.(`uploading the whole image: ${fullUploadReason}`);
-    else if (parent)
-      options.onNotice?.(
-        `writing ${choice.plan.blocks.length} changed block(s) of ${plan.imageBlocks} into a child of ${parent}`,
+    if (started.BlockSize !== undefined && started.BlockSize !== EBS_BLOCK_BYTES) {
+      throw new AwsOperationError(
+        'StartSnapshot',
+        id,
+        'UnexpectedBlockSize',
+        `the snapshot has ${started.BlockSize}-byte blocks; this uploader writes ${EBS_BLOCK_BYTES}-byte blocks`,
+        false,
       );
-    const clientToken = options.clientToken ?? randomUUID();
-    const clock = options.clock ?? REAL_CLOCK;
-    const started = await awsCall('StartSnapshot', `snapshot of ${path.basename(options.imagePath)}`, () =>
+    }
+    await writer.writeAll(concurrency);
+    if (!sameVersion(version, await disk.currentVersion())) throw imageChanged(options.imagePath, 'during the upload');
+    const content: HashedImage = hashed ?? {
+      imageBytes: size,
+      digests: writer.readDigests,
+      version,
+      blocksRead: writer.reads,
+    };
+    const zeroBlocks = plan.imageBlocks - content.digests.size;
+    const checksum = aggregateChecksum(writer.state.digests);
+    writer.progress('completing');
+    const completed = await awsCall('CompleteSnapshot', id, () =>
       options.ebs.send(
-        new StartSnapshotCommand({
-          VolumeSize: plan.volumeSizeGiB,
-          ParentSnapshotId: parent,
-          Description: options.description,
-          Tags:
-            options.tags && Object.keys(options.tags).length > 0
-              ? toTagList(options.tags).map(({ Key, Value }) => ({ Key, Value }))
-              : undefined,
-          ClientToken: clientToken,
-          // A child is encrypted as its parent is: EBS refuses Encrypted with ParentSnapshotId.
-          Encrypted: parent ? undefined : options.encrypted,
-          KmsKeyArn: parent ? undefined : options.kmsKeyArn,
-          Timeout: timeoutMinutes,
+        new CompleteSnapshotCommand({
+          SnapshotId: id,
+          ChangedBlocksCount: writer.state.uploaded,
+          Checksum: checksum,
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumAggregationMethod: 'LINEAR',
         }),
         { abortSignal: signal },
       ),
     );
-    if (!started.SnapshotId)
-      throw new AwsOperationError(
-        'StartSnapshot',
-        options.imagePath,
-        'NoSnapshotId',
-        'StartSnapshot returned no snapshot id',
-        true,
-      );
-    const id = snapshotId(started.SnapshotId);
-    const writer = new SnapshotWriter(
-      options,
-      id,
-      plan,
-      choice.plan,
-      handle,
-      signal,
-      () => controller.abort(),
-      clock,
-      clock.now(),
-    );
-    try {
-      if (started.BlockSize !== undefined && started.BlockSize !== EBS_BLOCK_BYTES) {
-        throw new AwsOperationError(
-          'StartSnapshot',
-          id,
-          'UnexpectedBlockSize',
-          `the snapshot has ${started.BlockSize}-byte blocks; this uploader writes ${EBS_BLOCK_BYTES}-byte blocks`,
-          false,
-        );
-      }
-      await writer.writeAll(concurrency);
-      if (!sameVersion(version, fileVersion(await handle.stat())))
-        throw imageChanged(options.imagePath, 'during the upload');
-      const content: HashedImage = hashed ?? {
-        imageBytes: size,
-        digests: writer.readDigests,
-        version,
-        blocksRead: writer.reads,
-      };
-      const zeroBlocks = plan.imageBlocks - content.digests.size;
-      const checksum = aggregateChecksum(writer.state.digests);
-      writer.progress('completing');
-      const completed = await awsCall('CompleteSnapshot', id, () =>
-        options.ebs.send(
-          new CompleteSnapshotCommand({
-            SnapshotId: id,
-            ChangedBlocksCount: writer.state.uploaded,
-            Checksum: checksum,
-            ChecksumAlgorithm: 'SHA256',
-            ChecksumAggregationMethod: 'LINEAR',
-          }),
-          { abortSignal: signal },
-        ),
-      );
-      if (completed.Status === 'error')
-        throw new SnapshotNotCompletedError(id, 'error', 'CompleteSnapshot answered with status error');
-      writer.progress('waiting');
-      await waitForSnapshotCompleted(options.ec2, id, options.wait, signal);
-      return {
-        snapshotId: id,
-        volumeSizeGiB: plan.volumeSizeGiB,
-        imageBytes: size,
-        imageBlocks: plan.imageBlocks,
-        blocksUploaded: writer.state.uploaded,
-        zeroBlocks,
-        zeroBlocksSkipped: parent || !skipZeroBlocks ? 0 : zeroBlocks,
-        parentSnapshotId: parent,
-        blocksUnchanged: choice.plan.unchangedBlocks,
-        fullUploadReason,
-        blockList: encodeBlockList(content),
-        contentIdentity: contentIdentity(content),
-        blocksRead: hashRead + writer.reads,
-        checksum,
-        convertedFrom: raw.convertedFrom,
-        clientToken,
-        state: 'completed',
-      };
-    } catch (error) {
-      controller.abort();
-      throw await cleanUp(options, id, error, writer.visible);
-    }
-  } finally {
-    await handle.close();
+    if (completed.Status === 'error')
+      throw new SnapshotNotCompletedError(id, 'error', 'CompleteSnapshot answered with status error');
+    writer.progress('waiting');
+    await waitForSnapshotCompleted(options.ec2, id, options.wait, signal);
+    return {
+      snapshotId: id,
+      volumeSizeGiB: plan.volumeSizeGiB,
+      imageBytes: size,
+      imageBlocks: plan.imageBlocks,
+      blocksUploaded: writer.state.uploaded,
+      zeroBlocks,
+      zeroBlocksSkipped: parent || !skipZeroBlocks ? 0 : zeroBlocks,
+      parentSnapshotId: parent,
+      blocksUnchanged: choice.plan.unchangedBlocks,
+      fullUploadReason,
+      blockList: encodeBlockList(content),
+      contentIdentity: contentIdentity(content),
+      blocksRead: hashRead + writer.reads,
+      checksum,
+      convertedFrom: disk.format,
+      clientToken,
+      state: 'completed',
+    };
+  } catch (error) {
+    controller.abort();
+    throw await cleanUp(options, id, error, writer.visible);
   }
 }

@@ -4,33 +4,18 @@
  * the cost is the data, not the holes. The result, with the file's size and change times, is the
  * input of blockList.ts.
  */
-import { promises as fs } from 'fs';
 import { DataRegion } from '../bundle/tarHeader';
-import { fileDataExtents } from '../bundle/extents';
 import { ImageBlocks } from './blockList';
 import { AwsInputError } from './errors';
 import { blockChecksum, EBS_BLOCK_BYTES, imageBlockCount, isZeroBlock } from './ebsBlocks';
+import { FileVersion, GuestDisk, openRawFile, sameVersion } from './guestDisk';
 
-/** What says a file changed: a write moves its mtime and ctime, a truncation its size too. */
-export interface FileVersion {
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-}
+export { FileVersion, fileVersion, readBlock, sameVersion } from './guestDisk';
 
 export interface HashedImage extends ImageBlocks {
   version: FileVersion;
   /** Blocks read (the rest lie wholly in holes). */
   blocksRead: number;
-}
-
-export function fileVersion(stats: { size: number; mtimeMs: number; ctimeMs: number; ino: number }): FileVersion {
-  return { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino };
-}
-
-export function sameVersion(a: FileVersion, b: FileVersion): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 }
 
 /** Indexes of the blocks that some data region touches, in order (all of them without regions). */
@@ -48,39 +33,36 @@ export function blocksWithData(imageBytes: number, regions: readonly DataRegion[
   return indexes;
 }
 
-/** Reads `length` bytes at `position`; false when the file ended first. */
-export async function readBlock(handle: fs.FileHandle, buffer: Buffer, length: number, position: number) {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (bytesRead === 0) return false;
-    done += bytesRead;
+/** Hashes a file's bytes as they are (a raw image, a kernel); throws when the file changes while it is read. */
+export async function hashImageBlocks(file: string, signal?: AbortSignal): Promise<HashedImage> {
+  const disk = await openRawFile(file);
+  try {
+    return await hashGuestDisk(disk, signal);
+  } finally {
+    await disk.close();
   }
-  return true;
 }
 
-/** Hashes the image's blocks; throws when the file changes while it is read. */
-export async function hashImageBlocks(file: string, signal?: AbortSignal): Promise<HashedImage> {
-  const handle = await fs.open(file, 'r');
-  try {
-    const version = fileVersion(await handle.stat());
-    const regions = await fileDataExtents(file, version.size);
-    const digests = new Map<number, Buffer>();
-    const buffer = Buffer.alloc(EBS_BLOCK_BYTES);
-    const indexes = blocksWithData(version.size, regions);
-    for (const index of indexes) {
-      signal?.throwIfAborted();
-      const offset = index * EBS_BLOCK_BYTES;
-      const length = Math.min(EBS_BLOCK_BYTES, version.size - offset);
-      if (!(await readBlock(handle, buffer, length, offset))) throw imageChanged(file);
-      buffer.fill(0, length);
-      if (!isZeroBlock(buffer)) digests.set(index, blockChecksum(buffer).digest);
-    }
-    if (!sameVersion(version, fileVersion(await handle.stat()))) throw imageChanged(file);
-    return { imageBytes: version.size, digests, version, blocksRead: indexes.length };
-  } finally {
-    await handle.close();
+/**
+ * Hashes a guest disk's blocks over its data extents; its version is the file given's. Throws when
+ * that file changes while it is read.
+ */
+export async function hashGuestDisk(disk: GuestDisk, signal?: AbortSignal): Promise<HashedImage> {
+  const { version, size } = disk;
+  const regions = await disk.dataExtents();
+  const digests = new Map<number, Buffer>();
+  const buffer = Buffer.alloc(EBS_BLOCK_BYTES);
+  const indexes = blocksWithData(size, regions);
+  for (const index of indexes) {
+    signal?.throwIfAborted();
+    const offset = index * EBS_BLOCK_BYTES;
+    const length = Math.min(EBS_BLOCK_BYTES, size - offset);
+    if (!(await disk.read(buffer, length, offset))) throw imageChanged(disk.file);
+    buffer.fill(0, length);
+    if (!isZeroBlock(buffer)) digests.set(index, blockChecksum(buffer).digest);
   }
+  if (!sameVersion(version, await disk.currentVersion())) throw imageChanged(disk.file);
+  return { imageBytes: size, digests, version, blocksRead: indexes.length };
 }
 
 /** The image changed while it was read: what was read is not one version of it. */

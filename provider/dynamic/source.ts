@@ -8,8 +8,8 @@
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import { contentIdentity } from '../aws/blockList';
-import { fileVersion, hashImageBlocks, HashedImage } from '../aws/imageBlocks';
-import { withRawImage } from '../aws/rawImage';
+import { fileVersion, hashGuestDisk, hashImageBlocks, HashedImage } from '../aws/imageBlocks';
+import { withGuestDisk } from '../aws/rawImage';
 import { canonicalJson } from './values';
 
 const cache = new Map<string, { identity: string; hashed: HashedImage }>();
@@ -18,9 +18,11 @@ const CACHE_ENTRIES = 8;
 
 /**
  * The image's identity and its hashed blocks, once per file version. With `guestDisk` (the input
- * that names it), a container (qcow2, VMDK, VHD, VHDX, VDI) is converted to raw with qemu-img for
- * the hashing (rawImage.ts): its identity is its raw content's, and its blocks carry the container
- * file's version. Without it, the file's bytes are hashed as they are (kernels, bundled images).
+ * that names it), a container (qcow2, VMDK, VHD, VHDX, VDI) is read in place through qemu-nbd for
+ * the hashing (rawImage.ts), never written out as raw: its identity is its guest content's, and its
+ * blocks carry the container file's version, so the upload that follows in the same process (create
+ * after check) reuses them and reads the guest once more, as for a raw file. Without it, the file's
+ * bytes are hashed as they are (kernels, bundled images).
  */
 export async function hashedFile(file: string, guestDisk?: string): Promise<{ identity: string; hashed: HashedImage }> {
   const version = fileVersion(await fs.stat(file));
@@ -30,10 +32,7 @@ export async function hashedFile(file: string, guestDisk?: string): Promise<{ id
   const hashed =
     guestDisk === undefined
       ? await hashImageBlocks(file)
-      : await withRawImage(guestDisk, file, async (raw) => {
-          const blocks = await hashImageBlocks(raw.path);
-          return raw.convertedFrom ? { ...blocks, version: raw.sourceVersion } : blocks;
-        });
+      : await withGuestDisk(guestDisk, file, (disk) => hashGuestDisk(disk));
   const entry = { identity: contentIdentity(hashed), hashed };
   if (JSON.stringify([file, hashed.version, guestDisk !== undefined]) === key) {
     if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);

@@ -1,9 +1,10 @@
 /**
- * Container images (qcow2, VMDK, VHD, VHDX, VDI) converted to raw with qemu-img on the EBS path,
+ * Container images (qcow2, VMDK, VHD, VHDX, VDI) read in place through qemu-nbd on the EBS path,
  * with qemu-img as the oracle: a raw image of known content is converted into each format by
  * qemu-img, snapshotted through the CLI `snapshot` command against the local AWS, read back block
  * by block through the EBS direct APIs and compared with the raw image; its content identity and
- * block list are the raw image's. Without qemu-img the old refusal with the command stays; a
+ * block list are the raw image's, and nothing is written to the temporary folder but qemu-nbd's
+ * socket folder, removed afterwards. Without qemu-img the old refusal with the command stays; a
  * qemu-img failure is one line naming the file and leaves no snapshot and no temporary file.
  */
 import { strict as assert } from 'assert';
@@ -17,7 +18,8 @@ import { createEbsClient, createEc2Client } from '../../provider/aws/clients';
 import { uploadSnapshot } from '../../provider/aws/ebsUpload';
 import { AwsInputError } from '../../provider/aws/errors';
 import { hashImageBlocks } from '../../provider/aws/imageBlocks';
-import { parseContainerInfo, RAW_TEMPORARY_PREFIX, withRawImage } from '../../provider/aws/rawImage';
+import { parseContainerInfo, withGuestDisk } from '../../provider/aws/rawImage';
+import { NBD_FOLDER_PREFIX } from '../../provider/aws/containerDisk';
 import { snapshotId } from '../../provider/aws/ids';
 import { deleteSnapshot } from '../../provider/aws/snapshots';
 import { LocalAws } from '../../testing/localAws';
@@ -26,13 +28,13 @@ import { MiB, runCliAsync, temporaryFolder, writeImage } from '../helpers/tools'
 
 const hasQemuImg = spawnSync('qemu-img', ['--version']).status === 0;
 
-describe('container images converted to raw with qemu-img for the EBS path', function () {
+describe('container images read in place through qemu-nbd for the EBS path', function () {
   this.timeout(120_000);
   let fake: LocalAws;
   let ebs: EBSClient;
   let ec2: EC2Client;
   let folder: ReturnType<typeof temporaryFolder>;
-  /** TMPDIR of the commands run: where conversions go, empty after each. */
+  /** TMPDIR of the commands run: where qemu-nbd's socket folders go, empty after each. */
   let scratch: string;
   let rawPath: string;
   let rawIdentity: string;
@@ -74,7 +76,7 @@ describe('container images converted to raw with qemu-img for the EBS path', fun
     folder?.cleanup();
   });
   afterEach(() => {
-    if (scratch) assert.deepEqual(readdirSync(scratch), [], 'no temporary conversion is left');
+    if (scratch) assert.deepEqual(readdirSync(scratch), [], 'no socket folder is left');
   });
 
   const FORMATS: [string, string, string[]][] = [
@@ -132,7 +134,7 @@ describe('container images converted to raw with qemu-img for the EBS path', fun
     const result = await runCliAsync(['snapshot', '--image', file], environment);
     assert.equal(result.status, 1);
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
-    assert.match(result.stderr, new RegExp(`${file}: qemu-img could not convert this qcow2 \\(QEMU\\) image to raw: `));
+    assert.match(result.stderr, new RegExp(`${file}: qemu-img could not read this qcow2 \\(QEMU\\) image: `));
     assert.equal(fake.snapshots().length, before, 'no snapshot');
   });
 
@@ -150,7 +152,7 @@ describe('container images converted to raw with qemu-img for the EBS path', fun
     );
   });
 
-  it('the conversion is removed when what uses it fails, and the file given is the one named', async () => {
+  it('the socket folder is removed and qemu-nbd stopped when what reads the disk fails', async () => {
     const file = path.join(folder.dir, 'used.vdi');
     execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vdi', rawPath, file]);
     const previous = process.env.TMPDIR;
@@ -158,10 +160,9 @@ describe('container images converted to raw with qemu-img for the EBS path', fun
     let seen = '';
     try {
       await assert.rejects(
-        withRawImage('image', file, async (raw) => {
-          seen = raw.path;
-          assert.equal(raw.convertedFrom, 'vdi');
-          assert.ok(path.basename(path.dirname(raw.path)).startsWith(RAW_TEMPORARY_PREFIX));
+        withGuestDisk('image', file, async (disk) => {
+          assert.equal(disk.format, 'vdi');
+          seen = readdirSync(scratch).join(',');
           throw new Error('stopped');
         }),
         /stopped/,
@@ -170,7 +171,7 @@ describe('container images converted to raw with qemu-img for the EBS path', fun
       if (previous === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = previous;
     }
-    assert.ok(seen.startsWith(scratch), seen);
+    assert.ok(seen.startsWith(`${NBD_FOLDER_PREFIX}${process.pid}-`), seen);
   });
 
   it('qemu-img info: another file is named by a backing file, a data file or a VMDK extent elsewhere (pure)', () => {

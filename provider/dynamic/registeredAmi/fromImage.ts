@@ -10,8 +10,8 @@ import { createClients, createEbsClient } from '../../aws/clients';
 import { deregisterEbsImage, describeEbsImage, registerEbsImage } from '../../aws/ebsImages';
 import { SnapshotUploadError, uploadSnapshot } from '../../aws/ebsUpload';
 import { AwsInputError } from '../../aws/errors';
-import { fileContainerFormat, notRaw } from '../../aws/imageFormat';
-import { qemuImgPath } from '../../aws/rawImage';
+import { fileContainerFormat } from '../../aws/imageFormat';
+import { containerRefusal } from '../../aws/containerDisk';
 import { imageId, ImageId, snapshotId, SnapshotId } from '../../aws/ids';
 import { ImageNotAvailableError, ImageRegistrationCutOffError, waitForImageAvailable } from '../../aws/images';
 import { deleteSnapshot, describeSnapshot, findSnapshotOfImage, IMAGE_IDENTITY_TAG } from '../../aws/snapshots';
@@ -52,9 +52,10 @@ export const fromImage: AmiSourceOperations = {
     }
     const handle = await fs.open(path, 'r');
     const format = await fileContainerFormat(handle, stats.size).finally(() => handle.close());
-    // A container is converted to raw with qemu-img (rawImage.ts); without it, refused with the command.
-    if (format && qemuImgPath() === undefined) {
-      failures.push({ property: 'rawImagePath', reason: notRaw('rawImagePath', path, format).message });
+    // A container is read in place through qemu-nbd (rawImage.ts); without qemu-img and qemu-nbd, refused with the command.
+    const refusal = format && containerRefusal('rawImagePath', path, format);
+    if (refusal) {
+      failures.push({ property: 'rawImagePath', reason: refusal.message });
       return { ...news, sourceHash: UNKNOWN };
     }
     if (failures.length > 0) return { ...news, sourceHash: UNKNOWN };
@@ -249,7 +250,7 @@ async function writeSnapshot(
     ebs: createEbsClient(settings),
     ec2,
     imagePath: rawImagePath,
-    // A container is converted again for the upload (its raw copy is not kept between check and create).
+    // A container's blocks, hashed by check in this process, are reused: the upload reads its guest once.
     hashed,
     expectedIdentity: identity,
     parent,
