@@ -9,7 +9,7 @@
  */
 import { strict as assert } from 'assert';
 import { execFileSync, spawnSync } from 'child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'fs';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -118,6 +118,31 @@ describe('container images read in place through qemu-nbd for the EBS path', fun
       result.stderr
         .trim()
         .endsWith(`convert it first: qemu-img convert -f qcow2 -O raw ${file} ${file.replace(/\.qcow2$/, '.raw')}`),
+      result.stderr,
+    );
+    assert.equal(fake.snapshots().length, before, 'no snapshot');
+  });
+
+  it('with qemu-img but without qemu-nbd on PATH the container is refused with the command to run, and nothing is made', async () => {
+    const file = path.join(folder.dir, 'no-nbd.vhdx');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', rawPath, file]);
+    const tools = path.join(folder.dir, 'qemu-img-only');
+    mkdirSync(tools, { recursive: true });
+    symlinkSync(execFileSync('sh', ['-c', 'command -v qemu-img']).toString().trim(), path.join(tools, 'qemu-img'));
+    const before = fake.snapshots().length;
+    const result = await runCliAsync(['snapshot', '--image', file], { ...environment, PATH: tools });
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /is a VHDX \(Hyper-V\) disk image; reading it needs qemu-nbd \(Debian qemu-utils\), which is not on PATH/,
+    );
+    assert.ok(
+      result.stderr
+        .trim()
+        .endsWith(
+          `convert the image first: qemu-img convert -f vhdx -O raw ${file} ${file.replace(/\.vhdx$/, '.raw')}`,
+        ),
       result.stderr,
     );
     assert.equal(fake.snapshots().length, before, 'no snapshot');
