@@ -21,6 +21,7 @@ import { hashImageBlocks } from '../../provider/aws/imageBlocks';
 import { parseContainerInfo, withGuestDisk } from '../../provider/aws/rawImage';
 import { NBD_FOLDER_PREFIX } from '../../provider/aws/containerDisk';
 import { snapshotId } from '../../provider/aws/ids';
+import { hashedFile } from '../../provider/dynamic/source';
 import { deleteSnapshot } from '../../provider/aws/snapshots';
 import { LocalAws } from '../../testing/localAws';
 import { holdsImage } from '../helpers/ebsReadBack';
@@ -102,6 +103,20 @@ describe('container images read in place through qemu-nbd for the EBS path', fun
       await holdsImage(ebs, id, rawPath);
       await deleteSnapshot(ec2, id);
     });
+  });
+
+  it('check then create in one process read the guest once each: the upload reuses the blocks check hashed', async () => {
+    const file = path.join(folder.dir, 'once.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', rawPath, file]);
+    const { identity, hashed } = await hashedFile(file, 'rawImagePath');
+    assert.equal(identity, rawIdentity);
+    assert.equal((await hashedFile(file, 'rawImagePath')).hashed, hashed, 'hashed once per file version');
+    const result = await uploadSnapshot({ ebs, ec2, imagePath: file, hashed, expectedIdentity: identity });
+    assert.equal(result.convertedFrom, 'qcow2');
+    assert.equal(result.blocksRead, hashed.digests.size, 'the upload reads the data blocks once, and nothing more');
+    const id = snapshotId(result.snapshotId);
+    await holdsImage(ebs, id, rawPath);
+    await deleteSnapshot(ec2, id);
   });
 
   it('without qemu-img on PATH the container is refused with the command to run, and nothing is made', async () => {

@@ -15,6 +15,9 @@ import { PluginClient, PluginRpcError, serializeProvider, startPlugin } from '..
 import { testPki, TestPki } from '../helpers/pki';
 import { checkoutProject, MiB, temporaryFolder, writeImage } from '../helpers/tools';
 import * as path from 'path';
+import { execFileSync, spawnSync } from 'child_process';
+import { mkdirSync, readdirSync } from 'fs';
+import { qemuNbdServing } from '../helpers/qemuNbd';
 
 const BUCKET = 'cancel-bundles';
 
@@ -47,7 +50,7 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
     folder?.cleanup();
   });
 
-  async function plugin(): Promise<PluginClient> {
+  async function plugin(extraEnv: Record<string, string> = {}): Promise<PluginClient> {
     const started = await startPlugin({
       cwd: checkoutProject(),
       project: 'cancel',
@@ -62,6 +65,7 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
         AWS_SECRET_ACCESS_KEY: fake.credentials.secretAccessKey,
         AWS_SESSION_TOKEN: undefined,
         AWS_PROFILE: '',
+        ...extraEnv,
       },
       deadlineMs: 60_000,
     });
@@ -422,6 +426,43 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
       'no snapshot is left that no state names',
     );
     assert.deepEqual(live().images, 0);
+  });
+
+  it('EBS-backed, a qcow2 image read through qemu-nbd: SIGTERM while its blocks are written stops qemu-nbd and removes its socket folder before the plugin exits', async function () {
+    if (spawnSync('qemu-nbd', ['--version']).status !== 0) this.skip(); // apt-get install qemu-utils
+    const rawPath = path.join(folder.dir, 'disk-nbd.raw');
+    writeImage(rawPath, [{ kind: 'random', bytes: 4 * MiB }]);
+    const imagePath = path.join(folder.dir, 'disk-nbd.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', rawPath, imagePath]);
+    const scratch = path.join(folder.dir, 'nbd-tmp');
+    mkdirSync(scratch);
+    const program: Declaration[] = [
+      {
+        name: 'ebs-qcow2-ami',
+        type: 'unikernel:RegisteredAmi',
+        provider: texts.ami,
+        inputs: { rawImagePath: imagePath, name: 'cancel-ebs-qcow2' },
+      },
+    ];
+    fake.clearRequests();
+    const first = await plugin({ TMPDIR: scratch });
+    const engine = new EngineModel(first);
+    fake.faults.inject({ service: 'ebs', operation: 'PutSnapshotBlock', kind: 'latency', ms: 1_500, times: 2 });
+    const running = engine.up(program);
+    await until(() => fake.requests.some((request) => request.operation === 'PutSnapshotBlock'), 'a block write');
+    assert.equal(qemuNbdServing(imagePath).length, 1, 'qemu-nbd serves the upload');
+    first.signal('SIGTERM');
+    const error = await running.then(
+      () => assert.fail('the up must fail'),
+      (failure: unknown) => failure,
+    );
+    assert.deepEqual(await first.exited(), { code: 143, signal: null }, first.output().join('\n'));
+    fake.faults.clear();
+    assert.match(String(error), /the partial snapshot snap-[0-9a-f]+ was deleted/);
+    assert.deepEqual(qemuNbdServing(imagePath), [], 'qemu-nbd stopped before the plugin exited');
+    assert.deepEqual(readdirSync(scratch), [], 'its socket folder removed');
+    assert.deepEqual(engine.state, []);
+    assert.deepEqual(fake.snapshots(), [], 'no snapshot is left');
   });
 
   it("SIGKILL mid-upload: nothing could be recorded; the next up removes the killed create's folder, and the bucket holds exactly the bundle the state names", async function () {

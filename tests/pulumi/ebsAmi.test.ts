@@ -19,6 +19,7 @@ import {
   withoutProvider,
 } from '../../testing/pluginHarness';
 import { MiB, checkoutProject, temporaryFolder, writeImage } from '../helpers/tools';
+import { qemuNbdServing } from '../helpers/qemuNbd';
 
 describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', function () {
   this.timeout(120_000);
@@ -269,7 +270,7 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     fake.faults.clear();
     assert.deepEqual(fake.snapshots(), [], 'no snapshot left behind (the earlier cases deleted theirs too)');
   });
-  it("a qcow2 or VMDK image is converted with qemu-img: the raw image's identity, and its snapshot holds the raw image", async function () {
+  it("a qcow2 or VMDK image is read through qemu-nbd: the raw image's identity, and its snapshot holds the raw image", async function () {
     if (spawnSync('qemu-img', ['--version']).status !== 0) this.skip(); // qemu-img is the oracle: apt-get install qemu-utils
     const urn = amis.urn('unikernel:RegisteredAmi', 'qcow-app');
     // Whole 512-byte sectors: qemu-img gives a guest disk of whole sectors (it rounds a raw file up).
@@ -291,6 +292,7 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     const qcow = path.join(folder.dir, 'nanos.qcow2');
     const checked = await amis.check(urn, {}, { rawImagePath: qcow, name: 'qcow-app' });
     const created = await amis.create(urn, checked.inputs);
+    assert.deepEqual(qemuNbdServing(qcow), [], 'no qemu-nbd left once created');
     const outs = withoutProvider(created.properties);
     const original = readFileSync(aligned);
     const volume = fake.snapshotBytes(outs.snapshotId as string);
