@@ -68,7 +68,7 @@ async function paddedSha256(file: string): Promise<string> {
 }
 
 /** Runs a script in a fresh Node process; returns its wall time and its stdout. */
-function fresh(script: string): { seconds: number; stdout: string } {
+export function fresh(script: string): { seconds: number; stdout: string } {
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', maxBuffer: 16 * MiB });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -79,20 +79,21 @@ function fresh(script: string): { seconds: number; stdout: string } {
 const OPERATIONS = path.resolve(__dirname, '..', 'provider', 'dynamic', 'registeredAmi', 'operations.js');
 
 /** RegisteredAmi's check, then diff of the checked inputs against themselves as the state: a no-op preview. */
-function checkAndDiff(image: string): { seconds: number; changes: boolean } {
+export function checkAndDiff(image: string): { seconds: number; changes: boolean; sourceHash: string } {
   const script = `
     const ops = require(${JSON.stringify(OPERATIONS)});
     (async () => {
       const checked = await ops.check({}, { rawImagePath: ${JSON.stringify(image)}, name: 'bench-image', region: 'us-east-1' });
       if (checked.failures.length > 0) throw new Error(JSON.stringify(checked.failures));
       const diff = ops.diff(checked.inputs, checked.inputs);
-      process.stdout.write(JSON.stringify({ changes: diff.changes }));
+      process.stdout.write(JSON.stringify({ changes: diff.changes, sourceHash: checked.inputs.sourceHash }));
     })().catch((error) => { console.error(error); process.exit(1); });`;
   const run = fresh(script);
-  return { seconds: run.seconds, changes: (JSON.parse(run.stdout) as { changes: boolean }).changes };
+  const { changes, sourceHash } = JSON.parse(run.stdout) as { changes: boolean; sourceHash: string };
+  return { seconds: run.seconds, changes, sourceHash };
 }
 
-function wholeFileSha256(image: string): number {
+export function wholeFileSha256(image: string): number {
   return fresh(`
     const hash = require('crypto').createHash('sha256');
     const stream = require('fs').createReadStream(${JSON.stringify(image)}, { highWaterMark: 1024 * 1024 });

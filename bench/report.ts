@@ -1,6 +1,7 @@
 /** The benchmark's figures (also its JSON output) and their table for the terminal. */
 import { formatSnapshot, SnapshotReport } from './snapshot';
 import { EbsUpdateReport, formatEbsUpdate } from './ebsUpdate';
+import { ContainerPreviewReport, formatContainerPreview } from './containerPreview';
 
 export type SeriesKey =
   | 'ours200'
@@ -21,8 +22,8 @@ export type SeriesKey =
   | 'floorCipher200';
 
 /** The parts of the benchmark `--only` chooses from. */
-export type BenchPart = 'bundle' | 'upload' | 'snapshot' | 'ebs-update';
-export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload', 'snapshot', 'ebs-update'];
+export type BenchPart = 'bundle' | 'upload' | 'snapshot' | 'ebs-update' | 'container-preview';
+export const BENCH_PARTS: readonly BenchPart[] = ['bundle', 'upload', 'snapshot', 'ebs-update', 'container-preview'];
 
 export interface RunFigures {
   wallSeconds: number;
@@ -185,6 +186,7 @@ export interface Report {
   upload?: UploadReport;
   snapshot?: SnapshotReport;
   ebsUpdate?: EbsUpdateReport;
+  containerPreview?: ContainerPreviewReport;
   checks: Check[];
   notes: string[];
   benchSeconds: number;
@@ -195,8 +197,8 @@ export interface Report {
  * benchmark existed; the upload figures are under `upload`.
  */
 export function reportJson(report: Report): string {
-  const { ran, machine, bundle, upload, snapshot, ebsUpdate, checks, notes, benchSeconds } = report;
-  return `${JSON.stringify({ ran, machine, ...bundle, upload, snapshot, ebsUpdate, checks, notes, benchSeconds }, null, 2)}\n`;
+  const { ran, machine, bundle, upload, snapshot, ebsUpdate, containerPreview, checks, notes, benchSeconds } = report;
+  return `${JSON.stringify({ ran, machine, ...bundle, upload, snapshot, ebsUpdate, containerPreview, checks, notes, benchSeconds }, null, 2)}\n`;
 }
 
 const MiB = 1024 * 1024;
@@ -432,6 +434,10 @@ export function formatReport(report: Report): string {
   }
   if (report.ebsUpdate) {
     lines.push(...formatEbsUpdate(report.ebsUpdate));
+    lines.push('');
+  }
+  if (report.containerPreview) {
+    lines.push(...formatContainerPreview(report.containerPreview));
     lines.push('');
   }
   lines.push('checks');

@@ -15,6 +15,9 @@
  * - ebs-update: a 1 GiB image updated with 1 MiB changed (a child snapshot of the changed blocks)
  *   against its full upload, and a no-op preview of a 10 GiB sparse and a 1 GiB dense image against
  *   hashing the whole file (bench/ebsUpdate.ts).
+ * - container-preview: a no-op preview of a 10 GiB qcow2 holding 16 MiB, read through qemu-nbd,
+ *   against the same raw image, converting it first, and hashing the whole file
+ *   (bench/containerPreview.ts; needs qemu-img and qemu-nbd, Debian qemu-utils).
  *
  *   node dist/bench/run.js [--only bundle|upload] [--runs N] [--skip-1g] [--json] [--out FILE] [--meter auto|gnu-time|python] [--upload-fake worker|main]
  *
@@ -61,6 +64,7 @@ import {
 import { benchUpload } from './upload';
 import { benchSnapshot } from './snapshot';
 import { benchEbsUpdate } from './ebsUpdate';
+import { benchContainerPreview, ContainerPreviewReport, hasQemuTools } from './containerPreview';
 
 // The AWS SDK's notice that its 2027 releases need Node 22 would otherwise interleave with the report.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -85,7 +89,7 @@ interface Options {
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [--only bundle|upload|snapshot|ebs-update (default all)] [--runs N (default 3)] [--skip-1g] [--json] [--out FILE] ' +
+  'usage: node dist/bench/run.js [--only bundle|upload|snapshot|ebs-update|container-preview (default all)] [--runs N (default 3)] [--skip-1g] [--json] [--out FILE] ' +
   '[--meter auto|gnu-time|python] [--upload-fake worker|main (default worker)]';
 
 function parseOnly(value: string): BenchPart[] {
@@ -753,6 +757,14 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
   const ebsUpdate = options.only.includes('ebs-update')
     ? await benchEbsUpdate({ folder, fakeThread: options.uploadFake, signal, progress, check })
     : undefined;
+  let containerPreview: ContainerPreviewReport | undefined;
+  if (options.only.includes('container-preview')) {
+    if (hasQemuTools()) containerPreview = await benchContainerPreview({ folder, signal, progress, check });
+    else
+      notes.push(
+        'qemu-img or qemu-nbd is not installed (Debian: apt-get install qemu-utils): container-preview was skipped',
+      );
+  }
   return {
     ran: options.only,
     machine: host,
@@ -760,6 +772,7 @@ async function bench(folder: string, options: Options, signal: AbortSignal): Pro
     upload,
     snapshot,
     ebsUpdate,
+    containerPreview,
     checks,
     notes,
     benchSeconds: (Date.now() - started) / 1000,
