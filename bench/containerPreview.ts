@@ -93,14 +93,16 @@ export async function benchContainerPreview(options: ContainerPreviewOptions): P
 }
 
 export function formatContainerPreview(report: ContainerPreviewReport): string[] {
-  const ratio = (seconds: number) => `${(seconds / report.qcow2Seconds).toFixed(1)}x`;
+  const ratio = (seconds: number) => ` (${(seconds / report.qcow2Seconds).toFixed(1)}x the qcow2's)`;
+  const row = (label: string, seconds: number, compared = true) =>
+    `  ${`${label}:`.padEnd(40)}${seconds.toFixed(2)} s${compared ? ratio(seconds) : ''}`;
   return [
     'container-preview',
     `no-op preview (RegisteredAmi check + diff, fresh process) of a ${(report.virtualBytes / GiB).toFixed(0)} GiB qcow2 holding ${(report.dataBytes / MiB).toFixed(0)} MiB (${(report.qcow2Bytes / MiB).toFixed(1)} MiB file):`,
-    `  qcow2 read through qemu-nbd:          ${report.qcow2Seconds.toFixed(2)} s`,
-    `  the same raw image:                   ${report.rawSeconds.toFixed(2)} s (${ratio(report.rawSeconds)} the qcow2's)`,
-    `  qemu-img convert to raw, then preview: ${report.convertThenPreviewSeconds.toFixed(2)} s (${ratio(report.convertThenPreviewSeconds)})`,
-    `  SHA-256 of the whole raw file:        ${report.wholeFileSha256Seconds.toFixed(2)} s (${ratio(report.wholeFileSha256Seconds)})`,
+    row('qcow2 read through qemu-nbd', report.qcow2Seconds, false),
+    row('the same raw image', report.rawSeconds),
+    row('qemu-img convert to raw, then preview', report.convertThenPreviewSeconds),
+    row('SHA-256 of the whole raw file', report.wholeFileSha256Seconds),
     ...report.notes.map((note) => `note:    ${note}`),
   ];
 }

@@ -8,7 +8,7 @@ import { componentInstance, UnikernelInstance, UnikernelInstanceArgs } from './u
 export interface EbsUnikernelArgs extends EbsAmiArgs {
   /**
    * A bootable disk image with ENA and NVMe drivers, such as Nanos makes (raw; qcow2, VMDK, VHD,
-   * VHDX and VDI are converted with qemu-img when it is installed): written into an EBS snapshot, a
+   * VHDX and VDI are read as raw through qemu-nbd when qemu-utils is installed): written into an EBS snapshot, a
    * new image uploading only the blocks that changed.
    */
   rawImagePath: pulumi.Input<string>;

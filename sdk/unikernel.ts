@@ -24,8 +24,8 @@ export interface BundlePathArgs extends BundledImageArgs {
 }
 
 /**
- * The EBS path: a raw disk image (`rawImagePath`; qcow2, VMDK, VHD, VHDX and VDI are converted with
- * qemu-img when it is installed) written into an EBS snapshot and registered as an HVM AMI.
+ * The EBS path: a raw disk image (`rawImagePath`; qcow2, VMDK, VHD, VHDX and VDI are read as raw
+ * through qemu-nbd when qemu-utils is installed) written into an EBS snapshot and registered as an HVM AMI.
  */
 export interface RawImagePathArgs {
   /**

@@ -4,7 +4,8 @@
  * `qemu-img map` where its data is, and `qemu-nbd --read-only` serves the guest's bytes over a unix
  * socket in a private temporary folder (`unikernel-ami-nbd-PID-*`), read with nbdClient.ts. qemu-nbd
  * is a child process, not forked away: it serves one client and exits when that client leaves
- * (no --persistent), so a process killed outright (SIGKILL) takes it down with its connection.
+ * (no --persistent), so a process killed outright (SIGKILL) takes it down with its connection (and,
+ * before it connected, by setpriv's parent-death signal when util-linux's setpriv is there).
  * `close` disconnects, waits for qemu-nbd to exit (killing it if it lingers) and removes the folder;
  * a folder left by a process killed outright is removed by the next opening once its process is gone.
  */
@@ -157,18 +158,23 @@ async function stopChild(child: ChildProcess, exited: Promise<void>, ms: number)
   }
 }
 
-interface Server {
+export interface Server {
   child: ChildProcess;
   exited: Promise<void>;
   /** qemu-nbd's last words on stderr. */
   stderr: () => string;
 }
 
-function startServer(qemuNbd: string, format: ContainerFormat, socket: string, file: string): Server {
-  const child = spawn(qemuNbd, ['--read-only', `--format=${format}`, `--socket=${socket}`, '--shared=1', file], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_ALL: 'C' },
-  });
+/**
+ * Starts qemu-nbd serving `file` on `socket`. Through util-linux's `setpriv --pdeathsig TERM` when
+ * it is on PATH (it then execs qemu-nbd), so that qemu-nbd also ends if this process is killed
+ * outright before it connected (after that, losing its one client ends it anyway).
+ */
+export function startServer(qemuNbd: string, format: ContainerFormat, socket: string, file: string): Server {
+  const args = ['--read-only', `--format=${format}`, `--socket=${socket}`, '--shared=1', file];
+  const setpriv = toolPath('setpriv');
+  const [command, argv] = setpriv ? [setpriv, ['--pdeathsig', 'TERM', qemuNbd, ...args]] : [qemuNbd, args];
+  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {

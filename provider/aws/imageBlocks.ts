@@ -1,8 +1,9 @@
 /**
- * Reads an image's 512 KiB blocks where its data is (the extents its file system reports, as the
- * bundler does; the whole file when they cannot be had) and hashes the ones that are not all zeros:
- * the cost is the data, not the holes. The result, with the file's size and change times, is the
- * input of blockList.ts.
+ * Reads a guest disk's 512 KiB blocks where its data is (guestDisk.ts: for a raw file the extents
+ * its file system reports, as the bundler does, or the whole file when they cannot be had; for a
+ * container the extents qemu-img map reports) and hashes the ones that are not all zeros: the cost
+ * is the data, not the holes. The result, with the file's size and change times, is the input of
+ * blockList.ts.
  */
 import { DataRegion } from '../bundle/tarHeader';
 import { ImageBlocks } from './blockList';

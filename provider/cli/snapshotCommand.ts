@@ -1,6 +1,6 @@
 /**
  * `snapshot`: write a disk image into a new EBS snapshot with the EBS direct APIs, and print its id.
- * A qcow2, VMDK, VHD, VHDX or VDI image is converted to raw with qemu-img first when it is installed.
+ * A qcow2, VMDK, VHD, VHDX or VDI image is read in place as raw through qemu-nbd when qemu-utils is installed.
  */
 import * as path from 'path';
 import { Command } from 'commander';
@@ -40,7 +40,7 @@ export function registerSnapshotCommand(program: Command): void {
     )
     .requiredOption(
       '-i, --image <path>',
-      'the disk image: raw, or qcow2/VMDK/VHD/VHDX/VDI converted to raw with qemu-img (qemu-utils) when it is installed',
+      'the disk image: raw, or qcow2/VMDK/VHD/VHDX/VDI read as raw through qemu-nbd (qemu-utils) when it is installed',
     )
     .option('--concurrency <n>', 'blocks in flight', '32')
     .option(
@@ -104,7 +104,7 @@ export function registerSnapshotCommand(program: Command): void {
           });
           output.progress.done();
           output.log(
-            `snapshot ${result.snapshotId} completed: ${result.volumeSizeGiB} GiB volume, ${formatBytes(result.imageBytes)} ${result.convertedFrom ? `raw image (converted from ${result.convertedFrom} with qemu-img)` : 'image'} in ${result.imageBlocks} block(s), ` +
+            `snapshot ${result.snapshotId} completed: ${result.volumeSizeGiB} GiB volume, ${formatBytes(result.imageBytes)} ${result.convertedFrom ? `guest disk (read from ${result.convertedFrom} through qemu-nbd)` : 'image'} in ${result.imageBlocks} block(s), ` +
               `${result.blocksUploaded} uploaded, ${result.zeroBlocks} of zeros (${result.zeroBlocksSkipped} skipped), checksum ${result.checksum}`,
           );
           output.info(result.snapshotId);

@@ -245,6 +245,24 @@ describe('guest disks: a container read in place through qemu-nbd is its raw ima
     assert.deepEqual(await sweepStaleFolders(scratch), []);
   });
 
+  it('killed outright before it connected, the process leaves no qemu-nbd behind either (setpriv --pdeathsig)', async function () {
+    if (spawnSync('setpriv', ['--version']).status !== 0) this.skip(); // util-linux's setpriv: apt-get install util-linux
+    const file = container('qcow2', [], 'unconnected.qcow2');
+    const module = path.join(REPO_ROOT, 'dist', 'provider', 'aws', 'containerDisk.js');
+    const socket = path.join(folder.dir, 'unconnected.sock');
+    const script = `require(${JSON.stringify(module)}).startServer('qemu-nbd', 'qcow2', ${JSON.stringify(socket)}, ${JSON.stringify(file)}); console.log('started'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
+    const end = Date.now() + 5000;
+    while (qemuNbdServing(file).length === 0 && Date.now() < end)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(qemuNbdServing(file).length, 1, 'qemu-nbd waits for its client');
+    child.kill('SIGKILL');
+    await exited;
+    assert.deepEqual(await qemuNbdGone(file), [], 'qemu-nbd ended with its parent');
+  });
+
   it('qemu-img map: the data extents are the extents with data not known to be zeros, merged (pure)', () => {
     const map = (extents: object[]) => JSON.stringify(extents);
     assert.deepEqual(

@@ -121,7 +121,7 @@ export const registeredAmiSchema = {
   /**
    * Or a bootable disk image, written into an EBS snapshot through the EBS direct APIs: an
    * EBS-backed HVM AMI for current (Nitro) instance types. Raw, or qcow2, VMDK, VHD, VHDX or VDI
-   * converted to raw with qemu-img (Debian qemu-utils) when it is installed (refused with the
+   * read as raw through qemu-nbd (Debian qemu-utils) when it is installed (refused with the
    * command to run when it is not); its identity is the raw content's.
    */
   rawImagePath: property(strings, { input: 'optional', output: 'maybe', change: 'update', source: 'image' }),
