@@ -18,7 +18,7 @@ import { DataRegion } from '../bundle/tarHeader';
 import { ContainerFormat, convertCommand, FORMAT_NAMES } from './diskFormat';
 import { AwsInputError } from './errors';
 import { fileVersion, GuestDisk } from './guestDisk';
-import { NbdClient } from './nbdClient';
+import { NbdClient, NbdError } from './nbdClient';
 import { notRaw } from './imageFormat';
 
 /** Where the socket folders go (the system's temporary folder, TMPDIR), followed by the owner's pid. */
@@ -261,6 +261,8 @@ export async function openContainerDisk(
       client = await connect(server, socket, file, signal);
     } catch (error) {
       signal?.throwIfAborted();
+      // A failed handshake already names the file.
+      if (error instanceof NbdError) throw new AwsInputError(input, error.message);
       throw new AwsInputError(
         input,
         `${file}: qemu-nbd could not serve this ${FORMAT_NAMES[format]} image: ${error instanceof Error ? error.message : String(error)}`,
