@@ -57,8 +57,8 @@ describe('fake AWS: root volumes, ModifyVolume and its states and limits, as EC2
       imagePendingMs: 20,
       instancePendingMs: 30,
       instanceShuttingDownMs: 30,
-      volumeModifyingMs: 40,
-      volumeOptimizingMs: 80,
+      volumeModifyingMs: 400,
+      volumeOptimizingMs: 200,
     });
     const settings = { endpoint: fake.endpoint, region: fake.region, credentials: fake.credentials, maxAttempts: 1 };
     ec2 = createEc2Client(settings);
@@ -185,7 +185,7 @@ describe('fake AWS: root volumes, ModifyVolume and its states and limits, as EC2
     );
     const busy = await ec2Failure(ec2.send(new ModifyVolumeCommand({ VolumeId: volumeId, Size: 5 })));
     assert.equal(busy.name, 'VolumeModificationRateExceeded');
-    assert.match(busy.message, /modifying; wait until it is completed/);
+    assert.match(busy.message, /(modifying|optimizing); wait until it is completed/);
     assert.deepEqual(await untilCompleted(volumeId), ['modifying', 'optimizing', 'completed']);
     const volume = await rootVolume(id);
     assert.deepEqual([volume.Size, volume.VolumeType, volume.Iops, volume.Throughput], [4, 'io2', 5000, undefined]);
