@@ -233,7 +233,7 @@ const WHY_ROOT_REPLACED: Partial<Record<(typeof ROOT_FIELDS)[number], string>> =
 };
 
 function fieldsOf(value: unknown): Props {
-  return value !== null && typeof value === 'object' && !isUnknown(value) ? (value as Props) : {};
+  return value !== null && typeof value === 'object' ? (value as Props) : {};
 }
 
 /**
@@ -244,7 +244,8 @@ function fieldsOf(value: unknown): Props {
  */
 export function diffRootBlockDevice(olds: unknown, news: unknown): { replaces: boolean; notes: string[] } {
   if (news === undefined) return { replaces: false, notes: [] };
-  if (isUnknown(news))
+  // Wholly unknown (a field unknown is compared below).
+  if (news === null || typeof news !== 'object')
     return {
       replaces: true,
       notes: [
