@@ -135,5 +135,12 @@ describe('UnikernelInstance rootBlockDevice: in place where EC2 modifies a volum
     );
     assert.deepEqual([next.changes, next.replaces], [true, []]);
     assert.equal(liveInputs(STATE, { instanceType: 't3.micro', securityGroupIds: [] }).rootBlockDevice, undefined);
+    // The KMS key stays as the program named it: EC2 reports its ARN, and it cannot change.
+    const encrypted = { ...STATE, rootBlockDevice: { ...RECORDED, encrypted: true, kmsKeyId: 'alias/app' } };
+    const liveKey = { ...RECORDED, encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd' };
+    const keyed = liveInputs(encrypted, { instanceType: 't3.micro', securityGroupIds: [], rootVolume: liveKey });
+    assert.deepEqual(keyed.rootBlockDevice, { ...liveKey, kmsKeyId: 'alias/app' });
+    const unchanged = diffInstance({ ...encrypted, ...keyed }, encrypted, undefined);
+    assert.deepEqual([unchanged.changes, unchanged.replaces], [false, []]);
   });
 });

@@ -425,7 +425,14 @@ export function liveInputs(olds: Props, live: LiveInstance): Props {
     drifted.iamInstanceProfile = profile;
   if (given('placementGroup') || live.placementGroup !== undefined) drifted.placementGroup = live.placementGroup;
   // Recorded whole (what EC2 chose too): the diff compares only the fields the program gives.
-  if (live.rootVolume) drifted.rootBlockDevice = definedFields(live.rootVolume);
+  if (live.rootVolume) {
+    // A KMS key as the program named it (an alias, say; EC2 reports the key's ARN): a volume's key never changes.
+    const namedKey = fieldsOf(olds.rootBlockDevice).kmsKeyId;
+    drifted.rootBlockDevice = definedFields({
+      ...live.rootVolume,
+      ...(namedKey === undefined ? {} : { kmsKeyId: namedKey }),
+    });
+  }
   if (given('creditSpecification') && live.cpuCredits !== undefined)
     drifted.creditSpecification = { cpuCredits: live.cpuCredits };
   const metadata = live.metadataOptions && definedFields({ ...live.metadataOptions });
