@@ -96,6 +96,8 @@ export interface InstanceSummary {
   /** All four metadata options as EC2 reports them. */
   metadataOptions?: MetadataOptions;
   rootDeviceType?: string;
+  /** The device the root volume is attached at (e.g. /dev/xvda). */
+  rootDeviceName?: string;
   /** Detailed monitoring enabled (or being enabled). */
   monitoring?: boolean;
   placementGroup?: string;
@@ -169,6 +171,7 @@ function summarize(instance: Instance, ownerId?: string): InstanceSummary {
       instanceMetadataTags: instance.MetadataOptions.InstanceMetadataTags,
     },
     rootDeviceType: instance.RootDeviceType,
+    rootDeviceName: instance.RootDeviceName,
     monitoring:
       instance.Monitoring?.State === undefined ? undefined : ['enabled', 'pending'].includes(instance.Monitoring.State),
     placementGroup: instance.Placement?.GroupName || undefined,

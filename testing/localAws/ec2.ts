@@ -31,6 +31,7 @@ import {
   replaceIamInstanceProfileAssociation,
 } from './ec2ProfileAssociations';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
+import { describeVolumes, describeVolumesModifications, modifyVolume } from './ec2Volumes';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
 
@@ -195,6 +196,9 @@ const ACTIONS: Record<string, Ec2Action> = {
   DescribeInstanceStatus: describeInstanceStatus,
   DescribeSnapshots: describeSnapshots,
   DeleteSnapshot: deleteSnapshot,
+  DescribeVolumes: describeVolumes,
+  ModifyVolume: modifyVolume,
+  DescribeVolumesModifications: describeVolumesModifications,
 };
 
 /** Runs an action and returns the response document. */

@@ -12,6 +12,7 @@ import { invalidValue, required, scalarList, structList } from './ec2Params';
 import { AwsError } from './errors';
 import { InstanceRecord, LocalAwsState } from './state';
 import { InstanceStateName } from './types';
+import { modifyDeleteOnTermination } from './ec2Volumes';
 import { el, items, XmlContent } from './xml';
 
 function ids(params: Readonly<Record<string, string>>): string[] {
@@ -139,11 +140,12 @@ export const modifyInstanceAttribute: Ec2Action = (context) => {
     'UserData.Value',
   ].filter((name) => params[name] !== undefined);
   if (groups.length > 0) given.push('GroupId');
+  if (params['BlockDeviceMapping.1.DeviceName'] !== undefined) given.push('BlockDeviceMapping');
   if (given.length === 0)
     throw new AwsError(
       400,
       'InvalidParameterCombination',
-      'No attributes specified (the local AWS models InstanceType, DisableApiTermination, InstanceInitiatedShutdownBehavior, UserData and GroupId).',
+      'No attributes specified (the local AWS models InstanceType, DisableApiTermination, InstanceInitiatedShutdownBehavior, UserData, GroupId and BlockDeviceMapping).',
     );
   if (given.length > 1)
     throw new AwsError(
@@ -196,6 +198,9 @@ export const modifyInstanceAttribute: Ec2Action = (context) => {
       instance.securityGroupIds = [...groups];
       break;
     }
+    case 'BlockDeviceMapping':
+      modifyDeleteOnTermination(instance, params);
+      break;
   }
   return el('return', true);
 };

@@ -15,6 +15,7 @@ import {
 } from './ec2Context';
 import { readableByEc2, tagSet } from './ec2Images';
 import { startBoot } from './ec2Console';
+import { attachRootVolume } from './ec2Volumes';
 import { instanceAddresses } from './ec2Ports';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
 import {
@@ -489,6 +490,7 @@ export const runInstances: Ec2Action = (context) => {
       },
     };
     state.instances.set(instance.instanceId, instance);
+    attachRootVolume(state, instance, image.rootSnapshotId);
     startBoot(state, instance, image);
     state.ports.schedule(instance);
     reservation.instanceIds.push(instance.instanceId);

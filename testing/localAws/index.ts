@@ -63,6 +63,8 @@ export class LocalAws {
       terminatedVisibleMs: options.terminatedVisibleMs ?? 60 * 60 * 1000,
       consolePostMs: options.consolePostMs ?? 100,
       statusCheckMs: options.statusCheckMs ?? 100,
+      volumeModifyingMs: options.volumeModifyingMs ?? 50,
+      volumeOptimizingMs: options.volumeOptimizingMs ?? 100,
       loopbackAddresses: options.loopbackAddresses ?? false,
     });
     if (options.ec2Identity) this.useEc2Identity(options.ec2Identity.certificatePem, options.ec2Identity.privateKeyPem);

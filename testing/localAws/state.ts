@@ -31,6 +31,9 @@ export interface StateConfig {
   consolePostMs: number;
   /** Delay after running before the reachability checks pass or fail. */
   statusCheckMs: number;
+  /** A volume modification's time in `modifying`, then in `optimizing`, before `completed`. */
+  volumeModifyingMs: number;
+  volumeOptimizingMs: number;
   /** Instances get addresses in 127.0.0.0/8, where scripted ports are really listened on (ec2Ports.ts). */
   loopbackAddresses: boolean;
 }
@@ -221,6 +224,32 @@ export interface RootVolume {
   deleteOnTermination: boolean;
 }
 
+/** A volume's performance settings, before and after a modification. */
+export interface VolumeConfiguration {
+  sizeGiB: number;
+  volumeType: string;
+  iops?: number;
+  throughput?: number;
+}
+
+export interface VolumeModificationRecord {
+  startTime: number;
+  original: VolumeConfiguration;
+  target: VolumeConfiguration;
+}
+
+/** An EBS volume: an instance's root volume (the same object as its settings' rootVolume), attached at launch. */
+export interface VolumeRecord {
+  volume: RootVolume;
+  instanceId: string;
+  device: string;
+  availabilityZone: string;
+  snapshotId?: string;
+  createTime: number;
+  /** ModifyVolume's requests, oldest first. */
+  modifications: VolumeModificationRecord[];
+}
+
 export interface Reservation {
   reservationId: string;
   ownerId: string;
@@ -250,6 +279,8 @@ export class LocalAwsState {
   readonly reservations = new Map<string, Reservation>();
   readonly clientTokens = new Map<string, IdempotencyRecord>();
   readonly snapshots = new Map<string, SnapshotRecord>();
+  /** EBS volumes by id (root volumes, made by RunInstances). */
+  readonly volumes = new Map<string, VolumeRecord>();
   /** StartSnapshot ClientToken → snapshot id. */
   readonly snapshotTokens = new Map<string, string>();
   /** `kernel:SHA256` or `image:AMI` → what it prints when it boots. */

@@ -23,6 +23,9 @@ export interface LocalAwsOptions {
   consolePostMs?: number;
   /** Delay after running before DescribeInstanceStatus's reachability checks leave `initializing`. Default 100 ms. */
   statusCheckMs?: number;
+  /** A volume modification's time in `modifying` (default 50 ms), then in `optimizing` (default 100 ms). */
+  volumeModifyingMs?: number;
+  volumeOptimizingMs?: number;
   /**
    * Give instances addresses in 127.0.0.0/8 (private 127.31.x.y, public 127.54.x.y) instead of
    * 172.31.x.y and 54.x.y.z, so that the ports a console script names are really listened on there

@@ -216,14 +216,14 @@ describe('UnikernelInstance diff: in place what EC2 changes in place, replaced w
     ['associatePublicIpAddress', { associatePublicIpAddress: false }],
     ['privateIp', { privateIp: '172.31.9.9' }],
     ['availabilityZone', { availabilityZone: 'us-east-1b' }],
-    ['rootBlockDevice', { rootBlockDevice: { volumeSize: 16 } }],
+    ['rootBlockDevice', { rootBlockDevice: { encrypted: true } }],
     ['placementGroup', { placementGroup: 'cluster-a' }],
   ];
   for (const [property, news] of replacements) {
     it(`replaces for ${property}, the note saying why EC2 cannot change it in place`, () => {
       const outcome = diff({ ...EBS_STATE, availabilityZone: 'us-east-1a' }, news);
       assert.deepEqual(outcome.replaces, [property]);
-      const note = outcome.notes.find((each) => each.startsWith(`${property} `));
+      const note = outcome.notes.find((each) => each.startsWith(`${property} `) || each.startsWith(`${property}.`));
       assert.ok(note, `a note for ${property}: ${outcome.notes.join(' | ')}`);
       assert.match(note, /the instance is replaced \(.+\)$/);
     });

@@ -34,6 +34,7 @@ import {
   setTerminationProtection,
 } from '../../aws/instanceChanges';
 import { updateTags } from '../../aws/tags';
+import { describeRootVolume, setDeleteOnTermination } from '../../aws/volumes';
 import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
@@ -42,6 +43,7 @@ import { parseInputs, parseOutputs, refreshedInputs } from '../schema';
 import { definedOnly } from '../values';
 import { adoptInstance } from './adopt';
 import { checkInstanceInputs, diffInstance, InPlaceChange, inPlaceChanges, isGone, liveInputs } from './rules';
+import { recordedRootVolume, updateRootVolume } from './rootVolume';
 import { UnikernelInstanceInputs, UnikernelInstanceOutputs, unikernelInstanceSchema } from './types';
 
 type Props = Record<string, unknown>;
@@ -164,11 +166,35 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     }
     throw error;
   }
-  const running = outputs(inputs, clientToken, region, instance);
+  const running = {
+    ...outputs(inputs, clientToken, region, instance),
+    ...(await liveRootBlockDevice(ec2, instance, inputs.rootBlockDevice, label)),
+  };
   const bootStatus = await verifyBoot(ec2, id, inputs, label, (summary, message) => {
     throw new PartialFailure(id, { ...props, ...running, bootStatus: summary }, [message]);
   });
   return { id, outs: { ...running, bootStatus } };
+}
+
+/**
+ * The root volume of an EBS-backed instance as recorded: the live one (DescribeVolumes), what the
+ * program gives over it; nothing for an instance-store one. A failed read leaves the given fields
+ * only (refresh reads it again).
+ */
+async function liveRootBlockDevice(
+  ec2: EC2Client,
+  instance: InstanceSummary,
+  given: Props | undefined,
+  label: string,
+): Promise<{ rootBlockDevice?: Props }> {
+  if (instance.rootDeviceType !== 'ebs' || instance.rootDeviceName === undefined) return {};
+  try {
+    const live = await describeRootVolume(ec2, instance.instanceId, instance.rootDeviceName);
+    return live ? { rootBlockDevice: { ...recordedRootVolume(live), ...definedOnly(given ?? {}) } } : {};
+  } catch (error) {
+    progress(label, `its root volume could not be read (${reason(error)}); refresh records it`);
+    return {};
+  }
 }
 
 /**
@@ -254,6 +280,10 @@ export async function read(id: string, props: Props) {
     progress(`UnikernelInstance ${id}`, 'its instance reachability check is impaired: the next up replaces it');
   const attributes = await describeInstanceAttributes(ec2, instanceId(id));
   const cpuCredits = olds.creditSpecification ? await describeCpuCredits(ec2, instanceId(id)) : undefined;
+  const rootVolume =
+    instance.rootDeviceType === 'ebs' && instance.rootDeviceName !== undefined
+      ? await describeRootVolume(ec2, instanceId(id), instance.rootDeviceName)
+      : undefined;
   const refreshed = {
     ...olds,
     // Only an impaired check is recorded: a healthy instance's state stays as create left it.
@@ -264,7 +294,12 @@ export async function read(id: string, props: Props) {
     publicIpAddress: instance.publicIpAddress,
     privateDns: instance.privateDnsName ?? olds.privateDns,
     publicDns: instance.publicDnsName ?? olds.publicDns,
-    ...liveInputs(olds, { ...instance, ...attributes, cpuCredits }),
+    ...liveInputs(olds, {
+      ...instance,
+      ...attributes,
+      cpuCredits,
+      rootVolume: rootVolume && recordedRootVolume(rootVolume),
+    }),
   };
   return {
     id,
@@ -280,10 +315,31 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const instance = instanceId(id);
   const label = `UnikernelInstance ${id}`;
   const tags = appliedTags(inputs.tags);
-  await updateTags(ec2, instance, before.tagsAll ?? before.tags ?? {}, tags);
   const changes = inPlaceChanges(before, inputs);
-  for (const change of changes.filter((each) => each.kind !== 'instanceType')) {
-    await changeInPlace(ec2, instance, change);
+  const needsDevice = changes.some((each) => each.kind === 'rootVolume' || each.kind === 'deleteOnTermination');
+  const rootDeviceName = needsDevice ? (await describeInstance(ec2, instance))?.rootDeviceName : undefined;
+  // The root volume first: EC2 may refuse it (one modification at a time, four a day), and then nothing else is changed.
+  const volumeChange = changes.find((each) => each.kind === 'rootVolume');
+  let rootBlockDevice: Props | undefined =
+    before.rootBlockDevice || inputs.rootBlockDevice
+      ? { ...before.rootBlockDevice, ...definedOnly(inputs.rootBlockDevice ?? {}) }
+      : undefined;
+  if (volumeChange) {
+    const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+    const live = await updateRootVolume({
+      ec2,
+      instance,
+      rootDeviceName: rootDeviceName ?? '(unknown)',
+      change: volumeChange.value,
+      wait: waitOptions(timeout),
+      signal: deadline(timeout),
+      progress: (message) => progress(label, message),
+    });
+    if (live) rootBlockDevice = { ...live, ...definedOnly(inputs.rootBlockDevice ?? {}) };
+  }
+  await updateTags(ec2, instance, before.tagsAll ?? before.tags ?? {}, tags);
+  for (const change of changes.filter((each) => each.kind !== 'instanceType' && each.kind !== 'rootVolume')) {
+    await changeInPlace(ec2, instance, change, rootDeviceName);
     progress(
       label,
       change.value === undefined ? `${change.kind} removed` : `${change.kind} set to ${JSON.stringify(change.value)}`,
@@ -295,7 +351,11 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const typeChange = changes.find((each) => each.kind === 'instanceType');
   if (!typeChange)
     return {
-      outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags }), ...kept },
+      outs: definedOnly({
+        ...outputs(inputs, before.clientToken, before.region, { ...before, tags }),
+        ...kept,
+        rootBlockDevice,
+      }),
     };
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   // A type that cannot boot the AMI is refused before the instance is stopped.
@@ -311,16 +371,31 @@ async function updateNow(id: string, olds: Props, news: Props) {
     (message) => progress(label, message),
   );
   // Started again: new addresses, and the unikernel booted again, so its boot is verified again.
-  const outs = { ...kept, ...outputs(inputs, before.clientToken, before.region, running) };
+  const outs = definedOnly({
+    ...kept,
+    ...outputs(inputs, before.clientToken, before.region, running),
+    rootBlockDevice,
+  });
   const status = await verifyBoot(ec2, instance, inputs, label, (summary, message) => {
     throw new PartialFailure(id, { ...news, ...outs, bootStatus: summary }, [message]);
   });
   return { outs: { ...outs, bootStatus: status } };
 }
 
-/** One in-place change other than the type (which stops and starts the instance). */
-async function changeInPlace(ec2: EC2Client, id: InstanceId, change: InPlaceChange): Promise<void> {
+/** One in-place change other than the type (which stops and starts the instance) and the root volume (made first). */
+async function changeInPlace(
+  ec2: EC2Client,
+  id: InstanceId,
+  change: InPlaceChange,
+  rootDeviceName: string | undefined,
+): Promise<void> {
   switch (change.kind) {
+    case 'deleteOnTermination':
+      if (rootDeviceName === undefined)
+        throw new Error(
+          `rootBlockDevice: instance ${id} has no root device name, so deleteOnTermination cannot be set`,
+        );
+      return setDeleteOnTermination(ec2, id, rootDeviceName, change.value);
     case 'disableApiTermination':
       return setTerminationProtection(ec2, id, change.value);
     case 'instanceInitiatedShutdownBehavior':
@@ -336,7 +411,8 @@ async function changeInPlace(ec2: EC2Client, id: InstanceId, change: InPlaceChan
     case 'iamInstanceProfile':
       return setInstanceProfile(ec2, id, change.value);
     case 'instanceType':
-      throw new Error('unreachable: the type is changed by stop, modify and start');
+    case 'rootVolume':
+      throw new Error(`unreachable: ${change.kind} is changed apart`);
   }
 }
 

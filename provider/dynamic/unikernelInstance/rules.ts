@@ -105,7 +105,14 @@ const CHOSEN_WHEN_ABSENT = [
   'instanceInitiatedShutdownBehavior',
 ];
 /** Compared below: the region as it takes effect, the type by root device, the metadata options as one. */
-const COMPARED_APART = ['region', 'instanceType', 'metadataOptions', 'httpTokens', ...CHOSEN_WHEN_ABSENT];
+const COMPARED_APART = [
+  'region',
+  'instanceType',
+  'metadataOptions',
+  'httpTokens',
+  'rootBlockDevice',
+  ...CHOSEN_WHEN_ABSENT,
+];
 const REPLACE_ON = keysWhere(unikernelInstanceSchema, (property) => property.change === 'replace').filter(
   (key) => !COMPARED_APART.includes(key),
 );
@@ -123,7 +130,6 @@ const WHY_REPLACED: Record<string, string> = {
   associatePublicIpAddress: 'EC2 assigns a public address to the primary interface only at launch',
   privateIp: 'the primary private address is fixed at launch',
   availabilityZone: 'an instance cannot move to another availability zone',
-  rootBlockDevice: 'the root volume is made at launch (its size, type and encryption are not modified in place here)',
   placementGroup: 'the placement group is set at launch here',
   adoptInstanceId: 'another instance is adopted',
   region: 'an instance cannot move to another region',
@@ -167,6 +173,9 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
   }
   if (!sameValue(effectiveMetadataOptions(olds), effectiveMetadataOptions(news))) updates = true;
   const notes: string[] = [];
+  const root = diffRootBlockDevice(olds.rootBlockDevice, news.rootBlockDevice);
+  if (root.replaces) replaces.push('rootBlockDevice');
+  else if (root.notes.length > 0) updates = true;
   if (changed(olds, news, 'instanceType')) {
     const change = `instanceType ${String(olds.instanceType)} → ${shown(news.instanceType).replace(/^"|"$/g, '')}`;
     if (olds.rootDeviceType === 'ebs') {
@@ -186,6 +195,7 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
     notes.push(
       `iamInstanceProfile ${shown(olds.iamInstanceProfile)} → ${shown(news.iamInstanceProfile)}: changed in place (its association is replaced)`,
     );
+  if (root.replaces || replaces.length === 0) notes.push(...root.notes);
   for (const key of replaces.filter((each) => WHY_REPLACED[each] !== undefined))
     notes.push(`${key} ${shown(olds[key])} → ${shown(news[key])}: the instance is replaced (${WHY_REPLACED[key]})`);
   if (regionMoves(typeof olds.region === 'string' ? olds.region : undefined, effectiveRegion)) replaces.push('region');
@@ -207,9 +217,74 @@ export function diffInstance(olds: Props, news: Props, effectiveRegion: string |
   return { changes: updates || replaces.length > 0, replaces, notes };
 }
 
+const ROOT_FIELDS = [
+  'volumeSize',
+  'volumeType',
+  'iops',
+  'throughput',
+  'encrypted',
+  'kmsKeyId',
+  'deleteOnTermination',
+] as const;
+/** Why a root volume field's change replaces the instance (EC2 modifies the rest of a volume live). */
+const WHY_ROOT_REPLACED: Partial<Record<(typeof ROOT_FIELDS)[number], string>> = {
+  encrypted: 'EC2 cannot encrypt or decrypt an existing volume; a new instance gets a new root volume',
+  kmsKeyId: "a volume's KMS key is fixed when the volume is made; a new instance gets a new root volume",
+};
+
+function fieldsOf(value: unknown): Props {
+  return value !== null && typeof value === 'object' ? (value as Props) : {};
+}
+
+/**
+ * The root volume's changes (pure): only the fields the new inputs give are compared (the others
+ * are EC2's choice, recorded from the live volume). A larger size, the type, IOPS, throughput and
+ * deleteOnTermination change in place; a smaller size, encryption and the KMS key replace the
+ * instance. A value unknown in preview replaces only where it could (size, encryption, key).
+ */
+export function diffRootBlockDevice(olds: unknown, news: unknown): { replaces: boolean; notes: string[] } {
+  if (news === undefined) return { replaces: false, notes: [] };
+  // Wholly unknown (a field unknown is compared below).
+  if (news === null || typeof news !== 'object')
+    return {
+      replaces: true,
+      notes: [
+        'rootBlockDevice (unknown until apply): the instance is replaced (it could shrink or re-encrypt the volume)',
+      ],
+    };
+  const before = fieldsOf(olds);
+  const after = fieldsOf(news);
+  const notes: string[] = [];
+  let replaces = false;
+  for (const field of ROOT_FIELDS) {
+    const value = after[field];
+    const old = before[field];
+    if (value === undefined || (!isUnknown(value) && sameValue(old, value))) continue;
+    const change = `rootBlockDevice.${field} ${shown(old)} → ${shown(value)}`;
+    const canShrink = field === 'volumeSize' && (isUnknown(value) || (typeof old === 'number' && Number(value) < old));
+    const why = canShrink
+      ? isUnknown(value)
+        ? 'the new size is unknown until apply, and EBS volumes cannot shrink'
+        : 'EBS volumes cannot shrink; a new instance gets a new root volume of this size'
+      : WHY_ROOT_REPLACED[field];
+    if (why !== undefined) {
+      replaces = true;
+      notes.push(`${change}: the instance is replaced (${why})`);
+    } else if (field === 'deleteOnTermination') {
+      notes.push(`${change}: changed in place (ModifyInstanceAttribute)`);
+    } else {
+      const grown = field === 'volumeSize' ? "; the unikernel's file system is not grown" : '';
+      notes.push(`${change}: changed in place (ModifyVolume, while the instance runs${grown})`);
+    }
+  }
+  return { replaces, notes };
+}
+
 /** One change update makes in place, in the order it makes them. */
 export type InPlaceChange =
+  | { kind: 'rootVolume'; value: RootVolumeChange }
   | { kind: 'disableApiTermination'; value: boolean }
+  | { kind: 'deleteOnTermination'; value: boolean }
   | { kind: 'instanceInitiatedShutdownBehavior'; value: 'stop' | 'terminate' }
   | { kind: 'securityGroupIds'; value: string[] }
   | { kind: 'monitoring'; value: boolean }
@@ -229,7 +304,16 @@ type KnownInputs = Pick<
   | 'httpTokens'
   | 'instanceType'
   | 'iamInstanceProfile'
+  | 'rootBlockDevice'
 >;
+
+/** What ModifyVolume is to change on the root volume (given fields that differ from the state). */
+export interface RootVolumeChange {
+  volumeSize?: number;
+  volumeType?: string;
+  iops?: number;
+  throughput?: number;
+}
 
 /**
  * What update changes in place, from the state before and the new inputs (pure). Termination
@@ -238,9 +322,14 @@ type KnownInputs = Pick<
  */
 export function inPlaceChanges(before: KnownInputs, after: KnownInputs): InPlaceChange[] {
   const changes: InPlaceChange[] = [];
+  const volume = rootVolumeChange(before.rootBlockDevice, after.rootBlockDevice);
+  if (volume) changes.push({ kind: 'rootVolume', value: volume });
   const protection = after.disableApiTermination ?? false;
   if (protection !== (before.disableApiTermination ?? false))
     changes.push({ kind: 'disableApiTermination', value: protection });
+  const deleting = after.rootBlockDevice?.deleteOnTermination;
+  if (deleting !== undefined && deleting !== before.rootBlockDevice?.deleteOnTermination)
+    changes.push({ kind: 'deleteOnTermination', value: deleting });
   const behaviour = after.instanceInitiatedShutdownBehavior;
   if (behaviour !== undefined && behaviour !== before.instanceInitiatedShutdownBehavior)
     changes.push({ kind: 'instanceInitiatedShutdownBehavior', value: behaviour });
@@ -260,6 +349,20 @@ export function inPlaceChanges(before: KnownInputs, after: KnownInputs): InPlace
     changes.push({ kind: 'iamInstanceProfile', value: after.iamInstanceProfile });
   if (after.instanceType !== before.instanceType) changes.push({ kind: 'instanceType', value: after.instanceType });
   return changes;
+}
+
+/** The root volume's fields ModifyVolume changes, given and different from before; undefined when none. */
+export function rootVolumeChange(
+  before: RootVolumeChange | undefined,
+  after: RootVolumeChange | undefined,
+): RootVolumeChange | undefined {
+  if (!after) return undefined;
+  const change: RootVolumeChange = {};
+  for (const field of ['volumeSize', 'volumeType', 'iops', 'throughput'] as const) {
+    const value = after[field];
+    if (value !== undefined && value !== before?.[field]) Object.assign(change, { [field]: value });
+  }
+  return Object.keys(change).length > 0 ? change : undefined;
 }
 
 function sortedList(value: unknown): unknown {
@@ -282,6 +385,8 @@ export interface LiveInstance {
   rootDeviceType?: string;
   /** The ARN of the instance profile associated, if any. */
   iamInstanceProfileArn?: string;
+  /** The root volume of an EBS-backed instance (DescribeVolumes and its attachment). */
+  rootVolume?: Props;
 }
 
 /** Whether an instance profile given by name or ARN is the one with this ARN (a name is its ARN's last part). */
@@ -319,6 +424,15 @@ export function liveInputs(olds: Props, live: LiveInstance): Props {
   )
     drifted.iamInstanceProfile = profile;
   if (given('placementGroup') || live.placementGroup !== undefined) drifted.placementGroup = live.placementGroup;
+  // Recorded whole (what EC2 chose too): the diff compares only the fields the program gives.
+  if (live.rootVolume) {
+    // A KMS key as the program named it (an alias, say; EC2 reports the key's ARN): a volume's key never changes.
+    const namedKey = fieldsOf(olds.rootBlockDevice).kmsKeyId;
+    drifted.rootBlockDevice = definedFields({
+      ...live.rootVolume,
+      ...(namedKey === undefined ? {} : { kmsKeyId: namedKey }),
+    });
+  }
   if (given('creditSpecification') && live.cpuCredits !== undefined)
     drifted.creditSpecification = { cpuCredits: live.cpuCredits };
   const metadata = live.metadataOptions && definedFields({ ...live.metadataOptions });

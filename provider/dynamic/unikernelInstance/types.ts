@@ -71,8 +71,14 @@ export const unikernelInstanceSchema = {
   }),
   /** For burstable (T) types: "standard" or "unlimited" CPU credits; changed in place. */
   creditSpecification: property(creditSpecificationKind, { input: 'optional', output: 'maybe', change: 'update' }),
-  /** The root EBS volume of an EBS-backed AMI (refused for an instance-store one). */
-  rootBlockDevice: property(rootBlockDeviceKind, { input: 'optional', output: 'maybe', change: 'replace' }),
+  /**
+   * The root EBS volume of an EBS-backed AMI (refused for an instance-store one). A larger
+   * volumeSize, volumeType, iops and throughput are changed in place, live (ModifyVolume: EC2 takes
+   * one modification at a time, at most four a day, per volume), as is deleteOnTermination; a
+   * smaller size, encrypted or kmsKeyId replace the instance. Growing the volume does not grow the
+   * unikernel's file system. Fields not given are what EC2 chose, read back by refresh.
+   */
+  rootBlockDevice: property(rootBlockDeviceKind, { input: 'optional', output: 'maybe', change: 'update' }),
   /** Detailed (one-minute) CloudWatch monitoring; changed in place (default false). */
   monitoring: property(flags, { input: 'optional', output: 'maybe', change: 'update', default: false }),
   /** The placement group to launch in (it must exist). */
