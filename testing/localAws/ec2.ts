@@ -31,6 +31,8 @@ import {
   replaceIamInstanceProfileAssociation,
 } from './ec2ProfileAssociations';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
+import { describeSubnets } from './ec2Subnets';
+import { describeTags, volumeNotFound, volumeTagsOf } from './ec2Tags';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
 
@@ -51,6 +53,11 @@ function taggable(context: Ec2Context, id: string): Map<string, string> {
     const instance = lookUpInstance(state, id);
     if (!instance) throw instancesNotFound([id]);
     return instance.tags;
+  }
+  if (/^vol-/.test(id)) {
+    const tags = volumeTagsOf(state, id);
+    if (!tags) throw volumeNotFound(id);
+    return tags;
   }
   if (/^snap-/.test(id)) {
     const snapshot = lookUpSnapshot(state, id);
@@ -174,6 +181,8 @@ const ACTIONS: Record<string, Ec2Action> = {
   ModifyImageAttribute: modifyImageAttribute,
   CreateTags: createTags,
   DeleteTags: deleteTags,
+  DescribeTags: describeTags,
+  DescribeSubnets: describeSubnets,
   DescribeInstanceTypes: describeInstanceTypes,
   RunInstances: runInstances,
   DescribeInstances: describeInstances,

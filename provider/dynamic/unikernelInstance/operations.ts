@@ -33,8 +33,17 @@ import {
   setShutdownBehavior,
   setTerminationProtection,
 } from '../../aws/instanceChanges';
-import { updateTags } from '../../aws/tags';
-import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
+import { describeTags, updateTags } from '../../aws/tags';
+import { AwsInputError } from '../../aws/errors';
+import {
+  appliedTags,
+  defaultTags,
+  rootVolumeTags,
+  rootVolumeTagsDiffer,
+  tagOutputs,
+  withDefaultTagsChange,
+} from '../defaultTags';
+import { pulumiReason } from '../remedies';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
 import { awsSettings, currentSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
@@ -60,7 +69,8 @@ export function diff(olds: Props, news: Props) {
     plannedRegion(typeof news.region === 'string' ? news.region : undefined),
   );
   for (const note of notes) progress(`UnikernelInstance ${String(olds.instanceId)}`, note);
-  return withDefaultTagsChange(outcome, olds, news.tags);
+  const withTags = withDefaultTagsChange(outcome, olds, news.tags);
+  return !withTags.changes && rootVolumeTagsDiffer(olds) ? { ...withTags, changes: true } : withTags;
 }
 
 type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
@@ -68,6 +78,8 @@ type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publi
     Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId' | 'rootDeviceType'>
   > & {
     instanceId: string;
+    /** The root EBS volume's tags, when there is one. */
+    rootVolumeTags?: Record<string, string>;
   };
 
 function outputs(
@@ -90,6 +102,7 @@ function outputs(
     publicDns: instance.publicDnsName,
     availabilityZone: instance.availabilityZone ?? inputs.availabilityZone,
     rootDeviceType: instance.rootDeviceType,
+    rootVolumeTags: instance.rootVolumeTags,
     clientToken,
   });
 }
@@ -129,9 +142,15 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     monitoring: inputs.monitoring,
     placementGroup: inputs.placementGroup,
     disableApiTermination: inputs.disableApiTermination,
+    // As @pulumi/aws gives them to the root volume of an instance whose rootBlockDevice has no tags.
+    volumeTags: defaultTags(),
+    bootPort:
+      inputs.verifyBoot === false || inputs.bootPort === undefined
+        ? undefined
+        : { port: inputs.bootPort, address: inputs.bootPortAddress },
     notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
-  }).catch((error: unknown) => keepCutOffLaunch(error, props, inputs, clientToken, region));
+  }).catch((error: unknown) => keepCutOffLaunch(refusedInput(error), props, inputs, clientToken, region));
   const label = `UnikernelInstance ${id}`;
   if (foundByToken) progress(label, foundByToken);
   progress(label, `launched from ${inputs.imageId} (${inputs.instanceType}); waiting until it is running`);
@@ -164,11 +183,20 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     }
     throw error;
   }
-  const running = outputs(inputs, clientToken, region, instance);
+  const running = outputs(inputs, clientToken, region, {
+    ...instance,
+    rootVolumeTags: rootVolumeTags(instance.rootDeviceType),
+  });
   const bootStatus = await verifyBoot(ec2, id, inputs, label, (summary, message) => {
     throw new PartialFailure(id, { ...props, ...running, bootStatus: summary }, [message]);
   });
   return { id, outs: { ...running, bootStatus } };
+}
+
+/** A launch input refused before anything was launched, in Pulumi's words and named by its property. */
+function refusedInput(error: unknown): unknown {
+  if (!(error instanceof AwsInputError) || !error.remedy) return error;
+  return new Error(`${error.input}: ${pulumiReason(error)}`, { cause: error });
 }
 
 /**
@@ -254,6 +282,9 @@ export async function read(id: string, props: Props) {
     progress(`UnikernelInstance ${id}`, 'its instance reachability check is impaired: the next up replaces it');
   const attributes = await describeInstanceAttributes(ec2, instanceId(id));
   const cpuCredits = olds.creditSpecification ? await describeCpuCredits(ec2, instanceId(id)) : undefined;
+  // The root volume's tags, as @pulumi/aws reads rootBlockDevice.tagsAll: a change made outside shows as drift.
+  const volumeTags = instance.rootVolumeId === undefined ? undefined : await describeTags(ec2, instance.rootVolumeId);
+  const hasPublicIp = instance.state === 'running' ? instance.hasPublicIp : undefined;
   const refreshed = {
     ...olds,
     // Only an impaired check is recorded: a healthy instance's state stays as create left it.
@@ -264,7 +295,8 @@ export async function read(id: string, props: Props) {
     publicIpAddress: instance.publicIpAddress,
     privateDns: instance.privateDnsName ?? olds.privateDns,
     publicDns: instance.publicDnsName ?? olds.publicDns,
-    ...liveInputs(olds, { ...instance, ...attributes, cpuCredits }),
+    rootVolumeTags: volumeTags ?? olds.rootVolumeTags,
+    ...liveInputs(olds, { ...instance, ...attributes, cpuCredits, hasPublicIp }),
   };
   return {
     id,
@@ -281,6 +313,7 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const label = `UnikernelInstance ${id}`;
   const tags = appliedTags(inputs.tags);
   await updateTags(ec2, instance, before.tagsAll ?? before.tags ?? {}, tags);
+  const volumeTags = await keepRootVolumeTags(ec2, instance, before, label);
   const changes = inPlaceChanges(before, inputs);
   for (const change of changes.filter((each) => each.kind !== 'instanceType')) {
     await changeInPlace(ec2, instance, change);
@@ -291,11 +324,23 @@ async function updateNow(id: string, olds: Props, news: Props) {
   }
   // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
   const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType } = before;
-  const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType });
+  const kept = definedOnly({
+    bootStatus,
+    statusCheck,
+    arn,
+    privateDns,
+    publicDns,
+    availabilityZone,
+    rootDeviceType,
+    rootVolumeTags: volumeTags,
+  });
   const typeChange = changes.find((each) => each.kind === 'instanceType');
   if (!typeChange)
     return {
-      outs: { ...outputs(inputs, before.clientToken, before.region, { ...before, tags }), ...kept },
+      outs: {
+        ...outputs(inputs, before.clientToken, before.region, { ...before, tags, rootVolumeTags: volumeTags }),
+        ...kept,
+      },
     };
   const timeout = inputs.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   // A type that cannot boot the AMI is refused before the instance is stopped.
@@ -311,11 +356,33 @@ async function updateNow(id: string, olds: Props, news: Props) {
     (message) => progress(label, message),
   );
   // Started again: new addresses, and the unikernel booted again, so its boot is verified again.
-  const outs = { ...kept, ...outputs(inputs, before.clientToken, before.region, running) };
+  const outs = {
+    ...kept,
+    ...outputs(inputs, before.clientToken, before.region, { ...running, rootVolumeTags: volumeTags }),
+  };
   const status = await verifyBoot(ec2, instance, inputs, label, (summary, message) => {
     throw new PartialFailure(id, { ...news, ...outs, bootStatus: summary }, [message]);
   });
   return { outs: { ...outs, bootStatus: status } };
+}
+
+/**
+ * The root EBS volume's tags kept in step with the defaults (CreateTags and DeleteTags on the
+ * volume, as @pulumi/aws updates rootBlockDevice.tagsAll); what it holds afterwards.
+ */
+async function keepRootVolumeTags(
+  ec2: EC2Client,
+  instance: InstanceId,
+  before: { rootDeviceType?: string; rootVolumeTags?: Record<string, string> },
+  label: string,
+): Promise<Record<string, string> | undefined> {
+  const wanted = rootVolumeTags(before.rootDeviceType);
+  if (wanted === undefined || !rootVolumeTagsDiffer(before)) return before.rootVolumeTags;
+  const volume = (await describeInstance(ec2, instance))?.rootVolumeId;
+  if (volume === undefined) return before.rootVolumeTags;
+  await updateTags(ec2, volume, before.rootVolumeTags ?? {}, wanted);
+  progress(label, `root volume ${volume} tagged with the stack's default tags`);
+  return wanted;
 }
 
 /** One in-place change other than the type (which stops and starts the instance). */
