@@ -7,10 +7,11 @@
  */
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { createEbsClient, createEc2Client } from '../../provider/aws/clients';
 import { registerEbsImageAndWait } from '../../provider/aws/ebsImages';
 import { uploadSnapshot } from '../../provider/aws/ebsUpload';
+import { registeredAmiProvider } from '../../provider/dynamic/registeredAmi/provider';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
 import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
@@ -62,6 +63,13 @@ describe('aws:defaultTags on the root volume of a UnikernelInstance, through the
   });
 
   async function instancesWith(defaults: Record<string, string>): Promise<PluginClient> {
+    return pluginWith(defaults, unikernelInstanceProvider);
+  }
+
+  async function pluginWith(
+    defaults: Record<string, string>,
+    provider: Parameters<typeof serializeProvider>[0],
+  ): Promise<PluginClient> {
     const plugin = await startPlugin({
       cwd: checkoutProject(),
       project: 'unikernel-volume-tags',
@@ -77,7 +85,7 @@ describe('aws:defaultTags on the root volume of a UnikernelInstance, through the
     });
     plugins.push(plugin);
     await plugin.configure({ 'aws:defaultTags': JSON.stringify({ tags: defaults }), 'unikernel:pollSeconds': '0.05' });
-    return plugin.withProvider(await serializeProvider(unikernelInstanceProvider));
+    return plugin.withProvider(await serializeProvider(provider));
   }
 
   async function rootVolumeOf(instanceId: string): Promise<string> {
@@ -139,5 +147,27 @@ describe('aws:defaultTags on the root volume of a UnikernelInstance, through the
     assert.equal(created.properties.rootVolumeTags, undefined);
     assert.deepEqual(local.instances().find((each) => each.instanceId === created.id)?.tags, { team: 'platform' });
     await instances.delete(created.id, urn, created.properties, checked.inputs);
+  });
+
+  it("the EBS snapshot a RegisteredAmi writes keeps the AMI's tags in step when the defaults change", async function () {
+    const imagePath = path.join(folder.dir, 'app.raw');
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    const first = await pluginWith({ team: 'platform', env: 'dev' }, registeredAmiProvider);
+    const urn = first.urn('unikernel:RegisteredAmi', 'raw');
+    const checked = await first.check(urn, {}, { rawImagePath: imagePath, name: 'raw', tags: { app: 'web' } });
+    assert.deepEqual(checked.failures, []);
+    const created = await first.create(urn, checked.inputs);
+    const snapshot = String(created.properties.snapshotId);
+    const snapshotTags = async () => {
+      const output = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshot] }));
+      const tags = Object.fromEntries((output.Snapshots![0].Tags ?? []).map((tag) => [tag.Key!, tag.Value!]));
+      return Object.fromEntries(Object.entries(tags).filter(([key]) => !key.startsWith('unikernel:')));
+    };
+    assert.deepEqual(await snapshotTags(), { team: 'platform', env: 'dev', app: 'web' });
+    const second = await pluginWith({ team: 'infra' }, registeredAmiProvider);
+    const updated = await second.update(created.id, urn, created.properties, checked.inputs, checked.inputs);
+    assert.deepEqual(updated.properties.tagsAll, { team: 'infra', app: 'web' });
+    assert.deepEqual(await snapshotTags(), { team: 'infra', app: 'web' }, 'the snapshot follows the AMI');
+    await second.delete(created.id, urn, updated.properties, checked.inputs);
   });
 });
