@@ -15,7 +15,7 @@ import {
 } from './ec2Context';
 import { readableByEc2, tagSet } from './ec2Images';
 import { startBoot } from './ec2Console';
-import { mapsPublicIp, vpcOf } from './ec2Subnets';
+import { mapsPublicIp, primaryInterfaceSet, vpcOf } from './ec2Subnets';
 import { instanceAddresses } from './ec2Ports';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
 import {
@@ -157,7 +157,12 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
     el('clientToken', instance.clientToken),
     tagSet(instance.tags),
     el('hypervisor', 'xen'),
-    el('networkInterfaceSet'),
+    primaryInterfaceSet(state, instance, {
+      privateIp: live ? privateIp : undefined,
+      privateDnsName: `ip-${privateIp.replace(/\./g, '-')}.${internalDomain}`,
+      publicIp: running ? publicIp : undefined,
+      publicDnsName: `ec2-${publicIp.replace(/\./g, '-')}.${publicDomain}`,
+    }),
     el('ebsOptimized', false),
     el(
       'metadataOptions',

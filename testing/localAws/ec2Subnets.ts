@@ -8,7 +8,7 @@ import { AwsError } from './errors';
 import { Ec2Action, paginate } from './ec2Context';
 import { defaultSubnetOf, zoneOfSubnet, zonesOf } from './ec2LaunchSettings';
 import { filters, passesFilters, scalarList } from './ec2Params';
-import type { LocalAwsState } from './state';
+import type { InstanceRecord, LocalAwsState } from './state';
 import { el, items, opt, XmlContent } from './xml';
 
 const SUBNET_FILTERS = [
@@ -80,3 +80,55 @@ export const describeSubnets: Ec2Action = (context) => {
   const { page, nextToken } = paginate(context, selected, ids.length > 0);
   return [items('subnetSet', page, (subnetId) => renderSubnet(state, subnetId)), opt('nextToken', nextToken)];
 };
+
+/**
+ * The instance's primary network interface as DescribeInstances shows it (none once the instance is
+ * gone): its private address and, while it has one, the association of its public address, which
+ * is where @pulumi/aws reads associatePublicIpAddress from.
+ */
+export function primaryInterfaceSet(
+  state: LocalAwsState,
+  instance: InstanceRecord,
+  addresses: { privateIp?: string; privateDnsName: string; publicIp?: string; publicDnsName: string },
+): XmlContent {
+  if (addresses.privateIp === undefined) return el('networkInterfaceSet');
+  const seed = createHash('sha256').update(instance.instanceId).digest('hex');
+  const association =
+    addresses.publicIp === undefined
+      ? undefined
+      : el(
+          'association',
+          el('publicIp', addresses.publicIp),
+          el('publicDnsName', addresses.publicDnsName),
+          el('ipOwnerId', 'amazon'),
+        );
+  return items('networkInterfaceSet', [instance], () => [
+    el('networkInterfaceId', `eni-${seed.slice(0, 17)}`),
+    el('subnetId', instance.subnetId),
+    el('vpcId', vpcOf(state, instance.subnetId)),
+    el('description', ''),
+    el('ownerId', state.config.accountId),
+    el('status', 'in-use'),
+    el('privateIpAddress', addresses.privateIp),
+    el('privateDnsName', addresses.privateDnsName),
+    el('sourceDestCheck', true),
+    items('groupSet', instance.securityGroupIds, (groupId) => [el('groupId', groupId)]),
+    el(
+      'attachment',
+      el('attachmentId', `eni-attach-${seed.slice(17, 34)}`),
+      el('deviceIndex', 0),
+      el('status', 'attached'),
+      el('attachTime', instance.launchTime.toISOString()),
+      el('deleteOnTermination', true),
+      el('networkCardIndex', 0),
+    ),
+    association,
+    items('privateIpAddressesSet', [addresses.privateIp], (address) => [
+      el('privateIpAddress', address),
+      el('privateDnsName', addresses.privateDnsName),
+      el('primary', true),
+      association,
+    ]),
+    el('interfaceType', 'interface'),
+  ]);
+}

@@ -132,12 +132,18 @@ describe('fake AWS: subnets, public addresses at launch and volume tags', functi
   it('a launch gets a public address as the subnet maps it, unless AssociatePublicIpAddress says otherwise', async () => {
     const privateSubnet = fake.createSubnetDirect();
     const publicSubnet = fake.createSubnetDirect({ mapPublicIpOnLaunch: true });
-    assert.equal((await launch({ SubnetId: privateSubnet })).PublicIpAddress, undefined);
+    const quiet = await launch({ SubnetId: privateSubnet });
+    assert.equal(quiet.PublicIpAddress, undefined);
+    assert.equal(quiet.NetworkInterfaces?.[0].Attachment?.DeviceIndex, 0, 'the primary interface is shown');
+    assert.equal(quiet.NetworkInterfaces?.[0].PrivateIpAddress, quiet.PrivateIpAddress);
+    assert.equal(quiet.NetworkInterfaces?.[0].Association, undefined, 'no public address: no association');
     assert.ok((await launch({ SubnetId: publicSubnet })).PublicIpAddress);
     const asked = await launch({
       NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: privateSubnet, AssociatePublicIpAddress: true }],
     });
     assert.ok(asked.PublicIpAddress, 'AssociatePublicIpAddress true wins over the subnet');
+    assert.equal(asked.NetworkInterfaces?.[0].Association?.PublicIp, asked.PublicIpAddress);
+    assert.equal(asked.NetworkInterfaces?.[0].SubnetId, privateSubnet);
     const refused = await launch({
       NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: publicSubnet, AssociatePublicIpAddress: false }],
     });

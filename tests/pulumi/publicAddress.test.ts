@@ -10,6 +10,7 @@ import { strict as assert } from 'assert';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { createEc2Client } from '../../provider/aws/clients';
 import { unikernelInstanceProvider } from '../../provider/dynamic/unikernelInstance/provider';
+import { checkInstanceInputs } from '../../provider/dynamic/unikernelInstance/rules';
 import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { PluginClient, PluginRpcError, Props, serializeProvider, startPlugin } from '../../testing/pluginHarness';
@@ -112,6 +113,25 @@ describe('UnikernelInstance and the public address, through the real plugin', fu
             'set bootPortAddress to "private" (reachable from where pulumi up runs), or associatePublicIpAddress to true',
         ],
       ],
+    );
+  });
+
+  it('check (pure): only "public" with associatePublicIpAddress false is refused; verifyBoot false says its own', function () {
+    const base = { imageId: 'ami-12345678', instanceType: 'm3.medium', bootPort: 8080 };
+    const reasons = (extra: Props) =>
+      Object.fromEntries(
+        checkInstanceInputs({ ...base, ...extra }).map((failure) => [failure.property, failure.reason]),
+      );
+    assert.match(
+      reasons({ bootPortAddress: 'public', associatePublicIpAddress: false }).bootPortAddress,
+      /will have no public IP/,
+    );
+    assert.deepEqual(reasons({ bootPortAddress: 'private', associatePublicIpAddress: false }), {});
+    assert.deepEqual(reasons({ bootPortAddress: 'public', associatePublicIpAddress: true }), {});
+    assert.deepEqual(reasons({ bootPortAddress: 'public' }), {}, 'the subnet decides: known only before launch');
+    assert.match(
+      reasons({ bootPortAddress: 'public', associatePublicIpAddress: false, verifyBoot: false }).bootPortAddress,
+      /is given but verifyBoot is false/,
     );
   });
 

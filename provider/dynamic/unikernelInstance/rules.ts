@@ -65,7 +65,7 @@ function checkBootInputs(list: FailureList, inputs: PlannedOf<typeof unikernelIn
     list.fail('bootPortAddress', 'must be "public" or "private"');
   else if (bootPortAddress !== undefined && bootPort === undefined)
     list.fail('bootPortAddress', 'is given without bootPort: give the port to check, or remove it');
-  else if (bootPortAddress === 'public' && inputs.associatePublicIpAddress === false)
+  else if (bootPortAddress === 'public' && inputs.associatePublicIpAddress === false && verifyBoot !== false)
     list.fail(
       'bootPortAddress',
       `is "public" but associatePublicIpAddress is false, so the instance will have no public IP to check the port on: ${pulumiRemedy({ kind: 'portWithoutPublicIp' })}`,
