@@ -222,7 +222,7 @@ export class LocalAws {
     this.state.impaired.add(instanceId);
   }
 
-  // Network, key pairs and instance profiles (only their existence is modelled)
+  // Network, key pairs and instance profiles (only their existence is modelled, and subnets' MapPublicIpOnLaunch)
 
   createKeyPairDirect(name: string): void {
     this.state.keyPairs.add(name);
