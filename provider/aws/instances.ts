@@ -22,6 +22,7 @@ import { ImageId, instanceId, InstanceId } from './ids';
 import { lookAgain, LOOK_AGAIN_SECONDS, LookAgainOptions, wasCutOff } from './cutOff';
 import { cutOffCause, describeImage } from './images';
 import { launchMismatch, LaunchNeeds, launchNotes, launchRefusal, typesThatCanLaunch } from './launchCompatibility';
+import { hasPublicIp, refusePortWithoutPublicIp } from './publicAddress';
 import { fromTagList, Tags, toTagList } from './tags';
 import { waiterParameters, WaitOptions } from './waiting';
 
@@ -53,6 +54,16 @@ export interface LaunchOptions {
   monitoring?: boolean;
   placementGroup?: string;
   disableApiTermination?: boolean;
+  /**
+   * Tags of the volumes the launch makes (the root volume of an EBS-backed AMI), sent with
+   * RunInstances; left out for an instance-store AMI, which makes none.
+   */
+  volumeTags?: Tags;
+  /**
+   * The boot check's TCP port and address: one on the public address of an instance that will have
+   * no public IP (the subnet's MapPublicIpOnLaunch, AssociatePublicIpAddress) is refused before launch.
+   */
+  bootPort?: { port: number; address?: 'public' | 'private' };
   /** Told what may stop the boot but not the launch (an NVMe root the image needs a driver for). */
   notice?: (message: string) => void;
   wait?: WaitOptions;
@@ -104,6 +115,10 @@ export interface InstanceSummary {
   /** The instance profile's ARN, as DescribeInstances gives it. */
   iamInstanceProfileArn?: string;
   tags: Tags;
+  /** The root device's EBS volume, for an EBS-backed instance. */
+  rootVolumeId?: string;
+  /** Whether it has a public IPv4 address (its primary interface's association), as @pulumi/aws reads associatePublicIpAddress. */
+  hasPublicIp: boolean;
 }
 
 /** The instance was launched but did not reach running: it exists, and has this id. */
@@ -177,6 +192,9 @@ function summarize(instance: Instance, ownerId?: string): InstanceSummary {
     placementGroup: instance.Placement?.GroupName || undefined,
     iamInstanceProfileArn: instance.IamInstanceProfile?.Arn,
     tags: fromTagList(instance.Tags),
+    rootVolumeId: instance.BlockDeviceMappings?.find((mapping) => mapping.DeviceName === instance.RootDeviceName)?.Ebs
+      ?.VolumeId,
+    hasPublicIp: hasPublicIp(instance),
   };
 }
 
@@ -325,9 +343,12 @@ export async function launchInstance(options: LaunchOptions, sending?: () => voi
         `AMI ${options.imageId} is instance-store-backed, and EC2 takes a shutdown behaviour for EBS-backed images only (an instance-store instance always terminates): remove it`,
       );
   }
+  if (options.bootPort?.address === 'public')
+    await refusePortWithoutPublicIp(ec2, options, options.bootPort.port, signal);
   sending?.();
+  const input = runInstancesInput(options, launch.rootDeviceName, launch.rootDeviceType);
   const output = await awsCall('RunInstances', options.imageId, () =>
-    ec2.send(new RunInstancesCommand(runInstancesInput(options, launch.rootDeviceName)), { abortSignal: signal }),
+    ec2.send(new RunInstancesCommand(input), { abortSignal: signal }),
   );
   const launched = output.Instances?.[0]?.InstanceId;
   if (!launched)
@@ -345,7 +366,14 @@ export async function launchInstance(options: LaunchOptions, sending?: () => voi
 export function runInstancesInput(
   options: LaunchOptions,
   rootDeviceName: string | undefined,
+  rootDeviceType?: string,
 ): RunInstancesCommandInput {
+  const instanceTags = toTagList(options.tags);
+  const volumeTags = rootDeviceType === 'ebs' ? toTagList(options.volumeTags) : [];
+  const tagSpecifications = [
+    ...(instanceTags.length > 0 ? [{ ResourceType: 'instance' as const, Tags: instanceTags }] : []),
+    ...(volumeTags.length > 0 ? [{ ResourceType: 'volume' as const, Tags: volumeTags }] : []),
+  ];
   const metadata = options.metadataOptions ?? {};
   const root = options.rootBlockDevice;
   // EC2 takes a public address only on a network interface described in the request, and then
@@ -410,10 +438,7 @@ export function runInstancesInput(
           ],
     Monitoring: options.monitoring === undefined ? undefined : { Enabled: options.monitoring },
     DisableApiTermination: options.disableApiTermination,
-    TagSpecifications:
-      options.tags && Object.keys(options.tags).length > 0
-        ? [{ ResourceType: 'instance', Tags: toTagList(options.tags) }]
-        : undefined,
+    TagSpecifications: tagSpecifications.length > 0 ? tagSpecifications : undefined,
   };
 }
 

@@ -39,6 +39,7 @@ interface RunOptions extends Ec2CommandOptions {
   bootTimeout?: string;
   bootPort?: string;
   bootPortAddress?: string;
+  associatePublicIpAddress?: boolean;
   bootCheck: boolean;
 }
 
@@ -73,6 +74,10 @@ function bootPort(options: RunOptions): { port: number; address?: 'public' | 'pr
   }
   if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
     throw new CliInputError(`--boot-port ${port}: give a TCP port from 1 to 65535`);
+  if (address === 'public' && options.associatePublicIpAddress === false)
+    throw new CliInputError(
+      `--boot-port-address public: --no-associate-public-ip-address leaves the instance without a public IP to check port ${port} on; use --boot-port-address private (reachable from where the command runs), or leave out --no-associate-public-ip-address`,
+    );
   return { port: Number(port), address };
 }
 
@@ -173,8 +178,10 @@ async function runRun(options: RunOptions, output: Output, signal: AbortSignal):
     keyName: options.keyName,
     securityGroupIds: options.securityGroupIds,
     subnetId: options.subnetId,
+    associatePublicIpAddress: options.associatePublicIpAddress,
     userData,
     tags: { Name: `unikernel-ami run ${options.imageId}` },
+    bootPort: port,
     notice: (message) => output.info(`note: ${message}`),
     signal,
   });
@@ -304,6 +311,8 @@ export function registerEc2Commands(program: Command): void {
     .option('-g, --security-group-ids <sg...>', 'existing security group ids')
     .option('-s, --subnet-id <subnet>', 'an existing subnet')
     .option('-f, --user-data-file <path>', 'user data (at most 16 KiB)')
+    .option('--associate-public-ip-address', 'give the instance a public IP (default: the subnet decides)')
+    .option('--no-associate-public-ip-address', 'give the instance no public IP')
     .option('--boot-marker <regex>', 'the console line that confirms the boot (default: the reachability checks)')
     .option('--boot-failure-pattern <regex...>', 'console lines that mean the boot failed, besides the built-in ones')
     .option('--boot-timeout <seconds>', 'how long to wait for the boot to be verified', '600')

@@ -53,6 +53,8 @@ export const EC2_OPTION_NAMES: Record<string, string> = {
   keyName: '-k/--key-name',
   subnetId: '-s/--subnet-id',
   securityGroupIds: '-g/--security-group-ids',
+  bootPortAddress: '--boot-port-address',
+  associatePublicIpAddress: '--associate-public-ip-address',
 };
 
 /** The option names of `bundle --bucket`, where the core's destination is the bucket. */
@@ -79,6 +81,8 @@ export function cliRemedy(remedy: Remedy): string {
       return `wait for that run to end, or, if none is running, delete it (unikernel-ami delete-bundle -p ${remedy.name})`;
     case 'removeRecord':
       return `delete the bundle there (unikernel-ami delete-bundle -p ${remedy.name}) or remove that object, then run the command again`;
+    case 'portWithoutPublicIp':
+      return 'use --boot-port-address private (reachable from where the command runs), or --associate-public-ip-address';
   }
 }
 

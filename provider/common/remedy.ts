@@ -22,7 +22,9 @@ export type Remedy =
   /** Another run holds the place of the bundle `name` at `location`: wait for it, or delete what a dead run left. */
   | { kind: 'waitOrDelete'; name: string; location: string }
   /** The object at `location` where the record of the bundle `name` belongs is not one: remove it, or delete that bundle. */
-  | { kind: 'removeRecord'; name: string; location: string };
+  | { kind: 'removeRecord'; name: string; location: string }
+  /** A TCP boot check on the public address of an instance that will have none: check the private one, or give it one. */
+  | { kind: 'portWithoutPublicIp' };
 
 export type RemedyWords = (remedy: Remedy) => string;
 
@@ -47,6 +49,8 @@ export function neutralRemedy(remedy: Remedy): string {
       return 'wait for that run to end, or, if none is running, delete the bundle';
     case 'removeRecord':
       return 'remove that object or delete the bundle, then run again';
+    case 'portWithoutPublicIp':
+      return 'check the port on the private address, or launch the instance with a public IP';
   }
 }
 

@@ -51,3 +51,17 @@ export function withDefaultTagsChange(
 function isTags(value: unknown): value is Tags {
   return typeof value === 'object' && value !== null && Object.values(value).every((each) => typeof each === 'string');
 }
+
+/**
+ * The tags the root EBS volume of an EBS-backed instance should hold: the defaults, as @pulumi/aws
+ * gives them to a root volume with no tags of its own (undefined for an instance with no such volume).
+ */
+export function rootVolumeTags(rootDeviceType: unknown, defaults: Tags = defaultTags()): Tags | undefined {
+  return rootDeviceType === 'ebs' ? defaults : undefined;
+}
+
+/** Whether the root volume's tags (state) are not what the defaults make: an update in place. */
+export function rootVolumeTagsDiffer(olds: Record<string, unknown>, defaults: Tags = defaultTags()): boolean {
+  const wanted = rootVolumeTags(olds.rootDeviceType, defaults);
+  return wanted !== undefined && !sameValue(olds.rootVolumeTags ?? {}, wanted);
+}

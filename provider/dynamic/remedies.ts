@@ -27,6 +27,8 @@ export function pulumiRemedy(remedy: Remedy): string {
       return 'wait for that run to end, or, if none is running, delete that bundle and run pulumi up again';
     case 'removeRecord':
       return 'remove that object or delete that bundle, then run pulumi up again';
+    case 'portWithoutPublicIp':
+      return 'set bootPortAddress to "private" (reachable from where pulumi up runs), or associatePublicIpAddress to true';
   }
 }
 

@@ -31,7 +31,9 @@ import {
   replaceIamInstanceProfileAssociation,
 } from './ec2ProfileAssociations';
 import { deleteSnapshot, describeSnapshots, lookUpSnapshot, snapshotsNotFound } from './ec2Snapshots';
-import { describeVolumes, describeVolumesModifications, modifyVolume } from './ec2Volumes';
+import { describeVolumes, describeVolumesModifications, modifyVolume, volumeNotFound } from './ec2Volumes';
+import { describeSubnets } from './ec2Subnets';
+import { describeTags, volumeTagsOf } from './ec2Tags';
 import { checkTag, filters, passesFilters, scalarList, structList } from './ec2Params';
 import { el, element, items, opt, xmlDocument } from './xml';
 
@@ -52,6 +54,11 @@ function taggable(context: Ec2Context, id: string): Map<string, string> {
     const instance = lookUpInstance(state, id);
     if (!instance) throw instancesNotFound([id]);
     return instance.tags;
+  }
+  if (/^vol-/.test(id)) {
+    const tags = volumeTagsOf(state, id);
+    if (!tags) throw volumeNotFound(id);
+    return tags;
   }
   if (/^snap-/.test(id)) {
     const snapshot = lookUpSnapshot(state, id);
@@ -175,6 +182,8 @@ const ACTIONS: Record<string, Ec2Action> = {
   ModifyImageAttribute: modifyImageAttribute,
   CreateTags: createTags,
   DeleteTags: deleteTags,
+  DescribeTags: describeTags,
+  DescribeSubnets: describeSubnets,
   DescribeInstanceTypes: describeInstanceTypes,
   RunInstances: runInstances,
   DescribeInstances: describeInstances,

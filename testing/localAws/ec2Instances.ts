@@ -16,6 +16,7 @@ import {
 import { readableByEc2, tagSet } from './ec2Images';
 import { startBoot } from './ec2Console';
 import { attachRootVolume } from './ec2Volumes';
+import { mapsPublicIp, primaryInterfaceSet, vpcOf } from './ec2Subnets';
 import { instanceAddresses } from './ec2Ports';
 import { filters, integer, invalidValue, passesFilters, required, scalarList, tagSpecifications } from './ec2Params';
 import {
@@ -71,10 +72,6 @@ function derivedId(prefix: string, seed: string): string {
 /** An instance profile's id (AIPA…), derived from its ARN. */
 export function profileIdOf(arn: string): string {
   return `AIPA${derivedId('x', arn).slice(2, 19).toUpperCase()}`;
-}
-
-function vpcOf(state: LocalAwsState, subnetId: string): string {
-  return derivedId('vpc', `${state.config.accountId}/${state.config.region}/${subnetId}`);
 }
 
 function defaultSecurityGroup(state: LocalAwsState): string {
@@ -161,7 +158,12 @@ function renderInstance(state: LocalAwsState, instance: InstanceRecord): XmlCont
     el('clientToken', instance.clientToken),
     tagSet(instance.tags),
     el('hypervisor', 'xen'),
-    el('networkInterfaceSet'),
+    primaryInterfaceSet(state, instance, {
+      privateIp: live ? privateIp : undefined,
+      privateDnsName: `ip-${privateIp.replace(/\./g, '-')}.${internalDomain}`,
+      publicIp: running ? publicIp : undefined,
+      publicDnsName: `ec2-${publicIp.replace(/\./g, '-')}.${publicDomain}`,
+    }),
     el('ebsOptimized', false),
     el(
       'metadataOptions',
@@ -440,6 +442,7 @@ export const runInstances: Ec2Action = (context) => {
     checkAddressFree(network.privateIp, heldAddresses(state));
   }
   const tags = tagSpecifications(params, 'instance', ['volume', 'network-interface']);
+  const volumeTags = tagSpecifications(params, 'volume', ['instance', 'network-interface']);
 
   const now = state.now();
   const timeline = launchTimeline(context, bundleIntact(state, image), now);
@@ -485,12 +488,15 @@ export const runInstances: Ec2Action = (context) => {
         availabilityZone: placement.zone,
         placementGroup: placement.placementGroup,
         privateIp: network.privateIp,
-        publicIp: network.associatePublicIp ?? true,
+        publicIp: network.associatePublicIp ?? mapsPublicIp(state, subnetId),
         publicAddressIndex: addressIndex,
       },
     };
     state.instances.set(instance.instanceId, instance);
     attachRootVolume(state, instance, image.rootSnapshotId);
+    // The volumes made at launch (here the root volume of an EBS-backed image) take the volume tags.
+    const volumeId = instance.settings.rootVolume?.volumeId;
+    if (volumeId !== undefined) state.volumeTags.set(volumeId, new Map(volumeTags));
     startBoot(state, instance, image);
     state.ports.schedule(instance);
     reservation.instanceIds.push(instance.instanceId);

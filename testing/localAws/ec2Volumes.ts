@@ -9,6 +9,7 @@
  */
 import { Ec2Action } from './ec2Context';
 import { filters, integer, invalidValue, passesFilters, QueryParams, required, scalarList } from './ec2Params';
+import { tagSet } from './ec2Images';
 import { AwsError } from './errors';
 import {
   InstanceRecord,
@@ -71,8 +72,14 @@ function viewOf(state: LocalAwsState, record: VolumeRecord): VolumeView | undefi
   return record.volume.deleteOnTermination ? undefined : { status: 'available', attached: false };
 }
 
-function volumeNotFound(id: string): AwsError {
+export function volumeNotFound(id: string): AwsError {
   return new AwsError(400, 'InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
+}
+
+/** The volume of this id while it exists (attached, or kept after its instance ended). */
+export function existingVolume(state: LocalAwsState, id: string): VolumeRecord | undefined {
+  const record = state.volumes.get(id);
+  return record && viewOf(state, record) ? record : undefined;
 }
 
 function checkVolumeId(id: string): void {
@@ -145,7 +152,7 @@ function gp2Baseline(sizeGiB: number): number {
   return Math.min(16_000, Math.max(100, 3 * sizeGiB));
 }
 
-function renderVolume(record: VolumeRecord, view: VolumeView): XmlContent {
+function renderVolume(state: LocalAwsState, record: VolumeRecord, view: VolumeView): XmlContent {
   const { volume } = record;
   return [
     el('volumeId', volume.volumeId),
@@ -168,6 +175,7 @@ function renderVolume(record: VolumeRecord, view: VolumeView): XmlContent {
     el('encrypted', volume.encrypted),
     opt('kmsKeyId', volume.kmsKeyId),
     el('multiAttachEnabled', false),
+    tagSet(state.volumeTags.get(volume.volumeId) ?? new Map()),
   ];
 }
 
@@ -195,7 +203,7 @@ export const describeVolumes: Ec2Action = (context) => {
     };
     return passesFilters(filterList, fields, new Map(), VOLUME_FILTERS) ? [{ record, view }] : [];
   });
-  return items('volumeSet', shown, (each) => renderVolume(each.record, each.view));
+  return items('volumeSet', shown, (each) => renderVolume(state, each.record, each.view));
 };
 
 function inRange(name: string, value: number, [low, high]: [number, number], what: string): void {

@@ -9,6 +9,9 @@ import { createSigningIdentity } from '../../provider/bundle/identity';
 import { readPrivateKey } from '../../provider/bundle/keys';
 import { FaultInjector } from './faults';
 import { LocalAwsServer } from './server';
+import { isDefaultSubnet } from './ec2Subnets';
+import { defaultSubnetOf } from './ec2LaunchSettings';
+import { volumeTagsOf } from './ec2Tags';
 import { ConsoleScript, LocalAwsState, ImageRecord, InstanceRecord, SnapshotRecord, TimelineEntry } from './state';
 import {
   BucketOptions,
@@ -221,7 +224,7 @@ export class LocalAws {
     this.state.impaired.add(instanceId);
   }
 
-  // Network, key pairs and instance profiles (only their existence is modelled)
+  // Network, key pairs and instance profiles (only their existence is modelled, and subnets' MapPublicIpOnLaunch)
 
   createKeyPairDirect(name: string): void {
     this.state.keyPairs.add(name);
@@ -234,11 +237,43 @@ export class LocalAws {
     return id;
   }
 
-  /** A new subnet; returns its id. */
-  createSubnetDirect(): string {
+  /**
+   * A new subnet (in zone a); returns its id. Its MapPublicIpOnLaunch is false, as a subnet made
+   * with CreateSubnet's is, unless `mapPublicIpOnLaunch` says otherwise.
+   */
+  createSubnetDirect(options: { mapPublicIpOnLaunch?: boolean } = {}): string {
     const id = this.state.newId('subnet');
     this.state.subnets.add(id);
+    this.state.subnetPublicIp.set(id, options.mapPublicIpOnLaunch ?? false);
     return id;
+  }
+
+  /** Sets a subnet's MapPublicIpOnLaunch (as ModifySubnetAttribute does), a default subnet's too. */
+  setSubnetMapPublicIpDirect(subnetId: string, value: boolean): void {
+    if (!isDefaultSubnet(this.state, subnetId) && !this.state.subnets.has(subnetId))
+      throw new Error(`no subnet ${subnetId}`);
+    this.state.subnetPublicIp.set(subnetId, value);
+  }
+
+  /** The default subnet of a zone of the region (zone a when none is named). */
+  defaultSubnetIdDirect(zone = `${this.region}a`): string {
+    return defaultSubnetOf(this.state, zone);
+  }
+
+  /**
+   * Gives a running instance a public address or takes it away, as associating an Elastic IP with an
+   * instance that had none, or releasing one, does outside the program.
+   */
+  setPublicAddressDirect(instanceId: string, hasOne: boolean): void {
+    const instance = this.state.instances.get(instanceId);
+    if (!instance) throw new Error(`no instance ${instanceId}`);
+    instance.settings.publicIp = hasOne;
+  }
+
+  /** The tags of a volume (a root volume made at launch), or undefined if there is no such volume. */
+  volumeTagsDirect(volumeId: string): Record<string, string> | undefined {
+    const tags = volumeTagsOf(this.state, volumeId);
+    return tags && Object.fromEntries(tags);
   }
 
   /**

@@ -298,6 +298,10 @@ export class LocalAwsState {
   readonly keyPairs = new Set<string>();
   readonly securityGroups = new Set<string>();
   readonly subnets = new Set<string>();
+  /** MapPublicIpOnLaunch of a subnet made by a test, or of a default subnet a test changed (default subnets: true). */
+  readonly subnetPublicIp = new Map<string, boolean>();
+  /** Volume id → its tags (root volumes of EBS-backed instances, tagged at launch or by CreateTags). */
+  readonly volumeTags = new Map<string, Map<string, string>>();
   readonly instanceProfiles = new Set<string>();
   /** Placement group names (none exist by default). */
   readonly placementGroups = new Set<string>();

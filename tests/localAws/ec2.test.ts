@@ -255,7 +255,7 @@ describe('fake AWS: EC2', function () {
   it('runs an instance from pending to running, terminates it, and the SDK waiters follow', async () => {
     const imageId = await availableImage();
     const group = fake.createSecurityGroupDirect();
-    const subnet = fake.createSubnetDirect();
+    const subnet = fake.createSubnetDirect({ mapPublicIpOnLaunch: true });
     fake.createKeyPairDirect('demo-key');
     const launch: RunInstancesCommandInput = {
       ImageId: imageId,

@@ -102,6 +102,7 @@ describe('resource declarations and what derives from them', () => {
         'publicIpAddress',
         'region',
         'rootDeviceType',
+        'rootVolumeTags',
         'state',
         'statusCheck',
         'tags',

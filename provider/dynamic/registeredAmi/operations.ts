@@ -7,7 +7,7 @@
 import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
 import { deadline, trackedOperations } from '../cancellation';
 import { createClients } from '../../aws/clients';
-import { imageId } from '../../aws/ids';
+import { imageId, snapshotId } from '../../aws/ids';
 import { setImageDescription } from '../../aws/images';
 import { updateTags } from '../../aws/tags';
 import { randomBytes } from 'crypto';
@@ -99,7 +99,12 @@ async function updateNow(id: string, olds: Props, news: Props) {
   if ((inputs.description ?? '') !== (before.description ?? ''))
     await setImageDescription(ec2, image, inputs.description ?? '');
   const tags = appliedTags(inputs.tags);
-  await updateTags(ec2, image, before.tagsAll ?? before.tags ?? {}, tags);
+  const tagsBefore = before.tagsAll ?? before.tags ?? {};
+  await updateTags(ec2, image, tagsBefore, tags);
+  // The EBS snapshot this resource wrote under its AMI (not an adopted AMI's) carries the same tags, and its
+  // content tag: kept in step.
+  if (before.snapshotId !== undefined && before.adoptImageId === undefined)
+    await updateTags(ec2, snapshotId(before.snapshotId), tagsBefore, tags);
   const facts = {
     imageId: image,
     region: before.region,

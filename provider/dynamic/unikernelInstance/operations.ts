@@ -33,9 +33,18 @@ import {
   setShutdownBehavior,
   setTerminationProtection,
 } from '../../aws/instanceChanges';
-import { updateTags } from '../../aws/tags';
+import { describeTags, updateTags } from '../../aws/tags';
 import { describeRootVolume, setDeleteOnTermination } from '../../aws/volumes';
-import { appliedTags, tagOutputs, withDefaultTagsChange } from '../defaultTags';
+import { AwsInputError } from '../../aws/errors';
+import {
+  appliedTags,
+  defaultTags,
+  rootVolumeTags,
+  rootVolumeTagsDiffer,
+  tagOutputs,
+  withDefaultTagsChange,
+} from '../defaultTags';
+import { pulumiReason } from '../remedies';
 import { CheckFailure, PartialFailure, reason } from '../failures';
 import { progress } from '../log';
 import { awsSettings, currentSettings, plannedRegion, resolveRegion, waitOptions } from '../settings';
@@ -62,7 +71,8 @@ export function diff(olds: Props, news: Props) {
     plannedRegion(typeof news.region === 'string' ? news.region : undefined),
   );
   for (const note of notes) progress(`UnikernelInstance ${String(olds.instanceId)}`, note);
-  return withDefaultTagsChange(outcome, olds, news.tags);
+  const withTags = withDefaultTagsChange(outcome, olds, news.tags);
+  return !withTags.changes && rootVolumeTagsDiffer(olds) ? { ...withTags, changes: true } : withTags;
 }
 
 type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publicIpAddress' | 'tags'> &
@@ -70,6 +80,8 @@ type InstanceFacts = Pick<InstanceSummary, 'state' | 'privateIpAddress' | 'publi
     Pick<InstanceSummary, 'privateDnsName' | 'publicDnsName' | 'availabilityZone' | 'ownerId' | 'rootDeviceType'>
   > & {
     instanceId: string;
+    /** The root EBS volume's tags, when there is one. */
+    rootVolumeTags?: Record<string, string>;
   };
 
 function outputs(
@@ -92,6 +104,7 @@ function outputs(
     publicDns: instance.publicDnsName,
     availabilityZone: instance.availabilityZone ?? inputs.availabilityZone,
     rootDeviceType: instance.rootDeviceType,
+    rootVolumeTags: instance.rootVolumeTags,
     clientToken,
   });
 }
@@ -131,9 +144,15 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     monitoring: inputs.monitoring,
     placementGroup: inputs.placementGroup,
     disableApiTermination: inputs.disableApiTermination,
+    // As @pulumi/aws gives them to the root volume of an instance whose rootBlockDevice has no tags.
+    volumeTags: defaultTags(),
+    bootPort:
+      inputs.verifyBoot === false || inputs.bootPort === undefined
+        ? undefined
+        : { port: inputs.bootPort, address: inputs.bootPortAddress },
     notice: (message) => progress(`UnikernelInstance of ${inputs.imageId}`, message),
     signal,
-  }).catch((error: unknown) => keepCutOffLaunch(error, props, inputs, clientToken, region));
+  }).catch((error: unknown) => keepCutOffLaunch(refusedInput(error), props, inputs, clientToken, region));
   const label = `UnikernelInstance ${id}`;
   if (foundByToken) progress(label, foundByToken);
   progress(label, `launched from ${inputs.imageId} (${inputs.instanceType}); waiting until it is running`);
@@ -167,13 +186,19 @@ async function createNow(props: Props): Promise<{ id: string; outs: UnikernelIns
     throw error;
   }
   const running = {
-    ...outputs(inputs, clientToken, region, instance),
+    ...outputs(inputs, clientToken, region, { ...instance, rootVolumeTags: rootVolumeTags(instance.rootDeviceType) }),
     ...(await liveRootBlockDevice(ec2, instance, inputs.rootBlockDevice, label)),
   };
   const bootStatus = await verifyBoot(ec2, id, inputs, label, (summary, message) => {
     throw new PartialFailure(id, { ...props, ...running, bootStatus: summary }, [message]);
   });
   return { id, outs: { ...running, bootStatus } };
+}
+
+/** A launch input refused before anything was launched, in Pulumi's words and named by its property. */
+function refusedInput(error: unknown): unknown {
+  if (!(error instanceof AwsInputError) || !error.remedy) return error;
+  return new Error(`${error.input}: ${pulumiReason(error)}`, { cause: error });
 }
 
 /**
@@ -284,6 +309,9 @@ export async function read(id: string, props: Props) {
     instance.rootDeviceType === 'ebs' && instance.rootDeviceName !== undefined
       ? await describeRootVolume(ec2, instanceId(id), instance.rootDeviceName)
       : undefined;
+  // The root volume's tags, as @pulumi/aws reads rootBlockDevice.tagsAll: a change made outside shows as drift.
+  const volumeTags = instance.rootVolumeId === undefined ? undefined : await describeTags(ec2, instance.rootVolumeId);
+  const hasPublicIp = instance.state === 'running' ? instance.hasPublicIp : undefined;
   const refreshed = {
     ...olds,
     // Only an impaired check is recorded: a healthy instance's state stays as create left it.
@@ -294,10 +322,12 @@ export async function read(id: string, props: Props) {
     publicIpAddress: instance.publicIpAddress,
     privateDns: instance.privateDnsName ?? olds.privateDns,
     publicDns: instance.publicDnsName ?? olds.publicDns,
+    rootVolumeTags: volumeTags ?? olds.rootVolumeTags,
     ...liveInputs(olds, {
       ...instance,
       ...attributes,
       cpuCredits,
+      hasPublicIp,
       rootVolume: rootVolume && recordedRootVolume(rootVolume),
     }),
   };
@@ -338,6 +368,7 @@ async function updateNow(id: string, olds: Props, news: Props) {
     if (live) rootBlockDevice = { ...live, ...definedOnly(inputs.rootBlockDevice ?? {}) };
   }
   await updateTags(ec2, instance, before.tagsAll ?? before.tags ?? {}, tags);
+  const volumeTags = await keepRootVolumeTags(ec2, instance, before, label);
   for (const change of changes.filter((each) => each.kind !== 'instanceType' && each.kind !== 'rootVolume')) {
     await changeInPlace(ec2, instance, change, rootDeviceName);
     progress(
@@ -347,12 +378,21 @@ async function updateNow(id: string, olds: Props, news: Props) {
   }
   // What only create and refresh learn (the boot's verdict, the ARN, names, zone) stays as it was.
   const { bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType } = before;
-  const kept = definedOnly({ bootStatus, statusCheck, arn, privateDns, publicDns, availabilityZone, rootDeviceType });
+  const kept = definedOnly({
+    bootStatus,
+    statusCheck,
+    arn,
+    privateDns,
+    publicDns,
+    availabilityZone,
+    rootDeviceType,
+    rootVolumeTags: volumeTags,
+  });
   const typeChange = changes.find((each) => each.kind === 'instanceType');
   if (!typeChange)
     return {
       outs: definedOnly({
-        ...outputs(inputs, before.clientToken, before.region, { ...before, tags }),
+        ...outputs(inputs, before.clientToken, before.region, { ...before, tags, rootVolumeTags: volumeTags }),
         ...kept,
         rootBlockDevice,
       }),
@@ -373,13 +413,32 @@ async function updateNow(id: string, olds: Props, news: Props) {
   // Started again: new addresses, and the unikernel booted again, so its boot is verified again.
   const outs = definedOnly({
     ...kept,
-    ...outputs(inputs, before.clientToken, before.region, running),
+    ...outputs(inputs, before.clientToken, before.region, { ...running, rootVolumeTags: volumeTags }),
     rootBlockDevice,
   });
   const status = await verifyBoot(ec2, instance, inputs, label, (summary, message) => {
     throw new PartialFailure(id, { ...news, ...outs, bootStatus: summary }, [message]);
   });
   return { outs: { ...outs, bootStatus: status } };
+}
+
+/**
+ * The root EBS volume's tags kept in step with the defaults (CreateTags and DeleteTags on the
+ * volume, as @pulumi/aws updates rootBlockDevice.tagsAll); what it holds afterwards.
+ */
+async function keepRootVolumeTags(
+  ec2: EC2Client,
+  instance: InstanceId,
+  before: { rootDeviceType?: string; rootVolumeTags?: Record<string, string> },
+  label: string,
+): Promise<Record<string, string> | undefined> {
+  const wanted = rootVolumeTags(before.rootDeviceType);
+  if (wanted === undefined || !rootVolumeTagsDiffer(before)) return before.rootVolumeTags;
+  const volume = (await describeInstance(ec2, instance))?.rootVolumeId;
+  if (volume === undefined) return before.rootVolumeTags;
+  await updateTags(ec2, volume, before.rootVolumeTags ?? {}, wanted);
+  progress(label, `root volume ${volume} tagged with the stack's default tags`);
+  return wanted;
 }
 
 /** One in-place change other than the type (which stops and starts the instance) and the root volume (made first). */

@@ -2,6 +2,7 @@
 import { bootPatterns } from '../../aws/bootCheck';
 import { imageId, instanceId, instanceType } from '../../aws/ids';
 import { CheckFailure, FailureList } from '../failures';
+import { pulumiRemedy } from '../remedies';
 import { positiveSecondsProblem, regionMoves, wholeNumberProblem } from '../inputRules';
 import { defaultsOf, keysWhere, parsePlanned, PlannedOf, withDefaults } from '../schema';
 import { diffProperties, DiffOutcome, isKnown, isUnknown, sameValue } from '../values';
@@ -64,6 +65,11 @@ function checkBootInputs(list: FailureList, inputs: PlannedOf<typeof unikernelIn
     list.fail('bootPortAddress', 'must be "public" or "private"');
   else if (bootPortAddress !== undefined && bootPort === undefined)
     list.fail('bootPortAddress', 'is given without bootPort: give the port to check, or remove it');
+  else if (bootPortAddress === 'public' && inputs.associatePublicIpAddress === false && verifyBoot !== false)
+    list.fail(
+      'bootPortAddress',
+      `is "public" but associatePublicIpAddress is false, so the instance will have no public IP to check the port on: ${pulumiRemedy({ kind: 'portWithoutPublicIp' })}`,
+    );
   if (verifyBoot === false) {
     const given = (
       ['bootMarker', 'bootFailurePatterns', 'bootTimeoutSeconds', 'bootPort', 'bootPortAddress'] as const
@@ -387,6 +393,8 @@ export interface LiveInstance {
   iamInstanceProfileArn?: string;
   /** The root volume of an EBS-backed instance (DescribeVolumes and its attachment). */
   rootVolume?: Props;
+  /** Whether it has a public IPv4 address now (read only while it runs). */
+  hasPublicIp?: boolean;
 }
 
 /** Whether an instance profile given by name or ARN is the one with this ARN (a name is its ARN's last part). */
@@ -410,6 +418,9 @@ export function liveInputs(olds: Props, live: LiveInstance): Props {
   if (given('securityGroupIds') && !sameValue([...live.securityGroupIds].sort(), sortedList(olds.securityGroupIds)))
     drifted.securityGroupIds = live.securityGroupIds;
   if (given('privateIp') && live.privateIpAddress !== undefined) drifted.privateIp = live.privateIpAddress;
+  // As @pulumi/aws reads it: an address gained or lost (an Elastic IP associated or released) is drift.
+  if (given('associatePublicIpAddress') && live.hasPublicIp !== undefined)
+    drifted.associatePublicIpAddress = live.hasPublicIp;
   if (given('instanceInitiatedShutdownBehavior') && live.instanceInitiatedShutdownBehavior !== undefined)
     drifted.instanceInitiatedShutdownBehavior = live.instanceInitiatedShutdownBehavior;
   for (const key of ['disableApiTermination', 'monitoring'] as const) {

@@ -163,6 +163,11 @@ export const unikernelInstanceSchema = {
   availabilityZone: property(strings, { input: 'optional', output: 'maybe', change: 'replace', resource: 'declared' }),
   /** "ebs" or "instance-store": whether a type change can be made in place. */
   rootDeviceType: property(strings, { output: 'maybe', change: 'none', resource: 'declared' }),
+  /**
+   * The tags of the root EBS volume of an EBS-backed instance: the stack's aws:defaultTags, given at
+   * launch and kept in step in place (as @pulumi/aws's rootBlockDevice.tagsAll).
+   */
+  rootVolumeTags: property(stringMap, { output: 'maybe', change: 'none', resource: 'declared' }),
   /** Set by create (one per launch): a retried RunInstances returns the same instance. */
   clientToken: property(strings, { output: 'always', change: 'none', resource: 'reserved' }),
 };
