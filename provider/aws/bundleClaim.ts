@@ -9,9 +9,12 @@ import { createHash, randomBytes } from 'crypto';
 import { hostname } from 'os';
 import { Readable } from 'stream';
 import { BundleInputError, ResumeMismatchError } from '../bundle/errors';
-import { BundleAddress, bucketOf, describeAddress, resumeKey } from './bundleAddress';
+import { BundleAddress, bucketOf, bundleAddress, describeAddress, resumeKey } from './bundleAddress';
 import { ClaimAction, claimIsStale, describeHolder, MAX_RECORD_BYTES, parseClaim, renderClaim } from './claimRecord';
+import { listBundleObjects } from './bundleObjects';
 import { awsCall, errorCode } from './errors';
+import { BundleLocation } from './location';
+import { StoredObject } from './storedObject';
 import {
   deleteObjectIfUnchanged,
   headEtag,
@@ -123,6 +126,34 @@ export async function readRecord(
   throw recordTooLarge(address, found.size !== undefined && found.size > MAX_RECORD_BYTES ? found.size : undefined);
 }
 
+/** Times the listing is taken again when the record read is not the one listed. */
+const CONSISTENT_LISTING_ATTEMPTS = 5;
+
+/**
+ * The bundle's objects and its claim or resume record, as they were at one moment: the record read
+ * must be the one listed (its ETag). A record listed but gone or replaced when read means another
+ * run ended or took the place in between, and what the listing says of the other objects may be
+ * out of date (a bundle completed since), so the listing is taken again; after a few tries, the
+ * place is refused as being written.
+ */
+export async function listWithRecord(
+  s3: S3Client,
+  location: BundleLocation,
+  name: string,
+  signal?: AbortSignal,
+): Promise<{ listing: StoredObject[]; found?: FoundRecord }> {
+  const address = bundleAddress(location, name);
+  const key = resumeKey(address);
+  for (let attempt = 1; ; attempt++) {
+    const listing = await listBundleObjects(s3, location, name, signal);
+    const listed = listing.find((object) => object.key === key);
+    if (!listed) return { listing };
+    const found = await readRecord(s3, address, signal);
+    if (found && found.etag.toLowerCase() === listed.etag.toLowerCase()) return { listing, found };
+    if (attempt >= CONSISTENT_LISTING_ATTEMPTS) throw lostPlace(address, key, found ? 'changed' : 'was removed');
+  }
+}
+
 /**
  * A PUT under a write condition. A refused condition whose object now holds exactly this body counts
  * as this run's own write (an SDK retry of a PUT whose answer was lost); otherwise `onConflict`.
@@ -213,6 +244,11 @@ export class LocationClaim {
   /** The hold of a run that takes up the resume record it found, as it is (nothing is written). */
   static adopt(s3: S3Client, address: BundleAddress, etag: string): LocationClaim {
     return new LocationClaim(s3, address, etag);
+  }
+
+  /** Whether a record read from S3 is this run's claim (or the record it took up), by ETag. */
+  owns(found: FoundRecord | undefined): boolean {
+    return found !== undefined && found.etag.toLowerCase() === this.etag.toLowerCase();
   }
 
   /** Fails unless the claim is still this run's. */

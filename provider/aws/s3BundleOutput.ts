@@ -4,6 +4,7 @@
  * and a `NAME.resume.json` record that the next run of the same bundle resumes from.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'crypto';
 import { PART_SIZE } from '../bundle/constants';
 import { DestinationTakenError } from '../bundle/errors';
 import { BundleOutput, PartSink, ResumePoint } from '../bundle/bundleOutput';
@@ -11,11 +12,10 @@ import { PartCutter } from '../bundle/partCutter';
 import { partCount } from '../bundle/parts';
 import { BundleAcl, preflightBucket } from './bucket';
 import { bundleAddress, imageLocation, manifestKey, resumeKey } from './bundleAddress';
-import { conditionalPut, liveClaimError, LocationClaim, lostPlace, readRecord } from './bundleClaim';
-import { listBundleObjects } from './bundleObjects';
+import { conditionalPut, liveClaimError, listWithRecord, LocationClaim, lostPlace } from './bundleClaim';
 import { parseClaim } from './claimRecord';
 import { BundleLocation, describeLocation } from './location';
-import { deleteObject } from './objects';
+import { deleteObjectIfUnchanged } from './objects';
 import { parseResumeRecord } from './resumeRecord';
 import { planResume, ResumePlan, resumeStart } from './resumePlan';
 import { S3PartStore } from './s3PartStore';
@@ -53,6 +53,8 @@ export class S3BundleOutput implements BundleOutput {
   private manifestObject: StoredObject | undefined;
   private plan: ResumePlan | undefined;
   private manifestLeftover: string | undefined;
+  /** The MD5 (S3 ETag) of the manifest this run writes, once made. */
+  private manifestMd5: string | undefined;
   private claim: LocationClaim | undefined;
   private existing = new Map<string, string>();
   bucketCreated = false;
@@ -82,13 +84,14 @@ export class S3BundleOutput implements BundleOutput {
     });
     this.bucketCreated = bucket.created;
     const address = bundleAddress(location, name);
-    const earlier = await listBundleObjects(s3, location, name, signal);
+    // The listing and the record as they were at one moment (a run ending in between would leave
+    // this one a listing without that run's manifest, and no record to be refused by).
+    const { listing: earlier, found } = await listWithRecord(s3, location, name, signal);
     const start = resumeStart(
       address,
       earlier,
       this.options.resumable === true && (this.options.resumeExisting ?? true),
     );
-    const found = start.kind === 'fresh' ? undefined : await readRecord(s3, address, signal);
     const holder = found ? parseClaim(found.text) : undefined;
     if (start.kind === 'taken') {
       // A claim there is another run at work (or a dead one's): say which.
@@ -157,6 +160,8 @@ export class S3BundleOutput implements BundleOutput {
     const address = bundleAddress(location, name);
     const key = manifestKey(address);
     const body = Buffer.from(xml, 'utf8');
+    // Its ETag, known before the PUT: a failed run removes the manifest only while it is this one.
+    this.manifestMd5 = createHash('md5').update(body).digest('hex');
     const checkStillOurs = async () => {
       await this.store?.verifyStored();
       await this.claim?.check(signal);
@@ -183,11 +188,16 @@ export class S3BundleOutput implements BundleOutput {
     return imageLocation(address);
   }
 
+  /**
+   * Removes the manifest this run wrote, only while it is still this run's (S3's conditional delete
+   * on its ETag): a manifest another run wrote at the place, which made this one's PUT fail, is kept.
+   */
   async removeManifest(name: string): Promise<void> {
     const { s3, location } = this.options;
     const key = manifestKey(bundleAddress(location, name));
+    if (this.manifestMd5 === undefined) return;
     try {
-      await deleteObject(s3, location.bucket, key);
+      await deleteObjectIfUnchanged(s3, location.bucket, key, this.manifestMd5);
     } catch (error) {
       this.manifestLeftover = key;
       throw error;

@@ -258,11 +258,17 @@ export class S3PartStore implements PartStore {
       );
       keys = mine.filter((key): key is string => key !== undefined);
     } else {
-      keys = [...new Set([...this.written.keys(), ...earlierKeys(this.options.plan), ...(claim ? [claim.key] : [])])];
+      keys = [...new Set([...this.written.keys(), ...earlierKeys(this.options.plan)])].filter(
+        (key) => key !== claim?.key,
+      );
     }
     const results = await Promise.allSettled(keys.map((key) => deleteObject(s3, this.bucket, key)));
     results.forEach((result, index) => {
       if (result.status === 'rejected') this.leftovers.push(keys[index]);
     });
+    // The claim last, and only while it is still this run's: a run that lost to objects another run
+    // wrote, its claim still standing, would otherwise leave the place held by a run that ended;
+    // one another run took over is that run's, and stays.
+    if (claim) await claim.release().catch(() => this.leftovers.push(claim.key));
   }
 }

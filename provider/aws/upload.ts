@@ -8,7 +8,7 @@ import { setMaxListeners } from 'events';
 import { promises as fs } from 'fs';
 import { BundleAcl, preflightBucket } from './bucket';
 import { BundleAddress, bundleAddress, resumeKey } from './bundleAddress';
-import { conditionalPut, LocationClaim, LocationHeldError, lostPlace, readRecord } from './bundleClaim';
+import { conditionalPut, listWithRecord, LocationClaim, LocationHeldError, lostPlace, readRecord } from './bundleClaim';
 import { describeHolder, parseClaim } from './claimRecord';
 import { listBundleObjects } from './bundleObjects';
 import { forEachLimited, withDeadline } from './concurrency';
@@ -99,11 +99,13 @@ async function withdrawnAfterLoss(
   address: BundleAddress,
   written: ReadonlyMap<string, string>,
   lost: LocationHeldError,
+  claim: LocationClaim,
 ): Promise<LocationHeldError> {
   if (written.size === 0) return lost;
   const bucket = address.location.bucket;
   const found = await readRecord(s3, address).catch(() => undefined);
-  const holder = found && parseClaim(found.text);
+  // This run's own claim still there (it lost to objects another run wrote): nobody else will use them.
+  const holder = found && !claim.owns(found) ? parseClaim(found.text) : undefined;
   if (holder && holder.action !== 'delete')
     return new LocationHeldError(
       address,
@@ -153,10 +155,10 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     signal,
   });
   const address = bundleAddress(location, name);
-  const listed = await listBundleObjects(s3, location, name, signal);
+  // The listing and the record as they were at one moment (see listWithRecord).
+  const { listing: listed, found } = await listWithRecord(s3, location, name, signal);
   const recordKey = resumeKey(address);
   // The place is claimed first: another upload, bundle or delete of this bundle at once is refused.
-  const found = listed.some((object) => object.key === recordKey) ? await readRecord(s3, address, signal) : undefined;
   const claim = await LocationClaim.take(s3, address, 'upload', found, { signal });
   const remote = listed.filter((object) => object.key !== recordKey);
   const remoteByKey = new Map(remote.map((object) => [object.key, object]));
@@ -215,7 +217,7 @@ export async function uploadBundle(options: UploadBundleOptions): Promise<Upload
     await stillOurs();
     await forEachLimited(plan.stale, 4, (key) => deleteObject(s3, location.bucket, key, signal), signal);
   } catch (error) {
-    if (error instanceof LocationHeldError) throw await withdrawnAfterLoss(s3, address, written, error);
+    if (error instanceof LocationHeldError) throw await withdrawnAfterLoss(s3, address, written, error, claim);
     throw error;
   } finally {
     // Released whether or not the upload completed (the parts stay for a re-run); never another run's.

@@ -150,6 +150,7 @@ export async function runBundle(options: BundleCommandOptions): Promise<void> {
         sha1: part.digest,
       })),
       ...(options.bucket ? { imageLocation: result.manifestPath } : {}),
+      ...(inS3?.claimLeft ? { claimLeft: inS3.claimLeft } : {}),
     });
   });
 }

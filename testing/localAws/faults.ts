@@ -77,17 +77,19 @@ export class FaultInjector {
     return this.take(request, ['answerLost'] as const);
   }
 
-  /** Total delay of every matching latency rule, each used up once. */
-  takeLatency(request: RecordedRequest): number {
-    let total = 0;
+  /** Total delay of every matching latency rule, each used up once, and what those rules hold it until. */
+  takeLatency(request: RecordedRequest): { ms: number; until: Promise<unknown>[] } {
+    let ms = 0;
+    const until: Promise<unknown>[] = [];
     for (const injected of this.rules) {
       const rule = injected.rule;
       if (rule.kind === 'latency' && injected.matches(request)) {
         injected.hits++;
-        total += rule.ms;
+        ms += rule.ms;
+        if (rule.until) until.push(rule.until);
       }
     }
-    return total;
+    return { ms, until };
   }
 
   /** A matching status or throttle rule, used up. */

@@ -211,7 +211,8 @@ export class LocalAwsServer {
     let answer: HttpAnswer;
     try {
       const delay = faults.takeLatency(record);
-      if (delay > 0) await sleep(delay);
+      if (delay.ms > 0) await sleep(delay.ms);
+      if (delay.until.length > 0) await Promise.allSettled(delay.until);
       const injected = faults.takeAnswer(record);
       if (injected?.kind === 'throttle') throw throttleError(service);
       if (injected?.kind === 'status')

@@ -210,7 +210,11 @@ export type FaultRule = FaultScope &
     | { kind: 'reset'; afterBytes?: number }
     /** Carries the request out, then destroys the socket instead of answering: the answer is lost (the client retries what already happened). */
     | { kind: 'answerLost' }
-    | { kind: 'latency'; ms: number }
+    /**
+     * Holds the request `ms` before it is carried out, and, with `until`, also until that promise
+     * settles: a test then lets the request go at the moment it chooses.
+     */
+    | { kind: 'latency'; ms: number; until?: Promise<unknown> }
     /**
      * On RegisterImage, RunInstances or StartSnapshot: the new ids stay unknown
      * (InvalidAMIID.NotFound / InvalidInstanceID.NotFound; for a snapshot ResourceNotFoundException

@@ -295,4 +295,149 @@ describe('two writers at one bundle place, re-runs and forged records', function
     assert.ok((await first).ok);
     local.faults.clear();
   });
+  /** A request the local AWS holds until `open` is called. */
+  function gate() {
+    let open = () => {};
+    const until = new Promise<void>((resolve) => (open = resolve));
+    return { until, open: () => open() };
+  }
+  /** Waits until a request of the operation to the key has arrived at the local AWS and not been answered. */
+  async function inFlight(operation: string, key: string): Promise<void> {
+    const started = Date.now();
+    while (
+      !local.requests.some((request) => request.operation === operation && request.key === key && !request.status)
+    ) {
+      assert.ok(Date.now() - started < 20_000, `${operation} ${key} arrived`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  // A run lists the place while another run holds it (parts stored, its manifest on the way), and reads
+  // the claim once that run has finished and removed it: the listing it holds is out of date.
+  for (const second of ['bundle', 'upload'] as const) {
+    it(`${second === 'upload' ? 'an' : 'a'} ${second} run that lists a place as another run finishes there acts on the place as it is now, and leaves no claim`, async () => {
+      const bucket = freshBucket();
+      const manifestKey = 'v1/app.img.manifest.xml';
+      const recordKey = 'v1/app.img.resume.json';
+      const firstManifest = gate();
+      local.faults.inject({
+        service: 's3',
+        operation: 'PutObject',
+        kind: 'latency',
+        ms: 0,
+        times: 1,
+        until: firstManifest.until,
+        match: (request) => request.key === manifestKey,
+      });
+      const first = settle(toS3(image('app.img', 300), bucket, 'resume'));
+      await inFlight('PutObject', manifestKey);
+      assert.ok(local.getObject(bucket, recordKey), "the first run's claim is there");
+      const secondRead = gate();
+      local.faults.inject({
+        service: 's3',
+        operation: 'GetObject',
+        kind: 'latency',
+        ms: 0,
+        times: 1,
+        until: secondRead.until,
+        match: (request) => request.key === recordKey,
+      });
+      const out = path.join(folder.dir, `listed-${bucket}`);
+      mkdirSync(out, { recursive: true });
+      const made =
+        second === 'upload' ? await bundleWithTestKeys(image('app.img', 260), out, {}, { partSize: PART }) : undefined;
+      const secondRun = settle<unknown>(
+        made
+          ? uploadBundle({
+              s3: aws.s3,
+              manifestPath: made.manifestPath,
+              location: parseBucketArgument(`${bucket}/v1`),
+              concurrency: 2,
+            })
+          : toS3(image('app.img', 260), bucket, 'resume'),
+      );
+      await inFlight('GetObject', recordKey);
+      firstManifest.open();
+      const firstResult = await first;
+      assert.ok(firstResult.ok, String(!firstResult.ok && firstResult.error));
+      assert.equal(local.getObject(bucket, recordKey), undefined, 'the first run removed its claim');
+      secondRead.open();
+      const secondResult = await secondRun;
+      local.faults.clear();
+
+      const audit = await auditBucket(local, bucket, folder.dir);
+      assert.deepEqual([...audit.broken], [], 'every manifest verifies');
+      assert.deepEqual(audit.orphans, [], 'nothing orphaned');
+      assert.deepEqual(audit.records, [], 'no claim of a run that ended');
+      if (second === 'bundle') {
+        // A finished bundle is there: refused, as any bundle run to it is; the first run's bundle is whole.
+        assert.ok(!secondResult.ok, 'the second bundle run does not succeed');
+        assert.match(String(secondResult.error), /already holds a bundle named app\.img/);
+        assert.equal(audit.bundles.get(manifestKey), firstResult.value.digest);
+      } else {
+        // An upload replaces a finished bundle of its name, as it would have after the first run.
+        assert.ok(secondResult.ok, String(!secondResult.ok && secondResult.error));
+        assert.equal(audit.bundles.get(manifestKey), made?.digest);
+      }
+    });
+  }
+
+  it("a bundle run that finds another run's part where it listed none stops, keeps that part and removes its own claim", async () => {
+    const bucket = freshBucket();
+    const recordKey = 'v1/other.img.resume.json';
+    const partKey = 'v1/other.img.part.0';
+    // Its claim is held back while another run's part appears at the place, after its listing.
+    const claimPut = gate();
+    local.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'latency',
+      ms: 0,
+      times: 1,
+      until: claimPut.until,
+      match: (request) => request.key === recordKey,
+    });
+    const running = settle(toS3(image('other.img', 200), bucket, 'resume'));
+    await inFlight('PutObject', recordKey);
+    const theirs = Buffer.from('a part another run wrote');
+    local.putObjectDirect(bucket, partKey, theirs);
+    claimPut.open();
+    const result = await running;
+    local.faults.clear();
+    assert.ok(!result.ok && result.error instanceof LocationHeldError, String(!result.ok && result.error));
+    assert.match(result.error.message, /another run is writing the bundle other\.img .*part\.0 changed under this run/);
+    assert.deepEqual(
+      local.objects(bucket).map((object) => [object.key, object.md5]),
+      [[partKey, md5Hex(theirs)]],
+      "only the other run's part: no claim, no part of this run",
+    );
+  });
+  it("a bundle run whose manifest meets another run's manifest keeps that manifest, and removes its own parts and claim", async () => {
+    const bucket = freshBucket();
+    const manifestKey = 'v1/late.img.manifest.xml';
+    const manifestPut = gate();
+    local.faults.inject({
+      service: 's3',
+      operation: 'PutObject',
+      kind: 'latency',
+      ms: 0,
+      times: 1,
+      until: manifestPut.until,
+      match: (request) => request.key === manifestKey,
+    });
+    const running = settle(toS3(image('late.img', 200), bucket, 'refuse'));
+    await inFlight('PutObject', manifestKey);
+    const theirs = Buffer.from('<manifest>another run wrote this one</manifest>');
+    local.putObjectDirect(bucket, manifestKey, theirs);
+    manifestPut.open();
+    const result = await running;
+    local.faults.clear();
+    assert.ok(!result.ok && result.error instanceof LocationHeldError, String(!result.ok && result.error));
+    assert.match(result.error.message, /late\.img\.manifest\.xml was written under this run/);
+    assert.deepEqual(
+      local.objects(bucket).map((object) => [object.key, object.md5]),
+      [[manifestKey, md5Hex(theirs)]],
+      "only the other run's manifest",
+    );
+  });
 });

@@ -164,6 +164,39 @@ describe('unikernel-ami upload and delete-bundle', function () {
       assert.ok(keys.includes(key), `${key} is there: ${keys.join(', ')}`);
   });
 
+  it('with --json, bundle --bucket and upload carry claimLeft in their summary when S3 will not remove their claim', async () => {
+    fake.createBucket('sticky-json', { objectOwnership: 'ObjectWriter' });
+    const image = path.join(folder.dir, 'sticky-json.img');
+    writeImage(image, [{ kind: 'random', bytes: 200 * 1024 }]);
+    fake.faults.inject({
+      service: 's3',
+      operation: 'DeleteObject',
+      kind: 'status',
+      status: 403,
+      code: 'AccessDenied',
+      match: (request) => request.key?.endsWith('.resume.json') === true,
+    });
+    const bundled = await runCliAsync(
+      [...bundleCliArgs(image, fake.accountId), '-b', 'sticky-json/v1', '--json'],
+      environment,
+    );
+    const uploaded = await runCliAsync(['upload', '-b', 'sticky-json/v2', '-m', manifestPath, '--json'], environment);
+    fake.faults.clear();
+    for (const [run, key] of [
+      [bundled, 'v1/sticky-json.img.resume.json'],
+      [uploaded, 'v2/app.img.resume.json'],
+    ] as const) {
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stderr, '', 'nothing but the summary');
+      const summary = JSON.parse(run.stdout);
+      assert.match(
+        String(summary.claimLeft),
+        new RegExp(`^s3://sticky-json/${key.replace(/\./g, '\\.')} \\(.*AccessDenied.*\\)$`),
+      );
+      assert.ok(fake.getObject('sticky-json', key), `${key} is there, as the summary says`);
+    }
+  });
+
   it('bundle --bucket resumes a failed upload when run again, and delete-bundle removes an unfinished one', async () => {
     fake.createBucket('resume', { objectOwnership: 'ObjectWriter' });
     const image = path.join(folder.dir, 'resume.img');

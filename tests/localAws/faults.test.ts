@@ -159,6 +159,24 @@ describe('fake AWS: fault injection', function () {
     assert.ok(Date.now() - started < 150);
   });
 
+  it('holds a request until the promise of its latency rule settles, then carries it out as things are then', async () => {
+    let open = () => {};
+    const until = new Promise<void>((resolve) => (open = resolve));
+    const held = fake.faults.inject({ service: 's3', operation: 'PutObject', kind: 'latency', ms: 0, times: 1, until });
+    let answered = false;
+    const put = s3
+      .send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'held', Body: 'late', IfNoneMatch: '*' }))
+      .then((answer) => ((answered = true), answer));
+    while (!fake.requests.some((request) => request.key === 'held')) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(answered, false, 'still held');
+    assert.equal(fake.getObject('fault-bucket', 'held'), undefined, 'not carried out yet');
+    open();
+    const answer = await put;
+    assert.equal(answer.ETag, `"${md5Hex(Buffer.from('late'))}"`);
+    assert.equal(held.hits, 1);
+  });
+
   it('hides new ids for a while after creation (eventual consistency), which the running waiter tolerates', async () => {
     const imageId = await availableImage();
     fake.faults.inject({ operation: 'RunInstances', kind: 'notFoundAfterCreate', forCalls: 2 });
