@@ -88,6 +88,8 @@ export function registerLocalAwsCommand(program: Command): void {
             `local AWS at ${summary.endpoint}: S3 (path-style), EC2 and the EBS direct APIs, in memory; everything is gone when it stops`,
             `  export AWS_ENDPOINT_URL=${summary.endpoint}`,
             `  export AWS_REGION=${summary.region}`,
+            // The AWS CLI v1 (1.45 here) takes its region from AWS_DEFAULT_REGION, not AWS_REGION.
+            `  export AWS_DEFAULT_REGION=${summary.region}`,
             `  export AWS_ACCESS_KEY_ID=${summary.accessKeyId}`,
             `  export AWS_SECRET_ACCESS_KEY=${summary.secretAccessKey}`,
             `account ${summary.accountId}; ${summary.buckets.length ? `bucket(s) with ACLs enabled: ${summary.buckets.join(', ')}` : 'no buckets yet'}`,

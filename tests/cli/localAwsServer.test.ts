@@ -159,6 +159,56 @@ describe('unikernel-ami local-aws', function () {
     assert.notEqual(missing.code, 0, 'a missing object is an error to the AWS CLI as on S3');
   });
 
+  it('prints export lines that alone set up the AWS CLI (v1 reads the region from AWS_DEFAULT_REGION)', async function () {
+    if (!hasAwsCli()) {
+      this.skip(); // .ci/run installs the AWS CLI; a developer machine may lack it.
+    }
+    const child = spawn(process.execPath, [CLI, 'local-aws', '--region', 'eu-west-1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const exported: Record<string, string> = {};
+      const lines = readline.createInterface({ input: child.stdout! });
+      for await (const line of lines) {
+        const match = /^\s*export ([A-Z_]+)=(.*)$/.exec(line);
+        if (match) exported[match[1]] = match[2];
+        if (line.startsWith('Ctrl-C')) break;
+      }
+      assert.deepEqual(Object.keys(exported).sort(), [
+        'AWS_ACCESS_KEY_ID',
+        'AWS_DEFAULT_REGION',
+        'AWS_ENDPOINT_URL',
+        'AWS_REGION',
+        'AWS_SECRET_ACCESS_KEY',
+      ]);
+      // Only what the server printed: no --region, no --endpoint-url, no config file.
+      const env = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AWS_CONFIG_FILE: '/nonexistent',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        ...exported,
+      };
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          'aws',
+          ['--output', 'json', 'ec2', 'describe-instance-types', '--instance-types', 'm3.medium'],
+          { env },
+          (error, stdout, stderr) =>
+            resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        (JSON.parse(result.stdout) as { InstanceTypes: Array<{ InstanceType: string }> }).InstanceTypes[0].InstanceType,
+        'm3.medium',
+      );
+    } finally {
+      child.kill('SIGINT');
+    }
+  });
+
   it('stops on SIGINT, exiting 0', async () => {
     const { child } = server;
     let stderr = '';
