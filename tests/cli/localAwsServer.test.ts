@@ -4,12 +4,13 @@
  */
 import { strict as assert } from 'assert';
 import { ChildProcess, execFile, spawn } from 'child_process';
-import { existsSync, writeFileSync } from 'fs';
+import { existsSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CLI, runCli, temporaryFolder } from '../helpers/tools';
+import { buildXenKernel } from '../../testing/xenKernel';
+import { CLI, runCli, runCliAsync, temporaryFolder } from '../helpers/tools';
 
 interface Served {
   endpoint: string;
@@ -206,6 +207,62 @@ describe('unikernel-ami local-aws', function () {
       );
     } finally {
       child.kill('SIGINT');
+    }
+  });
+
+  it('--ec2cert-out: the CLI alone bundles for the stand-in certificate, and the instance boots through PV-GRUB', async () => {
+    const at = (name: string) => path.join(folder.dir, name);
+    const started = await startServer(['--bucket', 'sealed', '--ec2cert-out', at('cert-ec2.pem')]);
+    try {
+      const { served } = started;
+      assert.equal((served as Served & { ec2Certificate?: string }).ec2Certificate, at('cert-ec2.pem'));
+      assert.match(readFileSync(at('cert-ec2.pem'), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+      const env = {
+        AWS_ENDPOINT_URL: served.endpoint,
+        AWS_REGION: served.region,
+        AWS_ACCESS_KEY_ID: served.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: served.secretAccessKey,
+        AWS_PROFILE: undefined,
+      };
+      const cli = async (...args: string[]) => {
+        const result = await runCliAsync(args, env);
+        assert.equal(result.status, 0, `unikernel-ami ${args.join(' ')}: ${result.stderr}`);
+        return result.stdout.trim();
+      };
+      buildXenKernel(folder.dir, { fileName: 'sealed.xen' });
+      await cli('keygen', '--key', at('sealed-pk.pem'), '--cert', at('sealed-cert.pem'));
+      await cli('image', '--kernel', at('sealed.xen'), '--out', at('sealed.img'));
+      await cli(
+        'bundle',
+        '-i',
+        at('sealed.img'),
+        '-k',
+        at('sealed-pk.pem'),
+        '-c',
+        at('sealed-cert.pem'),
+        '-u',
+        served.accountId,
+        '--ec2cert',
+        at('cert-ec2.pem'),
+        '-b',
+        'sealed/v1',
+      );
+      const ami = await cli('register', '--image-location', 'sealed/v1/sealed.img.manifest.xml', '-n', 'sealed');
+      const run = JSON.parse(
+        await cli('run', '--image-id', ami, '-t', 'm3.medium', '--poll-seconds', '0.05', '--json'),
+      ) as { instanceId: string };
+      const printed = JSON.parse(await cli('console', '--instance-id', run.instanceId, '--json')) as {
+        output: string;
+      };
+      assert.match(printed.output, /GNU GRUB/, 'PV-GRUB read the bundle EC2 was given');
+      assert.match(printed.output, /Booting 'sealed\.xen'/);
+      await cli('terminate', '--instance-id', run.instanceId, '--poll-seconds', '0.05');
+
+      const again = await runCliAsync(['local-aws', '--ec2cert-out', at('cert-ec2.pem')]);
+      assert.equal(again.status, 1);
+      assert.match(again.stderr, /--ec2cert-out .*cert-ec2\.pem: already exists; it was left untouched/);
+    } finally {
+      started.child.kill('SIGINT');
     }
   });
 
