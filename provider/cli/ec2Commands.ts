@@ -262,12 +262,24 @@ async function runTerminate(options: InstanceOptions, output: Output, signal: Ab
 async function runDeregister(options: ImageOptions, output: Output, signal: AbortSignal): Promise<void> {
   const { imageId } = await import('../aws/ids.js');
   const id = imageId(options.imageId, 'imageId');
-  const { deregisterImage } = await import('../aws/images.js');
+  const { deregisterImage, describeImage } = await import('../aws/images.js');
   const ec2 = await ec2For(options);
-  if (!(await deregisterImage(ec2, id, signal)))
+  // What the AMI rests on, read first: DeregisterImage leaves it in place, and the message says so.
+  const image = await describeImage(ec2, id, signal);
+  if (!image || !(await deregisterImage(ec2, id, signal)))
     throw new CliInputError(`--image-id ${id}: no such AMI in this region (already deregistered?)`);
-  output.info(`${id} deregistered`);
-  output.result({ command: 'deregister', imageId: id });
+  const kept = image.rootSnapshotId
+    ? `; its root snapshot ${image.rootSnapshotId} is kept (aws ec2 delete-snapshot --snapshot-id ${image.rootSnapshotId} removes it)`
+    : image.imageLocation
+      ? `; its bundle ${image.imageLocation} is kept in S3 (unikernel-ami delete-bundle removes it)`
+      : '';
+  output.info(`${id} deregistered${kept}`);
+  output.result({
+    command: 'deregister',
+    imageId: id,
+    keptSnapshotId: image.rootSnapshotId,
+    keptImageLocation: image.rootSnapshotId ? undefined : image.imageLocation,
+  });
 }
 
 export function registerEc2Commands(program: Command): void {

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { isErrnoException } from '../common/errors';
 import { CliInputError } from './inputs';
+import { writeNewFile } from './writeNewFile';
 
 interface LocalAwsCommandOptions {
   port: string;
@@ -13,6 +14,7 @@ interface LocalAwsCommandOptions {
   accountId: string;
   bucket: string[];
   json?: boolean;
+  ec2certOut?: string;
 }
 
 const ACCOUNT_ID = /^\d{12}$/;
@@ -42,6 +44,10 @@ export function registerLocalAwsCommand(program: Command): void {
     .option('--account-id <id>', 'the account every credential belongs to', '123456789012')
     .option('--bucket <name>', 'create this bucket first, with ACLs enabled (repeatable)', collect, [])
     .option('--json', 'print the endpoint, region and credentials as one JSON line')
+    .option(
+      '--ec2cert-out <path>',
+      'write its stand-in EC2 bundling certificate here (must not exist), for bundle --ec2cert: bundles sealed for it are opened and booted through PV-GRUB, as EC2 boots those sealed for cert-ec2.pem',
+    )
     .action(async (options: LocalAwsCommandOptions) => {
       const port = portOf(options.port);
       if (!REGION.test(options.region))
@@ -65,6 +71,14 @@ export function registerLocalAwsCommand(program: Command): void {
           );
         },
       );
+      if (options.ec2certOut !== undefined) {
+        try {
+          await writeNewFile('--ec2cert-out', options.ec2certOut, local.ec2Certificate, 0o644);
+        } catch (error) {
+          await local.stop();
+          throw error;
+        }
+      }
       for (const bucket of new Set(options.bucket)) local.createBucket(bucket, { objectOwnership: 'ObjectWriter' });
       // Listening for the stop signals before saying where it serves: a client that reads the endpoint
       // and signals at once must find the handler in place.
@@ -79,6 +93,7 @@ export function registerLocalAwsCommand(program: Command): void {
         accessKeyId: local.credentials.accessKeyId,
         secretAccessKey: local.credentials.secretAccessKey,
         buckets: [...new Set(options.bucket)],
+        ec2Certificate: options.ec2certOut,
       };
       if (options.json) {
         process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -88,9 +103,14 @@ export function registerLocalAwsCommand(program: Command): void {
             `local AWS at ${summary.endpoint}: S3 (path-style), EC2 and the EBS direct APIs, in memory; everything is gone when it stops`,
             `  export AWS_ENDPOINT_URL=${summary.endpoint}`,
             `  export AWS_REGION=${summary.region}`,
+            // The AWS CLI v1 (1.45 here) takes its region from AWS_DEFAULT_REGION, not AWS_REGION.
+            `  export AWS_DEFAULT_REGION=${summary.region}`,
             `  export AWS_ACCESS_KEY_ID=${summary.accessKeyId}`,
             `  export AWS_SECRET_ACCESS_KEY=${summary.secretAccessKey}`,
             `account ${summary.accountId}; ${summary.buckets.length ? `bucket(s) with ACLs enabled: ${summary.buckets.join(', ')}` : 'no buckets yet'}`,
+            ...(summary.ec2Certificate
+              ? [`EC2 bundling certificate (bundle --ec2cert): ${summary.ec2Certificate}`]
+              : []),
             'Ctrl-C stops it.',
             '',
           ].join('\n'),

@@ -20,7 +20,9 @@ function defaultArchitecture(): string | undefined {
 
 export function buildProgram(): Command {
   const program = new Command('unikernel-ami')
-    .description('Bundle disk images into EC2 instance-store bundles, and read them back.')
+    .description(
+      'Bundle unikernels into EC2 AMIs: instance-store bundles (as ec2-bundle-image makes them, read back by unbundle and verify) or EBS snapshots; register the AMIs, run instances and verify their boot.',
+    )
     .version(packageInfo.version)
     // One line for option errors too; `--help` shows the usage.
     .configureOutput({

@@ -168,6 +168,10 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
     const deregistered = await cli(['deregister', '--image-id', ami, '--json']);
     assert.equal(deregistered.status, 0, deregistered.stderr);
     assert.equal(JSON.parse(deregistered.stdout).imageId, ami);
+    assert.equal(JSON.parse(deregistered.stdout).keptImageLocation, location, 'the bundle stays, and it says so');
+    assert.ok(
+      local.objects(location.split('/')[0]).some((object) => `${location.split('/')[0]}/${object.key}` === location),
+    );
     const again = await cli(['deregister', '--image-id', ami]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /^unikernel-ami deregister: --image-id ami-[0-9a-f]+: no such AMI in this region.*\n$/);
@@ -205,6 +209,17 @@ describe('unikernel-ami register, run, console, terminate, deregister', function
     assert.equal(JSON.parse(posted.stdout).latest, false);
     assert.equal(consoleRequests().pop()?.params.Latest, undefined);
     assert.equal((await cli(['terminate', '--instance-id', id, '--poll-seconds', '0.05'])).status, 0);
+    const deregistered = await cli(['deregister', '--image-id', ami]);
+    assert.equal(deregistered.status, 0, deregistered.stderr);
+    const snapshotId = snapshot.stdout.trim();
+    assert.equal(
+      deregistered.stderr + deregistered.stdout,
+      `${ami} deregistered; its root snapshot ${snapshotId} is kept (aws ec2 delete-snapshot --snapshot-id ${snapshotId} removes it)\n`,
+    );
+    assert.ok(
+      local.snapshots().some((each) => each.snapshotId === snapshotId),
+      'EC2 keeps the snapshot of a deregistered AMI',
+    );
 
     const xen = await cli(['run', '--image-id', goodAmi, '-t', 'm3.medium', '--no-boot-check', '--json']);
     assert.equal(xen.status, 0, xen.stderr);

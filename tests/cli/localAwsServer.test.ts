@@ -4,12 +4,13 @@
  */
 import { strict as assert } from 'assert';
 import { ChildProcess, execFile, spawn } from 'child_process';
-import { existsSync, writeFileSync } from 'fs';
+import { existsSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CLI, runCli, temporaryFolder } from '../helpers/tools';
+import { buildXenKernel } from '../../testing/xenKernel';
+import { CLI, runCli, runCliAsync, temporaryFolder } from '../helpers/tools';
 
 interface Served {
   endpoint: string;
@@ -157,6 +158,112 @@ describe('unikernel-ami local-aws', function () {
     );
     const missing = await awsCli(served, ['s3api', 'head-object', '--bucket', 'served-bundles', '--key', 'absent']);
     assert.notEqual(missing.code, 0, 'a missing object is an error to the AWS CLI as on S3');
+  });
+
+  it('prints export lines that alone set up the AWS CLI (v1 reads the region from AWS_DEFAULT_REGION)', async function () {
+    if (!hasAwsCli()) {
+      this.skip(); // .ci/run installs the AWS CLI; a developer machine may lack it.
+    }
+    const child = spawn(process.execPath, [CLI, 'local-aws', '--region', 'eu-west-1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const exported: Record<string, string> = {};
+      const lines = readline.createInterface({ input: child.stdout! });
+      for await (const line of lines) {
+        const match = /^\s*export ([A-Z_]+)=(.*)$/.exec(line);
+        if (match) exported[match[1]] = match[2];
+        if (line.startsWith('Ctrl-C')) break;
+      }
+      assert.deepEqual(Object.keys(exported).sort(), [
+        'AWS_ACCESS_KEY_ID',
+        'AWS_DEFAULT_REGION',
+        'AWS_ENDPOINT_URL',
+        'AWS_REGION',
+        'AWS_SECRET_ACCESS_KEY',
+      ]);
+      // Only what the server printed: no --region, no --endpoint-url, no config file.
+      const env = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AWS_CONFIG_FILE: '/nonexistent',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        ...exported,
+      };
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          'aws',
+          ['--output', 'json', 'ec2', 'describe-instance-types', '--instance-types', 'm3.medium'],
+          { env },
+          (error, stdout, stderr) =>
+            resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        (JSON.parse(result.stdout) as { InstanceTypes: Array<{ InstanceType: string }> }).InstanceTypes[0].InstanceType,
+        'm3.medium',
+      );
+    } finally {
+      child.kill('SIGINT');
+    }
+  });
+
+  it('--ec2cert-out: the CLI alone bundles for the stand-in certificate, and the instance boots through PV-GRUB', async () => {
+    const at = (name: string) => path.join(folder.dir, name);
+    const started = await startServer(['--bucket', 'sealed', '--ec2cert-out', at('cert-ec2.pem')]);
+    try {
+      const { served } = started;
+      assert.equal((served as Served & { ec2Certificate?: string }).ec2Certificate, at('cert-ec2.pem'));
+      assert.match(readFileSync(at('cert-ec2.pem'), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+      const env = {
+        AWS_ENDPOINT_URL: served.endpoint,
+        AWS_REGION: served.region,
+        AWS_ACCESS_KEY_ID: served.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: served.secretAccessKey,
+        AWS_PROFILE: undefined,
+      };
+      const cli = async (...args: string[]) => {
+        const result = await runCliAsync(args, env);
+        assert.equal(result.status, 0, `unikernel-ami ${args.join(' ')}: ${result.stderr}`);
+        return result.stdout.trim();
+      };
+      buildXenKernel(folder.dir, { fileName: 'sealed.xen' });
+      await cli('keygen', '--key', at('sealed-pk.pem'), '--cert', at('sealed-cert.pem'));
+      await cli('image', '--kernel', at('sealed.xen'), '--out', at('sealed.img'));
+      await cli(
+        'bundle',
+        '-i',
+        at('sealed.img'),
+        '-k',
+        at('sealed-pk.pem'),
+        '-c',
+        at('sealed-cert.pem'),
+        '-u',
+        served.accountId,
+        '--ec2cert',
+        at('cert-ec2.pem'),
+        '-b',
+        'sealed/v1',
+      );
+      const ami = await cli('register', '--image-location', 'sealed/v1/sealed.img.manifest.xml', '-n', 'sealed');
+      const run = JSON.parse(
+        await cli('run', '--image-id', ami, '-t', 'm3.medium', '--poll-seconds', '0.05', '--json'),
+      ) as { instanceId: string };
+      const printed = JSON.parse(await cli('console', '--instance-id', run.instanceId, '--json')) as {
+        output: string;
+      };
+      assert.match(printed.output, /GNU GRUB/, 'PV-GRUB read the bundle EC2 was given');
+      assert.match(printed.output, /Booting 'sealed\.xen'/);
+      await cli('terminate', '--instance-id', run.instanceId, '--poll-seconds', '0.05');
+
+      const again = await runCliAsync(['local-aws', '--ec2cert-out', at('cert-ec2.pem')]);
+      assert.equal(again.status, 1);
+      assert.match(again.stderr, /--ec2cert-out .*cert-ec2\.pem: already exists; it was left untouched/);
+    } finally {
+      started.child.kill('SIGINT');
+    }
   });
 
   it('stops on SIGINT, exiting 0', async () => {

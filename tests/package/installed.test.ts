@@ -63,6 +63,22 @@ export function readmeBlock(readme: string, heading: string): string {
   return match[1];
 }
 
+/**
+ * Every TypeScript block of the README, as an ES module a user could paste: a fragment without imports
+ * (it continues the program above it) gets the main entry's resource classes imported.
+ */
+export function readmeModules(readme: string): string[] {
+  const modules: string[] = [];
+  for (const match of readme.matchAll(/```ts\n([\s\S]*?)```/g)) {
+    const block = match[1];
+    const imports = /^import /m.test(block)
+      ? ''
+      : "import { BundledImage, RegisteredAmi, Unikernel, UnikernelInstance } from 'pulumi-unikernel';\n";
+    modules.push(`export {};\n${imports}${block}`);
+  }
+  return modules;
+}
+
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
@@ -205,6 +221,27 @@ describe('the packed package, installed in a project outside the repository', fu
     };
     timed('tsc (template settings)', () => tsc('tsconfig.json'));
     timed('tsc (node16)', () => tsc('tsconfig.node16.json'));
+  });
+
+  it('compiles every TypeScript block of the README, fragments included, against the installed types', () => {
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const modules = readmeModules(readme);
+    assert.ok(modules.length >= 5, `README.md has ${modules.length} TypeScript blocks`);
+    mkdirSync(path.join(project, 'readme'));
+    const files = modules.map((text, index) => {
+      const file = `readme/block${index}.mts`;
+      writeFileSync(path.join(project, file), text);
+      return file;
+    });
+    const config = { extends: './tsconfig.node16.json', files };
+    writeFileSync(path.join(project, 'tsconfig.readme.json'), JSON.stringify(config));
+    try {
+      execFileSync(bin('tsc'), ['-p', 'tsconfig.readme.json'], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
+    } catch (error) {
+      assert.fail(
+        `README TypeScript blocks do not compile:\n${(error as { stdout?: string }).stdout ?? String(error)}`,
+      );
+    }
   });
 
   it('runs the installed unikernel-ami: --version, keygen, image, bundle, verify, unbundle, local-aws', async () => {
