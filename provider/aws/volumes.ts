@@ -15,19 +15,12 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AwsOperationError, awsCall } from './errors';
 import { InstanceId } from './ids';
+import type { RootBlockDevice } from './instances';
 import { WaitOptions } from './waiting';
 
-/** The root volume as EC2 reports it, named as `rootBlockDevice` names it. */
-export interface LiveRootVolume {
+/** The root volume as EC2 reports it, named as `rootBlockDevice` names it (iops only for gp3, io1, io2). */
+export interface LiveRootVolume extends RootBlockDevice {
   volumeId: string;
-  volumeSize?: number;
-  volumeType?: string;
-  /** Only for the types that take IOPS (gp3, io1, io2): gp2's baseline is not a setting. */
-  iops?: number;
-  throughput?: number;
-  encrypted?: boolean;
-  kmsKeyId?: string;
-  deleteOnTermination?: boolean;
 }
 
 /** What ModifyVolume is asked to change. */
