@@ -1,9 +1,10 @@
 /**
  * The serial console and the status checks: each instance's boot is worked out at launch, then served
- * by GetConsoleOutput and DescribeInstanceStatus. What a test scripted for the image wins; without a
- * script, an instance-store PV image sealed for the local AWS's EC2 certificate gets PV-GRUB's work on
- * the real bundle (a bundle it cannot open boots nothing: empty console, unreachable), and an EBS HVM
- * image gets its firmware's verdict on the root snapshot's first sectors (firmware.ts).
+ * by GetConsoleOutput and DescribeInstanceStatus. An instance-store PV image sealed for the local
+ * AWS's EC2 certificate gets PV-GRUB's work on the real bundle (the kernel's own output scripted by
+ * its digest or for the image). For any other image, what a test scripted for the image decides;
+ * without a script, a bundle the local AWS cannot open boots nothing (empty console, unreachable) and
+ * an EBS HVM image gets its firmware's verdict on the root snapshot's first sectors (firmware.ts).
  */
 import { findInstanceType } from './catalog';
 import { bootBundle } from './bundleBoot';
