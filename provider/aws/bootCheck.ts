@@ -30,6 +30,12 @@ export const BUILT_IN_FAILURES: readonly FailurePattern[] = [
   { name: 'OCaml (MirageOS) uncaught exception', pattern: /Fatal error: exception \S/ },
   { name: 'Mini-OS crash', pattern: /Page fault at linear address|^\s*Do_exit called!?/m },
   { name: 'Unikraft crash', pattern: /\bCRIT: \[/ },
+  {
+    // SeaBIOS (legacy BIOS) and OVMF's BdsDxe (UEFI) when the root volume has no boot loader.
+    name: 'firmware found no bootable device',
+    pattern:
+      /^\s*(?:Boot failed: not a bootable disk|(?:FATAL: )?No bootable device\b|BdsDxe: No bootable option or device was found)/m,
+  },
 ];
 
 export interface BootPatterns {

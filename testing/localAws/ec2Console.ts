@@ -1,11 +1,14 @@
 /**
- * The serial console and the status checks: each instance's boot is worked out at launch (for an
- * instance-store PV image sealed for the local AWS's EC2 certificate, PV-GRUB's work on the real
- * bundle; otherwise what a test scripted for the image), then served by GetConsoleOutput and
- * DescribeInstanceStatus.
+ * The serial console and the status checks: each instance's boot is worked out at launch, then served
+ * by GetConsoleOutput and DescribeInstanceStatus. An instance-store PV image sealed for the local
+ * AWS's EC2 certificate gets PV-GRUB's work on the real bundle (the kernel's own output scripted by
+ * its digest or for the image). For any other image, what a test scripted for the image decides;
+ * without a script, a bundle the local AWS cannot open boots nothing (empty console, unreachable) and
+ * an EBS HVM image gets its firmware's verdict on the root snapshot's first sectors (firmware.ts).
  */
 import { findInstanceType } from './catalog';
 import { bootBundle } from './bundleBoot';
+import { FIRMWARE_LOOKS_AT_BYTES, firmwareBoot } from './firmware';
 import { AwsError } from './errors';
 import { checkInstanceId, Ec2Action, instancesNotFound, lookUpInstance, paginate } from './ec2Context';
 import { filters, invalidValue, passesFilters, required, scalarList } from './ec2Params';
@@ -24,6 +27,13 @@ function listening(script: ConsoleScript | undefined): ConsoleRecord['listen'] {
   return script?.ports ? { ports: [...script.ports], afterMs: script.listenAfterMs ?? 0 } : undefined;
 }
 
+/** The first bytes of the image's root snapshot (blocks never written read as zeros), if it has one. */
+function rootVolumeStart(state: LocalAwsState, image: ImageRecord): Buffer | undefined {
+  const snapshot = image.rootSnapshotId === undefined ? undefined : state.snapshots.get(image.rootSnapshotId);
+  if (!snapshot) return undefined;
+  return snapshot.blocks.get(0)?.subarray(0, FIRMWARE_LOOKS_AT_BYTES) ?? Buffer.alloc(FIRMWARE_LOOKS_AT_BYTES);
+}
+
 /** Works out what the instance's console will show; the bundle is read in the background. */
 export function startBoot(state: LocalAwsState, instance: InstanceRecord, image: ImageRecord): void {
   const record: ConsoleRecord = { lines: [], reachable: true, settled: false };
@@ -35,17 +45,36 @@ export function startBoot(state: LocalAwsState, instance: InstanceRecord, image:
     record.listen = listening(imageScript);
     record.settled = true;
   };
+  const bootsNothing = (lines: string[]) => {
+    record.lines = lines;
+    record.reachable = false;
+    record.listen = undefined;
+    record.settled = true;
+  };
+  const volumeStart = image.virtualizationType === 'hvm' ? rootVolumeStart(state, image) : undefined;
+  if (!imageScript && volumeStart) {
+    const firmware = firmwareBoot(volumeStart, instance.bootMode === 'uefi' ? 'uefi' : 'legacy-bios');
+    if (firmware.kind === 'no-bootable-device') bootsNothing(firmware.lines);
+    else scripted();
+    return;
+  }
   const kernel = instance.kernelId ? state.images.get(instance.kernelId) : undefined;
   const ec2Key = state.ec2Key;
-  if (!image.bundle || image.virtualizationType !== 'paravirtual' || !kernel?.seeded || !ec2Key) {
+  if (!image.bundle || image.virtualizationType !== 'paravirtual' || !kernel?.seeded) {
     scripted();
+    return;
+  }
+  // A bundle the local AWS cannot open (sealed for a certificate it does not hold, or unreadable)
+  // boots nothing that it can vouch for: empty console, unreachable; only a script says otherwise.
+  const unopened = () => (imageScript ? scripted() : bootsNothing([]));
+  if (!ec2Key) {
+    unopened();
     return;
   }
   bootBundle(state, image.bundle, ec2Key, kernel.name, image.architecture).then(
     (outcome) => {
       if (outcome.kind !== 'booted') {
-        // Sealed for a certificate the local AWS does not hold: only a script says what it prints.
-        scripted();
+        unopened();
         return;
       }
       const { boot } = outcome;
@@ -56,7 +85,7 @@ export function startBoot(state: LocalAwsState, instance: InstanceRecord, image:
       record.listen = boot.kernelSha256 ? listening(script) : undefined;
       record.settled = true;
     },
-    () => scripted(),
+    () => unopened(),
   );
 }
 

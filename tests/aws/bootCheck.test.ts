@@ -20,6 +20,10 @@ const FAILURE_LINES: Array<[string, string]> = [
   ['Fatal error: exception Not_found', 'OCaml (MirageOS) uncaught exception'],
   ['Page fault at linear address 0x0, rip 0x1234, regs 0xdead, sp 0xbeef', 'Mini-OS crash'],
   ['[    0.100000] CRIT: [libkvmplat] <traps.c @ 90> Unhandled trap', 'Unikraft crash'],
+  ['Boot failed: not a bootable disk', 'firmware found no bootable device'],
+  ['No bootable device.', 'firmware found no bootable device'],
+  ['FATAL: No bootable device', 'firmware found no bootable device'],
+  ['BdsDxe: No bootable option or device was found.', 'firmware found no bootable device'],
 ];
 
 /** Lines a healthy boot prints that must not be taken for failures. */
@@ -29,6 +33,8 @@ const BENIGN_LINES = [
   'mirage: listening on 0.0.0.0:80',
   '(XEN) Xen version 4.2 (starting domain)',
   'Solo5: Xen console: ready',
+  'Booting from Hard Disk...',
+  'probe: no bootable device among the extra disks, skipping',
 ];
 
 describe('boot verification: console judgement', () => {

@@ -57,6 +57,15 @@ export function testPki(): TestPki {
   return cached;
 }
 
+/**
+ * The test PKI's EC2 pair as the local AWS's `ec2Identity`: it then opens bundles sealed for
+ * `testPki().ec2.cert` and boots them, as EC2 does those sealed for its own certificate.
+ */
+export function testEc2Identity(): { certificatePem: string; privateKeyPem: string } {
+  const { ec2 } = testPki();
+  return { certificatePem: ec2.cert, privateKeyPem: ec2.key };
+}
+
 /** `unikernel-ami bundle` of `image` with the test keys, for `accountId`, x86_64; the caller adds -d or -b. */
 export function bundleCliArgs(image: string, accountId = '123456789012'): string[] {
   const pki = testPki();

@@ -83,6 +83,11 @@ export interface ImageSegment {
   /** `random` data, written `zeros`, or a `hole` left unwritten (a real hole on file systems that have them). */
   kind: 'random' | 'zeros' | 'hole';
   bytes: number;
+  /**
+   * The image's bytes 510–511 become the MBR boot signature 0x55 0xAA (the segment must start the image
+   * and be random data): an HVM image the local AWS's firmware takes for bootable, as EC2's would.
+   */
+  bootSignature?: boolean;
 }
 
 /** Writes an image from segments without holding it in memory. */
@@ -99,6 +104,11 @@ export function writeImage(file: string, segments: ImageSegment[], mtime = 1_700
       while (left > 0) {
         const length = Math.min(left, 1 << 20);
         const chunk = segment.kind === 'random' ? randomBytes(length) : Buffer.alloc(length);
+        if (segment.bootSignature && left === segment.bytes) {
+          if (position !== 0 || segment.kind !== 'random' || length < 512)
+            throw new Error('bootSignature: only on a random segment of at least 512 bytes starting the image');
+          chunk.set([0x55, 0xaa], 510);
+        }
         writeSync(fd, chunk, 0, length, position);
         position += length;
         left -= length;

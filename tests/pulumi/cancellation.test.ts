@@ -12,7 +12,7 @@ import { LocalAws } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { Declaration, EngineModel, output } from '../../testing/engineModel';
 import { PluginClient, PluginRpcError, serializeProvider, startPlugin } from '../../testing/pluginHarness';
-import { testPki, TestPki } from '../helpers/pki';
+import { testEc2Identity, testPki, TestPki } from '../helpers/pki';
 import { checkoutProject, MiB, temporaryFolder, writeImage } from '../helpers/tools';
 import * as path from 'path';
 import { execFileSync, spawnSync } from 'child_process';
@@ -32,7 +32,12 @@ describe('cancellation: the plugin signalled mid-operation leaves nothing the ne
   const plugins: PluginClient[] = [];
 
   before(async function () {
-    fake = await LocalAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 1500, imagePendingMs: 30 });
+    fake = await LocalAws.start({
+      instancePendingMs: 30,
+      instanceShuttingDownMs: 1500,
+      imagePendingMs: 30,
+      ec2Identity: testEc2Identity(),
+    });
     fake.createBucket(BUCKET, { objectOwnership: 'ObjectWriter' });
     folder = temporaryFolder('cancellation');
     pki = testPki();

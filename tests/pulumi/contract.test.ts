@@ -28,7 +28,7 @@ import {
   startPlugin,
   withoutProvider,
 } from '../../testing/pluginHarness';
-import { testPki, TestPki } from '../helpers/pki';
+import { testEc2Identity, testPki, TestPki } from '../helpers/pki';
 import { MiB, checkoutProject, REPO_ROOT, temporaryFolder, writeImage } from '../helpers/tools';
 
 const BUCKET = 'unikernels';
@@ -141,7 +141,12 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
   this.timeout(60_000);
 
   before(async function () {
-    fake = await LocalAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 30, imagePendingMs: 30 });
+    fake = await LocalAws.start({
+      instancePendingMs: 30,
+      instanceShuttingDownMs: 30,
+      imagePendingMs: 30,
+      ec2Identity: testEc2Identity(),
+    });
     fake.createBucket(BUCKET, { objectOwnership: 'ObjectWriter' });
     folder = temporaryFolder('contract');
     pki = testPki();
@@ -908,13 +913,14 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       await plugin?.stop();
     });
 
+    /** Random data, sealed for a certificate the local AWS does not hold: a script says how it boots. */
     async function checkedBundle(name: string, bytes: number): Promise<Props> {
       const imagePath = path.join(folder.dir, `${name}.img`);
       writeImage(imagePath, [{ kind: 'random', bytes }]);
       const checked = await bundles.check(
         bundles.urn(BUNDLE, name),
         {},
-        bundleProgram({ imagePath, keyPrefix: 'faults' }),
+        bundleProgram({ imagePath, keyPrefix: 'faults', ec2Certificate: pki.other.cert }),
       );
       assert.deepEqual(checked.failures, []);
       return checked.inputs;
@@ -1154,7 +1160,7 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       const rechecked = await bundles.check(
         bundles.urn(BUNDLE, 'touched'),
         inputs,
-        bundleProgram({ imagePath, keyPrefix: 'faults' }),
+        bundleProgram({ imagePath, keyPrefix: 'faults', ec2Certificate: pki.other.cert }),
       );
       assert.equal(rechecked.inputs.sourceHash, inputs.sourceHash, 'the same content: the same location');
       fake.clearRequests();
@@ -1218,6 +1224,8 @@ describe('pulumi contract: BundledImage, RegisteredAmi and UnikernelInstance thr
       held.amis.add(createdAmi.id);
       ami = { id: createdAmi.id, outputs: createdAmi.properties, inputs: amiChecked.inputs };
       assert.equal(fake.images().filter((image) => image.name.startsWith('flaky-')).length, 1);
+      // The local AWS cannot open the bundle (sealed for another certificate): the script decides.
+      fake.scriptConsole({ imageId: createdAmi.id }, { lines: ['Xen Minimal OS!'] });
 
       fake.faults.inject({
         service: 'ec2',

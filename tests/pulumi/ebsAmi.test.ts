@@ -35,7 +35,7 @@ describe('RegisteredAmi from a raw image (EBS-backed) through the plugin', funct
     folder = temporaryFolder('ebs-ami');
     imagePath = path.join(folder.dir, 'nanos.raw');
     writeImage(imagePath, [
-      { kind: 'random', bytes: MiB + 12345 },
+      { kind: 'random', bytes: MiB + 12345, bootSignature: true },
       { kind: 'zeros', bytes: MiB },
       { kind: 'random', bytes: 4096 },
     ]);

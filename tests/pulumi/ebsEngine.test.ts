@@ -36,7 +36,7 @@ describe('engine model: the EBS path (a raw image → snapshot → HVM AMI → N
     folder = temporaryFolder('ebs-engine');
     image = path.join(folder.dir, 'nanos.raw');
     writeImage(image, [
-      { kind: 'random', bytes: 2 * MiB },
+      { kind: 'random', bytes: 2 * MiB, bootSignature: true },
       { kind: 'hole', bytes: 4 * MiB },
       { kind: 'random', bytes: MiB },
     ]);

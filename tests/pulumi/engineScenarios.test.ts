@@ -13,7 +13,7 @@ import { LocalAws, RecordedRequest } from '../../testing/localAws';
 import { buildXenKernel } from '../../testing/xenKernel';
 import { Declaration, EngineModel, output, Plan, ResourceOptions } from '../../testing/engineModel';
 import { PluginClient, serializeProvider, startPlugin } from '../../testing/pluginHarness';
-import { testPki, TestPki } from '../helpers/pki';
+import { testEc2Identity, testPki, TestPki } from '../helpers/pki';
 import { checkoutProject, temporaryFolder } from '../helpers/tools';
 
 const BUCKET = 'mirage-bundles';
@@ -64,7 +64,12 @@ describe('engine model: the Mirage stack previewed, updated, refreshed and destr
   let kernels: { first: string; second: string };
 
   before(async function () {
-    fake = await LocalAws.start({ instancePendingMs: 30, instanceShuttingDownMs: 30, imagePendingMs: 30 });
+    fake = await LocalAws.start({
+      instancePendingMs: 30,
+      instanceShuttingDownMs: 30,
+      imagePendingMs: 30,
+      ec2Identity: testEc2Identity(),
+    });
     fake.createBucket(BUCKET, { objectOwnership: 'ObjectWriter' });
     folder = temporaryFolder('engine-scenarios');
     pki = testPki();

@@ -12,7 +12,7 @@ import { BundledImageInputs, BundledImageOutputs } from '../../provider/dynamic/
 import { RegisteredAmiOutputs } from '../../provider/dynamic/registeredAmi/types';
 import { UnikernelInstanceOutputs } from '../../provider/dynamic/unikernelInstance/types';
 import { LocalAws } from '../../testing/localAws';
-import { testPki } from '../helpers/pki';
+import { testEc2Identity, testPki } from '../helpers/pki';
 import { MiB, temporaryFolder, writeImage } from '../helpers/tools';
 import { buildXenKernel } from '../../testing/xenKernel';
 
@@ -23,7 +23,12 @@ describe('dynamic resource operations against the fake AWS', function () {
   const saved = { ...process.env };
 
   before(async () => {
-    fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
+    fake = await LocalAws.start({
+      instancePendingMs: 20,
+      instanceShuttingDownMs: 20,
+      imagePendingMs: 20,
+      ec2Identity: testEc2Identity(),
+    });
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: fake.endpoint,
       AWS_REGION: fake.region,
@@ -121,7 +126,8 @@ describe('dynamic resource operations against the fake AWS', function () {
   it('updates tags in place and replaces on a new image, with a note on instance type changes', async () => {
     const imagePath = path.join(folder.dir, 'disk.img');
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
-    const checked = await bundled.check({}, bundleInputs({ imagePath }));
+    // Random data, sealed for a certificate the local AWS does not hold: a script says how it boots.
+    const checked = await bundled.check({}, bundleInputs({ imagePath, ec2Certificate: testPki().other.cert }));
     const image = await bundled.create({ ...checked.inputs });
     const registered = await ami.create({
       manifestLocation: image.outs.manifestLocation,
@@ -137,6 +143,8 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.equal(fake.images().find((each) => each.imageId === registered.id)?.description, 'now described');
     assert.equal((updatedAmi.outs as RegisteredAmiOutputs).description, 'now described');
 
+    // The local AWS cannot open the bundle (sealed for another certificate): the script decides.
+    fake.scriptConsole({ imageId: registered.id }, { lines: ['Xen Minimal OS!'] });
     const checkedInstance = instance.check(
       {},
       { imageId: registered.id, instanceType: 'm3.medium', tags: { Name: 'x' } },
@@ -159,7 +167,7 @@ describe('dynamic resource operations against the fake AWS', function () {
     assert.deepEqual(fake.instances().find((each) => each.instanceId === launched.id)?.tags, { Name: 'y' });
 
     writeImage(imagePath, [{ kind: 'random', bytes: MiB }], 1_700_000_500);
-    const rechecked = await bundled.check({}, bundleInputs({ imagePath }));
+    const rechecked = await bundled.check({}, bundleInputs({ imagePath, ec2Certificate: testPki().other.cert }));
     assert.notEqual(rechecked.inputs.sourceHash, checked.inputs.sourceHash);
     assert.deepEqual(bundled.diff(image.outs, rechecked.inputs), { changes: true, replaces: ['sourceHash'] });
 
@@ -225,7 +233,8 @@ describe('dynamic resource operations against the fake AWS', function () {
   it('never deletes a bundle it did not upload, and replaces without reusing names or tokens', async () => {
     const imagePath = path.join(folder.dir, 'keep.img');
     writeImage(imagePath, [{ kind: 'random', bytes: 300 * 1024 }]);
-    const checked = await bundled.check({}, bundleInputs({ imagePath }));
+    // Random data, sealed for a certificate the local AWS does not hold: a script says how it boots.
+    const checked = await bundled.check({}, bundleInputs({ imagePath, ec2Certificate: testPki().other.cert }));
     const image = await bundled.create({ ...checked.inputs });
     const before = fake.objects('unikernels').map((object) => `${object.key} ${object.md5}`);
     // the same inputs again (another stack, or a replacement of the same content): a folder of its
@@ -263,6 +272,8 @@ describe('dynamic resource operations against the fake AWS', function () {
     );
 
     const instanceInputs = { imageId: registered.id, instanceType: 'm1.small' };
+    // The local AWS cannot open the bundle (sealed for another certificate): the script decides.
+    fake.scriptConsole({ imageId: registered.id }, { lines: ['Xen Minimal OS!'] });
     const first = await instance.create({ ...instanceInputs });
     assert.deepEqual(instance.diff(first.outs, instanceInputs), { changes: false, replaces: [] });
     const replacement = await instance.create({

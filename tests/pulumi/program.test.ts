@@ -9,7 +9,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as rpc from '@pulumi/pulumi/runtime/rpc';
 import requireFromString from 'require-from-string';
 import { LocalAws } from '../../testing/localAws';
-import { testPki } from '../helpers/pki';
+import { testEc2Identity, testPki } from '../helpers/pki';
 import { checkoutProject, REPO_ROOT, temporaryFolder, writeText } from '../helpers/tools';
 import { buildXenKernel } from '../../testing/xenKernel';
 
@@ -48,7 +48,12 @@ describe('example program with mocks', function () {
 
   before(async () => {
     process.chdir(checkoutProject());
-    fake = await LocalAws.start({ instancePendingMs: 20, instanceShuttingDownMs: 20, imagePendingMs: 20 });
+    fake = await LocalAws.start({
+      instancePendingMs: 20,
+      instanceShuttingDownMs: 20,
+      imagePendingMs: 20,
+      ec2Identity: testEc2Identity(),
+    });
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: fake.endpoint,
       AWS_REGION: fake.region,

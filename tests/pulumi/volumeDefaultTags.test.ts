@@ -41,7 +41,7 @@ describe('aws:defaultTags on the root volume of a UnikernelInstance, through the
     ec2 = createEc2Client(settings);
     const ebs = createEbsClient(settings);
     const imagePath = path.join(folder.dir, 'disk.raw');
-    writeImage(imagePath, [{ kind: 'random', bytes: MiB }]);
+    writeImage(imagePath, [{ kind: 'random', bytes: MiB, bootSignature: true }]);
     const snapshot = await uploadSnapshot({ ebs, ec2, imagePath, wait: FAST_WAIT });
     ebs.destroy();
     ebsAmi = (

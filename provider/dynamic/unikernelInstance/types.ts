@@ -114,7 +114,7 @@ export const unikernelInstanceSchema = {
   /**
    * Regular expressions of console lines that mean the boot failed, besides the built-in ones (Linux
    * panic, PV-GRUB `Error NN:`, Xen builder and crash lines, Solo5 abort/panic, Nanos panic, OCaml
-   * uncaught exceptions, Mini-OS and Unikraft crashes).
+   * uncaught exceptions, Mini-OS and Unikraft crashes, the firmware finding no bootable device).
    */
   bootFailurePatterns: property(listOf(strings), { input: 'optional', output: 'maybe', change: 'update' }),
   /**

@@ -61,7 +61,6 @@ async function main(): Promise<void> {
   try {
     local.createBucket('scratch-bundles', { objectOwnership: 'ObjectWriter' });
     const identity = createSigningIdentity('scratch project');
-    const ec2 = createSigningIdentity('stand-in for cert-ec2.pem');
     const imagePath = path.join(work, 'nanos.raw');
     writeFileSync(imagePath, Buffer.alloc(1024 * 1024, 7));
     const bundleArgs = {
@@ -70,7 +69,8 @@ async function main(): Promise<void> {
       keyPrefix: 'unikernels/dev',
       accountId: local.accountId,
       certificate: identity.certificatePem,
-      ec2Certificate: ec2.certificatePem,
+      // Sealed for the local AWS's own stand-in EC2 certificate, so that it opens the bundle and boots it.
+      ec2Certificate: local.ec2Certificate,
     };
     const providers = await serializedProviders(() => [
       new BundledImage('bundle', { ...bundleArgs, privateKey: pulumi.secret(identity.privateKeyPem) }),
