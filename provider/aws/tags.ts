@@ -1,5 +1,5 @@
 /** Tags: the SDK's list form, and the changes that turn one tag set into another (pure). */
-import { CreateTagsCommand, DeleteTagsCommand, EC2Client, paginateDescribeTags, Tag } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DeleteTagsCommand, EC2Client, Tag } from '@aws-sdk/client-ec2';
 import { awsCall } from './errors';
 
 export type Tags = Record<string, string>;
@@ -48,20 +48,4 @@ export async function updateTags(
       }),
     );
   }
-}
-
-/** The tags EC2 holds on one resource (DescribeTags by resource id: a volume, which DescribeInstances does not tag). */
-export async function describeTags(ec2: EC2Client, resourceId: string, signal?: AbortSignal): Promise<Tags> {
-  const tags: Tags = {};
-  await awsCall('DescribeTags', resourceId, async () => {
-    const pages = paginateDescribeTags(
-      { client: ec2, pageSize: 1000 },
-      { Filters: [{ Name: 'resource-id', Values: [resourceId] }] },
-    );
-    for await (const page of pages) {
-      if (signal?.aborted) throw signal.reason;
-      for (const tag of page.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
-    }
-  });
-  return tags;
 }

@@ -15,12 +15,15 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AwsOperationError, awsCall } from './errors';
 import { InstanceId } from './ids';
+import { fromTagList } from './tags';
 import type { RootBlockDevice } from './instances';
 import { WaitOptions } from './waiting';
 
 /** The root volume as EC2 reports it, named as `rootBlockDevice` names it (iops only for gp3, io1, io2). */
 export interface LiveRootVolume extends RootBlockDevice {
   volumeId: string;
+  /** The volume's tags, as DescribeVolumes gives them with the rest. */
+  tags: Record<string, string>;
 }
 
 /** What ModifyVolume is asked to change. */
@@ -68,6 +71,7 @@ export async function describeRootVolume(
     encrypted: volume.Encrypted,
     kmsKeyId: volume.Encrypted ? volume.KmsKeyId : undefined,
     deleteOnTermination: attachment?.DeleteOnTermination,
+    tags: fromTagList(volume.Tags),
   };
 }
 

@@ -101,7 +101,14 @@ describe('UnikernelInstance rootBlockDevice: in place where EC2 modifies a volum
   });
 
   it('asks only what differs from the live volume, and refuses a size below the live one with nothing changed', () => {
-    const live = { volumeId: 'vol-0123456789abcdef0', volumeSize: 6, volumeType: 'gp3', iops: 3000, throughput: 125 };
+    const live = {
+      volumeId: 'vol-0123456789abcdef0',
+      volumeSize: 6,
+      volumeType: 'gp3',
+      iops: 3000,
+      throughput: 125,
+      tags: {},
+    };
     assert.deepEqual(targetAgainstLive({ volumeSize: 8, volumeType: 'gp3', iops: 3000 }, live), { volumeSize: 8 });
     assert.deepEqual(targetAgainstLive({ volumeSize: 6 }, live), {});
     assert.throws(

@@ -122,8 +122,17 @@ describe('aws:defaultTags on the root volume of a UnikernelInstance, through the
     assert.deepEqual(updated.properties.rootVolumeTags, { team: 'infra' });
 
     await ec2.send(new CreateTagsCommand({ Resources: [volume], Tags: [{ Key: 'owner', Value: 'someone' }] }));
+    const before = local.requests.length;
     const read = await second.read(created.id, urn, updated.properties, checked.inputs);
     assert.deepEqual(read.properties.rootVolumeTags, { team: 'infra', owner: 'someone' }, 'refresh reads the volume');
+    assert.deepEqual(
+      local.requests
+        .slice(before)
+        .map((request) => request.operation)
+        .filter((operation) => operation === 'DescribeVolumes' || operation === 'DescribeTags'),
+      ['DescribeVolumes'],
+      "refresh reads the volume's settings and tags in one DescribeVolumes",
+    );
     const drift = await second.diff(created.id, urn, read.properties, checked.inputs, read.inputs);
     assert.deepEqual([drift.changes, drift.replaces], ['DIFF_SOME', []]);
     const healed = await second.update(created.id, urn, read.properties, checked.inputs, read.inputs);

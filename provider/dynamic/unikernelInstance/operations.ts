@@ -33,7 +33,7 @@ import {
   setShutdownBehavior,
   setTerminationProtection,
 } from '../../aws/instanceChanges';
-import { describeTags, updateTags } from '../../aws/tags';
+import { updateTags } from '../../aws/tags';
 import { describeRootVolume, setDeleteOnTermination } from '../../aws/volumes';
 import { AwsInputError } from '../../aws/errors';
 import {
@@ -310,7 +310,7 @@ export async function read(id: string, props: Props) {
       ? await describeRootVolume(ec2, instanceId(id), instance.rootDeviceName)
       : undefined;
   // The root volume's tags, as @pulumi/aws reads rootBlockDevice.tagsAll: a change made outside shows as drift.
-  const volumeTags = instance.rootVolumeId === undefined ? undefined : await describeTags(ec2, instance.rootVolumeId);
+  const volumeTags = rootVolume?.tags;
   const hasPublicIp = instance.state === 'running' ? instance.hasPublicIp : undefined;
   const refreshed = {
     ...olds,
@@ -346,8 +346,11 @@ async function updateNow(id: string, olds: Props, news: Props) {
   const label = `UnikernelInstance ${id}`;
   const tags = appliedTags(inputs.tags);
   const changes = inPlaceChanges(before, inputs);
+  // DescribeInstances at most once, and only when a change needs the root device or volume.
+  let described: Promise<InstanceSummary | undefined> | undefined;
+  const live = () => (described ??= describeInstance(ec2, instance));
   const needsDevice = changes.some((each) => each.kind === 'rootVolume' || each.kind === 'deleteOnTermination');
-  const rootDeviceName = needsDevice ? (await describeInstance(ec2, instance))?.rootDeviceName : undefined;
+  const rootDeviceName = needsDevice ? (await live())?.rootDeviceName : undefined;
   // The root volume first: EC2 may refuse it (one modification at a time, four a day), and then nothing else is changed.
   const volumeChange = changes.find((each) => each.kind === 'rootVolume');
   let rootBlockDevice: Props | undefined =
@@ -368,7 +371,7 @@ async function updateNow(id: string, olds: Props, news: Props) {
     if (live) rootBlockDevice = { ...live, ...definedOnly(inputs.rootBlockDevice ?? {}) };
   }
   await updateTags(ec2, instance, before.tagsAll ?? before.tags ?? {}, tags);
-  const volumeTags = await keepRootVolumeTags(ec2, instance, before, label);
+  const volumeTags = await keepRootVolumeTags(ec2, live, before, label);
   for (const change of changes.filter((each) => each.kind !== 'instanceType' && each.kind !== 'rootVolume')) {
     await changeInPlace(ec2, instance, change, rootDeviceName);
     progress(
@@ -428,13 +431,13 @@ async function updateNow(id: string, olds: Props, news: Props) {
  */
 async function keepRootVolumeTags(
   ec2: EC2Client,
-  instance: InstanceId,
+  live: () => Promise<InstanceSummary | undefined>,
   before: { rootDeviceType?: string; rootVolumeTags?: Record<string, string> },
   label: string,
 ): Promise<Record<string, string> | undefined> {
   const wanted = rootVolumeTags(before.rootDeviceType);
   if (wanted === undefined || !rootVolumeTagsDiffer(before)) return before.rootVolumeTags;
-  const volume = (await describeInstance(ec2, instance))?.rootVolumeId;
+  const volume = (await live())?.rootVolumeId;
   if (volume === undefined) return before.rootVolumeTags;
   await updateTags(ec2, volume, before.rootVolumeTags ?? {}, wanted);
   progress(label, `root volume ${volume} tagged with the stack's default tags`);

@@ -21,7 +21,7 @@ export class RootVolumeRefusedError extends Error {
 
 /** The live volume as `rootBlockDevice` records it (no volume id). */
 export function recordedRootVolume(live: LiveRootVolume): Record<string, unknown> {
-  const { volumeId: _volumeId, ...fields } = live;
+  const { volumeId: _volumeId, tags: _tags, ...fields } = live;
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
 }
 
